@@ -1,0 +1,182 @@
+"""Model backends behind one async method, `extract`, registered in one place.
+
+A backend turns chat messages plus a pydantic model into a validated instance, or raises
+`ExtractionError` (this document failed) or `AuthError` (stop the run). Heavy imports (openai,
+instructor, llama.cpp) happen only when a backend is opened, so the CLI starts fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import re
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+
+from extractor.config import RunConfig
+from extractor.errors import AuthError, ConfigError, ExtractionError
+from extractor.transport import CURRENT_METER, CallMeter, RetryingTransport, RetryPolicy
+
+log = logging.getLogger("extractor.backends")
+
+
+class Backend(Protocol):
+    """What the runner needs from a model: one call per document."""
+
+    async def extract(self, messages: list[dict[str, str]], response_model: type[BaseModel],
+                      meter: CallMeter) -> BaseModel: ...
+
+
+# name -> "module:factory"; a factory takes a RunConfig and returns an async context manager.
+REGISTRY: dict[str, str] = {
+    "openai": "extractor.backends:open_openai_backend",
+    "embedded": "extractor.embedded:open_embedded_backend",
+}
+
+
+def open_backend(config: RunConfig) -> contextlib.AbstractAsyncContextManager[Backend]:
+    name = config.resolved_backend
+    target = REGISTRY.get(name)
+    if target is None:
+        raise ConfigError(f"unknown backend {name!r}; known: {', '.join(REGISTRY)}")
+    module_name, _, attr = target.partition(":")
+    factory: Callable[[RunConfig], contextlib.AbstractAsyncContextManager[Backend]] = getattr(
+        importlib.import_module(module_name), attr)
+    return factory(config)
+
+
+@dataclass(frozen=True)
+class CallSettings:
+    """Request settings of an OpenAI-compatible call; part of what makes a stored result reusable."""
+
+    model: str
+    mode: str = "tools"
+    temperature: float = 0.0
+    max_tokens: int | None = None
+    max_reasks: int = 2
+    request_timeout_s: float = 60.0
+    extra_body: tuple[tuple[str, Any], ...] = ()
+
+
+_SECRET_LIKE = re.compile(r"\b(sk|pk|rk|key)-[A-Za-z0-9_\-*]{6,}")
+
+
+def redact(text: str, secret: str | None) -> str:
+    """Remove the configured key (and anything shaped like one) from text that may be stored."""
+    if secret:
+        text = text.replace(secret, "***")
+    return _SECRET_LIKE.sub("***", text)
+
+
+class OpenAICompatibleBackend:
+    """instructor over openai.AsyncOpenAI, with the project's one retry policy in the HTTP transport."""
+
+    def __init__(self, *, base_url: str | None, api_key: str | None, settings: CallSettings,
+                 policy: RetryPolicy, max_connections: int) -> None:
+        import httpx
+        import instructor
+        import openai
+
+        logging.getLogger("instructor").setLevel(logging.CRITICAL)  # it logs every failure to stderr
+        self._settings = settings
+        self._secret = api_key
+        transport = RetryingTransport(
+            policy, httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=max_connections,
+                                                                 max_keepalive_connections=max_connections)))
+        self._http = httpx.AsyncClient(transport=transport, timeout=settings.request_timeout_s)
+        self._openai = openai.AsyncOpenAI(
+            base_url=base_url, api_key=api_key or "no-key", max_retries=0,
+            timeout=settings.request_timeout_s, http_client=self._http)
+        self._client = instructor.from_openai(self._openai, mode=getattr(instructor.Mode, settings.mode.upper()))
+
+    async def extract(self, messages: list[dict[str, str]], response_model: type[BaseModel],
+                      meter: CallMeter) -> BaseModel:
+        s = self._settings
+        kwargs: dict[str, Any] = {"temperature": s.temperature}
+        if s.max_tokens is not None:
+            kwargs["max_tokens"] = s.max_tokens
+        if s.extra_body:
+            kwargs["extra_body"] = dict(s.extra_body)
+        token = CURRENT_METER.set(meter)
+        try:
+            return await self._client.chat.completions.create(
+                model=s.model, messages=messages, response_model=response_model,
+                max_retries=s.max_reasks, **kwargs)
+        except Exception as exc:
+            raise self._classify(exc) from exc
+        finally:
+            CURRENT_METER.reset(token)
+
+    def _classify(self, exc: BaseException) -> Exception:
+        import openai
+        from instructor.core import InstructorRetryException
+
+        chain: list[BaseException] = []
+        seen: BaseException | None = exc
+        while seen is not None and seen not in chain:
+            chain.append(seen)
+            seen = seen.__cause__ or seen.__context__
+        for err in chain:
+            if isinstance(err, (openai.AuthenticationError, openai.PermissionDeniedError)):
+                return AuthError(redact(
+                    f"the server refused the credentials (HTTP {err.status_code}): {_short(err)}; "
+                    "check OPENAI_API_KEY / api_key and the base URL", self._secret))
+            if isinstance(err, openai.APIStatusError):
+                return _extraction_error(type(err).__name__,
+                                         redact(f"HTTP {err.status_code}: {_short(err)}", self._secret))
+            if isinstance(err, openai.APITimeoutError):
+                return _extraction_error("APITimeoutError", "request timed out; the retry policy gave up")
+            if isinstance(err, openai.APIConnectionError):
+                cause = err.__cause__
+                detail = f"{type(cause).__name__}: {cause}" if cause else str(err)
+                return _extraction_error("APIConnectionError",
+                                         redact(f"cannot reach the server: {detail}", self._secret))
+        if isinstance(exc, InstructorRetryException):
+            attempts = getattr(exc, "n_attempts", None)
+            return _extraction_error(
+                "ValidationError",
+                redact(f"the model's answer failed schema validation after {attempts} attempt(s): "
+                       f"{_short(exc, 600)}", self._secret))
+        return _extraction_error(type(exc).__name__, redact(_short(exc), self._secret))
+
+    async def aclose(self) -> None:
+        await self._openai.close()
+        await self._http.aclose()
+
+
+def _short(exc: BaseException, limit: int = 300) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _extraction_error(error_type: str, message: str) -> ExtractionError:
+    return ExtractionError(message, error_type=error_type)
+
+
+def call_settings(config: RunConfig, **overrides: Any) -> CallSettings:
+    values: dict[str, Any] = dict(
+        model=config.resolved_model, mode=config.mode, temperature=config.temperature,
+        max_tokens=config.max_tokens, max_reasks=config.max_reasks,
+        request_timeout_s=config.request_timeout_s)
+    values.update(overrides)
+    return CallSettings(**values)
+
+
+def retry_policy(config: RunConfig) -> RetryPolicy:
+    return RetryPolicy(max_attempts=config.max_attempts, backoff_initial_s=config.backoff_initial_s,
+                       backoff_max_s=config.backoff_max_s)
+
+
+@contextlib.asynccontextmanager
+async def open_openai_backend(config: RunConfig) -> AsyncIterator[OpenAICompatibleBackend]:
+    backend = OpenAICompatibleBackend(
+        base_url=config.base_url, api_key=config.api_key, settings=call_settings(config),
+        policy=retry_policy(config), max_connections=max(config.concurrency, 1))
+    try:
+        yield backend
+    finally:
+        await backend.aclose()

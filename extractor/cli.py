@@ -1,0 +1,102 @@
+"""Command line: parse flags, build one frozen config, call one library function, print the result."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="Extract typed fields from a folder of documents into Parquet.")
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML config file (default ./extractor.toml)")]
+SchemasOpt = Annotated[Path | None, typer.Option("--schemas", help="folder of schema modules [./schemas]")]
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+@app.command()
+def run(
+    input_dir: Annotated[Path, typer.Argument(help="folder of documents (read recursively)")],
+    schema: Annotated[str, typer.Option(help="schema name (a file in the schemas folder)")] = "cover_letter",
+    schemas: SchemasOpt = None,
+    output: Annotated[Path | None, typer.Option(help="output folder [./outputs]")] = None,
+    model: Annotated[str | None, typer.Option(help="model name [gpt-4o-mini, or the embedded model]")] = None,
+    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible server URL")] = None,
+    backend: Annotated[str | None, typer.Option(help="auto | openai | embedded")] = None,
+    model_path: Annotated[Path | None, typer.Option(help="GGUF file for the embedded backend")] = None,
+    mode: Annotated[str | None, typer.Option(help="tools | json_schema | json | md_json")] = None,
+    concurrency: Annotated[int | None, typer.Option(help="documents in flight [8]")] = None,
+    max_chars: Annotated[int | None, typer.Option(help="longest document text sent [200000]")] = None,
+    config: ConfigOpt = None,
+    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Extract SCHEMA fields from every document under INPUT_DIR."""
+    from rich.console import Console
+
+    from extractor import runner
+    from extractor.config import build_config
+    from extractor.errors import ConfigError, ExtractorError
+    from extractor.progress import RichProgress
+    from extractor.report import print_summary
+
+    console = Console(stderr=True)
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    flags = dict(input_dir=input_dir, schema=schema, schemas_dir=schemas, output_dir=output, model=model,
+                 base_url=base_url, backend=backend, model_path=model_path, mode=mode,
+                 concurrency=concurrency, max_chars=max_chars)
+    try:
+        cfg = build_config(flags, config)
+        if cfg.resolved_backend == "embedded":
+            console.print("No API key or base URL configured: using the embedded local model "
+                          "(SmolLM2-135M via llama.cpp, offline).")
+        observer = RichProgress(console) if progress and console.is_terminal else None
+        try:
+            summary = runner.run(cfg, observer)
+        finally:
+            if observer is not None:
+                observer.close()
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    except ExtractorError as exc:
+        raise _fail(str(exc), 1) from None
+    except runner.Interrupted as exc:
+        raise _fail(str(exc), 130) from None
+    print_summary(summary, Console())
+    if summary.aborted:
+        typer.echo(f"error: {summary.aborted}", err=True)
+    raise typer.Exit(summary.exit_code)
+
+
+@app.command("schemas")
+def list_schemas(schemas: SchemasOpt = None) -> None:
+    """List the schemas found in the schemas folder."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from extractor.errors import ConfigError
+    from extractor.schemas import list_schemas as load_all
+
+    try:
+        found = load_all(schemas or Path("schemas"))
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    table = Table("schema", "version", "fields", "description")
+    for s in found:
+        table.add_row(s.name, s.version, str(len(s.field_names)), s.description)
+    Console().print(table)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

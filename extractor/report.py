@@ -1,0 +1,30 @@
+"""Human-readable output of a run: the summary table printed after `extractor run`."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from extractor.runner import RunSummary
+
+
+def print_summary(summary: RunSummary, console: Console) -> None:
+    table = Table(title=f"run {summary.run_id}", show_header=False, title_justify="left")
+    cost = "unknown (no price for this model)" if summary.cost_usd is None else f"${summary.cost_usd:.6f}"
+    rows = [
+        ("schema", f"{summary.schema_name} (version {summary.schema_version})"),
+        ("model", f"{summary.model} @ {summary.endpoint}"),
+        ("documents", f"{summary.documents}: {summary.ok} ok, {summary.failed} failed, "
+                      f"{summary.skipped} skipped"),
+        ("tokens", f"{summary.prompt_tokens:,} prompt ({summary.cached_tokens:,} cached), "
+                   f"{summary.completion_tokens:,} completion"),
+        ("requests", f"{summary.requests} ({summary.transport_retries} transport retries)"),
+        ("cost", cost),
+        ("wall time", f"{summary.wall_s:.2f} s ({summary.docs_per_s:.2f} documents/s)"),
+        ("results", summary.results_path),
+    ]
+    for key, value in rows:
+        table.add_row(key, value)
+    console.print(table)
+    for warning in summary.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")

@@ -1,0 +1,78 @@
+"""The typed shape of a results row: polars dtypes derived from the schema's pydantic model."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import types
+import typing
+from typing import Any, Literal, Union
+
+import polars as pl
+from pydantic import BaseModel
+
+STATUSES = ("ok", "failed", "skipped")
+
+META_DTYPES: dict[str, pl.DataType] = {
+    "doc_id": pl.String(),
+    "source_path": pl.String(),
+    "content_sha256": pl.String(),
+    "status": pl.Enum(list(STATUSES)),
+    "error_type": pl.String(),
+    "error_message": pl.String(),
+    "schema_name": pl.String(),
+    "schema_version": pl.String(),
+    "model": pl.String(),
+    "endpoint": pl.String(),
+    "attempts": pl.Int32(),
+    "prompt_tokens": pl.Int64(),
+    "completion_tokens": pl.Int64(),
+    "cached_tokens": pl.Int64(),
+    "cost_usd": pl.Float64(),
+    "latency_s": pl.Float64(),
+    "extracted_at": pl.Datetime("us", "UTC"),
+    "run_id": pl.String(),
+}
+
+
+def dtype_for(annotation: Any) -> pl.DataType:
+    """Polars dtype for a pydantic field annotation (Optional, Annotated, Literal, list, model...)."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return dtype_for(args[0])
+    if origin in (Union, types.UnionType):
+        rest = [a for a in args if a is not type(None)]
+        return dtype_for(rest[0]) if len(rest) == 1 else pl.String()
+    if origin is Literal:
+        if all(isinstance(a, str) for a in args):
+            return pl.Enum(list(args))
+        return dtype_for(type(args[0]))
+    if origin in (list, tuple, set, frozenset):
+        return pl.List(dtype_for(args[0]) if args else pl.String())
+    if isinstance(annotation, type):
+        if issubclass(annotation, BaseModel):
+            return pl.Struct({name: dtype_for(f.annotation) for name, f in annotation.model_fields.items()})
+        if issubclass(annotation, enum.Enum):
+            return pl.Enum([str(m.value) for m in annotation])
+        if issubclass(annotation, bool):
+            return pl.Boolean()
+        if issubclass(annotation, int):
+            return pl.Int64()
+        if issubclass(annotation, float):
+            return pl.Float64()
+        if issubclass(annotation, dt.datetime):
+            return pl.Datetime("us", "UTC")
+        if issubclass(annotation, dt.date):
+            return pl.Date()
+    return pl.String()
+
+
+def row_schema(model: type[BaseModel]) -> dict[str, pl.DataType]:
+    """Meta columns first (identity, status), then one typed column per schema field, then cost."""
+    fields = {name: dtype_for(f.annotation) for name, f in model.model_fields.items()}
+    head = ["doc_id", "source_path", "content_sha256", "status", "error_type", "error_message"]
+    schema = {name: META_DTYPES[name] for name in head}
+    schema.update(fields)
+    schema.update({k: v for k, v in META_DTYPES.items() if k not in schema})
+    return schema

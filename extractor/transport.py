@@ -1,0 +1,171 @@
+"""The one transport retry policy, applied to every HTTP request the openai client sends.
+
+Why here and not around the instructor call: instructor wraps a 429/5xx in InstructorRetryException
+after one attempt, and retrying the whole instructor call would also throw away its validation
+re-asks. Retrying at the HTTP layer repeats exactly the request that failed, the openai client's own
+retries are switched off (max_retries=0), and instructor keeps owning validation re-asks.
+
+The same transport meters every response: usage reported by the server is added to the current
+document's `CallMeter`, whatever happens next (re-ask, retry, final failure), so tokens reconcile.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import email.utils
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+
+import httpx
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    retry_if_result,
+    wait_random_exponential,
+)
+
+log = logging.getLogger("extractor.transport")
+
+RETRY_STATUSES = frozenset({408, 409, 429})
+RETRY_EXCEPTIONS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+
+
+@dataclass
+class CallMeter:
+    """What one document cost across every HTTP request made for it."""
+
+    deadline: float = float("inf")  # time.monotonic() value after which no retry is started
+    requests: int = 0
+    transport_retries: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    statuses: list[int] = field(default_factory=list)
+
+    def add_usage(self, usage: dict) -> None:
+        self.prompt_tokens += int(usage.get("prompt_tokens") or 0)
+        self.completion_tokens += int(usage.get("completion_tokens") or 0)
+        details = usage.get("prompt_tokens_details") or {}
+        self.cached_tokens += int(details.get("cached_tokens") or 0)
+
+
+CURRENT_METER: contextvars.ContextVar[CallMeter | None] = contextvars.ContextVar("meter", default=None)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 6
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 30.0
+
+
+def is_retryable_status(status: int) -> bool:
+    return status in RETRY_STATUSES or 500 <= status <= 599
+
+
+def retry_after_seconds(headers: httpx.Headers) -> float | None:
+    """Server-requested wait from `retry-after-ms` or `Retry-After` (seconds or an HTTP date)."""
+    if (ms := headers.get("retry-after-ms")) is not None:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value else None
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+class RetryingTransport(httpx.AsyncBaseTransport):
+    """httpx transport: tenacity retries for transient failures, usage metering for every response."""
+
+    def __init__(self, policy: RetryPolicy, inner: httpx.AsyncBaseTransport | None = None) -> None:
+        self._policy = policy
+        self._inner = inner or httpx.AsyncHTTPTransport()
+        self._backoff = wait_random_exponential(multiplier=policy.backoff_initial_s,
+                                                max=policy.backoff_max_s)
+
+    def _wait(self, state: RetryCallState) -> float:
+        outcome = state.outcome
+        if outcome is not None and not outcome.failed:
+            server_says = retry_after_seconds(outcome.result().headers)
+            if server_says is not None:
+                return min(server_says, self._policy.backoff_max_s)
+        return self._backoff(state)
+
+    def _stop(self, state: RetryCallState) -> bool:
+        if state.attempt_number >= self._policy.max_attempts:
+            return True
+        meter = CURRENT_METER.get()
+        deadline = meter.deadline if meter else float("inf")
+        return time.monotonic() + (state.upcoming_sleep or 0.0) >= deadline
+
+    @staticmethod
+    def _give_up(state: RetryCallState) -> httpx.Response:
+        # The last response goes back to openai, which raises its typed error (RateLimitError, ...);
+        # the last exception is re-raised and openai wraps it (APITimeoutError, APIConnectionError).
+        assert state.outcome is not None
+        return state.outcome.result()
+
+    @staticmethod
+    def _before_sleep(state: RetryCallState) -> None:
+        meter = CURRENT_METER.get()
+        if meter is not None:
+            meter.transport_retries += 1
+        outcome = state.outcome
+        what = (f"HTTP {outcome.result().status_code}" if outcome and not outcome.failed
+                else type(outcome.exception()).__name__ if outcome else "?")
+        log.debug("transient %s, retry %d in %.2fs", what, state.attempt_number, state.upcoming_sleep)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        retrying = AsyncRetrying(
+            stop=self._stop,
+            wait=self._wait,
+            retry=(retry_if_exception_type(RETRY_EXCEPTIONS)
+                   | retry_if_result(lambda r: is_retryable_status(r.status_code))),
+            before_sleep=self._before_sleep,
+            retry_error_callback=self._give_up,
+        )
+        return await retrying(self._send_once, request)
+
+    async def _send_once(self, request: httpx.Request) -> httpx.Response:
+        meter = CURRENT_METER.get()
+        if meter is not None:
+            meter.requests += 1
+        response = await self._inner.handle_async_request(request)
+        if "text/event-stream" in response.headers.get("content-type", ""):
+            return response  # streams are metered by whoever reads them
+        try:
+            body = await response.aread()
+        finally:
+            await response.aclose()
+        if meter is not None:
+            meter.statuses.append(response.status_code)
+            usage = _usage_of(body)
+            if usage:
+                meter.add_usage(usage)
+        headers = [(k, v) for k, v in response.headers.items()
+                   if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")]
+        return httpx.Response(response.status_code, headers=headers, content=body,
+                              request=request, extensions=response.extensions)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def _usage_of(body: bytes) -> dict | None:
+    if not body or b'"usage"' not in body:
+        return None
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    usage = data.get("usage") if isinstance(data, dict) else None
+    return usage if isinstance(usage, dict) else None
