@@ -137,10 +137,12 @@ class OpenAICompatibleBackend:
                                          redact(f"cannot reach the server: {detail}", self._secret))
         if isinstance(exc, InstructorRetryException):
             attempts = getattr(exc, "n_attempts", None)
+            failed = getattr(exc, "failed_attempts", None) or []
+            last = failed[-1].exception if failed else exc
             return _extraction_error(
                 "ValidationError",
                 redact(f"the model's answer failed schema validation after {attempts} attempt(s): "
-                       f"{_short(exc, 600)}", self._secret))
+                       f"{_validation_summary(last)}", self._secret))
         return _extraction_error(type(exc).__name__, redact(_short(exc), self._secret))
 
     async def aclose(self) -> None:
@@ -151,6 +153,16 @@ class OpenAICompatibleBackend:
 def _short(exc: BaseException, limit: int = 300) -> str:
     text = " ".join(str(exc).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _validation_summary(exc: BaseException) -> str:
+    """'field: problem; field: problem' for pydantic errors, a short text for anything else."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        parts = [f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()[:8]]
+        return _short("; ".join(parts), 600)
+    return _short(exc, 600)
 
 
 def _extraction_error(error_type: str, message: str) -> ExtractionError:

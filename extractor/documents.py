@@ -156,10 +156,16 @@ def decode_text(raw: bytes) -> str:
 def _detect(raw: bytes) -> str:
     from charset_normalizer import from_bytes
 
-    best = from_bytes(raw[: 1 << 20]).best()
+    matches = from_bytes(raw[: 1 << 20])
+    best = matches.best()
     if best is None or best.encoding is None:
         raise DocumentError("not text: no character encoding fits (binary file?)")
-    return raw.decode(best.encoding, errors="replace")
+    encoding = best.encoding
+    # Short Western text ties between code pages (cp1250/cp1257/cp775 all decode it without chaos, turning
+    # "é" into "ę" or "ķ"); on a tie prefer cp1252, the usual legacy encoding of such documents.
+    if any("cp1252" in m.could_be_from_charset and m.chaos <= best.chaos for m in matches):
+        encoding = "cp1252"
+    return raw.decode(encoding, errors="replace")
 
 
 def _parse_text(raw: bytes) -> str:

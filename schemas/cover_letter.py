@@ -116,6 +116,8 @@ class CoverLetter(BaseModel):
     @field_validator("skills", mode="before")
     @classmethod
     def _skills(cls, value: object) -> object:
+        if value is None:
+            return []
         if isinstance(value, list):
             seen: dict[str, str] = {}
             for item in value:

@@ -1,0 +1,292 @@
+"""A local OpenAI-compatible chat server that answers with schema-valid JSON and injects faults.
+
+For tests and benchmarks: it speaks real HTTP on a loopback port, so the whole client stack
+(openai, instructor, the retry transport) is exercised. Faults are asked for by the document itself,
+which makes them deterministic per document under any concurrency:
+
+    [[fault:429*2]]     the first 2 requests for this document get 429 with Retry-After
+    [[fault:500]]       one 500; also 502/503/504/408/409/400/401/403/404
+    [[fault:slow*1]]    the first request answers after `slow_s` seconds (beyond a short client timeout)
+    [[fault:badjson]]   tool-call arguments that are not JSON (the model's fault: re-asked)
+    [[fault:invalid]]   JSON that breaks the schema (re-asked)
+    [[answer:{...}]]    values to put into the answer (merged over the generated defaults)
+
+Several fault directives are consumed in order. `fail_rate` adds random transient 429/500/503s.
+Every request is logged with the usage it reported (GET /_log), so tests can reconcile tokens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import math
+import random
+import re
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+_FAULT = re.compile(r"\[\[fault:([a-z0-9]+)(?:\*(\d+))?\]\]")
+_ANSWER = re.compile(r"\[\[answer:(\{.*?\})\]\]", re.DOTALL)
+_STATUS_FAULTS = {"400", "401", "403", "404", "408", "409", "429", "500", "502", "503", "504"}
+
+
+def _tokens(text: str) -> int:
+    return max(1, math.ceil(len(text) / 4))
+
+
+def _resolve(schema: dict, root: dict) -> dict:
+    while "$ref" in schema:
+        name = schema["$ref"].split("/")[-1]
+        schema = root.get("$defs", root.get("definitions", {}))[name]
+    return schema
+
+
+def _allows_null(schema: dict, root: dict) -> bool:
+    schema = _resolve(schema, root)
+    options = schema.get("anyOf") or schema.get("oneOf") or [schema]
+    return any(_resolve(o, root).get("type") in ("null", ["null"]) or "null" in (o.get("type") or [])
+               for o in options)
+
+
+def sample_value(schema: dict, root: dict, name: str = "") -> Any:
+    """A small value that satisfies `schema` (required properties only; optional ones are null)."""
+    schema = _resolve(schema, root)
+    if "anyOf" in schema or "oneOf" in schema:
+        options = schema.get("anyOf") or schema.get("oneOf")
+        non_null = [o for o in options if _resolve(o, root).get("type") != "null"]
+        return sample_value(non_null[0] if non_null else options[0], root, name)
+    if "enum" in schema:
+        return schema["enum"][0]
+    if "const" in schema:
+        return schema["const"]
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind == "object":
+        props = schema.get("properties", {})
+        required = set(schema.get("required", []))
+        out: dict[str, Any] = {}
+        for key, sub in props.items():
+            if key in required:
+                out[key] = sample_value(sub, root, key)
+            elif _allows_null(sub, root):
+                out[key] = None
+        return out
+    if kind == "array":
+        count = max(1, schema.get("minItems", 1))
+        return [sample_value(schema.get("items", {}), root, name) for _ in range(count)]
+    if kind == "integer":
+        return int(schema.get("minimum", 1))
+    if kind == "number":
+        return float(schema.get("minimum", 1))
+    if kind == "boolean":
+        return True
+    if kind == "null":
+        return None
+    if schema.get("format") == "date":
+        return "2026-01-01"
+    lowered = name.lower()
+    if "email" in lowered:
+        return "someone@example.com"
+    if "language" in lowered:
+        return "en"
+    if "currency" in lowered:
+        return "EUR"
+    return f"sample {name}".strip()
+
+
+class FakeOpenAI:
+    """The server's state: options, per-document request counts and the request log."""
+
+    def __init__(self, *, latency_s: float = 0.0, fail_rate: float = 0.0, seed: int = 0,
+                 slow_s: float = 2.0, retry_after_s: float = 0.0) -> None:
+        self.latency_s = latency_s
+        self.fail_rate = fail_rate
+        self.slow_s = slow_s
+        self.retry_after_s = retry_after_s
+        self._random = random.Random(seed)
+        self._lock = threading.Lock()
+        self._seen: dict[str, int] = {}
+        self._systems: set[str] = set()
+        self.log: list[dict[str, Any]] = []
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def start(self, port: int = 0) -> str:
+        handler = type("Handler", (_Handler,), {"state": self})
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self.base_url
+
+    @property
+    def base_url(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def reset(self) -> None:
+        with self._lock:
+            self._seen.clear()
+            self._systems.clear()
+            self.log.clear()
+
+    # -- behaviour -----------------------------------------------------------------------------
+    def respond(self, body: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any], float]:
+        """(status, headers, json body, seconds to wait before answering) for one request."""
+        messages = body.get("messages", [])
+        system = next((m.get("content", "") for m in messages if m.get("role") == "system"), "")
+        first_user = next((m.get("content", "") for m in messages if m.get("role") == "user"), "")
+        if not isinstance(first_user, str):
+            first_user = json.dumps(first_user)
+        key = hashlib.sha256(first_user.encode()).hexdigest()
+        faults: list[str] = []
+        for kind, count in _FAULT.findall(first_user):
+            faults.extend([kind] * int(count or 1))
+        with self._lock:
+            index = self._seen.get(key, 0)
+            self._seen[key] = index + 1
+            cached_hit = system in self._systems
+            self._systems.add(system)
+            fault = faults[index] if index < len(faults) else None
+            if fault is None and self.fail_rate and self._random.random() < self.fail_rate:
+                fault = self._random.choice(["429", "500", "503"])
+        record: dict[str, Any] = {"key": key, "first_user": first_user, "attempt": index + 1, "fault": fault,
+                                  "prompt_tokens": 0, "completion_tokens": 0, "cached_tokens": 0}
+        delay = self.latency_s
+        if fault in _STATUS_FAULTS:
+            status = int(fault)
+            headers = {"retry-after": f"{self.retry_after_s:g}"} if status == 429 else {}
+            record["status"] = status
+            self._append(record)
+            return status, headers, {"error": {"message": f"injected fault {fault}", "type": "fake",
+                                               "code": fault}}, delay
+        if fault == "slow":
+            delay += self.slow_s
+        arguments = self._arguments(body, first_user, fault)
+        prompt_tokens = _tokens(json.dumps(messages, ensure_ascii=False) + json.dumps(body.get("tools", "")))
+        cached = min(prompt_tokens, _tokens(system)) if cached_hit else 0
+        completion_tokens = _tokens(arguments)
+        record.update(status=200, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+                      cached_tokens=cached)
+        self._append(record)
+        message: dict[str, Any] = {"role": "assistant", "content": None}
+        if body.get("tools"):
+            name = body["tools"][0]["function"]["name"]
+            message["tool_calls"] = [{"id": "call_" + key[:12], "type": "function",
+                                      "function": {"name": name, "arguments": arguments}}]
+            finish = "tool_calls"
+        else:
+            message["content"] = arguments
+            finish = "stop"
+        response = {
+            "id": "chatcmpl-" + key[:16], "object": "chat.completion", "created": int(time.time()),
+            "model": body.get("model", "fake"),
+            "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                      "total_tokens": prompt_tokens + completion_tokens,
+                      "prompt_tokens_details": {"cached_tokens": cached}},
+        }
+        return 200, {}, response, delay
+
+    def _append(self, record: dict[str, Any]) -> None:
+        with self._lock:
+            self.log.append(record)
+
+    @staticmethod
+    def _schema(body: dict[str, Any]) -> dict[str, Any]:
+        if body.get("tools"):
+            return body["tools"][0]["function"]["parameters"]
+        fmt = body.get("response_format") or {}
+        if fmt.get("type") == "json_schema":
+            return fmt["json_schema"]["schema"]
+        return {"type": "object", "properties": {}}
+
+    def _arguments(self, body: dict[str, Any], first_user: str, fault: str | None) -> str:
+        if fault == "badjson":
+            return '{"applicant_name": "unterminated'
+        if fault == "invalid":
+            return json.dumps({"unexpected": True, "skills": "not a list"})
+        schema = self._schema(body)
+        value = sample_value(schema, schema)
+        match = _ANSWER.search(first_user)
+        if match and isinstance(value, dict):
+            value.update(json.loads(match.group(1)))
+        return json.dumps(value, ensure_ascii=False)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    state: FakeOpenAI
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+    def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        if self.path.rstrip("/").endswith("/models"):
+            self._send(200, {"object": "list", "data": [{"id": "fake", "object": "model"}]})
+        elif self.path == "/_log":
+            with self.state._lock:
+                self._send(200, list(self.state.log))
+        else:
+            self._send(404, {"error": {"message": "not found"}})
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        raw = self.rfile.read(length)
+        if self.path == "/_reset":
+            self.state.reset()
+            self._send(200, {"ok": True})
+            return
+        if not self.path.rstrip("/").endswith("/chat/completions"):
+            self._send(404, {"error": {"message": "not found"}})
+            return
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            self._send(400, {"error": {"message": "request body is not JSON"}})
+            return
+        status, headers, payload, delay = self.state.respond(body)
+        if delay:
+            time.sleep(delay)
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client gave up (timeout)
+            self._send(status, payload, headers)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every answer")
+    parser.add_argument("--fail-rate", type=float, default=0.0)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    server = FakeOpenAI(latency_s=args.latency, fail_rate=args.fail_rate, seed=args.seed)
+    print(server.start(args.port), flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

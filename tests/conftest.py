@@ -1,0 +1,49 @@
+"""Shared fixtures: a fault-injecting OpenAI-compatible server on loopback and config builders."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from extractor.config import RunConfig, build_config
+from extractor.fakeserver import FakeOpenAI
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def fake_server() -> Iterator[FakeOpenAI]:
+    server = FakeOpenAI(retry_after_s=0.05)
+    server.start()
+    yield server
+    server.stop()
+
+
+def server_log(server: FakeOpenAI) -> list[dict[str, Any]]:
+    """The request log, read over HTTP like any client would."""
+    with urllib.request.urlopen(server.base_url.removesuffix("/v1") + "/_log") as response:
+        return json.loads(response.read())
+
+
+def make_config(tmp_path: Path, server: FakeOpenAI, **overrides: Any) -> RunConfig:
+    flags: dict[str, Any] = dict(
+        input_dir=tmp_path / "in", schema="cover_letter", schemas_dir=ROOT / "schemas",
+        output_dir=tmp_path / "out", base_url=server.base_url, api_key="sk-test-0000000000",
+        model="gpt-4o-mini", backoff_initial_s=0.01, backoff_max_s=0.2, concurrency=4)
+    flags.update(overrides)
+    return build_config(flags, env={})
+
+
+def write_docs(folder: Path, docs: dict[str, str | bytes]) -> None:
+    for name, content in docs.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
