@@ -119,7 +119,7 @@ class FakeOpenAI:
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self, port: int = 0) -> str:
         handler = type("Handler", (_Handler,), {"state": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self._server = _Server(("127.0.0.1", port), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
@@ -223,6 +223,11 @@ class FakeOpenAI:
         if match and isinstance(value, dict):
             value.update(json.loads(match.group(1)))
         return json.dumps(value, ensure_ascii=False)
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # the default backlog of 5 drops SYNs when 32 clients connect at once
+    daemon_threads = True
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -1,0 +1,72 @@
+"""The CLI as a user runs it: a subprocess, real flags, exit codes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+
+from extractor.fakeserver import FakeOpenAI
+
+from .conftest import ROOT, write_docs
+
+
+def cli(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    return subprocess.run([sys.executable, "-m", "extractor", *args], capture_output=True, text=True,
+                          env={**base, **(env or {})}, cwd=cwd, timeout=120)
+
+
+def test_help_is_fast() -> None:
+    best = min(_timed_help() for _ in range(3))
+    assert best < 0.5, f"extractor --help took {best:.2f}s"
+
+
+def _timed_help() -> float:
+    started = time.perf_counter()
+    result = cli("--help")
+    assert result.returncode == 0 and "run" in result.stdout
+    return time.perf_counter() - started
+
+
+def test_schemas_lists_cover_letter() -> None:
+    result = cli("schemas")
+    assert result.returncode == 0
+    assert "cover_letter" in result.stdout
+
+
+def test_run_exit_codes(tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    write_docs(tmp_path / "ok", {"a.txt": "Letter one", "b.md": "Letter two"})
+    write_docs(tmp_path / "mixed", {"a.txt": "Letter", "b.txt": "Letter [[fault:400]]"})
+    common = ["--base-url", fake_server.base_url, "--output", str(tmp_path / "out"), "--model", "gpt-4o-mini"]
+    ok = cli("run", str(tmp_path / "ok"), *common)
+    assert ok.returncode == 0, ok.stderr
+    assert "2 ok, 0 failed, 0 skipped" in ok.stdout
+    frame = pl.read_parquet(tmp_path / "out" / "cover_letter" / "results.parquet")
+    assert frame.height == 2
+    mixed = cli("run", str(tmp_path / "mixed"), *common)
+    assert mixed.returncode == 1
+    assert "1 ok, 1 failed" in mixed.stdout
+
+
+def test_run_usage_errors_exit_2(tmp_path: Path) -> None:
+    missing = cli("run", str(tmp_path / "nope"), "--base-url", "http://127.0.0.1:9/v1")
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
+    bad_schema = cli("run", str(tmp_path), "--schema", "nosuch", "--base-url", "http://127.0.0.1:9/v1")
+    assert bad_schema.returncode == 2 and "no schema named 'nosuch'" in bad_schema.stderr
+    bad_mode = cli("run", str(tmp_path), "--mode", "xml", "--base-url", "http://127.0.0.1:9/v1")
+    assert bad_mode.returncode == 2 and "--mode" in bad_mode.stderr
+
+
+def test_settings_from_config_file_and_env(tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    write_docs(tmp_path / "in", {"a.txt": "Letter"})
+    (tmp_path / "extractor.toml").write_text(
+        f'output_dir = "{tmp_path / "cfg-out"}"\nmodel = "gpt-4o-mini"\nconcurrency = 2\n')
+    result = cli("run", str(tmp_path / "in"), "--schemas", str(ROOT / "schemas"), cwd=tmp_path,
+                 env={"OPENAI_BASE_URL": fake_server.base_url, "OPENAI_API_KEY": "sk-from-env-123456"})
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "cfg-out" / "cover_letter" / "results.parquet").exists()

