@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def same(field: str, got: Any, want: Any) -> bool:
     if want is None or got is None:
-        return got is None and want is None or (want in ([], None) and got in ([], None))
+        return (got is None and want is None) or (want in ([], None) and got in ([], None))
     if isinstance(want, dict):
         return isinstance(got, dict) and all(same(k, got.get(k), v) for k, v in want.items())
     if isinstance(want, list):

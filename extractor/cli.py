@@ -66,10 +66,10 @@ def run(
                 observer.close()
     except ConfigError as exc:
         raise _fail(str(exc)) from None
-    except ExtractorError as exc:
-        raise _fail(str(exc), 1) from None
     except runner.Interrupted as exc:
         raise _fail(str(exc), 130) from None
+    except ExtractorError as exc:
+        raise _fail(str(exc), 1) from None
     print_summary(summary, Console())
     if summary.aborted:
         typer.echo(f"error: {summary.aborted}", err=True)

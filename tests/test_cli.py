@@ -70,3 +70,28 @@ def test_settings_from_config_file_and_env(tmp_path: Path, fake_server: FakeOpen
                  env={"OPENAI_BASE_URL": fake_server.base_url, "OPENAI_API_KEY": "sk-from-env-123456"})
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "cfg-out" / "cover_letter" / "results.parquet").exists()
+
+
+def test_sigterm_stops_cleanly_and_keeps_finished_rows(tmp_path: Path) -> None:
+    import signal
+
+    server = FakeOpenAI(latency_s=0.2)
+    server.start()
+    try:
+        write_docs(tmp_path / "in", {f"d{i:02}.txt": f"Letter {i}" for i in range(60)})
+        base = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "extractor", "run", str(tmp_path / "in"), "--base-url", server.base_url,
+             "--output", str(tmp_path / "out"), "--model", "gpt-4o-mini", "--concurrency", "2",
+             "--schemas", str(ROOT / "schemas")],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=base)
+        time.sleep(2.5)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        server.stop()
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    frame = pl.read_parquet(tmp_path / "out" / "cover_letter" / "results.parquet")
+    assert 0 < frame.height < 60
+    assert set(frame["status"]) == {"ok"}
