@@ -64,7 +64,6 @@ class RunConfig:
     backoff_max_s: float = 30.0
     max_chars: int = 200_000
     prices: Mapping[str, ModelPrice] = field(default_factory=dict)
-    show_progress: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
