@@ -69,38 +69,32 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-class _DocumentErrorWithHash(DocumentError):
-    def __init__(self, message: str, *, status: str, sha256: str | None) -> None:
-        super().__init__(message, status=status)
-        self.sha256 = sha256
-
-
 def load_document(src: SourceFile, *, max_chars: int) -> Document:
     """Read and parse one file. Raises DocumentError (with `.sha256` when the bytes were read)."""
     try:
         size = src.path.stat().st_size
         if size > MAX_FILE_BYTES:
-            raise _DocumentErrorWithHash(
+            raise DocumentError(
                 f"file is {size / 1e6:.1f} MB, above the {MAX_FILE_BYTES // 2**20} MiB limit; not read",
                 status="failed", sha256=sha256_file(src.path))
         raw = src.path.read_bytes()
     except OSError as exc:
-        raise _DocumentErrorWithHash(f"cannot read file: {exc.strerror or exc}", status="failed",
+        raise DocumentError(f"cannot read file: {exc.strerror or exc}", status="failed",
                                      sha256=None) from None
     sha = hashlib.sha256(raw).hexdigest()
     try:
         text = parse_bytes(raw, src.path.suffix.lower())
     except DocumentError as exc:
-        raise _DocumentErrorWithHash(str(exc), status=exc.status, sha256=sha) from None
+        raise DocumentError(str(exc), status=exc.status, sha256=sha) from None
     except Exception as exc:  # a parser library choking on hostile input is a bad file, not a crash
-        raise _DocumentErrorWithHash(
+        raise DocumentError(
             f"could not parse {src.path.suffix or 'file'}: {type(exc).__name__}: {exc}",
             status="failed", sha256=sha) from None
     text = _tidy(text)
     if not text.strip():
-        raise _DocumentErrorWithHash("document has no text", status="skipped", sha256=sha)
+        raise DocumentError("document has no text", status="skipped", sha256=sha)
     if len(text) > max_chars:
-        raise _DocumentErrorWithHash(
+        raise DocumentError(
             f"document text is {len(text):,} characters, above the limit of {max_chars:,} "
             "(raise max_chars to send it)", status="failed", sha256=sha)
     return Document(doc_id=src.doc_id, source_path=src.path, sha256=sha, text=text)

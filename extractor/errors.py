@@ -12,11 +12,15 @@ class ConfigError(ExtractorError):
 
 
 class DocumentError(ExtractorError):
-    """A document could not be turned into text. `status` is the row status it deserves."""
+    """A document could not be turned into text.
 
-    def __init__(self, message: str, *, status: str = "failed") -> None:
+    `status` is the row status it deserves; `sha256` is the hash of its bytes when they were read.
+    """
+
+    def __init__(self, message: str, *, status: str = "failed", sha256: str | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.sha256 = sha256
 
 
 class ExtractionError(ExtractorError):

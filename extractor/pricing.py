@@ -21,10 +21,6 @@ class Pricer:
         self._free = free
         self.warning: str | None = None
 
-    @property
-    def known(self) -> bool:
-        return self._free or self._override is not None or self.cost(1000, 1000, 0) is not None
-
     def cost(self, prompt_tokens: int, completion_tokens: int, cached_tokens: int) -> float | None:
         if self._free:
             return 0.0

@@ -112,7 +112,7 @@ class _Run:
         try:
             doc = await asyncio.to_thread(load_document, src, max_chars=self.config.max_chars)
         except DocumentError as exc:
-            row.update(status=exc.status, content_sha256=getattr(exc, "sha256", None),
+            row.update(status=exc.status, content_sha256=exc.sha256,
                        error_type="DocumentError" if exc.status == "failed" else None,
                        error_message=str(exc))
             return row
@@ -147,7 +147,7 @@ class _Run:
 
     def commit(self, row: dict[str, Any]) -> None:
         row["extracted_at"] = _iso(dt.datetime.now(dt.UTC))
-        self.journal.record(self.summary.run_id, row, cache_key=None)
+        self.journal.record(self.summary.run_id, row)
         s = self.summary
         s.documents += 1
         setattr(s, row["status"], getattr(s, row["status"]) + 1)
@@ -213,8 +213,9 @@ def _materialize(journal: Journal, schema: Schema, summary: RunSummary, out_dir:
     results = out_dir / "results.parquet"
     write_parquet_atomic(frame, results)
     summary.results_path = str(results)
-    write_json_atomic(summary.as_dict(), out_dir / "run_summary.json")
-    journal.finish_run(summary.run_id, summary.as_dict())
+    totals = summary.as_dict()
+    write_json_atomic(totals, out_dir / "run_summary.json")
+    journal.finish_run(summary.run_id, totals)
 
 class Interrupted(ExtractorError):
     """The run was stopped by SIGINT/SIGTERM; what finished is in the journal and the outputs."""

@@ -24,12 +24,10 @@ CREATE TABLE IF NOT EXISTS results (
     doc_id TEXT NOT NULL,
     status TEXT NOT NULL,
     content_sha256 TEXT,
-    cache_key TEXT,
     row_json TEXT NOT NULL,
     finished_at TEXT NOT NULL,
     PRIMARY KEY (run_id, doc_id)
 );
-CREATE INDEX IF NOT EXISTS results_cache ON results (doc_id, cache_key, status);
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY,
     started_at TEXT NOT NULL,
@@ -57,11 +55,11 @@ class Journal:
         self._db.execute("UPDATE runs SET summary_json = ? WHERE run_id = ?",
                          (json.dumps(summary, default=str), run_id))
 
-    def record(self, run_id: str, row: dict[str, Any], cache_key: str | None) -> None:
+    def record(self, run_id: str, row: dict[str, Any]) -> None:
         self._db.execute(
-            "INSERT OR REPLACE INTO results (run_id, doc_id, status, content_sha256, cache_key, row_json,"
-            " finished_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (run_id, row["doc_id"], row["status"], row.get("content_sha256"), cache_key,
+            "INSERT OR REPLACE INTO results (run_id, doc_id, status, content_sha256, row_json, finished_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (run_id, row["doc_id"], row["status"], row.get("content_sha256"),
              json.dumps(row, default=str, ensure_ascii=False), row["extracted_at"]))
 
     def rows(self, run_id: str) -> Iterator[str]:

@@ -16,7 +16,7 @@ import email.utils
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import httpx
 from tenacity import (
@@ -43,7 +43,6 @@ class CallMeter:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int = 0
-    statuses: list[int] = field(default_factory=list)
 
     def add_usage(self, usage: dict) -> None:
         self.prompt_tokens += int(usage.get("prompt_tokens") or 0)
@@ -79,8 +78,12 @@ def retry_after_seconds(headers: httpx.Headers) -> float | None:
     try:
         return max(0.0, float(value))
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+        pass
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None  # unreadable header: fall back to our own backoff
+    return max(0.0, parsed.timestamp() - time.time())
 
 
 class RetryingTransport(httpx.AsyncBaseTransport):
@@ -147,11 +150,8 @@ class RetryingTransport(httpx.AsyncBaseTransport):
             body = await response.aread()
         finally:
             await response.aclose()
-        if meter is not None:
-            meter.statuses.append(response.status_code)
-            usage = _usage_of(body)
-            if usage:
-                meter.add_usage(usage)
+        if meter is not None and (usage := _usage_of(body)):
+            meter.add_usage(usage)
         headers = [(k, v) for k, v in response.headers.items()
                    if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")]
         return httpx.Response(response.status_code, headers=headers, content=body,

@@ -95,3 +95,20 @@ def test_sigterm_stops_cleanly_and_keeps_finished_rows(tmp_path: Path) -> None:
     frame = pl.read_parquet(tmp_path / "out" / "cover_letter" / "results.parquet")
     assert 0 < frame.height < 60
     assert set(frame["status"]) == {"ok"}
+
+
+def test_json_schema_mode_for_servers_without_tools(tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    write_docs(tmp_path / "in", {"a.txt": 'Letter [[answer:{"applicant_name": "Mo Diaz"}]]'})
+    result = cli("run", str(tmp_path / "in"), "--base-url", fake_server.base_url, "--mode", "json_schema",
+                 "--output", str(tmp_path / "out"), "--model", "gpt-4o-mini")
+    assert result.returncode == 0, result.stderr
+    frame = pl.read_parquet(tmp_path / "out" / "cover_letter" / "results.parquet")
+    assert frame["applicant_name"].to_list() == ["Mo Diaz"]
+
+
+def test_missing_model_path_is_a_usage_error(tmp_path: Path) -> None:
+    write_docs(tmp_path / "in", {"a.txt": "Letter"})
+    result = cli("run", str(tmp_path / "in"), "--backend", "embedded", "--model-path", str(tmp_path / "no.gguf"),
+                 "--output", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert "no.gguf does not exist" in result.stderr

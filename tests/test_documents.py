@@ -202,7 +202,7 @@ def test_empty_file_is_skipped(tmp_path: Path) -> None:
     exc = load_error(tmp_path, "empty.md", b"")
     assert exc.status == "skipped"
     assert "empty" in str(exc)
-    assert exc.sha256 == hashlib.sha256(b"").hexdigest()  # type: ignore[attr-defined]
+    assert exc.sha256 == hashlib.sha256(b"").hexdigest()
 
 
 # --------------------------------------------------------------------------- PDF
@@ -425,7 +425,7 @@ def test_sha256_of_raw_bytes_on_success(tmp_path: Path) -> None:
 def test_sha256_recorded_on_document_error(tmp_path: Path, name: str, raw: bytes | None, max_chars: int) -> None:
     raw = encrypted_pdf("AES-256") if raw is None else raw
     exc = load_error(tmp_path, name, raw, max_chars=max_chars)
-    assert exc.sha256 == hashlib.sha256(raw).hexdigest()  # type: ignore[attr-defined]
+    assert exc.sha256 == hashlib.sha256(raw).hexdigest()
 
 
 def test_unreadable_file_fails_without_hash(tmp_path: Path) -> None:
@@ -433,7 +433,7 @@ def test_unreadable_file_fails_without_hash(tmp_path: Path) -> None:
         load_document(SourceFile(path=tmp_path / "gone.txt", doc_id="gone.txt"), max_chars=MAX)
     assert info.value.status == "failed"
     assert "cannot read" in str(info.value)
-    assert info.value.sha256 is None  # type: ignore[attr-defined]
+    assert info.value.sha256 is None
 
 
 # --------------------------------------------------------------------------- awkward file names
