@@ -200,7 +200,7 @@ def retry_policy(config: RunConfig) -> RetryPolicy:
 async def open_openai_backend(config: RunConfig) -> AsyncIterator[OpenAICompatibleBackend]:
     backend = OpenAICompatibleBackend(
         base_url=config.base_url, api_key=config.api_key, settings=call_settings(config),
-        policy=retry_policy(config), max_connections=max(config.concurrency, 1))
+        policy=retry_policy(config), max_connections=config.resolved_concurrency)
     try:
         yield backend
     finally:

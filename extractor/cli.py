@@ -32,7 +32,7 @@ def run(
     backend: Annotated[str | None, typer.Option(help="auto | openai | embedded")] = None,
     model_path: Annotated[Path | None, typer.Option(help="GGUF file for the embedded backend")] = None,
     mode: Annotated[str | None, typer.Option(help="tools | json_schema | json | md_json")] = None,
-    concurrency: Annotated[int | None, typer.Option(help="documents in flight [8]")] = None,
+    concurrency: Annotated[int | None, typer.Option(help="documents in flight [8; 1 for the embedded model]")] = None,
     max_chars: Annotated[int | None, typer.Option(help="longest document text sent [200000]")] = None,
     config: ConfigOpt = None,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,

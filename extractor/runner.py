@@ -54,6 +54,7 @@ class RunSummary:
     completion_tokens: int = 0
     cached_tokens: int = 0
     cost_usd: float | None = 0.0
+    compute_s: float = 0.0
     requests: int = 0
     transport_retries: int = 0
     wall_s: float = 0.0
@@ -101,7 +102,8 @@ class _Run:
             error_type=None, error_message=None, schema_name=self.schema.name,
             schema_version=self.summary.schema_version, model=self.summary.model,
             endpoint=self.summary.endpoint, attempts=0, prompt_tokens=0, completion_tokens=0,
-            cached_tokens=0, cost_usd=0.0, latency_s=None, extracted_at=None, run_id=self.summary.run_id)
+            cached_tokens=0, cost_usd=0.0, latency_s=None, compute_s=None, extracted_at=None,
+            run_id=self.summary.run_id)
         return row
 
     async def process(self, src: SourceFile, backend: Backend) -> dict[str, Any]:
@@ -139,7 +141,7 @@ class _Run:
             attempts=meter.requests, prompt_tokens=meter.prompt_tokens,
             completion_tokens=meter.completion_tokens, cached_tokens=meter.cached_tokens,
             cost_usd=self.pricer.cost(meter.prompt_tokens, meter.completion_tokens, meter.cached_tokens),
-            latency_s=round(time.perf_counter() - started, 6))
+            latency_s=round(time.perf_counter() - started, 6), compute_s=meter.compute_s)
         s = self.summary
         s.requests += meter.requests
         s.transport_retries += meter.transport_retries
@@ -154,6 +156,7 @@ class _Run:
         s.prompt_tokens += row["prompt_tokens"] or 0
         s.completion_tokens += row["completion_tokens"] or 0
         s.cached_tokens += row["cached_tokens"] or 0
+        s.compute_s = round(s.compute_s + (row["compute_s"] or 0.0), 3)
         if row["cost_usd"] is None and (row["prompt_tokens"] or row["completion_tokens"]):
             s.cost_usd = None
         elif s.cost_usd is not None:
@@ -186,8 +189,8 @@ async def run_async(config: RunConfig, observer: Observer | None = None) -> RunS
         observer.started(len(files), summary.backend, summary.model)
     try:
         async with open_backend(config) as backend:
-            queue: asyncio.Queue[SourceFile | None] = asyncio.Queue(maxsize=config.concurrency * 2)
-            workers = [asyncio.create_task(state.worker(queue, backend)) for _ in range(config.concurrency)]
+            queue: asyncio.Queue[SourceFile | None] = asyncio.Queue(maxsize=config.resolved_concurrency * 2)
+            workers = [asyncio.create_task(state.worker(queue, backend)) for _ in range(config.resolved_concurrency)]
             try:
                 for src in files:
                     await queue.put(src)

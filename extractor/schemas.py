@@ -23,7 +23,7 @@ from extractor.errors import ConfigError
 META_COLUMNS = (
     "doc_id", "source_path", "content_sha256", "status", "error_type", "error_message",
     "schema_name", "schema_version", "model", "endpoint", "attempts", "prompt_tokens",
-    "completion_tokens", "cached_tokens", "cost_usd", "latency_s", "extracted_at", "run_id",
+    "completion_tokens", "cached_tokens", "cost_usd", "latency_s", "compute_s", "extracted_at", "run_id",
 )
 
 

@@ -30,6 +30,7 @@ META_DTYPES: dict[str, pl.DataType] = {
     "cached_tokens": pl.Int64(),
     "cost_usd": pl.Float64(),
     "latency_s": pl.Float64(),
+    "compute_s": pl.Float64(),
     "extracted_at": pl.Datetime("us", "UTC"),
     "run_id": pl.String(),
 }

@@ -43,6 +43,7 @@ class CallMeter:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int = 0
+    compute_s: float | None = None  # CPU seconds of a local model server, where one is measured
 
     def add_usage(self, usage: dict) -> None:
         self.prompt_tokens += int(usage.get("prompt_tokens") or 0)

@@ -53,6 +53,9 @@ def test_embedded_model_extracts_offline(tmp_path: Path) -> None:
     assert set(frame["status"]) == {"ok"}
     assert (frame["prompt_tokens"] > 0).all() and (frame["completion_tokens"] > 0).all()
     assert (frame["cost_usd"] == 0).all()
+    # the model server's CPU seconds per document: real work, at most its 2-core share of the wall time
+    assert (frame["compute_s"] > 0).all()
+    assert (frame["compute_s"] <= frame["latency_s"] * (os.cpu_count() or 1) + 0.05).all()
     assert frame["applicant_name"].null_count() == 0
     assert frame.schema["skills"] == pl.List(pl.String)
     assert set(frame["endpoint"]) == {"embedded"}

@@ -58,6 +58,7 @@ def test_one_typed_row_per_file(tmp_path: Path, fake_server: FakeOpenAI) -> None
     assert isinstance(schema["salary"], pl.Struct)
     assert schema["years_experience"] == pl.Float64 and schema["notice_period_days"] == pl.Int64
     assert schema["extracted_at"] == pl.Datetime("us", "UTC")
+    assert frame["compute_s"].null_count() == frame.height, "no compute is measured for a remote server"
     for column in ("schema_version", "model", "endpoint", "run_id", "content_sha256"):
         assert frame.filter(pl.col("status") == "ok")[column].null_count() == 0
     assert set(frame["endpoint"]) == {fake_server.base_url.split("/")[2]}
