@@ -34,6 +34,8 @@ def run(
     mode: Annotated[str | None, typer.Option(help="tools | json_schema | json | md_json")] = None,
     concurrency: Annotated[int | None, typer.Option(help="documents in flight [8; 1 for the embedded model]")] = None,
     max_chars: Annotated[int | None, typer.Option(help="longest document text sent [200000]")] = None,
+    force: Annotated[bool, typer.Option("--force", help="re-extract documents that have a stored result")] = False,
+    archive: Annotated[Path | None, typer.Option(help="move ok inputs here once their result is saved")] = None,
     config: ConfigOpt = None,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
@@ -44,6 +46,7 @@ def run(
     from extractor import runner
     from extractor.config import build_config
     from extractor.errors import ConfigError, ExtractorError
+    from extractor.lock import RunLocked
     from extractor.progress import RichProgress
     from extractor.report import print_summary
 
@@ -52,7 +55,7 @@ def run(
                         format="%(levelname)s %(name)s: %(message)s")
     flags = dict(input_dir=input_dir, schema=schema, schemas_dir=schemas, output_dir=output, model=model,
                  base_url=base_url, backend=backend, model_path=model_path, mode=mode,
-                 concurrency=concurrency, max_chars=max_chars)
+                 concurrency=concurrency, max_chars=max_chars, force=force or None, archive_dir=archive)
     try:
         cfg = build_config(flags, config)
         if cfg.resolved_backend == "embedded":
@@ -66,6 +69,8 @@ def run(
                 observer.close()
     except ConfigError as exc:
         raise _fail(str(exc)) from None
+    except RunLocked as exc:
+        raise _fail(str(exc), 3) from None
     except runner.Interrupted as exc:
         raise _fail(str(exc), 130) from None
     except ExtractorError as exc:
@@ -73,7 +78,28 @@ def run(
     print_summary(summary, Console())
     if summary.aborted:
         typer.echo(f"error: {summary.aborted}", err=True)
+    if summary.interrupted:
+        typer.echo(f"error: interrupted ({summary.interrupted}): {summary.documents} document(s) finished "
+                   "and saved; run again to continue", err=True)
     raise typer.Exit(summary.exit_code)
+
+
+@app.command("runs")
+def list_runs(
+    schema: Annotated[str, typer.Option(help="schema name")] = "cover_letter",
+    output: Annotated[Path | None, typer.Option(help="output folder [./outputs]")] = None,
+    last: Annotated[int, typer.Option(help="how many recent runs to show")] = 20,
+) -> None:
+    """Print the history of runs (outputs/<schema>/runs.parquet)."""
+    from rich.console import Console
+
+    from extractor.report import load_runs, print_runs
+
+    try:
+        runs = load_runs((output or Path("outputs")) / schema)
+    except FileNotFoundError as exc:
+        raise _fail(str(exc)) from None
+    print_runs(runs.tail(last), Console(width=200))
 
 
 @app.command("schemas")

@@ -6,6 +6,8 @@ Precedence: flags > config file > environment (OPENAI_API_KEY, OPENAI_BASE_URL) 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import os
 import tomllib
 from collections.abc import Mapping
@@ -63,6 +65,11 @@ class RunConfig:
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
     max_chars: int = 200_000
+    parse_timeout_s: float = 60.0
+    force: bool = False  # re-extract documents that already have a stored result
+    archive_dir: Path | None = None  # move ok inputs here once their result is durable
+    grace_s: float = 30.0  # after SIGINT/SIGTERM: time for in-flight documents to finish
+    checkpoint_s: float = 60.0  # rewrite results.parquet from the journal at most this often
     prices: Mapping[str, ModelPrice] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -111,6 +118,19 @@ class RunConfig:
     def schema_output_dir(self) -> Path:
         return self.output_dir / self.schema
 
+    def cache_key(self, content_sha256: str, schema_version: str) -> str:
+        """Identity of an extraction: same bytes, schema version, model and settings -> same result.
+
+        A stored ok result with this key is reused instead of paying for the document again.
+        """
+        identity = {
+            "content": content_sha256, "schema_version": schema_version,
+            "backend": self.resolved_backend, "model": self.resolved_model, "endpoint": self.endpoint,
+            "model_file": self.model_path.name if self.model_path else None, "mode": self.mode,
+            "temperature": self.temperature, "max_tokens": self.max_tokens, "max_reasks": self.max_reasks,
+        }
+        return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+
 
 def _read_config_file(path: Path | None) -> dict[str, Any]:
     if path is None:
@@ -141,7 +161,7 @@ def _prices(raw: Any) -> dict[str, ModelPrice]:
     return out
 
 
-_PATH_FIELDS = {"input_dir", "schemas_dir", "output_dir", "model_path"}
+_PATH_FIELDS = {"input_dir", "schemas_dir", "output_dir", "model_path", "archive_dir"}
 
 
 def build_config(

@@ -7,7 +7,9 @@ row status they deserve (`skipped` for nothing-to-do, `failed` for broken input)
 
 from __future__ import annotations
 
+import asyncio
 import codecs
+import concurrent.futures
 import email
 import email.policy
 import hashlib
@@ -290,6 +292,58 @@ def _tidy(text: str) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = re.sub(r"[ \t\f\v]+\n", "\n", text)
     return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+# Plain text decodes in bounded time; every other parser gets a worker process and a time limit,
+# because a hostile PDF or zip can make a parser spin for minutes.
+_INLINE_SUFFIXES = frozenset({".txt", ".md"})
+
+
+class DocumentReader:
+    """Reads documents with a per-document parse time limit; a parser that hangs is killed."""
+
+    def __init__(self, *, max_chars: int, timeout_s: float, workers: int = 2) -> None:
+        self.max_chars = max_chars
+        self.timeout_s = timeout_s
+        self.workers = workers
+        self._pool: object | None = None
+
+    def _get_pool(self):  # type: ignore[no-untyped-def]
+        if self._pool is None:
+            import multiprocessing
+
+            from pebble import ProcessPool
+
+            # forkserver: forking the run's own process (threads, sockets) is unsafe; spawn is slow.
+            self._pool = ProcessPool(max_workers=self.workers,
+                                     context=multiprocessing.get_context("forkserver"))
+        return self._pool
+
+    async def read(self, src: SourceFile) -> Document:
+        if src.path.suffix.lower() in _INLINE_SUFFIXES:
+            return await asyncio.to_thread(load_document, src, max_chars=self.max_chars)
+        from pebble import ProcessExpired
+
+        future = self._get_pool().schedule(load_document, args=(src,), kwargs={"max_chars": self.max_chars},
+                                           timeout=self.timeout_s)
+        try:
+            return await asyncio.wrap_future(future)
+        except concurrent.futures.TimeoutError:
+            sha = await asyncio.to_thread(sha256_file, src.path)
+            raise DocumentError(f"parsing took longer than {self.timeout_s:g}s; the parser was stopped",
+                                sha256=sha) from None
+        except ProcessExpired as exc:
+            sha = await asyncio.to_thread(sha256_file, src.path)
+            raise DocumentError(f"the parser crashed on this file (exit code {exc.exitcode})", sha256=sha) from None
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.stop()  # type: ignore[attr-defined]
+            self._pool.join()  # type: ignore[attr-defined]
+            self._pool = None
 
 
 _PARSERS: dict[str, Callable[[bytes], str]] = {

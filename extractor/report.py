@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import polars as pl
 from rich.console import Console
 from rich.table import Table
 
@@ -28,3 +31,23 @@ def print_summary(summary: RunSummary, console: Console) -> None:
     console.print(table)
     for warning in summary.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
+
+
+def load_runs(schema_dir: Path) -> pl.DataFrame:
+    path = schema_dir / "runs.parquet"
+    if not path.exists():
+        raise FileNotFoundError(f"no runs recorded yet: {path} does not exist")
+    return pl.read_parquet(path)
+
+
+def print_runs(runs: pl.DataFrame, console: Console) -> None:
+    table = Table("run", "model", "schema", "docs", "ok", "cached", "failed", "skipped", "tokens", "cost $",
+                  "wall s", "note", title="runs", title_justify="left")
+    for r in runs.iter_rows(named=True):
+        cost = "?" if r["cost_usd"] is None else f"{r['cost_usd']:.4f}"
+        tokens = (r["prompt_tokens"] or 0) + (r["completion_tokens"] or 0)
+        note = r["aborted"] or r["interrupted"] or ""
+        table.add_row(r["run_id"], r["model"], r["schema_version"], str(r["documents"]), str(r["ok"]),
+                      str(r["cached"]), str(r["failed"]), str(r["skipped"]), f"{tokens:,}", cost,
+                      f"{r['wall_s']:.1f}", note)
+    console.print(table)

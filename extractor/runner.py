@@ -2,7 +2,8 @@
 
 `run(config)` is the library entry point the CLI calls. Documents are read lazily by a bounded pool
 of workers, so memory holds at most `concurrency` texts whatever the folder's size. Every finished
-document is committed to the journal before it counts as done.
+document is committed to the journal before it counts as done; a document whose bytes, schema
+version, model and settings match a stored ok result is not sent again (`cached`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import contextlib
 import datetime as dt
 import logging
 import secrets
+import shutil
 import signal
 import time
 from dataclasses import asdict, dataclass, field
@@ -20,16 +22,18 @@ from typing import Any, Protocol
 
 from extractor.backends import Backend, open_backend
 from extractor.config import RunConfig
-from extractor.documents import SourceFile, discover, load_document
+from extractor.documents import DocumentReader, SourceFile, discover, sha256_file
 from extractor.errors import AuthError, ConfigError, DocumentError, ExtractionError, ExtractorError
+from extractor.lock import RunLock
 from extractor.pricing import Pricer
 from extractor.prompts import build_messages, system_prompt
 from extractor.schemas import Schema, load_schema
-from extractor.store import Journal, frame_from_json_rows, write_json_atomic, write_parquet_atomic
-from extractor.table import row_schema
+from extractor.store import EventLog, Journal, frame_from_json_rows, write_json_atomic, write_parquet_atomic
+from extractor.table import row_schema, runs_schema
 from extractor.transport import CallMeter
 
 log = logging.getLogger("extractor.runner")
+
 
 class Observer(Protocol):
     """Receives progress; the CLI renders it, tests may count it."""
@@ -37,6 +41,7 @@ class Observer(Protocol):
     def started(self, total: int, backend: str, model: str) -> None: ...
 
     def finished(self, row: dict[str, Any]) -> None: ...
+
 
 @dataclass
 class RunSummary:
@@ -50,6 +55,7 @@ class RunSummary:
     ok: int = 0
     failed: int = 0
     skipped: int = 0
+    cached: int = 0  # ok documents whose stored result was reused (included in `ok`)
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int = 0
@@ -62,38 +68,69 @@ class RunSummary:
     started_at: str = ""
     finished_at: str = ""
     results_path: str = ""
-    aborted: str | None = None
+    aborted: str | None = None  # the run was stopped by the server (bad credentials)
+    interrupted: str | None = None  # the run was stopped by a signal
     warnings: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
         if self.aborted:
             return 2
+        if self.interrupted:
+            return 130
         return 1 if self.failed else 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+
+class Interrupted(ExtractorError):
+    """The run was cancelled before in-flight documents finished; finished ones are in the journal."""
+
+
 def new_run_id(now: dt.datetime) -> str:
     return now.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
 
 def _iso(moment: dt.datetime) -> str:
     return moment.isoformat(timespec="microseconds")
 
+
+class _LazyBackend:
+    """Opens the backend on the first document that needs the model: a run whose documents are all
+    cached or skipped starts no embedded server and opens no connection."""
+
+    def __init__(self, config: RunConfig, stack: contextlib.AsyncExitStack) -> None:
+        self._config = config
+        self._stack = stack
+        self._backend: Backend | None = None
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> Backend:
+        async with self._lock:
+            if self._backend is None:
+                self._backend = await self._stack.enter_async_context(open_backend(self._config))
+            return self._backend
+
+
 class _Run:
     """State of one run; kept private so callers only see `run()` and its summary."""
 
-    def __init__(self, config: RunConfig, schema: Schema, journal: Journal, summary: RunSummary,
-                 observer: Observer | None) -> None:
+    def __init__(self, config: RunConfig, schema: Schema, journal: Journal, events: EventLog,
+                 summary: RunSummary, observer: Observer | None, files: list[SourceFile]) -> None:
         self.config = config
         self.schema = schema
         self.journal = journal
+        self.events = events
         self.summary = summary
         self.observer = observer
+        self.files = files
         self.system = system_prompt(schema)
         self.pricer = Pricer(summary.model, base_url=config.base_url, overrides=config.prices,
                              free=summary.backend == "embedded")
+        self.reader = DocumentReader(max_chars=config.max_chars, timeout_s=config.parse_timeout_s)
         self.stop_reason: str | None = None
+        self.last_checkpoint = time.monotonic()
 
     def base_row(self, src: SourceFile) -> dict[str, Any]:
         row: dict[str, Any] = dict.fromkeys(self.schema.field_names)
@@ -106,27 +143,36 @@ class _Run:
             run_id=self.summary.run_id)
         return row
 
-    async def process(self, src: SourceFile, backend: Backend) -> dict[str, Any]:
+    async def process(self, src: SourceFile, backend: _LazyBackend) -> None:
         row = self.base_row(src)
         if self.stop_reason is not None:
             row.update(error_type="RunStopped", error_message=f"not attempted: {self.stop_reason}")
-            return row
+            return self.commit(row)
         try:
-            doc = await asyncio.to_thread(load_document, src, max_chars=self.config.max_chars)
+            row["content_sha256"] = await asyncio.to_thread(sha256_file, src.path)
+        except OSError as exc:
+            row.update(error_type="DocumentError", error_message=f"cannot read file: {exc.strerror or exc}")
+            return self.commit(row)
+        key = self.config.cache_key(row["content_sha256"], self.summary.schema_version)
+        if not self.config.force and (stored := self.journal.cached_row(key)) is not None:
+            stored.update(doc_id=src.doc_id, source_path=str(src.path))  # the same bytes may have moved
+            return self.commit(stored, cache_key=key, cached=True)
+        try:
+            doc = await self.reader.read(src)
         except DocumentError as exc:
-            row.update(status=exc.status, content_sha256=exc.sha256,
-                       error_type="DocumentError" if exc.status == "failed" else None,
+            row.update(status=exc.status, error_type="DocumentError" if exc.status == "failed" else None,
                        error_message=str(exc))
-            return row
-        row["content_sha256"] = doc.sha256
+            return self.commit(row)
         messages = build_messages(self.system, doc.text)
+        prompt_chars = len(self.system) + len(doc.text)
         del doc  # the text is not needed past this point; keep memory to in-flight documents
         meter = CallMeter(deadline=time.monotonic() + self.config.document_deadline_s)
         started = time.perf_counter()
         try:
+            model = await backend.get()
             # The meter's deadline stops retries from starting; this also bounds an in-flight call.
             async with asyncio.timeout(self.config.document_deadline_s):
-                value = await backend.extract(messages, self.schema.model, meter)
+                value = await model.extract(messages, self.schema.model, meter)
             row.update(value.model_dump(mode="json"))
             row["status"] = "ok"
         except TimeoutError:
@@ -137,102 +183,181 @@ class _Run:
         except AuthError as exc:
             self.stop_reason = f"run stopped: {exc}"
             row.update(error_type="AuthError", error_message=str(exc))
+        except asyncio.CancelledError:
+            # Past the grace period: record what this document already cost, then let the cancel through.
+            row.update(error_type="Cancelled", error_message="cancelled by a signal before it finished")
+            self.commit(self.charge(row, meter, started), cache_key=key, prompt_chars=prompt_chars)
+            raise
+        self.commit(self.charge(row, meter, started), cache_key=key, prompt_chars=prompt_chars)
+
+    def charge(self, row: dict[str, Any], meter: CallMeter, started: float) -> dict[str, Any]:
         row.update(
             attempts=meter.requests, prompt_tokens=meter.prompt_tokens,
             completion_tokens=meter.completion_tokens, cached_tokens=meter.cached_tokens,
             cost_usd=self.pricer.cost(meter.prompt_tokens, meter.completion_tokens, meter.cached_tokens),
             latency_s=round(time.perf_counter() - started, 6), compute_s=meter.compute_s)
-        s = self.summary
-        s.requests += meter.requests
-        s.transport_retries += meter.transport_retries
+        self.summary.requests += meter.requests
+        self.summary.transport_retries += meter.transport_retries
         return row
 
-    def commit(self, row: dict[str, Any]) -> None:
-        row["extracted_at"] = _iso(dt.datetime.now(dt.UTC))
-        self.journal.record(self.summary.run_id, row)
+    def commit(self, row: dict[str, Any], *, cache_key: str | None = None, prompt_chars: int | None = None,
+               cached: bool = False) -> None:
+        """Make the row durable, then count it, log it and (maybe) archive its input."""
+        if not cached:
+            row["extracted_at"] = _iso(dt.datetime.now(dt.UTC))
+        self.journal.record(self.summary.run_id, row, cache_key=cache_key, prompt_chars=prompt_chars)
         s = self.summary
         s.documents += 1
         setattr(s, row["status"], getattr(s, row["status"]) + 1)
-        s.prompt_tokens += row["prompt_tokens"] or 0
-        s.completion_tokens += row["completion_tokens"] or 0
-        s.cached_tokens += row["cached_tokens"] or 0
-        s.compute_s = round(s.compute_s + (row["compute_s"] or 0.0), 3)
-        if row["cost_usd"] is None and (row["prompt_tokens"] or row["completion_tokens"]):
-            s.cost_usd = None
-        elif s.cost_usd is not None:
-            s.cost_usd += row["cost_usd"] or 0.0
+        if cached:
+            s.cached += 1
+        else:
+            s.prompt_tokens += row["prompt_tokens"] or 0
+            s.completion_tokens += row["completion_tokens"] or 0
+            s.cached_tokens += row["cached_tokens"] or 0
+            s.compute_s = round(s.compute_s + (row["compute_s"] or 0.0), 3)
+            if row["cost_usd"] is None and (row["prompt_tokens"] or row["completion_tokens"]):
+                s.cost_usd = None
+            elif s.cost_usd is not None:
+                s.cost_usd += row["cost_usd"] or 0.0
+        self.events.write(
+            "document", doc_id=row["doc_id"], status=row["status"], cached=cached, attempts=row["attempts"],
+            prompt_tokens=row["prompt_tokens"], completion_tokens=row["completion_tokens"],
+            cached_tokens=row["cached_tokens"], cost_usd=row["cost_usd"], latency_s=row["latency_s"],
+            error_type=row["error_type"], error_message=row["error_message"])
+        if self.config.archive_dir is not None and row["status"] == "ok":
+            self.archive(Path(row["source_path"]), row["doc_id"])
         if self.observer is not None:
             self.observer.finished(row)
+        if time.monotonic() - self.last_checkpoint >= self.config.checkpoint_s:
+            self.materialize()
 
-    async def worker(self, queue: asyncio.Queue[SourceFile | None], backend: Backend) -> None:
+    def archive(self, source: Path, doc_id: str) -> None:
+        assert self.config.archive_dir is not None
+        target = self.config.archive_dir / doc_id
+        if target.exists():
+            target = target.with_name(f"{target.stem}.{self.summary.run_id}{target.suffix}")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(source, target)
+        except OSError as exc:
+            self.summary.warnings.append(f"could not archive {doc_id}: {exc}")
+
+    def materialize(self) -> None:
+        """results.parquet: the newest row of every document in the folder, from the journal."""
+        frame = frame_from_json_rows(self.journal.latest_rows(f.doc_id for f in self.files),
+                                     row_schema(self.schema.model))
+        results = self.config.schema_output_dir / "results.parquet"
+        write_parquet_atomic(frame, results)
+        self.summary.results_path = str(results)
+        self.last_checkpoint = time.monotonic()
+
+    async def worker(self, queue: asyncio.Queue[SourceFile | None], backend: _LazyBackend,
+                     stop: asyncio.Event) -> None:
         while (src := await queue.get()) is not None:
-            self.commit(await self.process(src, backend))
+            if not stop.is_set():
+                await self.process(src, backend)
 
-async def run_async(config: RunConfig, observer: Observer | None = None) -> RunSummary:
-    """Extract every document under `config.input_dir`; returns the summary (see `exit_code`)."""
+
+async def run_async(config: RunConfig, observer: Observer | None = None,
+                    stop: asyncio.Event | None = None) -> RunSummary:
+    """Extract every document under `config.input_dir`; returns the summary (see `exit_code`).
+
+    Setting `stop` ends the run gracefully: no new document starts, in-flight ones finish.
+    """
     schema = load_schema(config.schemas_dir, config.schema)
     try:
         files = discover(config.input_dir)
     except DocumentError as exc:
         raise ConfigError(str(exc)) from None
-    started_at = dt.datetime.now(dt.UTC)
-    summary = RunSummary(
-        run_id=new_run_id(started_at), schema_name=schema.name, schema_version=schema.version,
-        backend=config.resolved_backend, model=config.resolved_model, endpoint=config.endpoint,
-        started_at=_iso(started_at))
+    stop = stop or asyncio.Event()
     out_dir = config.schema_output_dir
-    journal = Journal(out_dir / "journal.sqlite3")
-    journal.start_run(summary.run_id, summary.started_at)
-    state = _Run(config, schema, journal, summary, observer)
-    clock = time.perf_counter()
-    if observer is not None:
-        observer.started(len(files), summary.backend, summary.model)
-    try:
-        async with open_backend(config) as backend:
-            queue: asyncio.Queue[SourceFile | None] = asyncio.Queue(maxsize=config.resolved_concurrency * 2)
-            workers = [asyncio.create_task(state.worker(queue, backend)) for _ in range(config.resolved_concurrency)]
-            try:
-                for src in files:
-                    await queue.put(src)
-                for _ in workers:
-                    await queue.put(None)
-                await asyncio.gather(*workers)
-            finally:
-                for task in workers:
-                    task.cancel()
-    finally:
-        summary.wall_s = round(time.perf_counter() - clock, 3)
-        summary.docs_per_s = round(summary.documents / summary.wall_s, 3) if summary.wall_s else 0.0
-        summary.finished_at = _iso(dt.datetime.now(dt.UTC))
-        summary.aborted = state.stop_reason
-        if state.pricer.warning:
-            summary.warnings.append(state.pricer.warning)
-        _materialize(journal, schema, summary, out_dir)
-        journal.close()
+    with RunLock(out_dir / "run.lock"):
+        started_at = dt.datetime.now(dt.UTC)
+        summary = RunSummary(
+            run_id=new_run_id(started_at), schema_name=schema.name, schema_version=schema.version,
+            backend=config.resolved_backend, model=config.resolved_model, endpoint=config.endpoint,
+            started_at=_iso(started_at))
+        journal = Journal(out_dir / "journal.sqlite3")
+        journal.start_run(summary.run_id, summary.started_at)
+        events = EventLog(out_dir / "logs" / f"{summary.run_id}.jsonl")
+        events.write("run_started", run_id=summary.run_id, documents=len(files), model=summary.model,
+                     endpoint=summary.endpoint, schema=schema.name, schema_version=schema.version)
+        state = _Run(config, schema, journal, events, summary, observer, files)
+        clock = time.perf_counter()
+        if observer is not None:
+            observer.started(len(files), summary.backend, summary.model)
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                backend = _LazyBackend(config, stack)
+                concurrency = config.resolved_concurrency
+                queue: asyncio.Queue[SourceFile | None] = asyncio.Queue(maxsize=concurrency * 2)
+                workers = [asyncio.create_task(state.worker(queue, backend, stop)) for _ in range(concurrency)]
+                try:
+                    for src in files:
+                        if stop.is_set():
+                            break
+                        await queue.put(src)
+                    for _ in workers:
+                        await queue.put(None)
+                    await asyncio.gather(*workers)
+                finally:
+                    for task in workers:
+                        task.cancel()
+        finally:
+            state.reader.close()
+            summary.wall_s = round(time.perf_counter() - clock, 3)
+            summary.docs_per_s = round(summary.documents / summary.wall_s, 3) if summary.wall_s else 0.0
+            summary.finished_at = _iso(dt.datetime.now(dt.UTC))
+            summary.aborted = state.stop_reason
+            if stop.is_set() and summary.documents < len(files):
+                summary.interrupted = getattr(stop, "reason", None) or "stop requested"
+            if state.pricer.warning:
+                summary.warnings.append(state.pricer.warning)
+            state.materialize()
+            totals = summary.as_dict()
+            write_json_atomic(totals, out_dir / "run_summary.json")
+            journal.finish_run(summary.run_id, totals)
+            write_parquet_atomic(runs_frame(journal.run_summaries()), out_dir / "runs.parquet")
+            events.write("run_finished", **{k: v for k, v in totals.items() if k != "warnings"})
+            events.close()
+            journal.close()
     return summary
 
-def _materialize(journal: Journal, schema: Schema, summary: RunSummary, out_dir: Path) -> None:
-    frame = frame_from_json_rows(journal.rows(summary.run_id), row_schema(schema.model))
-    results = out_dir / "results.parquet"
-    write_parquet_atomic(frame, results)
-    summary.results_path = str(results)
-    totals = summary.as_dict()
-    write_json_atomic(totals, out_dir / "run_summary.json")
-    journal.finish_run(summary.run_id, totals)
 
-class Interrupted(ExtractorError):
-    """The run was stopped by SIGINT/SIGTERM; what finished is in the journal and the outputs."""
+def runs_frame(summaries: list[dict[str, Any]]) -> Any:
+    import polars as pl
+
+    schema = runs_schema()
+    return pl.DataFrame([{k: s.get(k) for k in schema} for s in summaries], schema=schema, strict=False)
 
 
 def run(config: RunConfig, observer: Observer | None = None) -> RunSummary:
-    """Blocking entry point. SIGTERM cancels the run like Ctrl-C, so outputs are still written."""
+    """Blocking entry point with signal handling for unattended runs.
+
+    First SIGINT/SIGTERM: start no new document, let in-flight ones finish for `grace_s`, write the
+    outputs, exit 130. A second signal, or the end of the grace period, cancels what is still in
+    flight (its cost so far is recorded).
+    """
 
     async def main() -> RunSummary:
         task = asyncio.current_task()
         assert task is not None
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-        return await run_async(config, observer)
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+
+        def on_signal(name: str) -> None:
+            if stop.is_set():
+                task.cancel()
+                return
+            stop.reason = f"stopped by {name}"  # type: ignore[attr-defined]
+            stop.set()
+            loop.call_later(config.grace_s, task.cancel)
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, on_signal, sig.name)
+        return await run_async(config, observer, stop)
 
     try:
         return asyncio.run(main())

@@ -1,8 +1,9 @@
 """Durable results: a SQLite journal (WAL) that each finished document is committed to, and the
-Parquet file and run summary materialized from it atomically.
+Parquet files and run summary materialized from it atomically.
 
-SQLite from the standard library: one file, transactional, survives a killed process, and lets the
-next run look up what was already paid for without reading Parquet.
+SQLite from the standard library: one file, transactional, survives a killed process (a committed
+row is never lost, a half-written one never appears), and answers "was this already paid for?"
+without reading Parquet. WAL lets a reader (`extractor runs`, a dry run) look while a run writes.
 """
 
 from __future__ import annotations
@@ -18,16 +19,21 @@ from typing import Any
 
 import polars as pl
 
+SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
     run_id TEXT NOT NULL,
     doc_id TEXT NOT NULL,
     status TEXT NOT NULL,
     content_sha256 TEXT,
+    cache_key TEXT,
+    prompt_chars INTEGER,
     row_json TEXT NOT NULL,
     finished_at TEXT NOT NULL,
     PRIMARY KEY (run_id, doc_id)
 );
+CREATE INDEX IF NOT EXISTS results_by_key ON results (cache_key, status, finished_at);
+CREATE INDEX IF NOT EXISTS results_by_doc ON results (doc_id, finished_at);
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY,
     started_at TEXT NOT NULL,
@@ -42,11 +48,23 @@ class Journal:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(path, isolation_level=None)
+        self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         # NORMAL in WAL mode: a committed row survives a process crash (not necessarily power loss).
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        (version,) = self._db.execute("PRAGMA user_version").fetchone()
+        if version < SCHEMA_VERSION:
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(results)")}
+            if columns:  # a journal from before incremental runs: add what it lacks, keep its rows
+                for name, kind in (("cache_key", "TEXT"), ("prompt_chars", "INTEGER")):
+                    if name not in columns:
+                        self._db.execute(f"ALTER TABLE results ADD COLUMN {name} {kind}")
+                self._db.execute("DROP INDEX IF EXISTS results_cache")
+            self._db.executescript(_SCHEMA)
+            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def start_run(self, run_id: str, started_at: str) -> None:
         self._db.execute("INSERT INTO runs (run_id, started_at) VALUES (?, ?)", (run_id, started_at))
@@ -55,17 +73,52 @@ class Journal:
         self._db.execute("UPDATE runs SET summary_json = ? WHERE run_id = ?",
                          (json.dumps(summary, default=str), run_id))
 
-    def record(self, run_id: str, row: dict[str, Any]) -> None:
+    def record(self, run_id: str, row: dict[str, Any], *, cache_key: str | None = None,
+               prompt_chars: int | None = None) -> None:
+        """Commit one finished document; from here on it is never lost and never paid again."""
         self._db.execute(
-            "INSERT OR REPLACE INTO results (run_id, doc_id, status, content_sha256, row_json, finished_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (run_id, row["doc_id"], row["status"], row.get("content_sha256"),
+            "INSERT OR REPLACE INTO results (run_id, doc_id, status, content_sha256, cache_key, prompt_chars,"
+            " row_json, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (run_id, row["doc_id"], row["status"], row.get("content_sha256"), cache_key, prompt_chars,
              json.dumps(row, default=str, ensure_ascii=False), row["extracted_at"]))
+
+    def cached_row(self, cache_key: str) -> dict[str, Any] | None:
+        """The newest ok result for this content under the same schema, model and settings."""
+        found = self._db.execute(
+            "SELECT row_json FROM results WHERE cache_key = ? AND status = 'ok' ORDER BY finished_at DESC LIMIT 1",
+            (cache_key,)).fetchone()
+        return json.loads(found[0]) if found else None
 
     def rows(self, run_id: str) -> Iterator[str]:
         for (row_json,) in self._db.execute(
                 "SELECT row_json FROM results WHERE run_id = ? ORDER BY doc_id", (run_id,)):
             yield row_json
+
+    def latest_rows(self, doc_ids: Iterable[str]) -> Iterator[str]:
+        """The newest row of each of these documents, whichever run wrote it, ordered by doc_id."""
+        self._db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted (doc_id TEXT PRIMARY KEY)")
+        self._db.execute("DELETE FROM wanted")
+        self._db.executemany("INSERT OR IGNORE INTO wanted VALUES (?)", ((d,) for d in doc_ids))
+        # SQLite returns the other columns of the row that holds MAX() in an aggregate query.
+        for _, row_json, _ in self._db.execute(
+                "SELECT r.doc_id, r.row_json, MAX(r.finished_at) FROM results r JOIN wanted w USING (doc_id)"
+                " GROUP BY r.doc_id ORDER BY r.doc_id"):
+            yield row_json
+
+    def run_summaries(self) -> list[dict[str, Any]]:
+        return [json.loads(s) for (s,) in self._db.execute(
+            "SELECT summary_json FROM runs WHERE summary_json IS NOT NULL ORDER BY started_at")]
+
+    def tokens_per_char(self, model: str) -> tuple[float, float, int] | None:
+        """(prompt tokens per prompt character, mean completion tokens, documents) observed for a model."""
+        found = self._db.execute(
+            "SELECT SUM(json_extract(row_json, '$.prompt_tokens')), SUM(prompt_chars),"
+            " AVG(json_extract(row_json, '$.completion_tokens')), COUNT(*) FROM results"
+            " WHERE prompt_chars > 0 AND json_extract(row_json, '$.model') = ?"
+            " AND json_extract(row_json, '$.prompt_tokens') > 0", (model,)).fetchone()
+        if not found or not found[3]:
+            return None
+        return found[0] / found[1], found[2], found[3]
 
     def close(self) -> None:
         self._db.close()
@@ -101,3 +154,18 @@ def write_parquet_atomic(frame: pl.DataFrame, path: Path) -> None:
 
 def write_json_atomic(payload: dict[str, Any], path: Path) -> None:
     write_atomic_bytes(path, (json.dumps(payload, indent=2, default=str, ensure_ascii=False) + "\n").encode())
+
+
+class EventLog:
+    """JSON lines, one event per document, flushed as they happen: `<schema>/logs/<run_id>.jsonl`."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._fh = path.open("a", encoding="utf-8", buffering=1)
+
+    def write(self, event: str, **fields: Any) -> None:
+        self._fh.write(json.dumps({"event": event, **fields}, default=str, ensure_ascii=False) + "\n")
+
+    def close(self) -> None:
+        self._fh.close()

@@ -77,3 +77,16 @@ def row_schema(model: type[BaseModel]) -> dict[str, pl.DataType]:
     schema.update(fields)
     schema.update({k: v for k, v in META_DTYPES.items() if k not in schema})
     return schema
+
+
+def runs_schema() -> dict[str, pl.DataType]:
+    """Columns of runs.parquet: one row per run, its totals."""
+    return {
+        "run_id": pl.String(), "started_at": pl.String(), "finished_at": pl.String(),
+        "schema_name": pl.String(), "schema_version": pl.String(), "backend": pl.String(),
+        "model": pl.String(), "endpoint": pl.String(), "documents": pl.Int64(), "ok": pl.Int64(),
+        "failed": pl.Int64(), "skipped": pl.Int64(), "cached": pl.Int64(), "prompt_tokens": pl.Int64(),
+        "completion_tokens": pl.Int64(), "cached_tokens": pl.Int64(), "cost_usd": pl.Float64(),
+        "compute_s": pl.Float64(), "requests": pl.Int64(), "transport_retries": pl.Int64(),
+        "wall_s": pl.Float64(), "docs_per_s": pl.Float64(), "interrupted": pl.String(), "aborted": pl.String(),
+    }

@@ -1,0 +1,230 @@
+"""Unattended nightly runs: incremental, durable across kill -9, locked, stoppable, auditable."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from extractor import runner
+from extractor.fakeserver import FakeOpenAI
+from extractor.lock import RunLock, RunLocked
+from extractor.prompts import wrap_document
+
+from .conftest import ROOT, make_config, server_log, write_docs
+
+
+def results(config) -> pl.DataFrame:
+    return pl.read_parquet(config.schema_output_dir / "results.parquet")
+
+
+def test_second_run_sends_nothing_and_carries_results(tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    write_docs(tmp_path / "in", {f"d{i}.txt": f"Letter {i}" for i in range(5)})
+    config = make_config(tmp_path, fake_server)
+    first = runner.run(config)
+    assert first.ok == 5 and first.cached == 0 and len(server_log(fake_server)) == 5
+    second = runner.run(config)
+    assert len(server_log(fake_server)) == 5, "a second run over unchanged documents must send nothing"
+    assert (second.ok, second.cached, second.prompt_tokens, second.cost_usd) == (5, 5, 0, 0.0)
+    frame = results(config)
+    assert frame.height == 5 and set(frame["status"]) == {"ok"}
+    assert set(frame["run_id"]) == {first.run_id}, "carried rows keep the run that paid for them"
+    forced = runner.run(make_config(tmp_path, fake_server, force=True))
+    assert forced.cached == 0 and len(server_log(fake_server)) == 10
+
+
+def test_changes_are_sent_and_the_table_follows_the_folder(tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    folder = tmp_path / "in"
+    write_docs(folder, {"keep.txt": "Letter keep", "change.txt": "Letter v1", "gone.txt": "Letter gone",
+                        "bad.txt": "Letter [[fault:400]]"})
+    config = make_config(tmp_path, fake_server)
+    runner.run(config)
+    (folder / "change.txt").write_text("Letter v2")
+    (folder / "gone.txt").unlink()
+    (folder / "new.txt").write_text("Letter new")
+    (folder / "moved.txt").write_bytes((folder / "keep.txt").read_bytes())  # same bytes, second name
+    second = runner.run(config)
+    sent = Counter(r["first_user"] for r in server_log(fake_server))
+    assert sent[wrap_document("Letter v2")] == 1 and sent[wrap_document("Letter new")] == 1
+    assert sent[wrap_document("Letter keep")] == 1, "the same bytes under another name are not paid twice"
+    assert sent[wrap_document("Letter [[fault:400]]")] == 2, "a failed document is tried again next run"
+    assert second.cached == 2
+    assert sorted(results(config)["doc_id"]) == ["bad.txt", "change.txt", "keep.txt", "moved.txt", "new.txt"]
+
+
+def test_another_model_or_schema_version_is_not_reused(tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    write_docs(tmp_path / "in", {"a.txt": "Letter"})
+    runner.run(make_config(tmp_path, fake_server))
+    other = runner.run(make_config(tmp_path, fake_server, model="gpt-4o"))
+    assert other.cached == 0 and len(server_log(fake_server)) == 2
+    hotter = runner.run(make_config(tmp_path, fake_server, model="gpt-4o", temperature=0.7))
+    assert hotter.cached == 0 and len(server_log(fake_server)) == 3
+
+
+def test_runs_history_and_jsonl_log(tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    write_docs(tmp_path / "in", {"a.txt": "Letter", "b.txt": "", "c.txt": "Letter [[fault:400*9]]"})
+    config = make_config(tmp_path, fake_server)
+    first = runner.run(config)
+    second = runner.run(config)
+    runs = pl.read_parquet(config.schema_output_dir / "runs.parquet")
+    assert runs["run_id"].to_list() == [first.run_id, second.run_id]
+    latest = runs.row(1, named=True)
+    assert {k: latest[k] for k in ("ok", "failed", "skipped", "cached")} == {"ok": 1, "failed": 1, "skipped": 1,
+                                                                              "cached": 1}
+    assert runs["schema_version"][0] == first.schema_version and runs["model"][0] == "gpt-4o-mini"
+    events = [json.loads(line) for line in
+              (config.schema_output_dir / "logs" / f"{second.run_id}.jsonl").read_text().splitlines()]
+    assert [e["event"] for e in events] == ["run_started", "document", "document", "document", "run_finished"]
+    by_doc = {e["doc_id"]: e for e in events if e["event"] == "document"}
+    assert by_doc["a.txt"]["cached"] is True
+    assert by_doc["c.txt"]["status"] == "failed" and by_doc["c.txt"]["error_type"] == "BadRequestError"
+    assert by_doc["c.txt"]["prompt_tokens"] == 0 and by_doc["c.txt"]["attempts"] == 1
+    cli = subprocess.run([sys.executable, "-m", "extractor", "runs", "--output", str(tmp_path / "out")],
+                         capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert cli.returncode == 0 and second.run_id[:15] in cli.stdout
+
+
+def test_a_second_run_is_refused_while_one_is_active(tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    write_docs(tmp_path / "in", {"a.txt": "Letter"})
+    config = make_config(tmp_path, fake_server)
+    with RunLock(config.schema_output_dir / "run.lock"):
+        with pytest.raises(RunLocked, match="another run is active"):
+            runner.run(config)
+        cli = subprocess.run(
+            [sys.executable, "-m", "extractor", "run", str(tmp_path / "in"), "--base-url", fake_server.base_url,
+             "--output", str(tmp_path / "out"), "--schemas", str(ROOT / "schemas")],
+            capture_output=True, text=True, timeout=60)
+        assert cli.returncode == 3 and "another run is active" in cli.stderr and f"pid {os.getpid()}" in cli.stderr
+    assert len(server_log(fake_server)) == 0
+    assert runner.run(config).ok == 1
+
+
+def test_a_lock_left_by_a_killed_run_is_taken_over(tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    write_docs(tmp_path / "in", {"a.txt": "Letter"})
+    config = make_config(tmp_path, fake_server)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; from extractor.lock import RunLock\n"
+         f"with RunLock(Path({str(config.schema_output_dir / 'run.lock')!r})):\n"
+         "    print('locked', flush=True); time.sleep(60)"], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    with pytest.raises(RunLocked):
+        runner.run(config)
+    holder.kill()
+    holder.wait()
+    assert runner.run(config).ok == 1
+
+
+def _cli_run(folder: Path, out: Path, server: FakeOpenAI, *extra: str) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "extractor", "run", str(folder), "--base-url", server.base_url, "--output", str(out),
+         "--model", "gpt-4o-mini", "--schemas", str(ROOT / "schemas"), "--no-progress", *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def _finished_in_journal(out: Path, folder: Path) -> set[str]:
+    """Documents whose current bytes have an ok row in the journal (what a kill must not lose)."""
+    import hashlib
+
+    current = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
+    db = sqlite3.connect(out / "cover_letter" / "journal.sqlite3")
+    try:
+        rows = db.execute("SELECT doc_id, content_sha256 FROM results WHERE status = 'ok'").fetchall()
+    finally:
+        db.close()
+    return {doc_id for doc_id, sha in rows if current.get(doc_id) == sha}
+
+
+def test_sigkill_at_random_points_loses_and_repays_nothing(tmp_path: Path) -> None:
+    server = FakeOpenAI(latency_s=0.05)
+    server.start()
+    rng = random.Random(20261128)
+    folder, out = tmp_path / "in", tmp_path / "out"
+    docs = {f"d{i:03}.txt": f"Letter number {i}" for i in range(120)}
+    write_docs(folder, docs)
+    try:
+        for _ in range(3):
+            proc = _cli_run(folder, out, server, "--concurrency", "4")
+            time.sleep(rng.uniform(1.0, 2.5))  # interpreter start-up is ~1 s: kills land mid-run
+            proc.send_signal(signal.SIGKILL)
+            proc.communicate(timeout=30)
+            journal = out / "cover_letter" / "journal.sqlite3"
+            finished = _finished_in_journal(out, folder) if journal.exists() else set()
+            before = Counter(r["first_user"] for r in server_log(server))
+            final = _cli_run(folder, out, server, "--concurrency", "4")
+            _, stderr = final.communicate(timeout=120)
+            assert final.returncode == 0, stderr
+            after = Counter(r["first_user"] for r in server_log(server))
+            for doc_id in finished:
+                prompt = wrap_document(docs[doc_id])
+                assert after[prompt] == before[prompt], f"{doc_id} had finished before the kill and was sent again"
+            frame = pl.read_parquet(out / "cover_letter" / "results.parquet")
+            assert sorted(frame["doc_id"]) == sorted(docs), "every document exactly one row"
+            assert set(frame["status"]) == {"ok"}
+            # next round starts from scratch on fresh inputs
+            for name in list(docs):
+                docs[name] = docs[name] + " again"
+            write_docs(folder, docs)
+        counts = Counter(r["first_user"] for r in server_log(server))
+    finally:
+        server.stop()
+    assert all(n <= 2 for n in counts.values()), "at most the ones in flight at the kill are paid twice"
+
+
+def test_graceful_stop_lets_in_flight_documents_finish(tmp_path: Path) -> None:
+    server = FakeOpenAI(latency_s=1.0)
+    server.start()
+    try:
+        write_docs(tmp_path / "in", {f"d{i:02}.txt": f"Letter {i}" for i in range(20)})
+        proc = _cli_run(tmp_path / "in", tmp_path / "out", server, "--concurrency", "4")
+        deadline = time.monotonic() + 20
+        while len(server_log(server)) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        sent_at_signal = len(server_log(server))
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        server.stop()
+    assert proc.returncode == 130 and "stopped by SIGTERM" in stderr
+    frame = pl.read_parquet(tmp_path / "out" / "cover_letter" / "results.parquet")
+    assert set(frame["status"]) == {"ok"}, "in-flight documents finished instead of being cancelled"
+    assert frame.height >= sent_at_signal >= 4
+    assert frame.height < 20
+
+
+def test_archive_moves_only_durable_ok_inputs(tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    write_docs(tmp_path / "in", {"sub/a.txt": "Letter", "b.txt": "Letter [[fault:400]]", "c.txt": ""})
+    config = make_config(tmp_path, fake_server, archive_dir=tmp_path / "archive")
+    runner.run(config)
+    assert (tmp_path / "archive" / "sub" / "a.txt").read_text() == "Letter"
+    assert not (tmp_path / "in" / "sub" / "a.txt").exists()
+    assert (tmp_path / "in" / "b.txt").exists(), "a failed document stays to be tried again"
+    assert (tmp_path / "in" / "c.txt").exists()
+
+
+def test_parse_time_limit_stops_a_slow_parser(tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    import docx
+
+    document = docx.Document()
+    for i in range(20000):  # ~0.4 s to parse here, 4x the limit
+        document.add_paragraph(f"Paragraph {i} of a very long application letter.")
+    (tmp_path / "in").mkdir()
+    document.save(tmp_path / "in" / "long.docx")
+    write_docs(tmp_path / "in", {"ok.txt": "Letter"})
+    config = make_config(tmp_path, fake_server, parse_timeout_s=0.1)
+    summary = runner.run(config)
+    rows = {r["doc_id"]: r for r in results(config).to_dicts()}
+    assert rows["long.docx"]["status"] == "failed"
+    assert "parsing took longer than 0.1s" in rows["long.docx"]["error_message"]
+    assert rows["long.docx"]["content_sha256"] is not None
+    assert rows["ok.txt"]["status"] == "ok" and summary.ok == 1
