@@ -34,6 +34,7 @@ def run(
     mode: Annotated[str | None, typer.Option(help="tools | json_schema | json | md_json")] = None,
     concurrency: Annotated[int | None, typer.Option(help="documents in flight [8; 1 for the embedded model]")] = None,
     max_chars: Annotated[int | None, typer.Option(help="longest document text sent [200000]")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="list what would be sent, and its cost")] = False,
     force: Annotated[bool, typer.Option("--force", help="re-extract documents that have a stored result")] = False,
     archive: Annotated[Path | None, typer.Option(help="move ok inputs here once their result is saved")] = None,
     config: ConfigOpt = None,
@@ -58,6 +59,12 @@ def run(
                  concurrency=concurrency, max_chars=max_chars, force=force or None, archive_dir=archive)
     try:
         cfg = build_config(flags, config)
+        if dry_run:
+            from extractor.plan import plan
+            from extractor.report import print_plan
+
+            print_plan(plan(cfg), Console())
+            return
         if cfg.resolved_backend == "embedded":
             console.print("No API key or base URL configured: using the embedded local model "
                           "(SmolLM2-135M via llama.cpp, offline).")

@@ -140,7 +140,7 @@ def decode_text(raw: bytes) -> str:
         text = _detect(raw)
     nuls = text.count("\x00")
     if nuls:
-        if nuls > len(text) * 0.01:
+        if nuls > max(8, len(text) * 0.01):  # a stray NUL in a short letter is not binary
             raise DocumentError(f"looks like binary data, not text ({nuls:,} NUL bytes)")
         text = text.replace("\x00", "")
     controls = sum(1 for ch in text if ord(ch) < 32 and ch not in "\n\r\t\f")

@@ -217,6 +217,9 @@ class FakeOpenAI:
             if fault is None and self.fail_rate and self._random.random() < self.fail_rate:
                 fault = self._random.choice(["429", "500", "503"])
         record: dict[str, Any] = {"key": key, "first_user": first_user, "attempt": index + 1, "fault": fault,
+                                  "system_sha256": hashlib.sha256(system.encode()).hexdigest(),
+                                  "schema_sha256": hashlib.sha256(
+                                      json.dumps(self._schema(body), sort_keys=True).encode()).hexdigest(),
                                   "prompt_tokens": 0, "completion_tokens": 0, "cached_tokens": 0}
         delay = self.latency_s
         if fault in _STATUS_FAULTS:

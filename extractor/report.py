@@ -8,6 +8,7 @@ import polars as pl
 from rich.console import Console
 from rich.table import Table
 
+from extractor.plan import Plan
 from extractor.runner import RunSummary
 
 
@@ -51,3 +52,18 @@ def print_runs(runs: pl.DataFrame, console: Console) -> None:
                       str(r["cached"]), str(r["failed"]), str(r["skipped"]), f"{tokens:,}", cost,
                       f"{r['wall_s']:.1f}", note)
     console.print(table)
+
+
+def print_plan(plan: Plan, console: Console) -> None:
+    table = Table("document", "why", "prompt chars", "est. prompt tokens", "est. completion tokens",
+                  title=f"dry run: {len(plan.to_send)} of {plan.documents} document(s) would be sent",
+                  title_justify="left")
+    for d in plan.to_send:
+        table.add_row(d.doc_id, d.reason, f"{d.prompt_chars:,}", f"{d.prompt_tokens:,}", f"{d.completion_tokens:,}")
+    console.print(table)
+    for doc_id, status, message in plan.not_sendable:
+        console.print(f"  {doc_id}: would be {status}: {message}")
+    cost = "unknown (no price for this model)" if plan.cost_usd is None else f"${plan.cost_usd:.4f}"
+    console.print(f"already extracted (reused): {plan.cached}; estimated tokens: {plan.prompt_tokens:,} prompt + "
+                  f"{plan.completion_tokens:,} completion; estimated cost for {plan.model}: {cost}")
+    console.print(f"estimate {plan.calibration}")

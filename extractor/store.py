@@ -89,6 +89,13 @@ class Journal:
             (cache_key,)).fetchone()
         return json.loads(found[0]) if found else None
 
+    def last_seen(self, doc_id: str) -> tuple[str | None, str] | None:
+        """(content sha256, status) of the newest row for this document name, if any."""
+        found = self._db.execute(
+            "SELECT content_sha256, status FROM results WHERE doc_id = ? ORDER BY finished_at DESC LIMIT 1",
+            (doc_id,)).fetchone()
+        return (found[0], found[1]) if found else None
+
     def rows(self, run_id: str) -> Iterator[str]:
         for (row_json,) in self._db.execute(
                 "SELECT row_json FROM results WHERE run_id = ? ORDER BY doc_id", (run_id,)):

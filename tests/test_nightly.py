@@ -228,3 +228,108 @@ def test_parse_time_limit_stops_a_slow_parser(tmp_path: Path, fake_server: FakeO
     assert "parsing took longer than 0.1s" in rows["long.docx"]["error_message"]
     assert rows["long.docx"]["content_sha256"] is not None
     assert rows["ok.txt"]["status"] == "ok" and summary.ok == 1
+
+
+def test_dry_run_sends_nothing_and_estimates_from_history(tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    from extractor.plan import plan
+
+    letters = {f"d{i}.txt": f"Letter {i} " + "lorem ipsum " * (20 + 30 * i) for i in range(4)}
+    write_docs(tmp_path / "in", letters)
+    config = make_config(tmp_path, fake_server)
+    fresh = plan(config)
+    assert [d.reason for d in fresh.to_send] == ["new"] * 4 and "4 characters per token" in fresh.calibration
+    assert len(server_log(fake_server)) == 0
+    runner.run(config)
+    observed = {r["doc_id"]: r["prompt_tokens"] for r in results(config).to_dicts()}
+    write_docs(tmp_path / "in", {"d1.txt": letters["d1.txt"] + " changed", "new.txt": letters["d2.txt"] + "!",
+                                 "empty.txt": ""})
+    sent_before = len(server_log(fake_server))
+    later = plan(config)
+    assert len(server_log(fake_server)) == sent_before, "a dry run sends nothing"
+    assert {d.doc_id: d.reason for d in later.to_send} == {"d1.txt": "changed", "new.txt": "new"}
+    assert later.cached == 3 and later.not_sendable == [("empty.txt", "skipped", "empty file (0 bytes)")]
+    assert "calibrated on 4" in later.calibration
+    estimate = {d.doc_id: d.prompt_tokens for d in later.to_send}
+    assert estimate["new.txt"] == pytest.approx(observed["d2.txt"], rel=0.05)
+    assert later.cost_usd is not None and later.cost_usd > 0
+    cli = subprocess.run(
+        [sys.executable, "-m", "extractor", "run", str(tmp_path / "in"), "--dry-run", "--base-url",
+         fake_server.base_url, "--model", "gpt-4o-mini", "--output", str(tmp_path / "out"),
+         "--schemas", str(ROOT / "schemas")], capture_output=True, text=True, timeout=60)
+    assert cli.returncode == 0 and "2 of 6 document(s) would be sent" in cli.stdout
+    assert len(server_log(fake_server)) == sent_before
+
+
+def _pdf_bytes(text: str | None, encrypt: bool = False) -> bytes:
+    import io
+
+    from fpdf import FPDF
+    from pypdf import PdfReader, PdfWriter
+
+    pdf = FPDF()
+    pdf.add_page()
+    if text is None:
+        pdf.rect(20, 20, 100, 60, style="F")  # a page with a picture and no text layer
+    else:
+        pdf.set_font("Helvetica", size=12)
+        pdf.multi_cell(0, 8, text)
+    raw = bytes(pdf.output())
+    if not encrypt:
+        return raw
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(raw)))
+    writer.encrypt(user_password="secret", algorithm="AES-256")
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def test_bad_input_corpus_one_clear_row_each(tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    import email.message
+    import io
+    import zipfile
+
+    rng = random.Random(1)
+    good_pdf = _pdf_bytes("Dear team, I am Ravi Kumar and I apply for the analyst job.")
+    not_docx = io.BytesIO()
+    with zipfile.ZipFile(not_docx, "w") as archive:
+        archive.writestr("notes.txt", "not a word document")
+    no_body = email.message.EmailMessage()
+    no_body["From"] = "a@example.com"
+    no_body["Subject"] = "Application"
+    corpus: dict[str, str | bytes] = {
+        "empty.txt": b"", "blank.md": b"   \n\t\n  ", "random.pdf": rng.randbytes(4000),
+        "truncated.pdf": good_pdf[: len(good_pdf) // 2], "encrypted.pdf": _pdf_bytes("secret", encrypt=True),
+        "scan.pdf": _pdf_bytes(None), "random.docx": rng.randbytes(3000), "notes.docx": not_docx.getvalue(),
+        "latin1.txt": "Bewerbung von Jürgen Müller aus Zürich, Gehalt 90.000 €".encode("cp1252"),
+        "utf16.txt": "Candidature de Renée Dupont, Genève".encode("utf-16"),
+        "nul.txt": b"Letter from Ann\x00 Lee, data engineer", "huge.txt": b"x" * (20 * 1024 * 1024),
+        "README": b"Letter without an extension, from Bo Chen", "sheet.xlsx": b"PK\x03\x04" + rng.randbytes(100),
+        "with space.txt": "Letter from Sam Ode", "new\nline.txt": "Letter from Kim Ito",
+        "-dash.txt": "Letter from Lu Wei", "naïve résumé ü.txt": "Letter from Zoë Ådne",
+        "script.html": b"<html><script>alert(1)</script></html>", "nobody.eml": bytes(no_body),
+        "good.pdf": good_pdf, "good.txt": "Letter from Ola Nordmann",
+    }
+    write_docs(tmp_path / "in", corpus)
+    config = make_config(tmp_path, fake_server, parse_timeout_s=20)
+    started = time.monotonic()
+    runner.run(config)
+    assert time.monotonic() - started < 60, "no hang"
+    frame = results(config)
+    assert sorted(frame["doc_id"]) == sorted(corpus), "exactly one row per file"
+    rows = {r["doc_id"]: r for r in frame.to_dicts()}
+    expect = {
+        "empty.txt": ("skipped", "empty file"), "blank.md": ("skipped", "no text"),
+        "random.pdf": ("failed", "not a PDF"), "truncated.pdf": ("failed", "PDF"),
+        "encrypted.pdf": ("failed", "encrypted"), "scan.pdf": ("skipped", "no text layer"),
+        "random.docx": ("failed", "docx"), "notes.docx": ("failed", "docx"),
+        "huge.txt": ("failed", "above the limit"), "sheet.xlsx": ("skipped", "unsupported"),
+        "script.html": ("skipped", "no text"), "nobody.eml": ("skipped", "no text body"),
+    }
+    for doc_id, (status, words) in expect.items():
+        assert rows[doc_id]["status"] == status, (doc_id, rows[doc_id]["error_message"])
+        assert words in rows[doc_id]["error_message"], (doc_id, rows[doc_id]["error_message"])
+    readable = set(corpus) - set(expect)
+    for doc_id in readable:
+        assert rows[doc_id]["status"] == "ok", (doc_id, rows[doc_id]["error_message"])
+    sent = "\n".join(r["first_user"] for r in server_log(fake_server))
+    assert "Jürgen Müller aus Zürich" in sent and "Renée Dupont, Genève" in sent and "Ann Lee" in sent

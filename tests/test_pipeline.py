@@ -240,6 +240,8 @@ def test_document_text_cannot_break_out_of_its_fence(tmp_path: Path, fake_server
     log = server_log(fake_server)
     assert all(r["first_user"].count("</document>") == 1 for r in log)
     assert all(r["first_user"].endswith("</document>") for r in log)
+    # the attack and the normal letter got the very same instructions and schema
+    assert len({r["system_sha256"] for r in log}) == 1 and len({r["schema_sha256"] for r in log}) == 1
 
 
 def test_memory_bound_workers_process_many_documents(tmp_path: Path, fake_server: FakeOpenAI) -> None:
