@@ -8,6 +8,7 @@ without reading Parquet. WAL lets a reader (`extractor runs`, a dry run) look wh
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import os
@@ -80,7 +81,9 @@ class Journal:
             "INSERT OR REPLACE INTO results (run_id, doc_id, status, content_sha256, cache_key, prompt_chars,"
             " row_json, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (run_id, row["doc_id"], row["status"], row.get("content_sha256"), cache_key, prompt_chars,
-             json.dumps(row, default=str, ensure_ascii=False), row["extracted_at"]))
+             json.dumps(row, default=str, ensure_ascii=False),
+             # commit time, not extracted_at: a carried (cached) row is this run's newest word on the document
+             dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")))
 
     def cached_row(self, cache_key: str) -> dict[str, Any] | None:
         """The newest ok result for this content under the same schema, model and settings."""

@@ -62,6 +62,19 @@ def test_changes_are_sent_and_the_table_follows_the_folder(tmp_path: Path, fake_
     assert sorted(results(config)["doc_id"]) == ["bad.txt", "change.txt", "keep.txt", "moved.txt", "new.txt"]
 
 
+def test_reverted_file_gets_its_old_result_back_as_newest(tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    folder = tmp_path / "in"
+    write_docs(folder, {"a.txt": "Letter original"})
+    config = make_config(tmp_path, fake_server)
+    runner.run(config)
+    (folder / "a.txt").write_text("Letter broken [[fault:400*9]]")
+    assert runner.run(config).failed == 1
+    (folder / "a.txt").write_text("Letter original")
+    third = runner.run(config)
+    assert third.cached == 1
+    assert results(config)["status"].to_list() == ["ok"], "the carried ok row, not the older failure"
+
+
 def test_another_model_or_schema_version_is_not_reused(tmp_path: Path, fake_server: FakeOpenAI) -> None:
     write_docs(tmp_path / "in", {"a.txt": "Letter"})
     runner.run(make_config(tmp_path, fake_server))
