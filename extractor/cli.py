@@ -36,6 +36,7 @@ def run(
     max_chars: Annotated[int | None, typer.Option(help="longest document text sent [200000]")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="list what would be sent, and its cost")] = False,
     force: Annotated[bool, typer.Option("--force", help="re-extract documents that have a stored result")] = False,
+    xlsx: Annotated[bool, typer.Option("--xlsx", help="also write outputs/<schema>/results.xlsx")] = False,
     archive: Annotated[Path | None, typer.Option(help="move ok inputs here once their result is saved")] = None,
     config: ConfigOpt = None,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
@@ -83,12 +84,64 @@ def run(
     except ExtractorError as exc:
         raise _fail(str(exc), 1) from None
     print_summary(summary, Console())
+    if xlsx:
+        from extractor.spreadsheets import ExportConfig, export
+
+        sheet = export(ExportConfig(schema=cfg.schema, schemas_dir=cfg.schemas_dir, output_dir=cfg.output_dir))
+        typer.echo(f"wrote {sheet}")
     if summary.aborted:
         typer.echo(f"error: {summary.aborted}", err=True)
     if summary.interrupted:
         typer.echo(f"error: interrupted ({summary.interrupted}): {summary.documents} document(s) finished "
                    "and saved; run again to continue", err=True)
     raise typer.Exit(summary.exit_code)
+
+
+@app.command("export")
+def export_results(
+    fmt: Annotated[str, typer.Option("--format", help="xlsx | csv")] = "xlsx",
+    out: Annotated[Path | None, typer.Option(help="file to write [outputs/<schema>/results.<format>]")] = None,
+    schema: Annotated[str, typer.Option(help="schema name")] = "cover_letter",
+    schemas: SchemasOpt = None,
+    output: Annotated[Path | None, typer.Option(help="output folder [./outputs]")] = None,
+) -> None:
+    """Write the latest results (with corrections applied) as a spreadsheet for people."""
+    from extractor.errors import ConfigError
+    from extractor.spreadsheets import ExportConfig, export
+
+    try:
+        path = export(ExportConfig(schema=schema, schemas_dir=schemas or Path("schemas"),
+                                   output_dir=output or Path("outputs"), fmt=fmt, out=out))
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"wrote {path}")
+
+
+@app.command("import-corrections")
+def import_corrections(
+    file: Annotated[Path, typer.Argument(help="an exported .xlsx or .csv, edited by a person")],
+    schema: Annotated[str, typer.Option(help="schema name")] = "cover_letter",
+    schemas: SchemasOpt = None,
+    output: Annotated[Path | None, typer.Option(help="output folder [./outputs]")] = None,
+) -> None:
+    """Store the edited cells of an exported file as gold labels (bad edits are reported and skipped)."""
+    from extractor.errors import ConfigError
+    from extractor.spreadsheets import ImportConfig
+    from extractor.spreadsheets import import_corrections as run_import
+
+    try:
+        report = run_import(ImportConfig(file=file, schema=schema, schemas_dir=schemas or Path("schemas"),
+                                         output_dir=output or Path("outputs")))
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"{report.rows_read} row(s) read, {len(report.applied)} correction(s) stored as labels")
+    for doc_id, field in report.applied:
+        typer.echo(f"  stored  {doc_id} / {field}")
+    for message in report.rejected:
+        typer.echo(f"  skipped {message}", err=True)
+    for doc_id in report.unknown_docs:
+        typer.echo(f"  skipped {doc_id}: no such document in the results", err=True)
+    raise typer.Exit(report.exit_code)
 
 
 @app.command("runs")

@@ -179,3 +179,50 @@ class EventLog:
 
     def close(self) -> None:
         self._fh.close()
+
+
+_LABELS = """
+CREATE TABLE IF NOT EXISTS labels (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    doc_id TEXT NOT NULL,
+    field TEXT NOT NULL,
+    value_json TEXT NOT NULL,
+    content_sha256 TEXT,
+    source TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS labels_by_doc ON labels (doc_id, field, id);
+"""
+
+
+class Labels:
+    """Gold values per (document, field): people's corrections and imported label files, one store.
+
+    Kept in the journal's database so results and their labels travel together. Append-only: the
+    newest label of a (doc_id, field) wins, and every label keeps where and when it came from.
+    """
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_LABELS)
+
+    def add(self, doc_id: str, field: str, value: Any, *, source: str, content_sha256: str | None) -> None:
+        self._db.execute(
+            "INSERT INTO labels (doc_id, field, value_json, content_sha256, source, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (doc_id, field, json.dumps(value, default=str, ensure_ascii=False), content_sha256, source,
+             dt.datetime.now(dt.UTC).isoformat(timespec="seconds")))
+
+    def latest(self) -> dict[str, dict[str, Any]]:
+        """{doc_id: {field: value}} with the newest label of each field."""
+        out: dict[str, dict[str, Any]] = {}
+        for doc_id, field, value_json in self._db.execute(
+                "SELECT doc_id, field, value_json FROM labels WHERE id IN"
+                " (SELECT MAX(id) FROM labels GROUP BY doc_id, field) ORDER BY doc_id, field"):
+            out.setdefault(doc_id, {})[field] = json.loads(value_json)
+        return out
+
+    def close(self) -> None:
+        self._db.close()
