@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.resources
 import logging
+import tomllib
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from extractor.config import ModelPrice
 
@@ -46,3 +49,43 @@ class Pricer:
                         f"set [prices.{self.model!r}] in the config file to price it")
         log.warning(self.warning)
         return None
+
+
+DEFAULT_FINETUNE_TARGET = "gpt-4.1-nano-2025-04-14"
+
+
+@dataclass(frozen=True)
+class FinetunePrice:
+    """USD per million tokens for training a model and for running the fine-tuned result."""
+
+    model: str
+    training_per_mtok: float
+    input_per_mtok: float
+    cached_input_per_mtok: float
+    output_per_mtok: float
+
+
+@dataclass(frozen=True)
+class FinetunePriceTable:
+    as_of: str
+    source: str
+    batch_discount: float
+    models: dict[str, FinetunePrice]
+
+    def get(self, model: str) -> FinetunePrice:
+        if model not in self.models:
+            known = ", ".join(sorted(self.models))
+            raise KeyError(f"no fine-tuning price for {model!r} (known: {known}); add [finetune_prices.{model!r}]")
+        return self.models[model]
+
+
+def finetune_prices(overrides: Mapping[str, Mapping[str, float]] | None = None) -> FinetunePriceTable:
+    """The dated table shipped in extractor/data/finetune_prices.toml, with config overrides applied."""
+    raw = tomllib.loads(importlib.resources.files("extractor.data").joinpath("finetune_prices.toml").read_text())
+    models = {name: FinetunePrice(model=name, **spec) for name, spec in raw["models"].items()}
+    for name, spec in (overrides or {}).items():
+        base = models.get(name)
+        merged = {**(base.__dict__ if base else {}), **spec, "model": name}
+        models[name] = FinetunePrice(**merged)
+    return FinetunePriceTable(as_of=raw["as_of"], source=raw["source"], batch_discount=raw["batch_discount"],
+                              models=models)
