@@ -144,6 +144,28 @@ def import_corrections(
     raise typer.Exit(report.exit_code)
 
 
+@app.command("eval")
+def evaluate_results(
+    labels: Annotated[Path | None, typer.Option(help="labels file (.jsonl, .csv, .parquet) keyed by doc_id")] = None,
+    schema: Annotated[str, typer.Option(help="schema name")] = "cover_letter",
+    schemas: SchemasOpt = None,
+    output: Annotated[Path | None, typer.Option(help="output folder [./outputs]")] = None,
+) -> None:
+    """Score the latest results against gold labels (a file, plus stored corrections)."""
+    from rich.console import Console
+
+    from extractor.errors import ConfigError
+    from extractor.evaluation import EvalConfig, evaluate
+    from extractor.report import print_eval
+
+    try:
+        report = evaluate(EvalConfig(schema=schema, schemas_dir=schemas or Path("schemas"),
+                                     output_dir=output or Path("outputs"), labels_file=labels))
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    print_eval(report, Console(width=160))
+
+
 @app.command("runs")
 def list_runs(
     schema: Annotated[str, typer.Option(help="schema name")] = "cover_letter",

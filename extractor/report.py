@@ -8,6 +8,7 @@ import polars as pl
 from rich.console import Console
 from rich.table import Table
 
+from extractor.evaluation import EvalReport
 from extractor.plan import Plan
 from extractor.runner import RunSummary
 
@@ -67,3 +68,23 @@ def print_plan(plan: Plan, console: Console) -> None:
     console.print(f"already extracted (reused): {plan.cached}; estimated tokens: {plan.prompt_tokens:,} prompt + "
                   f"{plan.completion_tokens:,} completion; estimated cost for {plan.model}: {cost}")
     console.print(f"estimate {plan.calibration}")
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def print_eval(report: EvalReport, console: Console) -> None:
+    right, total = report.fields_right
+    table = Table("field", "labeled docs", "accuracy", "precision", "recall", "F1",
+                  title=f"accuracy of schema {report.schema_version} ({', '.join(report.models) or '-'}) on "
+                        f"{report.scored_documents} labeled document(s)", title_justify="left")
+    for s in report.scores:
+        table.add_row(s.field, str(s.documents), _pct(s.accuracy), _pct(s.precision), _pct(s.recall), _pct(s.f1))
+    console.print(table)
+    if total:
+        console.print(f"fields right / total: {right:.1f}/{total} = {right / total:.1%}")
+    if report.imported:
+        console.print(f"{report.imported} label value(s) imported into the labels store")
+    for message in report.rejected:
+        console.print(f"[yellow]label skipped:[/] {message}")

@@ -14,6 +14,7 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -59,6 +60,16 @@ class Schema:
     @property
     def field_names(self) -> list[str]:
         return list(self.model.model_fields)
+
+
+def validate_field(model: type[BaseModel], name: str, value: Any, base: dict[str, Any] | None = None) -> Any:
+    """Validate one field's value with the schema's own validators; returns its JSON form.
+
+    Raises pydantic.ValidationError. `base` supplies the other fields (cross-field validators see them).
+    """
+    instance = model.model_construct(**{k: (base or {}).get(k) for k in model.model_fields})
+    model.__pydantic_validator__.validate_assignment(instance, name, value)
+    return instance.model_dump(mode="json", include={name})[name]
 
 
 def _import(path: Path) -> object:

@@ -22,7 +22,7 @@ import polars as pl
 from pydantic import BaseModel, ValidationError
 
 from extractor.errors import ConfigError
-from extractor.schemas import Schema, load_schema
+from extractor.schemas import Schema, load_schema, validate_field
 from extractor.store import Labels, frame_from_json_rows, write_atomic_bytes
 from extractor.table import dtype_for, row_schema
 
@@ -274,7 +274,7 @@ def import_corrections(config: ImportConfig) -> ImportReport:
                     continue
                 value = _field_value(schema.model, name, columns, row)
                 try:
-                    checked = _validate(schema.model, raw[doc_id], name, value)
+                    checked = validate_field(schema.model, name, value, raw[doc_id])
                 except ValidationError as exc:
                     problem = "; ".join(e["msg"] for e in exc.errors())
                     report.rejected.append(f"{where}: {problem} (got {value!r})")
@@ -295,10 +295,3 @@ def _field_value(model: type[BaseModel], name: str, columns: list[str], row: dic
         return cell
     parts = {c.split(".", 1)[1]: _cell_value(row.get(c)) for c in columns}
     return None if all(v is None for v in parts.values()) else parts
-
-
-def _validate(model: type[BaseModel], stored: dict[str, Any], name: str, value: Any) -> Any:
-    """Validate one field with the schema's own validators; returns its JSON form."""
-    instance = model.model_construct(**{k: stored.get(k) for k in model.model_fields})
-    model.__pydantic_validator__.validate_assignment(instance, name, value)
-    return instance.model_dump(mode="json", include={name})[name]

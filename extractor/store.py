@@ -40,6 +40,21 @@ CREATE TABLE IF NOT EXISTS runs (
     started_at TEXT NOT NULL,
     summary_json TEXT
 );
+CREATE TABLE IF NOT EXISTS evals (
+    evaluated_at TEXT NOT NULL,
+    schema_version TEXT NOT NULL,
+    model TEXT NOT NULL,
+    field TEXT NOT NULL,
+    documents INTEGER NOT NULL,
+    accuracy REAL, precision REAL, recall REAL, f1 REAL
+);
+CREATE TABLE IF NOT EXISTS metrics (
+    run_id TEXT NOT NULL,
+    doc_id TEXT NOT NULL,
+    metrics_json TEXT NOT NULL,
+    finished_at TEXT NOT NULL,
+    PRIMARY KEY (run_id, doc_id)
+);
 """
 
 
@@ -64,8 +79,8 @@ class Journal:
                     if name not in columns:
                         self._db.execute(f"ALTER TABLE results ADD COLUMN {name} {kind}")
                 self._db.execute("DROP INDEX IF EXISTS results_cache")
-            self._db.executescript(_SCHEMA)
             self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        self._db.executescript(_SCHEMA)  # idempotent: tables added by later versions appear here
 
     def start_run(self, run_id: str, started_at: str) -> None:
         self._db.execute("INSERT INTO runs (run_id, started_at) VALUES (?, ?)", (run_id, started_at))
@@ -114,6 +129,37 @@ class Journal:
                 "SELECT r.doc_id, r.row_json, MAX(r.finished_at) FROM results r JOIN wanted w USING (doc_id)"
                 " GROUP BY r.doc_id ORDER BY r.doc_id"):
             yield row_json
+
+    def record_metrics(self, run_id: str, doc_id: str, metrics: dict[str, Any]) -> None:
+        self._db.execute("INSERT OR REPLACE INTO metrics VALUES (?, ?, ?, ?)",
+                         (run_id, doc_id, json.dumps(metrics), dt.datetime.now(dt.UTC).isoformat()))
+
+    def latest_metrics(self, doc_ids: Iterable[str]) -> list[dict[str, Any]]:
+        """Newest consistency metrics of each of these documents (those that were ever sampled)."""
+        wanted = set(doc_ids)
+        out: dict[str, dict[str, Any]] = {}
+        for doc_id, metrics_json in self._db.execute(
+                "SELECT doc_id, metrics_json FROM metrics ORDER BY finished_at"):
+            if doc_id in wanted:
+                out[doc_id] = json.loads(metrics_json)
+        return [out[d] for d in sorted(out)]
+
+    def previous_ok_row(self, content_sha256: str, cache_key: str) -> dict[str, Any] | None:
+        """The newest ok result for the same bytes under another schema version, model or settings."""
+        found = self._db.execute(
+            "SELECT row_json FROM results WHERE content_sha256 = ? AND status = 'ok' AND cache_key IS NOT NULL"
+            " AND cache_key != ? ORDER BY finished_at DESC LIMIT 1", (content_sha256, cache_key)).fetchone()
+        return json.loads(found[0]) if found else None
+
+    def record_eval(self, rows: list[dict[str, Any]]) -> None:
+        self._db.executemany(
+            "INSERT INTO evals VALUES (:evaluated_at, :schema_version, :model, :field, :documents, :accuracy,"
+            " :precision, :recall, :f1)", rows)
+
+    def eval_history(self) -> list[dict[str, Any]]:
+        cursor = self._db.execute("SELECT * FROM evals ORDER BY evaluated_at")
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, r, strict=True)) for r in cursor]
 
     def run_summaries(self) -> list[dict[str, Any]]:
         return [json.loads(s) for (s,) in self._db.execute(

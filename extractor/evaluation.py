@@ -1,0 +1,141 @@
+"""`extractor eval`: score the latest results against gold labels, per field.
+
+Labels come from a file (JSONL, CSV or Parquet keyed by `doc_id`) and from people's corrections;
+both live in one store (the journal's `labels` table), the newest label of a field winning. In JSONL,
+a key with null means "the document has no such value" and a missing key means "not labeled". In CSV
+and Parquet an empty cell means "not labeled"; list cells in CSV are separated by ";" and nested
+objects use `salary.min`-style columns. Every label is validated with the schema before it is stored.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from pydantic import ValidationError
+
+from extractor.errors import ConfigError
+from extractor.metrics import FieldScore, score
+from extractor.schemas import Schema, load_schema, validate_field
+from extractor.store import Journal, Labels
+from extractor.table import dtype_for
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    schema: str
+    schemas_dir: Path = Path("schemas")
+    output_dir: Path = Path("outputs")
+    labels_file: Path | None = None
+
+
+@dataclass
+class EvalReport:
+    scores: list[FieldScore]
+    labeled_documents: int
+    scored_documents: int
+    schema_version: str
+    models: list[str]
+    imported: int = 0
+    rejected: list[str] = field(default_factory=list)
+
+    @property
+    def fields_right(self) -> tuple[float, int]:
+        """(sum of per-document field accuracy, labeled fields): the headline "fields right / total"."""
+        return sum(s.accuracy_sum for s in self.scores), sum(s.documents for s in self.scores)
+
+
+def read_labels_file(path: Path, schema: Schema) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """{doc_id: {field: validated value}} from a labels file, and one message per rejected value."""
+    if not path.exists():
+        raise ConfigError(f"labels file {path} does not exist")
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        raw = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    elif suffix == ".csv":
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            raw = [_from_flat(row, schema) for row in csv.DictReader(fh)]
+    elif suffix == ".parquet":
+        raw = [_from_flat({k: v for k, v in r.items() if v is not None}, schema)
+               for r in pl.read_parquet(path).to_dicts()]
+    else:
+        raise ConfigError(f"labels must be .jsonl, .csv or .parquet, not {path.name}")
+    labels: dict[str, dict[str, Any]] = {}
+    rejected: list[str] = []
+    fields = schema.model.model_fields
+    for row in raw:
+        doc_id = row.get("doc_id")
+        if not doc_id:
+            rejected.append(f"a row without doc_id: {str(row)[:80]}")
+            continue
+        for name, value in row.items():
+            if name not in fields:
+                continue
+            if value is None:
+                labels.setdefault(doc_id, {})[name] = None
+                continue
+            try:
+                labels.setdefault(doc_id, {})[name] = validate_field(schema.model, name, value)
+            except ValidationError as exc:
+                rejected.append(f"{doc_id} / {name}: {'; '.join(e['msg'] for e in exc.errors())} (got {value!r})")
+    return labels, rejected
+
+
+def _from_flat(row: dict[str, Any], schema: Schema) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if value is None or value == "":
+            continue  # empty cell: not labeled
+        top, _, sub = key.partition(".")
+        if sub:
+            out.setdefault(top, {})[sub] = value
+        elif top in schema.model.model_fields and isinstance(value, str) and isinstance(
+                dtype_for(schema.model.model_fields[top].annotation), pl.List):
+            out[top] = [p.strip() for p in value.split(";") if p.strip()]
+        else:
+            out[top] = value
+    return out
+
+
+def evaluate(config: EvalConfig) -> EvalReport:
+    schema = load_schema(config.schemas_dir, config.schema)
+    schema_dir = config.output_dir / config.schema
+    results_path = schema_dir / "results.parquet"
+    if not results_path.exists():
+        raise ConfigError(f"no results yet: {results_path} does not exist (run `extractor run` first)")
+    journal_path = schema_dir / "journal.sqlite3"
+    store = Labels(journal_path)
+    imported, rejected = 0, []
+    try:
+        if config.labels_file is not None:
+            from_file, rejected = read_labels_file(config.labels_file, schema)
+            current = store.latest()
+            for doc_id, values in from_file.items():
+                for name, value in values.items():
+                    if current.get(doc_id, {}).get(name, object()) != value:
+                        store.add(doc_id, name, value, source=config.labels_file.name, content_sha256=None)
+                        imported += 1
+        labels = store.latest()
+    finally:
+        store.close()
+    rows = pl.read_parquet(results_path).to_dicts()
+    scores = score(rows, labels, schema.model)
+    scored = {r["doc_id"] for r in rows} & set(labels)
+    report = EvalReport(scores=scores, labeled_documents=len(labels), scored_documents=len(scored),
+                        schema_version=schema.version, models=sorted({r["model"] for r in rows if r["model"]}),
+                        imported=imported, rejected=rejected)
+    journal = Journal(journal_path)
+    try:
+        now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        journal.record_eval([{"evaluated_at": now, "schema_version": report.schema_version,
+                              "model": ",".join(report.models), "field": s.field, "documents": s.documents,
+                              "accuracy": s.accuracy, "precision": s.precision, "recall": s.recall, "f1": s.f1}
+                             for s in scores])
+    finally:
+        journal.close()
+    return report

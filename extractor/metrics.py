@@ -1,0 +1,197 @@
+"""Comparing extracted values: normalization, agreement across samples, accuracy against labels.
+
+Every comparison goes through one normalization per kind of field, so "agreement" and "accuracy"
+mean the same thing everywhere: names and text compare case-, space- and punctuation-blind, phones by
+their digits, numbers within a relative tolerance, dates as ISO days, lists as sets (Jaccard / set F1).
+Nested objects are compared per leaf (`salary.min`, `salary.currency`, ...).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+from pydantic import BaseModel
+
+from extractor.table import dtype_for
+
+NUMBER_TOLERANCE = 0.02  # relative; 85,000 vs 86,000 is the same salary, 3 vs 4 years is not
+_NAME_HINTS = ("name", "company", "companies", "location", "title", "role", "college", "degree")
+
+
+def field_kinds(model: type[BaseModel]) -> dict[str, str]:
+    """Leaf field -> kind (name, text, email, phone, number, date, list), nested models spread."""
+    kinds: dict[str, str] = {}
+    for name, info in model.model_fields.items():
+        dtype = dtype_for(info.annotation)
+        if isinstance(dtype, pl.Struct):
+            for sub in dtype.fields:
+                kinds[f"{name}.{sub.name}"] = _kind(sub.name, sub.dtype)
+        else:
+            kinds[name] = _kind(name, dtype)
+    return kinds
+
+
+def _kind(name: str, dtype: pl.DataType) -> str:
+    lowered = name.lower()
+    if isinstance(dtype, pl.List):
+        return "list"
+    if dtype.is_numeric():
+        return "number"
+    if isinstance(dtype, (pl.Date, pl.Datetime)):
+        return "date"
+    if "email" in lowered:
+        return "email"
+    if "phone" in lowered:
+        return "phone"
+    if any(hint in lowered for hint in _NAME_HINTS):
+        return "name"
+    return "text"
+
+
+def leaves(values: Mapping[str, Any], kinds: Mapping[str, str]) -> dict[str, Any]:
+    """Spread nested objects into `parent.child` keys; only keys present in `values` are returned."""
+    out: dict[str, Any] = {}
+    for key in kinds:
+        top, _, sub = key.partition(".")
+        if top not in values:
+            continue
+        if sub:
+            parent = values[top]
+            out[key] = parent.get(sub) if isinstance(parent, Mapping) else None
+        else:
+            out[key] = values[top]
+    return out
+
+
+def _text(value: Any, *, punctuation: bool) -> str:
+    text = unicodedata.normalize("NFKC", str(value)).casefold()
+    if punctuation:
+        text = re.sub(r"[^\w\s]", " ", text)
+    return " ".join(text.split())
+
+
+def normalize(kind: str, value: Any) -> Any:
+    """Canonical form of a value of this kind; None for "no value" (None, "", [])."""
+    if value is None or value == "" or value == []:
+        return None
+    if kind == "list":
+        items = value if isinstance(value, (list, tuple, set, frozenset)) else str(value).split(";")
+        normalized = frozenset(n for n in (normalize("name", i) for i in items) if n)
+        return normalized or None
+    if kind == "number":
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            return _text(value, punctuation=False)
+    if kind == "date":
+        return value.isoformat()[:10] if hasattr(value, "isoformat") else str(value)[:10]
+    if kind == "phone":
+        return re.sub(r"\D", "", str(value)) or None
+    if kind == "email":
+        return str(value).strip().casefold()
+    return _text(value, punctuation=kind == "name") or None
+
+
+def similarity(kind: str, a: Any, b: Any) -> float:
+    """1.0 for the same value, 0.0 for different ones; Jaccard for lists. Inputs are raw values."""
+    x, y = normalize(kind, a), normalize(kind, b)
+    if x is None or y is None:
+        return 1.0 if x is y else 0.0
+    if kind == "list":
+        return len(x & y) / len(x | y)
+    if kind == "number" and isinstance(x, float) and isinstance(y, float):
+        return 1.0 if abs(x - y) <= NUMBER_TOLERANCE * max(abs(x), abs(y), 1.0) else 0.0
+    return 1.0 if x == y else 0.0
+
+
+def majority(kind: str, values: list[Any]) -> tuple[Any, float]:
+    """(the value most samples agree with, mean similarity of all samples to it).
+
+    The medoid: the sample with the highest total similarity to the others (for scalars, a member of
+    the largest group of equal values; for lists, the most central list). Ties go to the earliest.
+    """
+    if not values:
+        return None, 1.0
+    totals = [sum(similarity(kind, v, w) for w in values) for v in values]
+    best = max(range(len(values)), key=lambda i: (totals[i], -i))
+    return values[best], totals[best] / len(values)
+
+
+@dataclass
+class FieldScore:
+    """Accuracy of one field against labels. For lists, tp/fp/fn count items (micro) and accuracy is the
+    mean per-document set F1; for other kinds they count documents and a wrong value is both fp and fn."""
+
+    field: str
+    kind: str
+    documents: int = 0
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+    tn: int = 0
+    accuracy_sum: float = 0.0
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.accuracy_sum / self.documents if self.documents else None
+
+    @property
+    def precision(self) -> float | None:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else None
+
+    @property
+    def recall(self) -> float | None:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else None
+
+    @property
+    def f1(self) -> float | None:
+        p, r = self.precision, self.recall
+        if p is None or r is None:
+            return None
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    def add(self, predicted: Any, gold: Any) -> None:
+        self.documents += 1
+        p, g = normalize(self.kind, predicted), normalize(self.kind, gold)
+        if self.kind == "list":
+            p, g = p or frozenset(), g or frozenset()
+            hit = len(p & g)
+            self.tp += hit
+            self.fp += len(p) - hit
+            self.fn += len(g) - hit
+            denominator = len(p) + len(g)
+            self.accuracy_sum += 1.0 if not denominator else 2 * hit / denominator
+            return
+        if g is None and p is None:
+            self.tn += 1
+            self.accuracy_sum += 1
+        elif g is None:
+            self.fp += 1
+        elif p is None:
+            self.fn += 1
+        elif similarity(self.kind, predicted, gold) == 1.0:
+            self.tp += 1
+            self.accuracy_sum += 1
+        else:
+            self.fp += 1
+            self.fn += 1
+
+
+def score(rows: Iterable[Mapping[str, Any]], labels: Mapping[str, Mapping[str, Any]],
+          model: type[BaseModel]) -> list[FieldScore]:
+    """Per-field scores of result rows against labels; only labeled (document, field) pairs count."""
+    kinds = field_kinds(model)
+    scores = {name: FieldScore(field=name, kind=kind) for name, kind in kinds.items()}
+    for row in rows:
+        gold = labels.get(row["doc_id"])
+        if not gold:
+            continue
+        predicted = leaves(row, kinds)
+        for key, value in leaves(gold, kinds).items():
+            scores[key].add(predicted.get(key), value)
+    return [s for s in scores.values() if s.documents]
