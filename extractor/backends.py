@@ -96,6 +96,7 @@ class OpenAICompatibleBackend:
             timeout=settings.request_timeout_s, http_client=self._http)
         self._client = instructor.from_openai(self._openai, mode=getattr(instructor.Mode, settings.mode.upper()))
         self._wrapped: dict[type[BaseModel], type[BaseModel]] = {}
+        self._honours_n = True  # until a server answers n=K with fewer choices
 
     def _response_model(self, model: type[BaseModel]) -> type[BaseModel]:
         # instructor re-wraps a plain model (create_model + JSON schema, ~4 ms) on every call; a
@@ -123,6 +124,44 @@ class OpenAICompatibleBackend:
             raise self._classify(exc) from exc
         finally:
             CURRENT_METER.reset(token)
+
+    async def sample(self, messages: list[dict[str, str]], response_model: type[BaseModel], meter: CallMeter,
+                     k: int, temperature: float) -> list[BaseModel | None]:
+        """K independent answers (None where one fails validation), for self-consistency.
+
+        One request with n=K where the server honours it (the prompt is billed once); servers that
+        ignore n (llama.cpp) get the remaining answers as separate requests. No re-asks: a sample
+        that breaks the schema counts as a disagreeing sample.
+        """
+        wrapped = self._response_model(response_model)
+        tool = wrapped.openai_schema  # type: ignore[attr-defined]
+        s = self._settings
+        kwargs: dict[str, Any] = {"temperature": temperature}
+        if s.max_tokens is not None:
+            kwargs["max_tokens"] = s.max_tokens
+        if s.extra_body:
+            kwargs["extra_body"] = dict(s.extra_body)
+        if s.mode == "json_schema":
+            kwargs["response_format"] = {"type": "json_schema", "json_schema": {
+                "name": tool["name"], "schema": tool["parameters"]}}
+        else:  # tools (and the JSON modes, which every tool-calling server also accepts this way)
+            kwargs["tools"] = [{"type": "function", "function": tool}]
+            kwargs["tool_choice"] = {"type": "function", "function": {"name": tool["name"]}}
+        answers: list[BaseModel | None] = []
+        token = CURRENT_METER.set(meter)
+        try:
+            while len(answers) < k:
+                wanted = k - len(answers)
+                completion = await self._openai.chat.completions.create(
+                    model=s.model, messages=messages, n=wanted if self._honours_n else 1, **kwargs)  # type: ignore[arg-type]
+                if wanted > 1 and self._honours_n and len(completion.choices) < wanted:
+                    self._honours_n = False
+                answers.extend(_parse_choice(response_model, c) for c in completion.choices[:wanted])
+        except Exception as exc:
+            raise self._classify(exc) from exc
+        finally:
+            CURRENT_METER.reset(token)
+        return answers
 
     def _classify(self, exc: BaseException) -> Exception:
         import openai
@@ -166,6 +205,18 @@ class OpenAICompatibleBackend:
 def _short(exc: BaseException, limit: int = 300) -> str:
     text = " ".join(str(exc).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _parse_choice(model: type[BaseModel], choice: Any) -> BaseModel | None:
+    message = choice.message
+    calls = getattr(message, "tool_calls", None) or []
+    text = calls[0].function.arguments if calls else (message.content or "")
+    if not calls and text.strip().startswith("```"):  # md_json answers
+        text = text.strip().strip("`").removeprefix("json")
+    try:
+        return model.model_validate_json(text)
+    except ValueError:  # pydantic's ValidationError is a ValueError; so is malformed JSON
+        return None
 
 
 def _validation_summary(exc: BaseException) -> str:

@@ -34,6 +34,8 @@ def run(
     mode: Annotated[str | None, typer.Option(help="tools | json_schema | json | md_json")] = None,
     concurrency: Annotated[int | None, typer.Option(help="documents in flight [8; 1 for the embedded model]")] = None,
     max_chars: Annotated[int | None, typer.Option(help="longest document text sent [200000]")] = None,
+    samples: Annotated[int | None, typer.Option(help="self-consistency: answers per sampled document")] = None,
+    sample_fraction: Annotated[float | None, typer.Option(help="share of documents sampled [1.0]")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="list what would be sent, and its cost")] = False,
     force: Annotated[bool, typer.Option("--force", help="re-extract documents that have a stored result")] = False,
     xlsx: Annotated[bool, typer.Option("--xlsx", help="also write outputs/<schema>/results.xlsx")] = False,
@@ -57,7 +59,8 @@ def run(
                         format="%(levelname)s %(name)s: %(message)s")
     flags = dict(input_dir=input_dir, schema=schema, schemas_dir=schemas, output_dir=output, model=model,
                  base_url=base_url, backend=backend, model_path=model_path, mode=mode,
-                 concurrency=concurrency, max_chars=max_chars, force=force or None, archive_dir=archive)
+                 concurrency=concurrency, max_chars=max_chars, samples=samples,
+                 sample_fraction=sample_fraction, force=force or None, archive_dir=archive)
     try:
         cfg = build_config(flags, config)
         if dry_run:

@@ -65,6 +65,10 @@ class RunConfig:
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
     max_chars: int = 200_000
+    samples: int = 1  # >1: self-consistency, K answers per sampled document, the majority is the result
+    sample_fraction: float = 1.0  # share of documents sampled (seeded by doc_id, stable across runs)
+    sample_temperature: float = 0.7
+    sample_seed: int = 0
     parse_timeout_s: float = 60.0
     force: bool = False  # re-extract documents that already have a stored result
     archive_dir: Path | None = None  # move ok inputs here once their result is durable
@@ -83,6 +87,8 @@ class RunConfig:
             raise ConfigError("max_attempts must be >= 1 and max_reasks >= 0")
         if self.max_chars < 1:
             raise ConfigError("max_chars must be positive")
+        if self.samples < 1 or not 0.0 <= self.sample_fraction <= 1.0:
+            raise ConfigError("--samples must be >= 1 and --sample-fraction between 0 and 1")
 
     @property
     def resolved_backend(self) -> str:
@@ -118,7 +124,14 @@ class RunConfig:
     def schema_output_dir(self) -> Path:
         return self.output_dir / self.schema
 
-    def cache_key(self, content_sha256: str, schema_version: str) -> str:
+    def sampled(self, doc_id: str) -> bool:
+        """Whether this document gets self-consistency samples: a seeded, stable draw per doc_id."""
+        if self.samples < 2:
+            return False
+        draw = int(hashlib.sha256(f"{self.sample_seed}:{doc_id}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+        return draw < self.sample_fraction
+
+    def cache_key(self, content_sha256: str, schema_version: str, samples: int = 1) -> str:
         """Identity of an extraction: same bytes, schema version, model and settings -> same result.
 
         A stored ok result with this key is reused instead of paying for the document again.
@@ -129,6 +142,8 @@ class RunConfig:
             "model_file": self.model_path.name if self.model_path else None, "mode": self.mode,
             "temperature": self.temperature, "max_tokens": self.max_tokens, "max_reasks": self.max_reasks,
         }
+        if samples > 1:  # only then: unsampled documents keep the keys they always had
+            identity.update(samples=samples, sample_temperature=self.sample_temperature)
         return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 

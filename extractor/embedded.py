@@ -154,9 +154,20 @@ class EmbeddedBackend:
         try:
             return await self._inner.extract(messages, response_model, meter)
         finally:
-            after = self._server.cpu_seconds()
-            if before is not None and after is not None:
-                meter.compute_s = round(after - before, 3)
+            self._charge(meter, before)
+
+    async def sample(self, messages: list[dict[str, str]], response_model: type[BaseModel], meter: CallMeter,
+                     k: int, temperature: float) -> list[BaseModel | None]:
+        before = self._server.cpu_seconds()
+        try:
+            return await self._inner.sample(messages, response_model, meter, k, temperature)
+        finally:
+            self._charge(meter, before)
+
+    def _charge(self, meter: CallMeter, before: float | None) -> None:
+        after = self._server.cpu_seconds()
+        if before is not None and after is not None:
+            meter.compute_s = round(after - before, 3)
 
 
 @contextlib.asynccontextmanager

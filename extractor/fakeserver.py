@@ -10,6 +10,9 @@ which makes them deterministic per document under any concurrency:
     [[fault:badjson]]   tool-call arguments that are not JSON (the model's fault: re-asked)
     [[fault:invalid]]   JSON that breaks the schema (re-asked)
     [[answer:{...}]]    values to put into the answer (merged over the generated defaults)
+    [[vary:field=a|b|c]] the k-th answer for this document sets field to the k-th option (cycling),
+                        for self-consistency tests; `n` choices per request are honoured
+    [[invalid-every-4th]] every 4th answer breaks the schema
 
 Several fault directives are consumed in order. `fail_rate` adds random transient 429/500/503s.
 Every request is logged with the usage it reported (GET /_log), so tests can reconcile tokens.
@@ -30,6 +33,8 @@ from typing import Any
 
 _FAULT = re.compile(r"\[\[fault:([a-z0-9]+)(?:\*(\d+))?\]\]")
 _ANSWER = re.compile(r"\[\[answer:(\{.*?\})\]\]", re.DOTALL)
+_VARY = re.compile(r"\[\[vary:(\w+)=(.*?)\]\](?!\])")  # options may be JSON lists: ["a","b"]|["a"]
+_INVALID_SAMPLE = re.compile(r"\[\[invalid-every-4th\]\]")
 _STATUS_FAULTS = {"400", "401", "403", "404", "408", "409", "429", "500", "502", "503", "504"}
 
 
@@ -102,7 +107,9 @@ class FakeOpenAI:
     """The server's state: options, per-document request counts and the request log."""
 
     def __init__(self, *, latency_s: float = 0.0, fail_rate: float = 0.0, seed: int = 0,
-                 slow_s: float = 2.0, retry_after_s: float = 0.0) -> None:
+                 slow_s: float = 2.0, retry_after_s: float = 0.0, supports_n: bool = True) -> None:
+        self.supports_n = supports_n  # False: behave like servers that ignore `n` (llama.cpp)
+        self._choices: dict[str, int] = {}
         self.latency_s = latency_s
         self.fail_rate = fail_rate
         self.slow_s = slow_s
@@ -193,6 +200,7 @@ class FakeOpenAI:
     def reset(self) -> None:
         with self._lock:
             self._seen.clear()
+            self._choices.clear()
             self._systems.clear()
             self.log.clear()
 
@@ -231,26 +239,33 @@ class FakeOpenAI:
                                                "code": fault}}, delay
         if fault == "slow":
             delay += self.slow_s
-        arguments = self._arguments(body, first_user, fault)
+        n = max(1, int(body.get("n") or 1)) if self.supports_n else 1
+        with self._lock:
+            first_choice = self._choices.get(key, 0)
+            self._choices[key] = first_choice + n
+        answers = [self._arguments(body, first_user, fault, first_choice + i) for i in range(n)]
         prompt_tokens = _tokens(json.dumps(messages, ensure_ascii=False) + json.dumps(body.get("tools", "")))
         cached = min(prompt_tokens, _tokens(system)) if cached_hit else 0
-        completion_tokens = _tokens(arguments)
+        completion_tokens = sum(_tokens(a) for a in answers)  # the prompt is billed once for n choices
         record.update(status=200, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-                      cached_tokens=cached)
+                      cached_tokens=cached, choices=n)
         self._append(record)
-        message: dict[str, Any] = {"role": "assistant", "content": None}
-        if body.get("tools"):
-            name = body["tools"][0]["function"]["name"]
-            message["tool_calls"] = [{"id": "call_" + key[:12], "type": "function",
-                                      "function": {"name": name, "arguments": arguments}}]
-            finish = "tool_calls"
-        else:
-            message["content"] = arguments
-            finish = "stop"
+        choices = []
+        for i, arguments in enumerate(answers):
+            message: dict[str, Any] = {"role": "assistant", "content": None}
+            if body.get("tools"):
+                name = body["tools"][0]["function"]["name"]
+                message["tool_calls"] = [{"id": f"call_{key[:12]}_{i}", "type": "function",
+                                          "function": {"name": name, "arguments": arguments}}]
+                finish = "tool_calls"
+            else:
+                message["content"] = arguments
+                finish = "stop"
+            choices.append({"index": i, "message": message, "finish_reason": finish, "logprobs": None})
         response = {
             "id": "chatcmpl-" + key[:16], "object": "chat.completion", "created": int(time.time()),
             "model": body.get("model", "fake"),
-            "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
+            "choices": choices,
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                       "total_tokens": prompt_tokens + completion_tokens,
                       "prompt_tokens_details": {"cached_tokens": cached}},
@@ -270,7 +285,7 @@ class FakeOpenAI:
             return fmt["json_schema"]["schema"]
         return {"type": "object", "properties": {}}
 
-    def _arguments(self, body: dict[str, Any], first_user: str, fault: str | None) -> str:
+    def _arguments(self, body: dict[str, Any], first_user: str, fault: str | None, choice: int = 0) -> str:
         if fault == "badjson":
             return '{"applicant_name": "unterminated'
         if fault == "invalid":
@@ -280,6 +295,12 @@ class FakeOpenAI:
         match = _ANSWER.search(first_user)
         if match and isinstance(value, dict):
             value.update(json.loads(match.group(1)))
+        for name, options in _VARY.findall(first_user):
+            # the k-th answer ever given for this document takes the k-th option (cycling)
+            picked = options.split("|")[choice % len(options.split("|"))]
+            value[name] = json.loads(picked) if picked[:1] in "[{0123456789-" or picked == "null" else picked
+        if _INVALID_SAMPLE.search(first_user) and choice % 4 == 3:
+            return json.dumps({"unexpected": True})
         return json.dumps(value, ensure_ascii=False)
 
 

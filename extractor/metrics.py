@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,7 +109,7 @@ def similarity(kind: str, a: Any, b: Any) -> float:
     return 1.0 if x == y else 0.0
 
 
-def majority(kind: str, values: list[Any]) -> tuple[Any, float]:
+def majority(kind: str, values: list[Any], sim: Callable[[Any, Any], float] | None = None) -> tuple[Any, float]:
     """(the value most samples agree with, mean similarity of all samples to it).
 
     The medoid: the sample with the highest total similarity to the others (for scalars, a member of
@@ -117,9 +117,56 @@ def majority(kind: str, values: list[Any]) -> tuple[Any, float]:
     """
     if not values:
         return None, 1.0
-    totals = [sum(similarity(kind, v, w) for w in values) for v in values]
+    sim = sim or (lambda a, b: similarity(kind, a, b))
+    totals = [sum(sim(v, w) for w in values) for v in values]
     best = max(range(len(values)), key=lambda i: (totals[i], -i))
     return values[best], totals[best] / len(values)
+
+
+@dataclass
+class Consensus:
+    """The result of K samples of one document: majority values and how much the samples agreed."""
+
+    value: dict[str, Any] | None  # JSON form of the majority answer; None when no sample was valid
+    agreement: dict[str, float]  # per leaf field, invalid samples counting as disagreeing
+    samples: int
+    valid_samples: int
+
+    @property
+    def consistency(self) -> float:
+        return sum(self.agreement.values()) / len(self.agreement) if self.agreement else 0.0
+
+
+def consensus(model: type[BaseModel], answers: list[BaseModel | None]) -> Consensus:
+    """Majority value per field across samples (the result), and per-field agreement with it."""
+    kinds = field_kinds(model)
+    valid = [a.model_dump(mode="json") for a in answers if a is not None]
+    if not valid:
+        return Consensus(value=None, agreement=dict.fromkeys(kinds, 0.0), samples=len(answers), valid_samples=0)
+    spread = [leaves(v, kinds) for v in valid]
+    agreement = {}
+    for key, kind in kinds.items():
+        values = [s[key] for s in spread]
+        representative, _ = majority(kind, values)
+        agreement[key] = sum(similarity(kind, v, representative) for v in values) / len(answers)
+    result: dict[str, Any] = {}
+    for name in model.model_fields:
+        values = [v[name] for v in valid]
+        if name in kinds:
+            result[name] = majority(kinds[name], values)[0]
+        else:  # a nested object: the sample whose sub-fields agree most with the others'
+            subs = {k.split(".", 1)[1]: kind for k, kind in kinds.items() if k.startswith(name + ".")}
+
+            def nested(a: Any, b: Any, subs: dict[str, str] = subs) -> float:
+                a, b = a or {}, b or {}
+                return sum(similarity(kind, a.get(k), b.get(k)) for k, kind in subs.items()) / max(len(subs), 1)
+
+            result[name] = majority("object", values, nested)[0]
+    try:
+        value = model.model_validate(result).model_dump(mode="json")
+    except ValueError:  # field-wise majorities that break a cross-field rule: keep a real sample
+        value = valid[0]
+    return Consensus(value=value, agreement=agreement, samples=len(answers), valid_samples=len(valid))
 
 
 @dataclass

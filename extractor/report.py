@@ -31,6 +31,14 @@ def print_summary(summary: RunSummary, console: Console) -> None:
     for key, value in rows:
         table.add_row(key, value)
     console.print(table)
+    if summary.sampled:
+        low = sorted(summary.mean_agreement.items(), key=lambda kv: kv[1])[:5]
+        console.print(f"self-consistency over {summary.sampled} sampled document(s); lowest agreement: "
+                      + ", ".join(f"{k} {v:.0%}" for k, v in low))
+    for label, drift in summary.drift.items():
+        changed = sorted(drift["changed"].items(), key=lambda kv: -kv[1])
+        text = ", ".join(f"{k} on {n / drift['documents']:.0%}" for k, n in changed) or "no field"
+        console.print(f"drift {label}: changed {text} of {drift['documents']} document(s)")
     for warning in summary.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
 

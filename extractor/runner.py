@@ -20,11 +20,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import polars as pl
+
 from extractor.backends import Backend, open_backend
 from extractor.config import RunConfig
 from extractor.documents import DocumentReader, SourceFile, discover, sha256_file
 from extractor.errors import AuthError, ConfigError, DocumentError, ExtractionError, ExtractorError
 from extractor.lock import RunLock
+from extractor.metrics import Consensus, consensus, field_kinds, leaves, similarity
 from extractor.pricing import Pricer
 from extractor.prompts import build_messages, system_prompt
 from extractor.schemas import Schema, load_schema
@@ -56,6 +59,9 @@ class RunSummary:
     failed: int = 0
     skipped: int = 0
     cached: int = 0  # ok documents whose stored result was reused (included in `ok`)
+    sampled: int = 0  # documents extracted K times for self-consistency
+    agreement: dict[str, float] = field(default_factory=dict)  # per field: sum over sampled docs (see mean)
+    drift: dict[str, dict[str, Any]] = field(default_factory=dict)  # "old -> new": documents, changed per field
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int = 0
@@ -82,6 +88,10 @@ class RunSummary:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def mean_agreement(self) -> dict[str, float]:
+        return {k: v / self.sampled for k, v in self.agreement.items()} if self.sampled else {}
 
 
 class Interrupted(ExtractorError):
@@ -153,7 +163,9 @@ class _Run:
         except OSError as exc:
             row.update(error_type="DocumentError", error_message=f"cannot read file: {exc.strerror or exc}")
             return self.commit(row)
-        key = self.config.cache_key(row["content_sha256"], self.summary.schema_version)
+        sampled = self.config.sampled(src.doc_id)
+        key = self.config.cache_key(row["content_sha256"], self.summary.schema_version,
+                                    samples=self.config.samples if sampled else 1)
         if not self.config.force and (stored := self.journal.cached_row(key)) is not None:
             stored.update(doc_id=src.doc_id, source_path=str(src.path))  # the same bytes may have moved
             return self.commit(stored, cache_key=key, cached=True)
@@ -172,8 +184,18 @@ class _Run:
             model = await backend.get()
             # The meter's deadline stops retries from starting; this also bounds an in-flight call.
             async with asyncio.timeout(self.config.document_deadline_s):
-                value = await model.extract(messages, self.schema.model, meter)
-            row.update(value.model_dump(mode="json"))
+                if sampled:
+                    answers = await model.sample(messages, self.schema.model, meter,  # type: ignore[attr-defined]
+                                                 self.config.samples, self.config.sample_temperature)
+                    agreed = consensus(self.schema.model, answers)
+                    self.record_consistency(src.doc_id, agreed)
+                    if agreed.value is None:
+                        raise ExtractionError(f"none of the {agreed.samples} samples passed schema validation",
+                                              error_type="ValidationError")
+                    row.update(agreed.value)
+                else:
+                    value = await model.extract(messages, self.schema.model, meter)
+                    row.update(value.model_dump(mode="json"))
             row["status"] = "ok"
         except TimeoutError:
             row.update(error_type="DeadlineExceeded",
@@ -189,6 +211,32 @@ class _Run:
             self.commit(self.charge(row, meter, started), cache_key=key, prompt_chars=prompt_chars)
             raise
         self.commit(self.charge(row, meter, started), cache_key=key, prompt_chars=prompt_chars)
+
+    def record_consistency(self, doc_id: str, agreed: Consensus) -> None:
+        metrics = {"doc_id": doc_id, "run_id": self.summary.run_id, "samples": agreed.samples,
+                   "valid_samples": agreed.valid_samples, "consistency": round(agreed.consistency, 6)}
+        metrics.update({f"agree_{k}": round(v, 6) for k, v in agreed.agreement.items()})
+        self.journal.record_metrics(self.summary.run_id, doc_id, metrics)
+        s = self.summary
+        s.sampled += 1
+        for key, value in agreed.agreement.items():
+            s.agreement[key] = s.agreement.get(key, 0.0) + value
+
+    def record_drift(self, row: dict[str, Any], cache_key: str) -> None:
+        """Compare a fresh result with the same bytes' result under another schema version or model."""
+        previous = self.journal.previous_ok_row(row["content_sha256"], cache_key)
+        if previous is None or (previous.get("schema_version"), previous.get("model")) == (
+                row["schema_version"], row["model"]):
+            return
+        label = (f"schema {previous.get('schema_version')} ({previous.get('model')}) -> "
+                 f"{row['schema_version']} ({row['model']})")
+        drift = self.summary.drift.setdefault(label, {"documents": 0, "changed": {}})
+        drift["documents"] += 1
+        kinds = field_kinds(self.schema.model)
+        before, after = leaves(previous, kinds), leaves(row, kinds)
+        for key, kind in kinds.items():
+            if similarity(kind, before.get(key), after.get(key)) < 1.0:
+                drift["changed"][key] = drift["changed"].get(key, 0) + 1
 
     def charge(self, row: dict[str, Any], meter: CallMeter, started: float) -> dict[str, Any]:
         row.update(
@@ -206,6 +254,8 @@ class _Run:
         if not cached:
             row["extracted_at"] = _iso(dt.datetime.now(dt.UTC))
         self.journal.record(self.summary.run_id, row, cache_key=cache_key, prompt_chars=prompt_chars)
+        if not cached and row["status"] == "ok" and cache_key is not None:
+            self.record_drift(row, cache_key)
         s = self.summary
         s.documents += 1
         setattr(s, row["status"], getattr(s, row["status"]) + 1)
@@ -250,6 +300,10 @@ class _Run:
         results = self.config.schema_output_dir / "results.parquet"
         write_parquet_atomic(frame, results)
         self.summary.results_path = str(results)
+        metrics = self.journal.latest_metrics(f.doc_id for f in self.files)
+        if metrics:
+            write_parquet_atomic(pl.DataFrame(metrics, infer_schema_length=None),
+                                 self.config.schema_output_dir / "metrics.parquet")
         self.last_checkpoint = time.monotonic()
 
     async def worker(self, queue: asyncio.Queue[SourceFile | None], backend: _LazyBackend,

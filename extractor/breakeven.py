@@ -1,0 +1,478 @@
+"""Would fine-tuning pay for itself? Prompting today versus a fine-tuned model, from a team's own journal.
+
+Everything is priced per document from what the journal observed (tokens, requests, cache hits, volume),
+so the answer follows the team's documents rather than a vendor's example. Nothing here sends a request:
+prices come from genai-prices (inference of known models) and the dated fine-tuning table in
+`extractor/data/finetune_prices.toml`. Every number that is assumed rather than observed is an
+`Assumptions` field and is spelled out by `BreakEven.assumptions_text()`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from extractor.config import ModelPrice
+from extractor.pricing import DEFAULT_FINETUNE_TARGET, FinetunePrice, FinetunePriceTable
+from extractor.prompts import system_prompt
+from extractor.schemas import Schema
+from extractor.store import Journal
+
+MTOK = 1_000_000
+
+
+# -- what the journal observed ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Observed:
+    """One model's observed workload: volume and mean tokens per document and per billed request."""
+
+    model: str
+    documents: int  # documents sent to the model and billed (carried-over cached rows excluded)
+    nights: int  # runs of this model in the journal, including runs that found nothing new
+    docs_per_night: float
+    prefix_tokens: float  # static system prompt (instructions + few-shot examples), per request
+    prefix_tokens_short: float  # the same without the examples, as a fine-tuned model would be prompted
+    document_tokens: float  # per request, beyond the prefix (the document, its fence, tool schema, re-ask turns)
+    output_tokens: float  # completion tokens per request
+    requests_per_doc: float  # billed requests, validation re-asks included, transient retries excluded
+    cached_fraction: float  # share of prompt tokens billed at the cached-input price
+    cost_per_doc: float | None = None  # mean cost_usd actually recorded; None if any row was unpriced
+
+
+def observed_from_journal(journal_path: Path, schema: Schema, model: str) -> Observed | None:
+    """Derive `Observed` from the journal's paid ok/failed rows of `model`; None when there are none."""
+    if not journal_path.is_file():
+        return None  # Journal() would create an empty database; a report must not write
+    journal = Journal(journal_path)
+    try:
+        calibration = journal.tokens_per_char(model)
+    finally:
+        journal.close()
+    if calibration is None:
+        return None
+    tokens_per_char_per_doc = calibration[0]
+    db = sqlite3.connect(f"{journal_path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        # A carried (cached) row is stored again under each later run with the run_id of the run that paid
+        # for it, and without prompt_chars: both tests keep it out, so each paid extraction counts once.
+        # prompt_tokens > 0 keeps documents that never reached the model (unreadable, 4xx) out of the
+        # averages: they cost nothing today and would cost nothing after fine-tuning.
+        rows = db.execute(
+            "SELECT doc_id, json_extract(row_json, '$.run_id'), json_extract(row_json, '$.attempts'),"
+            " json_extract(row_json, '$.prompt_tokens'), json_extract(row_json, '$.completion_tokens'),"
+            " json_extract(row_json, '$.cached_tokens'), json_extract(row_json, '$.cost_usd')"
+            " FROM results WHERE status IN ('ok', 'failed') AND prompt_chars > 0"
+            " AND json_extract(row_json, '$.model') = ? AND json_extract(row_json, '$.run_id') = run_id"
+            " AND json_extract(row_json, '$.prompt_tokens') > 0", (model,)).fetchall()
+        runs = db.execute("SELECT run_id, summary_json FROM runs").fetchall()
+    finally:
+        db.close()
+
+    seen: set[tuple[str, str]] = set()
+    attempts = prompt = completion = cached = 0
+    cost: float | None = 0.0
+    run_ids: set[str] = set()
+    for doc_id, run_id, row_attempts, row_prompt, row_completion, row_cached, row_cost in rows:
+        if (doc_id, run_id) in seen:
+            continue
+        seen.add((doc_id, run_id))
+        run_ids.add(run_id)
+        attempts += row_attempts or 1
+        prompt += row_prompt
+        completion += row_completion or 0
+        cached += row_cached or 0
+        cost = None if cost is None or row_cost is None else cost + row_cost
+    documents = len(seen)
+    if documents == 0:
+        return None
+
+    # Transient retries (429, 5xx, timeouts) are HTTP requests that bill nothing; counting them as requests
+    # would shrink the per-request token means and understate what a fine-tuned request costs. Rows do not
+    # carry them, run summaries do (a killed run has no summary: its retries stay counted, a small excess).
+    retries = 0
+    for run_id, summary_json in runs:
+        summary = json.loads(summary_json) if summary_json else None
+        if summary is not None and summary.get("model") == model:
+            run_ids.add(run_id)  # a night that found nothing new is still a night
+            retries += int(summary.get("transport_retries") or 0)
+    requests = max(documents, attempts - retries)
+
+    # Journal.tokens_per_char divides the tokens of ALL of a document's requests by the characters of ONE
+    # request, so it is per document; dividing by requests per document makes it per request.
+    tokens_per_char = tokens_per_char_per_doc * documents / requests
+    prefix = len(system_prompt(schema)) * tokens_per_char
+    prefix_short = len(system_prompt(schema, examples=False)) * tokens_per_char
+    nights = len(run_ids)
+    return Observed(
+        model=model, documents=documents, nights=nights, docs_per_night=documents / nights,
+        prefix_tokens=prefix, prefix_tokens_short=prefix_short,
+        document_tokens=max(0.0, prompt / requests - prefix), output_tokens=completion / requests,
+        requests_per_doc=requests / documents, cached_fraction=cached / prompt,
+        cost_per_doc=None if cost is None else cost / documents)
+
+
+# -- prices and assumptions ---------------------------------------------------------------------------
+
+
+def current_prices(model: str, base_url: str | None = None,
+                   overrides: Mapping[str, ModelPrice] | None = None) -> ModelPrice | None:
+    """USD per million input, cached-input and output tokens of `model`; None when genai-prices does not
+    know it. Overrides (the config's [prices]) win, as they do for the cost recorded on each row."""
+    if overrides and model in overrides:
+        p = overrides[model]
+        cached = p.cached_input_per_mtok if p.cached_input_per_mtok is not None else p.input_per_mtok
+        return ModelPrice(input_per_mtok=p.input_per_mtok, output_per_mtok=p.output_per_mtok,
+                          cached_input_per_mtok=cached)
+    from genai_prices import Usage, calc_price
+
+    # Priced through calc_price on 1M-token usages rather than by reading the table, so tiers, provider
+    # matching and "no cache price means the input price" behave exactly as for the recorded cost_usd.
+    usages = {
+        "input": Usage(input_tokens=MTOK),
+        "cached": Usage(input_tokens=MTOK, cache_read_tokens=MTOK),
+        "output": Usage(output_tokens=MTOK),
+    }
+    attempts: list[dict[str, str]] = [{"provider_api_url": base_url}] if base_url else []
+    attempts.append({})  # a self-hosted or proxy URL is unknown to the table: match on the model name alone
+    for kwargs in attempts:
+        try:
+            per = {name: float(calc_price(usage, model, **kwargs).total_price) for name, usage in usages.items()}
+        except LookupError:
+            continue
+        return ModelPrice(input_per_mtok=per["input"], output_per_mtok=per["output"],
+                          cached_input_per_mtok=per["cached"])
+    return None
+
+
+@dataclass(frozen=True)
+class Assumptions:
+    """What the comparison assumes rather than observes; every field is listed by `assumptions_text()`."""
+
+    target_model: str = DEFAULT_FINETUNE_TARGET
+    """Model to fine-tune; it must be in the fine-tuning price table."""
+
+    training_examples: int = 500
+    """Labelled documents in the training file, each one prompt (without examples) plus its answer."""
+
+    epochs: int = 3
+    """Passes over the training file; training is billed per token per epoch."""
+
+    reask_rate_finetuned: float = 0.02
+    """Extra requests per document after fine-tuning (validation re-asks); 0.02 = 1.02 requests a document."""
+
+    nights_per_month: float = 30
+    """Runs a month, to turn the observed documents per night into a monthly volume."""
+
+    current_price: ModelPrice | None = None
+    """USD per Mtok (input, cached input, output) of the model used today; None: `current_prices()` of the
+    observed model, from genai-prices."""
+
+    finetuned_cached_fraction: float = 0.0
+    """Share of the fine-tuned model's prompt tokens billed as cached. 0: without the examples the static
+    prefix is usually under the 1,024 tokens OpenAI starts caching at."""
+
+    max_payback_nights: float = 90
+    """Fine-tuning is recommended only if it pays back within this many nights: prices, models and the
+    documents themselves change within months, and a slower payback may never come."""
+
+    horizon_docs: int | None = None
+    """Document volume the cost curves run to; None: twice the break-even volume, or a year of documents."""
+
+    def __post_init__(self) -> None:
+        if self.training_examples < 0 or self.epochs < 0:
+            raise ValueError("training_examples and epochs must not be negative")
+        if self.reask_rate_finetuned < 0 or self.nights_per_month <= 0 or self.max_payback_nights < 0:
+            raise ValueError("reask_rate_finetuned and max_payback_nights must not be negative, "
+                             "nights_per_month must be positive")
+        if not 0.0 <= self.finetuned_cached_fraction <= 1.0:
+            raise ValueError("finetuned_cached_fraction must be between 0 and 1")
+        if self.horizon_docs is not None and self.horizon_docs <= 0:
+            raise ValueError("horizon_docs must be positive")
+
+
+# -- the comparison -----------------------------------------------------------------------------------
+
+
+def _per_request_usd(prompt_tokens: float, cached_fraction: float, output_tokens: float, input_per_mtok: float,
+                     cached_per_mtok: float, output_per_mtok: float) -> float:
+    """USD of one request: prompt tokens split between the input and cached-input prices, plus the answer."""
+    prompt_rate = (1.0 - cached_fraction) * input_per_mtok + cached_fraction * cached_per_mtok
+    return (prompt_tokens * prompt_rate + output_tokens * output_per_mtok) / MTOK
+
+
+def _ceil(value: float) -> int:
+    # Rounded first so float noise (29.999999999999996 or 30.000000000000004) does not move the answer by one.
+    return math.ceil(round(value, 6))
+
+
+def _breakeven_docs(one_time: float, per_doc_new: float, per_doc_old: float) -> int | None:
+    """Smallest volume n with one_time + n*new <= n*old; None when the new option never saves per document."""
+    saving = per_doc_old - per_doc_new
+    if saving <= 0:
+        return None
+    return _ceil(one_time / saving)
+
+
+@dataclass(frozen=True)
+class BreakEven:
+    """Per-document and monthly cost of prompting, a fine-tuned model and the Batch API, and when fine-tuning
+    has paid for its training."""
+
+    observed: Observed
+    assumptions: Assumptions
+    table: FinetunePriceTable
+    current_price: ModelPrice  # cached_input_per_mtok is always set
+    current_price_source: str
+    finetune_price: FinetunePrice
+    prompting_per_doc: float
+    finetuned_per_doc: float
+    batch_per_doc: float
+    training_tokens: float
+    training_usd: float
+    breakeven_docs: int | None  # None: never on cost
+    breakeven_nights: int | None
+    breakeven_vs_batch_docs: int | None  # the same against the Batch API
+    breakeven_vs_batch_nights: int | None
+
+    @property
+    def docs_per_month(self) -> float:
+        return self.observed.docs_per_night * self.assumptions.nights_per_month
+
+    @property
+    def prompting_per_month(self) -> float:
+        return self.prompting_per_doc * self.docs_per_month
+
+    @property
+    def finetuned_per_month(self) -> float:
+        return self.finetuned_per_doc * self.docs_per_month
+
+    @property
+    def batch_per_month(self) -> float:
+        return self.batch_per_doc * self.docs_per_month
+
+    def _horizon(self) -> int:
+        if self.assumptions.horizon_docs is not None:
+            return self.assumptions.horizon_docs
+        if self.breakeven_docs:
+            return 2 * self.breakeven_docs
+        return max(1, round(12 * self.docs_per_month))
+
+    def curves(self, points: int = 50) -> dict[str, list[tuple[int, float]]]:
+        """Cumulative USD per option at `points` document volumes from 0 to the horizon, for a chart."""
+        if points < 2:
+            raise ValueError("a curve needs at least 2 points")
+        horizon = self._horizon()
+        volumes = sorted({round(horizon * i / (points - 1)) for i in range(points)})
+        return {
+            "prompting": [(n, n * self.prompting_per_doc) for n in volumes],
+            "fine-tuned": [(n, self.training_usd + n * self.finetuned_per_doc) for n in volumes],
+            "batch": [(n, n * self.batch_per_doc) for n in volumes],
+        }
+
+    def assumptions_text(self) -> list[str]:
+        """Every assumption behind the numbers, one plain sentence each."""
+        o, a, p, f = self.observed, self.assumptions, self.current_price, self.finetune_price
+        ft_prompt = o.prefix_tokens_short + o.document_tokens
+        per_example = ft_prompt + o.output_tokens
+        lines = [
+            f"Volume: {_num(o.docs_per_night)} documents a night, the mean of {o.nights} run(s) of {o.model} in the "
+            f"journal ({o.documents:,} documents billed; results reused from earlier runs are not counted), "
+            f"and {_num(a.nights_per_month)} nights a month.",
+            f"Prompting today: {o.requests_per_doc:.2f} billed requests a document (validation re-asks included, "
+            f"transient retries that billed nothing excluded), each of {_num(o.prefix_tokens)} static prompt "
+            f"tokens (instructions and few-shot examples) plus {_num(o.document_tokens)} document tokens, "
+            f"answered with {_num(o.output_tokens)} completion tokens.",
+            "Static prompt tokens are the system prompt's characters times the tokens per character the journal "
+            "observed for this model; document tokens are the rest of each request's prompt tokens.",
+            f"{o.cached_fraction:.0%} of today's prompt tokens are billed at the cached-input price, as observed.",
+            f"{o.model} costs ${p.input_per_mtok:g} per Mtok of input, ${p.cached_input_per_mtok:g} cached and "
+            f"${p.output_per_mtok:g} of output ({self.current_price_source}).",
+            f"Fine-tuned {f.model} costs ${f.input_per_mtok:g} per Mtok of input, ${f.cached_input_per_mtok:g} "
+            f"cached and ${f.output_per_mtok:g} of output, and training ${f.training_per_mtok:g} per Mtok, from the "
+            f"price table dated {self.table.as_of} ({self.table.source}); prices change, verify them.",
+            f"The fine-tuned model is prompted without the few-shot examples: {_num(o.prefix_tokens_short)} static "
+            f"tokens instead of {_num(o.prefix_tokens)}; documents and answers stay the same length.",
+            f"The fine-tuned model needs {1 + a.reask_rate_finetuned:.2f} requests a document "
+            f"({a.reask_rate_finetuned:.0%} re-asks).",
+            f"{a.finetuned_cached_fraction:.0%} of the fine-tuned model's prompt tokens are billed as cached"
+            + (" (without the examples the static prefix is usually under the 1,024 tokens OpenAI caches)."
+               if a.finetuned_cached_fraction == 0 else "."),
+            f"Training: {a.training_examples:,} examples of {_num(per_example)} tokens (prompt without examples, "
+            f"document, answer) for {a.epochs} epoch(s), {_num(self.training_tokens)} training tokens billed "
+            "once; labelling the examples and the engineering time are not counted.",
+            "A fine-tuned model has no hosting fee: it is billed per token like the base model.",
+            f"The Batch API bills {self.table.batch_discount:.0%} of the normal price and answers within 24 hours "
+            "instead of seconds; the fine-tuned model is priced at the normal, immediate rate.",
+            "Quality is taken as equal for every option: this compares cost only.",
+            f"Fine-tuning is recommended only if it pays back within {_num(a.max_payback_nights)} nights.",
+        ]
+        return lines
+
+    @property
+    def recommendation(self) -> str:
+        """One plain sentence: fine-tune, keep prompting, or never on cost, with the Batch API alternative."""
+        o, a = self.observed, self.assumptions
+        target = a.target_model
+        batch = self._batch_clause()
+        if self.breakeven_docs is None:
+            head = (f"Never on cost: a fine-tuned {target} costs {_usd(self.finetuned_per_doc)} a document against "
+                    f"{_usd(self.prompting_per_doc)} prompting {o.model} today, so its "
+                    f"{_usd(self.training_usd)} of training never pays back")
+            return head + (f"; {batch}." if batch else ".")
+        payback = (f"{self.breakeven_docs:,} documents"
+                   + (f" ({self.breakeven_nights:,} nights at {_num(o.docs_per_night)} a night)"
+                      if self.breakeven_nights is not None else ""))
+        if self.breakeven_nights is not None and self.breakeven_nights <= a.max_payback_nights:
+            saving = self.prompting_per_month - self.finetuned_per_month
+            head = (f"Fine-tune: {target} pays back its {_usd(self.training_usd)} of training after {payback}, "
+                    f"then saves {_usd(saving)} a month over prompting {o.model}")
+            if self.batch_per_doc <= self.finetuned_per_doc:
+                tail = (f"; if answers may wait 24 h, the Batch API ({_usd(self.batch_per_doc)} a document) is "
+                        "cheaper still, with no training.")
+            elif self.breakeven_vs_batch_docs is not None:
+                tail = f"; it beats the Batch API too after {self.breakeven_vs_batch_docs:,} documents."
+            else:
+                tail = "."
+            return head + tail
+        head = f"Keep prompting: fine-tuning {target} pays back after {payback}"
+        return head + (f"; {batch}." if batch else ".")
+
+    def _batch_clause(self) -> str:
+        share = self.table.batch_discount
+        if share >= 1:
+            return ""
+        cut = "halves today's cost" if share == 0.5 else f"cuts today's cost by {1 - share:.0%}"
+        return f"the Batch API {cut} with no training, if answers may take up to 24 h"
+
+
+def analyze(observed: Observed, assumptions: Assumptions, table: FinetunePriceTable) -> BreakEven:
+    """Price prompting, the fine-tuned target and the Batch API per document, and find the break-even volume.
+
+    Raises KeyError when the target has no fine-tuning price, ValueError when today's model has no price.
+    """
+    o, a = observed, assumptions
+    if a.current_price is not None:
+        given = a.current_price
+        current: ModelPrice | None = ModelPrice(
+            input_per_mtok=given.input_per_mtok, output_per_mtok=given.output_per_mtok,
+            cached_input_per_mtok=(given.cached_input_per_mtok if given.cached_input_per_mtok is not None
+                                   else given.input_per_mtok))
+        source = "price given in the assumptions"
+    else:
+        current = current_prices(o.model)
+        source = f"genai-prices {_genai_prices_version()}"
+    if current is None:
+        raise ValueError(f"no price known for model {o.model!r}: give Assumptions.current_price "
+                         f"(or [prices.{o.model!r}] in the config file)")
+    assert current.cached_input_per_mtok is not None
+    ft = table.get(a.target_model)
+
+    # Prompting: every request carries the full prefix; the observed cached share applies to the whole prompt.
+    prompting = o.requests_per_doc * _per_request_usd(
+        o.prefix_tokens + o.document_tokens, o.cached_fraction, o.output_tokens,
+        current.input_per_mtok, current.cached_input_per_mtok, current.output_per_mtok)
+    # Fine-tuned: the examples are learnt, so only the short prefix is sent, and re-asks become rare.
+    finetuned = (1.0 + a.reask_rate_finetuned) * _per_request_usd(
+        o.prefix_tokens_short + o.document_tokens, a.finetuned_cached_fraction, o.output_tokens,
+        ft.input_per_mtok, ft.cached_input_per_mtok, ft.output_per_mtok)
+    batch = prompting * table.batch_discount
+    training_tokens = a.training_examples * (o.prefix_tokens_short + o.document_tokens + o.output_tokens) * a.epochs
+    training = training_tokens * ft.training_per_mtok / MTOK
+
+    def nights(docs: int | None) -> int | None:
+        # The night by whose end the cumulative volume reaches `docs`.
+        if docs is None or o.docs_per_night <= 0:
+            return None
+        return _ceil(docs / o.docs_per_night)
+
+    docs = _breakeven_docs(training, finetuned, prompting)
+    docs_vs_batch = _breakeven_docs(training, finetuned, batch)
+    return BreakEven(
+        observed=o, assumptions=a, table=table, current_price=current, current_price_source=source,
+        finetune_price=ft, prompting_per_doc=prompting, finetuned_per_doc=finetuned, batch_per_doc=batch,
+        training_tokens=training_tokens, training_usd=training, breakeven_docs=docs,
+        breakeven_nights=nights(docs), breakeven_vs_batch_docs=docs_vs_batch,
+        breakeven_vs_batch_nights=nights(docs_vs_batch))
+
+
+def _genai_prices_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("genai-prices")
+    except PackageNotFoundError:
+        return "(version unknown)"
+
+
+# -- the quality wall ---------------------------------------------------------------------------------
+
+
+def quality_wall(history: list[tuple[str, dict[str, float]]], threshold: float = 0.9, last: int = 3) -> list[str]:
+    """Fields still below `threshold` in each of the last `last` prompt versions that scored them.
+
+    `history` is (version label, {field: score 0..1}), oldest first. A field needs scores from at least two
+    versions: one low score is a starting point, not a wall prompt work has failed to move. These are the
+    fields where fine-tuning, rather than more prompt work, may be the way forward. Order: first appearance.
+    """
+    if last < 1:
+        raise ValueError("last must be at least 1")
+    scores: dict[str, list[float]] = {}
+    for _, by_field in history:
+        for name, score in by_field.items():
+            scores.setdefault(name, []).append(score)
+    return [name for name, series in scores.items()
+            if len(series) >= 2 and all(s < threshold for s in series[-last:])]
+
+
+# -- text ---------------------------------------------------------------------------------------------
+
+
+def _usd(value: float) -> str:
+    """Dollars with cents, or three significant digits below a dollar (per-document costs are tiny)."""
+    if value == 0:
+        return "$0"
+    if abs(value) >= 1:
+        return f"${value:,.2f}"
+    decimals = max(2, 2 - math.floor(math.log10(abs(value))))
+    return f"${value:.{decimals}f}"
+
+
+def _num(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 10 or value == int(value) else f"{value:,.1f}"
+
+
+def render_text(result: BreakEven) -> str:
+    """A compact block: today, fine-tuned, batch, break-even, assumptions, recommendation."""
+    r, o = result, result.observed
+    month = f"{_num(r.docs_per_month)} documents"
+
+    def nights(docs: int | None, n: int | None) -> str:
+        if docs is None:
+            return "never on cost"
+        return f"{docs:,} documents" + (f" ({n:,} nights)" if n is not None else "")
+
+    lines = [
+        f"Fine-tuning {r.assumptions.target_model} vs prompting {o.model}",
+        f"  today (prompting)  {_usd(r.prompting_per_doc):>12} a document  {_usd(r.prompting_per_month):>10} a month"
+        f" ({month})",
+        f"  fine-tuned         {_usd(r.finetuned_per_doc):>12} a document  {_usd(r.finetuned_per_month):>10} a month"
+        f" + {_usd(r.training_usd)} training once",
+        f"  Batch API (24 h)   {_usd(r.batch_per_doc):>12} a document  {_usd(r.batch_per_month):>10} a month,"
+        " no training",
+    ]
+    if o.cost_per_doc is not None:
+        lines.append(f"  billed (journal)   {_usd(o.cost_per_doc):>12} a document over {o.documents:,} documents")
+    lines += [
+        f"  break-even         {nights(r.breakeven_docs, r.breakeven_nights)}; "
+        f"against the Batch API: {nights(r.breakeven_vs_batch_docs, r.breakeven_vs_batch_nights)}",
+        "Assumptions:",
+        *(f"  - {line}" for line in r.assumptions_text()),
+        f"Recommendation: {r.recommendation}",
+    ]
+    return "\n".join(lines)

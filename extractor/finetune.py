@@ -1,0 +1,607 @@
+"""Fine-tuning data from results: gold-labelled and self-consistent documents as OpenAI chat JSONL.
+
+Each example is one line in OpenAI's chat fine-tuning format with function calling, shaped exactly
+like the requests extractor sends in its default `tools` mode: the system prompt (without few-shot
+examples: the fine-tuned model learns them from the data), the document fenced as untrusted data,
+and the answer as a forced call of the function named after the schema's model, whose parameters
+are the JSON schema instructor sends.
+
+Examples come from two sources, in this order:
+
+1. labelled documents: the result row with people's corrections applied (`corrected_results`), if the
+   row was ok or the labels cover every required field, and the values validate with the schema;
+2. unlabelled ok rows whose self-consistency (`metrics.parquet`) is at least `min_agreement`; with no
+   metrics file no unlabelled row is used.
+
+Every document is read again from its source file (the text is not stored), and must still have the
+bytes it was extracted from. Every line is checked with `validate_line` before anything is written;
+both files are written atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+import re
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from pydantic import ValidationError
+
+from extractor.documents import SourceFile, load_document
+from extractor.errors import ConfigError, DocumentError, ExtractorError
+from extractor.pricing import DEFAULT_FINETUNE_TARGET, finetune_prices
+from extractor.prompts import build_messages, system_prompt
+from extractor.schemas import Schema, load_schema
+from extractor.spreadsheets import LIST_SEPARATOR, corrected_results
+from extractor.store import Journal, Labels, write_atomic_bytes
+
+DEFAULT_CHARS_PER_TOKEN = 4.0
+MIN_SAMPLES = 2  # a consistency measured on fewer samples says nothing about agreement
+OPENAI_MIN_TRAIN_EXAMPLES = 10  # OpenAI refuses a fine-tuning job with fewer training examples
+
+# Skip reasons (FinetuneReport.skipped[].kind)
+MISSING = "source file missing"
+UNREADABLE = "source file unreadable"
+CHANGED = "source file changed since extraction"
+INCOMPLETE = "not ok and required fields not labelled"
+INVALID = "values fail schema validation"
+NOT_IN_RESULTS = "labelled but not in results"
+
+
+class FinetuneFormatError(ExtractorError):
+    """A line extractor built breaks the fine-tuning format: a bug, so nothing was written."""
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    schema: str
+    schemas_dir: Path = Path("schemas")
+    output_dir: Path = Path("outputs")
+    out_dir: Path | None = None  # default: <output_dir>/<schema>/finetune
+    val_fraction: float = 0.2
+    seed: int = 0
+    min_agreement: float = 0.9
+    target_model: str = DEFAULT_FINETUNE_TARGET
+    epochs: int = 3
+    max_chars: int = 200_000
+    # Where `run --archive` moved ok inputs: a source file missing from its path is looked up here.
+    archive_dir: Path | None = None
+    # [finetune_prices."<model>"] tables of the config file: training_per_mtok, ...
+    price_overrides: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.out_dir is None:
+            object.__setattr__(self, "out_dir", self.output_dir / self.schema / "finetune")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ConfigError(f"val_fraction must be at least 0 and below 1, not {self.val_fraction}")
+        if not 0.0 <= self.min_agreement <= 1.0:
+            raise ConfigError(f"min_agreement must be between 0 and 1, not {self.min_agreement}")
+        if self.epochs < 1:
+            raise ConfigError(f"epochs must be at least 1, not {self.epochs}")
+        if self.max_chars < 1:
+            raise ConfigError("max_chars must be positive")
+
+    @property
+    def schema_output_dir(self) -> Path:
+        return self.output_dir / self.schema
+
+
+@dataclass(frozen=True)
+class Skipped:
+    doc_id: str
+    kind: str  # one of the skip reasons above
+    detail: str
+
+
+@dataclass
+class FinetuneReport:
+    schema: str
+    target_model: str
+    out_dir: Path
+    labeled: int = 0  # examples from documents with gold labels
+    agreed: int = 0  # examples from unlabelled ok rows at or above min_agreement
+    min_agreement: float = 0.9
+    metrics_path: Path | None = None  # None: no metrics.parquet, so no unlabelled row was used
+    not_agreed: int = 0  # unlabelled ok rows below min_agreement or not measured
+    skipped: list[Skipped] = field(default_factory=list)
+    train_count: int = 0
+    validation_count: int = 0
+    train_path: Path | None = None
+    validation_path: Path | None = None
+    train_doc_ids: list[str] = field(default_factory=list)
+    validation_doc_ids: list[str] = field(default_factory=list)
+    # Token estimate: calibrated from the journal (prompt tokens per prompt character the API reported
+    # for this model; the tool schema is inside that ratio) or 4 characters per token over everything.
+    token_basis: str = "default"  # "calibrated" | "default"
+    token_basis_text: str = ""
+    tokens_per_char: float = 1 / DEFAULT_CHARS_PER_TOKEN
+    train_chars: int = 0  # characters the estimate counts for the training file
+    validation_chars: int = 0
+    train_tokens: int = 0
+    validation_tokens: int = 0
+    epochs: int = 3
+    training_price_per_mtok: float | None = None
+    prices_as_of: str | None = None
+    training_cost_usd: float | None = None  # train_tokens x epochs x price; validation is not billed
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def examples(self) -> int:
+        return self.labeled + self.agreed
+
+    def skipped_counts(self) -> dict[str, int]:
+        return dict(Counter(s.kind for s in self.skipped))
+
+    def as_text(self) -> str:
+        lines = [f"Fine-tuning data for {self.schema} (target {self.target_model})"]
+        agreed = (f"{self.agreed} agreed at consistency >= {self.min_agreement:g}" if self.metrics_path
+                  else "no unlabelled documents: no metrics.parquet")
+        lines.append(f"  examples:    {self.examples} ({self.labeled} labelled, {agreed})")
+        if self.metrics_path and self.not_agreed:
+            lines.append(f"  not used:    {self.not_agreed} unlabelled ok document(s) below the agreement "
+                         "threshold or not measured")
+        if self.skipped:
+            lines.append(f"  skipped:     {len(self.skipped)}")
+            for kind, count in sorted(self.skipped_counts().items()):
+                ids = [s.doc_id for s in self.skipped if s.kind == kind]
+                shown = ", ".join(ids[:5]) + (f", ... ({len(ids) - 5} more)" if len(ids) > 5 else "")
+                lines.append(f"    {kind}: {count} ({shown})")
+        lines.append(f"  train:       {self.train_count} -> {self.train_path or 'not written'}")
+        lines.append(f"  validation:  {self.validation_count} -> {self.validation_path or 'not written'}")
+        lines.append(f"  tokens:      ~{self.train_tokens:,} training, ~{self.validation_tokens:,} validation "
+                     f"({self.token_basis_text})")
+        if self.training_cost_usd is not None:
+            lines.append(f"  train cost:  ~${self.training_cost_usd:,.4f} = {self.train_tokens:,} tokens x "
+                         f"{self.epochs} epoch(s) x ${self.training_price_per_mtok:g}/M tokens "
+                         f"(prices as of {self.prices_as_of}; validation tokens are not billed)")
+        else:
+            lines.append("  train cost:  unknown (no training price for the target model)")
+        lines += [f"  note: {n}" for n in self.notes]
+        lines += [f"  warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+
+# -- the format ----------------------------------------------------------------------------------------
+
+_TOP_KEYS = ("messages", "parallel_tool_calls", "tools")
+_ROLES = ("system", "user", "assistant", "tool")
+_MESSAGE_KEYS = {"role", "content", "name", "tool_calls", "tool_call_id", "weight"}
+_FUNCTION_KEYS = {"name", "description", "parameters", "strict"}
+_FUNCTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if value == [] or value == "":
+        return "an empty list" if value == [] else "an empty string"
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number",
+            float: "a number"}.get(type(value), type(value).__name__)
+
+
+def validate_line(obj: Any) -> list[str]:
+    """Problems of one parsed line against OpenAI's chat fine-tuning format (function calling);
+    empty when it is fine. Each problem names where it is, e.g. `messages[2].tool_calls[0].id: ...`."""
+    if not isinstance(obj, dict):
+        return [f"a line must be a JSON object, not {_kind(obj)}"]
+    problems: list[str] = []
+    unknown = sorted(set(obj) - set(_TOP_KEYS))
+    if unknown:
+        problems.append(f"unknown top-level key(s) {', '.join(map(repr, unknown))} "
+                        f"(allowed: {', '.join(_TOP_KEYS)})")
+    if "parallel_tool_calls" in obj and not isinstance(obj["parallel_tool_calls"], bool):
+        problems.append(f"parallel_tool_calls: must be true or false, not {_kind(obj['parallel_tool_calls'])}")
+    tool_names: set[str] | None = None
+    if "tools" in obj:
+        tool_names = _check_tools(obj["tools"], problems)
+    if "messages" not in obj:
+        problems.append("messages: missing")
+        return problems
+    messages = obj["messages"]
+    if not isinstance(messages, list) or not messages:
+        problems.append(f"messages: must be a non-empty list, not {_kind(messages)}")
+        return problems
+    call_ids: set[str] = set()
+    for i, message in enumerate(messages):
+        _check_message(f"messages[{i}]", message, tool_names, call_ids, problems)
+    last = messages[-1]
+    role = last.get("role") if isinstance(last, dict) else None
+    if role != "assistant":
+        problems.append(f"messages[{len(messages) - 1}]: the last message must be the assistant's answer, "
+                        f"not role {role!r}")
+    return problems
+
+
+def _check_tools(tools: Any, problems: list[str]) -> set[str]:
+    names: set[str] = set()
+    if not isinstance(tools, list) or not tools:
+        problems.append(f"tools: must be a non-empty list, not {_kind(tools)}")
+        return names
+    for i, tool in enumerate(tools):
+        where = f"tools[{i}]"
+        if not isinstance(tool, dict):
+            problems.append(f"{where}: must be an object, not {_kind(tool)}")
+            continue
+        extra = sorted(set(tool) - {"type", "function"})
+        if extra:
+            problems.append(f"{where}: unknown key(s) {', '.join(map(repr, extra))}")
+        if tool.get("type") != "function":
+            problems.append(f"{where}.type: must be 'function', not {tool.get('type')!r}")
+        function = tool.get("function")
+        if not isinstance(function, dict):
+            problems.append(f"{where}.function: must be an object, not {_kind(function)}")
+            continue
+        extra = sorted(set(function) - _FUNCTION_KEYS)
+        if extra:
+            problems.append(f"{where}.function: unknown key(s) {', '.join(map(repr, extra))}")
+        name = function.get("name")
+        if not isinstance(name, str) or not _FUNCTION_NAME.fullmatch(name):
+            problems.append(f"{where}.function.name: must be 1-64 letters, digits, _ or -, not {name!r}")
+        elif name in names:
+            problems.append(f"{where}.function.name: {name!r} is defined twice")
+        else:
+            names.add(name)
+        if "description" in function and not isinstance(function["description"], str):
+            problems.append(f"{where}.function.description: must be a string, not {_kind(function['description'])}")
+        parameters = function.get("parameters")
+        if not isinstance(parameters, dict):
+            problems.append(f"{where}.function.parameters: must be a JSON schema object, not {_kind(parameters)}")
+        elif parameters.get("type") != "object":
+            problems.append(f"{where}.function.parameters.type: must be 'object', not {parameters.get('type')!r}")
+    return names
+
+
+def _check_message(where: str, message: Any, tool_names: set[str] | None, call_ids: set[str],
+                   problems: list[str]) -> None:
+    if not isinstance(message, dict):
+        problems.append(f"{where}: must be an object, not {_kind(message)}")
+        return
+    role = message.get("role")
+    if role not in _ROLES:
+        problems.append(f"{where}.role: must be one of {', '.join(_ROLES)}, not {role!r}")
+        return
+    extra = sorted(set(message) - _MESSAGE_KEYS)
+    if extra:
+        problems.append(f"{where}: unknown key(s) {', '.join(map(repr, extra))}")
+    content = message.get("content")
+    if role in ("system", "user"):
+        if not isinstance(content, str) or not content:
+            problems.append(f"{where}.content: a {role} message needs non-empty string content, "
+                            f"not {_kind(content)}")
+        for key in ("tool_calls", "tool_call_id"):
+            if key in message:
+                problems.append(f"{where}.{key}: not allowed in a {role} message")
+    elif role == "tool":
+        if not isinstance(content, str):
+            problems.append(f"{where}.content: a tool message needs string content, not {_kind(content)}")
+        call_id = message.get("tool_call_id")
+        if not isinstance(call_id, str) or not call_id:
+            problems.append(f"{where}.tool_call_id: missing")
+        elif call_id not in call_ids:
+            problems.append(f"{where}.tool_call_id: {call_id!r} answers no earlier tool call")
+    else:
+        if content is not None and not isinstance(content, str):
+            problems.append(f"{where}.content: must be a string or null, not {_kind(content)}")
+        calls = message.get("tool_calls")
+        if calls is None:
+            if not content:
+                problems.append(f"{where}: an assistant message needs content or tool_calls")
+        elif not isinstance(calls, list) or not calls:
+            problems.append(f"{where}.tool_calls: must be a non-empty list, not {_kind(calls)}")
+        else:
+            for j, call in enumerate(calls):
+                _check_call(f"{where}.tool_calls[{j}]", call, tool_names, call_ids, problems)
+        if "weight" in message and message["weight"] not in (0, 1):
+            problems.append(f"{where}.weight: must be 0 or 1, not {message['weight']!r}")
+        if "tool_call_id" in message:
+            problems.append(f"{where}.tool_call_id: not allowed in an assistant message")
+
+
+def _check_call(where: str, call: Any, tool_names: set[str] | None, call_ids: set[str],
+                problems: list[str]) -> None:
+    if not isinstance(call, dict):
+        problems.append(f"{where}: must be an object, not {_kind(call)}")
+        return
+    call_id = call.get("id")
+    if not isinstance(call_id, str) or not call_id:
+        problems.append(f"{where}.id: must be a non-empty string, not {call_id!r}")
+    elif call_id in call_ids:
+        problems.append(f"{where}.id: {call_id!r} is used twice")
+    else:
+        call_ids.add(call_id)
+    if call.get("type") != "function":
+        problems.append(f"{where}.type: must be 'function', not {call.get('type')!r}")
+    function = call.get("function")
+    if not isinstance(function, dict):
+        problems.append(f"{where}.function: must be an object, not {_kind(function)}")
+        return
+    name = function.get("name")
+    if not isinstance(name, str) or not name:
+        problems.append(f"{where}.function.name: must be a non-empty string, not {name!r}")
+    elif tool_names is None:
+        problems.append(f"{where}.function.name: {name!r} is called but the line has no tools")
+    elif name not in tool_names:
+        known = ", ".join(sorted(tool_names)) or "none"
+        problems.append(f"{where}.function.name: {name!r} is not in tools (defined: {known})")
+    arguments = function.get("arguments")
+    if not isinstance(arguments, str):
+        problems.append(f"{where}.function.arguments: must be a string of JSON, not {_kind(arguments)}")
+        return
+    try:
+        parsed = json.loads(arguments)
+    except json.JSONDecodeError as exc:
+        problems.append(f"{where}.function.arguments: not valid JSON ({exc})")
+        return
+    if not isinstance(parsed, dict):
+        problems.append(f"{where}.function.arguments: must be a JSON object, not {_kind(parsed)}")
+
+
+def validate_file(path: Path) -> list[str]:
+    """Problems of a JSONL fine-tuning file, each prefixed with its 1-based line number."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return [f"cannot read {path}: {exc}"]
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # the newline that ends the last line
+    if not lines:
+        return [f"{path}: no examples"]
+    problems: list[str] = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            problems.append(f"line {number}: blank line")
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            problems.append(f"line {number}: not valid JSON ({exc})")
+            continue
+        problems += [f"line {number}: {p}" for p in validate_line(obj)]
+    return problems
+
+
+# -- building examples -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Example:
+    doc_id: str
+    source: str  # "labeled" | "agreed"
+    line: dict[str, Any]
+    chars: int  # system prompt + document text + answer arguments
+    model: str | None  # the model that produced the result row (for token calibration)
+
+
+def tool_definition(schema: Schema) -> dict[str, Any]:
+    """The `tools` entry instructor sends for this schema in tools mode."""
+    import instructor
+
+    spec = instructor.openai_schema(schema.model).openai_schema
+    function = {"name": spec["name"], "description": spec.get("description") or "",
+                "parameters": spec["parameters"]}
+    return {"type": "function", "function": function}
+
+
+def _call_id(doc_id: str) -> str:
+    return "call_" + hashlib.sha256(doc_id.encode()).hexdigest()[:24]
+
+
+def _agreement(path: Path) -> dict[str, float]:
+    """doc_id -> consistency of its newest measurement with at least MIN_SAMPLES samples."""
+    metrics = pl.read_parquet(path)
+    missing = {"doc_id", "consistency"} - set(metrics.columns)
+    if missing:
+        raise ConfigError(f"{path} lacks column(s) {', '.join(sorted(missing))}: is it an extractor metrics file?")
+    if "samples" in metrics.columns:
+        metrics = metrics.filter(pl.col("samples") >= MIN_SAMPLES)
+    metrics = metrics.filter(pl.col("consistency").is_not_null() & pl.col("consistency").is_not_nan())
+    if "run_id" in metrics.columns:  # run ids sort by start time
+        metrics = metrics.sort("run_id", nulls_last=False)
+    newest = metrics.group_by("doc_id", maintain_order=True).last()
+    return dict(zip(newest["doc_id"].to_list(), newest["consistency"].to_list(), strict=True))
+
+
+def _read_text(row: dict[str, Any], config: FinetuneConfig) -> tuple[str | None, Skipped | None]:
+    doc_id = row["doc_id"]
+    path = Path(row["source_path"]) if row.get("source_path") else None
+    if (path is None or not path.is_file()) and config.archive_dir is not None:
+        archived = config.archive_dir / doc_id
+        if archived.is_file():
+            path = archived
+    if path is None or not path.exists():
+        return None, Skipped(doc_id, MISSING, f"{row.get('source_path')} does not exist")
+    try:
+        doc = load_document(SourceFile(path=path, doc_id=doc_id), max_chars=config.max_chars)
+    except DocumentError as exc:
+        return None, Skipped(doc_id, UNREADABLE, str(exc))
+    if row.get("content_sha256") and doc.sha256 != row["content_sha256"]:
+        return None, Skipped(doc_id, CHANGED, f"{path} no longer has the bytes the result was extracted from")
+    return doc.text, None
+
+
+def _example(row: dict[str, Any], values: dict[str, Any], source: str, schema: Schema, system: str,
+             tool: dict[str, Any], config: FinetuneConfig) -> tuple[_Example | None, Skipped | None]:
+    doc_id = row["doc_id"]
+    try:
+        answer = schema.model.model_validate(values)
+    except ValidationError as exc:
+        where = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()[:5])
+        return None, Skipped(doc_id, INVALID, where)
+    text, skipped = _read_text(row, config)
+    if text is None:
+        return None, skipped
+    arguments = json.dumps(answer.model_dump(mode="json"), ensure_ascii=False)
+    call = {"id": _call_id(doc_id), "type": "function",
+            "function": {"name": tool["function"]["name"], "arguments": arguments}}
+    line = {"messages": [*build_messages(system, text), {"role": "assistant", "tool_calls": [call]}],
+            "tools": [tool], "parallel_tool_calls": False}
+    return _Example(doc_id, source, line, len(system) + len(text) + len(arguments), row.get("model")), None
+
+
+def _split_sizes(n: int, val_fraction: float) -> int:
+    """Validation examples: the fraction rounded half up, at least 1 (of >= 2, when the fraction is
+    above 0) and never all of them."""
+    if n < 2 or val_fraction <= 0:
+        return 0
+    return min(n - 1, max(1, math.floor(n * val_fraction + 0.5)))
+
+
+def _jsonl(examples: list[_Example]) -> bytes:
+    lines = []
+    for example in examples:
+        text = json.dumps(example.line, ensure_ascii=False)
+        problems = validate_line(json.loads(text))
+        if problems:
+            raise FinetuneFormatError(f"example for {example.doc_id} breaks the fine-tuning format: "
+                                      + "; ".join(problems))
+        lines.append(text + "\n")
+    return "".join(lines).encode("utf-8")
+
+
+def export_finetune(config: FinetuneConfig) -> FinetuneReport:
+    """Write train.jsonl and validation.jsonl under `config.out_dir`; see the module docstring."""
+    schema = load_schema(config.schemas_dir, config.schema)
+    schema_dir = config.schema_output_dir
+    assert config.out_dir is not None
+    report = FinetuneReport(schema=schema.name, target_model=config.target_model, out_dir=config.out_dir,
+                            min_agreement=config.min_agreement, epochs=config.epochs)
+    frame = corrected_results(schema, schema_dir)
+    labels = Labels(schema_dir / "journal.sqlite3")
+    try:
+        labelled_ids = set(labels.latest())
+    finally:
+        labels.close()
+    rows = frame.sort("doc_id").to_dicts()
+    for doc_id in sorted(labelled_ids - {r["doc_id"] for r in rows}):
+        report.skipped.append(Skipped(doc_id, NOT_IN_RESULTS, "labels for a document results no longer hold"))
+
+    metrics_path = schema_dir / "metrics.parquet"
+    agreement: dict[str, float] | None = None
+    if metrics_path.exists():
+        agreement = _agreement(metrics_path)
+        report.metrics_path = metrics_path
+    else:
+        report.notes.append(f"no {metrics_path}: only labelled documents were used (measure self-consistency "
+                            "to add unlabelled documents whose answers agree)")
+
+    system = system_prompt(schema, examples=False)
+    tool = tool_definition(schema)
+    fields = schema.field_names
+    required = [name for name, f in schema.model.model_fields.items() if f.is_required()]
+    labelled: list[_Example] = []
+    agreed: list[_Example] = []
+    for row in rows:
+        fixed = row["corrected"].split(LIST_SEPARATOR) if row["corrected"] else []
+        if fixed:
+            if row["status"] == "ok":
+                values = {name: row[name] for name in fields}
+            else:
+                absent = [name for name in required if name not in fixed]
+                if absent:
+                    report.skipped.append(Skipped(row["doc_id"], INCOMPLETE,
+                                                  f"status {row['status']}; unlabelled: {', '.join(absent)}"))
+                    continue
+                values = {name: row[name] for name in fixed}  # the rest take the schema's defaults
+            source, bucket = "labeled", labelled
+        elif row["status"] == "ok" and agreement is not None:
+            score = agreement.get(row["doc_id"])
+            if score is None or score < config.min_agreement:
+                report.not_agreed += 1
+                continue
+            values = {name: row[name] for name in fields}
+            source, bucket = "agreed", agreed
+        else:
+            continue
+        example, skipped = _example(row, values, source, schema, system, tool, config)
+        if skipped is not None:
+            report.skipped.append(skipped)
+        else:
+            assert example is not None
+            bucket.append(example)
+    report.labeled, report.agreed = len(labelled), len(agreed)
+
+    examples = labelled + agreed  # labelled first; each file keeps this order
+    n_val = _split_sizes(len(examples), config.val_fraction)
+    picked = set(random.Random(config.seed).sample(range(len(examples)), n_val))
+    train = [e for i, e in enumerate(examples) if i not in picked]
+    validation = [e for i, e in enumerate(examples) if i in picked]
+    train_bytes, validation_bytes = _jsonl(train), _jsonl(validation)  # validated before anything is written
+
+    train_path, validation_path = config.out_dir / "train.jsonl", config.out_dir / "validation.jsonl"
+    for path, data in ((train_path, train_bytes), (validation_path, validation_bytes)):
+        if data:
+            write_atomic_bytes(path, data)
+        else:
+            path.unlink(missing_ok=True)  # a stale file from an earlier export would mislead
+    report.train_count, report.validation_count = len(train), len(validation)
+    report.train_path = train_path if train else None
+    report.validation_path = validation_path if validation else None
+    report.train_doc_ids = [e.doc_id for e in train]
+    report.validation_doc_ids = [e.doc_id for e in validation]
+    if not examples:
+        report.warnings.append("no usable examples: label documents (export, correct, import-corrections) "
+                               "or measure self-consistency first")
+    elif len(train) < OPENAI_MIN_TRAIN_EXAMPLES:
+        report.warnings.append(f"{len(train)} training example(s): OpenAI needs at least "
+                               f"{OPENAI_MIN_TRAIN_EXAMPLES} to start a fine-tuning job")
+
+    _estimate(report, train, validation, tool, schema_dir / "journal.sqlite3", config)
+    return report
+
+
+def _estimate(report: FinetuneReport, train: list[_Example], validation: list[_Example], tool: dict[str, Any],
+              journal_path: Path, config: FinetuneConfig) -> None:
+    """Tokens and training cost. Calibrated: the journal's prompt tokens per prompt character for the
+    model that produced the rows (the tool schema and message framing are inside that ratio) times
+    system + document + answer characters. Otherwise 4 characters per token over the same characters
+    plus the tool definition each example repeats."""
+    models = Counter(e.model for e in [*train, *validation] if e.model)
+    calibration = None
+    model = models.most_common(1)[0][0] if models else None
+    if model is not None and journal_path.exists():
+        journal = Journal(journal_path)
+        try:
+            calibration = journal.tokens_per_char(model)
+        finally:
+            journal.close()
+    tool_chars = len(json.dumps(tool, ensure_ascii=False))
+    report.train_chars = sum(e.chars for e in train)
+    report.validation_chars = sum(e.chars for e in validation)
+    if calibration is not None:
+        ratio, _, documents = calibration
+        report.token_basis, report.tokens_per_char = "calibrated", ratio
+        report.token_basis_text = (f"calibrated: {ratio:.4f} prompt tokens per character over {documents} "
+                                   f"document(s) of {model} in the journal")
+        report.train_tokens = math.ceil(report.train_chars * ratio)
+        report.validation_tokens = math.ceil(report.validation_chars * ratio)
+    else:
+        why = f"no calibration for {model} in the journal" if model else "nothing to calibrate"
+        report.token_basis, report.tokens_per_char = "default", 1 / DEFAULT_CHARS_PER_TOKEN
+        report.token_basis_text = (f"default: {DEFAULT_CHARS_PER_TOKEN:g} characters per token, tool definition "
+                                   f"({tool_chars:,} characters) counted per example; {why}")
+        report.train_tokens = math.ceil((report.train_chars + tool_chars * len(train)) / DEFAULT_CHARS_PER_TOKEN)
+        report.validation_tokens = math.ceil(
+            (report.validation_chars + tool_chars * len(validation)) / DEFAULT_CHARS_PER_TOKEN)
+    table = finetune_prices(config.price_overrides)
+    report.prices_as_of = table.as_of
+    try:
+        price = table.get(config.target_model)
+    except KeyError as exc:
+        report.warnings.append(str(exc.args[0]))
+        return
+    report.training_price_per_mtok = price.training_per_mtok
+    report.training_cost_usd = report.train_tokens * config.epochs * price.training_per_mtok / 1e6
+
+
+__all__ = [
+    "DEFAULT_CHARS_PER_TOKEN", "FinetuneConfig", "FinetuneFormatError", "FinetuneReport", "Skipped",
+    "export_finetune", "tool_definition", "validate_file", "validate_line",
+]

@@ -1,0 +1,257 @@
+"""Break-even of fine-tuning versus prompting: hand-checked arithmetic, the quality wall, and the journal."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from genai_prices import Usage, calc_price
+
+from extractor import runner
+from extractor.breakeven import (
+    Assumptions,
+    Observed,
+    analyze,
+    current_prices,
+    observed_from_journal,
+    quality_wall,
+    render_text,
+)
+from extractor.config import ModelPrice
+from extractor.fakeserver import FakeOpenAI
+from extractor.pricing import DEFAULT_FINETUNE_TARGET, finetune_prices
+from extractor.prompts import system_prompt
+from extractor.schemas import load_schema
+
+from .conftest import ROOT, make_config, server_log, write_docs
+
+# gpt-4o-mini as genai-prices has it, USD per Mtok: input 0.15, cached 0.075, output 0.6.
+MINI = ModelPrice(input_per_mtok=0.15, output_per_mtok=0.6, cached_input_per_mtok=0.075)
+# The shipped table's fine-tuned gpt-4.1-nano: training 1.50, input 0.20, cached 0.05, output 0.80; batch 0.5.
+TABLE = finetune_prices()
+
+
+def observed(**changes: float) -> Observed:
+    base = Observed(model="gpt-4o-mini", documents=600, nights=2, docs_per_night=300.0, prefix_tokens=2000,
+                    prefix_tokens_short=500, document_tokens=1000, output_tokens=200, requests_per_doc=1.1,
+                    cached_fraction=0.5)
+    return dataclasses.replace(base, **changes)
+
+
+def test_per_document_month_and_training_arithmetic() -> None:
+    result = analyze(observed(), Assumptions(current_price=MINI), TABLE)
+    # Prompting, one request: (2000 + 1000) prompt tokens at half 0.15, half 0.075 = 0.1125 $/Mtok
+    #   -> 3000 * 0.1125 = 337.5 micro-$; 200 output * 0.6 = 120 micro-$; 457.5 micro-$ a request;
+    #   * 1.1 requests = 503.25 micro-$ a document.
+    assert result.prompting_per_doc == pytest.approx(503.25e-6)
+    # Fine-tuned: (500 + 1000) * 0.2 = 300 micro-$ (nothing cached) + 200 * 0.8 = 160 -> 460 micro-$;
+    #   * 1.02 requests = 469.2 micro-$ a document.
+    assert result.finetuned_per_doc == pytest.approx(469.2e-6)
+    # Training: 500 examples * (500 + 1000 + 200) tokens * 3 epochs = 2,550,000 tokens * 1.5 $/Mtok = $3.825.
+    assert result.training_tokens == pytest.approx(2_550_000)
+    assert result.training_usd == pytest.approx(3.825)
+    # A month: 300 a night * 30 nights = 9,000 documents -> $4.52925 prompting, $4.2228 fine-tuned.
+    assert result.docs_per_month == pytest.approx(9000)
+    assert result.prompting_per_month == pytest.approx(4.52925)
+    assert result.finetuned_per_month == pytest.approx(4.2228)
+    # Break-even: 3.825 / (503.25 - 469.2) micro-$ = 3.825 / 34.05e-6 = 112,334.8 -> 112,335 documents;
+    #   112,335 / 300 a night = 374.45 -> the 375th night.
+    assert (result.breakeven_docs, result.breakeven_nights) == (112_335, 375)
+    # Batch: 503.25 / 2 = 251.625 micro-$ a document, below the fine-tuned 469.2: never worth training for.
+    assert result.batch_per_doc == pytest.approx(251.625e-6)
+    assert (result.breakeven_vs_batch_docs, result.breakeven_vs_batch_nights) == (None, None)
+    # 375 nights is past the 90-night payback limit: keep prompting.
+    assert result.recommendation == (
+        f"Keep prompting: fine-tuning {DEFAULT_FINETUNE_TARGET} pays back after 112,335 documents "
+        "(375 nights at 300 a night); the Batch API halves today's cost with no training, "
+        "if answers may take up to 24 h.")
+
+
+def test_break_even_within_the_payback_limit() -> None:
+    gpt4o = ModelPrice(input_per_mtok=2.5, output_per_mtok=10.0, cached_input_per_mtok=1.25)
+    obs = observed(model="gpt-4o", prefix_tokens=3000, document_tokens=1500, output_tokens=300,
+                   requests_per_doc=1.0, cached_fraction=0.0)
+    result = analyze(obs, Assumptions(current_price=gpt4o, reask_rate_finetuned=0.0), TABLE)
+    # Prompting: 4500 * 2.5 + 300 * 10 = 11,250 + 3,000 = 14,250 micro-$ a document.
+    # Fine-tuned: (500 + 1500) * 0.2 + 300 * 0.8 = 400 + 240 = 640 micro-$ a document.
+    # Training: 500 * 2300 * 3 = 3,450,000 tokens * 1.5 = $5.175.
+    assert (result.prompting_per_doc, result.finetuned_per_doc) == (pytest.approx(0.01425), pytest.approx(0.00064))
+    assert result.training_usd == pytest.approx(5.175)
+    # 5.175 / (0.01425 - 0.00064) = 5.175 / 0.01361 = 380.2 -> 381 documents, 381 / 300 -> 2 nights.
+    assert (result.breakeven_docs, result.breakeven_nights) == (381, 2)
+    n = result.breakeven_docs
+    assert result.training_usd + n * result.finetuned_per_doc <= n * result.prompting_per_doc
+    assert result.training_usd + (n - 1) * result.finetuned_per_doc > (n - 1) * result.prompting_per_doc
+    # Against the Batch API (7,125 micro-$): 5.175 / 0.006485 = 797.99 -> 798 documents, 2.66 -> 3 nights.
+    assert (result.breakeven_vs_batch_docs, result.breakeven_vs_batch_nights) == (798, 3)
+    # Saves 9,000 * (0.01425 - 0.00064) = $122.49 a month.
+    assert result.recommendation.startswith(f"Fine-tune: {DEFAULT_FINETUNE_TARGET} pays back its $5.1")
+    assert "after 381 documents (2 nights at 300 a night), then saves $122.49 a month" in result.recommendation
+    assert result.recommendation.endswith("it beats the Batch API too after 798 documents.")
+
+
+def test_never_pays_when_the_fine_tuned_model_costs_more_per_document() -> None:
+    # Today on base gpt-4.1-nano (0.1 / 0.025 / 0.4): 1.1 * (3000 * 0.0625 + 200 * 0.4) = 1.1 * 267.5
+    #   = 294.25 micro-$, below the fine-tuned 469.2: training never pays back.
+    nano = ModelPrice(input_per_mtok=0.1, output_per_mtok=0.4, cached_input_per_mtok=0.025)
+    result = analyze(observed(), Assumptions(current_price=nano), TABLE)
+    assert result.prompting_per_doc == pytest.approx(294.25e-6)
+    assert (result.breakeven_docs, result.breakeven_nights) == (None, None)
+    assert (result.breakeven_vs_batch_docs, result.breakeven_vs_batch_nights) == (None, None)
+    assert result.recommendation.startswith("Never on cost: a fine-tuned ")
+    assert "never pays back; the Batch API halves today's cost" in result.recommendation
+    curves = result.curves(points=5)
+    # No break-even: the curves run to a year of documents, 12 * 9,000 = 108,000.
+    assert [n for n, _ in curves["prompting"]] == [0, 27_000, 54_000, 81_000, 108_000]
+    assert all(ft > p for (_, ft), (_, p) in zip(curves["fine-tuned"], curves["prompting"], strict=True))
+    assert "never on cost" in render_text(result)
+
+
+def test_batch_line_is_the_discounted_prompting_cost() -> None:
+    result = analyze(observed(), Assumptions(current_price=MINI), TABLE)
+    assert TABLE.batch_discount == 0.5
+    assert result.batch_per_doc == pytest.approx(result.prompting_per_doc / 2)
+    assert result.batch_per_month == pytest.approx(result.prompting_per_month / 2)
+    assert any("24 hours" in line for line in result.assumptions_text())
+    other = analyze(observed(), Assumptions(current_price=MINI), dataclasses.replace(TABLE, batch_discount=0.6))
+    assert other.batch_per_doc == pytest.approx(result.prompting_per_doc * 0.6)
+    assert "the Batch API cuts today's cost by 40%" in other.recommendation
+
+
+def test_curves_cross_at_the_break_even_volume() -> None:
+    result = analyze(observed(), Assumptions(current_price=MINI, horizon_docs=200_000), TABLE)
+    curves = result.curves(points=3)
+    assert [n for n, _ in curves["fine-tuned"]] == [0, 100_000, 200_000]
+    assert curves["fine-tuned"][0] == (0, pytest.approx(3.825))  # the training bill at zero documents
+    assert curves["batch"][2] == (200_000, pytest.approx(200_000 * 251.625e-6))
+    # Fine-tuning is above prompting before 112,335 documents and below after.
+    assert curves["fine-tuned"][1][1] > curves["prompting"][1][1]
+    assert curves["fine-tuned"][2][1] < curves["prompting"][2][1]
+    with pytest.raises(ValueError):
+        result.curves(points=1)
+
+
+def test_assumptions_are_all_stated() -> None:
+    text = "\n".join(analyze(observed(), Assumptions(current_price=MINI), TABLE).assumptions_text())
+    for needle in (TABLE.as_of, TABLE.source, "300 documents a night", "30 nights a month", "1.10 billed requests",
+                   "2,000 static prompt tokens", "1,000 document tokens", "200 completion tokens", "50%",
+                   "$0.15 per Mtok", "$0.075 cached", "price given in the assumptions", "500 static tokens",
+                   "1.02 requests", "500 examples", "3 epoch", "2,550,000 training tokens", "24 hours",
+                   "90 nights", "cost only", "hosting"):
+        assert needle in text, needle
+
+
+def test_unknown_current_price_and_unknown_target_are_errors() -> None:
+    with pytest.raises(ValueError, match="no price known"):
+        analyze(observed(model="my-self-hosted-7b"), Assumptions(), TABLE)
+    with pytest.raises(KeyError, match="no fine-tuning price"):
+        analyze(observed(), Assumptions(current_price=MINI, target_model="gpt-99"), TABLE)
+
+
+def test_current_prices_come_from_genai_prices() -> None:
+    found = current_prices("gpt-4o-mini")
+    assert found is not None
+    million = 1_000_000
+    assert found.input_per_mtok == float(calc_price(Usage(input_tokens=million), "gpt-4o-mini").total_price)
+    assert found.output_per_mtok == float(calc_price(Usage(output_tokens=million), "gpt-4o-mini").total_price)
+    assert found.cached_input_per_mtok == float(
+        calc_price(Usage(input_tokens=million, cache_read_tokens=million), "gpt-4o-mini").total_price)
+    assert (found.input_per_mtok, found.cached_input_per_mtok, found.output_per_mtok) == (0.15, 0.075, 0.6)
+    # A self-hosted URL the table does not know still matches on the model name, as Pricer does.
+    assert current_prices("gpt-4o-mini", base_url="http://127.0.0.1:9/v1") == found
+    assert current_prices("my-self-hosted-7b") is None
+    override = {"my-self-hosted-7b": ModelPrice(input_per_mtok=1.0, output_per_mtok=2.0)}
+    assert current_prices("my-self-hosted-7b", overrides=override) == ModelPrice(1.0, 2.0, 1.0)
+    # With no price given, analyze looks up the observed model itself.
+    result = analyze(observed(), Assumptions(), TABLE)
+    assert result.current_price == found and result.current_price_source.startswith("genai-prices")
+
+
+HISTORY = [
+    ("v1", {"name": 0.50, "salary": 0.60, "email": 0.95, "phone": 0.40}),
+    ("v2", {"name": 0.70, "salary": 0.62, "email": 0.97, "phone": 0.95}),
+    ("v3", {"name": 0.95, "salary": 0.70, "skills": 0.30, "phone": 0.50}),
+    ("v4", {"name": 0.96, "salary": 0.80, "phone": 0.60}),
+]
+
+
+def test_quality_wall_finds_fields_prompt_work_has_not_fixed() -> None:
+    # salary: below 0.9 in v2, v3, v4 -> the wall. name: fixed since v3. email: always fine.
+    # phone: 0.95 in v2 is inside the last three -> not a wall. skills: one version only -> too early to tell.
+    assert quality_wall(HISTORY) == ["salary"]
+    # Looking at the last two versions only, phone (0.50, 0.60) has hit the wall too.
+    assert quality_wall(HISTORY, last=2) == ["salary", "phone"]
+
+
+def test_quality_wall_field_fixed_in_the_last_version() -> None:
+    history = [("v1", {"salary": 0.5}), ("v2", {"salary": 0.6}), ("v3", {"salary": 0.9})]
+    assert quality_wall(history) == []  # 0.9 is not below the 0.9 threshold
+    assert quality_wall(history, threshold=0.95) == ["salary"]
+
+
+def test_quality_wall_needs_two_versions() -> None:
+    assert quality_wall([]) == []
+    assert quality_wall([("v1", {"salary": 0.1, "name": 0.2})]) == []
+    assert quality_wall([("v1", {"salary": 0.1}), ("v2", {"name": 0.2})]) == []
+    assert quality_wall([("v1", {"salary": 0.1}), ("v2", {"salary": 0.2})]) == ["salary"]
+    with pytest.raises(ValueError):
+        quality_wall(HISTORY, last=0)
+
+
+def test_observed_from_a_real_journal(tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    schema = load_schema(ROOT / "schemas", "cover_letter")
+    journal = tmp_path / "out" / "cover_letter" / "journal.sqlite3"
+    assert observed_from_journal(journal, schema, "gpt-4o-mini") is None, "no journal yet: no data"
+    assert not journal.exists(), "looking must not create a journal"
+
+    def letter(sentence: str, times: int) -> str:
+        return " ".join([sentence] * times)  # no trailing space: the reader would trim it off
+
+    first = {f"d{i}.txt": letter(f"Dear team, I am applicant {i} and would like the job.", 5 + 3 * i)
+             for i in range(4)}
+    first["retry.txt"] = "Letter that first meets a rate limit [[fault:429]]"  # 2 HTTP requests, 1 billed
+    first["reask.txt"] = "Letter whose first answer breaks the schema [[fault:invalid]]"  # 2 billed requests
+    second = {"new.txt": letter("A new letter, arrived on the second night.", 9),
+              "dup1.txt": letter("The same bytes twice.", 7), "dup2.txt": letter("The same bytes twice.", 7)}
+    config = make_config(tmp_path, fake_server, concurrency=1)  # one at a time: dup2 reuses dup1's result
+    write_docs(tmp_path / "in", first)
+    assert runner.run(config).transport_retries == 1
+    write_docs(tmp_path / "in", second)
+    assert runner.run(config).cached == len(first) + 1  # the first night's letters and dup2 are carried
+    assert runner.run(config).cached == len(first) + len(second)  # a third night with nothing new
+    log = server_log(fake_server)
+
+    obs = observed_from_journal(journal, schema, "gpt-4o-mini")
+    assert obs is not None
+    billed = [r for r in log if r["status"] == 200]
+    texts = {**first, **second}
+    sent = {r["first_user"] for r in billed}
+    documents = len(sent)  # dup1 and dup2 are one request; carried rows are not counted again
+    assert documents == len(texts) - 1 == obs.documents
+    prompt = sum(r["prompt_tokens"] for r in billed)
+    requests = len(billed)  # the 429 billed nothing and is not a request here; the re-ask is
+    assert requests == documents + 1
+    assert (obs.nights, obs.docs_per_night) == (3, pytest.approx(documents / 3))
+    assert obs.requests_per_doc == pytest.approx(requests / documents)
+    assert obs.output_tokens == pytest.approx(sum(r["completion_tokens"] for r in billed) / requests)
+    assert obs.cached_fraction == pytest.approx(sum(r["cached_tokens"] for r in billed) / prompt)
+    assert 0 < obs.cached_fraction < 1
+    # Tokens per character: prompt tokens over the characters of each document's first request, then per request.
+    system, short = system_prompt(schema), system_prompt(schema, examples=False)
+    chars = sum(len(system) + len(text) for name, text in texts.items() if name != "dup2.txt")
+    per_request = prompt / chars * documents / requests
+    assert obs.prefix_tokens == pytest.approx(len(system) * per_request)
+    assert obs.prefix_tokens_short == pytest.approx(len(short) * per_request)
+    assert obs.prefix_tokens + obs.document_tokens == pytest.approx(prompt / requests)
+    assert obs.document_tokens > 0
+
+    # Priced like the journal's rows, the model reproduces today's bill exactly.
+    result = analyze(obs, Assumptions(), TABLE)
+    assert obs.cost_per_doc is not None
+    assert result.prompting_per_doc == pytest.approx(obs.cost_per_doc, rel=1e-9)
+    text = render_text(result)
+    for needle in ("today (prompting)", "fine-tuned", "Batch API (24 h)", "break-even", "Assumptions:",
+                   "Recommendation: ", TABLE.as_of):
+        assert needle in text
+    assert observed_from_journal(journal, schema, "another-model") is None

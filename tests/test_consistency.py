@@ -1,0 +1,102 @@
+"""Self-consistency (K samples, n=K where the server supports it) and drift between versions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from extractor import runner
+from extractor.fakeserver import FakeOpenAI
+from extractor.metrics import consensus
+from extractor.schemas import load_schema
+
+from .conftest import ROOT, make_config, server_log, write_docs
+
+COVER = load_schema(ROOT / "schemas", "cover_letter").model
+
+
+def _metrics(config) -> dict[str, dict]:
+    return {r["doc_id"]: r for r in pl.read_parquet(config.schema_output_dir / "metrics.parquet").to_dicts()}
+
+
+@pytest.mark.parametrize("supports_n", [True, False])
+def test_samples_majority_and_agreement(tmp_path: Path, supports_n: bool) -> None:
+    server = FakeOpenAI(supports_n=supports_n)
+    server.start()
+    try:
+        write_docs(tmp_path / "in", {
+            "vary.txt": 'Letter [[vary:seniority=senior|senior|mid]] [[vary:skills=["a","b"]|["a"]|["a","b"]]]',
+            "steady.txt": "Letter steady",
+        })
+        config = make_config(tmp_path, server, samples=3)
+        summary = runner.run(config)
+        log = server_log(server)
+    finally:
+        server.stop()
+    requests = [r for r in log if "vary" in r["first_user"]]
+    if supports_n:
+        assert len(requests) == 1 and requests[0]["choices"] == 3, "one request with n=3: prompt billed once"
+    else:
+        assert len(requests) == 3 and all(r["choices"] == 1 for r in requests)
+    rows = {r["doc_id"]: r for r in pl.read_parquet(config.schema_output_dir / "results.parquet").to_dicts()}
+    assert rows["vary.txt"]["seniority"] == "senior" and rows["vary.txt"]["skills"] == ["a", "b"]
+    assert rows["vary.txt"]["prompt_tokens"] == sum(r["prompt_tokens"] for r in requests)
+    assert rows["vary.txt"]["completion_tokens"] == sum(r["completion_tokens"] for r in requests)
+    metrics = _metrics(config)
+    assert metrics["vary.txt"]["agree_seniority"] == pytest.approx(2 / 3)
+    assert metrics["vary.txt"]["agree_skills"] == pytest.approx((1 + 0.5 + 1) / 3)
+    assert metrics["vary.txt"]["agree_applicant_name"] == 1.0
+    assert metrics["steady.txt"]["consistency"] == 1.0 and metrics["vary.txt"]["consistency"] < 1.0
+    assert summary.sampled == 2
+    assert summary.mean_agreement["seniority"] == pytest.approx((2 / 3 + 1) / 2)
+
+
+def test_invalid_samples_count_as_disagreement(tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    write_docs(tmp_path / "in", {"a.txt": "Letter [[invalid-every-4th]]"})
+    config = make_config(tmp_path, fake_server, samples=4)
+    runner.run(config)
+    metrics = _metrics(config)["a.txt"]
+    assert (metrics["samples"], metrics["valid_samples"]) == (4, 3)
+    assert metrics["agree_applicant_name"] == pytest.approx(3 / 4)
+
+
+def test_sample_fraction_is_seeded_and_stable(tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    write_docs(tmp_path / "in", {f"d{i:02}.txt": f"Letter {i}" for i in range(40)})
+    config = make_config(tmp_path, fake_server, samples=3, sample_fraction=0.25)
+    chosen = {f"d{i:02}.txt" for i in range(40) if config.sampled(f"d{i:02}.txt")}
+    assert 4 <= len(chosen) <= 18
+    summary = runner.run(config)
+    assert summary.sampled == len(chosen)
+    assert set(_metrics(config)) == chosen
+    again = runner.run(config)
+    assert again.cached == 40, "the same documents are sampled again, so their stored results are reused"
+    assert chosen == {d for d in chosen if make_config(tmp_path, fake_server, samples=3,
+                                                       sample_fraction=0.25).sampled(d)}
+
+
+def test_consensus_falls_back_when_no_sample_is_valid() -> None:
+    result = consensus(COVER, [None, None])
+    assert result.value is None and result.valid_samples == 0 and result.consistency == 0.0
+
+
+def test_all_samples_invalid_fails_the_document(tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    write_docs(tmp_path / "in", {"a.txt": "Letter [[fault:invalid*9]]"})
+    config = make_config(tmp_path, fake_server, samples=3)
+    summary = runner.run(config)
+    row = pl.read_parquet(config.schema_output_dir / "results.parquet").row(0, named=True)
+    assert row["status"] == "failed" and "none of the 3 samples" in row["error_message"]
+    assert row["prompt_tokens"] > 0 and summary.failed == 1
+
+
+def test_drift_between_models_is_reported_per_field(tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    write_docs(tmp_path / "in", {f"d{i}.txt": f"Letter {i} [[vary:seniority=senior|mid]]" for i in range(4)}
+               | {"same.txt": "Letter same"})
+    first = runner.run(make_config(tmp_path, fake_server, model="gpt-4o-mini"))
+    assert first.drift == {}
+    second = runner.run(make_config(tmp_path, fake_server, model="gpt-4o"))
+    (label, drift), = second.drift.items()
+    assert "gpt-4o-mini" in label and "(gpt-4o)" in label
+    assert drift["documents"] == 5
+    assert drift["changed"] == {"seniority": 4}

@@ -1,0 +1,380 @@
+"""Fine-tuning export: labelled and self-consistent results as valid OpenAI chat JSONL, with a cost estimate."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import sqlite3
+from pathlib import Path
+
+import instructor
+import polars as pl
+import pytest
+
+from extractor import finetune, runner
+from extractor.fakeserver import FakeOpenAI
+from extractor.finetune import (
+    CHANGED,
+    INCOMPLETE,
+    INVALID,
+    MISSING,
+    NOT_IN_RESULTS,
+    FinetuneConfig,
+    FinetuneFormatError,
+    export_finetune,
+    validate_file,
+    validate_line,
+)
+from extractor.prompts import system_prompt, wrap_document
+from extractor.schemas import load_schema
+from extractor.store import Journal, Labels
+
+from .conftest import ROOT, make_config, write_docs
+
+SCHEMA = load_schema(ROOT / "schemas", "cover_letter")
+
+
+def _answer(**values: object) -> str:
+    return f"[[answer:{json.dumps(values)}]]"
+
+
+DOCS = {
+    "a_labeled.txt": "Letter A " + _answer(applicant_name="Wrong Name", company="Acme"),
+    "b_failed_labeled.txt": "Letter B [[fault:400]]",
+    "c_failed_partial.txt": "Letter C [[fault:400]]",
+    "d_agreed.txt": "Letter D " + _answer(applicant_name="Dora Diaz", skills=["Go"]),
+    "e_low.txt": "Letter E",
+    "f_unmeasured.txt": "Letter F",
+    "g_missing.txt": "Letter G",
+    "i_changed.txt": "Letter I",
+    "j_invalid.txt": "Letter J",
+    "k_one_sample.txt": "Letter K",
+    "l_newest_high.txt": "Letter L " + _answer(applicant_name="Lee Lo"),
+    "m_newest_low.txt": "Letter M",
+}
+LABELED = ["a_labeled.txt", "b_failed_labeled.txt"]
+AGREED = ["d_agreed.txt", "l_newest_high.txt"]
+
+
+def _metrics(rows: list[tuple[str, str, int, float]]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {"doc_id": [r[0] for r in rows], "run_id": [r[1] for r in rows], "samples": [r[2] for r in rows],
+         "consistency": [r[3] for r in rows], "agree_applicant_name": [r[3] for r in rows]},
+        schema={"doc_id": pl.String, "run_id": pl.String, "samples": pl.Int64, "consistency": pl.Float64,
+                "agree_applicant_name": pl.Float64})
+
+
+@pytest.fixture
+def project(tmp_path: Path, fake_server: FakeOpenAI) -> Path:
+    """Results of a real run over the fake server, labels, a metrics file and some damaged sources."""
+    write_docs(tmp_path / "in", DOCS)
+    summary = runner.run(make_config(tmp_path, fake_server))
+    assert (summary.ok, summary.failed) == (10, 2)
+    schema_dir = tmp_path / "out" / "cover_letter"
+    labels = Labels(schema_dir / "journal.sqlite3")
+    for doc_id, name, value in [
+        ("a_labeled.txt", "applicant_name", "Ada Lovelace"),
+        ("a_labeled.txt", "skills", ["Python", "SQL"]),
+        ("b_failed_labeled.txt", "applicant_name", "Bea Boole"),
+        ("b_failed_labeled.txt", "language", "de"),
+        ("c_failed_partial.txt", "applicant_name", "Cy Partial"),  # language (required) is not labelled
+        ("g_missing.txt", "applicant_name", "Gone Away"),
+        ("i_changed.txt", "applicant_name", "Ivy Changed"),
+        ("j_invalid.txt", "notice_period_days", -5),  # ge=0 in the schema
+        ("zz_not_in_results.txt", "applicant_name", "Nobody"),
+    ]:
+        labels.add(doc_id, name, value, source="test", content_sha256=None)
+    labels.close()
+    _metrics([
+        ("d_agreed.txt", "20260101T000000Z-aaaaaa", 5, 0.95),
+        ("e_low.txt", "20260101T000000Z-aaaaaa", 5, 0.5),
+        ("k_one_sample.txt", "20260101T000000Z-aaaaaa", 1, 1.0),  # one sample measures nothing
+        ("l_newest_high.txt", "20260101T000000Z-aaaaaa", 5, 0.2),
+        ("l_newest_high.txt", "20260201T000000Z-bbbbbb", 5, 0.99),
+        ("m_newest_low.txt", "20260201T000000Z-bbbbbb", 5, 0.3),
+        ("m_newest_low.txt", "20260101T000000Z-aaaaaa", 5, 0.99),
+        ("a_labeled.txt", "20260101T000000Z-aaaaaa", 5, 0.1),  # labels win over low agreement
+    ]).write_parquet(schema_dir / "metrics.parquet")
+    (tmp_path / "in" / "g_missing.txt").unlink()
+    (tmp_path / "in" / "i_changed.txt").write_text("Letter I, edited after the run")
+    return tmp_path
+
+
+def _config(root: Path, **overrides: object) -> FinetuneConfig:
+    values: dict = dict(schema="cover_letter", schemas_dir=ROOT / "schemas", output_dir=root / "out")
+    values.update(overrides)
+    return FinetuneConfig(**values)
+
+
+def _lines(path: Path | None) -> list[dict]:
+    assert path is not None
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def _arguments(line: dict) -> dict:
+    return json.loads(line["messages"][-1]["tool_calls"][0]["function"]["arguments"])
+
+
+def test_labelled_first_with_label_values_then_agreed(project: Path) -> None:
+    report = export_finetune(_config(project, val_fraction=0.0))
+    assert (report.labeled, report.agreed, report.examples) == (2, 2, 4)
+    assert report.train_doc_ids == LABELED + AGREED, "labelled documents come first"
+    assert report.validation_count == 0 and report.validation_path is None
+    assert not (project / "out" / "cover_letter" / "finetune" / "validation.jsonl").exists()
+    assert report.train_path == project / "out" / "cover_letter" / "finetune" / "train.jsonl"
+    lines = dict(zip(report.train_doc_ids, _lines(report.train_path), strict=True))
+
+    ada = _arguments(lines["a_labeled.txt"])
+    assert ada["applicant_name"] == "Ada Lovelace" and ada["skills"] == ["Python", "SQL"]
+    assert ada["company"] == "Acme", "unlabelled fields keep the model's answer"
+    assert set(ada) == set(SCHEMA.field_names), "the full model_dump of the validated model"
+    bea = _arguments(lines["b_failed_labeled.txt"])
+    assert (bea["applicant_name"], bea["language"], bea["skills"], bea["email"]) == ("Bea Boole", "de", [], None)
+    assert _arguments(lines["d_agreed.txt"])["skills"] == ["Go"]
+    assert _arguments(lines["l_newest_high.txt"])["applicant_name"] == "Lee Lo"
+
+    line = lines["a_labeled.txt"]
+    assert set(line) == {"messages", "tools", "parallel_tool_calls"} and line["parallel_tool_calls"] is False
+    system, user, assistant = line["messages"]
+    assert system == {"role": "system", "content": system_prompt(SCHEMA, examples=False)}
+    assert "Example 1" not in system["content"]
+    assert user == {"role": "user", "content": wrap_document(DOCS["a_labeled.txt"])}
+    (call,) = assistant["tool_calls"]
+    assert assistant["role"] == "assistant" and call["type"] == "function" and call["id"].startswith("call_")
+    assert call["function"]["name"] == "CoverLetter"
+    (tool,) = line["tools"]
+    sent = instructor.openai_schema(SCHEMA.model).openai_schema
+    assert tool == {"type": "function", "function": {"name": "CoverLetter", "description": sent["description"],
+                                                     "parameters": sent["parameters"]}}
+    assert len({call["id"] for call in (ln["messages"][-1]["tool_calls"][0] for ln in lines.values())}) == 4
+
+
+def test_exclusions_and_skips_are_counted_with_reasons(project: Path) -> None:
+    report = export_finetune(_config(project))
+    used = set(report.train_doc_ids + report.validation_doc_ids)
+    assert used == set(LABELED + AGREED)
+    assert report.not_agreed == 4, "e (low), f (unmeasured), k (one sample), m (newest measurement low)"
+    assert report.skipped_counts() == {MISSING: 1, CHANGED: 1, INCOMPLETE: 1, INVALID: 1, NOT_IN_RESULTS: 1}
+    by_doc = {s.doc_id: s for s in report.skipped}
+    assert by_doc["g_missing.txt"].kind == MISSING and "g_missing.txt" in by_doc["g_missing.txt"].detail
+    assert by_doc["i_changed.txt"].kind == CHANGED
+    assert by_doc["c_failed_partial.txt"].kind == INCOMPLETE and "language" in by_doc["c_failed_partial.txt"].detail
+    assert by_doc["j_invalid.txt"].kind == INVALID and "notice_period_days" in by_doc["j_invalid.txt"].detail
+    assert by_doc["zz_not_in_results.txt"].kind == NOT_IN_RESULTS
+    text = report.as_text()
+    assert "2 labelled, 2 agreed at consistency >= 0.9" in text
+    assert f"{MISSING}: 1 (g_missing.txt)" in text and "4 unlabelled ok document(s)" in text
+
+
+def test_without_metrics_only_labelled_documents_are_used(project: Path) -> None:
+    (project / "out" / "cover_letter" / "metrics.parquet").unlink()
+    report = export_finetune(_config(project))
+    assert (report.labeled, report.agreed, report.not_agreed) == (2, 0, 0)
+    assert report.metrics_path is None
+    assert any("metrics.parquet" in note for note in report.notes)
+    assert "no unlabelled documents: no metrics.parquet" in report.as_text()
+
+
+def test_threshold_is_configurable(project: Path) -> None:
+    report = export_finetune(_config(project, min_agreement=0.4))
+    assert report.agreed == 3 and "e_low.txt" in report.train_doc_ids + report.validation_doc_ids
+
+
+def test_every_written_line_passes_the_validator(project: Path) -> None:
+    report = export_finetune(_config(project, val_fraction=0.5))
+    for path in (report.train_path, report.validation_path):
+        assert path is not None and validate_file(path) == []
+        for line in _lines(path):
+            assert validate_line(line) == []
+    assert not list(report.out_dir.glob(".*.tmp")), "no temporary files left behind"
+
+
+def _good_line() -> dict:
+    return {
+        "messages": [
+            {"role": "system", "content": "Extract."},
+            {"role": "user", "content": "<document>\nHi\n</document>"},
+            {"role": "assistant", "tool_calls": [{"id": "call_1", "type": "function", "function": {
+                "name": "CoverLetter", "arguments": '{"applicant_name": "Ada", "language": "en"}'}}]},
+        ],
+        "tools": [{"type": "function", "function": {"name": "CoverLetter", "description": "Fields.",
+                                                    "parameters": {"type": "object", "properties": {}}}}],
+        "parallel_tool_calls": False,
+    }
+
+
+def _broken(edit) -> dict:
+    line = copy.deepcopy(_good_line())
+    edit(line)
+    return line
+
+
+def _call(line: dict) -> dict:
+    return line["messages"][2]["tool_calls"][0]
+
+
+BROKEN = [
+    (lambda ln: ln.update(extra=1), "unknown top-level key(s) 'extra' (allowed: messages, parallel_tool_calls, tools)"),
+    (lambda ln: ln.pop("messages"), "messages: missing"),
+    (lambda ln: ln.update(messages=[]), "messages: must be a non-empty list, not an empty list"),
+    (lambda ln: ln["messages"][0].update(role="developer"),
+     "messages[0].role: must be one of system, user, assistant, tool, not 'developer'"),
+    (lambda ln: ln["messages"][1].update(content=["<document>"]),
+     "messages[1].content: a user message needs non-empty string content, not a list"),
+    (lambda ln: ln["messages"][0].update(content=""),
+     "messages[0].content: a system message needs non-empty string content, not an empty string"),
+    (lambda ln: ln["messages"].pop(), "messages[1]: the last message must be the assistant's answer, not role 'user'"),
+    (lambda ln: ln["messages"][2].pop("tool_calls"), "messages[2]: an assistant message needs content or tool_calls"),
+    (lambda ln: ln["messages"][2].update(tool_calls=[]), "messages[2].tool_calls: must be a non-empty list"),
+    (lambda ln: _call(ln).pop("id"), "messages[2].tool_calls[0].id: must be a non-empty string, not None"),
+    (lambda ln: _call(ln).update(type="tool"), "messages[2].tool_calls[0].type: must be 'function', not 'tool'"),
+    (lambda ln: _call(ln)["function"].update(name="Resume"),
+     "messages[2].tool_calls[0].function.name: 'Resume' is not in tools (defined: CoverLetter)"),
+    (lambda ln: ln.pop("tools"),
+     "messages[2].tool_calls[0].function.name: 'CoverLetter' is called but the line has no tools"),
+    (lambda ln: _call(ln)["function"].update(arguments='{"applicant_name": "Ada"'),
+     "messages[2].tool_calls[0].function.arguments: not valid JSON "
+     "(Expecting ',' delimiter: line 1 column 25 (char 24))"),
+    (lambda ln: _call(ln)["function"].update(arguments='["Ada"]'),
+     "messages[2].tool_calls[0].function.arguments: must be a JSON object, not a list"),
+    (lambda ln: _call(ln)["function"].update(arguments={"applicant_name": "Ada"}),
+     "messages[2].tool_calls[0].function.arguments: must be a string of JSON, not an object"),
+    (lambda ln: ln["tools"][0].update(type="retrieval"), "tools[0].type: must be 'function', not 'retrieval'"),
+    (lambda ln: ln["tools"][0]["function"].update(name="Cover Letter"),
+     "tools[0].function.name: must be 1-64 letters, digits, _ or -, not 'Cover Letter'"),
+    (lambda ln: ln["tools"][0]["function"].pop("parameters"),
+     "tools[0].function.parameters: must be a JSON schema object, not null"),
+    (lambda ln: ln["tools"].append(copy.deepcopy(ln["tools"][0])),
+     "tools[1].function.name: 'CoverLetter' is defined twice"),
+    (lambda ln: ln.update(tools=[]), "tools: must be a non-empty list, not an empty list"),
+    (lambda ln: ln.update(parallel_tool_calls="no"), "parallel_tool_calls: must be true or false, not a string"),
+    (lambda ln: ln["messages"].append({"role": "tool", "tool_call_id": "call_9", "content": "ok"}),
+     "messages[3].tool_call_id: 'call_9' answers no earlier tool call"),
+    (lambda ln: ln["messages"][2].update(weight=0.5), "messages[2].weight: must be 0 or 1, not 0.5"),
+]
+
+
+def test_the_reference_line_is_valid() -> None:
+    assert validate_line(_good_line()) == []
+    assert validate_line([]) == ["a line must be a JSON object, not an empty list"]
+
+
+@pytest.mark.parametrize(("edit", "expected"), BROKEN, ids=[str(i) for i in range(len(BROKEN))])
+def test_each_rule_violation_is_named_precisely(edit, expected: str) -> None:
+    problems = validate_line(_broken(edit))
+    assert any(p.startswith(expected) for p in problems), problems
+
+
+def test_validate_file_numbers_lines(tmp_path: Path) -> None:
+    good = json.dumps(_good_line())
+    bad = json.dumps(_broken(lambda ln: _call(ln).update(type="tool")))
+    path = tmp_path / "train.jsonl"
+    path.write_text("\n".join([good, bad, "", "{not json", good]) + "\n")
+    problems = validate_file(path)
+    assert problems[0] == "line 2: messages[2].tool_calls[0].type: must be 'function', not 'tool'"
+    assert problems[1] == "line 3: blank line"
+    assert problems[2].startswith("line 4: not valid JSON")
+    assert len(problems) == 3
+    (tmp_path / "empty.jsonl").write_text("")
+    assert validate_file(tmp_path / "empty.jsonl") == [f"{tmp_path / 'empty.jsonl'}: no examples"]
+
+
+def test_a_line_that_fails_validation_writes_nothing(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = finetune.tool_definition
+
+    def renamed(schema):
+        tool = real(schema)
+        tool["function"]["name"] = "Cover Letter"  # not a valid function name
+        return tool
+
+    monkeypatch.setattr(finetune, "tool_definition", renamed)
+    with pytest.raises(FinetuneFormatError, match=r"example for a_labeled.txt breaks .*tools\[0\].function.name"):
+        export_finetune(_config(project))
+    assert not (project / "out" / "cover_letter" / "finetune").exists()
+
+
+@pytest.mark.parametrize(("n", "fraction", "expected"), [
+    (0, 0.2, 0), (1, 0.2, 0), (2, 0.2, 1), (4, 0.2, 1), (10, 0.2, 2), (13, 0.2, 3), (10, 0.25, 3),
+    (3, 0.9, 2), (5, 0.0, 0)])
+def test_split_sizes(n: int, fraction: float, expected: int) -> None:
+    assert finetune._split_sizes(n, fraction) == expected
+
+
+def test_split_is_seeded_and_keeps_labelled_first(project: Path) -> None:
+    first = export_finetune(_config(project, val_fraction=0.5, seed=7))
+    bytes_first = first.train_path.read_bytes(), first.validation_path.read_bytes()
+    again = export_finetune(_config(project, val_fraction=0.5, seed=7))
+    assert (again.train_path.read_bytes(), again.validation_path.read_bytes()) == bytes_first
+    assert (first.train_count, first.validation_count) == (2, 2)
+    assert sorted(first.train_doc_ids + first.validation_doc_ids) == sorted(LABELED + AGREED)
+    seeds = {tuple(export_finetune(_config(project, val_fraction=0.5, seed=s)).validation_doc_ids)
+             for s in range(8)}
+    assert len(seeds) > 1, "the seed chooses the validation set"
+    for ids in (first.train_doc_ids, first.validation_doc_ids):
+        order = [LABELED.index(d) if d in LABELED else 10 + AGREED.index(d) for d in ids]
+        assert order == sorted(order)
+    assert len(_lines(first.train_path)) == 2 and len(_lines(first.validation_path)) == 2
+
+
+def _chars(path: Path | None) -> tuple[int, int]:
+    """(system + document + answer characters, examples) of a written file, counted independently."""
+    total, count = 0, 0
+    for line in _lines(path):
+        system, user, assistant = line["messages"]
+        document = user["content"].removeprefix("<document>\n").removesuffix("\n</document>")
+        total += len(system["content"]) + len(document) + len(assistant["tool_calls"][0]["function"]["arguments"])
+        count += 1
+    return total, count
+
+
+def test_calibrated_token_and_cost_estimate(project: Path) -> None:
+    report = export_finetune(_config(project, epochs=4))
+    journal = Journal(project / "out" / "cover_letter" / "journal.sqlite3")
+    ratio, _, documents = journal.tokens_per_char("gpt-4o-mini")
+    journal.close()
+    train_chars, _ = _chars(report.train_path)
+    validation_chars, _ = _chars(report.validation_path)
+    assert (report.train_chars, report.validation_chars) == (train_chars, validation_chars)
+    assert report.token_basis == "calibrated" and report.tokens_per_char == pytest.approx(ratio)
+    assert report.train_tokens == math.ceil(train_chars * ratio)
+    assert report.validation_tokens == math.ceil(validation_chars * ratio)
+    assert report.training_price_per_mtok == 1.50  # gpt-4.1-nano-2025-04-14, the default target
+    assert report.training_cost_usd == pytest.approx(report.train_tokens * 4 * 1.50 / 1e6)
+    text = report.as_text()
+    assert f"calibrated: {ratio:.4f} prompt tokens per character over {documents} document(s)" in text
+    assert f"{report.train_tokens:,} tokens x 4 epoch(s) x $1.5/M tokens" in text
+
+
+def test_default_token_estimate_without_calibration(project: Path) -> None:
+    db = sqlite3.connect(project / "out" / "cover_letter" / "journal.sqlite3")
+    db.execute("UPDATE results SET prompt_chars = NULL")
+    db.commit()
+    db.close()
+    report = export_finetune(_config(project, target_model="gpt-4o-mini-2024-07-18"))
+    tool_chars = len(json.dumps(finetune.tool_definition(SCHEMA), ensure_ascii=False))
+    train_chars, n = _chars(report.train_path)
+    assert report.token_basis == "default" and "4 characters per token" in report.as_text()
+    assert report.train_tokens == math.ceil((train_chars + n * tool_chars) / 4)
+    assert report.training_cost_usd == pytest.approx(report.train_tokens * 3 * 3.00 / 1e6)
+
+
+def test_price_override_and_unknown_target(project: Path) -> None:
+    report = export_finetune(_config(project, target_model="my-model",
+                                     price_overrides={"my-model": {"training_per_mtok": 2.0, "input_per_mtok": 1.0,
+                                                                   "cached_input_per_mtok": 0.5,
+                                                                   "output_per_mtok": 4.0}}))
+    assert report.training_cost_usd == pytest.approx(report.train_tokens * 3 * 2.0 / 1e6)
+    unknown = export_finetune(_config(project, target_model="no-such-model"))
+    assert unknown.training_cost_usd is None and unknown.train_path is not None
+    assert any("no fine-tuning price for 'no-such-model'" in w for w in unknown.warnings)
+    assert "train cost:  unknown" in unknown.as_text()
+
+
+def test_config_defaults_and_checks(tmp_path: Path) -> None:
+    config = FinetuneConfig(schema="cover_letter", output_dir=tmp_path)
+    assert config.out_dir == tmp_path / "cover_letter" / "finetune"
+    assert (config.val_fraction, config.seed, config.min_agreement, config.epochs) == (0.2, 0, 0.9, 3)
+    for bad in ({"val_fraction": 1.0}, {"min_agreement": 1.5}, {"epochs": 0}):
+        with pytest.raises(finetune.ConfigError):
+            FinetuneConfig(schema="cover_letter", **bad)
