@@ -13,11 +13,11 @@ import json
 import math
 import sqlite3
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from extractor.config import ModelPrice
-from extractor.pricing import DEFAULT_FINETUNE_TARGET, FinetunePrice, FinetunePriceTable
+from extractor.pricing import DEFAULT_FINETUNE_TARGET, FinetunePrice, FinetunePriceTable, finetune_prices
 from extractor.prompts import system_prompt
 from extractor.schemas import Schema
 from extractor.store import Journal
@@ -476,3 +476,45 @@ def render_text(result: BreakEven) -> str:
         f"Recommendation: {r.recommendation}",
     ]
     return "\n".join(lines)
+
+
+# -- library entry point for `extractor breakeven` ------------------------------------------------------
+
+@dataclass(frozen=True)
+class BreakEvenConfig:
+    """What `extractor breakeven` analyzes: a schema's journal, today's model, the fine-tune assumptions."""
+
+    schema: str
+    schemas_dir: Path = Path("schemas")
+    output_dir: Path = Path("outputs")
+    model: str | None = None  # None: the model of the latest run
+    assumptions: Assumptions = field(default_factory=Assumptions)
+
+
+def breakeven_analysis(config: BreakEvenConfig) -> BreakEven:
+    """Observed volume and tokens from the journal, priced today vs fine-tuned vs the Batch API."""
+    from extractor.errors import ConfigError
+    from extractor.schemas import load_schema
+    from extractor.store import Journal
+
+    schema = load_schema(config.schemas_dir, config.schema)
+    journal_path = config.output_dir / config.schema / "journal.sqlite3"
+    if not journal_path.exists():
+        raise ConfigError(f"no runs yet: {journal_path} does not exist (run `extractor run` first)")
+    model = config.model
+    if model is None:
+        journal = Journal(journal_path)
+        try:
+            summaries = journal.run_summaries()
+        finally:
+            journal.close()
+        if not summaries:
+            raise ConfigError("no finished run in the journal yet")
+        model = summaries[-1]["model"]
+    observed = observed_from_journal(journal_path, schema, model)
+    if observed is None:
+        raise ConfigError(f"no billed documents of model {model!r} in the journal: nothing to project from")
+    try:
+        return analyze(observed, config.assumptions, finetune_prices())
+    except (KeyError, ValueError) as exc:
+        raise ConfigError(str(exc).strip("'\"")) from None

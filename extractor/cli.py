@@ -102,16 +102,33 @@ def run(
 
 @app.command("export")
 def export_results(
+    what: Annotated[str, typer.Argument(help="results (a spreadsheet) | finetune (OpenAI chat JSONL)")] = "results",
+    min_agreement: Annotated[float, typer.Option(help="finetune: least consistency of unlabeled rows")] = 0.9,
+    target_model: Annotated[str | None, typer.Option(help="finetune: model to fine-tune (for the estimate)")] = None,
     fmt: Annotated[str, typer.Option("--format", help="xlsx | csv")] = "xlsx",
     out: Annotated[Path | None, typer.Option(help="file to write [outputs/<schema>/results.<format>]")] = None,
     schema: Annotated[str, typer.Option(help="schema name")] = "cover_letter",
     schemas: SchemasOpt = None,
     output: Annotated[Path | None, typer.Option(help="output folder [./outputs]")] = None,
 ) -> None:
-    """Write the latest results (with corrections applied) as a spreadsheet for people."""
-    from extractor.errors import ConfigError
+    """Write the latest results as a spreadsheet, or fine-tuning data (`extractor export finetune`)."""
+    from extractor.errors import ConfigError, ExtractorError
     from extractor.spreadsheets import ExportConfig, export
 
+    if what == "finetune":
+        from extractor.finetune import FinetuneConfig, export_finetune
+        from extractor.pricing import DEFAULT_FINETUNE_TARGET
+
+        try:
+            report = export_finetune(FinetuneConfig(
+                schema=schema, schemas_dir=schemas or Path("schemas"), output_dir=output or Path("outputs"),
+                out_dir=out, min_agreement=min_agreement, target_model=target_model or DEFAULT_FINETUNE_TARGET))
+        except ExtractorError as exc:
+            raise _fail(str(exc)) from None
+        typer.echo(report.as_text())
+        return
+    if what != "results":
+        raise _fail(f"export what? 'results' or 'finetune', not {what!r}")
     try:
         path = export(ExportConfig(schema=schema, schemas_dir=schemas or Path("schemas"),
                                    output_dir=output or Path("outputs"), fmt=fmt, out=out))
@@ -167,6 +184,34 @@ def evaluate_results(
     except ConfigError as exc:
         raise _fail(str(exc)) from None
     print_eval(report, Console(width=160))
+
+
+@app.command("breakeven")
+def breakeven(
+    schema: Annotated[str, typer.Option(help="schema name")] = "cover_letter",
+    schemas: SchemasOpt = None,
+    output: Annotated[Path | None, typer.Option(help="output folder [./outputs]")] = None,
+    model: Annotated[str | None, typer.Option(help="today's model [the latest run's]")] = None,
+    target_model: Annotated[str | None, typer.Option(help="model to fine-tune")] = None,
+    training_examples: Annotated[int, typer.Option(help="labelled examples to train on")] = 500,
+    epochs: Annotated[int, typer.Option(help="training epochs")] = 3,
+    reask_rate: Annotated[float, typer.Option(help="re-asks per document after fine-tuning")] = 0.02,
+) -> None:
+    """When would fine-tuning pay for itself? Prompting vs fine-tuned vs Batch API, from observed runs."""
+    from extractor.breakeven import Assumptions, BreakEvenConfig, breakeven_analysis, render_text
+    from extractor.errors import ConfigError
+    from extractor.pricing import DEFAULT_FINETUNE_TARGET
+
+    try:
+        assumptions = Assumptions(target_model=target_model or DEFAULT_FINETUNE_TARGET,
+                                  training_examples=training_examples, epochs=epochs,
+                                  reask_rate_finetuned=reask_rate)
+        result = breakeven_analysis(BreakEvenConfig(schema=schema, schemas_dir=schemas or Path("schemas"),
+                                                    output_dir=output or Path("outputs"), model=model,
+                                                    assumptions=assumptions))
+    except (ConfigError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(render_text(result))
 
 
 @app.command("runs")

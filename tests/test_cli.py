@@ -112,3 +112,23 @@ def test_missing_model_path_is_a_usage_error(tmp_path: Path) -> None:
                  "--output", str(tmp_path / "out"))
     assert result.returncode == 2
     assert "no.gguf does not exist" in result.stderr
+
+
+def test_samples_breakeven_and_finetune_export_from_the_cli(tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    write_docs(tmp_path / "in", {f"d{i}.txt": f"Letter {i} [[vary:seniority=senior|senior|mid]]" for i in range(6)})
+    common = ["--output", str(tmp_path / "out"), "--schemas", str(ROOT / "schemas")]
+    run = cli("run", str(tmp_path / "in"), "--base-url", fake_server.base_url, "--model", "gpt-4o-mini",
+              "--samples", "3", *common)
+    assert run.returncode == 0, run.stderr
+    assert "self-consistency over 6 sampled document(s)" in run.stdout and "seniority 67%" in run.stdout
+    metrics = pl.read_parquet(tmp_path / "out" / "cover_letter" / "metrics.parquet")
+    assert metrics.height == 6 and metrics["agree_seniority"].to_list() == [round(2 / 3, 6)] * 6
+    breakeven = cli("breakeven", *common)
+    assert breakeven.returncode == 0, breakeven.stderr
+    assert "Recommendation:" in breakeven.stdout and "gpt-4o-mini" in breakeven.stdout
+    finetune = cli("export", "finetune", "--min-agreement", "0.5", *common)
+    assert finetune.returncode == 0, finetune.stderr
+    train = tmp_path / "out" / "cover_letter" / "finetune" / "train.jsonl"
+    assert "6 agreed at consistency >= 0.5" in finetune.stdout and train.exists()
+    strict = cli("export", "finetune", "--min-agreement", "0.99", *common)
+    assert "0 agreed" in strict.stdout or "examples:    0" in strict.stdout
