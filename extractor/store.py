@@ -35,6 +35,7 @@ CREATE TABLE IF NOT EXISTS results (
 );
 CREATE INDEX IF NOT EXISTS results_by_key ON results (cache_key, status, finished_at);
 CREATE INDEX IF NOT EXISTS results_by_doc ON results (doc_id, finished_at);
+CREATE INDEX IF NOT EXISTS results_by_content ON results (content_sha256, status, finished_at);
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY,
     started_at TEXT NOT NULL,
