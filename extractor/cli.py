@@ -214,6 +214,33 @@ def breakeven(
     typer.echo(render_text(result))
 
 
+@app.command("report")
+def report(
+    schema: Annotated[str, typer.Option(help="schema name")] = "cover_letter",
+    schemas: SchemasOpt = None,
+    output: Annotated[Path | None, typer.Option(help="output folder [./outputs]")] = None,
+    out: Annotated[Path | None, typer.Option(help="HTML file [outputs/<schema>/report.html]")] = None,
+    target_model: Annotated[str | None, typer.Option(help="model to fine-tune in the break-even")] = None,
+) -> None:
+    """Write a self-contained HTML report (costs, agreement, accuracy, drift, break-even) and summarize it."""
+    from rich.console import Console
+
+    from extractor.errors import ConfigError
+    from extractor.htmlreport import ReportConfig, build_report, print_report_summary, write_report
+    from extractor.pricing import DEFAULT_FINETUNE_TARGET
+
+    try:
+        config = ReportConfig(schema=schema, schemas_dir=schemas or Path("schemas"),
+                              output_dir=output or Path("outputs"), out=out,
+                              target_model=target_model or DEFAULT_FINETUNE_TARGET)
+        data = build_report(config)
+        path = write_report(config, data)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    print_report_summary(data, Console(width=120))
+    typer.echo(f"wrote {path}")
+
+
 @app.command("runs")
 def list_runs(
     schema: Annotated[str, typer.Option(help="schema name")] = "cover_letter",

@@ -40,7 +40,7 @@ EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # one skill until max_tokens).
 EMBEDDED_MAX_TOKENS = 512
 EMBEDDED_EXTRA_BODY = (("repeat_penalty", 1.1),)
-CONTEXT_TOKENS = 4096
+CONTEXT_TOKENS = 8192  # SmolLM2 was trained for 8k; 4k overflowed on long resumes (HTTP 400)
 
 
 def default_model_path() -> Path:

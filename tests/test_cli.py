@@ -130,5 +130,9 @@ def test_samples_breakeven_and_finetune_export_from_the_cli(tmp_path: Path, fake
     assert finetune.returncode == 0, finetune.stderr
     train = tmp_path / "out" / "cover_letter" / "finetune" / "train.jsonl"
     assert "6 agreed at consistency >= 0.5" in finetune.stdout and train.exists()
+    report = cli("report", *common)
+    assert report.returncode == 0, report.stderr
+    html = (tmp_path / "out" / "cover_letter" / "report.html").read_text()
+    assert "Recommendation" in report.stdout and html.count("<svg") >= 4 and "<script" not in html
     strict = cli("export", "finetune", "--min-agreement", "0.99", *common)
     assert "0 agreed" in strict.stdout or "examples:    0" in strict.stdout

@@ -1,0 +1,181 @@
+"""The HTML report, built from real runs against the fake server: complete, self-contained, escaped, rendered."""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from extractor import runner
+from extractor.breakeven import Assumptions, analyze, observed_from_journal
+from extractor.config import ModelPrice
+from extractor.errors import ConfigError
+from extractor.evaluation import EvalConfig, evaluate
+from extractor.fakeserver import FakeOpenAI
+from extractor.htmlreport import (
+    SECTION_TITLES,
+    ReportConfig,
+    build_report,
+    print_report_summary,
+    render_html,
+    write_report,
+)
+from extractor.pricing import finetune_prices
+from extractor.schemas import load_schema
+
+from .conftest import ROOT, make_config, write_docs
+
+EVIL = "<script>alert(1)</script>.txt"
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOT = ROOT / "scripts" / "screenshot_report.sh"
+
+
+def _letter(i: int) -> str:
+    return " ".join(["Dear team, I would like to apply for the open position."] * (2 + 5 * i))
+
+
+def _history(tmp_path: Path, server: FakeOpenAI) -> ReportConfig:
+    """Three nights and two evaluations: gpt-4o-mini, then gpt-4o (drift), then a new prompt version."""
+    schemas = tmp_path / "schemas"
+    schemas.mkdir()
+    shutil.copy(ROOT / "schemas" / "cover_letter.py", schemas / "cover_letter.py")
+    docs: dict[str, str | bytes] = {
+        f"letter{i:02}.txt": _letter(i) + (" [[vary:seniority=senior|mid]]" if i % 3 == 0 else "") for i in range(12)}
+    docs[EVIL] = _letter(14)  # the longest letter: the costliest document, shown by name
+    docs["refused.txt"] = "A letter the server always refuses [[fault:400*99]]"
+    write_docs(tmp_path / "in", docs)
+    output = tmp_path / "out"
+    runner.run(make_config(tmp_path, server, schemas_dir=schemas, samples=3))
+    runner.run(make_config(tmp_path, server, schemas_dir=schemas, samples=3, model="gpt-4o"))
+
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text("\n".join(json.dumps(
+        {"doc_id": f"letter{i:02}.txt", "applicant_name": f"Applicant {i}", "language": "en", "email": None,
+         "seniority": "senior" if i % 3 == 0 else None, "skills": ["Python"] if i % 2 else []}) for i in range(12)))
+    evaluate(EvalConfig(schema="cover_letter", schemas_dir=schemas, output_dir=output, labels_file=labels))
+
+    # A prompt change makes a new schema version: extracted again (drift) and evaluated again (quality wall).
+    module = schemas / "cover_letter.py"
+    module.write_text(module.read_text().replace('INSTRUCTIONS = """\\\n',
+                                                 'INSTRUCTIONS = """\\\nRead the whole letter first.\n', 1))
+    runner.run(make_config(tmp_path, server, schemas_dir=schemas, samples=3, model="gpt-4o"))
+    evaluate(EvalConfig(schema="cover_letter", schemas_dir=schemas, output_dir=output))
+    return ReportConfig(schema="cover_letter", schemas_dir=schemas, output_dir=output)
+
+
+@pytest.fixture
+def report(tmp_path: Path, fake_server: FakeOpenAI) -> tuple[ReportConfig, Path, str]:
+    config = _history(tmp_path, fake_server)
+    path = write_report(config)
+    return config, path, path.read_text(encoding="utf-8")
+
+
+def _text_outside_tags(page: str) -> str:
+    return re.sub(r"<[^>]*>", " ", page)
+
+
+def test_report_has_every_section_chart_and_the_recommendation(report: tuple[ReportConfig, Path, str]) -> None:
+    config, path, page = report
+    assert path == config.output_dir / "cover_letter" / "report.html" and path.is_file()
+    assert not list(path.parent.glob(".report.html.*")), "written atomically: no temporary file left"
+    for title in SECTION_TITLES.values():
+        assert f">{html.escape(title)}</h2>" in page, title
+    assert page.count("<svg") >= 5, "cost histogram, cost per run, agreement, accuracy and break-even charts"
+    assert "<?xml" not in page and "<!DOCTYPE svg" not in page
+
+    schema = load_schema(config.schemas_dir, "cover_letter")
+    observed = observed_from_journal(config.output_dir / "cover_letter" / "journal.sqlite3", schema, "gpt-4o")
+    assert observed is not None
+    expected = analyze(observed, Assumptions(), finetune_prices()).recommendation
+    assert f"<strong>{html.escape(expected)}</strong>" in page
+    assert "Assumptions</h3>" in page and page.count("<li>") >= 10
+
+    data = build_report(config)
+    assert data.breakeven is not None and data.breakeven.recommendation == expected
+    assert (data.headline.documents, data.headline.ok, data.headline.failed) == (14, 13, 1)
+    assert data.latest_run is not None and data.latest_run.model == "gpt-4o" and len(data.runs) == 3
+    assert data.sampled == 13 and 0 < data.agreement["seniority"] < 1 == data.agreement["language"]
+    assert data.accuracy is not None and data.accuracy.accuracy["applicant_name"] == 0.0
+    assert data.accuracy.accuracy["language"] == 1.0
+    transitions = {d.transition for d in data.drift}
+    assert len(transitions) == 2 and any("(gpt-4o-mini) ->" in t for t in transitions)
+    assert "applicant_name" in data.quality_wall and "language" not in data.quality_wall
+    assert "wall</td>" in page
+    assert not data.notes, data.notes
+
+
+def test_report_is_self_contained_and_escapes_document_names(report: tuple[ReportConfig, Path, str]) -> None:
+    _, _, page = report
+    lowered = page.lower()
+    assert "<script" not in lowered
+    assert "http://" not in lowered and "https://" not in lowered, "no URL: not even the price table's source"
+    assert "openai.com/api/pricing" in page, "the price source is still cited, as plain text"
+    assert not re.search(r"\b(?:src|href)\s*=\s*\"(?!#)", page), "no resource or link leaves the page"
+    assert "@import" not in page and "url(" not in re.sub(r"url\(#[\w-]+\)", "", page)
+    assert "Content-Security-Policy" in page
+    ids = re.findall(r'\bid="([^"]+)"', page)
+    assert len(ids) == len(set(ids)), "charts share the page: their ids must not collide"
+    assert set(re.findall(r'(?:href="#|url\(#)([^")]+)', page)) <= set(ids)
+    escaped = html.escape(EVIL)
+    assert escaped in page, "the hostile name is shown, escaped"
+    assert page.count(EVIL) == 0 and "alert(1)" not in _text_outside_tags(page).replace(escaped, "")
+
+
+def test_terminal_summary(report: tuple[ReportConfig, Path, str]) -> None:
+    config, _, _ = report
+    data = build_report(config)
+    console = Console(record=True, width=200)
+    print_report_summary(data, console)
+    text = console.export_text()
+    assert "14 documents" in text and "13 ok" in text and "1 failed" in text
+    assert "quality wall: applicant_name" in text
+    assert data.breakeven is not None and f"Recommendation: {data.breakeven.recommendation}" in " ".join(text.split())
+
+
+def test_missing_optional_parts_are_explained(tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    write_docs(tmp_path / "in", {"a.txt": "A letter", "b.txt": "Another letter, a little longer than the first"})
+    # A model genai-prices does not know: no cost, so no break-even either.
+    runner.run(make_config(tmp_path, fake_server, model="acme-local-7b"))
+    config = ReportConfig(schema="cover_letter", schemas_dir=ROOT / "schemas", output_dir=tmp_path / "out",
+                          out=tmp_path / "elsewhere" / "r.html")
+    data = build_report(config)
+    assert set(data.notes) == {"cost", "runs", "agreement", "accuracy", "drift", "breakeven", "quality"}
+    assert "no price known for model 'acme-local-7b'" in data.notes["breakeven"]
+    assert "2 used tokens of a model with no known price (acme-local-7b)" in data.notes["cost"]
+    assert data.headline.spent_usd is None and data.headline.unpriced_runs == 1
+    page = render_html(data)
+    for note in data.notes.values():
+        assert html.escape(note) in page
+    assert "<svg" not in page, "no chart without data"
+    assert write_report(config, data) == tmp_path / "elsewhere" / "r.html"
+    console = Console(record=True, width=200)
+    print_report_summary(data, console)
+    assert "break-even: Cannot price today's model" in console.export_text()
+
+    price = ModelPrice(input_per_mtok=0.5, output_per_mtok=1.5)
+    priced = build_report(dataclasses.replace(config, current_price=price))
+    assert priced.breakeven is not None and "breakeven" not in priced.notes
+    assert priced.breakeven.current_price_source == "price given in the assumptions"
+    unknown = build_report(dataclasses.replace(config, current_price=price, target_model="no-such-model"))
+    assert "no fine-tuning price for 'no-such-model'" in unknown.notes["breakeven"]
+    with pytest.raises(ConfigError, match="no results yet"):
+        build_report(ReportConfig(schema="cover_letter", schemas_dir=ROOT / "schemas", output_dir=tmp_path / "none"))
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's headless Chromium at /usr/bin/chromium "
+                                                   "(apt-get install -y chromium)")
+def test_screenshot(report: tuple[ReportConfig, Path, str], tmp_path: Path) -> None:
+    _, path, _ = report
+    png = tmp_path / "shot" / "report.png"
+    done = subprocess.run(["bash", str(SCREENSHOT), str(path), str(png)], capture_output=True, text=True,
+                          timeout=180)
+    assert done.returncode == 0, done.stderr
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert png.stat().st_size > 20_000
