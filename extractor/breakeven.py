@@ -489,6 +489,7 @@ class BreakEvenConfig:
     output_dir: Path = Path("outputs")
     model: str | None = None  # None: the model of the latest run
     assumptions: Assumptions = field(default_factory=Assumptions)
+    price_overrides: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # [finetune_prices.*]
 
 
 def breakeven_analysis(config: BreakEvenConfig) -> BreakEven:
@@ -515,6 +516,6 @@ def breakeven_analysis(config: BreakEvenConfig) -> BreakEven:
     if observed is None:
         raise ConfigError(f"no billed documents of model {model!r} in the journal: nothing to project from")
     try:
-        return analyze(observed, config.assumptions, finetune_prices())
+        return analyze(observed, config.assumptions, finetune_prices(config.price_overrides))
     except (KeyError, ValueError) as exc:
         raise ConfigError(str(exc).strip("'\"")) from None

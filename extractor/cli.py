@@ -105,6 +105,7 @@ def export_results(
     what: Annotated[str, typer.Argument(help="results (a spreadsheet) | finetune (OpenAI chat JSONL)")] = "results",
     min_agreement: Annotated[float, typer.Option(help="finetune: least consistency of unlabeled rows")] = 0.9,
     target_model: Annotated[str | None, typer.Option(help="finetune: model to fine-tune (for the estimate)")] = None,
+    config: ConfigOpt = None,
     fmt: Annotated[str, typer.Option("--format", help="xlsx | csv")] = "xlsx",
     out: Annotated[Path | None, typer.Option(help="file to write [outputs/<schema>/results.<format>]")] = None,
     schema: Annotated[str, typer.Option(help="schema name")] = "cover_letter",
@@ -116,13 +117,15 @@ def export_results(
     from extractor.spreadsheets import ExportConfig, export
 
     if what == "finetune":
+        from extractor.config import finetune_price_overrides
         from extractor.finetune import FinetuneConfig, export_finetune
         from extractor.pricing import DEFAULT_FINETUNE_TARGET
 
         try:
             report = export_finetune(FinetuneConfig(
                 schema=schema, schemas_dir=schemas or Path("schemas"), output_dir=output or Path("outputs"),
-                out_dir=out, min_agreement=min_agreement, target_model=target_model or DEFAULT_FINETUNE_TARGET))
+                out_dir=out, min_agreement=min_agreement, target_model=target_model or DEFAULT_FINETUNE_TARGET,
+                price_overrides=finetune_price_overrides(config)))
         except ExtractorError as exc:
             raise _fail(str(exc)) from None
         typer.echo(report.as_text())
@@ -196,19 +199,22 @@ def breakeven(
     training_examples: Annotated[int, typer.Option(help="labelled examples to train on")] = 500,
     epochs: Annotated[int, typer.Option(help="training epochs")] = 3,
     reask_rate: Annotated[float, typer.Option(help="re-asks per document after fine-tuning")] = 0.02,
+    config: ConfigOpt = None,
 ) -> None:
     """When would fine-tuning pay for itself? Prompting vs fine-tuned vs Batch API, from observed runs."""
     from extractor.breakeven import Assumptions, BreakEvenConfig, breakeven_analysis, render_text
+    from extractor.config import finetune_price_overrides
     from extractor.errors import ConfigError
     from extractor.pricing import DEFAULT_FINETUNE_TARGET
 
     try:
+        overrides = finetune_price_overrides(config)
         assumptions = Assumptions(target_model=target_model or DEFAULT_FINETUNE_TARGET,
                                   training_examples=training_examples, epochs=epochs,
                                   reask_rate_finetuned=reask_rate)
         result = breakeven_analysis(BreakEvenConfig(schema=schema, schemas_dir=schemas or Path("schemas"),
                                                     output_dir=output or Path("outputs"), model=model,
-                                                    assumptions=assumptions))
+                                                    assumptions=assumptions, price_overrides=overrides))
     except (ConfigError, ValueError) as exc:
         raise _fail(str(exc)) from None
     typer.echo(render_text(result))
@@ -221,20 +227,23 @@ def report(
     output: Annotated[Path | None, typer.Option(help="output folder [./outputs]")] = None,
     out: Annotated[Path | None, typer.Option(help="HTML file [outputs/<schema>/report.html]")] = None,
     target_model: Annotated[str | None, typer.Option(help="model to fine-tune in the break-even")] = None,
+    config: ConfigOpt = None,
 ) -> None:
     """Write a self-contained HTML report (costs, agreement, accuracy, drift, break-even) and summarize it."""
     from rich.console import Console
 
+    from extractor.config import finetune_price_overrides
     from extractor.errors import ConfigError
     from extractor.htmlreport import ReportConfig, build_report, print_report_summary, write_report
     from extractor.pricing import DEFAULT_FINETUNE_TARGET
 
     try:
-        config = ReportConfig(schema=schema, schemas_dir=schemas or Path("schemas"),
-                              output_dir=output or Path("outputs"), out=out,
-                              target_model=target_model or DEFAULT_FINETUNE_TARGET)
-        data = build_report(config)
-        path = write_report(config, data)
+        report_config = ReportConfig(schema=schema, schemas_dir=schemas or Path("schemas"),
+                                     output_dir=output or Path("outputs"), out=out,
+                                     target_model=target_model or DEFAULT_FINETUNE_TARGET,
+                                     price_overrides=finetune_price_overrides(config))
+        data = build_report(report_config)
+        path = write_report(report_config, data)
     except ConfigError as exc:
         raise _fail(str(exc)) from None
     print_report_summary(data, Console(width=120))

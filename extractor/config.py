@@ -176,6 +176,15 @@ def _prices(raw: Any) -> dict[str, ModelPrice]:
     return out
 
 
+def finetune_price_overrides(config_file: Path | None = None) -> dict[str, dict[str, float]]:
+    """`[finetune_prices."<model>"]` tables of the config file: training and fine-tuned inference prices
+    that replace or extend the dated table shipped with extractor."""
+    raw = _read_config_file(config_file).get("finetune_prices") or {}
+    if not isinstance(raw, Mapping) or not all(isinstance(v, Mapping) for v in raw.values()):
+        raise ConfigError('[finetune_prices."<model>"] must be tables of training_per_mtok, input_per_mtok, ...')
+    return {str(k): dict(v) for k, v in raw.items()}
+
+
 _PATH_FIELDS = {"input_dir", "schemas_dir", "output_dir", "model_path", "archive_dir"}
 
 
@@ -186,6 +195,7 @@ def build_config(
     env = os.environ if env is None else env
     file_values = _read_config_file(config_file)
     known = {f.name for f in dataclasses.fields(RunConfig)}
+    file_values.pop("finetune_prices", None)  # read by finetune_price_overrides(), not a run setting
     unknown = set(file_values) - known
     if unknown:
         raise ConfigError(f"unknown setting(s) in config file: {', '.join(sorted(unknown))}")

@@ -16,7 +16,7 @@ import html
 import io
 import math
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -67,6 +67,8 @@ class ReportConfig:
     """Price of today's model when genai-prices does not know it (self-hosted); None: look it up."""
     quality_threshold: float = 0.9
     quality_versions: int = 3
+    price_overrides: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    """`[finetune_prices."<model>"]` tables of the config file."""
 
     def __post_init__(self) -> None:
         if self.out is None:
@@ -369,7 +371,7 @@ def _breakeven(config: ReportConfig, journal_path: Path, schema: Any, model: str
         return None, (f"The journal has no billed extraction by {model} (documents that reached the model and "
                       "used tokens), so there is no observed workload to price.")
     try:
-        return analyze(observed, config.assumptions(), finetune_prices()), None
+        return analyze(observed, config.assumptions(), finetune_prices(config.price_overrides)), None
     except ValueError as exc:  # no price for today's model
         return None, f"Cannot price today's model: {exc}."
     except KeyError as exc:  # no fine-tuning price for the target

@@ -136,3 +136,16 @@ def test_samples_breakeven_and_finetune_export_from_the_cli(tmp_path: Path, fake
     assert "Recommendation" in report.stdout and html.count("<svg") >= 4 and "<script" not in html
     strict = cli("export", "finetune", "--min-agreement", "0.99", *common)
     assert "0 agreed" in strict.stdout or "examples:    0" in strict.stdout
+
+
+def test_finetune_prices_from_the_config_file(tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    write_docs(tmp_path / "in", {f"d{i}.txt": f"Letter {i}" for i in range(3)})
+    common = ["--output", str(tmp_path / "out"), "--schemas", str(ROOT / "schemas")]
+    (tmp_path / "extractor.toml").write_text(
+        'model = "gpt-4o-mini"\n[finetune_prices."my-tiny-ft"]\ntraining_per_mtok = 0.5\ninput_per_mtok = 0.01\n'
+        "cached_input_per_mtok = 0.005\noutput_per_mtok = 0.02\n")
+    run = cli("run", str(tmp_path / "in"), "--base-url", fake_server.base_url, *common, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr  # the table does not disturb run settings
+    result = cli("breakeven", "--target-model", "my-tiny-ft", *common, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "my-tiny-ft" in result.stdout and "$0.5 per Mtok" in result.stdout.replace("$0.50", "$0.5")
