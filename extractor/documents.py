@@ -83,6 +83,11 @@ def load_document(src: SourceFile, *, max_chars: int) -> Document:
     except OSError as exc:
         raise DocumentError(f"cannot read file: {exc.strerror or exc}", status="failed",
                                      sha256=None) from None
+    return document_from_bytes(src, raw, max_chars=max_chars)
+
+
+def document_from_bytes(src: SourceFile, raw: bytes, *, max_chars: int) -> Document:
+    """Parse bytes already read from `src` (see load_document)."""
     sha = hashlib.sha256(raw).hexdigest()
     try:
         text = parse_bytes(raw, src.path.suffix.lower())
@@ -299,6 +304,11 @@ def _tidy(text: str) -> str:
 _INLINE_SUFFIXES = frozenset({".txt", ".md"})
 
 
+# Plain-text files up to this size are read once, hashed and decoded without a second read or a
+# worker: the common case of a nightly drop of letters stays cheap.
+SMALL_TEXT_BYTES = 256 * 1024
+
+
 class DocumentReader:
     """Reads documents with a per-document parse time limit; a parser that hangs is killed."""
 
@@ -319,7 +329,21 @@ class DocumentReader:
                                      context=multiprocessing.get_context("forkserver"))
         return self._pool
 
-    async def read(self, src: SourceFile) -> Document:
+    @staticmethod
+    def small_text(src: SourceFile) -> bytes | None:
+        """The bytes of a small plain-text file (read once, for hashing and parsing), else None."""
+        if src.path.suffix.lower() not in _INLINE_SUFFIXES:
+            return None
+        try:
+            if src.path.stat().st_size > SMALL_TEXT_BYTES:
+                return None
+            return src.path.read_bytes()
+        except OSError:
+            return None  # the regular path reports the error
+
+    async def read(self, src: SourceFile, raw: bytes | None = None) -> Document:
+        if raw is not None:  # small plain text: decoding takes microseconds, no thread needed
+            return document_from_bytes(src, raw, max_chars=self.max_chars)
         if src.path.suffix.lower() in _INLINE_SUFFIXES:
             return await asyncio.to_thread(load_document, src, max_chars=self.max_chars)
         from pebble import ProcessExpired

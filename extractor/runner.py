@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import hashlib
 import logging
 import secrets
 import shutil
@@ -159,7 +160,9 @@ class _Run:
             row.update(error_type="RunStopped", error_message=f"not attempted: {self.stop_reason}")
             return self.commit(row)
         try:
-            row["content_sha256"] = await asyncio.to_thread(sha256_file, src.path)
+            raw = await asyncio.to_thread(DocumentReader.small_text, src)
+            row["content_sha256"] = (hashlib.sha256(raw).hexdigest() if raw is not None
+                                     else await asyncio.to_thread(sha256_file, src.path))
         except OSError as exc:
             row.update(error_type="DocumentError", error_message=f"cannot read file: {exc.strerror or exc}")
             return self.commit(row)
@@ -170,14 +173,14 @@ class _Run:
             stored.update(doc_id=src.doc_id, source_path=str(src.path))  # the same bytes may have moved
             return self.commit(stored, cache_key=key, cached=True)
         try:
-            doc = await self.reader.read(src)
+            doc = await self.reader.read(src, raw)
         except DocumentError as exc:
             row.update(status=exc.status, error_type="DocumentError" if exc.status == "failed" else None,
                        error_message=str(exc))
             return self.commit(row)
         messages = build_messages(self.system, doc.text)
         prompt_chars = len(self.system) + len(doc.text)
-        del doc  # the text is not needed past this point; keep memory to in-flight documents
+        del doc, raw  # not needed past this point; keep memory to in-flight documents
         meter = CallMeter(deadline=time.monotonic() + self.config.document_deadline_s)
         started = time.perf_counter()
         try:
