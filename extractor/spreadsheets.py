@@ -137,11 +137,11 @@ def export(config: ExportConfig) -> Path:
         neutralize_csv(flat).write_csv(buffer, date_format="%Y-%m-%d", datetime_format="%Y-%m-%d %H:%M:%S")
         write_atomic_bytes(out, buffer.getvalue())
     else:
-        write_atomic_bytes(out, _xlsx_bytes(flat, _summary(corrected, schema)))
+        write_atomic_bytes(out, _xlsx_bytes(flat, _summary(corrected, schema_dir)))
     return out
 
 
-def _summary(frame: pl.DataFrame, schema: Schema) -> pl.DataFrame:
+def _summary(frame: pl.DataFrame, schema_dir: Path) -> pl.DataFrame:
     counts = {s: frame.filter(pl.col("status") == s).height for s in ("ok", "failed", "skipped")}
     numbers = [
         ("documents", float(frame.height)), ("ok", float(counts["ok"])), ("failed", float(counts["failed"])),
@@ -151,6 +151,12 @@ def _summary(frame: pl.DataFrame, schema: Schema) -> pl.DataFrame:
         ("cost USD", float(frame["cost_usd"].sum())),
         ("corrected documents", float(frame["corrected"].is_not_null().sum())),
     ]
+    metrics_path = schema_dir / "metrics.parquet"
+    if metrics_path.exists():  # self-consistency was measured: mean agreement per field
+        metrics = pl.read_parquet(metrics_path)
+        numbers.append(("sampled documents", float(metrics.height)))
+        numbers.extend((f"agreement {name.removeprefix('agree_')}", float(metrics[name].mean() or 0.0))
+                       for name in metrics.columns if name.startswith("agree_"))
     return pl.DataFrame({"metric": [n for n, _ in numbers], "value": [v for _, v in numbers]})
 
 

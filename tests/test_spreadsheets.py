@@ -196,3 +196,13 @@ def test_csv_corrections_and_cli(exported: tuple[Path, ExportConfig], tmp_path: 
     assert "stored  bob.txt / remote_preference" in cli.stdout
     assert "evil.txt / seniority" in cli.stderr and "'boss'" in cli.stderr
     assert "1 correction(s) stored" in cli.stdout
+
+
+def test_summary_sheet_shows_agreement_when_measured(tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    write_docs(tmp_path / "in", {f"d{i}.txt": f"Letter {i} [[vary:seniority=senior|senior|mid]]" for i in range(2)})
+    runner.run(make_config(tmp_path, fake_server, samples=3))
+    path = export(ExportConfig(schema="cover_letter", schemas_dir=ROOT / "schemas", output_dir=tmp_path / "out"))
+    summary = {r[0].value: r[1].value for r in openpyxl.load_workbook(path)["summary"].iter_rows(min_row=2)}
+    assert summary["sampled documents"] == 2
+    assert summary["agreement seniority"] == pytest.approx(2 / 3, abs=1e-6)
+    assert summary["agreement applicant_name"] == 1
