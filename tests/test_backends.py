@@ -1,0 +1,79 @@
+"""The OpenAI-compatible backend's own behaviour, through the real client stack and the fake server."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+from extractor.backends import open_backend, remember_async_validator_checks
+from extractor.errors import ExtractionError
+from extractor.fakeserver import FakeOpenAI
+from extractor.transport import CallMeter
+
+from .conftest import make_config
+
+
+class Plain(BaseModel):
+    name: str
+
+
+def _with_async_validator() -> type[BaseModel]:
+    from instructor.v2.validation.async_validators import async_field_validator
+
+    class Inner(BaseModel):
+        value: str
+
+        @async_field_validator("value")
+        async def check(cls, value: str) -> str:
+            return value
+
+    class Outer(BaseModel):  # the validator sits on a nested model: the check must look inside
+        name: str
+        inner: Inner
+
+    return Outer
+
+
+def test_instructor_layout_is_the_one_the_speedup_was_written_for() -> None:
+    # If instructor moves reject_async_validators, this fails: the 30% client-CPU saving
+    # (bench/throughput.py) would silently be gone.
+    assert remember_async_validator_checks() is True
+    from instructor.v2.core import patch
+    from instructor.v2.validation import async_validators
+
+    assert async_validators.reject_async_validators is patch.reject_async_validators
+    assert async_validators.reject_async_validators.remembers_passed_models  # type: ignore[attr-defined]
+
+
+def test_models_with_async_validators_are_still_rejected_every_time() -> None:
+    remember_async_validator_checks()
+    from instructor.v2.validation.async_validators import reject_async_validators
+
+    bad = _with_async_validator()
+    for _ in range(3):
+        with pytest.raises(ValueError, match="async validators are not supported"):
+            reject_async_validators(bad)
+    reject_async_validators(Plain)
+    reject_async_validators(Plain)  # remembered: passes again
+    reject_async_validators(list[Plain])  # not a class: checked every time, still passes
+
+
+def test_extraction_through_instructor_after_the_check_is_remembered(tmp_path: Path,
+                                                                      fake_server: FakeOpenAI) -> None:
+    config = make_config(tmp_path, fake_server)
+    bad = _with_async_validator()
+    messages = [{"role": "user", "content": 'Say [[answer:{"name": "Ada"}]]'}]
+
+    async def main() -> None:
+        async with open_backend(config) as backend:
+            for _ in range(2):
+                value = await backend.extract(messages, Plain, CallMeter())
+                assert value.model_dump() == {"name": "Ada"}
+            for _ in range(2):
+                with pytest.raises(ExtractionError, match="async validators"):
+                    await backend.extract(messages, bad, CallMeter())
+
+    asyncio.run(main())
