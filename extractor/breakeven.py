@@ -43,6 +43,11 @@ class Observed:
     requests_per_doc: float  # billed requests, validation re-asks included, transient retries excluded
     cached_fraction: float  # share of prompt tokens billed at the cached-input price
     cost_per_doc: float | None = None  # mean cost_usd actually recorded; None if any row was unpriced
+    # How prefix tokens were derived: a per-character rate fitted across single-request documents of
+    # different lengths, with the fixed per-request tokens (tool schema, message framing) apart; or,
+    # when the documents do not allow a fit, the whole prompt's tokens per character.
+    fitted_from: int = 0  # documents the fit used; 0: averaged rate
+    overhead_tokens: float | None = None  # fitted fixed tokens per request, not proportional to characters
 
 
 def observed_from_journal(journal_path: Path, schema: Schema, model: str) -> Observed | None:
@@ -66,7 +71,7 @@ def observed_from_journal(journal_path: Path, schema: Schema, model: str) -> Obs
         rows = db.execute(
             "SELECT doc_id, json_extract(row_json, '$.run_id'), json_extract(row_json, '$.attempts'),"
             " json_extract(row_json, '$.prompt_tokens'), json_extract(row_json, '$.completion_tokens'),"
-            " json_extract(row_json, '$.cached_tokens'), json_extract(row_json, '$.cost_usd')"
+            " json_extract(row_json, '$.cached_tokens'), json_extract(row_json, '$.cost_usd'), prompt_chars"
             " FROM results WHERE status IN ('ok', 'failed') AND prompt_chars > 0"
             " AND json_extract(row_json, '$.model') = ? AND json_extract(row_json, '$.run_id') = run_id"
             " AND json_extract(row_json, '$.prompt_tokens') > 0", (model,)).fetchall()
@@ -78,10 +83,13 @@ def observed_from_journal(journal_path: Path, schema: Schema, model: str) -> Obs
     attempts = prompt = completion = cached = 0
     cost: float | None = 0.0
     run_ids: set[str] = set()
-    for doc_id, run_id, row_attempts, row_prompt, row_completion, row_cached, row_cost in rows:
+    single: list[tuple[int, int]] = []  # (prompt characters, prompt tokens) of one-request documents
+    for doc_id, run_id, row_attempts, row_prompt, row_completion, row_cached, row_cost, chars in rows:
         if (doc_id, run_id) in seen:
             continue
         seen.add((doc_id, run_id))
+        if (row_attempts or 1) == 1:
+            single.append((chars, row_prompt))
         run_ids.add(run_id)
         attempts += row_attempts or 1
         prompt += row_prompt
@@ -103,9 +111,13 @@ def observed_from_journal(journal_path: Path, schema: Schema, model: str) -> Obs
             retries += int(summary.get("transport_retries") or 0)
     requests = max(documents, attempts - retries)
 
-    # Journal.tokens_per_char divides the tokens of ALL of a document's requests by the characters of ONE
-    # request, so it is per document; dividing by requests per document makes it per request.
-    tokens_per_char = tokens_per_char_per_doc * documents / requests
+    fit = fit_tokens_per_char(single)
+    if fit is not None:
+        tokens_per_char, overhead = fit
+    else:
+        # Journal.tokens_per_char divides the tokens of ALL of a document's requests by the characters of
+        # ONE request, so it is per document; dividing by requests per document makes it per request.
+        tokens_per_char, overhead = tokens_per_char_per_doc * documents / requests, None
     prefix = len(system_prompt(schema)) * tokens_per_char
     prefix_short = len(system_prompt(schema, examples=False)) * tokens_per_char
     nights = len(run_ids)
@@ -114,10 +126,51 @@ def observed_from_journal(journal_path: Path, schema: Schema, model: str) -> Obs
         prefix_tokens=prefix, prefix_tokens_short=prefix_short,
         document_tokens=max(0.0, prompt / requests - prefix), output_tokens=completion / requests,
         requests_per_doc=requests / documents, cached_fraction=cached / prompt,
-        cost_per_doc=None if cost is None else cost / documents)
+        cost_per_doc=None if cost is None else cost / documents,
+        fitted_from=len(single) if fit is not None else 0, overhead_tokens=overhead)
+
+
+MIN_SPAN_CHARS = 400
+
+
+def fit_tokens_per_char(points: list[tuple[int, int]]) -> tuple[float, float] | None:
+    """(tokens per character, fixed tokens per request) by least squares over one-request documents.
+
+    Prompt tokens also count what has no characters in the messages (the tool schema, message framing),
+    so the whole prompt's tokens per character overstates the rate, and with it what dropping the
+    few-shot examples saves. Documents of different lengths separate the two. None when there are
+    fewer than 5 documents, their lengths span under MIN_SPAN_CHARS (too little to separate a rate
+    from tokenizer rounding), or the fit is not physical (rate <= 0 or negative overhead).
+    """
+    if len(points) < 5:
+        return None
+    n = len(points)
+    mean_x = sum(x for x, _ in points) / n
+    mean_y = sum(y for _, y in points) / n
+    if max(x for x, _ in points) - min(x for x, _ in points) < MIN_SPAN_CHARS:
+        return None
+    sxx = sum((x - mean_x) ** 2 for x, _ in points)
+    sxy = sum((x - mean_x) * (y - mean_y) for x, y in points)
+    rate = sxy / sxx
+    overhead = mean_y - rate * mean_x
+    if rate <= 0 or overhead < 0:
+        return None
+    return rate, overhead
 
 
 # -- prices and assumptions ---------------------------------------------------------------------------
+
+
+def _prefix_method(o: Observed) -> str:
+    if o.fitted_from:
+        return (f"Static prompt tokens are the system prompt's characters times the tokens per character fitted "
+                f"across {o.fitted_from} one-request documents of different lengths; the fit puts "
+                f"{_num(o.overhead_tokens or 0.0)} tokens per request (tool schema, message framing) apart, and "
+                "they stay in the fine-tuned prompt. Document tokens are the rest of each request's prompt tokens.")
+    return ("Static prompt tokens are the system prompt's characters times the tokens per character the journal "
+            "observed for this model over whole prompts (too few documents of different lengths to separate the "
+            "tool schema's tokens, which inflate the rate: what dropping the examples saves is an upper bound); "
+            "document tokens are the rest of each request's prompt tokens.")
 
 
 def current_prices(model: str, base_url: str | None = None,
@@ -288,8 +341,7 @@ class BreakEven:
             f"transient retries that billed nothing excluded), each of {_num(o.prefix_tokens)} static prompt "
             f"tokens (instructions and few-shot examples) plus {_num(o.document_tokens)} document tokens, "
             f"answered with {_num(o.output_tokens)} completion tokens.",
-            "Static prompt tokens are the system prompt's characters times the tokens per character the journal "
-            "observed for this model; document tokens are the rest of each request's prompt tokens.",
+            _prefix_method(o),
             f"{o.cached_fraction:.0%} of today's prompt tokens are billed at the cached-input price, as observed.",
             f"{o.model} costs ${p.input_per_mtok:g} per Mtok of input, ${p.cached_input_per_mtok:g} cached and "
             f"${p.output_per_mtok:g} of output ({self.current_price_source}).",

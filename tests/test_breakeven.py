@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import statistics
 from pathlib import Path
 
+import instructor
 import pytest
 from genai_prices import Usage, calc_price
 
@@ -14,6 +17,7 @@ from extractor.breakeven import (
     Observed,
     analyze,
     current_prices,
+    fit_tokens_per_char,
     observed_from_journal,
     quality_wall,
     render_text,
@@ -142,6 +146,25 @@ def test_assumptions_are_all_stated() -> None:
         assert needle in text, needle
 
 
+def test_prefix_method_is_stated() -> None:
+    averaged = "\n".join(analyze(observed(), Assumptions(current_price=MINI), TABLE).assumptions_text())
+    assert "upper bound" in averaged
+    fitted = observed(fitted_from=40, overhead_tokens=812.0)
+    text = "\n".join(analyze(fitted, Assumptions(current_price=MINI), TABLE).assumptions_text())
+    assert "fitted across 40 one-request documents" in text and "812 tokens per request" in text
+
+
+def test_fit_separates_fixed_tokens_from_the_per_character_rate() -> None:
+    points = [(chars, round(900 + chars / 4)) for chars in (5000, 5300, 5900, 6400, 7100)]
+    rate, overhead = fit_tokens_per_char(points)  # type: ignore[misc]
+    assert rate == pytest.approx(0.25, rel=1e-3)
+    assert overhead == pytest.approx(900, abs=2)
+    assert fit_tokens_per_char(points[:4]) is None, "too few documents"
+    assert fit_tokens_per_char([(5000 + i, 2150 + i) for i in range(8)]) is None, "lengths hardly differ"
+    assert fit_tokens_per_char([(c, c // 2 - 2000) for c in (5000, 5300, 5900, 6400, 7100)]) is None, \
+        "a negative fixed part is not physical"
+
+
 def test_unknown_current_price_and_unknown_target_are_errors() -> None:
     with pytest.raises(ValueError, match="no price known"):
         analyze(observed(model="my-self-hosted-7b"), Assumptions(), TABLE)
@@ -237,14 +260,28 @@ def test_observed_from_a_real_journal(tmp_path: Path, fake_server: FakeOpenAI) -
     assert obs.output_tokens == pytest.approx(sum(r["completion_tokens"] for r in billed) / requests)
     assert obs.cached_fraction == pytest.approx(sum(r["cached_tokens"] for r in billed) / prompt)
     assert 0 < obs.cached_fraction < 1
-    # Tokens per character: prompt tokens over the characters of each document's first request, then per request.
+    # Tokens per character: fitted over the one-request documents (their lengths differ by ~600 characters),
+    # which separates the tool schema's tokens (no characters in the messages) from the per-character rate.
     system, short = system_prompt(schema), system_prompt(schema, examples=False)
-    chars = sum(len(system) + len(text) for name, text in texts.items() if name != "dup2.txt")
-    per_request = prompt / chars * documents / requests
-    assert obs.prefix_tokens == pytest.approx(len(system) * per_request)
-    assert obs.prefix_tokens_short == pytest.approx(len(short) * per_request)
+    def billed_for(text: str) -> int:
+        (tokens,) = [r["prompt_tokens"] for r in billed if text in r["first_user"]]
+        return tokens
+
+    single = [(len(system) + len(text), billed_for(text)) for name, text in texts.items()
+              if name not in ("dup2.txt", "retry.txt", "reask.txt")]
+    rate, overhead = statistics.linear_regression([x for x, _ in single], [y for _, y in single])
+    assert (obs.fitted_from, obs.overhead_tokens) == (len(single), pytest.approx(overhead))
+    assert obs.prefix_tokens == pytest.approx(len(system) * rate)
+    assert obs.prefix_tokens_short == pytest.approx(len(short) * rate)
     assert obs.prefix_tokens + obs.document_tokens == pytest.approx(prompt / requests)
-    assert obs.document_tokens > 0
+    # The fake server bills ceil(characters / 4) of the JSON it receives: the rate is about 1/4 and the
+    # fixed part is about the tool schema's JSON over 4, which the averaged rate wrongly spread over characters.
+    assert rate == pytest.approx(0.25, rel=0.05)
+    tool_tokens = len(json.dumps(instructor.openai_schema(schema.model).openai_schema)) / 4
+    assert overhead == pytest.approx(tool_tokens, rel=0.15)
+    averaged = prompt / sum(len(system) + len(t) for n, t in texts.items() if n != "dup2.txt") * documents / requests
+    assert averaged > 1.3 * rate, "the averaged rate overstates the prefix; the fit is what fixes it"
+    assert obs.document_tokens > overhead
 
     # Priced like the journal's rows, the model reproduces today's bill exactly.
     result = analyze(obs, Assumptions(), TABLE)
