@@ -237,7 +237,10 @@ class _Run:
         self.commit(self.charge(row, meter, started), cache_key=key, prompt_chars=prompt_chars)
 
     def record_consistency(self, doc_id: str, agreed: Consensus) -> None:
-        metrics = {"doc_id": doc_id, "run_id": self.summary.run_id, "samples": agreed.samples,
+        # schema_version and model say which prompt and model the agreement belongs to: a document not
+        # sampled again after a schema change keeps its older metrics row.
+        metrics = {"doc_id": doc_id, "run_id": self.summary.run_id, "schema_version": self.summary.schema_version,
+                   "model": self.summary.model, "samples": agreed.samples,
                    "valid_samples": agreed.valid_samples, "consistency": round(agreed.consistency, 6)}
         metrics.update({f"agree_{k}": round(v, 6) for k, v in agreed.agreement.items()})
         self.journal.record_metrics(self.summary.run_id, doc_id, metrics)

@@ -45,6 +45,8 @@ def test_samples_majority_and_agreement(tmp_path: Path, supports_n: bool) -> Non
     assert rows["vary.txt"]["prompt_tokens"] == sum(r["prompt_tokens"] for r in requests)
     assert rows["vary.txt"]["completion_tokens"] == sum(r["completion_tokens"] for r in requests)
     metrics = _metrics(config)
+    assert (metrics["vary.txt"]["schema_version"], metrics["vary.txt"]["model"]) == (
+        rows["vary.txt"]["schema_version"], rows["vary.txt"]["model"])
     assert metrics["vary.txt"]["agree_seniority"] == pytest.approx(2 / 3)
     assert metrics["vary.txt"]["agree_skills"] == pytest.approx((1 + 0.5 + 1) / 3)
     assert metrics["vary.txt"]["agree_applicant_name"] == 1.0
