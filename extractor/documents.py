@@ -26,9 +26,16 @@ from extractor.errors import DocumentError
 SUPPORTED_SUFFIXES = (".txt", ".md", ".pdf", ".docx", ".html", ".htm", ".eml")
 MAX_FILE_BYTES = 64 * 1024 * 1024
 
-# Elements that are never content: code, styling, and page chrome around the main text.
+# Elements that are never content: code, styling, page chrome around the main text, and what a browser
+# would not show (the hidden attribute, aria-hidden, an inline display:none or visibility:hidden).
 _HTML_DROP = ["script", "style", "noscript", "template", "svg", "nav", "header", "footer", "aside",
               "form", "iframe", "button", "select", "head"]
+_HTML_DROP_XPATH = " | ".join(
+    [f"//{tag}" for tag in _HTML_DROP]
+    + ["//*[@role='navigation' or @role='banner' or @role='contentinfo']", "//*[@hidden]",
+       "//*[@aria-hidden='true']",
+       "//*[contains(translate(@style, 'ABDEHILNOPSTVY ', 'abdehilnopstvy'), 'display:none')]",
+       "//*[contains(translate(@style, 'ABDEHILNOPSTVY ', 'abdehilnopstvy'), 'visibility:hidden')]"])
 
 
 @dataclass(frozen=True)
@@ -249,17 +256,30 @@ def _docx_blocks(blocks: Iterator[object]) -> str:
 
 
 def html_to_text(html: str) -> str:
-    """Visible text of an HTML page: scripts, styles and page chrome removed."""
-    from selectolax.lexbor import LexborHTMLParser
+    """Visible text of an HTML page, laid out as a browser shows it: block elements on their own
+    lines, inline ones (<b>, <a>, <span>) inside the line, table rows as rows. Scripts, styles, page
+    chrome and hidden elements are removed first; hidden text in an e-mail is a classic place to
+    slip instructions past a reader, and nobody sees it in a browser either.
+    """
+    import lxml.etree
+    import lxml.html
+    from inscriptis.html_engine import Inscriptis
+    from inscriptis.model.config import ParserConfig
 
-    tree = LexborHTMLParser(html)
-    tree.strip_tags(_HTML_DROP)
-    for node in tree.css('[role="navigation"], [role="banner"], [role="contentinfo"], [hidden]'):
-        node.decompose()
-    root = tree.body or tree.root
-    if root is None:
+    if not html.strip():
         return ""
-    return root.text(separator="\n", strip=True)
+    # As bytes with a declared encoding: lxml refuses str input that carries an XML encoding declaration.
+    parser = lxml.html.HTMLParser(encoding="utf-8", remove_comments=True)
+    try:
+        tree = lxml.html.document_fromstring(html.encode("utf-8", "surrogatepass"), parser=parser)
+    except (lxml.etree.ParserError, ValueError):
+        return ""
+    for node in tree.xpath(_HTML_DROP_XPATH):
+        if node.getparent() is not None:  # an ancestor may already have been dropped
+            node.drop_tree()  # keeps the tail: text after the element belongs to its parent
+    text = Inscriptis(tree, ParserConfig(display_links=False, display_images=False)).get_text()
+    lines = [line.strip() for line in text.splitlines()]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
 def _parse_html(raw: bytes) -> str:
