@@ -130,35 +130,31 @@ def observed_from_journal(journal_path: Path, schema: Schema, model: str) -> Obs
         fitted_from=len(single) if fit is not None else 0, overhead_tokens=overhead)
 
 
-MIN_SPAN_CHARS = 400
-
-
 def fit_tokens_per_char(points: list[tuple[int, int]]) -> tuple[float, float] | None:
     """(tokens per character, fixed tokens per request) by least squares over one-request documents.
 
     Prompt tokens also count what has no characters in the messages (the tool schema, message framing),
     so the whole prompt's tokens per character overstates the rate, and with it what dropping the
     few-shot examples saves. Documents of different lengths separate the two. None when there are
-    fewer than 5 documents, their lengths span under MIN_SPAN_CHARS (too little to separate a rate
-    from tokenizer rounding), or the fit is not physical (rate <= 0 or negative overhead).
+    fewer than 5 documents, when the rate is not pinned down (its standard error is over 10% of it:
+    lengths too alike for the tokenizer's noise), or when the fit is not physical (rate <= 0 or a
+    negative fixed part).
     """
-    if len(points) < 5:
-        return None
     n = len(points)
+    if n < 5:
+        return None
     mean_x = sum(x for x, _ in points) / n
     mean_y = sum(y for _, y in points) / n
-    if max(x for x, _ in points) - min(x for x, _ in points) < MIN_SPAN_CHARS:
-        return None
     sxx = sum((x - mean_x) ** 2 for x, _ in points)
-    sxy = sum((x - mean_x) * (y - mean_y) for x, y in points)
-    rate = sxy / sxx
+    if sxx == 0:
+        return None
+    rate = sum((x - mean_x) * (y - mean_y) for x, y in points) / sxx
     overhead = mean_y - rate * mean_x
-    if rate <= 0 or overhead < 0:
+    residual = sum((y - overhead - rate * x) ** 2 for x, y in points)
+    standard_error = math.sqrt(residual / (n - 2) / sxx)
+    if rate <= 0 or overhead < 0 or standard_error > 0.1 * rate:
         return None
     return rate, overhead
-
-
-# -- prices and assumptions ---------------------------------------------------------------------------
 
 
 def _prefix_method(o: Observed) -> str:
@@ -168,7 +164,7 @@ def _prefix_method(o: Observed) -> str:
                 f"{_num(o.overhead_tokens or 0.0)} tokens per request (tool schema, message framing) apart, and "
                 "they stay in the fine-tuned prompt. Document tokens are the rest of each request's prompt tokens.")
     return ("Static prompt tokens are the system prompt's characters times the tokens per character the journal "
-            "observed for this model over whole prompts (too few documents of different lengths to separate the "
+            "observed for this model over whole prompts (the documents' lengths did not allow separating the "
             "tool schema's tokens, which inflate the rate: what dropping the examples saves is an upper bound); "
             "document tokens are the rest of each request's prompt tokens.")
 
