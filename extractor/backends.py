@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from extractor.config import RunConfig
 from extractor.errors import AuthError, ConfigError, ExtractionError
+from extractor.throttle import AdaptiveLimit
 from extractor.transport import CURRENT_METER, CallMeter, RetryingTransport, RetryPolicy
 
 log = logging.getLogger("extractor.backends")
@@ -90,7 +91,8 @@ class OpenAICompatibleBackend:
         # aiohttp's connection pool: httpcore's scans every pooled connection (a syscall each) per
         # request, which cost ~6 ms per document at 32 connections (measured, bench/throughput.py).
         limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-        transport = RetryingTransport(policy, AiohttpTransport(limits=limits, trust_env=True))
+        transport = RetryingTransport(policy, AiohttpTransport(limits=limits, trust_env=True),
+                                      limit=AdaptiveLimit(max_connections))
         self._http = httpx.AsyncClient(transport=transport, timeout=settings.request_timeout_s)
         self._openai = openai.AsyncOpenAI(
             base_url=base_url, api_key=api_key or "no-key", max_retries=0,

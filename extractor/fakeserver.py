@@ -103,12 +103,24 @@ def sample_value(schema: dict, root: dict, name: str = "") -> Any:
     return f"sample {name}".strip()
 
 
+def _first_user(body: dict[str, Any]) -> str:
+    messages = body.get("messages", [])
+    first_user = next((m.get("content", "") for m in messages if m.get("role") == "user"), "")
+    return first_user if isinstance(first_user, str) else json.dumps(first_user)
+
+
 class FakeOpenAI:
     """The server's state: options, per-document request counts and the request log."""
 
     def __init__(self, *, latency_s: float = 0.0, fail_rate: float = 0.0, seed: int = 0,
-                 slow_s: float = 2.0, retry_after_s: float = 0.0, supports_n: bool = True) -> None:
+                 slow_s: float = 2.0, retry_after_s: float = 0.0, supports_n: bool = True,
+                 max_in_flight: int | None = None) -> None:
         self.supports_n = supports_n  # False: behave like servers that ignore `n` (llama.cpp)
+        # A provider's rate limit, simplified: a request arriving while this many are being answered
+        # gets 429 with Retry-After at once. Peak concurrency seen is kept in `peak_in_flight`.
+        self.max_in_flight = max_in_flight
+        self.in_flight = 0
+        self.peak_in_flight = 0
         self._choices: dict[str, int] = {}
         self.latency_s = latency_s
         self.fail_rate = fail_rate
@@ -175,10 +187,23 @@ class FakeOpenAI:
             body = await request.json()
         except ValueError:
             return web.json_response({"error": {"message": "request body is not JSON"}}, status=400)
-        status, headers, payload, delay = self.respond(body)
-        if delay:
-            await asyncio.sleep(delay)
-        return web.json_response(payload, status=status, headers=headers)
+        if self.max_in_flight is not None and self.in_flight >= self.max_in_flight:
+            self._append({"status": 429, "fault": "rate-limit", "first_user": _first_user(body),
+                          "prompt_tokens": 0, "completion_tokens": 0,
+                          "cached_tokens": 0, "in_flight": self.in_flight})
+            return web.json_response(
+                {"error": {"message": "Rate limit reached: too many requests in flight", "type": "requests",
+                           "code": "rate_limit_exceeded"}},
+                status=429, headers={"retry-after": f"{self.retry_after_s:g}"})
+        self.in_flight += 1  # only this event loop's thread touches the counters
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            status, headers, payload, delay = self.respond(body)
+            if delay:
+                await asyncio.sleep(delay)
+            return web.json_response(payload, status=status, headers=headers)
+        finally:
+            self.in_flight -= 1
 
     async def _models(self, request: Any) -> Any:
         from aiohttp import web
@@ -209,9 +234,7 @@ class FakeOpenAI:
         """(status, headers, json body, seconds to wait before answering) for one request."""
         messages = body.get("messages", [])
         system = next((m.get("content", "") for m in messages if m.get("role") == "system"), "")
-        first_user = next((m.get("content", "") for m in messages if m.get("role") == "user"), "")
-        if not isinstance(first_user, str):
-            first_user = json.dumps(first_user)
+        first_user = _first_user(body)
         key = hashlib.sha256(first_user.encode()).hexdigest()
         faults: list[str] = []
         for kind, count in _FAULT.findall(first_user):
@@ -310,8 +333,12 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every answer")
     parser.add_argument("--fail-rate", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-in-flight", type=int, default=None,
+                        help="answer 429 to a request that arrives while this many are in flight")
+    parser.add_argument("--retry-after", type=float, default=0.0, help="Retry-After seconds of a 429")
     args = parser.parse_args()
-    server = FakeOpenAI(latency_s=args.latency, fail_rate=args.fail_rate, seed=args.seed)
+    server = FakeOpenAI(latency_s=args.latency, fail_rate=args.fail_rate, seed=args.seed,
+                        max_in_flight=args.max_in_flight, retry_after_s=args.retry_after)
     print(server.start(args.port), flush=True)
     try:
         threading.Event().wait()

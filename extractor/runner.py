@@ -70,6 +70,8 @@ class RunSummary:
     compute_s: float = 0.0
     requests: int = 0
     transport_retries: int = 0
+    throttled: int = 0  # answers that were the server pushing back (429, 503)
+    lowest_concurrency: int | None = None  # narrowest the adaptive in-flight limit went, if it was cut
     wall_s: float = 0.0
     docs_per_s: float = 0.0
     started_at: str = ""
@@ -271,8 +273,12 @@ class _Run:
             completion_tokens=meter.completion_tokens, cached_tokens=meter.cached_tokens,
             cost_usd=self.pricer.cost(meter.prompt_tokens, meter.completion_tokens, meter.cached_tokens),
             latency_s=round(time.perf_counter() - started, 6), compute_s=meter.compute_s)
-        self.summary.requests += meter.requests
-        self.summary.transport_retries += meter.transport_retries
+        s = self.summary
+        s.requests += meter.requests
+        s.transport_retries += meter.transport_retries
+        s.throttled += meter.throttled
+        if meter.lowest_width is not None:
+            s.lowest_concurrency = min(s.lowest_concurrency or meter.lowest_width, meter.lowest_width)
         return row
 
     def commit(self, row: dict[str, Any], *, cache_key: str | None = None, prompt_chars: int | None = None,
@@ -395,6 +401,12 @@ async def run_async(config: RunConfig, observer: Observer | None = None,
                 summary.interrupted = getattr(stop, "reason", None) or "stop requested"
             if state.pricer.warning:
                 summary.warnings.append(state.pricer.warning)
+            if summary.lowest_concurrency is not None:
+                summary.warnings.append(
+                    f"the server pushed back {summary.throttled} time(s) (HTTP 429/503): requests in flight were "
+                    f"lowered to as few as {summary.lowest_concurrency} of {config.resolved_concurrency} and "
+                    "climbed back as answers succeeded; a lower --concurrency or a higher rate limit would "
+                    "avoid the retries")
             state.materialize()
             totals = summary.as_dict()
             write_json_atomic(totals, out_dir / "run_summary.json")

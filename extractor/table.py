@@ -88,5 +88,6 @@ def runs_schema() -> dict[str, pl.DataType]:
         "failed": pl.Int64(), "skipped": pl.Int64(), "cached": pl.Int64(), "prompt_tokens": pl.Int64(),
         "completion_tokens": pl.Int64(), "cached_tokens": pl.Int64(), "cost_usd": pl.Float64(),
         "compute_s": pl.Float64(), "requests": pl.Int64(), "transport_retries": pl.Int64(),
-        "wall_s": pl.Float64(), "docs_per_s": pl.Float64(), "interrupted": pl.String(), "aborted": pl.String(),
+        "throttled": pl.Int64(), "lowest_concurrency": pl.Int64(), "wall_s": pl.Float64(),
+        "docs_per_s": pl.Float64(), "interrupted": pl.String(), "aborted": pl.String(),
     }

@@ -28,6 +28,8 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from extractor.throttle import THROTTLE_STATUSES, AdaptiveLimit
+
 log = logging.getLogger("extractor.transport")
 
 RETRY_STATUSES = frozenset({408, 409, 429})
@@ -45,6 +47,8 @@ class CallMeter:
     completion_tokens: int = 0
     cached_tokens: int = 0
     compute_s: float | None = None  # CPU seconds of a local model server, where one is measured
+    throttled: int = 0  # answers that were the server pushing back (429, 503)
+    lowest_width: int | None = None  # narrowest the adaptive in-flight limit had been, once it was cut
 
     def add_usage(self, usage: dict) -> None:
         self.prompt_tokens += int(usage.get("prompt_tokens") or 0)
@@ -91,9 +95,11 @@ def retry_after_seconds(headers: httpx.Headers) -> float | None:
 class RetryingTransport(httpx.AsyncBaseTransport):
     """httpx transport: tenacity retries for transient failures, usage metering for every response."""
 
-    def __init__(self, policy: RetryPolicy, inner: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(self, policy: RetryPolicy, inner: httpx.AsyncBaseTransport | None = None,
+                 limit: AdaptiveLimit | None = None) -> None:
         self._policy = policy
         self._inner = inner or httpx.AsyncHTTPTransport()
+        self._limit = limit
         self._backoff = wait_random_exponential(multiplier=policy.backoff_initial_s,
                                                 max=policy.backoff_max_s)
         self._retry = (retry_if_exception_type(RETRY_EXCEPTIONS)
@@ -162,15 +168,27 @@ class RetryingTransport(httpx.AsyncBaseTransport):
 
     async def _send_once(self, request: httpx.Request) -> httpx.Response:
         meter = CURRENT_METER.get()
-        if meter is not None:
-            meter.requests += 1
-        response = await self._inner.handle_async_request(request)
-        if "text/event-stream" in response.headers.get("content-type", ""):
-            return response  # streams are metered by whoever reads them
+        limit = self._limit
+        sent_at = await limit.acquire() if limit is not None else None
+        status: int | None = None
         try:
-            body = await response.aread()
+            if meter is not None:
+                meter.requests += 1
+            response = await self._inner.handle_async_request(request)
+            status = response.status_code
+            if "text/event-stream" in response.headers.get("content-type", ""):
+                return response  # streams are metered by whoever reads them
+            try:
+                body = await response.aread()
+            finally:
+                await response.aclose()
         finally:
-            await response.aclose()
+            if limit is not None:
+                limit.release(sent_at, status)
+                if meter is not None and limit.cuts:
+                    meter.lowest_width = limit.lowest
+        if meter is not None and status in THROTTLE_STATUSES:
+            meter.throttled += 1
         if meter is not None and (usage := _usage_of(body)):
             meter.add_usage(usage)
         headers = [(k, v) for k, v in response.headers.items()
