@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import io
 from pathlib import Path
 
 import polars as pl
 import pytest
+from rich.console import Console
 
 from extractor import runner
 from extractor.fakeserver import FakeOpenAI
+from extractor.report import print_runs
 from extractor.throttle import AdaptiveLimit
 
 from .conftest import make_config, server_log, write_docs
@@ -126,5 +129,9 @@ def test_rate_limited_server_every_document_ends_ok(tmp_path: Path) -> None:
     assert summary.throttled == len(limited)
     assert summary.lowest_concurrency is not None and summary.lowest_concurrency <= 4
     assert any("pushed back" in w and "of 16" in w for w in summary.warnings)
-    runs = pl.read_parquet(config.schema_output_dir / "runs.parquet").to_dicts()
-    assert (runs[-1]["throttled"], runs[-1]["lowest_concurrency"]) == (len(limited), summary.lowest_concurrency)
+    runs = pl.read_parquet(config.schema_output_dir / "runs.parquet")
+    latest = runs.to_dicts()[-1]
+    assert (latest["throttled"], latest["lowest_concurrency"]) == (len(limited), summary.lowest_concurrency)
+    console = Console(file=io.StringIO(), width=250)
+    print_runs(runs, console)
+    assert f"rate-limited: in flight down to {summary.lowest_concurrency}" in console.file.getvalue()  # type: ignore[attr-defined]
