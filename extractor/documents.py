@@ -20,6 +20,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from extractor.errors import DocumentError
 
@@ -245,14 +246,26 @@ def _docx_blocks(blocks: Iterator[object]) -> str:
             for row in block.rows:
                 cells: list[str] = []
                 for cell in row.cells:
-                    value = cell.text.strip()
+                    value = "\n".join(_docx_visible(p) for p in cell.paragraphs).strip()
                     if value and (not cells or cells[-1] != value):  # merged cells repeat their text
                         cells.append(value)
                 if cells:
                     lines.append(" | ".join(cells))
         else:
-            lines.append(block.text)  # type: ignore[attr-defined]
+            lines.append(_docx_visible(block))
     return "\n".join(lines).strip()
+
+
+def _docx_visible(paragraph: Any) -> str:
+    """A paragraph's text without runs formatted as hidden (w:vanish): Word does not show them, and,
+    like hidden HTML, they are a place to slip instructions past a reader."""
+    from docx.text.hyperlink import Hyperlink
+
+    parts: list[str] = []
+    for item in paragraph.iter_inner_content():
+        runs = item.runs if isinstance(item, Hyperlink) else [item]
+        parts.extend(run.text for run in runs if not run.font.hidden)
+    return "".join(parts)
 
 
 def html_to_text(html: str) -> str:
