@@ -194,7 +194,10 @@ class _Run:
                                     samples=self.config.samples if sampled else 1)
         if not self.config.force and (stored := self.journal.cached_row(key)) is not None:
             stored.update(doc_id=src.doc_id, source_path=str(src.path))  # the same bytes may have moved
-            return self.commit(stored, cache_key=key, cached=True)
+            # When this document's newest row already is this very result, storing it again adds nothing
+            # but a copy of every document to the journal each night a folder is left in place.
+            fresh = self.journal.newest_is(src.doc_id, key, stored["source_path"])
+            return self.commit(stored, cache_key=key, cached=True, store=not fresh)
         try:
             doc = await self.reader.read(src, raw)
         except DocumentError as exc:
@@ -282,11 +285,13 @@ class _Run:
         return row
 
     def commit(self, row: dict[str, Any], *, cache_key: str | None = None, prompt_chars: int | None = None,
-               cached: bool = False) -> None:
-        """Make the row durable, then count it, log it and (maybe) archive its input."""
+               cached: bool = False, store: bool = True) -> None:
+        """Make the row durable (unless it already is, `store=False`), then count it, log it and
+        (maybe) archive its input."""
         if not cached:
             row["extracted_at"] = _iso(dt.datetime.now(dt.UTC))
-        self.journal.record(self.summary.run_id, row, cache_key=cache_key, prompt_chars=prompt_chars)
+        if store:
+            self.journal.record(self.summary.run_id, row, cache_key=cache_key, prompt_chars=prompt_chars)
         if not cached and row["status"] == "ok" and cache_key is not None:
             self.record_drift(row, cache_key)
         s = self.summary

@@ -115,10 +115,12 @@ class Journal:
             (doc_id,)).fetchone()
         return (found[0], found[1]) if found else None
 
-    def rows(self, run_id: str) -> Iterator[str]:
-        for (row_json,) in self._db.execute(
-                "SELECT row_json FROM results WHERE run_id = ? ORDER BY doc_id", (run_id,)):
-            yield row_json
+    def newest_is(self, doc_id: str, cache_key: str, source_path: str) -> bool:
+        """Whether this document's newest row is the ok result under `cache_key`, from this path."""
+        found = self._db.execute(
+            "SELECT cache_key, status, json_extract(row_json, '$.source_path') FROM results WHERE doc_id = ?"
+            " ORDER BY finished_at DESC LIMIT 1", (doc_id,)).fetchone()
+        return found is not None and tuple(found) == (cache_key, "ok", source_path)
 
     def latest_rows(self, doc_ids: Iterable[str]) -> Iterator[str]:
         """The newest row of each of these documents, whichever run wrote it, ordered by doc_id."""

@@ -43,6 +43,31 @@ def test_second_run_sends_nothing_and_carries_results(tmp_path: Path, fake_serve
     assert forced.cached == 0 and len(server_log(fake_server)) == 10
 
 
+def test_a_folder_left_in_place_does_not_grow_the_journal(tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    folder = tmp_path / "in"
+    write_docs(folder, {f"d{i}.txt": f"Letter {i}" for i in range(5)})
+    config = make_config(tmp_path, fake_server)
+    first = runner.run(config)
+    journal = config.schema_output_dir / "journal.sqlite3"
+
+    def stored() -> int:
+        db = sqlite3.connect(journal)
+        try:
+            return db.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+        finally:
+            db.close()
+
+    for _ in range(3):  # nights with nothing new: everything carried, nothing stored again
+        assert runner.run(config).cached == 5
+    assert stored() == 5
+    (folder / "d0.txt").rename(folder / "renamed.txt")  # same bytes, new name: one new row says so
+    assert runner.run(config).cached == 5
+    assert stored() == 6
+    frame = results(config)
+    assert sorted(frame["doc_id"]) == ["d1.txt", "d2.txt", "d3.txt", "d4.txt", "renamed.txt"]
+    assert set(frame["run_id"]) == {first.run_id} and set(frame["status"]) == {"ok"}
+
+
 def test_changes_are_sent_and_the_table_follows_the_folder(tmp_path: Path, fake_server: FakeOpenAI) -> None:
     folder = tmp_path / "in"
     write_docs(folder, {"keep.txt": "Letter keep", "change.txt": "Letter v1", "gone.txt": "Letter gone",
