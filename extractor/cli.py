@@ -40,6 +40,9 @@ def run(
     force: Annotated[bool, typer.Option("--force", help="re-extract documents that have a stored result")] = False,
     xlsx: Annotated[bool, typer.Option("--xlsx", help="also write outputs/<schema>/results.xlsx")] = False,
     archive: Annotated[Path | None, typer.Option(help="move ok inputs here once their result is saved")] = None,
+    max_cost: Annotated[float | None, typer.Option(
+        help="USD: send no new document once the run would spend more (the rest waits for the next run; exit 4)",
+    )] = None,
     config: ConfigOpt = None,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
@@ -60,7 +63,8 @@ def run(
     flags = dict(input_dir=input_dir, schema=schema, schemas_dir=schemas, output_dir=output, model=model,
                  base_url=base_url, backend=backend, model_path=model_path, mode=mode,
                  concurrency=concurrency, max_chars=max_chars, samples=samples,
-                 sample_fraction=sample_fraction, force=force or None, archive_dir=archive)
+                 sample_fraction=sample_fraction, force=force or None, archive_dir=archive,
+                 max_cost_usd=max_cost)
     try:
         cfg = build_config(flags, config)
         if dry_run:
@@ -97,6 +101,9 @@ def run(
     if summary.interrupted:
         typer.echo(f"error: interrupted ({summary.interrupted}): {summary.documents} document(s) finished "
                    "and saved; run again to continue", err=True)
+    if summary.cost_limited:
+        typer.echo(f"error: {summary.cost_limited}: {summary.deferred} document(s) not sent, left for the next "
+                   "run", err=True)
     raise typer.Exit(summary.exit_code)
 
 

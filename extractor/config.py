@@ -74,6 +74,7 @@ class RunConfig:
     archive_dir: Path | None = None  # move ok inputs here once their result is durable
     grace_s: float = 30.0  # after SIGINT/SIGTERM: time for in-flight documents to finish
     checkpoint_s: float = 60.0  # rewrite results.parquet from the journal at most this often
+    max_cost_usd: float | None = None  # start no new paid document once the run would spend more
     prices: Mapping[str, ModelPrice] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -89,6 +90,8 @@ class RunConfig:
             raise ConfigError("max_chars must be positive")
         if self.samples < 1 or not 0.0 <= self.sample_fraction <= 1.0:
             raise ConfigError("--samples must be >= 1 and --sample-fraction between 0 and 1")
+        if self.max_cost_usd is not None and self.max_cost_usd <= 0:
+            raise ConfigError("--max-cost must be a positive amount of USD")
 
     @property
     def resolved_backend(self) -> str:

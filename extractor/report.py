@@ -59,6 +59,8 @@ def print_runs(runs: pl.DataFrame, console: Console) -> None:
         cost = "?" if r["cost_usd"] is None else f"{r['cost_usd']:.4f}"
         tokens = (r["prompt_tokens"] or 0) + (r["completion_tokens"] or 0)
         note = r["aborted"] or r["interrupted"] or ""
+        if r.get("cost_limited"):  # runs recorded before the column existed lack it
+            note = "; ".join(filter(None, [note, f"{r['cost_limited']}, {r['deferred']} left"]))
         if r.get("lowest_concurrency") is not None:  # runs recorded before the column existed lack it
             note = "; ".join(filter(None, [note, f"rate-limited: in flight down to {r['lowest_concurrency']}"]))
         table.add_row(r["run_id"], r["model"], r["schema_version"], str(r["documents"]), str(r["ok"]),

@@ -60,6 +60,7 @@ class RunSummary:
     failed: int = 0
     skipped: int = 0
     cached: int = 0  # ok documents whose stored result was reused (included in `ok`)
+    deferred: int = 0  # documents not sent because of the cost limit: left for the next run
     sampled: int = 0  # documents extracted K times for self-consistency
     agreement: dict[str, float] = field(default_factory=dict)  # per field: sum over sampled docs (see mean)
     drift: dict[str, dict[str, Any]] = field(default_factory=dict)  # "old -> new": documents, changed per field
@@ -79,6 +80,7 @@ class RunSummary:
     results_path: str = ""
     aborted: str | None = None  # the run was stopped by the server (bad credentials)
     interrupted: str | None = None  # the run was stopped by a signal
+    cost_limited: str | None = None  # the cost limit stopped new documents from being sent
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -87,6 +89,8 @@ class RunSummary:
             return 2
         if self.interrupted:
             return 130
+        if self.cost_limited:
+            return 4
         return 1 if self.failed else 0
 
     def as_dict(self) -> dict[str, Any]:
@@ -145,6 +149,51 @@ def _freeze_import_heap() -> None:
         _heap_frozen = True
 
 
+class Budget:
+    """`max_cost_usd` for one run: a document is sent only if what is spent, what is in flight and what
+    this document is expected to cost fit under the limit.
+
+    A document's expected cost is priced from its prompt characters, with tokens per character and
+    completion tokens calibrated on earlier runs of the model (else 4 characters a token and 200
+    completion tokens), then scaled by how this run's actual costs compared with their estimates.
+    """
+
+    def __init__(self, limit: float | None, pricer: Pricer,
+                 calibration: tuple[float, float, int] | None) -> None:
+        from extractor.plan import DEFAULT_COMPLETION_TOKENS, DEFAULT_TOKENS_PER_CHAR
+
+        self.limit = limit
+        self._pricer = pricer
+        self._per_char, self._completion = (calibration[0], calibration[1]) if calibration else (
+            DEFAULT_TOKENS_PER_CHAR, DEFAULT_COMPLETION_TOKENS)
+        self.spent = 0.0
+        self._in_flight = 0.0  # expected cost of documents sent and not yet settled
+        self._estimated = 0.0  # estimates of the settled paid documents
+
+    @property
+    def scale(self) -> float:
+        """This run's actual cost over its estimates so far (1 until a paid document settled)."""
+        return self.spent / self._estimated if self._estimated > 0 and self.spent > 0 else 1.0
+
+    def admit(self, prompt_chars: int) -> tuple[float, float] | None:
+        """(estimate, expected cost) if the document may be sent now, reserving it; else None."""
+        if self.limit is None:
+            return 0.0, 0.0
+        estimate = self._pricer.cost(round(prompt_chars * self._per_char), round(self._completion), 0) or 0.0
+        expected = estimate * self.scale
+        if self.spent + self._in_flight + expected > self.limit:
+            return None
+        self._in_flight += expected
+        return estimate, expected
+
+    def settle(self, reservation: tuple[float, float], cost: float | None) -> None:
+        estimate, expected = reservation
+        self._in_flight -= expected
+        if cost:  # a document that billed nothing (a 400, unreadable) says nothing about the scale
+            self.spent += cost
+            self._estimated += estimate
+
+
 class _Run:
     """State of one run; kept private so callers only see `run()` and its summary."""
 
@@ -163,6 +212,8 @@ class _Run:
         self.reader = DocumentReader(max_chars=config.max_chars, timeout_s=config.parse_timeout_s)
         self.stop_reason: str | None = None
         self.last_checkpoint = time.monotonic()
+        self.budget = Budget(config.max_cost_usd, self.pricer,
+                             journal.tokens_per_char(summary.model) if config.max_cost_usd is not None else None)
 
     def base_row(self, src: SourceFile) -> dict[str, Any]:
         row: dict[str, Any] = dict.fromkeys(self.schema.field_names)
@@ -207,6 +258,12 @@ class _Run:
         messages = build_messages(self.system, doc.text)
         prompt_chars = len(self.system) + len(doc.text)
         del doc, raw  # not needed past this point; keep memory to in-flight documents
+        if (reservation := self.budget.admit(prompt_chars)) is None:
+            # Not attempted and not recorded: the next run picks it up like any new document.
+            self.summary.deferred += 1
+            self.summary.cost_limited = (f"cost limit ${self.config.max_cost_usd:g} reached after "
+                                         f"${self.summary.cost_usd or 0.0:.6f}")
+            return None
         meter = CallMeter(deadline=time.monotonic() + self.config.document_deadline_s)
         started = time.perf_counter()
         try:
@@ -237,9 +294,9 @@ class _Run:
         except asyncio.CancelledError:
             # Past the grace period: record what this document already cost, then let the cancel through.
             row.update(error_type="Cancelled", error_message="cancelled by a signal before it finished")
-            self.commit(self.charge(row, meter, started), cache_key=key, prompt_chars=prompt_chars)
+            self.commit(self.charge(row, meter, started, reservation), cache_key=key, prompt_chars=prompt_chars)
             raise
-        self.commit(self.charge(row, meter, started), cache_key=key, prompt_chars=prompt_chars)
+        self.commit(self.charge(row, meter, started, reservation), cache_key=key, prompt_chars=prompt_chars)
 
     def record_consistency(self, doc_id: str, agreed: Consensus) -> None:
         # schema_version and model say which prompt and model the agreement belongs to: a document not
@@ -270,12 +327,14 @@ class _Run:
             if similarity(kind, before.get(key), after.get(key)) < 1.0:
                 drift["changed"][key] = drift["changed"].get(key, 0) + 1
 
-    def charge(self, row: dict[str, Any], meter: CallMeter, started: float) -> dict[str, Any]:
+    def charge(self, row: dict[str, Any], meter: CallMeter, started: float,
+               reservation: tuple[float, float]) -> dict[str, Any]:
         row.update(
             attempts=meter.requests, prompt_tokens=meter.prompt_tokens,
             completion_tokens=meter.completion_tokens, cached_tokens=meter.cached_tokens,
             cost_usd=self.pricer.cost(meter.prompt_tokens, meter.completion_tokens, meter.cached_tokens),
             latency_s=round(time.perf_counter() - started, 6), compute_s=meter.compute_s)
+        self.budget.settle(reservation, row["cost_usd"])
         s = self.summary
         s.requests += meter.requests
         s.transport_retries += meter.transport_retries
@@ -358,6 +417,11 @@ async def run_async(config: RunConfig, observer: Observer | None = None,
     Setting `stop` ends the run gracefully: no new document starts, in-flight ones finish.
     """
     schema = load_schema(config.schemas_dir, config.schema)
+    if config.max_cost_usd is not None and Pricer(
+            config.resolved_model, base_url=config.base_url, overrides=config.prices,
+            free=config.resolved_backend == "embedded").cost(1000, 1000, 0) is None:
+        raise ConfigError(f"--max-cost cannot be enforced: no price is known for model {config.resolved_model!r}; "
+                          f"set [prices.{config.resolved_model!r}] in the config file")
     try:
         files = discover(config.input_dir)
     except DocumentError as exc:
@@ -406,6 +470,9 @@ async def run_async(config: RunConfig, observer: Observer | None = None,
                 summary.interrupted = getattr(stop, "reason", None) or "stop requested"
             if state.pricer.warning:
                 summary.warnings.append(state.pricer.warning)
+            if summary.cost_limited:
+                summary.warnings.append(f"{summary.cost_limited}: {summary.deferred} document(s) were not sent "
+                                        "and are left for the next run")
             if summary.lowest_concurrency is not None:
                 summary.warnings.append(
                     f"the server pushed back {summary.throttled} time(s) (HTTP 429/503): requests in flight were "

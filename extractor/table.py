@@ -85,9 +85,11 @@ def runs_schema() -> dict[str, pl.DataType]:
         "run_id": pl.String(), "started_at": pl.String(), "finished_at": pl.String(),
         "schema_name": pl.String(), "schema_version": pl.String(), "backend": pl.String(),
         "model": pl.String(), "endpoint": pl.String(), "documents": pl.Int64(), "ok": pl.Int64(),
-        "failed": pl.Int64(), "skipped": pl.Int64(), "cached": pl.Int64(), "prompt_tokens": pl.Int64(),
+        "failed": pl.Int64(), "skipped": pl.Int64(), "cached": pl.Int64(), "deferred": pl.Int64(),
+        "prompt_tokens": pl.Int64(),
         "completion_tokens": pl.Int64(), "cached_tokens": pl.Int64(), "cost_usd": pl.Float64(),
         "compute_s": pl.Float64(), "requests": pl.Int64(), "transport_retries": pl.Int64(),
         "throttled": pl.Int64(), "lowest_concurrency": pl.Int64(), "wall_s": pl.Float64(),
         "docs_per_s": pl.Float64(), "interrupted": pl.String(), "aborted": pl.String(),
+        "cost_limited": pl.String(),
     }

@@ -17,6 +17,7 @@ import polars as pl
 import pytest
 
 from extractor import runner
+from extractor.errors import ConfigError
 from extractor.fakeserver import FakeOpenAI
 from extractor.lock import RunLock, RunLocked
 from extractor.prompts import wrap_document
@@ -371,3 +372,54 @@ def test_bad_input_corpus_one_clear_row_each(tmp_path: Path, fake_server: FakeOp
         assert rows[doc_id]["status"] == "ok", (doc_id, rows[doc_id]["error_message"])
     sent = "\n".join(r["first_user"] for r in server_log(fake_server))
     assert "Jürgen Müller aus Zürich" in sent and "Renée Dupont, Genève" in sent and "Ann Lee" in sent
+
+
+def test_cost_limit_leaves_the_rest_for_the_next_run(tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    folder = tmp_path / "in"
+    write_docs(folder, {f"d{i:02}.txt": f"Letter number {i:02}" for i in range(20)})  # equal lengths
+    probe = runner.run(make_config(tmp_path / "probe", fake_server, input_dir=folder, concurrency=1))
+    per_doc = (probe.cost_usd or 0.0) / 20
+    assert per_doc > 0
+    config = make_config(tmp_path, fake_server, concurrency=1, max_cost_usd=5.5 * per_doc)
+    first = runner.run(config)
+    # Five documents fit; a sixth would be expected to cost 6 x per_doc > 5.5 x per_doc.
+    assert (first.ok, first.deferred, first.documents) == (5, 15, 5)
+    assert (first.cost_usd or 0.0) <= config.max_cost_usd  # type: ignore[operator]
+    assert first.exit_code == 4 and first.cost_limited and "left for the next run" in " ".join(first.warnings)
+    assert results(config).height == 5, "documents not sent have no row yet"
+    # Carried results are free: a run whose budget is already too small still carries them.
+    tiny = runner.run(make_config(tmp_path, fake_server, concurrency=1, max_cost_usd=per_doc / 2))
+    assert (tiny.cached, tiny.deferred, tiny.cost_usd) == (5, 15, 0.0)
+    second = runner.run(make_config(tmp_path, fake_server, concurrency=4, max_cost_usd=100 * per_doc))
+    assert (second.ok, second.cached, second.deferred, second.exit_code) == (20, 5, 0, 0)
+    assert results(config).height == 20
+    runs = pl.read_parquet(config.schema_output_dir / "runs.parquet")
+    assert runs["deferred"].to_list() == [15, 15, 0]
+
+
+def test_cost_limit_with_concurrency_counts_what_is_in_flight(tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    write_docs(tmp_path / "in", {f"d{i:02}.txt": f"Letter number {i:02}" for i in range(40)})
+    probe = runner.run(make_config(tmp_path / "probe", fake_server, input_dir=tmp_path / "in"))
+    per_doc = (probe.cost_usd or 0.0) / 40
+    limit = 10.5 * per_doc
+    summary = runner.run(make_config(tmp_path, fake_server, concurrency=8, max_cost_usd=limit))
+    # The first 8 go out before any cost is known, reserved at their estimated cost (no history: 4
+    # characters a token); once documents settle, estimates are scaled by actual / estimated cost.
+    assert (summary.ok, summary.deferred) == (10, 30)
+    assert (summary.cost_usd or 0.0) <= limit
+
+
+def test_cost_limit_needs_a_price(tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    write_docs(tmp_path / "in", {"a.txt": "Letter"})
+    with pytest.raises(ConfigError, match="cannot be enforced"):
+        runner.run(make_config(tmp_path, fake_server, model="my-self-hosted-model", max_cost_usd=1.0))
+    assert len(server_log(fake_server)) == 0
+
+
+def test_cost_limit_from_the_command_line_exits_4(tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    write_docs(tmp_path / "in", {"a.txt": "Letter a", "b.txt": "Letter b"})
+    proc = _cli_run(tmp_path / "in", tmp_path / "out", fake_server, "--max-cost", "0.0000001")
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 4, stderr
+    assert "cost limit $1e-07 reached" in stderr and "2 document(s) not sent" in stderr
+    assert len(server_log(fake_server)) == 0
