@@ -212,6 +212,7 @@ class _Run:
         self.reader = DocumentReader(max_chars=config.max_chars, timeout_s=config.parse_timeout_s)
         self.stop_reason: str | None = None
         self.last_checkpoint = time.monotonic()
+        self.in_flight_keys: dict[str, asyncio.Future[None]] = {}  # cache keys being extracted now
         self.budget = Budget(config.max_cost_usd, self.pricer,
                              journal.tokens_per_char(summary.model) if config.max_cost_usd is not None else None)
 
@@ -244,11 +245,33 @@ class _Run:
         key = self.config.cache_key(row["content_sha256"], self.summary.schema_version,
                                     samples=self.config.samples if sampled else 1)
         if not self.config.force and (stored := self.journal.cached_row(key)) is not None:
-            stored.update(doc_id=src.doc_id, source_path=str(src.path))  # the same bytes may have moved
-            # When this document's newest row already is this very result, storing it again adds nothing
-            # but a copy of every document to the journal each night a folder is left in place.
-            fresh = self.journal.newest_is(src.doc_id, key, stored["source_path"])
-            return self.commit(stored, cache_key=key, cached=True, store=not fresh)
+            return self.carry(src, key, stored)
+        # The same bytes under another name may be in flight right now: wait for that answer instead
+        # of paying for it twice. If it failed, the next in line tries itself.
+        while (same := self.in_flight_keys.get(key)) is not None:
+            await same
+            stored = self.journal.cached_row(key)
+            if stored is not None and (not self.config.force or stored.get("run_id") == self.summary.run_id):
+                return self.carry(src, key, stored)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.in_flight_keys[key] = done
+        try:
+            await self.send(src, row, raw, key, sampled, backend)
+        finally:
+            del self.in_flight_keys[key]
+            done.set_result(None)
+
+    def carry(self, src: SourceFile, key: str, stored: dict[str, Any]) -> None:
+        """Count a stored ok result for these bytes as this document's result, without sending it."""
+        stored.update(doc_id=src.doc_id, source_path=str(src.path))  # the same bytes may have moved
+        # When this document's newest row already is this very result, storing it again adds nothing
+        # but a copy of every document to the journal each night a folder is left in place.
+        fresh = self.journal.newest_is(src.doc_id, stored, key)
+        self.commit(stored, cache_key=key, cached=True, store=not fresh)
+
+    async def send(self, src: SourceFile, row: dict[str, Any], raw: bytes | None, key: str, sampled: bool,
+                   backend: _LazyBackend) -> None:
+        """Parse the document, extract it through the backend and commit its row (ok or failed)."""
         try:
             doc = await self.reader.read(src, raw)
         except DocumentError as exc:

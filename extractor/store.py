@@ -115,12 +115,14 @@ class Journal:
             (doc_id,)).fetchone()
         return (found[0], found[1]) if found else None
 
-    def newest_is(self, doc_id: str, cache_key: str, source_path: str) -> bool:
-        """Whether this document's newest row is the ok result under `cache_key`, from this path."""
+    def newest_is(self, doc_id: str, row: dict[str, Any], cache_key: str) -> bool:
+        """Whether this document's newest row already is `row`: the same ok result (same cache key,
+        same extraction time) from the same path."""
         found = self._db.execute(
-            "SELECT cache_key, status, json_extract(row_json, '$.source_path') FROM results WHERE doc_id = ?"
+            "SELECT cache_key, status, json_extract(row_json, '$.source_path'),"
+            " json_extract(row_json, '$.extracted_at') FROM results WHERE doc_id = ?"
             " ORDER BY finished_at DESC LIMIT 1", (doc_id,)).fetchone()
-        return found is not None and tuple(found) == (cache_key, "ok", source_path)
+        return found is not None and tuple(found) == (cache_key, "ok", row["source_path"], row["extracted_at"])
 
     def latest_rows(self, doc_ids: Iterable[str]) -> Iterator[str]:
         """The newest row of each of these documents, whichever run wrote it, ordered by doc_id."""

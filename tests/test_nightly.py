@@ -423,3 +423,29 @@ def test_cost_limit_from_the_command_line_exits_4(tmp_path: Path, fake_server: F
     assert proc.returncode == 4, stderr
     assert "cost limit $1e-07 reached" in stderr and "2 document(s) not sent" in stderr
     assert len(server_log(fake_server)) == 0
+
+
+def test_the_same_bytes_twice_in_one_run_are_paid_once(tmp_path: Path) -> None:
+    server = FakeOpenAI(latency_s=0.1)
+    server.start()
+    try:
+        docs = {f"copy{i}.txt": "The same letter, sent six times." for i in range(6)}
+        docs.update({"unique1.txt": "Letter one", "unique2.txt": "Letter two",
+                     "bad1.txt": "Broken [[fault:400*9]]", "bad2.txt": "Broken [[fault:400*9]]"})
+        write_docs(tmp_path / "in", docs)
+        summary = runner.run(make_config(tmp_path, server, concurrency=10))  # all in flight at once
+        sent = Counter(r["first_user"] for r in server_log(server))
+        forced = runner.run(make_config(tmp_path, server, concurrency=10, force=True))
+        sent_forced = Counter(r["first_user"] for r in server_log(server)) - sent
+    finally:
+        server.stop()
+    assert sent[wrap_document("The same letter, sent six times.")] == 1
+    assert (summary.ok, summary.cached, summary.failed) == (8, 5, 2)
+    # A failed answer is not shared: the other copy tries for itself (a 400 bills nothing).
+    assert sent[wrap_document("Broken [[fault:400*9]]")] == 2
+    assert sorted(results(make_config(tmp_path, server))["doc_id"]) == sorted(docs)
+    # --force re-extracts the bytes once for this run and shares that fresh answer, not an older one.
+    assert sent_forced[wrap_document("The same letter, sent six times.")] == 1
+    assert (forced.ok, forced.cached) == (8, 5)
+    frame = results(make_config(tmp_path, server))
+    assert set(frame.filter(pl.col("doc_id").str.starts_with("copy"))["run_id"]) == {forced.run_id}
