@@ -41,6 +41,8 @@ class Plan:
     calibration: str = ""
     model: str = ""
     cost_usd: float | None = 0.0
+    max_cost_usd: float | None = None
+    fit_under_limit: int | None = None  # documents, in order, whose estimated cost fits under max_cost_usd
 
     @property
     def prompt_tokens(self) -> int:
@@ -107,4 +109,11 @@ async def plan_async(config: RunConfig) -> Plan:
         reader.close()
         journal.close()
     result.cost_usd = pricer.cost(result.prompt_tokens, result.completion_tokens, 0)
+    if config.max_cost_usd is not None and result.cost_usd is not None:
+        result.max_cost_usd, result.fit_under_limit, spent = config.max_cost_usd, 0, 0.0
+        for d in result.to_send:
+            spent += pricer.cost(d.prompt_tokens, d.completion_tokens, 0) or 0.0
+            if spent > config.max_cost_usd:
+                break
+            result.fit_under_limit += 1
     return result

@@ -82,6 +82,9 @@ def print_plan(plan: Plan, console: Console) -> None:
     console.print(f"already extracted (reused): {plan.cached}; estimated tokens: {plan.prompt_tokens:,} prompt + "
                   f"{plan.completion_tokens:,} completion; estimated cost for {plan.model}: {cost}")
     console.print(f"estimate {plan.calibration}")
+    if plan.fit_under_limit is not None and plan.fit_under_limit < len(plan.to_send):
+        console.print(f"cost limit ${plan.max_cost_usd:g}: about {plan.fit_under_limit} of {len(plan.to_send)} "
+                      "document(s) fit; the rest would wait for the next run")
 
 
 def _pct(value: float | None) -> str:

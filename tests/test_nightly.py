@@ -297,6 +297,15 @@ def test_dry_run_sends_nothing_and_estimates_from_history(tmp_path: Path, fake_s
          "--schemas", str(ROOT / "schemas")], capture_output=True, text=True, timeout=60)
     assert cli.returncode == 0 and "2 of 6 document(s) would be sent" in cli.stdout
     assert len(server_log(fake_server)) == sent_before
+    limited = plan(make_config(tmp_path, fake_server, max_cost_usd=1e-9))
+    assert (limited.fit_under_limit, limited.max_cost_usd) == (0, 1e-9)
+    roomy = plan(make_config(tmp_path, fake_server, max_cost_usd=later.cost_usd * 2))
+    assert roomy.fit_under_limit == 2
+    cli = subprocess.run(
+        [sys.executable, "-m", "extractor", "run", str(tmp_path / "in"), "--dry-run", "--base-url",
+         fake_server.base_url, "--model", "gpt-4o-mini", "--output", str(tmp_path / "out"),
+         "--schemas", str(ROOT / "schemas"), "--max-cost", "0.0000001"], capture_output=True, text=True, timeout=60)
+    assert cli.returncode == 0 and "about 0 of 2 document(s) fit" in " ".join(cli.stdout.split())
 
 
 def _pdf_bytes(text: str | None, encrypt: bool = False) -> bytes:
