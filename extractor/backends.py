@@ -136,20 +136,8 @@ class OpenAICompatibleBackend:
         ignore n (llama.cpp) get the remaining answers as separate requests. No re-asks: a sample
         that breaks the schema counts as a disagreeing sample.
         """
-        wrapped = self._response_model(response_model)
-        tool = wrapped.openai_schema  # type: ignore[attr-defined]
         s = self._settings
-        kwargs: dict[str, Any] = {"temperature": temperature}
-        if s.max_tokens is not None:
-            kwargs["max_tokens"] = s.max_tokens
-        if s.extra_body:
-            kwargs["extra_body"] = dict(s.extra_body)
-        if s.mode == "json_schema":
-            kwargs["response_format"] = {"type": "json_schema", "json_schema": {
-                "name": tool["name"], "schema": tool["parameters"]}}
-        else:  # tools (and the JSON modes, which every tool-calling server also accepts this way)
-            kwargs["tools"] = [{"type": "function", "function": tool}]
-            kwargs["tool_choice"] = {"type": "function", "function": {"name": tool["name"]}}
+        kwargs = self.request_params(response_model, temperature)
         answers: list[BaseModel | None] = []
         token = CURRENT_METER.set(meter)
         try:
@@ -159,12 +147,44 @@ class OpenAICompatibleBackend:
                     model=s.model, messages=messages, n=wanted if self._honours_n else 1, **kwargs)  # type: ignore[arg-type]
                 if wanted > 1 and self._honours_n and len(completion.choices) < wanted:
                     self._honours_n = False
-                answers.extend(_parse_choice(response_model, c) for c in completion.choices[:wanted])
+                answers.extend(parse_choice(response_model, c) for c in completion.choices[:wanted])
         except Exception as exc:
             raise self._classify(exc) from exc
         finally:
             CURRENT_METER.reset(token)
         return answers
+
+    def request_params(self, response_model: type[BaseModel], temperature: float) -> dict[str, Any]:
+        """Chat-completion parameters (beyond model and messages) that make the server answer in the
+        schema's shape, as instructor's TOOLS (or JSON_SCHEMA) mode does; used where a request is built
+        without instructor (n=K samples, Batch API lines), whose answers are parsed by `parse_choice`."""
+        tool = self._response_model(response_model).openai_schema  # type: ignore[attr-defined]
+        s = self._settings
+        params: dict[str, Any] = {"temperature": temperature}
+        if s.max_tokens is not None:
+            params["max_tokens"] = s.max_tokens
+        if s.extra_body:
+            params["extra_body"] = dict(s.extra_body)
+        if s.mode == "json_schema":
+            params["response_format"] = {"type": "json_schema", "json_schema": {
+                "name": tool["name"], "schema": tool["parameters"]}}
+        else:  # tools (and the JSON modes, which every tool-calling server also accepts this way)
+            params["tools"] = [{"type": "function", "function": tool}]
+            params["tool_choice"] = {"type": "function", "function": {"name": tool["name"]}}
+        return params
+
+    @property
+    def client(self) -> Any:
+        """The openai.AsyncOpenAI client, with the project's retrying, metering transport."""
+        return self._openai
+
+    @property
+    def settings(self) -> CallSettings:
+        return self._settings
+
+    def classify(self, exc: BaseException) -> Exception:
+        """ExtractionError or AuthError for an exception raised by the openai client."""
+        return self._classify(exc)
 
     def _classify(self, exc: BaseException) -> Exception:
         import openai
@@ -249,7 +269,7 @@ def _short(exc: BaseException, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _parse_choice(model: type[BaseModel], choice: Any) -> BaseModel | None:
+def parse_choice(model: type[BaseModel], choice: Any) -> BaseModel | None:
     message = choice.message
     calls = getattr(message, "tool_calls", None) or []
     text = calls[0].function.arguments if calls else (message.content or "")

@@ -67,12 +67,14 @@ def observed_from_journal(journal_path: Path, schema: Schema, model: str) -> Obs
         # A carried (cached) row is stored again under each later run with the run_id of the run that paid
         # for it, and without prompt_chars: both tests keep it out, so each paid extraction counts once.
         # prompt_tokens > 0 keeps documents that never reached the model (unreadable, 4xx) out of the
-        # averages: they cost nothing today and would cost nothing after fine-tuning.
+        # averages: they cost nothing today and would cost nothing after fine-tuning. Rows answered by
+        # the Batch API are billed at its discount: they are not what prompting costs.
         rows = db.execute(
             "SELECT doc_id, json_extract(row_json, '$.run_id'), json_extract(row_json, '$.attempts'),"
             " json_extract(row_json, '$.prompt_tokens'), json_extract(row_json, '$.completion_tokens'),"
             " json_extract(row_json, '$.cached_tokens'), json_extract(row_json, '$.cost_usd'), prompt_chars"
             " FROM results WHERE status IN ('ok', 'failed') AND prompt_chars > 0"
+            " AND json_extract(row_json, '$.batch_id') IS NULL"
             " AND json_extract(row_json, '$.model') = ? AND json_extract(row_json, '$.run_id') = run_id"
             " AND json_extract(row_json, '$.prompt_tokens') > 0", (model,)).fetchall()
         runs = db.execute("SELECT run_id, summary_json FROM runs").fetchall()

@@ -40,6 +40,9 @@ def run(
     force: Annotated[bool, typer.Option("--force", help="re-extract documents that have a stored result")] = False,
     xlsx: Annotated[bool, typer.Option("--xlsx", help="also write outputs/<schema>/results.xlsx")] = False,
     archive: Annotated[Path | None, typer.Option(help="move ok inputs here once their result is saved")] = None,
+    batch: Annotated[bool, typer.Option(
+        "--batch", help="submit through the OpenAI Batch API (half price; a later run collects the answers)",
+    )] = False,
     max_cost: Annotated[float | None, typer.Option(
         help="USD: send no new document once the run would spend more (the rest waits for the next run; exit 4)",
     )] = None,
@@ -64,7 +67,7 @@ def run(
                  base_url=base_url, backend=backend, model_path=model_path, mode=mode,
                  concurrency=concurrency, max_chars=max_chars, samples=samples,
                  sample_fraction=sample_fraction, force=force or None, archive_dir=archive,
-                 max_cost_usd=max_cost)
+                 max_cost_usd=max_cost, batch=batch or None)
     try:
         cfg = build_config(flags, config)
         if dry_run:

@@ -75,6 +75,7 @@ class RunConfig:
     grace_s: float = 30.0  # after SIGINT/SIGTERM: time for in-flight documents to finish
     checkpoint_s: float = 60.0  # rewrite results.parquet from the journal at most this often
     max_cost_usd: float | None = None  # start no new paid document once the run would spend more
+    batch: bool = False  # submit through the OpenAI Batch API (half price, answers within 24 h)
     prices: Mapping[str, ModelPrice] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -92,6 +93,10 @@ class RunConfig:
             raise ConfigError("--samples must be >= 1 and --sample-fraction between 0 and 1")
         if self.max_cost_usd is not None and self.max_cost_usd <= 0:
             raise ConfigError("--max-cost must be a positive amount of USD")
+        if self.batch and self.resolved_backend != "openai":
+            raise ConfigError("--batch needs an OpenAI-compatible server with the Batch API (a key or --base-url)")
+        if self.batch and self.samples > 1:
+            raise ConfigError("--batch cannot take self-consistency samples (--samples): run those without it")
 
     @property
     def resolved_backend(self) -> str:

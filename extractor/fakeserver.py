@@ -114,7 +114,7 @@ class FakeOpenAI:
 
     def __init__(self, *, latency_s: float = 0.0, fail_rate: float = 0.0, seed: int = 0,
                  slow_s: float = 2.0, retry_after_s: float = 0.0, supports_n: bool = True,
-                 max_in_flight: int | None = None) -> None:
+                 max_in_flight: int | None = None, batch_polls: int = 0, batch_expires: bool = False) -> None:
         self.supports_n = supports_n  # False: behave like servers that ignore `n` (llama.cpp)
         # A provider's rate limit, simplified: a request arriving while this many are being answered
         # gets 429 with Retry-After at once. Peak concurrency seen is kept in `peak_in_flight`.
@@ -131,6 +131,11 @@ class FakeOpenAI:
         self._seen: dict[str, int] = {}
         self._systems: set[str] = set()
         self.log: list[dict[str, Any]] = []
+        # The Batch API: uploaded files, and batches answered once retrieved `batch_polls` + 1 times.
+        self.batch_polls = batch_polls
+        self.batch_expires = batch_expires  # True: a batch ends "expired" with only its first half answered
+        self.files: dict[str, bytes] = {}
+        self.batches: dict[str, dict[str, Any]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: Any = None
         self._thread: threading.Thread | None = None
@@ -145,6 +150,11 @@ class FakeOpenAI:
         app = web.Application(client_max_size=256 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._models)
+        app.router.add_post("/v1/files", self._file_upload)
+        app.router.add_get("/v1/files/{file_id}/content", self._file_content)
+        app.router.add_post("/v1/batches", self._batch_create)
+        app.router.add_get("/v1/batches", self._batch_list)
+        app.router.add_get("/v1/batches/{batch_id}", self._batch_retrieve)
         app.router.add_get("/_log", self._log)
         app.router.add_post("/_reset", self._reset)
         self._loop = asyncio.new_event_loop()
@@ -204,6 +214,96 @@ class FakeOpenAI:
             return web.json_response(payload, status=status, headers=headers)
         finally:
             self.in_flight -= 1
+
+    # -- the Batch API (files, batches), answered with the same behaviour as chat completions ---------
+    def _new_id(self, prefix: str) -> str:
+        seed = f"{prefix}{len(self.files)}{len(self.batches)}{time.time_ns()}"
+        return f"{prefix}-{hashlib.sha256(seed.encode()).hexdigest()[:16]}"
+
+    def _store_file(self, content: bytes, filename: str, purpose: str) -> dict[str, Any]:
+        file_id = self._new_id("file")
+        self.files[file_id] = content
+        return {"id": file_id, "object": "file", "bytes": len(content), "created_at": int(time.time()),
+                "filename": filename, "purpose": purpose, "status": "processed"}
+
+    async def _file_upload(self, request: Any) -> Any:
+        from aiohttp import web
+
+        form = await request.post()
+        upload = form.get("file")
+        if upload is None or not hasattr(upload, "file"):
+            return web.json_response({"error": {"message": "no file in the upload"}}, status=400)
+        return web.json_response(self._store_file(upload.file.read(), upload.filename or "upload.jsonl",
+                                                  str(form.get("purpose", ""))))
+
+    async def _file_content(self, request: Any) -> Any:
+        from aiohttp import web
+
+        content = self.files.get(request.match_info["file_id"])
+        if content is None:
+            return web.json_response({"error": {"message": "no such file"}}, status=404)
+        return web.Response(body=content, content_type="application/octet-stream")
+
+    async def _batch_create(self, request: Any) -> Any:
+        from aiohttp import web
+
+        body = await request.json()
+        if body.get("input_file_id") not in self.files or body.get("endpoint") != "/v1/chat/completions":
+            return web.json_response({"error": {"message": "unknown input_file_id or endpoint"}}, status=400)
+        batch = {"id": self._new_id("batch"), "object": "batch", "endpoint": body["endpoint"],
+                 "input_file_id": body["input_file_id"], "completion_window": body.get("completion_window", "24h"),
+                 "status": "validating", "created_at": int(time.time()), "metadata": body.get("metadata"),
+                 "output_file_id": None, "error_file_id": None, "polls": 0}
+        self.batches[batch["id"]] = batch
+        return web.json_response(self._public(batch))
+
+    async def _batch_list(self, request: Any) -> Any:
+        from aiohttp import web
+
+        data = [self._public(b) for b in reversed(list(self.batches.values()))]
+        return web.json_response({"object": "list", "data": data, "has_more": False,
+                                  "first_id": data[0]["id"] if data else None,
+                                  "last_id": data[-1]["id"] if data else None})
+
+    async def _batch_retrieve(self, request: Any) -> Any:
+        from aiohttp import web
+
+        batch = self.batches.get(request.match_info["batch_id"])
+        if batch is None:
+            return web.json_response({"error": {"message": "no such batch"}}, status=404)
+        batch["polls"] += 1
+        if batch["status"] in ("validating", "in_progress"):
+            if batch["polls"] > self.batch_polls:
+                self._complete(batch)
+            else:
+                batch["status"] = "in_progress"
+        return web.json_response(self._public(batch))
+
+    def _complete(self, batch: dict[str, Any]) -> None:
+        outputs, errors = [], []
+        lines = [line for line in self.files[batch["input_file_id"]].decode().splitlines() if line.strip()]
+        if self.batch_expires:
+            lines = lines[: len(lines) // 2]
+        for line in lines:
+            item = json.loads(line)
+            status, _, payload, _ = self.respond(item["body"])  # no waiting: the batch is done
+            record = {"id": self._new_id("batch_req"), "custom_id": item["custom_id"],
+                      "response": {"status_code": status, "request_id": self._new_id("req"), "body": payload},
+                      "error": None}
+            (outputs if status == 200 else errors).append(json.dumps(record))
+        if outputs:
+            batch["output_file_id"] = self._store_file(("\n".join(outputs) + "\n").encode(), "output.jsonl",
+                                                       "batch_output")["id"]
+        if errors:
+            batch["error_file_id"] = self._store_file(("\n".join(errors) + "\n").encode(), "errors.jsonl",
+                                                      "batch_output")["id"]
+        batch["status"] = "expired" if self.batch_expires else "completed"
+        batch["request_counts"] = {"total": len(outputs) + len(errors), "completed": len(outputs),
+                                   "failed": len(errors)}
+
+    @staticmethod
+    def _public(batch: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in batch.items() if k != "polls"}
 
     async def _models(self, request: Any) -> Any:
         from aiohttp import web

@@ -17,14 +17,19 @@ class Pricer:
     """Prices one model's usage. Unknown model: cost is None and one warning is logged, once."""
 
     def __init__(self, model: str, *, base_url: str | None, overrides: Mapping[str, ModelPrice],
-                 free: bool = False) -> None:
+                 free: bool = False, discount: float = 1.0) -> None:
         self.model = model
+        self.discount = discount  # share of the list price billed (the Batch API bills half)
         self._base_url = base_url
         self._override = overrides.get(model)
         self._free = free
         self.warning: str | None = None
 
     def cost(self, prompt_tokens: int, completion_tokens: int, cached_tokens: int) -> float | None:
+        full = self._list_cost(prompt_tokens, completion_tokens, cached_tokens)
+        return None if full is None else full * self.discount
+
+    def _list_cost(self, prompt_tokens: int, completion_tokens: int, cached_tokens: int) -> float | None:
         if self._free:
             return 0.0
         if self._override is not None:

@@ -28,6 +28,9 @@ def print_summary(summary: RunSummary, console: Console) -> None:
                         if summary.lowest_concurrency is not None else "") + ")"),
         ("cost", cost + (f" + {summary.compute_s:.1f} CPU-s of local compute" if summary.compute_s else "")),
         ("wall time", f"{summary.wall_s:.2f} s ({summary.docs_per_s:.2f} documents/s)"),
+        *([("batch", f"{summary.submitted} document(s) submitted ({', '.join(summary.batches) or 'no new batch'}), "
+                     f"{summary.pending} waiting in earlier batches; a later run collects the answers")]
+          if summary.submitted or summary.pending else []),
         ("results", summary.results_path),
     ]
     for key, value in rows:
@@ -59,6 +62,8 @@ def print_runs(runs: pl.DataFrame, console: Console) -> None:
         cost = "?" if r["cost_usd"] is None else f"{r['cost_usd']:.4f}"
         tokens = (r["prompt_tokens"] or 0) + (r["completion_tokens"] or 0)
         note = r["aborted"] or r["interrupted"] or ""
+        if r.get("submitted") or r.get("pending"):  # --batch runs
+            note = "; ".join(filter(None, [note, f"batch: {r['submitted']} submitted, {r['pending']} waiting"]))
         if r.get("cost_limited"):  # runs recorded before the column existed lack it
             note = "; ".join(filter(None, [note, f"{r['cost_limited']}, {r['deferred']} left"]))
         if r.get("lowest_concurrency") is not None:  # runs recorded before the column existed lack it

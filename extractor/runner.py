@@ -29,7 +29,7 @@ from extractor.documents import DocumentReader, SourceFile, discover, sha256_fil
 from extractor.errors import AuthError, ConfigError, DocumentError, ExtractionError, ExtractorError
 from extractor.lock import RunLock
 from extractor.metrics import Consensus, consensus, field_kinds, leaves, similarity
-from extractor.pricing import Pricer
+from extractor.pricing import Pricer, finetune_prices
 from extractor.prompts import build_messages, system_prompt
 from extractor.schemas import Schema, load_schema
 from extractor.store import EventLog, Journal, frame_from_json_rows, write_json_atomic, write_parquet_atomic
@@ -61,6 +61,9 @@ class RunSummary:
     skipped: int = 0
     cached: int = 0  # ok documents whose stored result was reused (included in `ok`)
     deferred: int = 0  # documents not sent because of the cost limit: left for the next run
+    submitted: int = 0  # --batch: documents submitted to the Batch API by this run (their rows come later)
+    pending: int = 0  # --batch: documents waiting in a batch an earlier run submitted
+    batches: list[str] = field(default_factory=list)  # --batch: ids of the batches this run submitted
     sampled: int = 0  # documents extracted K times for self-consistency
     agreement: dict[str, float] = field(default_factory=dict)  # per field: sum over sampled docs (see mean)
     drift: dict[str, dict[str, Any]] = field(default_factory=dict)  # "old -> new": documents, changed per field
@@ -208,7 +211,8 @@ class _Run:
         self.files = files
         self.system = system_prompt(schema)
         self.pricer = Pricer(summary.model, base_url=config.base_url, overrides=config.prices,
-                             free=summary.backend == "embedded")
+                             free=summary.backend == "embedded",
+                             discount=finetune_prices().batch_discount if config.batch else 1.0)
         self.reader = DocumentReader(max_chars=config.max_chars, timeout_s=config.parse_timeout_s)
         self.stop_reason: str | None = None
         self.last_checkpoint = time.monotonic()
@@ -224,7 +228,7 @@ class _Run:
             schema_version=self.summary.schema_version, model=self.summary.model,
             endpoint=self.summary.endpoint, attempts=0, prompt_tokens=0, completion_tokens=0,
             cached_tokens=0, cost_usd=0.0, latency_s=None, compute_s=None, extracted_at=None,
-            run_id=self.summary.run_id)
+            run_id=self.summary.run_id, batch_id=None)
         return row
 
     async def process(self, src: SourceFile, backend: _LazyBackend) -> None:
@@ -232,18 +236,9 @@ class _Run:
         if self.stop_reason is not None:
             row.update(error_type="RunStopped", error_message=f"not attempted: {self.stop_reason}")
             return self.commit(row)
-        try:
-            # Small plain text is read right here: a stat and one read of at most 256 KiB cost less
-            # than the hop to a worker thread and back (which waited on the busy loop, up to 30 ms).
-            raw = DocumentReader.small_text(src)
-            row["content_sha256"] = (hashlib.sha256(raw).hexdigest() if raw is not None
-                                     else await asyncio.to_thread(sha256_file, src.path))
-        except OSError as exc:
-            row.update(error_type="DocumentError", error_message=f"cannot read file: {exc.strerror or exc}")
-            return self.commit(row)
-        sampled = self.config.sampled(src.doc_id)
-        key = self.config.cache_key(row["content_sha256"], self.summary.schema_version,
-                                    samples=self.config.samples if sampled else 1)
+        if (identity := await self.identify(src, row)) is None:
+            return None
+        raw, key, sampled = identity
         if not self.config.force and (stored := self.journal.cached_row(key)) is not None:
             return self.carry(src, key, stored)
         # The same bytes under another name may be in flight right now: wait for that answer instead
@@ -261,6 +256,43 @@ class _Run:
             del self.in_flight_keys[key]
             done.set_result(None)
 
+    async def identify(self, src: SourceFile, row: dict[str, Any]) -> tuple[bytes | None, str, bool] | None:
+        """(small text's bytes or None, cache key, sampled?) of a document, its hash put in `row`; None
+        when it cannot be read (its failure row is then committed)."""
+        try:
+            # Small plain text is read right here: a stat and one read of at most 256 KiB cost less
+            # than the hop to a worker thread and back (which waited on the busy loop, up to 30 ms).
+            raw = DocumentReader.small_text(src)
+            row["content_sha256"] = (hashlib.sha256(raw).hexdigest() if raw is not None
+                                     else await asyncio.to_thread(sha256_file, src.path))
+        except OSError as exc:
+            row.update(error_type="DocumentError", error_message=f"cannot read file: {exc.strerror or exc}")
+            self.commit(row)
+            return None
+        sampled = self.config.sampled(src.doc_id)
+        key = self.config.cache_key(row["content_sha256"], self.summary.schema_version,
+                                    samples=self.config.samples if sampled else 1)
+        return raw, key, sampled
+
+    async def prepare(self, src: SourceFile, row: dict[str, Any],
+                      raw: bytes | None) -> tuple[list[dict[str, str]], int] | None:
+        """(messages, prompt characters) for a document; None when it cannot be parsed (its row is then
+        committed: failed, or skipped when there is no text)."""
+        try:
+            doc = await self.reader.read(src, raw)
+        except DocumentError as exc:
+            row.update(status=exc.status, error_type="DocumentError" if exc.status == "failed" else None,
+                       error_message=str(exc))
+            self.commit(row)
+            return None
+        return build_messages(self.system, doc.text), len(self.system) + len(doc.text)
+
+    def defer(self) -> None:
+        """A document not sent because of the cost limit: no row; the next run picks it up."""
+        self.summary.deferred += 1
+        self.summary.cost_limited = (f"cost limit ${self.config.max_cost_usd:g} reached after "
+                                     f"${self.summary.cost_usd or 0.0:.6f}")
+
     def carry(self, src: SourceFile, key: str, stored: dict[str, Any]) -> None:
         """Count a stored ok result for these bytes as this document's result, without sending it."""
         stored.update(doc_id=src.doc_id, source_path=str(src.path))  # the same bytes may have moved
@@ -272,21 +304,12 @@ class _Run:
     async def send(self, src: SourceFile, row: dict[str, Any], raw: bytes | None, key: str, sampled: bool,
                    backend: _LazyBackend) -> None:
         """Parse the document, extract it through the backend and commit its row (ok or failed)."""
-        try:
-            doc = await self.reader.read(src, raw)
-        except DocumentError as exc:
-            row.update(status=exc.status, error_type="DocumentError" if exc.status == "failed" else None,
-                       error_message=str(exc))
-            return self.commit(row)
-        messages = build_messages(self.system, doc.text)
-        prompt_chars = len(self.system) + len(doc.text)
-        del doc, raw  # not needed past this point; keep memory to in-flight documents
-        if (reservation := self.budget.admit(prompt_chars)) is None:
-            # Not attempted and not recorded: the next run picks it up like any new document.
-            self.summary.deferred += 1
-            self.summary.cost_limited = (f"cost limit ${self.config.max_cost_usd:g} reached after "
-                                         f"${self.summary.cost_usd or 0.0:.6f}")
+        if (prepared := await self.prepare(src, row, raw)) is None:
             return None
+        messages, prompt_chars = prepared
+        del raw  # not needed past this point; keep memory to in-flight documents
+        if (reservation := self.budget.admit(prompt_chars)) is None:
+            return self.defer()
         meter = CallMeter(deadline=time.monotonic() + self.config.document_deadline_s)
         started = time.perf_counter()
         try:
@@ -469,11 +492,17 @@ async def run_async(config: RunConfig, observer: Observer | None = None,
         try:
             async with contextlib.AsyncExitStack() as stack:
                 backend = _LazyBackend(config, stack)
+                to_extract = files
+                if config.batch:  # submitted and collected through the Batch API, not one by one
+                    from extractor.batch import run_batch
+
+                    await run_batch(state, files, await backend.get(), stop)  # type: ignore[arg-type]
+                    to_extract = []
                 concurrency = config.resolved_concurrency
                 queue: asyncio.Queue[SourceFile | None] = asyncio.Queue(maxsize=concurrency * 2)
                 workers = [asyncio.create_task(state.worker(queue, backend, stop)) for _ in range(concurrency)]
                 try:
-                    for src in files:
+                    for src in to_extract:
                         if stop.is_set():
                             break
                         await queue.put(src)

@@ -49,6 +49,20 @@ CREATE TABLE IF NOT EXISTS evals (
     documents INTEGER NOT NULL,
     accuracy REAL, precision REAL, recall REAL, f1 REAL
 );
+CREATE TABLE IF NOT EXISTS batch_submissions (
+    submission_id TEXT PRIMARY KEY,
+    batch_id TEXT,
+    run_id TEXT NOT NULL,
+    submitted_at TEXT NOT NULL,
+    closed_at TEXT,
+    status TEXT
+);
+CREATE TABLE IF NOT EXISTS batch_documents (
+    submission_id TEXT NOT NULL,
+    custom_id TEXT NOT NULL,
+    doc_json TEXT NOT NULL,
+    PRIMARY KEY (submission_id, custom_id)
+);
 CREATE TABLE IF NOT EXISTS metrics (
     run_id TEXT NOT NULL,
     doc_id TEXT NOT NULL,
@@ -180,6 +194,34 @@ class Journal:
         if not found or not found[3]:
             return None
         return found[0] / found[1], found[2], found[3]
+
+    # -- Batch API submissions: recorded before the batch is created, closed once collected ----------
+    def record_submission(self, submission_id: str, run_id: str, documents: dict[str, dict[str, Any]]) -> None:
+        """A submission about to be sent: custom_id -> what is needed to write the document's row later."""
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.execute("INSERT INTO batch_submissions (submission_id, run_id, submitted_at) VALUES (?, ?, ?)",
+                             (submission_id, run_id, dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")))
+            self._db.executemany("INSERT INTO batch_documents VALUES (?, ?, ?)",
+                                 ((submission_id, cid, json.dumps(doc)) for cid, doc in documents.items()))
+
+    def set_batch_id(self, submission_id: str, batch_id: str) -> None:
+        self._db.execute("UPDATE batch_submissions SET batch_id = ? WHERE submission_id = ?", (batch_id, submission_id))
+
+    def close_submission(self, submission_id: str, status: str) -> None:
+        self._db.execute("UPDATE batch_submissions SET closed_at = ?, status = ? WHERE submission_id = ?",
+                         (dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"), status, submission_id))
+
+    def open_submissions(self) -> list[tuple[str, str | None, dict[str, dict[str, Any]]]]:
+        """(submission_id, batch_id or None, custom_id -> document) of every submission not collected yet."""
+        out = []
+        for submission_id, batch_id in self._db.execute(
+                "SELECT submission_id, batch_id FROM batch_submissions WHERE closed_at IS NULL ORDER BY submitted_at"
+        ).fetchall():
+            docs = {cid: json.loads(doc) for cid, doc in self._db.execute(
+                "SELECT custom_id, doc_json FROM batch_documents WHERE submission_id = ?", (submission_id,))}
+            out.append((submission_id, batch_id, docs))
+        return out
 
     def close(self) -> None:
         self._db.close()

@@ -33,6 +33,7 @@ META_DTYPES: dict[str, pl.DataType] = {
     "compute_s": pl.Float64(),
     "extracted_at": pl.Datetime("us", "UTC"),
     "run_id": pl.String(),
+    "batch_id": pl.String(),  # the OpenAI batch that answered, for rows collected from the Batch API
 }
 
 
@@ -91,5 +92,5 @@ def runs_schema() -> dict[str, pl.DataType]:
         "compute_s": pl.Float64(), "requests": pl.Int64(), "transport_retries": pl.Int64(),
         "throttled": pl.Int64(), "lowest_concurrency": pl.Int64(), "wall_s": pl.Float64(),
         "docs_per_s": pl.Float64(), "interrupted": pl.String(), "aborted": pl.String(),
-        "cost_limited": pl.String(),
+        "cost_limited": pl.String(), "submitted": pl.Int64(), "pending": pl.Int64(),
     }
