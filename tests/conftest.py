@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import urllib.request
 from collections.abc import Iterator
@@ -22,6 +23,17 @@ def fake_server() -> Iterator[FakeOpenAI]:
     server.start()
     yield server
     server.stop()
+
+
+@contextlib.contextmanager
+def serving(**options: Any) -> Iterator[FakeOpenAI]:
+    """A fake server with non-default behaviour (latency, faults, limits), stopped however the test ends."""
+    server = FakeOpenAI(**options)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def server_log(server: FakeOpenAI) -> list[dict[str, Any]]:

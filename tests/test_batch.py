@@ -16,7 +16,7 @@ from extractor.fakeserver import FakeOpenAI
 from extractor.prompts import wrap_document
 from extractor.schemas import load_schema
 
-from .conftest import ROOT, make_config, server_log, write_docs
+from .conftest import ROOT, make_config, server_log, serving, write_docs
 
 LETTERS = {f"d{i}.txt": f"Cover letter number {i}." for i in range(4)}
 
@@ -69,9 +69,7 @@ def test_submit_then_collect_at_half_price(tmp_path: Path, fake_server: FakeOpen
 
 
 def test_a_batch_still_running_is_neither_sent_again_nor_rowed(tmp_path: Path) -> None:
-    server = FakeOpenAI(batch_polls=2)
-    server.start()
-    try:
+    with serving(batch_polls=2) as server:
         write_docs(tmp_path / "in", LETTERS)
         config = make_config(tmp_path, server, batch=True)
         assert runner.run(config).submitted == 4
@@ -80,22 +78,16 @@ def test_a_batch_still_running_is_neither_sent_again_nor_rowed(tmp_path: Path) -
             assert (waiting.pending, waiting.submitted, waiting.ok, len(server.batches)) == (4, 0, 0, 1)
         done = runner.run(config)
         assert (done.ok, done.pending, len(server.batches)) == (4, 0, 1)
-    finally:
-        server.stop()
 
 
 def test_documents_an_expired_batch_left_unanswered_are_submitted_again(tmp_path: Path) -> None:
-    server = FakeOpenAI(batch_expires=True)
-    server.start()
-    try:
+    with serving(batch_expires=True) as server:
         write_docs(tmp_path / "in", LETTERS)
         config = make_config(tmp_path, server, batch=True)
         runner.run(config)
         second = runner.run(config)
         assert (second.ok, second.submitted, len(server.batches)) == (2, 2, 2)
         assert any("ended expired with 2 of 4 document(s) unanswered" in w for w in second.warnings)
-    finally:
-        server.stop()
 
 
 def test_a_batch_created_just_before_a_crash_is_adopted_not_paid_again(tmp_path: Path,

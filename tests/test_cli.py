@@ -12,7 +12,7 @@ import polars as pl
 
 from extractor.fakeserver import FakeOpenAI
 
-from .conftest import ROOT, write_docs
+from .conftest import ROOT, serving, write_docs
 
 
 def cli(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
@@ -75,9 +75,7 @@ def test_settings_from_config_file_and_env(tmp_path: Path, fake_server: FakeOpen
 def test_sigterm_stops_cleanly_and_keeps_finished_rows(tmp_path: Path) -> None:
     import signal
 
-    server = FakeOpenAI(latency_s=0.2)
-    server.start()
-    try:
+    with serving(latency_s=0.2) as server:
         write_docs(tmp_path / "in", {f"d{i:02}.txt": f"Letter {i}" for i in range(60)})
         base = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
         proc = subprocess.Popen(
@@ -88,8 +86,6 @@ def test_sigterm_stops_cleanly_and_keeps_finished_rows(tmp_path: Path) -> None:
         time.sleep(2.5)
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=30)
-    finally:
-        server.stop()
     assert proc.returncode == 130, stderr
     assert "interrupted" in stderr and "Traceback" not in stderr
     frame = pl.read_parquet(tmp_path / "out" / "cover_letter" / "results.parquet")

@@ -12,7 +12,7 @@ from extractor.fakeserver import FakeOpenAI
 from extractor.metrics import consensus
 from extractor.schemas import load_schema
 
-from .conftest import ROOT, make_config, server_log, write_docs
+from .conftest import ROOT, make_config, server_log, serving, write_docs
 
 COVER = load_schema(ROOT / "schemas", "cover_letter").model
 
@@ -23,9 +23,7 @@ def _metrics(config) -> dict[str, dict]:
 
 @pytest.mark.parametrize("supports_n", [True, False])
 def test_samples_majority_and_agreement(tmp_path: Path, supports_n: bool) -> None:
-    server = FakeOpenAI(supports_n=supports_n)
-    server.start()
-    try:
+    with serving(supports_n=supports_n) as server:
         write_docs(tmp_path / "in", {
             "vary.txt": 'Letter [[vary:seniority=senior|senior|mid]] [[vary:skills=["a","b"]|["a"]|["a","b"]]]',
             "steady.txt": "Letter steady",
@@ -33,8 +31,6 @@ def test_samples_majority_and_agreement(tmp_path: Path, supports_n: bool) -> Non
         config = make_config(tmp_path, server, samples=3)
         summary = runner.run(config)
         log = server_log(server)
-    finally:
-        server.stop()
     requests = [r for r in log if "vary" in r["first_user"]]
     if supports_n:
         assert len(requests) == 1 and requests[0]["choices"] == 3, "one request with n=3: prompt billed once"

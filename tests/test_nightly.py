@@ -22,7 +22,7 @@ from extractor.fakeserver import FakeOpenAI
 from extractor.lock import RunLock, RunLocked
 from extractor.prompts import wrap_document
 
-from .conftest import ROOT, make_config, server_log, write_docs
+from .conftest import ROOT, make_config, server_log, serving, write_docs
 
 
 def results(config) -> pl.DataFrame:
@@ -221,9 +221,7 @@ def test_sigkill_at_random_points_loses_and_repays_nothing(tmp_path: Path) -> No
 
 
 def test_graceful_stop_lets_in_flight_documents_finish(tmp_path: Path) -> None:
-    server = FakeOpenAI(latency_s=1.0)
-    server.start()
-    try:
+    with serving(latency_s=1.0) as server:
         write_docs(tmp_path / "in", {f"d{i:02}.txt": f"Letter {i}" for i in range(20)})
         proc = _cli_run(tmp_path / "in", tmp_path / "out", server, "--concurrency", "4")
         deadline = time.monotonic() + 20
@@ -232,8 +230,6 @@ def test_graceful_stop_lets_in_flight_documents_finish(tmp_path: Path) -> None:
         sent_at_signal = len(server_log(server))
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=30)
-    finally:
-        server.stop()
     assert proc.returncode == 130 and "stopped by SIGTERM" in stderr
     frame = pl.read_parquet(tmp_path / "out" / "cover_letter" / "results.parquet")
     assert set(frame["status"]) == {"ok"}, "in-flight documents finished instead of being cancelled"
@@ -435,9 +431,7 @@ def test_cost_limit_from_the_command_line_exits_4(tmp_path: Path, fake_server: F
 
 
 def test_the_same_bytes_twice_in_one_run_are_paid_once(tmp_path: Path) -> None:
-    server = FakeOpenAI(latency_s=0.1)
-    server.start()
-    try:
+    with serving(latency_s=0.1) as server:
         docs = {f"copy{i}.txt": "The same letter, sent six times." for i in range(6)}
         docs.update({"unique1.txt": "Letter one", "unique2.txt": "Letter two",
                      "bad1.txt": "Broken [[fault:400*9]]", "bad2.txt": "Broken [[fault:400*9]]"})
@@ -446,8 +440,6 @@ def test_the_same_bytes_twice_in_one_run_are_paid_once(tmp_path: Path) -> None:
         sent = Counter(r["first_user"] for r in server_log(server))
         forced = runner.run(make_config(tmp_path, server, concurrency=10, force=True))
         sent_forced = Counter(r["first_user"] for r in server_log(server)) - sent
-    finally:
-        server.stop()
     assert sent[wrap_document("The same letter, sent six times.")] == 1
     assert (summary.ok, summary.cached, summary.failed) == (8, 5, 2)
     # A failed answer is not shared: the other copy tries for itself (a 400 bills nothing).

@@ -14,7 +14,7 @@ from extractor import runner
 from extractor.fakeserver import FakeOpenAI
 from extractor.prompts import wrap_document
 
-from .conftest import make_config, server_log, write_docs
+from .conftest import make_config, server_log, serving, write_docs
 
 GOOD = ("Dear Acme, I am Ada Lovelace and I apply for the Analyst role. "
         '[[answer:{"applicant_name": "Ada Lovelace", "available_from": "2026-03-01", '
@@ -161,15 +161,11 @@ def test_tokens_and_cost_reconcile_with_the_server(tmp_path: Path, fake_server: 
 
 
 def test_one_request_in_five_failing_still_all_ok(tmp_path: Path) -> None:
-    server = FakeOpenAI(fail_rate=0.2, seed=7, retry_after_s=0.0)
-    server.start()
-    try:
+    with serving(fail_rate=0.2, seed=7, retry_after_s=0.0) as server:
         write_docs(tmp_path / "in", {f"d{i:02}.txt": f"Letter {i}" for i in range(40)})
         config = make_config(tmp_path, server, concurrency=8)
         summary = runner.run(config)
         statuses = [r["status"] for r in server_log(server)]
-    finally:
-        server.stop()
     assert summary.ok == 40 and summary.failed == 0
     assert statuses.count(200) == 40 and len(statuses) > 40, "faults were injected and retried"
     assert summary.transport_retries == len(statuses) - 40

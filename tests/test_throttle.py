@@ -11,11 +11,10 @@ import pytest
 from rich.console import Console
 
 from extractor import runner
-from extractor.fakeserver import FakeOpenAI
 from extractor.report import print_runs
 from extractor.throttle import AdaptiveLimit
 
-from .conftest import make_config, server_log, write_docs
+from .conftest import make_config, server_log, serving, write_docs
 
 
 def test_a_push_back_halves_the_width_once_per_round() -> None:
@@ -114,15 +113,11 @@ def test_a_waiter_cancelled_just_as_it_was_granted_hands_its_place_on() -> None:
 def test_rate_limited_server_every_document_ends_ok(tmp_path: Path) -> None:
     # The server answers 429 to any request beyond 4 in flight; 16 workers start at once. Without the
     # adaptive limit this drew ~150 429s and 20 of 48 documents ran out of attempts (measured).
-    server = FakeOpenAI(latency_s=0.05, retry_after_s=0.02, max_in_flight=4)
-    server.start()
-    try:
+    with serving(latency_s=0.05, retry_after_s=0.02, max_in_flight=4) as server:
         write_docs(tmp_path / "in", {f"d{i:02}.txt": f"Cover letter number {i}." for i in range(48)})
         config = make_config(tmp_path, server, concurrency=16)
         summary = runner.run(config)
         log = server_log(server)
-    finally:
-        server.stop()
     limited = [r for r in log if r.get("fault") == "rate-limit"]
     assert (summary.ok, summary.failed) == (48, 0)
     assert 0 < len(limited) <= 40
