@@ -24,6 +24,7 @@ from typing import Any, Protocol
 import polars as pl
 
 from extractor.backends import Backend, open_backend
+from extractor.budget import Budget
 from extractor.config import RunConfig
 from extractor.documents import DocumentReader, SourceFile, discover, sha256_file
 from extractor.errors import AuthError, ConfigError, DocumentError, ExtractionError, ExtractorError
@@ -150,51 +151,6 @@ def _freeze_import_heap() -> None:
 
         gc.freeze()
         _heap_frozen = True
-
-
-class Budget:
-    """`max_cost_usd` for one run: a document is sent only if what is spent, what is in flight and what
-    this document is expected to cost fit under the limit.
-
-    A document's expected cost is priced from its prompt characters, with tokens per character and
-    completion tokens calibrated on earlier runs of the model (else 4 characters a token and 200
-    completion tokens), then scaled by how this run's actual costs compared with their estimates.
-    """
-
-    def __init__(self, limit: float | None, pricer: Pricer,
-                 calibration: tuple[float, float, int] | None) -> None:
-        from extractor.plan import DEFAULT_COMPLETION_TOKENS, DEFAULT_TOKENS_PER_CHAR
-
-        self.limit = limit
-        self._pricer = pricer
-        self._per_char, self._completion = (calibration[0], calibration[1]) if calibration else (
-            DEFAULT_TOKENS_PER_CHAR, DEFAULT_COMPLETION_TOKENS)
-        self.spent = 0.0
-        self._in_flight = 0.0  # expected cost of documents sent and not yet settled
-        self._estimated = 0.0  # estimates of the settled paid documents
-
-    @property
-    def scale(self) -> float:
-        """This run's actual cost over its estimates so far (1 until a paid document settled)."""
-        return self.spent / self._estimated if self._estimated > 0 and self.spent > 0 else 1.0
-
-    def admit(self, prompt_chars: int) -> tuple[float, float] | None:
-        """(estimate, expected cost) if the document may be sent now, reserving it; else None."""
-        if self.limit is None:
-            return 0.0, 0.0
-        estimate = self._pricer.cost(round(prompt_chars * self._per_char), round(self._completion), 0) or 0.0
-        expected = estimate * self.scale
-        if self.spent + self._in_flight + expected > self.limit:
-            return None
-        self._in_flight += expected
-        return estimate, expected
-
-    def settle(self, reservation: tuple[float, float], cost: float | None) -> None:
-        estimate, expected = reservation
-        self._in_flight -= expected
-        if cost:  # a document that billed nothing (a 400, unreadable) says nothing about the scale
-            self.spent += cost
-            self._estimated += estimate
 
 
 class _Run:

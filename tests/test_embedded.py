@@ -32,8 +32,11 @@ and I would like to join Datacorp as a Data Analyst. You can reach me at luis.or
 
 
 def _llama_servers() -> list[str]:
+    """Model servers started from this checkout's environment (another checkout's test run on the same
+    machine must not count)."""
     out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
-    return [line for line in out.splitlines() if "llama_cpp.server" in line and "extractor-llama" not in line]
+    return [line for line in out.splitlines()
+            if "llama_cpp.server" in line and "extractor-llama" not in line and sys.prefix in line]
 
 
 def test_embedded_model_extracts_offline(tmp_path: Path) -> None:
