@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from extractor.config import RunConfig
 from extractor.documents import DocumentReader, discover, sha256_file
 from extractor.errors import ConfigError, DocumentError
-from extractor.pricing import Pricer
+from extractor.pricing import Pricer, finetune_prices
 from extractor.prompts import system_prompt
 from extractor.schemas import load_schema
 from extractor.store import Journal
@@ -77,7 +77,8 @@ async def plan_async(config: RunConfig) -> Plan:
         result.calibration = (f"no earlier run of {config.resolved_model}: assuming 4 characters per token "
                               f"and {DEFAULT_COMPLETION_TOKENS:.0f} completion tokens")
     pricer = Pricer(config.resolved_model, base_url=config.base_url, overrides=config.prices,
-                    free=config.resolved_backend == "embedded")
+                    free=config.resolved_backend == "embedded",
+                    discount=finetune_prices().batch_discount if config.batch else 1.0)
     try:
         for src in files:
             sha = await asyncio.to_thread(sha256_file, src.path)

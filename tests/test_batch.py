@@ -112,6 +112,15 @@ def test_a_submission_the_provider_never_received_is_sent_again(tmp_path: Path, 
     assert runner.run(config).ok == 4
 
 
+def test_dry_run_prices_a_batch_at_the_discount(tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    from extractor.plan import plan
+
+    write_docs(tmp_path / "in", LETTERS)
+    full = plan(make_config(tmp_path, fake_server)).cost_usd
+    half = plan(make_config(tmp_path, fake_server, batch=True)).cost_usd
+    assert full and half == pytest.approx(full / 2)
+
+
 def test_batch_needs_a_server_and_no_samples(tmp_path: Path, fake_server: FakeOpenAI) -> None:
     with pytest.raises(ConfigError, match="--batch needs"):
         make_config(tmp_path, fake_server, batch=True, base_url=None, api_key=None)
