@@ -82,8 +82,12 @@ def measure(latency: float, docs: int) -> tuple[float, float]:
         proc.wait()
 
 
-def measure_raw(latency: float, docs: int) -> tuple[float, float]:
-    """The same requests from a bare aiohttp client: what the server and loopback allow at best."""
+def measure_raw(latency: float, docs: int, burn_ms: float = 0.0) -> tuple[float, float]:
+    """The same requests from a bare aiohttp client: what the server and loopback allow at best.
+
+    `burn_ms` adds that much client CPU per request (half before sending, half after the answer), to
+    show what client CPU costs at this concurrency (bench/client_cpu.py).
+    """
     import asyncio
 
     import aiohttp
@@ -97,6 +101,11 @@ def measure_raw(latency: float, docs: int) -> tuple[float, float]:
     system = system_prompt(schema)
     proc, url = start_server(latency)
 
+    def burn(ms: float) -> None:
+        end = time.perf_counter() + ms / 1000
+        while time.perf_counter() < end:
+            pass
+
     async def run() -> tuple[float, float]:
         gate = asyncio.Semaphore(CONCURRENCY)
         async with aiohttp.ClientSession() as session:
@@ -104,8 +113,11 @@ def measure_raw(latency: float, docs: int) -> tuple[float, float]:
                 body = {"model": "gpt-4o-mini", "messages": build_messages(system, LETTER.format(i=i)),
                         "tools": [{"type": "function", "function": tool}],
                         "tool_choice": {"type": "function", "function": {"name": tool["name"]}}}
-                async with gate, session.post(url + "/chat/completions", json=body) as response:
-                    await response.json()
+                async with gate:
+                    burn(burn_ms / 2)
+                    async with session.post(url + "/chat/completions", json=body) as response:
+                        await response.json()
+                    burn(burn_ms / 2)
 
             started, cpu = time.perf_counter(), time.thread_time()
             await asyncio.gather(*(one(i) for i in range(docs)))

@@ -77,7 +77,7 @@ class OpenAICompatibleBackend:
     """instructor over openai.AsyncOpenAI, with the project's one retry policy in the HTTP transport."""
 
     def __init__(self, *, base_url: str | None, api_key: str | None, settings: CallSettings,
-                 policy: RetryPolicy, max_connections: int) -> None:
+                 policy: RetryPolicy, max_connections: int, adapt: bool = True) -> None:
         import httpx
         import instructor
         import openai
@@ -92,7 +92,7 @@ class OpenAICompatibleBackend:
         # request, which cost ~6 ms per document at 32 connections (measured, bench/throughput.py).
         limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
         transport = RetryingTransport(policy, AiohttpTransport(limits=limits, trust_env=True),
-                                      limit=AdaptiveLimit(max_connections))
+                                      limit=AdaptiveLimit(max_connections) if adapt else None)
         self._http = httpx.AsyncClient(transport=transport, timeout=settings.request_timeout_s)
         self._openai = openai.AsyncOpenAI(
             base_url=base_url, api_key=api_key or "no-key", max_retries=0,
@@ -147,7 +147,8 @@ class OpenAICompatibleBackend:
                     model=s.model, messages=messages, n=wanted if self._honours_n else 1, **kwargs)  # type: ignore[arg-type]
                 if wanted > 1 and self._honours_n and len(completion.choices) < wanted:
                     self._honours_n = False
-                answers.extend(parse_choice(response_model, c) for c in completion.choices[:wanted])
+                # An answer without choices counts as one disagreeing sample: asking again would loop, paid.
+                answers.extend([parse_choice(response_model, c) for c in completion.choices[:wanted]] or [None])
         except Exception as exc:
             raise self._classify(exc) from exc
         finally:
@@ -313,7 +314,8 @@ def retry_policy(config: RunConfig) -> RetryPolicy:
 async def open_openai_backend(config: RunConfig) -> AsyncIterator[OpenAICompatibleBackend]:
     backend = OpenAICompatibleBackend(
         base_url=config.base_url, api_key=config.api_key, settings=call_settings(config),
-        policy=retry_policy(config), max_connections=config.resolved_concurrency)
+        policy=retry_policy(config), max_connections=config.resolved_concurrency,
+        adapt=config.adapt_concurrency)
     try:
         yield backend
     finally:

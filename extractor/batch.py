@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from extractor.documents import SourceFile
 from extractor.errors import AuthError
+from extractor.transport import CallMeter
 
 if TYPE_CHECKING:
     from extractor.backends import OpenAICompatibleBackend
@@ -165,12 +166,12 @@ def _record(state: _Run, batch_id: str, documents: dict[str, dict[str, Any]],
     row = state.base_row(SourceFile(path=Path(doc["source_path"]), doc_id=doc["doc_id"]))
     response = line.get("response") or {}
     body = response.get("body") or {}
-    usage = body.get("usage") or {}
-    prompt, completion = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
-    cached = int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
-    row.update(content_sha256=doc["content_sha256"], batch_id=batch_id, attempts=1, prompt_tokens=prompt,
-               completion_tokens=completion, cached_tokens=cached,
-               cost_usd=state.pricer.cost(prompt, completion, cached))
+    meter = CallMeter(requests=1)
+    meter.add_usage(body.get("usage") or {})
+    row.update(content_sha256=doc["content_sha256"], batch_id=batch_id, attempts=1,
+               prompt_tokens=meter.prompt_tokens, completion_tokens=meter.completion_tokens,
+               cached_tokens=meter.cached_tokens,
+               cost_usd=state.pricer.cost(meter.prompt_tokens, meter.completion_tokens, meter.cached_tokens))
     status = response.get("status_code")
     if status == 200:
         completion_obj = ChatCompletion.model_validate(body)

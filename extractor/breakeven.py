@@ -17,13 +17,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from extractor.config import ModelPrice
-from extractor.pricing import DEFAULT_FINETUNE_TARGET, FinetunePrice, FinetunePriceTable, finetune_prices
+from extractor.errors import ConfigError
+from extractor.pricing import (
+    DEFAULT_FINETUNE_TARGET,
+    MTOK,
+    FinetunePrice,
+    FinetunePriceTable,
+    finetune_prices,
+    unit_prices,
+)
 from extractor.prompts import system_prompt
 from extractor.schemas import Schema
 from extractor.store import Journal
-
-MTOK = 1_000_000
-
 
 # -- what the journal observed ------------------------------------------------------------------------
 
@@ -70,7 +75,7 @@ def observed_from_journal(journal_path: Path, schema: Schema, model: str) -> Obs
         # averages: they cost nothing today and would cost nothing after fine-tuning. Rows answered by
         # the Batch API are billed at its discount: they are not what prompting costs.
         rows = db.execute(
-            "SELECT doc_id, json_extract(row_json, '$.run_id'), json_extract(row_json, '$.attempts'),"
+            "SELECT json_extract(row_json, '$.run_id'), json_extract(row_json, '$.attempts'),"
             " json_extract(row_json, '$.prompt_tokens'), json_extract(row_json, '$.completion_tokens'),"
             " json_extract(row_json, '$.cached_tokens'), json_extract(row_json, '$.cost_usd'), prompt_chars"
             " FROM results WHERE status IN ('ok', 'failed') AND prompt_chars > 0"
@@ -81,15 +86,13 @@ def observed_from_journal(journal_path: Path, schema: Schema, model: str) -> Obs
     finally:
         db.close()
 
-    seen: set[tuple[str, str]] = set()
+    # results has PRIMARY KEY (run_id, doc_id) and the query keeps only rows stored under their own run_id:
+    # each row is one paid extraction of one document, counted once.
     attempts = prompt = completion = cached = 0
     cost: float | None = 0.0
     run_ids: set[str] = set()
     single: list[tuple[int, int]] = []  # (prompt characters, prompt tokens) of one-request documents
-    for doc_id, run_id, row_attempts, row_prompt, row_completion, row_cached, row_cost, chars in rows:
-        if (doc_id, run_id) in seen:
-            continue
-        seen.add((doc_id, run_id))
+    for run_id, row_attempts, row_prompt, row_completion, row_cached, row_cost, chars in rows:
         if (row_attempts or 1) == 1:
             single.append((chars, row_prompt))
         run_ids.add(run_id)
@@ -98,7 +101,7 @@ def observed_from_journal(journal_path: Path, schema: Schema, model: str) -> Obs
         completion += row_completion or 0
         cached += row_cached or 0
         cost = None if cost is None or row_cost is None else cost + row_cost
-    documents = len(seen)
+    documents = len(rows)
     if documents == 0:
         return None
 
@@ -171,34 +174,9 @@ def _prefix_method(o: Observed) -> str:
             "document tokens are the rest of each request's prompt tokens.")
 
 
-def current_prices(model: str, base_url: str | None = None,
-                   overrides: Mapping[str, ModelPrice] | None = None) -> ModelPrice | None:
-    """USD per million input, cached-input and output tokens of `model`; None when genai-prices does not
-    know it. Overrides (the config's [prices]) win, as they do for the cost recorded on each row."""
-    if overrides and model in overrides:
-        p = overrides[model]
-        cached = p.cached_input_per_mtok if p.cached_input_per_mtok is not None else p.input_per_mtok
-        return ModelPrice(input_per_mtok=p.input_per_mtok, output_per_mtok=p.output_per_mtok,
-                          cached_input_per_mtok=cached)
-    from genai_prices import Usage, calc_price
-
-    # Priced through calc_price on 1M-token usages rather than by reading the table, so tiers, provider
-    # matching and "no cache price means the input price" behave exactly as for the recorded cost_usd.
-    usages = {
-        "input": Usage(input_tokens=MTOK),
-        "cached": Usage(input_tokens=MTOK, cache_read_tokens=MTOK),
-        "output": Usage(output_tokens=MTOK),
-    }
-    attempts: list[dict[str, str]] = [{"provider_api_url": base_url}] if base_url else []
-    attempts.append({})  # a self-hosted or proxy URL is unknown to the table: match on the model name alone
-    for kwargs in attempts:
-        try:
-            per = {name: float(calc_price(usage, model, **kwargs).total_price) for name, usage in usages.items()}
-        except LookupError:
-            continue
-        return ModelPrice(input_per_mtok=per["input"], output_per_mtok=per["output"],
-                          cached_input_per_mtok=per["cached"])
-    return None
+current_prices = unit_prices
+"""USD per Mtok of `model` (input, cached input, output), looked up as the cost recorded on each row is:
+`extractor.pricing.unit_prices`."""
 
 
 @dataclass(frozen=True)
@@ -221,8 +199,8 @@ class Assumptions:
     """Runs a month, to turn the observed documents per night into a monthly volume."""
 
     current_price: ModelPrice | None = None
-    """USD per Mtok (input, cached input, output) of the model used today; None: `current_prices()` of the
-    observed model, from genai-prices."""
+    """USD per Mtok (input, cached input, output) of the model used today; None: the observed model's price
+    in the config's [prices], else from genai-prices (`current_prices()`)."""
 
     finetuned_cached_fraction: float = 0.0
     """Share of the fine-tuned model's prompt tokens billed as cached. 0: without the examples the static
@@ -237,14 +215,14 @@ class Assumptions:
 
     def __post_init__(self) -> None:
         if self.training_examples < 0 or self.epochs < 0:
-            raise ValueError("training_examples and epochs must not be negative")
+            raise ConfigError("training_examples and epochs must not be negative")
         if self.reask_rate_finetuned < 0 or self.nights_per_month <= 0 or self.max_payback_nights < 0:
-            raise ValueError("reask_rate_finetuned and max_payback_nights must not be negative, "
+            raise ConfigError("reask_rate_finetuned and max_payback_nights must not be negative, "
                              "nights_per_month must be positive")
         if not 0.0 <= self.finetuned_cached_fraction <= 1.0:
-            raise ValueError("finetuned_cached_fraction must be between 0 and 1")
+            raise ConfigError("finetuned_cached_fraction must be between 0 and 1")
         if self.horizon_docs is not None and self.horizon_docs <= 0:
-            raise ValueError("horizon_docs must be positive")
+            raise ConfigError("horizon_docs must be positive")
 
 
 # -- the comparison -----------------------------------------------------------------------------------
@@ -401,9 +379,12 @@ class BreakEven:
         return f"the Batch API {cut} with no training, if answers may take up to 24 h"
 
 
-def analyze(observed: Observed, assumptions: Assumptions, table: FinetunePriceTable) -> BreakEven:
+def analyze(observed: Observed, assumptions: Assumptions, table: FinetunePriceTable, *,
+            prices: Mapping[str, ModelPrice] | None = None, base_url: str | None = None) -> BreakEven:
     """Price prompting, the fine-tuned target and the Batch API per document, and find the break-even volume.
 
+    Today's model is priced by `assumptions.current_price` if given, else as the cost recorded on each row is:
+    its entry in `prices` (the config's [prices]), else genai-prices (matched on `base_url`'s provider first).
     Raises KeyError when the target has no fine-tuning price, ValueError when today's model has no price.
     """
     o, a = observed, assumptions
@@ -415,11 +396,12 @@ def analyze(observed: Observed, assumptions: Assumptions, table: FinetunePriceTa
                                    else given.input_per_mtok))
         source = "price given in the assumptions"
     else:
-        current = current_prices(o.model)
-        source = f"genai-prices {_genai_prices_version()}"
+        current = current_prices(o.model, base_url=base_url, overrides=prices)
+        source = (f"[prices.{o.model!r}] in the config file" if prices and o.model in prices
+                  else f"genai-prices {_genai_prices_version()}")
     if current is None:
-        raise ValueError(f"no price known for model {o.model!r}: give Assumptions.current_price "
-                         f"(or [prices.{o.model!r}] in the config file)")
+        raise ValueError(f"no price known for model {o.model!r}: set [prices.{o.model!r}] in the config file "
+                         "(or give Assumptions.current_price)")
     assert current.cached_input_per_mtok is not None
     ft = table.get(a.target_model)
 
@@ -539,14 +521,17 @@ class BreakEvenConfig:
     output_dir: Path = Path("outputs")
     model: str | None = None  # None: the model of the latest run
     assumptions: Assumptions = field(default_factory=Assumptions)
+    prices: Mapping[str, ModelPrice] = field(default_factory=dict)  # [prices.*]: today's model, if self-hosted
+    base_url: str | None = None  # the server today's model is called on, to match its provider's prices
     price_overrides: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # [finetune_prices.*]
 
 
 def breakeven_analysis(config: BreakEvenConfig) -> BreakEven:
-    """Observed volume and tokens from the journal, priced today vs fine-tuned vs the Batch API."""
-    from extractor.errors import ConfigError
+    """Observed volume and tokens from the journal, priced today vs fine-tuned vs the Batch API.
+
+    Raises ConfigError when there is nothing to analyze or something cannot be priced; its message says why.
+    """
     from extractor.schemas import load_schema
-    from extractor.store import Journal
 
     schema = load_schema(config.schemas_dir, config.schema)
     journal_path = config.output_dir / config.schema / "journal.sqlite3"
@@ -564,8 +549,12 @@ def breakeven_analysis(config: BreakEvenConfig) -> BreakEven:
         model = summaries[-1]["model"]
     observed = observed_from_journal(journal_path, schema, model)
     if observed is None:
-        raise ConfigError(f"no billed documents of model {model!r} in the journal: nothing to project from")
+        raise ConfigError(f"the journal has no billed extraction by {model!r} (documents that reached the model "
+                          "and used tokens): no observed workload to price")
     try:
-        return analyze(observed, config.assumptions, finetune_prices(config.price_overrides))
-    except (KeyError, ValueError) as exc:
-        raise ConfigError(str(exc).strip("'\"")) from None
+        return analyze(observed, config.assumptions, finetune_prices(config.price_overrides),
+                       prices=config.prices, base_url=config.base_url)
+    except ValueError as exc:  # no price for today's model
+        raise ConfigError(f"cannot price today's model: {exc}") from None
+    except KeyError as exc:  # no fine-tuning price for the target
+        raise ConfigError(f"cannot price the fine-tuned model: {exc.args[0] if exc.args else exc}") from None

@@ -7,8 +7,11 @@ document's characters, so even the first requests (sent before any cost is known
 
 from __future__ import annotations
 
-from extractor.plan import DEFAULT_COMPLETION_TOKENS, DEFAULT_TOKENS_PER_CHAR
 from extractor.pricing import Pricer
+
+# With no earlier run of the model to calibrate on (no tokenizer can be downloaded offline).
+DEFAULT_TOKENS_PER_CHAR = 0.25
+DEFAULT_COMPLETION_TOKENS = 200.0
 
 
 class Budget:

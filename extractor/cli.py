@@ -14,6 +14,7 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML config file (default ./extractor.toml)")]
 SchemasOpt = Annotated[Path | None, typer.Option("--schemas", help="folder of schema modules [./schemas]")]
+OutputOpt = Annotated[Path | None, typer.Option("--output", help="output folder [./outputs]")]
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -26,7 +27,7 @@ def run(
     input_dir: Annotated[Path, typer.Argument(help="folder of documents (read recursively)")],
     schema: Annotated[str, typer.Option(help="schema name (a file in the schemas folder)")] = "cover_letter",
     schemas: SchemasOpt = None,
-    output: Annotated[Path | None, typer.Option(help="output folder [./outputs]")] = None,
+    output: OutputOpt = None,
     model: Annotated[str | None, typer.Option(help="model name [gpt-4o-mini, or the embedded model]")] = None,
     base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible server URL")] = None,
     backend: Annotated[str | None, typer.Option(help="auto | openai | embedded")] = None,
@@ -120,31 +121,34 @@ def export_results(
     out: Annotated[Path | None, typer.Option(help="file to write [outputs/<schema>/results.<format>]")] = None,
     schema: Annotated[str, typer.Option(help="schema name")] = "cover_letter",
     schemas: SchemasOpt = None,
-    output: Annotated[Path | None, typer.Option(help="output folder [./outputs]")] = None,
+    output: OutputOpt = None,
 ) -> None:
     """Write the latest results as a spreadsheet, or fine-tuning data (`extractor export finetune`)."""
+    from extractor.config import finetune_price_overrides, given, resolve_dirs
     from extractor.errors import ConfigError, ExtractorError
-    from extractor.spreadsheets import ExportConfig, export
 
+    if what not in ("results", "finetune"):
+        raise _fail(f"export what? 'results' or 'finetune', not {what!r}")
+    try:
+        schemas_dir, output_dir = resolve_dirs(config, schemas_dir=schemas, output_dir=output)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
     if what == "finetune":
-        from extractor.config import finetune_price_overrides
         from extractor.finetune import FinetuneConfig, export_finetune
-        from extractor.pricing import DEFAULT_FINETUNE_TARGET
 
         try:
             report = export_finetune(FinetuneConfig(
-                schema=schema, schemas_dir=schemas or Path("schemas"), output_dir=output or Path("outputs"),
-                out_dir=out, min_agreement=min_agreement, target_model=target_model or DEFAULT_FINETUNE_TARGET,
-                price_overrides=finetune_price_overrides(config)))
+                schema=schema, schemas_dir=schemas_dir, output_dir=output_dir, out_dir=out,
+                min_agreement=min_agreement, price_overrides=finetune_price_overrides(config),
+                **given(target_model=target_model)))
         except ExtractorError as exc:
             raise _fail(str(exc)) from None
         typer.echo(report.as_text())
         return
-    if what != "results":
-        raise _fail(f"export what? 'results' or 'finetune', not {what!r}")
+    from extractor.spreadsheets import ExportConfig, export
+
     try:
-        path = export(ExportConfig(schema=schema, schemas_dir=schemas or Path("schemas"),
-                                   output_dir=output or Path("outputs"), fmt=fmt, out=out))
+        path = export(ExportConfig(schema=schema, schemas_dir=schemas_dir, output_dir=output_dir, fmt=fmt, out=out))
     except ConfigError as exc:
         raise _fail(str(exc)) from None
     typer.echo(f"wrote {path}")
@@ -155,16 +159,18 @@ def import_corrections(
     file: Annotated[Path, typer.Argument(help="an exported .xlsx or .csv, edited by a person")],
     schema: Annotated[str, typer.Option(help="schema name")] = "cover_letter",
     schemas: SchemasOpt = None,
-    output: Annotated[Path | None, typer.Option(help="output folder [./outputs]")] = None,
+    output: OutputOpt = None,
+    config: ConfigOpt = None,
 ) -> None:
     """Store the edited cells of an exported file as gold labels (bad edits are reported and skipped)."""
+    from extractor.config import resolve_dirs
     from extractor.errors import ConfigError
     from extractor.spreadsheets import ImportConfig
     from extractor.spreadsheets import import_corrections as run_import
 
     try:
-        report = run_import(ImportConfig(file=file, schema=schema, schemas_dir=schemas or Path("schemas"),
-                                         output_dir=output or Path("outputs")))
+        schemas_dir, output_dir = resolve_dirs(config, schemas_dir=schemas, output_dir=output)
+        report = run_import(ImportConfig(file=file, schema=schema, schemas_dir=schemas_dir, output_dir=output_dir))
     except ConfigError as exc:
         raise _fail(str(exc)) from None
     typer.echo(f"{report.rows_read} row(s) read, {len(report.applied)} correction(s) stored as labels")
@@ -182,18 +188,21 @@ def evaluate_results(
     labels: Annotated[Path | None, typer.Option(help="labels file (.jsonl, .csv, .parquet) keyed by doc_id")] = None,
     schema: Annotated[str, typer.Option(help="schema name")] = "cover_letter",
     schemas: SchemasOpt = None,
-    output: Annotated[Path | None, typer.Option(help="output folder [./outputs]")] = None,
+    output: OutputOpt = None,
+    config: ConfigOpt = None,
 ) -> None:
     """Score the latest results against gold labels (a file, plus stored corrections)."""
     from rich.console import Console
 
+    from extractor.config import resolve_dirs
     from extractor.errors import ConfigError
     from extractor.evaluation import EvalConfig, evaluate
     from extractor.report import print_eval
 
     try:
-        report = evaluate(EvalConfig(schema=schema, schemas_dir=schemas or Path("schemas"),
-                                     output_dir=output or Path("outputs"), labels_file=labels))
+        schemas_dir, output_dir = resolve_dirs(config, schemas_dir=schemas, output_dir=output)
+        report = evaluate(EvalConfig(schema=schema, schemas_dir=schemas_dir, output_dir=output_dir,
+                                     labels_file=labels))
     except ConfigError as exc:
         raise _fail(str(exc)) from None
     print_eval(report, Console(width=160))
@@ -203,29 +212,28 @@ def evaluate_results(
 def breakeven(
     schema: Annotated[str, typer.Option(help="schema name")] = "cover_letter",
     schemas: SchemasOpt = None,
-    output: Annotated[Path | None, typer.Option(help="output folder [./outputs]")] = None,
+    output: OutputOpt = None,
     model: Annotated[str | None, typer.Option(help="today's model [the latest run's]")] = None,
     target_model: Annotated[str | None, typer.Option(help="model to fine-tune")] = None,
-    training_examples: Annotated[int, typer.Option(help="labelled examples to train on")] = 500,
-    epochs: Annotated[int, typer.Option(help="training epochs")] = 3,
-    reask_rate: Annotated[float, typer.Option(help="re-asks per document after fine-tuning")] = 0.02,
+    training_examples: Annotated[int | None, typer.Option(help="labelled examples to train on")] = None,
+    epochs: Annotated[int | None, typer.Option(help="training epochs")] = None,
+    reask_rate: Annotated[float | None, typer.Option(help="re-asks per document after fine-tuning")] = None,
     config: ConfigOpt = None,
 ) -> None:
     """When would fine-tuning pay for itself? Prompting vs fine-tuned vs Batch API, from observed runs."""
     from extractor.breakeven import Assumptions, BreakEvenConfig, breakeven_analysis, render_text
-    from extractor.config import finetune_price_overrides
+    from extractor.config import finetune_price_overrides, given, model_prices, resolve_base_url, resolve_dirs
     from extractor.errors import ConfigError
-    from extractor.pricing import DEFAULT_FINETUNE_TARGET
 
     try:
-        overrides = finetune_price_overrides(config)
-        assumptions = Assumptions(target_model=target_model or DEFAULT_FINETUNE_TARGET,
-                                  training_examples=training_examples, epochs=epochs,
-                                  reask_rate_finetuned=reask_rate)
-        result = breakeven_analysis(BreakEvenConfig(schema=schema, schemas_dir=schemas or Path("schemas"),
-                                                    output_dir=output or Path("outputs"), model=model,
-                                                    assumptions=assumptions, price_overrides=overrides))
-    except (ConfigError, ValueError) as exc:
+        schemas_dir, output_dir = resolve_dirs(config, schemas_dir=schemas, output_dir=output)
+        assumptions = Assumptions(**given(target_model=target_model, training_examples=training_examples,
+                                          epochs=epochs, reask_rate_finetuned=reask_rate))
+        result = breakeven_analysis(BreakEvenConfig(
+            schema=schema, schemas_dir=schemas_dir, output_dir=output_dir, model=model, assumptions=assumptions,
+            prices=model_prices(config), base_url=resolve_base_url(config),
+            price_overrides=finetune_price_overrides(config)))
+    except ConfigError as exc:
         raise _fail(str(exc)) from None
     typer.echo(render_text(result))
 
@@ -234,7 +242,7 @@ def breakeven(
 def report(
     schema: Annotated[str, typer.Option(help="schema name")] = "cover_letter",
     schemas: SchemasOpt = None,
-    output: Annotated[Path | None, typer.Option(help="output folder [./outputs]")] = None,
+    output: OutputOpt = None,
     out: Annotated[Path | None, typer.Option(help="HTML file [outputs/<schema>/report.html]")] = None,
     target_model: Annotated[str | None, typer.Option(help="model to fine-tune in the break-even")] = None,
     config: ConfigOpt = None,
@@ -242,16 +250,17 @@ def report(
     """Write a self-contained HTML report (costs, agreement, accuracy, drift, break-even) and summarize it."""
     from rich.console import Console
 
-    from extractor.config import finetune_price_overrides
+    from extractor.breakeven import Assumptions
+    from extractor.config import finetune_price_overrides, given, model_prices, resolve_base_url, resolve_dirs
     from extractor.errors import ConfigError
     from extractor.htmlreport import ReportConfig, build_report, print_report_summary, write_report
-    from extractor.pricing import DEFAULT_FINETUNE_TARGET
 
     try:
-        report_config = ReportConfig(schema=schema, schemas_dir=schemas or Path("schemas"),
-                                     output_dir=output or Path("outputs"), out=out,
-                                     target_model=target_model or DEFAULT_FINETUNE_TARGET,
-                                     price_overrides=finetune_price_overrides(config))
+        schemas_dir, output_dir = resolve_dirs(config, schemas_dir=schemas, output_dir=output)
+        report_config = ReportConfig(
+            schema=schema, schemas_dir=schemas_dir, output_dir=output_dir, out=out,
+            assumptions=Assumptions(**given(target_model=target_model)), prices=model_prices(config),
+            base_url=resolve_base_url(config), price_overrides=finetune_price_overrides(config))
         data = build_report(report_config)
         path = write_report(report_config, data)
     except ConfigError as exc:
@@ -263,32 +272,38 @@ def report(
 @app.command("runs")
 def list_runs(
     schema: Annotated[str, typer.Option(help="schema name")] = "cover_letter",
-    output: Annotated[Path | None, typer.Option(help="output folder [./outputs]")] = None,
+    output: OutputOpt = None,
     last: Annotated[int, typer.Option(help="how many recent runs to show")] = 20,
+    config: ConfigOpt = None,
 ) -> None:
     """Print the history of runs (outputs/<schema>/runs.parquet)."""
     from rich.console import Console
 
+    from extractor.config import resolve_dirs
+    from extractor.errors import ConfigError
     from extractor.report import load_runs, print_runs
 
     try:
-        runs = load_runs((output or Path("outputs")) / schema)
-    except FileNotFoundError as exc:
+        _, output_dir = resolve_dirs(config, output_dir=output)
+        runs = load_runs(output_dir / schema)
+    except (ConfigError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from None
     print_runs(runs.tail(last), Console(width=200))
 
 
 @app.command("schemas")
-def list_schemas(schemas: SchemasOpt = None) -> None:
+def list_schemas(schemas: SchemasOpt = None, config: ConfigOpt = None) -> None:
     """List the schemas found in the schemas folder."""
     from rich.console import Console
     from rich.table import Table
 
+    from extractor.config import resolve_dirs
     from extractor.errors import ConfigError
     from extractor.schemas import list_schemas as load_all
 
     try:
-        found = load_all(schemas or Path("schemas"))
+        schemas_dir, _ = resolve_dirs(config, schemas_dir=schemas)
+        found = load_all(schemas_dir)
     except ConfigError as exc:
         raise _fail(str(exc)) from None
     table = Table("schema", "version", "fields", "description")

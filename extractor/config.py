@@ -26,7 +26,8 @@ BACKENDS = ("auto", "openai", "embedded")
 
 
 class Secret(str):
-    """A string that never shows itself in repr/str formatting of containers or logs."""
+    """The API key: hidden from repr (so from dataclass reprs, containers and logged objects). Its str is
+    the key itself, since that is what is sent; never format it into a message (see backends.redact)."""
 
     def __repr__(self) -> str:
         return "Secret('***')"
@@ -76,6 +77,7 @@ class RunConfig:
     checkpoint_s: float = 60.0  # rewrite results.parquet from the journal at most this often
     max_cost_usd: float | None = None  # start no new paid document once the run would spend more
     batch: bool = False  # submit through the OpenAI Batch API (half price, answers within 24 h)
+    adapt_concurrency: bool = True  # a 429/503 halves the requests in flight (throttle.AdaptiveLimit)
     prices: Mapping[str, ModelPrice] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -138,6 +140,11 @@ class RunConfig:
             return False
         draw = int(hashlib.sha256(f"{self.sample_seed}:{doc_id}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
         return draw < self.sample_fraction
+
+    def document_key(self, doc_id: str, content_sha256: str, schema_version: str) -> str:
+        """`cache_key` of one document as this run would extract it (K samples if it is sampled)."""
+        return self.cache_key(content_sha256, schema_version,
+                              samples=self.samples if self.sampled(doc_id) else 1)
 
     def cache_key(self, content_sha256: str, schema_version: str, samples: int = 1) -> str:
         """Identity of an extraction: same bytes, schema version, model and settings -> same result.
@@ -226,3 +233,55 @@ def build_config(
         return RunConfig(**values)
     except TypeError as exc:
         raise ConfigError(str(exc)) from None
+
+
+# -- settings of the commands other than `run`: the same file, the same precedence ---------------------
+
+
+def _settings_file(config_file: Path | None) -> dict[str, Any]:
+    """The config file's values (extractor.toml if none is named), with unknown names refused as by
+    `build_config`."""
+    values = _read_config_file(config_file)
+    unknown = set(values) - {f.name for f in dataclasses.fields(RunConfig)} - {"finetune_prices"}
+    if unknown:
+        raise ConfigError(f"unknown setting(s) in config file: {', '.join(sorted(unknown))}")
+    return values
+
+
+def resolve_dirs(config_file: Path | None = None, *, schemas_dir: Path | None = None,
+                 output_dir: Path | None = None) -> tuple[Path, Path]:
+    """(schemas_dir, output_dir) as `build_config` resolves them: the flag (None: not given) > the config
+    file > RunConfig's default. A relative path stays relative to the working directory, as for `run`."""
+    values = _settings_file(config_file)
+    defaults = {f.name: f.default for f in dataclasses.fields(RunConfig)}
+    resolved: list[Path] = []
+    for name, flag in (("schemas_dir", schemas_dir), ("output_dir", output_dir)):
+        value = flag if flag is not None else values.get(name, defaults[name])
+        if not isinstance(value, str | Path):
+            raise ConfigError(f"{name} in the config file must be a path, not {value!r}")
+        resolved.append(Path(value))
+    return resolved[0], resolved[1]
+
+
+def model_prices(config_file: Path | None = None) -> dict[str, ModelPrice]:
+    """`[prices."<model>"]` tables of the config file (USD per Mtok of models genai-prices does not know),
+    read as `build_config` reads them into RunConfig.prices."""
+    return _prices(_settings_file(config_file).get("prices"))
+
+
+def resolve_base_url(config_file: Path | None = None, *, base_url: str | None = None,
+                     env: Mapping[str, str] | None = None) -> str | None:
+    """The server's URL as `build_config` resolves it: the flag > the config file > OPENAI_BASE_URL."""
+    if base_url is not None:
+        return base_url
+    values = _settings_file(config_file)
+    if "base_url" in values:
+        return values["base_url"]
+    env = os.environ if env is None else env
+    return env.get("OPENAI_BASE_URL") or None
+
+
+def given(**values: Any) -> dict[str, Any]:
+    """The keyword arguments a caller gave: None means "not given", as for `build_config`'s flags, so the
+    receiving config's own default applies: `Assumptions(**given(epochs=flag))`."""
+    return {name: value for name, value in values.items() if value is not None}

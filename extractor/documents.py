@@ -24,7 +24,7 @@ from typing import Any
 
 from extractor.errors import DocumentError
 
-SUPPORTED_SUFFIXES = (".txt", ".md", ".pdf", ".docx", ".html", ".htm", ".eml")
+SUPPORTED_SUFFIXES = (".txt", ".md", ".pdf", ".docx", ".html", ".htm", ".eml")  # the keys of _PARSERS (tested)
 MAX_FILE_BYTES = 64 * 1024 * 1024
 
 # Elements that are never content: code, styling, page chrome around the main text, and what a browser
@@ -123,10 +123,13 @@ def parse_bytes(raw: bytes, suffix: str) -> str:
         suffix = _sniff(raw)
     parser = _PARSERS.get(suffix)
     if parser is None:
-        raise DocumentError(
-            f"unsupported file type {suffix!r}; supported: {', '.join(SUPPORTED_SUFFIXES)}",
-            status="skipped")
+        raise _unsupported(suffix)
     return parser(raw)
+
+
+def _unsupported(suffix: str) -> DocumentError:
+    return DocumentError(f"unsupported file type {suffix!r}; supported: {', '.join(SUPPORTED_SUFFIXES)}",
+                         status="skipped")
 
 
 def _sniff(raw: bytes) -> str:
@@ -377,7 +380,10 @@ class DocumentReader:
     async def read(self, src: SourceFile, raw: bytes | None = None) -> Document:
         if raw is not None:  # small plain text: decoding takes microseconds, no thread needed
             return document_from_bytes(src, raw, max_chars=self.max_chars)
-        if src.path.suffix.lower() in _INLINE_SUFFIXES:
+        suffix = src.path.suffix.lower()
+        if suffix and suffix not in _PARSERS:
+            raise _unsupported(suffix)  # known from the name alone: no read, no worker process
+        if suffix in _INLINE_SUFFIXES:
             return await asyncio.to_thread(load_document, src, max_chars=self.max_chars)
         from pebble import ProcessExpired
 

@@ -2,9 +2,10 @@
 
 Labels come from a file (JSONL, CSV or Parquet keyed by `doc_id`) and from people's corrections;
 both live in one store (the journal's `labels` table), the newest label of a field winning. In JSONL,
-a key with null means "the document has no such value" and a missing key means "not labeled". In CSV
-and Parquet an empty cell means "not labeled"; list cells in CSV are separated by ";" and nested
-objects use `salary.min`-style columns. Every label is validated with the schema before it is stored.
+a key with null means "the document has no such value" and a missing key means "not labeled", in a nested
+object too (`{"salary": {"min": 85000}}` labels only `salary.min`). In CSV and Parquet an empty cell means
+"not labeled"; list cells in CSV are separated by ";" and nested objects use `salary.min`-style columns.
+Every label, null included, is validated with the schema before it is stored.
 """
 
 from __future__ import annotations
@@ -56,10 +57,9 @@ def read_labels_file(path: Path, schema: Schema) -> tuple[dict[str, dict[str, An
         raise ConfigError(f"labels file {path} does not exist")
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson"):
-        raw = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        raw = _read_jsonl(path)
     elif suffix == ".csv":
-        with path.open(newline="", encoding="utf-8-sig") as fh:
-            raw = [_from_flat(row, schema) for row in csv.DictReader(fh)]
+        raw = [_from_flat(row, schema) for row in _read_csv(path)]
     elif suffix == ".parquet":
         raw = [_from_flat({k: v for k, v in r.items() if v is not None}, schema)
                for r in pl.read_parquet(path).to_dicts()]
@@ -76,14 +76,51 @@ def read_labels_file(path: Path, schema: Schema) -> tuple[dict[str, dict[str, An
         for name, value in row.items():
             if name not in fields:
                 continue
-            if value is None:
-                labels.setdefault(doc_id, {})[name] = None
-                continue
+            # null is validated too: it is a gold value ("no such value") only where the schema allows one
             try:
-                labels.setdefault(doc_id, {})[name] = validate_field(schema.model, name, value)
+                checked = validate_field(schema.model, name, value)
             except ValidationError as exc:
                 rejected.append(f"{doc_id} / {name}: {'; '.join(e['msg'] for e in exc.errors())} (got {value!r})")
+                continue
+            if isinstance(value, dict) and isinstance(checked, dict):
+                # validation returns the whole nested object; the sub-keys the label left out are not labeled
+                checked = {k: v for k, v in checked.items() if k in value}
+            labels.setdefault(doc_id, {})[name] = checked
     return labels, rejected
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """One JSON object per non-blank line; a malformed line is a ConfigError naming file and line."""
+    rows: list[dict[str, Any]] = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"labels file {path}, line {number}: not valid JSON ({exc.msg})") from None
+        if not isinstance(row, dict):
+            raise ConfigError(f"labels file {path}, line {number}: expected a JSON object with doc_id, "
+                              f"got {type(row).__name__}")
+        rows.append(row)
+    return rows
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    """CSV rows keyed by header; a row with more (non-empty) cells than the header is a ConfigError."""
+    rows: list[dict[str, str]] = []
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        try:
+            for row in reader:
+                extra = row.pop(None, None)  # DictReader files cells beyond the header under the key None
+                if extra and any(cell.strip() for cell in extra):
+                    raise ConfigError(f"labels file {path}, line {reader.line_num}: {len(extra)} more cell(s) "
+                                      f"than the header's {len(reader.fieldnames or ())} columns")
+                rows.append(row)
+        except csv.Error as exc:
+            raise ConfigError(f"labels file {path}, line {reader.line_num}: {exc}") from None
+    return rows
 
 
 def _from_flat(row: dict[str, Any], schema: Schema) -> dict[str, Any]:

@@ -114,7 +114,8 @@ class FakeOpenAI:
 
     def __init__(self, *, latency_s: float = 0.0, fail_rate: float = 0.0, seed: int = 0,
                  slow_s: float = 2.0, retry_after_s: float = 0.0, supports_n: bool = True,
-                 max_in_flight: int | None = None, batch_polls: int = 0, batch_expires: bool = False) -> None:
+                 max_in_flight: int | None = None, batch_polls: int = 0, batch_expires: bool = False,
+                 batch_answers_lost: int = 0) -> None:
         self.supports_n = supports_n  # False: behave like servers that ignore `n` (llama.cpp)
         # A provider's rate limit, simplified: a request arriving while this many are being answered
         # gets 429 with Retry-After at once. Peak concurrency seen is kept in `peak_in_flight`.
@@ -134,6 +135,7 @@ class FakeOpenAI:
         # The Batch API: uploaded files, and batches answered once retrieved `batch_polls` + 1 times.
         self.batch_polls = batch_polls
         self.batch_expires = batch_expires  # True: a batch ends "expired" with only its first half answered
+        self.batch_answers_lost = batch_answers_lost  # this many creates happen but answer 500 (answer lost)
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict[str, Any]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -209,6 +211,9 @@ class FakeOpenAI:
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         try:
             status, headers, payload, delay = self.respond(body)
+            if status == 401:  # as OpenAI does: the refused key is quoted back in the error
+                key = request.headers.get("Authorization", "").removeprefix("Bearer ")
+                payload["error"]["message"] = f"Incorrect API key provided: {key}. You can find your API key..."
             if delay:
                 await asyncio.sleep(delay)
             return web.json_response(payload, status=status, headers=headers)
@@ -255,6 +260,9 @@ class FakeOpenAI:
                  "status": "validating", "created_at": int(time.time()), "metadata": body.get("metadata"),
                  "output_file_id": None, "error_file_id": None, "polls": 0}
         self.batches[batch["id"]] = batch
+        if self.batch_answers_lost > 0:
+            self.batch_answers_lost -= 1
+            return web.json_response({"error": {"message": "upstream timeout"}}, status=500)
         return web.json_response(self._public(batch))
 
     async def _batch_list(self, request: Any) -> Any:

@@ -17,7 +17,7 @@ import io
 import math
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,18 +25,23 @@ import polars as pl
 from rich.console import Console
 from rich.markup import escape as markup_escape
 
-from extractor.breakeven import Assumptions, BreakEven, _usd, analyze, observed_from_journal, quality_wall
+from extractor.breakeven import (
+    Assumptions,
+    BreakEven,
+    BreakEvenConfig,
+    _num,
+    _usd,
+    breakeven_analysis,
+    quality_wall,
+)
 from extractor.config import ModelPrice
 from extractor.errors import ConfigError
-from extractor.pricing import finetune_prices
 from extractor.schemas import load_schema
 from extractor.store import Journal, write_atomic_bytes
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
-
-_DEFAULTS = Assumptions()
 
 SECTION_TITLES: dict[str, str] = {
     "headline": "Headline numbers",
@@ -60,19 +65,28 @@ class ReportConfig:
     output_dir: Path = Path("outputs")
     out: Path | None = None
     """The HTML file; None: `<output_dir>/<schema>/report.html` (filled in on construction)."""
-    target_model: str = _DEFAULTS.target_model
-    training_examples: int = _DEFAULTS.training_examples
-    epochs: int = _DEFAULTS.epochs
-    current_price: ModelPrice | None = None
-    """Price of today's model when genai-prices does not know it (self-hosted); None: look it up."""
+    assumptions: Assumptions = field(default_factory=Assumptions)
+    """What the break-even assumes rather than observes (target model, training examples, ...)."""
+    prices: Mapping[str, ModelPrice] = field(default_factory=dict)
+    """`[prices."<model>"]` tables of the config file: today's model, when genai-prices does not know it."""
+    base_url: str | None = None
+    """The server today's model is called on, to match its provider's prices."""
     quality_threshold: float = 0.9
     quality_versions: int = 3
     price_overrides: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     """`[finetune_prices."<model>"]` tables of the config file."""
+    target_model: InitVar[str | None] = None
+    """Shorthand: replaces `assumptions.target_model` (folded into `assumptions` on construction)."""
+    current_price: InitVar[ModelPrice | None] = None
+    """Shorthand: replaces `assumptions.current_price` (folded into `assumptions` on construction)."""
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, target_model: str | None, current_price: ModelPrice | None) -> None:
         if self.out is None:
             object.__setattr__(self, "out", self.output_dir / self.schema / "report.html")
+        shorthands = {"target_model": target_model, "current_price": current_price}
+        given = {name: value for name, value in shorthands.items() if value is not None}
+        if given:
+            object.__setattr__(self, "assumptions", dataclasses.replace(self.assumptions, **given))
 
     @property
     def schema_dir(self) -> Path:
@@ -83,9 +97,11 @@ class ReportConfig:
         assert self.out is not None
         return self.out
 
-    def assumptions(self) -> Assumptions:
-        return Assumptions(target_model=self.target_model, training_examples=self.training_examples,
-                           epochs=self.epochs, current_price=self.current_price)
+    def breakeven_config(self) -> BreakEvenConfig:
+        """The break-even the report shows: `extractor breakeven`'s analysis of the latest run's model."""
+        return BreakEvenConfig(schema=self.schema, schemas_dir=self.schemas_dir, output_dir=self.output_dir,
+                               assumptions=self.assumptions, prices=self.prices, base_url=self.base_url,
+                               price_overrides=self.price_overrides)
 
 
 @dataclass(frozen=True)
@@ -256,12 +272,12 @@ def build_report(config: ReportConfig) -> ReportData:
         notes.setdefault("quality", f"The quality wall needs evaluations of at least two schema versions; the "
                                     f"journal has {len(versions)}. Run `extractor eval` after each prompt change.")
 
-    model = runs[-1].model if runs else _most_common(results["model"].drop_nulls().to_list())
     breakeven: BreakEven | None = None
     if "breakeven" not in notes:
-        breakeven, note = _breakeven(config, journal_path, schema, model)
-        if note:
-            notes["breakeven"] = note
+        try:
+            breakeven = breakeven_analysis(config.breakeven_config())
+        except ConfigError as exc:  # nothing billed to project from, or no price: the message says which
+            notes["breakeven"] = _sentence(str(exc))
 
     return ReportData(
         config=config, schema_name=schema.name, schema_version=schema.version,
@@ -358,24 +374,9 @@ def _drift(summaries: list[dict[str, Any]]) -> list[DriftRow]:
     return rows
 
 
-def _most_common(values: list[str]) -> str | None:
-    return max(set(values), key=values.count) if values else None
-
-
-def _breakeven(config: ReportConfig, journal_path: Path, schema: Any, model: str | None
-               ) -> tuple[BreakEven | None, str | None]:
-    if model is None:
-        return None, "No model to compare: no run and no result names one."
-    observed = observed_from_journal(journal_path, schema, model)
-    if observed is None:
-        return None, (f"The journal has no billed extraction by {model} (documents that reached the model and "
-                      "used tokens), so there is no observed workload to price.")
-    try:
-        return analyze(observed, config.assumptions(), finetune_prices(config.price_overrides)), None
-    except ValueError as exc:  # no price for today's model
-        return None, f"Cannot price today's model: {exc}."
-    except KeyError as exc:  # no fine-tuning price for the target
-        return None, f"Cannot price the fine-tuned model: {exc.args[0] if exc.args else exc}."
+def _sentence(message: str) -> str:
+    """An error message as a note: capitalized, ending with a full stop."""
+    return message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")
 
 
 # -- charts --------------------------------------------------------------------------------------------
@@ -594,7 +595,7 @@ def breakeven_svg(result: BreakEven) -> str:
                             xycoords=("data", "axes fraction"), xytext=(4, 0), textcoords="offset points",
                             fontsize=9, color=_GREY, rotation=90, va="top", bbox=_LABEL_BOX)
             top = ax.secondary_xaxis("top", functions=(lambda d: d / per_night, lambda n: n * per_night))
-            top.set_xlabel(f"nights at {_amount(per_night)} documents a night")
+            top.set_xlabel(f"nights at {_num(per_night)} documents a night")
             _count_axis(top.xaxis)
         ax.set_xlim(0, horizon)
         ax.set_ylim(bottom=0)
@@ -640,10 +641,6 @@ def _when(iso: str) -> str:
     if moment.tzinfo is not None:
         moment = moment.astimezone(dt.UTC)
     return moment.strftime("%Y-%m-%d %H:%M:%S") + (" UTC" if moment.tzinfo is not None else "")
-
-
-def _amount(value: float) -> str:
-    return f"{value:,.0f}" if abs(value) >= 10 or value == int(value) else f"{value:,.1f}"
 
 
 # -- HTML ----------------------------------------------------------------------------------------------

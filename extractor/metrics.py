@@ -54,7 +54,8 @@ def _kind(name: str, dtype: pl.DataType) -> str:
 
 
 def leaves(values: Mapping[str, Any], kinds: Mapping[str, str]) -> dict[str, Any]:
-    """Spread nested objects into `parent.child` keys; only keys present in `values` are returned."""
+    """Spread nested objects into `parent.child` keys; only keys present in `values` are returned (a
+    label giving `{"salary": {"min": 85000}}` says nothing about the salary's other parts)."""
     out: dict[str, Any] = {}
     for key in kinds:
         top, _, sub = key.partition(".")
@@ -62,7 +63,10 @@ def leaves(values: Mapping[str, Any], kinds: Mapping[str, str]) -> dict[str, Any
             continue
         if sub:
             parent = values[top]
-            out[key] = parent.get(sub) if isinstance(parent, Mapping) else None
+            if not isinstance(parent, Mapping):
+                out[key] = None  # no object at all: every part is empty
+            elif sub in parent:
+                out[key] = parent[sub]
         else:
             out[key] = values[top]
     return out

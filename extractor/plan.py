@@ -10,16 +10,14 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+from extractor.budget import DEFAULT_COMPLETION_TOKENS, DEFAULT_TOKENS_PER_CHAR, Budget
 from extractor.config import RunConfig
 from extractor.documents import DocumentReader, discover, sha256_file
 from extractor.errors import ConfigError, DocumentError
-from extractor.pricing import Pricer, finetune_prices
+from extractor.pricing import Pricer
 from extractor.prompts import system_prompt
 from extractor.schemas import load_schema
 from extractor.store import Journal
-
-DEFAULT_TOKENS_PER_CHAR = 0.25
-DEFAULT_COMPLETION_TOKENS = 200.0
 
 
 @dataclass(frozen=True)
@@ -76,13 +74,11 @@ async def plan_async(config: RunConfig) -> Plan:
         completion = DEFAULT_COMPLETION_TOKENS
         result.calibration = (f"no earlier run of {config.resolved_model}: assuming 4 characters per token "
                               f"and {DEFAULT_COMPLETION_TOKENS:.0f} completion tokens")
-    pricer = Pricer(config.resolved_model, base_url=config.base_url, overrides=config.prices,
-                    free=config.resolved_backend == "embedded",
-                    discount=finetune_prices().batch_discount if config.batch else 1.0)
+    pricer = Pricer.for_config(config)
     try:
         for src in files:
             sha = await asyncio.to_thread(sha256_file, src.path)
-            key = config.cache_key(sha, schema.version)
+            key = config.document_key(src.doc_id, sha, schema.version)
             if not config.force and journal.cached_row(key) is not None:
                 result.cached += 1
                 continue
@@ -111,10 +107,8 @@ async def plan_async(config: RunConfig) -> Plan:
         journal.close()
     result.cost_usd = pricer.cost(result.prompt_tokens, result.completion_tokens, 0)
     if config.max_cost_usd is not None and result.cost_usd is not None:
-        result.max_cost_usd, result.fit_under_limit, spent = config.max_cost_usd, 0, 0.0
-        for d in result.to_send:
-            spent += pricer.cost(d.prompt_tokens, d.completion_tokens, 0) or 0.0
-            if spent > config.max_cost_usd:
-                break
-            result.fit_under_limit += 1
+        # The run's own admission rule, with every document in flight at once (nothing settles here).
+        budget = Budget(config.max_cost_usd, pricer, observed)
+        result.max_cost_usd = config.max_cost_usd
+        result.fit_under_limit = sum(budget.admit(d.prompt_chars) is not None for d in result.to_send)
     return result

@@ -30,7 +30,7 @@ from extractor.documents import DocumentReader, SourceFile, discover, sha256_fil
 from extractor.errors import AuthError, ConfigError, DocumentError, ExtractionError, ExtractorError
 from extractor.lock import RunLock
 from extractor.metrics import Consensus, consensus, field_kinds, leaves, similarity
-from extractor.pricing import Pricer, finetune_prices
+from extractor.pricing import Pricer
 from extractor.prompts import build_messages, system_prompt
 from extractor.schemas import Schema, load_schema
 from extractor.store import EventLog, Journal, frame_from_json_rows, write_json_atomic, write_parquet_atomic
@@ -45,7 +45,7 @@ class Observer(Protocol):
 
     def started(self, total: int, backend: str, model: str) -> None: ...
 
-    def finished(self, row: dict[str, Any]) -> None: ...
+    def finished(self, row: dict[str, Any], totals: RunSummary) -> None: ...
 
 
 @dataclass
@@ -157,7 +157,7 @@ class _Run:
     """State of one run; kept private so callers only see `run()` and its summary."""
 
     def __init__(self, config: RunConfig, schema: Schema, journal: Journal, events: EventLog,
-                 summary: RunSummary, observer: Observer | None, files: list[SourceFile]) -> None:
+                 summary: RunSummary, observer: Observer | None, files: list[SourceFile], pricer: Pricer) -> None:
         self.config = config
         self.schema = schema
         self.journal = journal
@@ -166,13 +166,13 @@ class _Run:
         self.observer = observer
         self.files = files
         self.system = system_prompt(schema)
-        self.pricer = Pricer(summary.model, base_url=config.base_url, overrides=config.prices,
-                             free=summary.backend == "embedded",
-                             discount=finetune_prices().batch_discount if config.batch else 1.0)
+        self.pricer = pricer
         self.reader = DocumentReader(max_chars=config.max_chars, timeout_s=config.parse_timeout_s)
         self.stop_reason: str | None = None
         self.last_checkpoint = time.monotonic()
         self.in_flight_keys: dict[str, asyncio.Future[None]] = {}  # cache keys being extracted now
+        # Documents submitted to the Batch API and not collected yet: never sent again meanwhile.
+        self.in_batch = {key for _, _, docs in journal.open_submissions() for key in docs}
         self.budget = Budget(config.max_cost_usd, self.pricer,
                              journal.tokens_per_char(summary.model) if config.max_cost_usd is not None else None)
 
@@ -189,14 +189,17 @@ class _Run:
 
     async def process(self, src: SourceFile, backend: _LazyBackend) -> None:
         row = self.base_row(src)
-        if self.stop_reason is not None:
-            row.update(error_type="RunStopped", error_message=f"not attempted: {self.stop_reason}")
-            return self.commit(row)
         if (identity := await self.identify(src, row)) is None:
             return None
         raw, key, sampled = identity
         if not self.config.force and (stored := self.journal.cached_row(key)) is not None:
-            return self.carry(src, key, stored)
+            return self.carry(src, key, stored)  # free: carried even after the run was stopped
+        if key in self.in_batch and not self.config.force:
+            self.summary.pending += 1  # paid for in a batch already: `run --batch` collects it
+            return None
+        if self.stop_reason is not None:
+            row.update(error_type="RunStopped", error_message=f"not attempted: {self.stop_reason}")
+            return self.commit(row)
         # The same bytes under another name may be in flight right now: wait for that answer instead
         # of paying for it twice. If it failed, the next in line tries itself.
         while (same := self.in_flight_keys.get(key)) is not None:
@@ -225,10 +228,8 @@ class _Run:
             row.update(error_type="DocumentError", error_message=f"cannot read file: {exc.strerror or exc}")
             self.commit(row)
             return None
-        sampled = self.config.sampled(src.doc_id)
-        key = self.config.cache_key(row["content_sha256"], self.summary.schema_version,
-                                    samples=self.config.samples if sampled else 1)
-        return raw, key, sampled
+        key = self.config.document_key(src.doc_id, row["content_sha256"], self.summary.schema_version)
+        return raw, key, self.config.sampled(src.doc_id)
 
     async def prepare(self, src: SourceFile, row: dict[str, Any],
                       raw: bytes | None) -> tuple[list[dict[str, str]], int] | None:
@@ -377,7 +378,7 @@ class _Run:
         if self.config.archive_dir is not None and row["status"] == "ok":
             self.archive(Path(row["source_path"]), row["doc_id"])
         if self.observer is not None:
-            self.observer.finished(row)
+            self.observer.finished(row, self.summary)
         if time.monotonic() - self.last_checkpoint >= self.config.checkpoint_s:
             self.materialize()
 
@@ -419,9 +420,8 @@ async def run_async(config: RunConfig, observer: Observer | None = None,
     Setting `stop` ends the run gracefully: no new document starts, in-flight ones finish.
     """
     schema = load_schema(config.schemas_dir, config.schema)
-    if config.max_cost_usd is not None and Pricer(
-            config.resolved_model, base_url=config.base_url, overrides=config.prices,
-            free=config.resolved_backend == "embedded").cost(1000, 1000, 0) is None:
+    pricer = Pricer.for_config(config)
+    if config.max_cost_usd is not None and not pricer.known:
         raise ConfigError(f"--max-cost cannot be enforced: no price is known for model {config.resolved_model!r}; "
                           f"set [prices.{config.resolved_model!r}] in the config file")
     try:
@@ -441,7 +441,7 @@ async def run_async(config: RunConfig, observer: Observer | None = None,
         events = EventLog(out_dir / "logs" / f"{summary.run_id}.jsonl")
         events.write("run_started", run_id=summary.run_id, documents=len(files), model=summary.model,
                      endpoint=summary.endpoint, schema=schema.name, schema_version=schema.version)
-        state = _Run(config, schema, journal, events, summary, observer, files)
+        state = _Run(config, schema, journal, events, summary, observer, files, pricer)
         clock = time.perf_counter()
         if observer is not None:
             observer.started(len(files), summary.backend, summary.model)
@@ -478,6 +478,9 @@ async def run_async(config: RunConfig, observer: Observer | None = None,
                 summary.interrupted = getattr(stop, "reason", None) or "stop requested"
             if state.pricer.warning:
                 summary.warnings.append(state.pricer.warning)
+            if summary.pending and not config.batch:
+                summary.warnings.append(f"{summary.pending} document(s) wait in a batch an earlier `run --batch` "
+                                        "submitted; they were not sent again: run with --batch to collect them")
             if summary.cost_limited:
                 summary.warnings.append(f"{summary.cost_limited}: {summary.deferred} document(s) were not sent "
                                         "and are left for the next run")

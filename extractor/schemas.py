@@ -8,6 +8,7 @@ so a change to any of them is visible in the results.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import json
@@ -20,11 +21,14 @@ from pydantic import BaseModel
 
 from extractor.errors import ConfigError
 
-# Columns extractor adds to every row; a schema field may not reuse these names.
+# Columns extractor adds to rows (table.META_DTYPES, plus the spreadsheet export's `corrected`); a schema
+# field may not reuse these names. Kept as plain names so listing schemas does not import polars; a test
+# keeps the two in step.
 META_COLUMNS = (
     "doc_id", "source_path", "content_sha256", "status", "error_type", "error_message",
     "schema_name", "schema_version", "model", "endpoint", "attempts", "prompt_tokens",
     "completion_tokens", "cached_tokens", "cost_usd", "latency_s", "compute_s", "extracted_at", "run_id",
+    "batch_id", "corrected",
 )
 
 
@@ -47,7 +51,7 @@ class Schema:
     def json_schema(self) -> dict:
         return self.model.model_json_schema()
 
-    @property
+    @functools.cached_property
     def version(self) -> str:
         payload = {
             "json_schema": self.json_schema,

@@ -85,7 +85,10 @@ def corrected_results(schema: Schema, schema_dir: Path) -> pl.DataFrame:
     rows = []
     for row in frame.to_dicts():
         fixes = {k: v for k, v in latest.get(row["doc_id"], {}).items() if k in schema.model.model_fields}
-        row.update(fixes)
+        for name, value in fixes.items():
+            # A label may give only part of a nested object (`salary.min`): the rest stays as extracted.
+            current = row.get(name)
+            row[name] = {**current, **value} if isinstance(current, dict) and isinstance(value, dict) else value
         row["corrected"] = LIST_SEPARATOR.join(sorted(fixes)) or None
         rows.append(json.dumps(row, default=_json_default, ensure_ascii=False))
     return frame_from_json_rows(rows, {**row_schema(schema.model), "corrected": pl.String()})

@@ -67,6 +67,16 @@ class RetryPolicy:
     backoff_max_s: float = 30.0
 
 
+# POSTs the policy may send again after a failure whose outcome is unknown: chat completions (retrying
+# them is the point of the policy) and file uploads (a duplicate costs nothing). Creating a batch is
+# not one: a lost answer to a create that did happen would pay for the batch twice.
+REPEATABLE_POSTS = ("/chat/completions", "/files")
+
+
+def repeatable(request: httpx.Request) -> bool:
+    return request.method != "POST" or request.url.path.endswith(REPEATABLE_POSTS)
+
+
 def is_retryable_status(status: int) -> bool:
     return status in RETRY_STATUSES or 500 <= status <= 599
 
@@ -111,7 +121,8 @@ class RetryingTransport(httpx.AsyncBaseTransport):
             server_says = retry_after_seconds(outcome.result().headers)
             if server_says is not None:
                 # Honoured as asked, not capped: the per-document deadline decides whether to wait at all.
-                return server_says
+                # A call outside any document (Batch API files and batches) has no deadline: capped there.
+                return server_says if CURRENT_METER.get() is not None else min(server_says, self._policy.backoff_max_s)
         return self._backoff(state)
 
     def _stop(self, state: RetryCallState) -> bool:
@@ -139,6 +150,8 @@ class RetryingTransport(httpx.AsyncBaseTransport):
         log.debug("transient %s, retry %d in %.2fs", what, state.attempt_number, state.upcoming_sleep)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if not repeatable(request):
+            return await self._send_once(request)
         # Most requests succeed at once; tenacity's per-call machinery (~7% of the client CPU per
         # document, py-spy) starts only after a transient failure, and is handed that first outcome
         # as its attempt 1, so backoff, stop rules and counts are exactly the policy's.

@@ -146,3 +146,24 @@ def test_batch_from_the_command_line(tmp_path: Path, fake_server: FakeOpenAI) ->
     runs = subprocess.run([sys.executable, "-m", "extractor", "runs", "--output", str(tmp_path / "out")],
                           capture_output=True, text=True, timeout=60)
     assert "batch: 4 submitted" in " ".join(runs.stdout.split())
+
+
+def test_a_plain_run_does_not_pay_again_for_documents_waiting_in_a_batch(tmp_path: Path) -> None:
+    with serving(batch_polls=5) as server:
+        write_docs(tmp_path / "in", LETTERS)
+        assert runner.run(make_config(tmp_path, server, batch=True)).submitted == 4
+        plain = runner.run(make_config(tmp_path, server))
+        assert (plain.pending, plain.ok, server_log(server)) == (4, 0, [])
+        assert any("run with --batch to collect" in w for w in plain.warnings)
+
+
+def test_a_batch_create_whose_answer_is_lost_is_not_repeated_but_adopted(tmp_path: Path) -> None:
+    # The create happened but answered 500: retrying it (as chat completions are) would pay twice.
+    with serving(batch_answers_lost=1) as server:
+        write_docs(tmp_path / "in", LETTERS)
+        config = make_config(tmp_path, server, batch=True)
+        lost = runner.run(config)
+        assert (lost.submitted, len(server.batches)) == (0, 1)
+        assert any("could not submit" in w for w in lost.warnings)
+        adopted = runner.run(config)
+        assert (adopted.ok, adopted.submitted, len(server.batches)) == (4, 0, 1)

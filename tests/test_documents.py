@@ -446,6 +446,23 @@ def test_unsupported_type_is_skipped(tmp_path: Path) -> None:
     assert "unsupported" in str(exc)
 
 
+def test_unsupported_type_is_skipped_without_a_parser_process(tmp_path: Path) -> None:
+    import asyncio
+
+    from extractor.documents import _PARSERS, SUPPORTED_SUFFIXES, DocumentError, DocumentReader
+
+    assert set(SUPPORTED_SUFFIXES) == set(_PARSERS)
+    (tmp_path / "photo.PNG").write_bytes(random_bytes(4096))
+    reader = DocumentReader(max_chars=1000, timeout_s=5)
+    try:
+        with pytest.raises(DocumentError, match=r"unsupported file type '\.png'") as exc:
+            asyncio.run(reader.read(SourceFile(path=tmp_path / "photo.PNG", doc_id="photo.PNG")))
+        assert exc.value.status == "skipped"
+        assert reader._pool is None, "no worker process is started to say a file type is unsupported"
+    finally:
+        reader.close()
+
+
 def test_suffix_is_case_insensitive(tmp_path: Path) -> None:
     assert "Upper case suffix" in load(tmp_path, "REPORT.PDF", text_pdf("Upper case suffix")).text
 

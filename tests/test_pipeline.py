@@ -221,7 +221,9 @@ def test_api_key_never_reaches_outputs(tmp_path: Path, fake_server: FakeOpenAI) 
     key = "sk-SECRETKEY-do-not-leak-4242"
     write_docs(tmp_path / "in", {"a.txt": "Letter", "b.txt": "Letter [[fault:401]]"})
     config = make_config(tmp_path, fake_server, api_key=key, concurrency=1)
-    runner.run(config)
+    summary = runner.run(config)
+    # The fake server quotes the refused key back, as OpenAI does: only redaction keeps it out.
+    assert summary.aborted and "Incorrect API key provided: ***." in summary.aborted
     assert key not in repr(config)
     for path in (tmp_path / "out").rglob("*"):
         if path.is_file():
@@ -246,3 +248,34 @@ def test_memory_bound_workers_process_many_documents(tmp_path: Path, fake_server
     summary = runner.run(config)
     assert summary.ok == 200
     assert read_results(config)["doc_id"].n_unique() == 200
+
+
+def test_after_an_auth_stop_reused_results_stay_ok(tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    write_docs(tmp_path / "in", {"b.txt": "Letter b", "c.txt": "Letter c"})
+    config = make_config(tmp_path, fake_server, concurrency=1)
+    assert runner.run(config).ok == 2
+    write_docs(tmp_path / "in", {"a.txt": "Letter a [[fault:401*9]]", "d.txt": "Letter d"})
+    stopped = runner.run(config)
+    rows = {r["doc_id"]: r for r in pl.read_parquet(config.schema_output_dir / "results.parquet").to_dicts()}
+    assert stopped.aborted and rows["a.txt"]["error_type"] == "AuthError"
+    assert rows["b.txt"]["status"] == rows["c.txt"]["status"] == "ok", "a stop keeps reused results ok"
+    assert rows["d.txt"]["error_type"] == "RunStopped" and stopped.cached == 2
+
+
+def test_progress_shows_what_the_run_spent_not_reused_costs(tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    import io
+
+    from rich.console import Console
+
+    from extractor.progress import RichProgress
+
+    write_docs(tmp_path / "in", {"a.txt": "Letter a", "b.txt": "Letter b"})
+    config = make_config(tmp_path, fake_server)
+    for expected_cached in (0, 2):
+        observer = RichProgress(Console(file=io.StringIO(), force_terminal=True))
+        summary = runner.run(config, observer)
+        observer.close()
+        task = observer._progress.tasks[0]
+        assert summary.cached == expected_cached
+        assert (task.completed, task.fields["cost"]) == (2, pytest.approx(summary.cost_usd))
+    assert summary.cost_usd == 0.0, "the second run reused both results and spent nothing"

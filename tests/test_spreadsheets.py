@@ -34,7 +34,8 @@ def exported(tmp_path: Path, fake_server: FakeOpenAI) -> tuple[Path, ExportConfi
         "ada.txt": "Ada " + _answer(applicant_name="Ada Lovelace", skills=["Python", "SQL"], seniority="senior",
                                     salary={"min": 80000, "max": 90000, "currency": "EUR", "period": "year"},
                                     available_from="2026-03-01", years_experience=7.5),
-        "evil.txt": "Evil " + _answer(applicant_name=PAYLOADS[0], skills=PAYLOADS[1:], company=PAYLOADS[3]),
+        "evil.txt": "Evil " + _answer(applicant_name=PAYLOADS[0], skills=PAYLOADS[1:], company=PAYLOADS[3],
+                                      desired_role=PAYLOADS[4]),
         "bob.txt": "Bob " + _answer(applicant_name="Bob Stone", notice_period_days=30),
         "-dash.txt": "Dash " + _answer(applicant_name="Dee Ash"),
         "empty.txt": "",
@@ -91,6 +92,8 @@ def test_csv_neutralizes_formula_triggers(exported: tuple[Path, ExportConfig]) -
     assert evil["applicant_name"] == "'" + PAYLOADS[0]
     assert evil["company"] == "'" + PAYLOADS[3]
     assert evil["skills"].startswith("'+cmd")
+    # A tab is a trigger too: here in a cell of its own, not inside a joined list.
+    assert evil["desired_role"] == "'" + PAYLOADS[4]
     assert "'-dash.txt" in rows
     assert rows["ada.txt"]["salary.min"] == "80000.0" and rows["ada.txt"]["available_from"] == "2026-03-01"
     for row in rows.values():
@@ -206,3 +209,13 @@ def test_summary_sheet_shows_agreement_when_measured(tmp_path: Path, fake_server
     assert summary["sampled documents"] == 2
     assert summary["agreement seniority"] == pytest.approx(2 / 3, abs=1e-6)
     assert summary["agreement applicant_name"] == 1
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_every_trigger_character_is_neutralized_in_csv(payload: str) -> None:
+    import polars as pl
+
+    from extractor.spreadsheets import neutralize_csv
+
+    frame = neutralize_csv(pl.DataFrame({"cell": [payload, "plain text", "a=b"]}))
+    assert frame["cell"].to_list() == ["'" + payload, "plain text", "a=b"]

@@ -11,6 +11,7 @@ import pytest
 from rich.console import Console
 
 from extractor import runner
+from extractor.config import RunConfig
 from extractor.report import print_runs
 from extractor.throttle import AdaptiveLimit
 
@@ -110,15 +111,25 @@ def test_a_waiter_cancelled_just_as_it_was_granted_hands_its_place_on() -> None:
     asyncio.run(main())
 
 
-def test_rate_limited_server_every_document_ends_ok(tmp_path: Path) -> None:
-    # The server answers 429 to any request beyond 4 in flight; 16 workers start at once. Without the
-    # adaptive limit this drew ~150 429s and 20 of 48 documents ran out of attempts (measured).
+def _rate_limited_run(tmp_path: Path, **overrides: object) -> tuple[runner.RunSummary, list[dict], RunConfig]:
+    # The server answers 429 to any request beyond 4 in flight; 16 workers start at once.
     with serving(latency_s=0.05, retry_after_s=0.02, max_in_flight=4) as server:
         write_docs(tmp_path / "in", {f"d{i:02}.txt": f"Cover letter number {i}." for i in range(48)})
-        config = make_config(tmp_path, server, concurrency=16)
+        config = make_config(tmp_path, server, concurrency=16, **overrides)
         summary = runner.run(config)
         log = server_log(server)
-    limited = [r for r in log if r.get("fault") == "rate-limit"]
+    return summary, [r for r in log if r.get("fault") == "rate-limit"], config
+
+
+def test_without_the_adaptive_limit_workers_hammer_the_limit(tmp_path: Path) -> None:
+    # The control for the next test: each request retrying on its own, honouring Retry-After.
+    summary, limited, _ = _rate_limited_run(tmp_path, adapt_concurrency=False)
+    assert summary.failed > 0 and len(limited) > 100
+    assert summary.lowest_concurrency is None
+
+
+def test_rate_limited_server_every_document_ends_ok(tmp_path: Path) -> None:
+    summary, limited, config = _rate_limited_run(tmp_path)
     assert (summary.ok, summary.failed) == (48, 0)
     assert 0 < len(limited) <= 40
     assert summary.throttled == len(limited)

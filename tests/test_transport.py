@@ -29,3 +29,14 @@ def test_garbage_retry_after_falls_back_to_backoff() -> None:
                                                 (400, False), (401, False), (403, False), (404, False), (422, False)])
 def test_which_statuses_are_transient(status: int, retry: bool) -> None:
     assert is_retryable_status(status) is retry
+
+
+def test_only_requests_safe_to_repeat_are_retried() -> None:
+    from extractor.transport import repeatable
+
+    def request(method: str, path: str) -> httpx.Request:
+        return httpx.Request(method, "https://api.example" + path)
+
+    assert repeatable(request("POST", "/v1/chat/completions"))
+    assert repeatable(request("POST", "/v1/files")) and repeatable(request("GET", "/v1/batches/b1"))
+    assert not repeatable(request("POST", "/v1/batches")), "a repeated create could pay for a batch twice"
