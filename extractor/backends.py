@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import json
 import logging
 import re
 from collections.abc import AsyncIterator, Callable
@@ -17,6 +18,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
+from extractor.batchapi import ENDPOINT, FINISHED, METADATA_KEY, BatchAPI, BatchState
 from extractor.config import RunConfig
 from extractor.errors import AuthError, ConfigError, ExtractionError
 from extractor.throttle import AdaptiveLimit
@@ -26,10 +28,18 @@ log = logging.getLogger("extractor.backends")
 
 
 class Backend(Protocol):
-    """What the runner needs from a model: one call per document."""
+    """What the runner needs from a model: one answer per document, K answers for self-consistency, and
+    the provider's Batch API where it has one."""
 
     async def extract(self, messages: list[dict[str, str]], response_model: type[BaseModel],
                       meter: CallMeter) -> BaseModel: ...
+
+    async def sample(self, messages: list[dict[str, str]], response_model: type[BaseModel], meter: CallMeter,
+                     k: int, temperature: float) -> list[BaseModel | None]: ...
+
+    def batch_api(self, temperature: float) -> BatchAPI | None:
+        """The provider's Batch API, or None where the backend has none."""
+        ...
 
 
 # name -> "module:factory"; a factory takes a RunConfig and returns an async context manager.
@@ -174,6 +184,9 @@ class OpenAICompatibleBackend:
             params["tool_choice"] = {"type": "function", "function": {"name": tool["name"]}}
         return params
 
+    def batch_api(self, temperature: float) -> BatchAPI | None:
+        return OpenAIBatchAPI(self, temperature)
+
     @property
     def client(self) -> Any:
         """The openai.AsyncOpenAI client, with the project's retrying, metering transport."""
@@ -224,6 +237,63 @@ class OpenAICompatibleBackend:
     async def aclose(self) -> None:
         await self._openai.close()
         await self._http.aclose()
+
+
+class OpenAIBatchAPI:
+    """The Batch API of an OpenAI-compatible server, through the backend's client and transport."""
+
+    def __init__(self, backend: OpenAICompatibleBackend, temperature: float) -> None:
+        self._backend = backend
+        self._temperature = temperature
+
+    def request_line(self, custom_id: str, messages: list[dict[str, str]],
+                     response_model: type[BaseModel]) -> dict[str, Any]:
+        params = self._backend.request_params(response_model, self._temperature)
+        extra_body = params.pop("extra_body", {})
+        body = {"model": self._backend.settings.model, "messages": messages, **params, **extra_body}
+        return {"custom_id": custom_id, "method": "POST", "url": ENDPOINT, "body": body}
+
+    async def create(self, submission_id: str, lines: list[dict[str, Any]]) -> str:
+        payload = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines).encode()
+        client = self._backend.client
+        try:
+            uploaded = await client.files.create(file=(f"extractor-{submission_id}.jsonl", payload),
+                                                 purpose="batch")
+            batch = await client.batches.create(input_file_id=uploaded.id, endpoint=ENDPOINT,
+                                                completion_window="24h", metadata={METADATA_KEY: submission_id})
+        except Exception as exc:
+            raise self._backend.classify(exc) from exc
+        return str(batch.id)
+
+    async def find(self, submission_id: str) -> str | None:
+        try:
+            async for batch in self._backend.client.batches.list(limit=100):
+                if (batch.metadata or {}).get(METADATA_KEY) == submission_id:
+                    return str(batch.id)
+        except Exception as exc:
+            raise self._backend.classify(exc) from exc
+        return None
+
+    async def poll(self, batch_id: str) -> BatchState:
+        client = self._backend.client
+        try:
+            batch = await client.batches.retrieve(batch_id)
+            if batch.status not in FINISHED:
+                return BatchState(batch.status)
+            answers = []
+            for file_id in (batch.output_file_id, batch.error_file_id):
+                if file_id:
+                    content = await client.files.content(file_id)
+                    answers.extend(json.loads(line) for line in content.text.splitlines() if line.strip())
+        except Exception as exc:
+            raise self._backend.classify(exc) from exc
+        return BatchState(batch.status, answers)
+
+    def parse(self, response_model: type[BaseModel], body: dict[str, Any]) -> BaseModel | None:
+        from openai.types.chat import ChatCompletion
+
+        completion = ChatCompletion.model_validate(body)
+        return parse_choice(response_model, completion.choices[0]) if completion.choices else None
 
 
 def remember_async_validator_checks() -> bool:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from extractor.config import RunConfig
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Extract typed fields from a folder of documents into Parquet.")
@@ -22,10 +27,28 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+@contextlib.contextmanager
+def _errors() -> Iterator[None]:
+    """Any ExtractorError ends the command with its message on stderr and its own exit code."""
+    from extractor.errors import ExtractorError
+
+    try:
+        yield
+    except ExtractorError as exc:
+        raise _fail(str(exc), int(exc.exit_code)) from None
+
+
+def _settings(config_file: Path | None, **flags: Any) -> RunConfig:
+    """The one settings object of this invocation: flags (None: not given) > config file > environment."""
+    from extractor.config import build_config
+
+    return build_config(flags, config_file)
+
+
 @app.command()
 def run(
     input_dir: Annotated[Path, typer.Argument(help="folder of documents (read recursively)")],
-    schema: Annotated[str, typer.Option(help="schema name (a file in the schemas folder)")] = "cover_letter",
+    schema: Annotated[str | None, typer.Option(help="schema name, a file in the schemas folder [cover_letter]")] = None,
     schemas: SchemasOpt = None,
     output: OutputOpt = None,
     model: Annotated[str | None, typer.Option(help="model name [gpt-4o-mini, or the embedded model]")] = None,
@@ -55,22 +78,18 @@ def run(
     from rich.console import Console
 
     from extractor import runner
-    from extractor.config import build_config
-    from extractor.errors import ConfigError, ExtractorError
-    from extractor.lock import RunLocked
     from extractor.progress import RichProgress
     from extractor.report import print_summary
 
     console = Console(stderr=True)
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    flags = dict(input_dir=input_dir, schema=schema, schemas_dir=schemas, output_dir=output, model=model,
-                 base_url=base_url, backend=backend, model_path=model_path, mode=mode,
-                 concurrency=concurrency, max_chars=max_chars, samples=samples,
-                 sample_fraction=sample_fraction, force=force or None, archive_dir=archive,
-                 max_cost_usd=max_cost, batch=batch or None)
-    try:
-        cfg = build_config(flags, config)
+    with _errors():
+        cfg = _settings(config, input_dir=input_dir, schema=schema, schemas_dir=schemas, output_dir=output,
+                        model=model, base_url=base_url, backend=backend, model_path=model_path, mode=mode,
+                        concurrency=concurrency, max_chars=max_chars, samples=samples,
+                        sample_fraction=sample_fraction, force=force or None, archive_dir=archive,
+                        max_cost_usd=max_cost, batch=batch or None)
         if dry_run:
             from extractor.plan import plan
             from extractor.report import print_plan
@@ -86,19 +105,12 @@ def run(
         finally:
             if observer is not None:
                 observer.close()
-    except ConfigError as exc:
-        raise _fail(str(exc)) from None
-    except RunLocked as exc:
-        raise _fail(str(exc), 3) from None
-    except runner.Interrupted as exc:
-        raise _fail(str(exc), 130) from None
-    except ExtractorError as exc:
-        raise _fail(str(exc), 1) from None
     print_summary(summary, Console())
     if xlsx:
         from extractor.spreadsheets import ExportConfig, export
 
-        sheet = export(ExportConfig(schema=cfg.schema, schemas_dir=cfg.schemas_dir, output_dir=cfg.output_dir))
+        with _errors():
+            sheet = export(ExportConfig(schema=cfg.schema, schemas_dir=cfg.schemas_dir, output_dir=cfg.output_dir))
         typer.echo(f"wrote {sheet}")
     if summary.aborted:
         typer.echo(f"error: {summary.aborted}", err=True)
@@ -119,60 +131,49 @@ def export_results(
     config: ConfigOpt = None,
     fmt: Annotated[str, typer.Option("--format", help="xlsx | csv")] = "xlsx",
     out: Annotated[Path | None, typer.Option(help="file to write [outputs/<schema>/results.<format>]")] = None,
-    schema: Annotated[str, typer.Option(help="schema name")] = "cover_letter",
+    schema: Annotated[str | None, typer.Option(help="schema name [cover_letter]")] = None,
     schemas: SchemasOpt = None,
     output: OutputOpt = None,
 ) -> None:
     """Write the latest results as a spreadsheet, or fine-tuning data (`extractor export finetune`)."""
-    from extractor.config import finetune_price_overrides, given, resolve_dirs
-    from extractor.errors import ConfigError, ExtractorError
+    from extractor.config import given
 
     if what not in ("results", "finetune"):
         raise _fail(f"export what? 'results' or 'finetune', not {what!r}")
-    try:
-        schemas_dir, output_dir = resolve_dirs(config, schemas_dir=schemas, output_dir=output)
-    except ConfigError as exc:
-        raise _fail(str(exc)) from None
-    if what == "finetune":
-        from extractor.finetune import FinetuneConfig, export_finetune
+    with _errors():
+        cfg = _settings(config, schema=schema, schemas_dir=schemas, output_dir=output)
+        if what == "finetune":
+            from extractor.finetune import FinetuneConfig, export_finetune
 
-        try:
             report = export_finetune(FinetuneConfig(
-                schema=schema, schemas_dir=schemas_dir, output_dir=output_dir, out_dir=out,
-                min_agreement=min_agreement, price_overrides=finetune_price_overrides(config),
-                **given(target_model=target_model)))
-        except ExtractorError as exc:
-            raise _fail(str(exc)) from None
-        typer.echo(report.as_text())
-        return
-    from extractor.spreadsheets import ExportConfig, export
+                schema=cfg.schema, schemas_dir=cfg.schemas_dir, output_dir=cfg.output_dir, out_dir=out,
+                min_agreement=min_agreement, price_overrides=cfg.finetune_prices, archive_dir=cfg.archive_dir,
+                max_chars=cfg.max_chars, **given(target_model=target_model)))
+            typer.echo(report.as_text())
+            return
+        from extractor.spreadsheets import ExportConfig, export
 
-    try:
-        path = export(ExportConfig(schema=schema, schemas_dir=schemas_dir, output_dir=output_dir, fmt=fmt, out=out))
-    except ConfigError as exc:
-        raise _fail(str(exc)) from None
+        path = export(ExportConfig(schema=cfg.schema, schemas_dir=cfg.schemas_dir, output_dir=cfg.output_dir,
+                                   fmt=fmt, out=out))
     typer.echo(f"wrote {path}")
 
 
 @app.command("import-corrections")
 def import_corrections(
     file: Annotated[Path, typer.Argument(help="an exported .xlsx or .csv, edited by a person")],
-    schema: Annotated[str, typer.Option(help="schema name")] = "cover_letter",
+    schema: Annotated[str | None, typer.Option(help="schema name [cover_letter]")] = None,
     schemas: SchemasOpt = None,
     output: OutputOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Store the edited cells of an exported file as gold labels (bad edits are reported and skipped)."""
-    from extractor.config import resolve_dirs
-    from extractor.errors import ConfigError
     from extractor.spreadsheets import ImportConfig
     from extractor.spreadsheets import import_corrections as run_import
 
-    try:
-        schemas_dir, output_dir = resolve_dirs(config, schemas_dir=schemas, output_dir=output)
-        report = run_import(ImportConfig(file=file, schema=schema, schemas_dir=schemas_dir, output_dir=output_dir))
-    except ConfigError as exc:
-        raise _fail(str(exc)) from None
+    with _errors():
+        cfg = _settings(config, schema=schema, schemas_dir=schemas, output_dir=output)
+        report = run_import(ImportConfig(file=file, schema=cfg.schema, schemas_dir=cfg.schemas_dir,
+                                         output_dir=cfg.output_dir))
     typer.echo(f"{report.rows_read} row(s) read, {len(report.applied)} correction(s) stored as labels")
     for doc_id, field in report.applied:
         typer.echo(f"  stored  {doc_id} / {field}")
@@ -186,7 +187,7 @@ def import_corrections(
 @app.command("eval")
 def evaluate_results(
     labels: Annotated[Path | None, typer.Option(help="labels file (.jsonl, .csv, .parquet) keyed by doc_id")] = None,
-    schema: Annotated[str, typer.Option(help="schema name")] = "cover_letter",
+    schema: Annotated[str | None, typer.Option(help="schema name [cover_letter]")] = None,
     schemas: SchemasOpt = None,
     output: OutputOpt = None,
     config: ConfigOpt = None,
@@ -194,23 +195,19 @@ def evaluate_results(
     """Score the latest results against gold labels (a file, plus stored corrections)."""
     from rich.console import Console
 
-    from extractor.config import resolve_dirs
-    from extractor.errors import ConfigError
     from extractor.evaluation import EvalConfig, evaluate
     from extractor.report import print_eval
 
-    try:
-        schemas_dir, output_dir = resolve_dirs(config, schemas_dir=schemas, output_dir=output)
-        report = evaluate(EvalConfig(schema=schema, schemas_dir=schemas_dir, output_dir=output_dir,
+    with _errors():
+        cfg = _settings(config, schema=schema, schemas_dir=schemas, output_dir=output)
+        report = evaluate(EvalConfig(schema=cfg.schema, schemas_dir=cfg.schemas_dir, output_dir=cfg.output_dir,
                                      labels_file=labels))
-    except ConfigError as exc:
-        raise _fail(str(exc)) from None
     print_eval(report, Console(width=160))
 
 
 @app.command("breakeven")
 def breakeven(
-    schema: Annotated[str, typer.Option(help="schema name")] = "cover_letter",
+    schema: Annotated[str | None, typer.Option(help="schema name [cover_letter]")] = None,
     schemas: SchemasOpt = None,
     output: OutputOpt = None,
     model: Annotated[str | None, typer.Option(help="today's model [the latest run's]")] = None,
@@ -222,25 +219,22 @@ def breakeven(
 ) -> None:
     """When would fine-tuning pay for itself? Prompting vs fine-tuned vs Batch API, from observed runs."""
     from extractor.breakeven import Assumptions, BreakEvenConfig, breakeven_analysis, render_text
-    from extractor.config import finetune_price_overrides, given, model_prices, resolve_base_url, resolve_dirs
-    from extractor.errors import ConfigError
+    from extractor.config import given
 
-    try:
-        schemas_dir, output_dir = resolve_dirs(config, schemas_dir=schemas, output_dir=output)
+    with _errors():
+        cfg = _settings(config, schema=schema, schemas_dir=schemas, output_dir=output)
         assumptions = Assumptions(**given(target_model=target_model, training_examples=training_examples,
                                           epochs=epochs, reask_rate_finetuned=reask_rate))
         result = breakeven_analysis(BreakEvenConfig(
-            schema=schema, schemas_dir=schemas_dir, output_dir=output_dir, model=model, assumptions=assumptions,
-            prices=model_prices(config), base_url=resolve_base_url(config),
-            price_overrides=finetune_price_overrides(config)))
-    except ConfigError as exc:
-        raise _fail(str(exc)) from None
+            schema=cfg.schema, schemas_dir=cfg.schemas_dir, output_dir=cfg.output_dir, model=model,
+            assumptions=assumptions, prices=cfg.prices, base_url=cfg.base_url,
+            price_overrides=cfg.finetune_prices))
     typer.echo(render_text(result))
 
 
 @app.command("report")
 def report(
-    schema: Annotated[str, typer.Option(help="schema name")] = "cover_letter",
+    schema: Annotated[str | None, typer.Option(help="schema name [cover_letter]")] = None,
     schemas: SchemasOpt = None,
     output: OutputOpt = None,
     out: Annotated[Path | None, typer.Option(help="HTML file [outputs/<schema>/report.html]")] = None,
@@ -251,27 +245,24 @@ def report(
     from rich.console import Console
 
     from extractor.breakeven import Assumptions
-    from extractor.config import finetune_price_overrides, given, model_prices, resolve_base_url, resolve_dirs
-    from extractor.errors import ConfigError
+    from extractor.config import given
     from extractor.htmlreport import ReportConfig, build_report, print_report_summary, write_report
 
-    try:
-        schemas_dir, output_dir = resolve_dirs(config, schemas_dir=schemas, output_dir=output)
+    with _errors():
+        cfg = _settings(config, schema=schema, schemas_dir=schemas, output_dir=output)
         report_config = ReportConfig(
-            schema=schema, schemas_dir=schemas_dir, output_dir=output_dir, out=out,
-            assumptions=Assumptions(**given(target_model=target_model)), prices=model_prices(config),
-            base_url=resolve_base_url(config), price_overrides=finetune_price_overrides(config))
+            schema=cfg.schema, schemas_dir=cfg.schemas_dir, output_dir=cfg.output_dir, out=out,
+            assumptions=Assumptions(**given(target_model=target_model)), prices=cfg.prices,
+            base_url=cfg.base_url, price_overrides=cfg.finetune_prices)
         data = build_report(report_config)
         path = write_report(report_config, data)
-    except ConfigError as exc:
-        raise _fail(str(exc)) from None
     print_report_summary(data, Console(width=120))
     typer.echo(f"wrote {path}")
 
 
 @app.command("runs")
 def list_runs(
-    schema: Annotated[str, typer.Option(help="schema name")] = "cover_letter",
+    schema: Annotated[str | None, typer.Option(help="schema name [cover_letter]")] = None,
     output: OutputOpt = None,
     last: Annotated[int, typer.Option(help="how many recent runs to show")] = 20,
     config: ConfigOpt = None,
@@ -279,15 +270,11 @@ def list_runs(
     """Print the history of runs (outputs/<schema>/runs.parquet)."""
     from rich.console import Console
 
-    from extractor.config import resolve_dirs
-    from extractor.errors import ConfigError
     from extractor.report import load_runs, print_runs
 
-    try:
-        _, output_dir = resolve_dirs(config, output_dir=output)
-        runs = load_runs(output_dir / schema)
-    except (ConfigError, FileNotFoundError) as exc:
-        raise _fail(str(exc)) from None
+    with _errors():
+        cfg = _settings(config, schema=schema, output_dir=output)
+        runs = load_runs(cfg.layout)
     print_runs(runs.tail(last), Console(width=200))
 
 
@@ -297,15 +284,10 @@ def list_schemas(schemas: SchemasOpt = None, config: ConfigOpt = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from extractor.config import resolve_dirs
-    from extractor.errors import ConfigError
     from extractor.schemas import list_schemas as load_all
 
-    try:
-        schemas_dir, _ = resolve_dirs(config, schemas_dir=schemas)
-        found = load_all(schemas_dir)
-    except ConfigError as exc:
-        raise _fail(str(exc)) from None
+    with _errors():
+        found = load_all(_settings(config, schemas_dir=schemas).schemas_dir)
     table = Table("schema", "version", "fields", "description")
     for s in found:
         table.add_row(s.name, s.version, str(len(s.field_names)), s.description)

@@ -1,6 +1,8 @@
-"""One frozen run configuration, merged from flags, a TOML config file and the environment.
+"""One frozen settings object per invocation, merged from flags, a TOML config file and the environment.
 
-Precedence: flags > config file > environment (OPENAI_API_KEY, OPENAI_BASE_URL) > defaults.
+Precedence: flags > config file > environment (OPENAI_API_KEY, OPENAI_BASE_URL) > defaults. The file
+is read once, by `build_config`; every command (run, dry run, export, eval, breakeven, report, ...)
+takes what it needs from the one `RunConfig` it returns.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from extractor.errors import ConfigError
+from extractor.layout import Layout
 
 DEFAULT_CONFIG_FILE = Path("extractor.toml")
 DEFAULT_REMOTE_MODEL = "gpt-4o-mini"
@@ -44,10 +47,12 @@ class ModelPrice:
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything one `extractor run` needs; built once by the CLI (or a caller) and never mutated."""
+    """Every setting of one invocation; built once by the CLI (or a caller) and never mutated.
 
-    input_dir: Path
-    schema: str
+    `input_dir` is needed only by the commands that read documents (run, dry run)."""
+
+    input_dir: Path | None = None
+    schema: str = "cover_letter"
     schemas_dir: Path = Path("schemas")
     output_dir: Path = Path("outputs")
     backend: str = "auto"
@@ -79,6 +84,8 @@ class RunConfig:
     batch: bool = False  # submit through the OpenAI Batch API (half price, answers within 24 h)
     adapt_concurrency: bool = True  # a 429/503 halves the requests in flight (throttle.AdaptiveLimit)
     prices: Mapping[str, ModelPrice] = field(default_factory=dict)
+    # [finetune_prices."<model>"]: training and fine-tuned inference prices beyond the dated table
+    finetune_prices: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -132,7 +139,12 @@ class RunConfig:
 
     @property
     def schema_output_dir(self) -> Path:
-        return self.output_dir / self.schema
+        return self.layout.root
+
+    @property
+    def layout(self) -> Layout:
+        """Where this schema's outputs live (journal, results, logs, ...)."""
+        return Layout.of(self.output_dir, self.schema)
 
     def sampled(self, doc_id: str) -> bool:
         """Whether this document gets self-consistency samples: a seeded, stable draw per doc_id."""
@@ -191,31 +203,32 @@ def _prices(raw: Any) -> dict[str, ModelPrice]:
     return out
 
 
-def finetune_price_overrides(config_file: Path | None = None) -> dict[str, dict[str, float]]:
-    """`[finetune_prices."<model>"]` tables of the config file: training and fine-tuned inference prices
-    that replace or extend the dated table shipped with extractor."""
-    raw = _read_config_file(config_file).get("finetune_prices") or {}
+def _finetune_prices(raw: Any) -> dict[str, dict[str, float]]:
+    if not raw:
+        return {}
     if not isinstance(raw, Mapping) or not all(isinstance(v, Mapping) for v in raw.values()):
         raise ConfigError('[finetune_prices."<model>"] must be tables of training_per_mtok, input_per_mtok, ...')
     return {str(k): dict(v) for k, v in raw.items()}
 
 
 _PATH_FIELDS = {"input_dir", "schemas_dir", "output_dir", "model_path", "archive_dir"}
+_TABLES = {"prices", "finetune_prices"}  # read from the file only, never from a flag
 
 
 def build_config(
     flags: Mapping[str, Any], config_file: Path | None = None, env: Mapping[str, str] | None = None
 ) -> RunConfig:
-    """Merge flags (None means "not given"), the config file and the environment into a RunConfig."""
+    """Merge flags (None means "not given"), the config file and the environment into the one RunConfig
+    of this invocation. The file is read here and nowhere else."""
     env = os.environ if env is None else env
     file_values = _read_config_file(config_file)
     known = {f.name for f in dataclasses.fields(RunConfig)}
-    file_values.pop("finetune_prices", None)  # read by finetune_price_overrides(), not a run setting
     unknown = set(file_values) - known
     if unknown:
-        raise ConfigError(f"unknown setting(s) in config file: {', '.join(sorted(unknown))}")
+        raise ConfigError(f"unknown setting(s) in config file: {', '.join(sorted(unknown))}; "
+                          f"known settings: {', '.join(sorted(known - {'api_key'} - {'input_dir'}))}")
     values: dict[str, Any] = {}
-    values.update({k: v for k, v in file_values.items() if k != "prices"})
+    values.update({k: v for k, v in file_values.items() if k not in _TABLES})
     values.update({k: v for k, v in flags.items() if v is not None})
     if "api_key" not in values and env.get("OPENAI_API_KEY"):
         values["api_key"] = env["OPENAI_API_KEY"]
@@ -224,61 +237,15 @@ def build_config(
     if values.get("api_key"):
         values["api_key"] = Secret(values["api_key"])
     for name in _PATH_FIELDS & values.keys():
+        if not isinstance(values[name], str | Path):
+            raise ConfigError(f"{name} must be a path, not {values[name]!r}")
         values[name] = Path(values[name])
     values["prices"] = _prices(file_values.get("prices"))
-    for required in ("input_dir", "schema"):
-        if required not in values:
-            raise ConfigError(f"missing required setting {required!r}")
+    values["finetune_prices"] = _finetune_prices(file_values.get("finetune_prices"))
     try:
         return RunConfig(**values)
     except TypeError as exc:
         raise ConfigError(str(exc)) from None
-
-
-# -- settings of the commands other than `run`: the same file, the same precedence ---------------------
-
-
-def _settings_file(config_file: Path | None) -> dict[str, Any]:
-    """The config file's values (extractor.toml if none is named), with unknown names refused as by
-    `build_config`."""
-    values = _read_config_file(config_file)
-    unknown = set(values) - {f.name for f in dataclasses.fields(RunConfig)} - {"finetune_prices"}
-    if unknown:
-        raise ConfigError(f"unknown setting(s) in config file: {', '.join(sorted(unknown))}")
-    return values
-
-
-def resolve_dirs(config_file: Path | None = None, *, schemas_dir: Path | None = None,
-                 output_dir: Path | None = None) -> tuple[Path, Path]:
-    """(schemas_dir, output_dir) as `build_config` resolves them: the flag (None: not given) > the config
-    file > RunConfig's default. A relative path stays relative to the working directory, as for `run`."""
-    values = _settings_file(config_file)
-    defaults = {f.name: f.default for f in dataclasses.fields(RunConfig)}
-    resolved: list[Path] = []
-    for name, flag in (("schemas_dir", schemas_dir), ("output_dir", output_dir)):
-        value = flag if flag is not None else values.get(name, defaults[name])
-        if not isinstance(value, str | Path):
-            raise ConfigError(f"{name} in the config file must be a path, not {value!r}")
-        resolved.append(Path(value))
-    return resolved[0], resolved[1]
-
-
-def model_prices(config_file: Path | None = None) -> dict[str, ModelPrice]:
-    """`[prices."<model>"]` tables of the config file (USD per Mtok of models genai-prices does not know),
-    read as `build_config` reads them into RunConfig.prices."""
-    return _prices(_settings_file(config_file).get("prices"))
-
-
-def resolve_base_url(config_file: Path | None = None, *, base_url: str | None = None,
-                     env: Mapping[str, str] | None = None) -> str | None:
-    """The server's URL as `build_config` resolves it: the flag > the config file > OPENAI_BASE_URL."""
-    if base_url is not None:
-        return base_url
-    values = _settings_file(config_file)
-    if "base_url" in values:
-        return values["base_url"]
-    env = os.environ if env is None else env
-    return env.get("OPENAI_BASE_URL") or None
 
 
 def given(**values: Any) -> dict[str, Any]:

@@ -164,6 +164,10 @@ class EmbeddedBackend:
         finally:
             self._charge(meter, before)
 
+    def batch_api(self, temperature: float) -> None:
+        """The embedded server has no Batch API."""
+        return None
+
     def _charge(self, meter: CallMeter, before: float | None) -> None:
         after = self._server.cpu_seconds()
         if before is not None and after is not None:

@@ -1,14 +1,45 @@
-"""One exception hierarchy; every error says which document and what a person can do about it."""
+"""One exception hierarchy; every error says which document or setting and what a person can do about it.
+
+Exit codes live here, with the errors that cause them: the CLI maps any `ExtractorError` to its
+`exit_code` in one place.
+"""
 
 from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0  # every document ok or skipped
+    SOME_FAILED = 1  # the run finished; some documents failed
+    USAGE = 2  # bad flags, config or schema; or the server refused the credentials
+    LOCKED = 3  # another run holds the output folder
+    COST_LIMIT = 4  # documents were left for the next run by --max-cost
+    INTERRUPTED = 130  # SIGINT/SIGTERM; finished documents are kept
 
 
 class ExtractorError(Exception):
     """Base of every error extractor raises on purpose."""
 
+    exit_code: ExitCode = ExitCode.SOME_FAILED
+
 
 class ConfigError(ExtractorError):
-    """Bad flags, config file or schema: the run cannot start (exit code 2)."""
+    """Bad flags, config file or schema: the run cannot start."""
+
+    exit_code = ExitCode.USAGE
+
+
+class RunLocked(ExtractorError):
+    """Another run holds the lock on this output folder."""
+
+    exit_code = ExitCode.LOCKED
+
+
+class Interrupted(ExtractorError):
+    """The run was cancelled before in-flight documents finished; finished ones are in the journal."""
+
+    exit_code = ExitCode.INTERRUPTED
 
 
 class DocumentError(ExtractorError):
@@ -36,3 +67,5 @@ class ExtractionError(ExtractorError):
 
 class AuthError(ExtractorError):
     """The endpoint refused our credentials (401/403): no point sending the other documents."""
+
+    exit_code = ExitCode.USAGE

@@ -13,11 +13,9 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from extractor.errors import ExtractorError
+from extractor.errors import RunLocked
 
-
-class RunLocked(ExtractorError):
-    """Another run holds the lock on this output folder (exit code 3)."""
+__all__ = ["RunLock", "RunLocked"]
 
 
 class RunLock:

@@ -1,4 +1,7 @@
-"""Dry run: what a run would send, and what it would cost, without sending anything.
+"""Dry run: what a run would send, and what it would cost, without sending anything or writing anything.
+
+It decides through the run's own intake (`extractor.intake`), so it lists exactly what the run would
+send: not what a stored result covers, nor what waits in a batch.
 
 Token counts are estimated from characters. No tokenizer can be downloaded offline, so the ratio
 is calibrated from what earlier runs of the same model actually reported (prompt tokens per prompt
@@ -12,8 +15,9 @@ from dataclasses import dataclass, field
 
 from extractor.budget import DEFAULT_COMPLETION_TOKENS, DEFAULT_TOKENS_PER_CHAR, Budget
 from extractor.config import RunConfig
-from extractor.documents import DocumentReader, discover, sha256_file
+from extractor.documents import DocumentReader, discover
 from extractor.errors import ConfigError, DocumentError
+from extractor.intake import Carry, Intake, NotSendable, Pending, Unreadable
 from extractor.pricing import Pricer
 from extractor.prompts import system_prompt
 from extractor.schemas import load_schema
@@ -34,6 +38,7 @@ class Plan:
     documents: int
     to_send: list[PlannedDocument] = field(default_factory=list)
     cached: int = 0
+    pending: int = 0  # waiting in a batch an earlier `run --batch` submitted: not sent again
     not_sendable: list[tuple[str, str, str]] = field(default_factory=list)  # doc_id, status, message
     tokens_per_char: float = DEFAULT_TOKENS_PER_CHAR
     calibration: str = ""
@@ -56,16 +61,18 @@ def plan(config: RunConfig) -> Plan:
 
 
 async def plan_async(config: RunConfig) -> Plan:
+    """Walk the folder through the run's own intake, sending nothing: what it would carry, what waits in a
+    batch, what cannot be sent, and what would be sent (with why and what it would cost)."""
+    if config.input_dir is None:
+        raise ConfigError("which folder? give the input folder of documents to extract")
     schema = load_schema(config.schemas_dir, config.schema)
     try:
         files = discover(config.input_dir)
     except DocumentError as exc:
         raise ConfigError(str(exc)) from None
-    system = system_prompt(schema)
-    journal = Journal(config.schema_output_dir / "journal.sqlite3")
-    reader = DocumentReader(max_chars=config.max_chars, timeout_s=config.parse_timeout_s)
+    journal = Journal.open_readonly(config.layout.journal)
     result = Plan(documents=len(files), model=config.resolved_model)
-    observed = journal.tokens_per_char(config.resolved_model)
+    observed = journal.tokens_per_char(config.resolved_model) if journal is not None else None
     if observed:
         result.tokens_per_char, completion, n = observed
         result.calibration = (f"calibrated on {n} earlier document(s) of {config.resolved_model}: "
@@ -75,40 +82,53 @@ async def plan_async(config: RunConfig) -> Plan:
         result.calibration = (f"no earlier run of {config.resolved_model}: assuming 4 characters per token "
                               f"and {DEFAULT_COMPLETION_TOKENS:.0f} completion tokens")
     pricer = Pricer.for_config(config)
+    # The run's own admission rule, with every document in flight at once (nothing settles here).
+    budget = Budget(config.max_cost_usd, pricer, observed)
+    reader = DocumentReader(max_chars=config.max_chars, timeout_s=config.parse_timeout_s)
+    intake = Intake(config, journal, schema_version=schema.version,
+                    system=system_prompt(schema), reader=reader, budget=budget)
+    fit = 0
     try:
         for src in files:
-            sha = await asyncio.to_thread(sha256_file, src.path)
-            key = config.document_key(src.doc_id, sha, schema.version)
-            if not config.force and journal.cached_row(key) is not None:
+            decision = await intake.triage(src)
+            if isinstance(decision, Unreadable):
+                result.not_sendable.append((src.doc_id, "failed", decision.message))
+                continue
+            if isinstance(decision, Carry):
                 result.cached += 1
                 continue
-            try:
-                doc = await reader.read(src)
-            except DocumentError as exc:
-                result.not_sendable.append((src.doc_id, exc.status, str(exc)))
+            if isinstance(decision, Pending):
+                result.pending += 1
                 continue
-            seen = journal.last_seen(src.doc_id)
-            if config.force:
-                reason = "forced"
-            elif seen is None:
-                reason = "new"
-            elif seen[0] != sha:
-                reason = "changed"
-            elif seen[1] != "ok":
-                reason = "retry"
-            else:
-                reason = "settings changed"
-            chars = len(system) + len(doc.text)
+            ready = await intake.prepare(decision)
+            if isinstance(ready, NotSendable):
+                result.not_sendable.append((src.doc_id, ready.status, ready.message))
+                continue
+            fit += intake.admit(ready) is not None
+            chars = ready.prompt_chars
             result.to_send.append(PlannedDocument(
-                doc_id=src.doc_id, reason=reason, prompt_chars=chars,
-                prompt_tokens=round(chars * result.tokens_per_char), completion_tokens=round(completion)))
+                doc_id=src.doc_id, reason=_reason(config, journal, ready.identity.sha256, src.doc_id),
+                prompt_chars=chars, prompt_tokens=round(chars * result.tokens_per_char),
+                completion_tokens=round(completion)))
     finally:
         reader.close()
-        journal.close()
+        if journal is not None:
+            journal.close()
     result.cost_usd = pricer.cost(result.prompt_tokens, result.completion_tokens, 0)
     if config.max_cost_usd is not None and result.cost_usd is not None:
-        # The run's own admission rule, with every document in flight at once (nothing settles here).
-        budget = Budget(config.max_cost_usd, pricer, observed)
         result.max_cost_usd = config.max_cost_usd
-        result.fit_under_limit = sum(budget.admit(d.prompt_chars) is not None for d in result.to_send)
+        result.fit_under_limit = fit
     return result
+
+
+def _reason(config: RunConfig, journal: Journal | None, sha256: str, doc_id: str) -> str:
+    seen = journal.last_seen(doc_id) if journal is not None else None
+    if config.force:
+        return "forced"
+    if seen is None:
+        return "new"
+    if seen[0] != sha256:
+        return "changed"
+    if seen[1] != "ok":
+        return "retry"
+    return "settings changed"

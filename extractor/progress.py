@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 if TYPE_CHECKING:
-    from extractor.runner import RunSummary
+    from extractor.recorder import RunSummary
 
 
 class RichProgress:

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import polars as pl
 from rich.console import Console
 from rich.table import Table
 
+from extractor.errors import ConfigError
 from extractor.evaluation import EvalReport
+from extractor.layout import Layout
 from extractor.plan import Plan
-from extractor.runner import RunSummary
+from extractor.recorder import RunSummary
 
 
 def print_summary(summary: RunSummary, console: Console) -> None:
@@ -48,11 +48,10 @@ def print_summary(summary: RunSummary, console: Console) -> None:
         console.print(f"[yellow]warning:[/] {warning}")
 
 
-def load_runs(schema_dir: Path) -> pl.DataFrame:
-    path = schema_dir / "runs.parquet"
-    if not path.exists():
-        raise FileNotFoundError(f"no runs recorded yet: {path} does not exist")
-    return pl.read_parquet(path)
+def load_runs(layout: Layout) -> pl.DataFrame:
+    if not layout.runs.exists():
+        raise ConfigError(f"no runs recorded yet: {layout.runs} does not exist (run `extractor run` first)")
+    return pl.read_parquet(layout.runs)
 
 
 def print_runs(runs: pl.DataFrame, console: Console) -> None:

@@ -85,6 +85,17 @@ class Journal:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._migrate()
 
+    @classmethod
+    def open_readonly(cls, path: Path) -> Journal | None:
+        """The journal opened for reading only (nothing is created or migrated); None when there is none."""
+        if not path.is_file():
+            return None
+        journal = cls.__new__(cls)
+        journal.path = path
+        journal._db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None,
+                                      timeout=30)
+        return journal
+
     def _migrate(self) -> None:
         (version,) = self._db.execute("PRAGMA user_version").fetchone()
         if version < SCHEMA_VERSION:

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from extractor import breakeven, finetune, runner
 from extractor.breakeven import Assumptions, BreakEvenConfig, breakeven_analysis, observed_from_journal
 from extractor.cli import app
-from extractor.config import ModelPrice, given, model_prices, resolve_base_url, resolve_dirs
+from extractor.config import ModelPrice, RunConfig, build_config, given
 from extractor.errors import ConfigError
 from extractor.fakeserver import FakeOpenAI
 from extractor.htmlreport import ReportConfig, build_report
@@ -106,29 +106,65 @@ def test_one_unit_price_lookup_for_recorded_costs_and_the_break_even() -> None:
 # -- 2. every command reads output_dir / schemas_dir from the config file ------------------------------------
 
 
-def test_folders_resolve_like_build_config(tmp_path: Path) -> None:
+def _dirs(settings: RunConfig) -> tuple[Path, Path]:
+    return settings.schemas_dir, settings.output_dir
+
+
+def test_one_settings_object_resolves_flags_file_and_environment(tmp_path: Path) -> None:
     config = tmp_path / "settings.toml"
     config.write_text('output_dir = "cfg-out"\nschemas_dir = "my-schemas"\nbase_url = "http://file/v1"\n'
-                      + FT_PRICES_TOML)
-    assert resolve_dirs(config) == (Path("my-schemas"), Path("cfg-out")), "relative: to the working directory"
-    assert resolve_dirs(config, schemas_dir=Path("s"), output_dir=Path("o")) == (Path("s"), Path("o"))
-    assert resolve_dirs(config, output_dir=Path("o")) == (Path("my-schemas"), Path("o"))
-    assert model_prices(config) == {"my-finetune": FT_PRICE}
-    assert resolve_base_url(config, env={"OPENAI_BASE_URL": "http://env/v1"}) == "http://file/v1"
-    assert resolve_base_url(config, base_url="http://flag/v1") == "http://flag/v1"
+                      + FT_PRICES_TOML + '[finetune_prices."ft-x"]\ntraining_per_mtok = 1.0\n')
+    env = {"OPENAI_BASE_URL": "http://env/v1"}
+    assert _dirs(build_config({}, config, env)) == (Path("my-schemas"), Path("cfg-out")), "relative to the cwd"
+    assert _dirs(build_config({"schemas_dir": Path("s"), "output_dir": Path("o")}, config, env)) == (
+        Path("s"), Path("o"))
+    assert _dirs(build_config({"output_dir": Path("o"), "schemas_dir": None}, config, env)) == (
+        Path("my-schemas"), Path("o"))
+    settings = build_config({}, config, env)
+    assert settings.prices == {"my-finetune": FT_PRICE}
+    assert settings.finetune_prices == {"ft-x": {"training_per_mtok": 1.0}}
+    assert settings.base_url == "http://file/v1"
+    assert build_config({"base_url": "http://flag/v1"}, config, env).base_url == "http://flag/v1"
+    assert settings.layout.journal == Path("cfg-out") / "cover_letter" / "journal.sqlite3"
     empty = tmp_path / "empty.toml"
     empty.write_text("")
-    assert resolve_dirs(empty) == (Path("schemas"), Path("outputs"))
-    assert model_prices(empty) == {}
-    assert resolve_base_url(empty, env={"OPENAI_BASE_URL": "http://env/v1"}) == "http://env/v1"
-    assert resolve_base_url(empty, env={}) is None
+    assert _dirs(build_config({}, empty, env)) == (Path("schemas"), Path("outputs"))
+    assert build_config({}, empty, env).prices == {}
+    assert build_config({}, empty, env).base_url == "http://env/v1"
+    assert build_config({}, empty, {}).base_url is None
     typo = tmp_path / "typo.toml"
     typo.write_text('output_dri = "x"\n')
-    with pytest.raises(ConfigError, match="unknown setting"):
-        resolve_dirs(typo)
+    with pytest.raises(ConfigError, match=r"unknown setting.*output_dri.*known settings:.*output_dir"):
+        build_config({}, typo, env)
     with pytest.raises(ConfigError, match="does not exist"):
-        resolve_dirs(tmp_path / "nope.toml")
+        build_config({}, tmp_path / "nope.toml", env)
     assert given(a=None, b=0, c="x") == {"b": 0, "c": "x"}
+
+
+def test_the_config_file_is_read_once_per_command(tmp_path: Path, fake_server: FakeOpenAI,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from extractor import config as config_module
+
+    write_docs(tmp_path / "in", {"a.txt": "Letter A"})
+    (tmp_path / "extractor.toml").write_text(f'base_url = "{fake_server.base_url}"\nmodel = "gpt-4o-mini"\n'
+                                             f'output_dir = "{tmp_path / "out"}"\n'
+                                             f'schemas_dir = "{ROOT / "schemas"}"\n')
+    reads: list[Path | None] = []
+    original = config_module._read_config_file
+
+    def counting(path: Path | None) -> dict[str, Any]:
+        reads.append(path)
+        return original(path)
+
+    monkeypatch.setattr(config_module, "_read_config_file", counting)
+    monkeypatch.chdir(tmp_path)
+    runner_cli = CliRunner()
+    for args in (["run", "in", "--no-progress"], ["run", "in", "--dry-run"], ["breakeven"], ["report"],
+                 ["export"], ["eval"], ["runs"], ["schemas"], ["export", "finetune"]):
+        reads.clear()
+        result = runner_cli.invoke(app, args)
+        assert result.exit_code in (0, 1, 2), (args, result.output)
+        assert len(reads) == 1, f"{args}: the config file was read {len(reads)} times"
 
 
 def test_every_command_reads_folders_from_the_config_file(tmp_path: Path, fake_server: FakeOpenAI) -> None:

@@ -1,0 +1,70 @@
+"""Where one schema's outputs live: every file name under `<output>/<schema>/` is spelled here once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The output folder of one schema (`<output_dir>/<schema>`)."""
+
+    root: Path
+
+    @classmethod
+    def of(cls, output_dir: Path, schema: str) -> Layout:
+        return cls(Path(output_dir) / schema)
+
+    @property
+    def journal(self) -> Path:
+        """SQLite journal: every finished document, labels, runs, batch submissions, metrics."""
+        return self.root / "journal.sqlite3"
+
+    @property
+    def results(self) -> Path:
+        return self.root / "results.parquet"
+
+    @property
+    def evidence(self) -> Path:
+        return self.root / "evidence.parquet"
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / "metrics.parquet"
+
+    @property
+    def runs(self) -> Path:
+        return self.root / "runs.parquet"
+
+    @property
+    def summary(self) -> Path:
+        return self.root / "run_summary.json"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    def log(self, run_id: str) -> Path:
+        return self.logs / f"{run_id}.jsonl"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / "run.lock"
+
+    @property
+    def report(self) -> Path:
+        return self.root / "report.html"
+
+    @property
+    def review(self) -> Path:
+        return self.root / "review.html"
+
+    @property
+    def finetune(self) -> Path:
+        """Folder of train.jsonl / validation.jsonl."""
+        return self.root / "finetune"
+
+    def export(self, fmt: str) -> Path:
+        """The spreadsheet export: results.xlsx or results.csv."""
+        return self.root / f"results.{fmt}"
