@@ -106,7 +106,9 @@ class OpenAICompatibleBackend:
         self._http = httpx.AsyncClient(transport=transport, timeout=settings.request_timeout_s)
         self._openai = openai.AsyncOpenAI(
             base_url=base_url, api_key=api_key or "no-key", max_retries=0,
-            timeout=settings.request_timeout_s, http_client=self._http)
+            # openai 3 annotates http_client with httpx2's class; it drives an httpx client the same way
+            # (every fake-server test goes through this one, with its retrying, metering transport).
+            timeout=settings.request_timeout_s, http_client=self._http)  # type: ignore[arg-type]
         self._client = instructor.from_openai(self._openai, mode=getattr(instructor.Mode, settings.mode.upper()))
         self._wrapped: dict[type[BaseModel], type[BaseModel]] = {}
         self._honours_n = True  # until a server answers n=K with fewer choices
@@ -131,7 +133,8 @@ class OpenAICompatibleBackend:
         token = CURRENT_METER.set(meter)
         try:
             return await self._client.chat.completions.create(
-                model=s.model, messages=messages, response_model=self._response_model(response_model),
+                model=s.model, messages=messages,  # type: ignore[arg-type]  # plain role/content dicts
+                response_model=self._response_model(response_model),
                 max_retries=s.max_reasks, **kwargs)
         except Exception as exc:
             raise self._classify(exc) from exc
@@ -280,7 +283,7 @@ class OpenAIBatchAPI:
             batch = await client.batches.retrieve(batch_id)
             if batch.status not in FINISHED:
                 return BatchState(batch.status)
-            answers = []
+            answers: list[dict[str, Any]] = []
             for file_id in (batch.output_file_id, batch.error_file_id):
                 if file_id:
                     content = await client.files.content(file_id)
@@ -336,7 +339,11 @@ def remember_async_validator_checks() -> bool:
 
 
 def _short(exc: BaseException, limit: int = 300) -> str:
-    text = " ".join(str(exc).split())
+    return _text(str(exc), limit)
+
+
+def _text(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -358,7 +365,7 @@ def _validation_summary(exc: BaseException) -> str:
 
     if isinstance(exc, ValidationError):
         parts = [f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()[:8]]
-        return _short("; ".join(parts), 600)
+        return _text("; ".join(parts), 600)
     return _short(exc, 600)
 
 

@@ -195,9 +195,9 @@ def _parse_pdf(raw: bytes) -> str:
         reader = PdfReader(io.BytesIO(raw))
         if reader.is_encrypted:
             try:
-                opened = reader.decrypt("")
+                opened = bool(reader.decrypt(""))
             except Exception:
-                opened = 0
+                opened = False
             if not opened:
                 raise DocumentError("PDF is encrypted with a password; cannot read its text")
         pages = [page.extract_text() or "" for page in reader.pages]
@@ -318,6 +318,8 @@ def _parse_eml(raw: bytes) -> str:
         if suffix not in _PARSERS or suffix == ".eml":
             continue
         payload = attachment.get_payload(decode=True) or b""
+        if not isinstance(payload, bytes):
+            continue
         try:
             text = parse_bytes(payload, suffix)
         except DocumentError:
@@ -354,7 +356,7 @@ class DocumentReader:
         self.workers = workers
         self._pool: object | None = None
 
-    def _get_pool(self):  # type: ignore[no-untyped-def]
+    def _get_pool(self) -> Any:
         if self._pool is None:
             import multiprocessing
 

@@ -60,7 +60,7 @@ def sample_value(schema: dict, root: dict, name: str = "") -> Any:
     """A small value that satisfies `schema` (required properties only; optional ones are null)."""
     schema = _resolve(schema, root)
     if "anyOf" in schema or "oneOf" in schema:
-        options = schema.get("anyOf") or schema.get("oneOf")
+        options: list[Any] = schema.get("anyOf") or schema.get("oneOf") or []
         non_null = [o for o in options if _resolve(o, root).get("type") != "null"]
         return sample_value(non_null[0] if non_null else options[0], root, name)
     if "enum" in schema:
@@ -288,7 +288,8 @@ class FakeOpenAI:
         return web.json_response(self._public(batch))
 
     def _complete(self, batch: dict[str, Any]) -> None:
-        outputs, errors = [], []
+        outputs: list[str] = []
+        errors: list[str] = []
         lines = [line for line in self.files[batch["input_file_id"]].decode().splitlines() if line.strip()]
         if self.batch_expires:
             lines = lines[: len(lines) // 2]

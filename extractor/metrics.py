@@ -15,9 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
+from polars.datatypes import DataTypeClass
 from pydantic import BaseModel
 
 from extractor.table import dtype_for
+
+PolarsDataType = DataTypeClass | pl.DataType  # a dtype as polars hands it out: a class or an instance
 
 NUMBER_TOLERANCE = 0.02  # relative; 85,000 vs 86,000 is the same salary, 3 vs 4 years is not
 _NAME_HINTS = ("name", "company", "companies", "location", "title", "role", "college", "degree")
@@ -36,7 +39,7 @@ def field_kinds(model: type[BaseModel]) -> dict[str, str]:
     return kinds
 
 
-def _kind(name: str, dtype: pl.DataType) -> str:
+def _kind(name: str, dtype: PolarsDataType) -> str:
     lowered = name.lower()
     if isinstance(dtype, pl.List):
         return "list"

@@ -38,7 +38,7 @@ def list_cost(model: str, prompt_tokens: int, completion_tokens: int, cached_tok
     attempts.append({})  # provider unknown to the table (self-hosted): match on the model name alone
     for kwargs in attempts:
         try:
-            return float(calc_price(usage, model, **kwargs).total_price)
+            return float(calc_price(usage, model, **kwargs).total_price)  # type: ignore[call-overload]
         except LookupError:
             continue
     return None
