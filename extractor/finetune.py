@@ -24,15 +24,16 @@ import hashlib
 import json
 import math
 import random
-import re
+import reprlib
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import polars as pl
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, Json, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 
 from extractor.documents import SourceFile, load_document
 from extractor.errors import ConfigError, DocumentError, ExtractorError
@@ -170,178 +171,131 @@ class FinetuneReport:
 
 
 # -- the format ----------------------------------------------------------------------------------------
+# OpenAI's chat fine-tuning line with function calling, as pydantic models: extra="forbid" rejects unknown
+# keys and strict=True wrong types (no "1" for 1, no 1 for true); ValidationError locations name each
+# problem's place. What one model cannot see (names and ids that refer to each other) is `_references`.
 
-_TOP_KEYS = ("messages", "parallel_tool_calls", "tools")
-_ROLES = ("system", "user", "assistant", "tool")
-_MESSAGE_KEYS = {"role", "content", "name", "tool_calls", "tool_call_id", "weight"}
-_FUNCTION_KEYS = {"name", "description", "parameters", "strict"}
-_FUNCTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if value == [] or value == "":
-        return "an empty list" if value == [] else "an empty string"
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number",
-            float: "a number"}.get(type(value), type(value).__name__)
+_NonEmpty = Annotated[str, Field(min_length=1)]
 
 
-def validate_line(obj: Any) -> list[str]:
-    """Problems of one parsed line against OpenAI's chat fine-tuning format (function calling);
-    empty when it is fine. Each problem names where it is, e.g. `messages[2].tool_calls[0].id: ...`."""
-    if not isinstance(obj, dict):
-        return [f"a line must be a JSON object, not {_kind(obj)}"]
+class _Format(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class _Parameters(BaseModel):  # a JSON schema: any keys, but an object's
+    model_config = ConfigDict(extra="allow", strict=True)
+    type: Literal["object"]
+
+
+class _Function(_Format):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+    description: str = ""
+    parameters: _Parameters
+    strict: bool | None = None
+
+
+class _Tool(_Format):
+    type: Literal["function"]
+    function: _Function
+
+
+class _FunctionCall(_Format):
+    name: _NonEmpty
+    arguments: Json[dict[str, Any]]  # a string of JSON that holds an object
+
+
+class _ToolCall(_Format):
+    id: _NonEmpty
+    type: Literal["function"]
+    function: _FunctionCall
+
+
+class _System(_Format):
+    role: Literal["system"]
+    content: _NonEmpty
+    name: str | None = None
+
+
+class _User(_System):
+    role: Literal["user"]  # type: ignore[assignment]
+
+
+class _Assistant(_Format):
+    role: Literal["assistant"]
+    content: str | None = None
+    name: str | None = None
+    tool_calls: Annotated[list[_ToolCall], Field(min_length=1)] | None = None
+    weight: Literal[0, 1] | None = None
+
+    @model_validator(mode="after")
+    def _answers(self) -> _Assistant:
+        if not self.content and not self.tool_calls:
+            raise PydanticCustomError("no_answer", "an assistant message needs content or tool_calls")
+        return self
+
+
+class _ToolResult(_Format):
+    role: Literal["tool"]
+    content: str
+    tool_call_id: _NonEmpty
+    name: str | None = None
+
+
+class FinetuneLine(_Format):
+    """One line of a fine-tuning file."""
+
+    messages: Annotated[list[Annotated[_System | _User | _Assistant | _ToolResult, Field(discriminator="role")]],
+                        Field(min_length=1)]
+    tools: Annotated[list[_Tool], Field(min_length=1)] = Field(default_factory=list)  # absent: no tools
+    parallel_tool_calls: bool = True
+
+
+def _references(line: FinetuneLine) -> list[str]:
+    """What the models cannot check alone: the answer comes last, tools are named once, every call names a
+    tool and has its own id, and a tool result answers an earlier call."""
     problems: list[str] = []
-    unknown = sorted(set(obj) - set(_TOP_KEYS))
-    if unknown:
-        problems.append(f"unknown top-level key(s) {', '.join(map(repr, unknown))} "
-                        f"(allowed: {', '.join(_TOP_KEYS)})")
-    if "parallel_tool_calls" in obj and not isinstance(obj["parallel_tool_calls"], bool):
-        problems.append(f"parallel_tool_calls: must be true or false, not {_kind(obj['parallel_tool_calls'])}")
-    tool_names: set[str] | None = None
-    if "tools" in obj:
-        tool_names = _check_tools(obj["tools"], problems)
-    if "messages" not in obj:
-        problems.append("messages: missing")
-        return problems
-    messages = obj["messages"]
-    if not isinstance(messages, list) or not messages:
-        problems.append(f"messages: must be a non-empty list, not {_kind(messages)}")
-        return problems
-    call_ids: set[str] = set()
-    for i, message in enumerate(messages):
-        _check_message(f"messages[{i}]", message, tool_names, call_ids, problems)
-    last = messages[-1]
-    role = last.get("role") if isinstance(last, dict) else None
-    if role != "assistant":
-        problems.append(f"messages[{len(messages) - 1}]: the last message must be the assistant's answer, "
-                        f"not role {role!r}")
+    tools: dict[str, None] = {}  # in their order
+    for i, tool in enumerate(line.tools):
+        if tool.function.name in tools:
+            problems.append(f"tools.{i}.function.name: {tool.function.name!r} is defined twice")
+        tools[tool.function.name] = None
+    calls: set[str] = set()
+    for i, message in enumerate(line.messages):
+        if isinstance(message, _ToolResult) and message.tool_call_id not in calls:
+            problems.append(f"messages.{i}.tool_call_id: {message.tool_call_id!r} answers no earlier tool call")
+        for j, call in enumerate(getattr(message, "tool_calls", None) or []):
+            where = f"messages.{i}.tool_calls.{j}"
+            if call.id in calls:
+                problems.append(f"{where}.id: {call.id!r} is used twice")
+            calls.add(call.id)
+            name = call.function.name
+            if not tools:
+                problems.append(f"{where}.function.name: {name!r} is called but the line has no tools")
+            elif name not in tools:
+                problems.append(f"{where}.function.name: {name!r} is not in tools (defined: {', '.join(tools)})")
+    if not isinstance(line.messages[-1], _Assistant):
+        problems.append(f"messages.{len(line.messages) - 1}: the last message must be the assistant's answer, "
+                        f"not role {line.messages[-1].role!r}")
     return problems
 
 
-def _check_tools(tools: Any, problems: list[str]) -> set[str]:
-    names: set[str] = set()
-    if not isinstance(tools, list) or not tools:
-        problems.append(f"tools: must be a non-empty list, not {_kind(tools)}")
-        return names
-    for i, tool in enumerate(tools):
-        where = f"tools[{i}]"
-        if not isinstance(tool, dict):
-            problems.append(f"{where}: must be an object, not {_kind(tool)}")
-            continue
-        extra = sorted(set(tool) - {"type", "function"})
-        if extra:
-            problems.append(f"{where}: unknown key(s) {', '.join(map(repr, extra))}")
-        if tool.get("type") != "function":
-            problems.append(f"{where}.type: must be 'function', not {tool.get('type')!r}")
-        function = tool.get("function")
-        if not isinstance(function, dict):
-            problems.append(f"{where}.function: must be an object, not {_kind(function)}")
-            continue
-        extra = sorted(set(function) - _FUNCTION_KEYS)
-        if extra:
-            problems.append(f"{where}.function: unknown key(s) {', '.join(map(repr, extra))}")
-        name = function.get("name")
-        if not isinstance(name, str) or not _FUNCTION_NAME.fullmatch(name):
-            problems.append(f"{where}.function.name: must be 1-64 letters, digits, _ or -, not {name!r}")
-        elif name in names:
-            problems.append(f"{where}.function.name: {name!r} is defined twice")
-        else:
-            names.add(name)
-        if "description" in function and not isinstance(function["description"], str):
-            problems.append(f"{where}.function.description: must be a string, not {_kind(function['description'])}")
-        parameters = function.get("parameters")
-        if not isinstance(parameters, dict):
-            problems.append(f"{where}.function.parameters: must be a JSON schema object, not {_kind(parameters)}")
-        elif parameters.get("type") != "object":
-            problems.append(f"{where}.function.parameters.type: must be 'object', not {parameters.get('type')!r}")
-    return names
-
-
-def _check_message(where: str, message: Any, tool_names: set[str] | None, call_ids: set[str],
-                   problems: list[str]) -> None:
-    if not isinstance(message, dict):
-        problems.append(f"{where}: must be an object, not {_kind(message)}")
-        return
-    role = message.get("role")
-    if role not in _ROLES:
-        problems.append(f"{where}.role: must be one of {', '.join(_ROLES)}, not {role!r}")
-        return
-    extra = sorted(set(message) - _MESSAGE_KEYS)
-    if extra:
-        problems.append(f"{where}: unknown key(s) {', '.join(map(repr, extra))}")
-    content = message.get("content")
-    if role in ("system", "user"):
-        if not isinstance(content, str) or not content:
-            problems.append(f"{where}.content: a {role} message needs non-empty string content, "
-                            f"not {_kind(content)}")
-        for key in ("tool_calls", "tool_call_id"):
-            if key in message:
-                problems.append(f"{where}.{key}: not allowed in a {role} message")
-    elif role == "tool":
-        if not isinstance(content, str):
-            problems.append(f"{where}.content: a tool message needs string content, not {_kind(content)}")
-        call_id = message.get("tool_call_id")
-        if not isinstance(call_id, str) or not call_id:
-            problems.append(f"{where}.tool_call_id: missing")
-        elif call_id not in call_ids:
-            problems.append(f"{where}.tool_call_id: {call_id!r} answers no earlier tool call")
-    else:
-        if content is not None and not isinstance(content, str):
-            problems.append(f"{where}.content: must be a string or null, not {_kind(content)}")
-        calls = message.get("tool_calls")
-        if calls is None:
-            if not content:
-                problems.append(f"{where}: an assistant message needs content or tool_calls")
-        elif not isinstance(calls, list) or not calls:
-            problems.append(f"{where}.tool_calls: must be a non-empty list, not {_kind(calls)}")
-        else:
-            for j, call in enumerate(calls):
-                _check_call(f"{where}.tool_calls[{j}]", call, tool_names, call_ids, problems)
-        if "weight" in message and message["weight"] not in (0, 1):
-            problems.append(f"{where}.weight: must be 0 or 1, not {message['weight']!r}")
-        if "tool_call_id" in message:
-            problems.append(f"{where}.tool_call_id: not allowed in an assistant message")
-
-
-def _check_call(where: str, call: Any, tool_names: set[str] | None, call_ids: set[str],
-                problems: list[str]) -> None:
-    if not isinstance(call, dict):
-        problems.append(f"{where}: must be an object, not {_kind(call)}")
-        return
-    call_id = call.get("id")
-    if not isinstance(call_id, str) or not call_id:
-        problems.append(f"{where}.id: must be a non-empty string, not {call_id!r}")
-    elif call_id in call_ids:
-        problems.append(f"{where}.id: {call_id!r} is used twice")
-    else:
-        call_ids.add(call_id)
-    if call.get("type") != "function":
-        problems.append(f"{where}.type: must be 'function', not {call.get('type')!r}")
-    function = call.get("function")
-    if not isinstance(function, dict):
-        problems.append(f"{where}.function: must be an object, not {_kind(function)}")
-        return
-    name = function.get("name")
-    if not isinstance(name, str) or not name:
-        problems.append(f"{where}.function.name: must be a non-empty string, not {name!r}")
-    elif tool_names is None:
-        problems.append(f"{where}.function.name: {name!r} is called but the line has no tools")
-    elif name not in tool_names:
-        known = ", ".join(sorted(tool_names)) or "none"
-        problems.append(f"{where}.function.name: {name!r} is not in tools (defined: {known})")
-    arguments = function.get("arguments")
-    if not isinstance(arguments, str):
-        problems.append(f"{where}.function.arguments: must be a string of JSON, not {_kind(arguments)}")
-        return
+def validate_line(obj: Any) -> list[str]:
+    """Problems of one parsed line against OpenAI's chat fine-tuning format (function calling); empty when
+    it is fine. Each problem names where it is, e.g. `messages.2.tool_calls.0.function.arguments: ...`."""
     try:
-        parsed = json.loads(arguments)
-    except json.JSONDecodeError as exc:
-        problems.append(f"{where}.function.arguments: not valid JSON ({exc})")
-        return
-    if not isinstance(parsed, dict):
-        problems.append(f"{where}.function.arguments: must be a JSON object, not {_kind(parsed)}")
+        line = FinetuneLine.model_validate(obj)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_url=False):
+            loc = list(error["loc"])
+            if loc[:1] == ["messages"] and len(loc) > 2:
+                del loc[2]  # the union's tag (the message's role)
+            given = error["input"]
+            if error["type"] not in ("missing", "extra_forbidden") and isinstance(given, str | int | float | None):
+                error["msg"] += f" (got {reprlib.repr(given)})"
+            problems.append(f"{'.'.join(map(str, loc))}: {error['msg']}" if loc else error["msg"])
+        return problems
+    return _references(line)
 
 
 def validate_file(path: Path) -> list[str]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 from typing import Annotated, Literal
 
+import langcodes
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 Seniority = Literal["intern", "junior", "mid", "senior", "lead", "principal", "executive"]
@@ -23,25 +25,6 @@ _PERIODS = {"annual": "year", "annually": "year", "yearly": "year", "per year": 
             "hourly": "hour", "per hour": "hour"}
 _REMOTE = {"on-site": "onsite", "on site": "onsite", "office": "onsite", "in-office": "onsite",
            "fully remote": "remote", "remote-first": "remote"}
-# ISO 639-1 code -> the ISO 639-2/B, 639-2/T (= 639-3) codes and English name(s) that mean it. Cutting a
-# three-letter code to two letters is wrong ("spa" is "es", "swe" is "sv"), so common ones are looked up.
-_LANGUAGE_ALIASES = {
-    "ar": ("ara", "arabic"), "bg": ("bul", "bulgarian"), "bn": ("ben", "bengali"), "ca": ("cat", "catalan"),
-    "cs": ("ces", "cze", "czech"), "da": ("dan", "danish"), "de": ("deu", "ger", "german"),
-    "el": ("ell", "gre", "greek"), "en": ("eng", "english"), "es": ("spa", "spanish"),
-    "et": ("est", "estonian"), "fa": ("fas", "per", "persian", "farsi"), "fi": ("fin", "finnish"),
-    "fr": ("fra", "fre", "french"), "he": ("heb", "hebrew"), "hi": ("hin", "hindi"),
-    "hr": ("hrv", "croatian"), "hu": ("hun", "hungarian"), "id": ("ind", "indonesian"),
-    "it": ("ita", "italian"), "ja": ("jpn", "japanese"), "ko": ("kor", "korean"),
-    "lt": ("lit", "lithuanian"), "lv": ("lav", "latvian"), "ms": ("msa", "may", "malay"),
-    "nl": ("nld", "dut", "dutch"), "no": ("nor", "norwegian"), "pl": ("pol", "polish"),
-    "pt": ("por", "portuguese"), "ro": ("ron", "rum", "romanian"), "ru": ("rus", "russian"),
-    "sk": ("slk", "slo", "slovak"), "sl": ("slv", "slovenian"), "sr": ("srp", "serbian"),
-    "sv": ("swe", "swedish"), "ta": ("tam", "tamil"), "th": ("tha", "thai"), "tr": ("tur", "turkish"),
-    "uk": ("ukr", "ukrainian"), "ur": ("urd", "urdu"), "vi": ("vie", "vietnamese"),
-    "zh": ("zho", "chi", "chinese", "mandarin"),
-}
-_LANGUAGES = {alias: code for code, aliases in _LANGUAGE_ALIASES.items() for alias in aliases}
 
 
 class Salary(BaseModel):
@@ -125,14 +108,23 @@ class CoverLetter(BaseModel):
     @field_validator("language", mode="before")
     @classmethod
     def _language(cls, value: object) -> object:
-        """ISO 639-1 code from a code, a regional tag ("en-US", "en_GB"), a three-letter code or an English name."""
+        """ISO 639-1 code from a language tag ("de", "en-US", "en_GB", "ger", "cmn") or a language's name in any
+        language ("German", "Deutsch", "français"); a code no standard defines ("xx") is an error."""
         if isinstance(value, str):
-            code = re.split(r"[-_]", value.strip().lower(), maxsplit=1)[0]
-            code = code if re.fullmatch(r"[a-z]{2}", code) else _LANGUAGES.get(code, "")
-            if not code:
-                raise ValueError(f"language must be an ISO 639-1 two-letter code such as en, de or fr (or a "
-                                 f"common ISO 639-2 code or English name of a language), not {value!r}")
-            return code
+            text = value.strip().replace("_", "-")
+            tags = []
+            with contextlib.suppress(ValueError):  # not a tag
+                tags = [langcodes.get(text), langcodes.get(text, normalize=False)]
+            if not tags or len(tags[1].language or "") not in (2, 3):  # a name ("Thai" parses as a tag)
+                with contextlib.suppress(LookupError):
+                    tags = [langcodes.find(text)]  # names need the language-data package
+            # The first two-letter code: "iw" is now "he"; "cmn" is in "zh"; "tl" stays (CLDR prefers "fil").
+            codes = [code for tag in tags for code in (tag.language, tag.prefer_macrolanguage().language)
+                     if code and len(code) == 2 and langcodes.tag_is_valid(code)]
+            if not codes:
+                raise ValueError(f"language must be the ISO 639-1 two-letter code of a language, such as en, de "
+                                 f"or fr (or a tag or name of a language that has one), not {value!r}")
+            return codes[0]
         return value
 
     @field_validator("skills", mode="before")

@@ -215,49 +215,58 @@ def _call(line: dict) -> dict:
 
 
 BROKEN = [
-    (lambda ln: ln.update(extra=1), "unknown top-level key(s) 'extra' (allowed: messages, parallel_tool_calls, tools)"),
-    (lambda ln: ln.pop("messages"), "messages: missing"),
-    (lambda ln: ln.update(messages=[]), "messages: must be a non-empty list, not an empty list"),
+    (lambda ln: ln.update(extra=1), "extra: Extra inputs are not permitted"),
+    (lambda ln: ln.pop("messages"), "messages: Field required"),
+    (lambda ln: ln.update(messages=[]), "messages: List should have at least 1 item"),
     (lambda ln: ln["messages"][0].update(role="developer"),
-     "messages[0].role: must be one of system, user, assistant, tool, not 'developer'"),
-    (lambda ln: ln["messages"][1].update(content=["<document>"]),
-     "messages[1].content: a user message needs non-empty string content, not a list"),
-    (lambda ln: ln["messages"][0].update(content=""),
-     "messages[0].content: a system message needs non-empty string content, not an empty string"),
-    (lambda ln: ln["messages"].pop(), "messages[1]: the last message must be the assistant's answer, not role 'user'"),
-    (lambda ln: ln["messages"][2].pop("tool_calls"), "messages[2]: an assistant message needs content or tool_calls"),
-    (lambda ln: ln["messages"][2].update(tool_calls=[]), "messages[2].tool_calls: must be a non-empty list"),
-    (lambda ln: _call(ln).pop("id"), "messages[2].tool_calls[0].id: must be a non-empty string, not None"),
-    (lambda ln: _call(ln).update(type="tool"), "messages[2].tool_calls[0].type: must be 'function', not 'tool'"),
+     "messages.0: Input tag 'developer' found using 'role' does not match any of the expected tags: "
+     "'system', 'user', 'assistant', 'tool'"),
+    (lambda ln: ln["messages"][1].update(content=["<document>"]), "messages.1.content: Input should be a valid string"),
+    (lambda ln: ln["messages"][0].update(content=""), "messages.0.content: String should have at least 1 character"),
+    (lambda ln: ln["messages"][1].update(weight=1), "messages.1.weight: Extra inputs are not permitted"),
+    (lambda ln: ln["messages"][1].update(tool_calls=[]), "messages.1.tool_calls: Extra inputs are not permitted"),
+    (lambda ln: ln["messages"].pop(), "messages.1: the last message must be the assistant's answer, not role 'user'"),
+    (lambda ln: ln["messages"][2].pop("tool_calls"), "messages.2: an assistant message needs content or tool_calls"),
+    (lambda ln: ln["messages"][2].update(tool_calls=[]), "messages.2.tool_calls: List should have at least 1 item"),
+    (lambda ln: ln["messages"][2].update(content=7), "messages.2.content: Input should be a valid string (got 7)"),
+    (lambda ln: _call(ln).pop("id"), "messages.2.tool_calls.0.id: Field required"),
+    (lambda ln: _call(ln).update(type="tool"), "messages.2.tool_calls.0.type: Input should be 'function' (got 'tool')"),
+    (lambda ln: ln["messages"][2]["tool_calls"].append(copy.deepcopy(_call(ln))),
+     "messages.2.tool_calls.1.id: 'call_1' is used twice"),
     (lambda ln: _call(ln)["function"].update(name="Resume"),
-     "messages[2].tool_calls[0].function.name: 'Resume' is not in tools (defined: CoverLetter)"),
+     "messages.2.tool_calls.0.function.name: 'Resume' is not in tools (defined: CoverLetter)"),
     (lambda ln: ln.pop("tools"),
-     "messages[2].tool_calls[0].function.name: 'CoverLetter' is called but the line has no tools"),
+     "messages.2.tool_calls.0.function.name: 'CoverLetter' is called but the line has no tools"),
     (lambda ln: _call(ln)["function"].update(arguments='{"applicant_name": "Ada"'),
-     "messages[2].tool_calls[0].function.arguments: not valid JSON "
-     "(Expecting ',' delimiter: line 1 column 25 (char 24))"),
+     "messages.2.tool_calls.0.function.arguments: Invalid JSON: EOF while parsing an object at line 1 column 24"),
     (lambda ln: _call(ln)["function"].update(arguments='["Ada"]'),
-     "messages[2].tool_calls[0].function.arguments: must be a JSON object, not a list"),
+     "messages.2.tool_calls.0.function.arguments: Input should be a valid dictionary"),
     (lambda ln: _call(ln)["function"].update(arguments={"applicant_name": "Ada"}),
-     "messages[2].tool_calls[0].function.arguments: must be a string of JSON, not an object"),
-    (lambda ln: ln["tools"][0].update(type="retrieval"), "tools[0].type: must be 'function', not 'retrieval'"),
+     "messages.2.tool_calls.0.function.arguments: JSON input should be string, bytes or bytearray"),
+    (lambda ln: ln["tools"][0].update(type="retrieval"), "tools.0.type: Input should be 'function' (got 'retrieval')"),
     (lambda ln: ln["tools"][0]["function"].update(name="Cover Letter"),
-     "tools[0].function.name: must be 1-64 letters, digits, _ or -, not 'Cover Letter'"),
-    (lambda ln: ln["tools"][0]["function"].pop("parameters"),
-     "tools[0].function.parameters: must be a JSON schema object, not null"),
+     "tools.0.function.name: String should match pattern '^[A-Za-z0-9_-]{1,64}$' (got 'Cover Letter')"),
+    (lambda ln: ln["tools"][0]["function"].pop("parameters"), "tools.0.function.parameters: Field required"),
+    (lambda ln: ln["tools"][0]["function"]["parameters"].update(type="array"),
+     "tools.0.function.parameters.type: Input should be 'object' (got 'array')"),
     (lambda ln: ln["tools"].append(copy.deepcopy(ln["tools"][0])),
-     "tools[1].function.name: 'CoverLetter' is defined twice"),
-    (lambda ln: ln.update(tools=[]), "tools: must be a non-empty list, not an empty list"),
-    (lambda ln: ln.update(parallel_tool_calls="no"), "parallel_tool_calls: must be true or false, not a string"),
+     "tools.1.function.name: 'CoverLetter' is defined twice"),
+    (lambda ln: ln.update(tools=[]), "tools: List should have at least 1 item"),
+    (lambda ln: ln.update(parallel_tool_calls="no"), "parallel_tool_calls: Input should be a valid boolean (got 'no')"),
     (lambda ln: ln["messages"].append({"role": "tool", "tool_call_id": "call_9", "content": "ok"}),
-     "messages[3].tool_call_id: 'call_9' answers no earlier tool call"),
-    (lambda ln: ln["messages"][2].update(weight=0.5), "messages[2].weight: must be 0 or 1, not 0.5"),
+     "messages.3.tool_call_id: 'call_9' answers no earlier tool call"),
+    (lambda ln: ln["messages"][2].update(weight=0.5), "messages.2.weight: Input should be 0 or 1 (got 0.5)"),
 ]
 
 
 def test_the_reference_line_is_valid() -> None:
     assert validate_line(_good_line()) == []
-    assert validate_line([]) == ["a line must be a JSON object, not an empty list"]
+    assert validate_line([]) == ["Input should be a valid dictionary or instance of FinetuneLine"]
+    # a tool result that answers the call, then the final answer; weight 0 keeps the first answer untrained
+    line = _broken(lambda ln: ln["messages"][2].update(weight=0))
+    line["messages"] += [{"role": "tool", "tool_call_id": "call_1", "content": "ok"},
+                         {"role": "assistant", "content": "Done."}]
+    assert validate_line(line) == []
 
 
 @pytest.mark.parametrize(("edit", "expected"), BROKEN, ids=[str(i) for i in range(len(BROKEN))])
@@ -272,7 +281,7 @@ def test_validate_file_numbers_lines(tmp_path: Path) -> None:
     path = tmp_path / "train.jsonl"
     path.write_text("\n".join([good, bad, "", "{not json", good]) + "\n")
     problems = validate_file(path)
-    assert problems[0] == "line 2: messages[2].tool_calls[0].type: must be 'function', not 'tool'"
+    assert problems[0] == "line 2: messages.2.tool_calls.0.type: Input should be 'function' (got 'tool')"
     assert problems[1] == "line 3: blank line"
     assert problems[2].startswith("line 4: not valid JSON")
     assert len(problems) == 3
@@ -289,7 +298,7 @@ def test_a_line_that_fails_validation_writes_nothing(project: Path, monkeypatch:
         return tool
 
     monkeypatch.setattr(finetune, "tool_definition", renamed)
-    with pytest.raises(FinetuneFormatError, match=r"example for a_labeled.txt breaks .*tools\[0\].function.name"):
+    with pytest.raises(FinetuneFormatError, match=r"example for a_labeled.txt breaks .*tools\.0\.function\.name"):
         export_finetune(_config(project))
     assert not (project / "out" / "cover_letter" / "finetune").exists()
 
