@@ -20,9 +20,9 @@ from pydantic import BaseModel
 
 from extractor.batchapi import ENDPOINT, FINISHED, METADATA_KEY, BatchAPI, BatchState
 from extractor.config import RunConfig
-from extractor.errors import AuthError, ConfigError, ExtractionError
+from extractor.errors import AuthError, ConfigError, ExtractionError, ServerUnreachable
 from extractor.throttle import AdaptiveLimit
-from extractor.transport import CURRENT_METER, CallMeter, RetryingTransport, RetryPolicy
+from extractor.transport import CURRENT_METER, CallMeter, RetryingTransport, RetryPolicy, Unreachable
 
 log = logging.getLogger("extractor.backends")
 
@@ -200,7 +200,8 @@ class OpenAICompatibleBackend:
         return self._settings
 
     def classify(self, exc: BaseException) -> Exception:
-        """ExtractionError or AuthError for an exception raised by the openai client."""
+        """ExtractionError, or a RunStop (AuthError, ServerUnreachable), for an exception raised by the openai
+        client."""
         return self._classify(exc)
 
     def _classify(self, exc: BaseException) -> Exception:
@@ -212,6 +213,11 @@ class OpenAICompatibleBackend:
         while seen is not None and seen not in chain:
             chain.append(seen)
             seen = seen.__cause__ or seen.__context__
+        for err in chain:  # the causes that stop the run or say where the connection failed come first
+            if isinstance(err, ServerUnreachable):
+                return ServerUnreachable(redact(str(err), self._secret), error_type=err.error_type)
+            if isinstance(err, Unreachable):
+                return _extraction_error(err.error_type, redact(str(err), self._secret))
         for err in chain:
             if isinstance(err, (openai.AuthenticationError, openai.PermissionDeniedError)):
                 return AuthError(redact(

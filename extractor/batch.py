@@ -24,7 +24,7 @@ from typing import Any
 
 from extractor.batchapi import BatchAPI
 from extractor.documents import SourceFile
-from extractor.errors import AuthError, ExtractorError
+from extractor.errors import ExtractorError, RunStop
 from extractor.intake import Carry, Intake, NotSendable, Pending, Unreadable
 from extractor.recorder import Recorder
 from extractor.transport import CallMeter
@@ -69,7 +69,7 @@ async def run_batch(intake: Intake, recorder: Recorder, files: list[SourceFile],
                                        "content_sha256": identity.sha256, "prompt_chars": ready.prompt_chars}
         if lines and not stop.is_set():
             await submit(recorder, api, lines, documents)
-    except AuthError as exc:
+    except RunStop as exc:
         return f"run stopped: {exc}"
     return None
 
@@ -99,7 +99,7 @@ async def collect(recorder: Recorder, api: BatchAPI) -> set[tuple[str, str]]:
                 summary.warnings.append(
                     f"batch {batch_id} ended {state.status} with {len(documents) - answered} of {len(documents)} "
                     "document(s) unanswered: they are submitted again")
-        except AuthError:
+        except RunStop:
             raise
         except Exception as exc:  # one batch that cannot be read does not stop the others
             summary.warnings.append(f"could not collect batch {batch_id or submission_id}: {exc}")
@@ -121,7 +121,7 @@ async def submit(recorder: Recorder, api: BatchAPI, lines: dict[str, dict[str, A
         # submission stays open, and the next run adopts the batch by its metadata or drops it.
         summary.warnings.append(f"could not submit the batch of {len(lines)} document(s): {exc}; "
                                 "the next run checks whether it was created, then submits again")
-        if isinstance(exc, AuthError):
+        if isinstance(exc, RunStop):
             raise
         return
     recorder.journal.set_batch_id(submission_id, batch_id)

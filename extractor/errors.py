@@ -65,7 +65,24 @@ class ExtractionError(ExtractorError):
         self.error_type = error_type
 
 
-class AuthError(ExtractorError):
-    """The endpoint refused our credentials (401/403): no point sending the other documents."""
+class RunStop(ExtractorError):
+    """The server cannot serve any document: the run stops, the documents not attempted get `RunStopped`
+    rows. `error_type` names the cause for the row of the document that found it."""
 
     exit_code = ExitCode.USAGE
+    error_type = "RunStop"
+
+
+class AuthError(RunStop):
+    """The endpoint refused our credentials (401/403): no point sending the other documents."""
+
+    error_type = "AuthError"
+
+
+class ServerUnreachable(RunStop):
+    """Connections to the server keep failing (refused, no such host, TLS), with nothing answered in
+    between: no point sending the other documents."""
+
+    def __init__(self, message: str, *, error_type: str = "ConnectionRefused") -> None:
+        super().__init__(message)
+        self.error_type = error_type

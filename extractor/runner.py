@@ -20,7 +20,7 @@ from extractor.backends import Backend, open_backend
 from extractor.budget import Budget
 from extractor.config import RunConfig
 from extractor.documents import DocumentReader, SourceFile, discover
-from extractor.errors import AuthError, ConfigError, DocumentError, ExtractionError, Interrupted
+from extractor.errors import ConfigError, DocumentError, ExtractionError, Interrupted, RunStop
 from extractor.intake import Carry, Fresh, Intake, NotSendable, Pending, Unreadable
 from extractor.lock import RunLock
 from extractor.metrics import consensus
@@ -149,9 +149,9 @@ class _Run:
                        error_message=f"document took longer than {self.config.document_deadline_s:g}s")
         except ExtractionError as exc:
             row.update(error_type=exc.error_type, error_message=str(exc))
-        except AuthError as exc:
+        except RunStop as exc:  # bad credentials, an unreachable server: the other documents would fail too
             self.stop_reason = f"run stopped: {exc}"
-            row.update(error_type="AuthError", error_message=str(exc))
+            row.update(error_type=exc.error_type, error_message=str(exc))
         except asyncio.CancelledError:
             # Past the grace period: record what this document already cost, then let the cancel through.
             row.update(error_type="Cancelled", error_message="cancelled by a signal before it finished")

@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import contextvars
 import email.utils
+import errno
 import json
 import logging
+import socket
+import ssl
 import time
 from dataclasses import dataclass
 
@@ -28,6 +31,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from extractor.errors import ServerUnreachable
 from extractor.throttle import THROTTLE_STATUSES, AdaptiveLimit
 
 log = logging.getLogger("extractor.transport")
@@ -102,6 +106,87 @@ def retry_after_seconds(headers: httpx.Headers) -> float | None:
     return max(0.0, parsed.timestamp() - time.time())
 
 
+# A connection that failed before the server said anything, by cause: (error_type, what it means).
+CONNECT_FAILURES = {
+    "refused": ("ConnectionRefused", "connection refused: nothing listens there; is the server running?"),
+    "dns": ("DNSError", "the host name does not resolve; check the base URL's host"),
+    "tls": ("TLSError", "the TLS handshake failed; check http:// vs https:// and the server's certificate"),
+    "network": ("NetworkUnreachable", "no route to the host; check the network and the base URL"),
+}
+
+
+class Unreachable(httpx.ConnectError):
+    """A connection that failed before any answer, with its cause (a key of CONNECT_FAILURES).
+
+    Transient for the retry policy (an httpx.NetworkError); told apart from timeouts in rows: the
+    aiohttp transport reports every failed connect as httpx.ConnectTimeout, whatever the cause."""
+
+    def __init__(self, kind: str, endpoint: str, detail: str) -> None:
+        self.kind = kind
+        self.endpoint = endpoint
+        self.error_type, advice = CONNECT_FAILURES[kind]
+        super().__init__(f"cannot reach {endpoint}: {advice} ({detail})")
+
+
+def connect_failure(exc: BaseException) -> str | None:
+    """The cause of a failed connect (a key of CONNECT_FAILURES), or None: a timeout or anything else."""
+    if not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+        return None
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            break
+        if isinstance(seen, ConnectionRefusedError):
+            return "refused"
+        if isinstance(seen, socket.gaierror):
+            return "dns"
+        if isinstance(seen, ssl.SSLError):
+            return "tls"
+        if isinstance(seen, OSError) and seen.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+            return "network"
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def endpoint_of(url: httpx.URL) -> str:
+    """scheme://host:port of a URL: never its path or query, which could carry a key."""
+    return f"{url.scheme}://{url.host}" + (f":{url.port}" if url.port else "")
+
+
+class ConnectionWatch:
+    """Connection failures in a row across every request of one run, whichever document sent them.
+
+    A server that was never reached is given up after NEVER_REACHED failed connects in a row; one that
+    answered before (it may be restarting or flapping) after AFTER_REACHED, with nothing answered in
+    between. Then every request fails at once with ServerUnreachable, which stops the run.
+    """
+
+    NEVER_REACHED = 4
+    AFTER_REACHED = 16
+
+    def __init__(self) -> None:
+        self.in_a_row = 0
+        self.reached = False
+        self.tripped: ServerUnreachable | None = None
+
+    def answered(self) -> None:
+        self.in_a_row = 0
+        self.reached = True
+
+    def failed(self, failure: Unreachable) -> None:
+        self.in_a_row += 1
+        limit = self.AFTER_REACHED if self.reached else self.NEVER_REACHED
+        if self.tripped is None and self.in_a_row >= limit:
+            self.tripped = ServerUnreachable(
+                f"{failure} - {self.in_a_row} connection attempts in a row failed"
+                + (" after the server had answered" if self.reached else " and none ever succeeded"),
+                error_type=failure.error_type)
+
+    def check(self) -> None:
+        if self.tripped is not None:  # a fresh exception per request: they are raised concurrently
+            raise ServerUnreachable(str(self.tripped), error_type=self.tripped.error_type)
+
+
 class RetryingTransport(httpx.AsyncBaseTransport):
     """httpx transport: tenacity retries for transient failures, usage metering for every response."""
 
@@ -110,6 +195,7 @@ class RetryingTransport(httpx.AsyncBaseTransport):
         self._policy = policy
         self._inner = inner or httpx.AsyncHTTPTransport()
         self._limit = limit
+        self.watch = ConnectionWatch()
         self._backoff = wait_random_exponential(multiplier=policy.backoff_initial_s,
                                                 max=policy.backoff_max_s)
         self._retry = (retry_if_exception_type(RETRY_EXCEPTIONS)
@@ -180,6 +266,7 @@ class RetryingTransport(httpx.AsyncBaseTransport):
         return await retrying(attempt, request)
 
     async def _send_once(self, request: httpx.Request) -> httpx.Response:
+        self.watch.check()
         meter = CURRENT_METER.get()
         limit = self._limit
         sent_at = await limit.acquire() if limit is not None else None
@@ -187,7 +274,15 @@ class RetryingTransport(httpx.AsyncBaseTransport):
         try:
             if meter is not None:
                 meter.requests += 1
-            response = await self._inner.handle_async_request(request)
+            try:
+                response = await self._inner.handle_async_request(request)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                if (kind := connect_failure(exc)) is None:
+                    raise
+                failure = Unreachable(kind, endpoint_of(request.url), str(exc.__cause__ or exc))
+                self.watch.failed(failure)
+                raise failure from exc
+            self.watch.answered()
             status = response.status_code
             if "text/event-stream" in response.headers.get("content-type", ""):
                 return response  # streams are metered by whoever reads them
