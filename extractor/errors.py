@@ -36,3 +36,8 @@ class ExtractionError(ExtractorError):
 
 class AuthError(ExtractorError):
     """The endpoint refused our credentials (401/403): no point sending the other documents."""
+
+
+class JournalError(ConfigError):
+    """The journal cannot be opened as asked: it does not exist yet, or another version of extractor wrote it
+    (exit code 2, like a bad flag: the message says what to run)."""
