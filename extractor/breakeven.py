@@ -9,9 +9,7 @@ prices come from genai-prices (inference of known models) and the dated fine-tun
 
 from __future__ import annotations
 
-import json
 import math
-import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +26,7 @@ from extractor.pricing import (
 )
 from extractor.prompts import system_prompt
 from extractor.schemas import Schema
-from extractor.store import Journal
+from extractor.store import Journal, journal_path
 
 # -- what the journal observed ------------------------------------------------------------------------
 
@@ -58,35 +56,16 @@ class Observed:
 def observed_from_journal(journal_path: Path, schema: Schema, model: str) -> Observed | None:
     """Derive `Observed` from the journal's paid ok/failed rows of `model`; None when there are none."""
     if not journal_path.is_file():
-        return None  # Journal() would create an empty database; a report must not write
-    journal = Journal(journal_path)
-    try:
+        return None  # no journal yet: looking must not create one
+    with Journal.open_readonly(journal_path) as journal:
         calibration = journal.tokens_per_char(model)
-    finally:
-        journal.close()
-    if calibration is None:
-        return None
+        if calibration is None:
+            return None
+        rows = journal.paid_extractions(model)
+        runs = journal.runs_with_summaries()
     tokens_per_char_per_doc = calibration[0]
-    db = sqlite3.connect(f"{journal_path.resolve().as_uri()}?mode=ro", uri=True)
-    try:
-        # A carried (cached) row is stored again under each later run with the run_id of the run that paid
-        # for it, and without prompt_chars: both tests keep it out, so each paid extraction counts once.
-        # prompt_tokens > 0 keeps documents that never reached the model (unreadable, 4xx) out of the
-        # averages: they cost nothing today and would cost nothing after fine-tuning. Rows answered by
-        # the Batch API are billed at its discount: they are not what prompting costs.
-        rows = db.execute(
-            "SELECT json_extract(row_json, '$.run_id'), json_extract(row_json, '$.attempts'),"
-            " json_extract(row_json, '$.prompt_tokens'), json_extract(row_json, '$.completion_tokens'),"
-            " json_extract(row_json, '$.cached_tokens'), json_extract(row_json, '$.cost_usd'), prompt_chars"
-            " FROM results WHERE status IN ('ok', 'failed') AND prompt_chars > 0"
-            " AND json_extract(row_json, '$.batch_id') IS NULL"
-            " AND json_extract(row_json, '$.model') = ? AND json_extract(row_json, '$.run_id') = run_id"
-            " AND json_extract(row_json, '$.prompt_tokens') > 0", (model,)).fetchall()
-        runs = db.execute("SELECT run_id, summary_json FROM runs").fetchall()
-    finally:
-        db.close()
 
-    # results has PRIMARY KEY (run_id, doc_id) and the query keeps only rows stored under their own run_id:
+    # results has PRIMARY KEY (run_id, doc_id) and paid_extractions keeps only rows stored under their own run_id:
     # each row is one paid extraction of one document, counted once.
     attempts = prompt = completion = cached = 0
     cost: float | None = 0.0
@@ -109,8 +88,7 @@ def observed_from_journal(journal_path: Path, schema: Schema, model: str) -> Obs
     # would shrink the per-request token means and understate what a fine-tuned request costs. Rows do not
     # carry them, run summaries do (a killed run has no summary: its retries stay counted, a small excess).
     retries = 0
-    for run_id, summary_json in runs:
-        summary = json.loads(summary_json) if summary_json else None
+    for run_id, summary in runs:
         if summary is not None and summary.get("model") == model:
             run_ids.add(run_id)  # a night that found nothing new is still a night
             retries += int(summary.get("transport_retries") or 0)
@@ -534,20 +512,17 @@ def breakeven_analysis(config: BreakEvenConfig) -> BreakEven:
     from extractor.schemas import load_schema
 
     schema = load_schema(config.schemas_dir, config.schema)
-    journal_path = config.output_dir / config.schema / "journal.sqlite3"
-    if not journal_path.exists():
-        raise ConfigError(f"no runs yet: {journal_path} does not exist (run `extractor run` first)")
+    path = journal_path(config.output_dir / config.schema)
+    if not path.exists():
+        raise ConfigError(f"no runs yet: {path} does not exist (run `extractor run` first)")
     model = config.model
     if model is None:
-        journal = Journal(journal_path)
-        try:
+        with Journal.open_readonly(path) as journal:
             summaries = journal.run_summaries()
-        finally:
-            journal.close()
         if not summaries:
             raise ConfigError("no finished run in the journal yet")
         model = summaries[-1]["model"]
-    observed = observed_from_journal(journal_path, schema, model)
+    observed = observed_from_journal(path, schema, model)
     if observed is None:
         raise ConfigError(f"the journal has no billed extraction by {model!r} (documents that reached the model "
                           "and used tokens): no observed workload to price")

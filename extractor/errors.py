@@ -86,3 +86,8 @@ class ServerUnreachable(RunStop):
     def __init__(self, message: str, *, error_type: str = "ConnectionRefused") -> None:
         super().__init__(message)
         self.error_type = error_type
+
+
+class JournalError(ConfigError):
+    """The journal cannot be opened as asked: it does not exist yet, or another version of extractor wrote it
+    (exit code 2, like a bad flag: the message says what to run)."""

@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from extractor.errors import ConfigError
 from extractor.metrics import FieldScore, score
 from extractor.schemas import Schema, load_schema, validate_field
-from extractor.store import Journal, Labels
+from extractor.store import Journal, Labels, journal_path
 from extractor.table import dtype_for
 
 
@@ -145,8 +145,8 @@ def evaluate(config: EvalConfig) -> EvalReport:
     results_path = schema_dir / "results.parquet"
     if not results_path.exists():
         raise ConfigError(f"no results yet: {results_path} does not exist (run `extractor run` first)")
-    journal_path = schema_dir / "journal.sqlite3"
-    store = Labels(journal_path)
+    path = journal_path(schema_dir)
+    store = Labels(path)  # writes: labels from --labels FILE, then the scores (eval history)
     imported, rejected = 0, []
     try:
         if config.labels_file is not None:
@@ -166,7 +166,7 @@ def evaluate(config: EvalConfig) -> EvalReport:
     report = EvalReport(scores=scores, labeled_documents=len(labels), scored_documents=len(scored),
                         schema_version=schema.version, models=sorted({r["model"] for r in rows if r["model"]}),
                         imported=imported, rejected=rejected)
-    journal = Journal(journal_path)
+    journal = Journal(path)
     try:
         now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         journal.record_eval([{"evaluated_at": now, "schema_version": report.schema_version,

@@ -41,7 +41,7 @@ from extractor.pricing import DEFAULT_FINETUNE_TARGET, finetune_prices
 from extractor.prompts import build_messages, system_prompt
 from extractor.schemas import Schema, load_schema
 from extractor.spreadsheets import LIST_SEPARATOR, corrected_results
-from extractor.store import Journal, Labels, write_atomic_bytes
+from extractor.store import Journal, Labels, journal_path, write_atomic_bytes
 
 DEFAULT_CHARS_PER_TOKEN = 4.0
 MIN_SAMPLES = 2  # a consistency measured on fewer samples says nothing about agreement
@@ -428,11 +428,10 @@ def export_finetune(config: FinetuneConfig) -> FinetuneReport:
     report = FinetuneReport(schema=schema.name, target_model=config.target_model, out_dir=config.out_dir,
                             min_agreement=config.min_agreement, epochs=config.epochs)
     frame = corrected_results(schema, schema_dir)
-    labels = Labels(schema_dir / "journal.sqlite3")
-    try:
-        labelled_ids = set(labels.latest())
-    finally:
-        labels.close()
+    labelled_ids: set[str] = set()
+    if journal_path(schema_dir).is_file():  # looking must not create a journal
+        with Labels.open_readonly(journal_path(schema_dir)) as labels:
+            labelled_ids = set(labels.latest())
     rows = frame.sort("doc_id").to_dicts()
     for doc_id in sorted(labelled_ids - {r["doc_id"] for r in rows}):
         report.skipped.append(Skipped(doc_id, NOT_IN_RESULTS, "labels for a document results no longer hold"))
@@ -507,7 +506,7 @@ def export_finetune(config: FinetuneConfig) -> FinetuneReport:
         report.warnings.append(f"{len(train)} training example(s): OpenAI needs at least "
                                f"{OPENAI_MIN_TRAIN_EXAMPLES} to start a fine-tuning job")
 
-    _estimate(report, train, validation, tool, schema_dir / "journal.sqlite3", config)
+    _estimate(report, train, validation, tool, journal_path(schema_dir), config)
     return report
 
 
@@ -520,12 +519,9 @@ def _estimate(report: FinetuneReport, train: list[_Example], validation: list[_E
     models = Counter(e.model for e in [*train, *validation] if e.model)
     calibration = None
     model = models.most_common(1)[0][0] if models else None
-    if model is not None and journal_path.exists():
-        journal = Journal(journal_path)
-        try:
+    if model is not None and journal_path.is_file():
+        with Journal.open_readonly(journal_path) as journal:
             calibration = journal.tokens_per_char(model)
-        finally:
-            journal.close()
     tool_chars = len(json.dumps(tool, ensure_ascii=False))
     report.train_chars = sum(e.chars for e in train)
     report.validation_chars = sum(e.chars for e in validation)

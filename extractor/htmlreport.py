@@ -37,7 +37,7 @@ from extractor.breakeven import (
 from extractor.config import ModelPrice
 from extractor.errors import ConfigError
 from extractor.schemas import load_schema
-from extractor.store import Journal, write_atomic_bytes
+from extractor.store import JOURNAL_FILE, Journal, write_atomic_bytes
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -242,16 +242,13 @@ def build_report(config: ReportConfig) -> ReportData:
         notes["agreement"] = ("No self-consistency metrics: no run sampled documents more than once "
                               "(run with --samples K to measure how often the model agrees with itself).")
 
-    journal_path = schema_dir / "journal.sqlite3"
+    journal_path = schema_dir / JOURNAL_FILE
     summaries: list[dict[str, Any]] = []
     history: list[dict[str, Any]] = []
     if journal_path.is_file():
-        journal = Journal(journal_path)
-        try:
+        with Journal.open_readonly(journal_path) as journal:
             summaries = journal.run_summaries()
             history = journal.eval_history()
-        finally:
-            journal.close()
     else:
         for key in ("accuracy", "drift", "breakeven", "quality"):
             notes[key] = f"No journal: {journal_path} does not exist."

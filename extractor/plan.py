@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from extractor.budget import DEFAULT_COMPLETION_TOKENS, DEFAULT_TOKENS_PER_CHAR, Budget
 from extractor.config import RunConfig
 from extractor.documents import DocumentReader, discover
-from extractor.errors import ConfigError, DocumentError
+from extractor.errors import ConfigError, DocumentError, JournalError
 from extractor.intake import Carry, Intake, NotSendable, Pending, Unreadable
 from extractor.pricing import Pricer
 from extractor.prompts import system_prompt
@@ -70,7 +71,7 @@ async def plan_async(config: RunConfig) -> Plan:
         files = discover(config.input_dir)
     except DocumentError as exc:
         raise ConfigError(str(exc)) from None
-    journal = Journal.open_readonly(config.layout.journal)
+    journal = _open_journal(config.layout.journal)
     result = Plan(documents=len(files), model=config.resolved_model)
     observed = journal.tokens_per_char(config.resolved_model) if journal is not None else None
     if observed:
@@ -119,6 +120,17 @@ async def plan_async(config: RunConfig) -> Plan:
         result.max_cost_usd = config.max_cost_usd
         result.fit_under_limit = fit
     return result
+
+
+def _open_journal(path: Path) -> Journal | None:
+    """The journal as the run would see it, written to only when an older extractor left it (then it is
+    upgraded, as the run would); None before the first run: a dry run creates nothing."""
+    if not path.exists():
+        return None
+    try:
+        return Journal.open_readonly(path)
+    except JournalError:
+        return Journal(path)
 
 
 def _reason(config: RunConfig, journal: Journal | None, sha256: str, doc_id: str) -> str:

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ValidationError
 
 from extractor.errors import ConfigError
 from extractor.schemas import Schema, load_schema, validate_field
-from extractor.store import Labels, frame_from_json_rows, write_atomic_bytes
+from extractor.store import Labels, frame_from_json_rows, journal_path, write_atomic_bytes
 from extractor.table import dtype_for, row_schema
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
@@ -77,11 +77,11 @@ def corrected_results(schema: Schema, schema_dir: Path) -> pl.DataFrame:
     if not path.exists():
         raise ConfigError(f"no results yet: {path} does not exist (run `extractor run` first)")
     frame = pl.read_parquet(path)
-    labels = Labels(schema_dir / "journal.sqlite3")
-    try:
-        latest = labels.latest()
-    finally:
-        labels.close()
+    journal = journal_path(schema_dir)
+    latest: dict[str, dict[str, Any]] = {}
+    if journal.is_file():  # looking must not create a journal
+        with Labels.open_readonly(journal) as labels:
+            latest = labels.latest()
     rows = []
     for row in frame.to_dicts():
         fixes = {k: v for k, v in latest.get(row["doc_id"], {}).items() if k in schema.model.model_fields}
@@ -263,7 +263,7 @@ def import_corrections(config: ImportConfig) -> ImportReport:
         if top in schema.model.model_fields:
             groups.setdefault(top, []).append(column)
     report = ImportReport()
-    labels = Labels(schema_dir / "journal.sqlite3")
+    labels = Labels(journal_path(schema_dir))  # writes: the corrections become labels
     try:
         for index, row in enumerate(rows):
             doc_id = _cell_value(row.get("doc_id"))

@@ -14,99 +14,256 @@ import json
 import os
 import sqlite3
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import polars as pl
 
-SCHEMA_VERSION = 2
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS results (
-    run_id TEXT NOT NULL,
-    doc_id TEXT NOT NULL,
-    status TEXT NOT NULL,
-    content_sha256 TEXT,
-    cache_key TEXT,
-    prompt_chars INTEGER,
-    row_json TEXT NOT NULL,
-    finished_at TEXT NOT NULL,
-    PRIMARY KEY (run_id, doc_id)
-);
-CREATE INDEX IF NOT EXISTS results_by_key ON results (cache_key, status, finished_at);
-CREATE INDEX IF NOT EXISTS results_by_doc ON results (doc_id, finished_at);
-CREATE INDEX IF NOT EXISTS results_by_content ON results (content_sha256, status, finished_at);
-CREATE TABLE IF NOT EXISTS runs (
-    run_id TEXT PRIMARY KEY,
-    started_at TEXT NOT NULL,
-    summary_json TEXT
-);
-CREATE TABLE IF NOT EXISTS evals (
-    evaluated_at TEXT NOT NULL,
-    schema_version TEXT NOT NULL,
-    model TEXT NOT NULL,
-    field TEXT NOT NULL,
-    documents INTEGER NOT NULL,
-    accuracy REAL, precision REAL, recall REAL, f1 REAL
-);
-CREATE TABLE IF NOT EXISTS batch_submissions (
-    submission_id TEXT PRIMARY KEY,
-    batch_id TEXT,
-    run_id TEXT NOT NULL,
-    submitted_at TEXT NOT NULL,
-    closed_at TEXT,
-    status TEXT
-);
-CREATE TABLE IF NOT EXISTS batch_documents (
-    submission_id TEXT NOT NULL,
-    custom_id TEXT NOT NULL,
-    doc_json TEXT NOT NULL,
-    PRIMARY KEY (submission_id, custom_id)
-);
-CREATE TABLE IF NOT EXISTS metrics (
-    run_id TEXT NOT NULL,
-    doc_id TEXT NOT NULL,
-    metrics_json TEXT NOT NULL,
-    finished_at TEXT NOT NULL,
-    PRIMARY KEY (run_id, doc_id)
-);
-"""
+from extractor.errors import JournalError
+from extractor.layout import Layout
+
+JOURNAL_FILE = Layout(Path()).journal.name  # the name is spelled in extractor.layout
+
+
+def journal_path(schema_output_dir: Path) -> Path:
+    """Where a schema's journal lives: `<output>/<schema>/journal.sqlite3`."""
+    return Layout(schema_output_dir).journal
+
+
+# -- schema: one ordered list of migrations, numbered by PRAGMA user_version ------------------------------
+#
+# MIGRATIONS[i] brings a journal from user_version i to i + 1, inside one transaction that also writes the
+# new user_version, so a crash leaves the journal at one version or the next, never between. Append new
+# migrations at the end; never edit or reorder one that has shipped. Every statement is idempotent
+# (IF NOT EXISTS, columns added only when missing): journals were written by code that created tables on
+# every open without bumping the version, so a journal at version N may already hold later tables.
+
+_RESULTS_AND_RUNS = (
+    """CREATE TABLE IF NOT EXISTS results (
+        run_id TEXT NOT NULL,
+        doc_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        content_sha256 TEXT,
+        cache_key TEXT,
+        prompt_chars INTEGER,
+        row_json TEXT NOT NULL,
+        finished_at TEXT NOT NULL,
+        PRIMARY KEY (run_id, doc_id)
+    )""",
+    "CREATE INDEX IF NOT EXISTS results_by_key ON results (cache_key, status, finished_at)",
+    "CREATE INDEX IF NOT EXISTS results_by_doc ON results (doc_id, finished_at)",
+    """CREATE TABLE IF NOT EXISTS runs (
+        run_id TEXT PRIMARY KEY,
+        started_at TEXT NOT NULL,
+        summary_json TEXT
+    )""",
+)
+# Added while journals stayed at user_version 2 (the old code ran its CREATE TABLE IF NOT EXISTS on every open).
+_LATER_TABLES = (
+    "CREATE INDEX IF NOT EXISTS results_by_content ON results (content_sha256, status, finished_at)",
+    """CREATE TABLE IF NOT EXISTS evals (
+        evaluated_at TEXT NOT NULL,
+        schema_version TEXT NOT NULL,
+        model TEXT NOT NULL,
+        field TEXT NOT NULL,
+        documents INTEGER NOT NULL,
+        accuracy REAL, precision REAL, recall REAL, f1 REAL
+    )""",
+    """CREATE TABLE IF NOT EXISTS batch_submissions (
+        submission_id TEXT PRIMARY KEY,
+        batch_id TEXT,
+        run_id TEXT NOT NULL,
+        submitted_at TEXT NOT NULL,
+        closed_at TEXT,
+        status TEXT
+    )""",
+    """CREATE TABLE IF NOT EXISTS batch_documents (
+        submission_id TEXT NOT NULL,
+        custom_id TEXT NOT NULL,
+        doc_json TEXT NOT NULL,
+        PRIMARY KEY (submission_id, custom_id)
+    )""",
+    """CREATE TABLE IF NOT EXISTS metrics (
+        run_id TEXT NOT NULL,
+        doc_id TEXT NOT NULL,
+        metrics_json TEXT NOT NULL,
+        finished_at TEXT NOT NULL,
+        PRIMARY KEY (run_id, doc_id)
+    )""",
+    # Gold values (class Labels): kept in the journal's database so results and their labels travel together.
+    """CREATE TABLE IF NOT EXISTS labels (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        doc_id TEXT NOT NULL,
+        field TEXT NOT NULL,
+        value_json TEXT NOT NULL,
+        content_sha256 TEXT,
+        source TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS labels_by_doc ON labels (doc_id, field, id)",
+)
+
+
+def _run(db: sqlite3.Connection, statements: Iterable[str]) -> None:
+    # One execute() per statement: executescript() would COMMIT the migration's transaction first.
+    for statement in statements:
+        db.execute(statement)
+
+
+def _journal_of_today(db: sqlite3.Connection) -> None:
+    """Version 1: today's tables. A new file gets them all; a journal from before incremental runs
+    (user_version 0: `results` without cache_key or prompt_chars, index results_cache) gains the missing
+    columns and keeps every row."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(results)")}
+    if columns:
+        for name, kind in (("cache_key", "TEXT"), ("prompt_chars", "INTEGER")):
+            if name not in columns:
+                db.execute(f"ALTER TABLE results ADD COLUMN {name} {kind}")
+        db.execute("DROP INDEX IF EXISTS results_cache")
+    _run(db, _RESULTS_AND_RUNS + _LATER_TABLES)
+
+
+def _incremental_runs(db: sqlite3.Connection) -> None:
+    """Version 2: stamped by the first code that upgraded journals (cache_key, prompt_chars); a journal
+    reaching it through this list already has everything since version 1."""
+
+
+def _tables_added_at_version_2(db: sqlite3.Connection) -> None:
+    """Version 3: a journal stamped 2 by older code may lack evals, batch_*, metrics, labels and the
+    content index, which that code created on open without a new version."""
+    _run(db, _LATER_TABLES)
+
+
+Migration = Callable[[sqlite3.Connection], None]
+MIGRATIONS: tuple[Migration, ...] = (_journal_of_today, _incremental_runs, _tables_added_at_version_2)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+# What readers query: a journal older than SCHEMA_VERSION with all of this can be read without migrating.
+_JOURNAL_READS = {"results": {"cache_key", "prompt_chars"}, "runs": set(), "evals": set(), "metrics": set(),
+                  "batch_submissions": set(), "batch_documents": set()}
+
+
+def _user_version(db: sqlite3.Connection) -> int:
+    (version,) = db.execute("PRAGMA user_version").fetchone()
+    return int(version)
+
+
+def _too_new(path: Path, version: int) -> JournalError:
+    return JournalError(f"{path} was written by a newer extractor (journal version {version}, this extractor "
+                        f"knows up to {SCHEMA_VERSION}): upgrade extractor")
+
+
+def migrate(db: sqlite3.Connection, path: Path) -> None:
+    """Apply the migrations this journal has not had yet, each in its own transaction."""
+    version = _user_version(db)
+    if version > SCHEMA_VERSION:
+        raise _too_new(path, version)
+    for target in range(version + 1, SCHEMA_VERSION + 1):
+        db.execute("BEGIN IMMEDIATE")  # the write lock first: two processes opening at once migrate once
+        try:
+            if _user_version(db) < target:
+                MIGRATIONS[target - 1](db)
+                db.execute(f"PRAGMA user_version = {target}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+
+def _open_for_writing(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, isolation_level=None, timeout=30)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode: a committed row survives a process crash (not necessarily power loss).
+        db.execute("PRAGMA synchronous=NORMAL")
+        migrate(db, path)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def _open_readonly(path: Path) -> tuple[sqlite3.Connection, int]:
+    """A connection that cannot write, and the journal's user_version. Never creates the file."""
+    if not path.is_file():
+        raise JournalError(f"no journal: {path} does not exist (run `extractor run` first)")
+    uri = path.resolve().as_uri()
+    db = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=30)
+    try:
+        version = _user_version(db)
+    except sqlite3.OperationalError as exc:
+        db.close()
+        if getattr(exc, "sqlite_errorname", "") != "SQLITE_READONLY_DIRECTORY":
+            raise
+        # A WAL journal with no -wal/-shm files (no writer has it open) in a folder we may not write to:
+        # SQLite cannot create its shared-memory index, so read the file as it is.
+        db = sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True)
+        version = _user_version(db)
+    if version > SCHEMA_VERSION:
+        db.close()
+        raise _too_new(path, version)
+    return db, version
+
+
+def _missing(db: sqlite3.Connection, wanted: dict[str, set[str]]) -> list[str]:
+    """Tables and columns of `wanted` this database lacks, as `table` or `table.column`."""
+    out = []
+    for table, columns in wanted.items():
+        present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        if not present:
+            out.append(table)
+        out.extend(f"{table}.{c}" for c in sorted(columns - present) if present)
+    return out
+
+
+class PaidExtraction(NamedTuple):
+    """One billed extraction of one document, as break-even prices it."""
+
+    run_id: str
+    attempts: int | None
+    prompt_tokens: int
+    completion_tokens: int | None
+    cached_tokens: int | None
+    cost_usd: float | None
+    prompt_chars: int
 
 
 class Journal:
-    """Append-only record of finished documents under `<output>/<schema>/journal.sqlite3`."""
+    """Append-only record of finished documents under `<output>/<schema>/journal.sqlite3`.
+
+    `Journal(path)` opens for writing (creating and migrating as needed); `Journal.open_readonly(path)`
+    for commands that only look.
+    """
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # NORMAL in WAL mode: a committed row survives a process crash (not necessarily power loss).
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._migrate()
+        self._db = _open_for_writing(path)
 
     @classmethod
-    def open_readonly(cls, path: Path) -> Journal | None:
-        """The journal opened for reading only (nothing is created or migrated); None when there is none."""
-        if not path.is_file():
-            return None
+    def open_readonly(cls, path: Path) -> Journal:
+        """Open without any write: no file created, no migration run. Raises JournalError when the journal
+        does not exist, or is older than this extractor and lacks tables its readers query."""
+        db, version = _open_readonly(path)
+        if version < SCHEMA_VERSION:
+            missing = _missing(db, _JOURNAL_READS)
+            if missing:
+                db.close()
+                raise JournalError(
+                    f"{path} was written by an older extractor (it lacks {', '.join(missing)}): run "
+                    "`extractor run` once to upgrade it; commands that only read "
+                    "the journal do not change it")
         journal = cls.__new__(cls)
         journal.path = path
-        journal._db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None,
-                                      timeout=30)
+        journal._db = db
         return journal
 
-    def _migrate(self) -> None:
-        (version,) = self._db.execute("PRAGMA user_version").fetchone()
-        if version < SCHEMA_VERSION:
-            columns = {row[1] for row in self._db.execute("PRAGMA table_info(results)")}
-            if columns:  # a journal from before incremental runs: add what it lacks, keep its rows
-                for name, kind in (("cache_key", "TEXT"), ("prompt_chars", "INTEGER")):
-                    if name not in columns:
-                        self._db.execute(f"ALTER TABLE results ADD COLUMN {name} {kind}")
-                self._db.execute("DROP INDEX IF EXISTS results_cache")
-            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        self._db.executescript(_SCHEMA)  # idempotent: tables added by later versions appear here
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def start_run(self, run_id: str, started_at: str) -> None:
         self._db.execute("INSERT INTO runs (run_id, started_at) VALUES (?, ?)", (run_id, started_at))
@@ -206,6 +363,29 @@ class Journal:
             return None
         return found[0] / found[1], found[2], found[3]
 
+    def paid_extractions(self, model: str) -> list[PaidExtraction]:
+        """Every extraction `model` was paid for at the prompting price, each counted once.
+
+        A carried (cached) row is stored again under each later run with the run_id of the run that paid for
+        it, and without prompt_chars: both tests keep it out (PRIMARY KEY (run_id, doc_id) does the rest).
+        prompt_tokens > 0 keeps documents that never reached the model (unreadable, 4xx) out: they cost
+        nothing. Rows answered by the Batch API are billed at its discount, not what prompting costs.
+        """
+        return [PaidExtraction(*row) for row in self._db.execute(
+            "SELECT json_extract(row_json, '$.run_id'), json_extract(row_json, '$.attempts'),"
+            " json_extract(row_json, '$.prompt_tokens'), json_extract(row_json, '$.completion_tokens'),"
+            " json_extract(row_json, '$.cached_tokens'), json_extract(row_json, '$.cost_usd'), prompt_chars"
+            " FROM results WHERE status IN ('ok', 'failed') AND prompt_chars > 0"
+            " AND json_extract(row_json, '$.batch_id') IS NULL"
+            " AND json_extract(row_json, '$.model') = ? AND json_extract(row_json, '$.run_id') = run_id"
+            " AND json_extract(row_json, '$.prompt_tokens') > 0", (model,))]
+
+    def runs_with_summaries(self) -> list[tuple[str, dict[str, Any] | None]]:
+        """(run_id, summary) of every run started, in start order; summary None for a run that never
+        finished (killed)."""
+        return [(run_id, json.loads(s) if s else None) for run_id, s in self._db.execute(
+            "SELECT run_id, summary_json FROM runs ORDER BY started_at")]
+
     # -- Batch API submissions: recorded before the batch is created, closed once collected ----------
     def record_submission(self, submission_id: str, run_id: str, documents: dict[str, dict[str, Any]]) -> None:
         """A submission about to be sent: custom_id -> what is needed to write the document's row later."""
@@ -288,32 +468,33 @@ class EventLog:
         self._fh.close()
 
 
-_LABELS = """
-CREATE TABLE IF NOT EXISTS labels (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    doc_id TEXT NOT NULL,
-    field TEXT NOT NULL,
-    value_json TEXT NOT NULL,
-    content_sha256 TEXT,
-    source TEXT NOT NULL,
-    created_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS labels_by_doc ON labels (doc_id, field, id);
-"""
-
-
 class Labels:
     """Gold values per (document, field): people's corrections and imported label files, one store.
 
-    Kept in the journal's database so results and their labels travel together. Append-only: the
-    newest label of a (doc_id, field) wins, and every label keeps where and when it came from.
+    Kept in the journal's database (same file, same migrations) so results and their labels travel
+    together. Append-only: the newest label of a (doc_id, field) wins, and every label keeps where and
+    when it came from.
     """
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_LABELS)
+        self._db = _open_for_writing(path)
+        self._has_table = True
+
+    @classmethod
+    def open_readonly(cls, path: Path) -> Labels:
+        """Open without any write (see Journal.open_readonly); raises JournalError when there is no
+        journal. An older journal that never had a label reads as no labels."""
+        db, version = _open_readonly(path)
+        labels = cls.__new__(cls)
+        labels._db = db
+        labels._has_table = version >= SCHEMA_VERSION or not _missing(db, {"labels": set()})
+        return labels
+
+    def __enter__(self) -> Labels:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def add(self, doc_id: str, field: str, value: Any, *, source: str, content_sha256: str | None) -> None:
         self._db.execute(
@@ -325,6 +506,8 @@ class Labels:
     def latest(self) -> dict[str, dict[str, Any]]:
         """{doc_id: {field: value}} with the newest label of each field."""
         out: dict[str, dict[str, Any]] = {}
+        if not self._has_table:
+            return out
         for doc_id, field, value_json in self._db.execute(
                 "SELECT doc_id, field, value_json FROM labels WHERE id IN"
                 " (SELECT MAX(id) FROM labels GROUP BY doc_id, field) ORDER BY doc_id, field"):
