@@ -1,0 +1,119 @@
+"""Faults the nightly log has to name: an unreachable server stops the run quickly and says why."""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import polars as pl
+import pytest
+
+from extractor import runner
+from extractor.fakeserver import FakeOpenAI
+from extractor.transport import ConnectionWatch
+
+from .conftest import ROOT, make_config, server_log, write_docs
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _rows(config: Any) -> list[dict[str, Any]]:
+    return pl.read_parquet(config.layout.results).to_dicts()
+
+
+def test_a_refused_port_stops_200_documents_in_seconds(tmp_path: Path) -> None:
+    write_docs(tmp_path / "in", {f"d{i:03}.txt": f"Letter {i}" for i in range(200)})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "extractor", "run", str(tmp_path / "in"), "--base-url",
+         f"http://127.0.0.1:{_closed_port()}/v1", "--model", "gpt-4o-mini", "--output", str(tmp_path / "out"),
+         "--schemas", str(ROOT / "schemas"), "--no-progress"], capture_output=True, text=True, env=env, timeout=120)
+    elapsed = time.monotonic() - started
+    assert elapsed < 15, f"took {elapsed:.1f}s"
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "connection refused" in errors[0] and "127.0.0.1" in errors[0], result.stderr
+    rows = pl.read_parquet(tmp_path / "out" / "cover_letter" / "results.parquet")
+    assert rows.height == 200
+    kinds = rows["error_type"].value_counts().to_dicts()
+    by_kind = {k["error_type"]: k["count"] for k in kinds}
+    assert set(by_kind) <= {"ConnectionRefused", "RunStopped"} and by_kind.get("RunStopped", 0) >= 180, by_kind
+    assert "timed out" not in " ".join(rows["error_message"].to_list())
+
+
+def test_dns_and_tls_failures_are_named(tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    write_docs(tmp_path / "in", {"a.txt": "Letter A"})
+    dns = runner.run(make_config(tmp_path, fake_server, base_url="http://no-such-host.invalid/v1"))
+    assert dns.exit_code == 2 and dns.aborted is not None and "does not resolve" in dns.aborted
+    assert _rows(make_config(tmp_path, fake_server))[0]["error_type"] == "DNSError"
+    tls = runner.run(make_config(tmp_path, fake_server, base_url=fake_server.base_url.replace("http:", "https:")))
+    assert tls.aborted is not None and "TLS" in tls.aborted
+    assert _rows(make_config(tmp_path, fake_server))[0]["error_type"] == "TLSError"
+
+
+class _HalfRefused(httpx.AsyncBaseTransport):
+    """Sends every other request (at random) to a port nothing listens on: a real refused connect."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, closed: int, rng: random.Random) -> None:
+        self._inner, self._closed, self._rng = inner, closed, rng
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self._rng.random() < 0.5:  # a copy: the retry policy sends the same request object again
+            request = httpx.Request(request.method, request.url.copy_with(port=self._closed),
+                                    headers=request.headers, content=request.content)
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def test_a_flapping_server_still_completes_every_document(tmp_path: Path, fake_server: FakeOpenAI,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import httpx_aiohttp
+
+    closed, rng, original = _closed_port(), random.Random(7), httpx_aiohttp.AiohttpTransport
+
+    def flapping(*args: Any, **kwargs: Any) -> httpx.AsyncBaseTransport:
+        return _HalfRefused(original(*args, **kwargs), closed, rng)
+
+    monkeypatch.setattr(httpx_aiohttp, "AiohttpTransport", flapping)
+    write_docs(tmp_path / "in", {f"d{i:02}.txt": f"Letter {i}" for i in range(40)})
+    summary = runner.run(make_config(tmp_path, fake_server, max_attempts=12))
+    assert (summary.ok, summary.failed, summary.aborted) == (40, 0, None)
+    assert summary.transport_retries > 10, "half the connects were refused and retried"
+    assert len(server_log(fake_server)) == 40
+
+
+def test_the_watch_trips_on_failures_in_a_row_only() -> None:
+    from extractor.transport import Unreachable
+
+    failure = Unreachable("refused", "http://127.0.0.1:1", "refused")
+    never = ConnectionWatch()
+    for _ in range(ConnectionWatch.NEVER_REACHED - 1):
+        never.failed(failure)
+    assert never.tripped is None
+    never.failed(failure)
+    assert never.tripped is not None and "none ever succeeded" in str(never.tripped)
+
+    flapping = ConnectionWatch()
+    flapping.answered()
+    for _ in range(1000):  # a success between every few failures never trips it
+        for _ in range(ConnectionWatch.AFTER_REACHED - 1):
+            flapping.failed(failure)
+        flapping.answered()
+    assert flapping.tripped is None
+    for _ in range(ConnectionWatch.AFTER_REACHED):
+        flapping.failed(failure)
+    assert flapping.tripped is not None and "after the server had answered" in str(flapping.tripped)
