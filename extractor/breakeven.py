@@ -16,6 +16,7 @@ from pathlib import Path
 
 from extractor.config import ModelPrice
 from extractor.errors import ConfigError
+from extractor.formatting import number, pct, usd, usd_as_given
 from extractor.pricing import (
     DEFAULT_FINETUNE_TARGET,
     MTOK,
@@ -144,7 +145,7 @@ def _prefix_method(o: Observed) -> str:
     if o.fitted_from:
         return (f"Static prompt tokens are the system prompt's characters times the tokens per character fitted "
                 f"across {o.fitted_from} one-request documents of different lengths; the fit puts "
-                f"{_num(o.overhead_tokens or 0.0)} tokens per request (tool schema, message framing) apart, and "
+                f"{number(o.overhead_tokens or 0.0)} tokens per request (tool schema, message framing) apart, and "
                 "they stay in the fine-tuned prompt. Document tokens are the rest of each request's prompt tokens.")
     return ("Static prompt tokens are the system prompt's characters times the tokens per character the journal "
             "observed for this model over whole prompts (the documents' lengths did not allow separating the "
@@ -288,35 +289,37 @@ class BreakEven:
         ft_prompt = o.prefix_tokens_short + o.document_tokens
         per_example = ft_prompt + o.output_tokens
         lines = [
-            f"Volume: {_num(o.docs_per_night)} documents a night, the mean of {o.nights} run(s) of {o.model} in the "
+            f"Volume: {number(o.docs_per_night)} documents a night, the mean of {o.nights} run(s) of {o.model} in the "
             f"journal ({o.documents:,} documents billed; results reused from earlier runs are not counted), "
-            f"and {_num(a.nights_per_month)} nights a month.",
+            f"and {number(a.nights_per_month)} nights a month.",
             f"Prompting today: {o.requests_per_doc:.2f} billed requests a document (validation re-asks included, "
-            f"transient retries that billed nothing excluded), each of {_num(o.prefix_tokens)} static prompt "
-            f"tokens (instructions and few-shot examples) plus {_num(o.document_tokens)} document tokens, "
-            f"answered with {_num(o.output_tokens)} completion tokens.",
+            f"transient retries that billed nothing excluded), each of {number(o.prefix_tokens)} static prompt "
+            f"tokens (instructions and few-shot examples) plus {number(o.document_tokens)} document tokens, "
+            f"answered with {number(o.output_tokens)} completion tokens.",
             _prefix_method(o),
-            f"{o.cached_fraction:.0%} of today's prompt tokens are billed at the cached-input price, as observed.",
-            f"{o.model} costs ${p.input_per_mtok:g} per Mtok of input, ${p.cached_input_per_mtok:g} cached and "
-            f"${p.output_per_mtok:g} of output ({self.current_price_source}).",
-            f"Fine-tuned {f.model} costs ${f.input_per_mtok:g} per Mtok of input, ${f.cached_input_per_mtok:g} "
-            f"cached and ${f.output_per_mtok:g} of output, and training ${f.training_per_mtok:g} per Mtok, from the "
+            f"{pct(o.cached_fraction)} of today's prompt tokens are billed at the cached-input price, as observed.",
+            f"{o.model} costs {usd_as_given(p.input_per_mtok)} per Mtok of input, "
+            f"{usd_as_given(p.cached_input_per_mtok)} cached and {usd_as_given(p.output_per_mtok)} of output "
+            f"({self.current_price_source}).",
+            f"Fine-tuned {f.model} costs {usd_as_given(f.input_per_mtok)} per Mtok of input, "
+            f"{usd_as_given(f.cached_input_per_mtok)} cached and {usd_as_given(f.output_per_mtok)} of output, and "
+            f"training {usd_as_given(f.training_per_mtok)} per Mtok, from the "
             f"price table dated {self.table.as_of} ({self.table.source}); prices change, verify them.",
-            f"The fine-tuned model is prompted without the few-shot examples: {_num(o.prefix_tokens_short)} static "
-            f"tokens instead of {_num(o.prefix_tokens)}; documents and answers stay the same length.",
+            f"The fine-tuned model is prompted without the few-shot examples: {number(o.prefix_tokens_short)} static "
+            f"tokens instead of {number(o.prefix_tokens)}; documents and answers stay the same length.",
             f"The fine-tuned model needs {1 + a.reask_rate_finetuned:.2f} requests a document "
-            f"({a.reask_rate_finetuned:.0%} re-asks).",
-            f"{a.finetuned_cached_fraction:.0%} of the fine-tuned model's prompt tokens are billed as cached"
+            f"({pct(a.reask_rate_finetuned)} re-asks).",
+            f"{pct(a.finetuned_cached_fraction)} of the fine-tuned model's prompt tokens are billed as cached"
             + (" (without the examples the static prefix is usually under the 1,024 tokens OpenAI caches)."
                if a.finetuned_cached_fraction == 0 else "."),
-            f"Training: {a.training_examples:,} examples of {_num(per_example)} tokens (prompt without examples, "
-            f"document, answer) for {a.epochs} epoch(s), {_num(self.training_tokens)} training tokens billed "
+            f"Training: {a.training_examples:,} examples of {number(per_example)} tokens (prompt without examples, "
+            f"document, answer) for {a.epochs} epoch(s), {number(self.training_tokens)} training tokens billed "
             "once; labelling the examples and the engineering time are not counted.",
             "A fine-tuned model has no hosting fee: it is billed per token like the base model.",
-            f"The Batch API bills {self.table.batch_discount:.0%} of the normal price and answers within 24 hours "
+            f"The Batch API bills {pct(self.table.batch_discount)} of the normal price and answers within 24 hours "
             "instead of seconds; the fine-tuned model is priced at the normal, immediate rate.",
             "Quality is taken as equal for every option: this compares cost only.",
-            f"Fine-tuning is recommended only if it pays back within {_num(a.max_payback_nights)} nights.",
+            f"Fine-tuning is recommended only if it pays back within {number(a.max_payback_nights)} nights.",
         ]
         return lines
 
@@ -327,19 +330,19 @@ class BreakEven:
         target = a.target_model
         batch = self._batch_clause()
         if self.breakeven_docs is None:
-            head = (f"Never on cost: a fine-tuned {target} costs {_usd(self.finetuned_per_doc)} a document against "
-                    f"{_usd(self.prompting_per_doc)} prompting {o.model} today, so its "
-                    f"{_usd(self.training_usd)} of training never pays back")
+            head = (f"Never on cost: a fine-tuned {target} costs {usd(self.finetuned_per_doc)} a document against "
+                    f"{usd(self.prompting_per_doc)} prompting {o.model} today, so its "
+                    f"{usd(self.training_usd)} of training never pays back")
             return head + (f"; {batch}." if batch else ".")
         payback = (f"{self.breakeven_docs:,} documents"
-                   + (f" ({self.breakeven_nights:,} nights at {_num(o.docs_per_night)} a night)"
+                   + (f" ({self.breakeven_nights:,} nights at {number(o.docs_per_night)} a night)"
                       if self.breakeven_nights is not None else ""))
         if self.breakeven_nights is not None and self.breakeven_nights <= a.max_payback_nights:
             saving = self.prompting_per_month - self.finetuned_per_month
-            head = (f"Fine-tune: {target} pays back its {_usd(self.training_usd)} of training after {payback}, "
-                    f"then saves {_usd(saving)} a month over prompting {o.model}")
+            head = (f"Fine-tune: {target} pays back its {usd(self.training_usd)} of training after {payback}, "
+                    f"then saves {usd(saving)} a month over prompting {o.model}")
             if self.batch_per_doc <= self.finetuned_per_doc:
-                tail = (f"; if answers may wait 24 h, the Batch API ({_usd(self.batch_per_doc)} a document) is "
+                tail = (f"; if answers may wait 24 h, the Batch API ({usd(self.batch_per_doc)} a document) is "
                         "cheaper still, with no training.")
             elif self.breakeven_vs_batch_docs is not None:
                 tail = f"; it beats the Batch API too after {self.breakeven_vs_batch_docs:,} documents."
@@ -353,7 +356,7 @@ class BreakEven:
         share = self.table.batch_discount
         if share >= 1:
             return ""
-        cut = "halves today's cost" if share == 0.5 else f"cuts today's cost by {1 - share:.0%}"
+        cut = "halves today's cost" if share == 0.5 else f"cuts today's cost by {pct(1 - share)}"
         return f"the Batch API {cut} with no training, if answers may take up to 24 h"
 
 
@@ -443,24 +446,10 @@ def quality_wall(history: list[tuple[str, dict[str, float]]], threshold: float =
 # -- text ---------------------------------------------------------------------------------------------
 
 
-def _usd(value: float) -> str:
-    """Dollars with cents, or three significant digits below a dollar (per-document costs are tiny)."""
-    if value == 0:
-        return "$0"
-    if abs(value) >= 1:
-        return f"${value:,.2f}"
-    decimals = max(2, 2 - math.floor(math.log10(abs(value))))
-    return f"${value:.{decimals}f}"
-
-
-def _num(value: float) -> str:
-    return f"{value:,.0f}" if abs(value) >= 10 or value == int(value) else f"{value:,.1f}"
-
-
 def render_text(result: BreakEven) -> str:
     """A compact block: today, fine-tuned, batch, break-even, assumptions, recommendation."""
     r, o = result, result.observed
-    month = f"{_num(r.docs_per_month)} documents"
+    month = f"{number(r.docs_per_month)} documents"
 
     def nights(docs: int | None, n: int | None) -> str:
         if docs is None:
@@ -469,15 +458,15 @@ def render_text(result: BreakEven) -> str:
 
     lines = [
         f"Fine-tuning {r.assumptions.target_model} vs prompting {o.model}",
-        f"  today (prompting)  {_usd(r.prompting_per_doc):>12} a document  {_usd(r.prompting_per_month):>10} a month"
+        f"  today (prompting)  {usd(r.prompting_per_doc):>12} a document  {usd(r.prompting_per_month):>10} a month"
         f" ({month})",
-        f"  fine-tuned         {_usd(r.finetuned_per_doc):>12} a document  {_usd(r.finetuned_per_month):>10} a month"
-        f" + {_usd(r.training_usd)} training once",
-        f"  Batch API (24 h)   {_usd(r.batch_per_doc):>12} a document  {_usd(r.batch_per_month):>10} a month,"
+        f"  fine-tuned         {usd(r.finetuned_per_doc):>12} a document  {usd(r.finetuned_per_month):>10} a month"
+        f" + {usd(r.training_usd)} training once",
+        f"  Batch API (24 h)   {usd(r.batch_per_doc):>12} a document  {usd(r.batch_per_month):>10} a month,"
         " no training",
     ]
     if o.cost_per_doc is not None:
-        lines.append(f"  billed (journal)   {_usd(o.cost_per_doc):>12} a document over {o.documents:,} documents")
+        lines.append(f"  billed (journal)   {usd(o.cost_per_doc):>12} a document over {o.documents:,} documents")
     lines += [
         f"  break-even         {nights(r.breakeven_docs, r.breakeven_nights)}; "
         f"against the Batch API: {nights(r.breakeven_vs_batch_docs, r.breakeven_vs_batch_nights)}",

@@ -37,6 +37,7 @@ from pydantic_core import PydanticCustomError
 
 from extractor.documents import SourceFile, load_document
 from extractor.errors import ConfigError, DocumentError, ExtractorError
+from extractor.formatting import usd, usd_as_given
 from extractor.pricing import DEFAULT_FINETUNE_TARGET, finetune_prices
 from extractor.prompts import build_messages, system_prompt
 from extractor.schemas import Schema, load_schema
@@ -160,8 +161,8 @@ class FinetuneReport:
         lines.append(f"  tokens:      ~{self.train_tokens:,} training, ~{self.validation_tokens:,} validation "
                      f"({self.token_basis_text})")
         if self.training_cost_usd is not None:
-            lines.append(f"  train cost:  ~${self.training_cost_usd:,.4f} = {self.train_tokens:,} tokens x "
-                         f"{self.epochs} epoch(s) x ${self.training_price_per_mtok:g}/M tokens "
+            lines.append(f"  train cost:  ~{usd(self.training_cost_usd)} = {self.train_tokens:,} tokens x "
+                         f"{self.epochs} epoch(s) x {usd_as_given(self.training_price_per_mtok)}/M tokens "
                          f"(prices as of {self.prices_as_of}; validation tokens are not billed)")
         else:
             lines.append("  train cost:  unknown (no training price for the target model)")

@@ -8,6 +8,7 @@ from rich.table import Table
 
 from extractor.errors import ConfigError
 from extractor.evaluation import EvalReport
+from extractor.formatting import pct, usd, usd_as_given
 from extractor.layout import Layout
 from extractor.plan import Plan
 from extractor.recorder import RunSummary
@@ -15,7 +16,7 @@ from extractor.recorder import RunSummary
 
 def print_summary(summary: RunSummary, console: Console) -> None:
     table = Table(title=f"run {summary.run_id}", show_header=False, title_justify="left")
-    cost = "unknown (no price for this model)" if summary.cost_usd is None else f"${summary.cost_usd:.6f}"
+    cost = usd(summary.cost_usd, unknown="unknown (no price for this model)")
     rows = [
         ("schema", f"{summary.schema_name} (version {summary.schema_version})"),
         ("model", f"{summary.model} @ {summary.endpoint}"),
@@ -39,10 +40,10 @@ def print_summary(summary: RunSummary, console: Console) -> None:
     if summary.sampled:
         low = sorted(summary.mean_agreement.items(), key=lambda kv: kv[1])[:5]
         console.print(f"self-consistency over {summary.sampled} sampled document(s); lowest agreement: "
-                      + ", ".join(f"{k} {v:.0%}" for k, v in low))
+                      + ", ".join(f"{k} {pct(v)}" for k, v in low))
     for label, drift in summary.drift.items():
         changed = sorted(drift["changed"].items(), key=lambda kv: -kv[1])
-        text = ", ".join(f"{k} on {n / drift['documents']:.0%}" for k, n in changed) or "no field"
+        text = ", ".join(f"{k} on {pct(n / drift['documents'])}" for k, n in changed) or "no field"
         console.print(f"drift {label}: changed {text} of {drift['documents']} document(s)")
     for warning in summary.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
@@ -55,10 +56,10 @@ def load_runs(layout: Layout) -> pl.DataFrame:
 
 
 def print_runs(runs: pl.DataFrame, console: Console) -> None:
-    table = Table("run", "model", "schema", "docs", "ok", "cached", "failed", "skipped", "tokens", "cost $",
+    table = Table("run", "model", "schema", "docs", "ok", "cached", "failed", "skipped", "tokens", "cost",
                   "wall s", "note", title="runs", title_justify="left")
     for r in runs.iter_rows(named=True):
-        cost = "?" if r["cost_usd"] is None else f"{r['cost_usd']:.4f}"
+        cost = usd(r["cost_usd"], unknown="?")
         tokens = (r["prompt_tokens"] or 0) + (r["completion_tokens"] or 0)
         note = r["aborted"] or r["interrupted"] or ""
         if r.get("submitted") or r.get("pending"):  # --batch runs
@@ -82,17 +83,13 @@ def print_plan(plan: Plan, console: Console) -> None:
     console.print(table)
     for doc_id, status, message in plan.not_sendable:
         console.print(f"  {doc_id}: would be {status}: {message}")
-    cost = "unknown (no price for this model)" if plan.cost_usd is None else f"${plan.cost_usd:.4f}"
+    cost = usd(plan.cost_usd, unknown="unknown (no price for this model)")
     console.print(f"already extracted (reused): {plan.cached}; estimated tokens: {plan.prompt_tokens:,} prompt + "
                   f"{plan.completion_tokens:,} completion; estimated cost for {plan.model}: {cost}")
     console.print(f"estimate {plan.calibration}")
     if plan.fit_under_limit is not None and plan.fit_under_limit < len(plan.to_send):
-        console.print(f"cost limit ${plan.max_cost_usd:g}: about {plan.fit_under_limit} of {len(plan.to_send)} "
-                      "document(s) fit; the rest would wait for the next run")
-
-
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1%}"
+        console.print(f"cost limit {usd_as_given(plan.max_cost_usd)}: about {plan.fit_under_limit} of "
+                      f"{len(plan.to_send)} document(s) fit; the rest would wait for the next run")
 
 
 def print_eval(report: EvalReport, console: Console) -> None:
@@ -101,10 +98,11 @@ def print_eval(report: EvalReport, console: Console) -> None:
                   title=f"accuracy of schema {report.schema_version} ({', '.join(report.models) or '-'}) on "
                         f"{report.scored_documents} labeled document(s)", title_justify="left")
     for s in report.scores:
-        table.add_row(s.field, str(s.documents), _pct(s.accuracy), _pct(s.precision), _pct(s.recall), _pct(s.f1))
+        table.add_row(s.field, str(s.documents),
+                      *(pct(score, 1) for score in (s.accuracy, s.precision, s.recall, s.f1)))
     console.print(table)
     if total:
-        console.print(f"fields right / total: {right:.1f}/{total} = {right / total:.1%}")
+        console.print(f"fields right / total: {right:.1f}/{total} = {pct(right / total, 1)}")
     if report.imported:
         console.print(f"{report.imported} label value(s) imported into the labels store")
     for message in report.rejected:
