@@ -147,7 +147,8 @@ def evaluate(config: EvalConfig) -> EvalReport:
         raise ConfigError(f"no results yet: {results_path} does not exist (run `extractor run` first)")
     path = journal_path(schema_dir)
     store = Labels(path)  # writes: labels from --labels FILE, then the scores (eval history)
-    imported, rejected = 0, []
+    imported = 0
+    rejected: list[str] = []
     try:
         if config.labels_file is not None:
             from_file, rejected = read_labels_file(config.labels_file, schema)

@@ -339,7 +339,7 @@ def tool_definition(schema: Schema) -> dict[str, Any]:
     """The `tools` entry instructor sends for this schema in tools mode."""
     import instructor
 
-    spec = instructor.openai_schema(schema.model).openai_schema
+    spec = instructor.openai_schema(schema.model).openai_schema  # type: ignore[attr-defined]  # set by the wrap
     function = {"name": spec["name"], "description": spec.get("description") or "",
                 "parameters": spec["parameters"]}
     return {"type": "function", "function": function}

@@ -28,9 +28,10 @@ def usd(value: float | None, unknown: str = "unknown") -> str:
     return f"{sign}${text}"
 
 
-def usd_as_given(value: float) -> str:
-    """A price or limit as it was set, in its shortest form: `$0.15`, `$1.5`, `$2`, `$1e-07` (per-Mtok prices)."""
-    return f"${value:g}"
+def usd_as_given(value: float | None, unknown: str = "unknown") -> str:
+    """A price or limit as it was set, in its shortest form: `$0.15`, `$1.5`, `$2`, `$1e-07` (per-Mtok prices);
+    `unknown` for None."""
+    return unknown if value is None else f"${value:g}"
 
 
 def pct(value: float | None, decimals: int = 0, unknown: str = "-") -> str:

@@ -15,12 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
-from polars.datatypes import DataTypeClass
 from pydantic import BaseModel
 
-from extractor.table import dtype_for
-
-PolarsDataType = DataTypeClass | pl.DataType  # a dtype as polars hands it out: a class or an instance
+from extractor.table import PolarsDataType, dtype_for
 
 NUMBER_TOLERANCE = 0.02  # relative; 85,000 vs 86,000 is the same salary, 3 vs 4 years is not
 _NAME_HINTS = ("name", "company", "companies", "location", "title", "role", "college", "degree")

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ValidationError
 from extractor.errors import ConfigError
 from extractor.schemas import Schema, load_schema, validate_field
 from extractor.store import Labels, frame_from_json_rows, journal_path, write_atomic_bytes
-from extractor.table import dtype_for, row_schema
+from extractor.table import PolarsDataType, dtype_for, row_schema
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 LIST_SEPARATOR = "; "
@@ -108,7 +108,7 @@ def flatten(frame: pl.DataFrame, schema: Schema) -> pl.DataFrame:
     return frame.select(columns)
 
 
-def _plain(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+def _plain(col: pl.Expr, dtype: PolarsDataType) -> pl.Expr:
     if isinstance(dtype, pl.List):
         return col.cast(pl.List(pl.String)).list.join(LIST_SEPARATOR)
     if isinstance(dtype, (pl.Enum, pl.Categorical)):
@@ -158,7 +158,7 @@ def _summary(frame: pl.DataFrame, schema_dir: Path) -> pl.DataFrame:
     if metrics_path.exists():  # self-consistency was measured: mean agreement per field
         metrics = pl.read_parquet(metrics_path)
         numbers.append(("sampled documents", float(metrics.height)))
-        numbers.extend((f"agreement {name.removeprefix('agree_')}", float(metrics[name].mean() or 0.0))
+        numbers.extend((f"agreement {name.removeprefix('agree_')}", float(metrics[name].cast(pl.Float64).mean() or 0.0))  # type: ignore[arg-type]
                        for name in metrics.columns if name.startswith("agree_"))
     return pl.DataFrame({"metric": [n for n, _ in numbers], "value": [v for _, v in numbers]})
 
@@ -185,8 +185,8 @@ def _read_cells(path: Path) -> tuple[list[str], list[dict[str, Any]], dict[tuple
     if path.suffix.lower() == ".csv":
         with path.open(newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
-            rows = [{k: _unquote(v) for k, v in r.items()} for r in reader]
-            return list(reader.fieldnames or []), rows, {}
+            csv_rows = [{k: _unquote(v) for k, v in r.items()} for r in reader]
+            return list(reader.fieldnames or []), csv_rows, {}
     if path.suffix.lower() != ".xlsx":
         raise ConfigError(f"corrections must be an .xlsx or .csv file, not {path.name}")
     import openpyxl

@@ -9,7 +9,10 @@ import typing
 from typing import Any, Literal, Union
 
 import polars as pl
+from polars.datatypes import DataTypeClass
 from pydantic import BaseModel
+
+PolarsDataType = DataTypeClass | pl.DataType  # a dtype as polars hands it out: a class or an instance
 
 STATUSES = ("ok", "failed", "skipped")
 

@@ -54,7 +54,7 @@ def _figure(width: float, height: float) -> Iterator[Figure]:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    with matplotlib.rc_context(_STYLE):
+    with matplotlib.rc_context(_STYLE):  # type: ignore[arg-type]  # its stubs list every rc key as a literal
         fig = Figure(figsize=(width, height), layout="constrained")
         FigureCanvasAgg(fig)
         yield fig
@@ -121,7 +121,7 @@ def cost_histogram_svg(costs: Sequence[float]) -> str:
         ax.set_xlabel("cost of one document (USD)")
         ax.set_ylabel("documents")
         _usd_axis(ax.xaxis)
-        ax.yaxis.get_major_locator().set_params(integer=True)
+        ax.yaxis.get_major_locator().set_params(integer=True)  # type: ignore[call-arg]  # a MaxNLocator
         ax.legend(loc="upper right")
 
     return _chart("Histogram of the cost per document", 10, 3.4, draw)
@@ -236,7 +236,10 @@ def breakeven_svg(result: BreakEven) -> str:
                 ax.annotate(f"payback limit: {a.max_payback_nights:g} nights", (limit, 0.97),
                             xycoords=("data", "axes fraction"), xytext=(4, 0), textcoords="offset points",
                             fontsize=9, color=_GREY, rotation=90, va="top", bbox=_LABEL_BOX)
-            top = ax.secondary_xaxis("top", functions=(lambda d: d / per_night, lambda n: n * per_night))
+            import numpy as np
+
+            top = ax.secondary_xaxis("top", functions=(lambda d: np.divide(d, per_night),
+                                                       lambda n: np.multiply(n, per_night)))
             top.set_xlabel(f"nights at {number(per_night)} documents a night")
             _count_axis(top.xaxis)
         ax.set_xlim(0, horizon)

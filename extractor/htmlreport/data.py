@@ -53,7 +53,7 @@ class ReportConfig:
         if self.out is None:
             object.__setattr__(self, "out", self.output_dir / self.schema / "report.html")
         shorthands = {"target_model": target_model, "current_price": current_price}
-        given = {name: value for name, value in shorthands.items() if value is not None}
+        given: dict[str, Any] = {name: value for name, value in shorthands.items() if value is not None}
         if given:
             object.__setattr__(self, "assumptions", dataclasses.replace(self.assumptions, **given))
 
