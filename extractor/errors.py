@@ -6,7 +6,10 @@ Exit codes live here, with the errors that cause them: the CLI maps any `Extract
 
 from __future__ import annotations
 
+import errno
+import sqlite3
 from enum import IntEnum
+from pathlib import Path
 
 
 class ExitCode(IntEnum):
@@ -91,3 +94,33 @@ class ServerUnreachable(RunStop):
 class JournalError(ConfigError):
     """The journal cannot be opened as asked: it does not exist yet, or another version of extractor wrote it
     (exit code 2, like a bad flag: the message says what to run)."""
+
+
+class OutputError(ExtractorError):
+    """The output folder cannot be written (disk full, read-only, no permission): the run stops at once;
+    everything committed before is kept, and the next run resumes without paying for it again."""
+
+    exit_code = ExitCode.USAGE
+
+
+_ADVICE = {
+    errno.ENOSPC: "the disk is full: free some space, then run again",
+    errno.EDQUOT: "the disk quota is used up: free some space, then run again",
+    errno.EROFS: "the file system is read-only: choose another folder with --output (or output_dir)",
+    errno.EACCES: "permission denied: make the folder writable, or choose another with --output",
+    errno.EPERM: "permission denied: make the folder writable, or choose another with --output",
+}
+_SQLITE_ERRNO = {"database or disk is full": errno.ENOSPC, "readonly database": errno.EROFS,
+                 "unable to open database file": errno.EACCES}
+
+
+def output_error(exc: BaseException, path: Path) -> OutputError | None:
+    """The OutputError a failed write deserves (naming the file and what to do), or None when the failure
+    is not about the disk or its permissions."""
+    code = getattr(exc, "errno", None) if isinstance(exc, OSError) else None
+    if isinstance(exc, sqlite3.OperationalError):
+        code = next((c for text, c in _SQLITE_ERRNO.items() if text in str(exc).lower()), None)
+    if code not in _ADVICE:
+        return None
+    return OutputError(f"cannot write {path}: {_ADVICE[code]}; documents finished before are kept and "
+                       "will not be paid for again")

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from extractor.errors import RunLocked
+from extractor.errors import RunLocked, output_error
 
 __all__ = ["RunLock", "RunLocked"]
 
@@ -24,8 +24,13 @@ class RunLock:
         self._fd: int | None = None
 
     def __enter__(self) -> RunLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:  # the first write of a run: a read-only or full output folder shows here
+            if (error := output_error(exc, self.path)) is not None:
+                raise error from None
+            raise
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -20,7 +20,7 @@ from extractor.backends import Backend, open_backend
 from extractor.budget import Budget
 from extractor.config import RunConfig
 from extractor.documents import DocumentReader, SourceFile, discover
-from extractor.errors import ConfigError, DocumentError, ExtractionError, Interrupted, RunStop
+from extractor.errors import ConfigError, DocumentError, ExtractionError, Interrupted, OutputError, RunStop
 from extractor.intake import Carry, Fresh, Intake, NotSendable, Pending, Unreadable
 from extractor.lock import RunLock
 from extractor.metrics import consensus
@@ -85,6 +85,7 @@ class _Run:
         self.intake = intake
         self.recorder = recorder
         self.stop_reason: str | None = None
+        self.unwritable: OutputError | None = None  # the output folder refused a write: the run stops
         self.in_flight_keys: dict[str, asyncio.Future[None]] = {}  # cache keys being extracted now
 
     async def process(self, src: SourceFile, backend: _LazyBackend) -> None:
@@ -164,8 +165,12 @@ class _Run:
     async def worker(self, queue: asyncio.Queue[SourceFile | None], backend: _LazyBackend,
                      stop: asyncio.Event) -> None:
         while (src := await queue.get()) is not None:
-            if not stop.is_set():
+            if stop.is_set() or self.unwritable is not None:
+                continue  # drain the queue: the producer must never wait on a queue nobody reads
+            try:
                 await self.process(src, backend)
+            except OutputError as exc:  # a full or read-only disk: no result could be kept, so send no more
+                self.unwritable = self.unwritable or exc
 
 
 async def run_async(config: RunConfig, observer: Observer | None = None,
@@ -205,6 +210,7 @@ async def run_async(config: RunConfig, observer: Observer | None = None,
                         budget=budget)
         recorder = Recorder(config, schema, journal, events, summary, observer, files, pricer, budget)
         state = _Run(config, schema, intake, recorder)
+        unwritable: OutputError | None = None
         clock = time.perf_counter()
         if observer is not None:
             observer.started(len(files), summary.backend, summary.model)
@@ -225,15 +231,22 @@ async def run_async(config: RunConfig, observer: Observer | None = None,
                 workers = [asyncio.create_task(state.worker(queue, backend, stop)) for _ in range(concurrency)]
                 try:
                     for src in to_extract:
-                        if stop.is_set():
+                        if stop.is_set() or state.unwritable is not None:
                             break
                         await queue.put(src)
                     for _ in workers:
                         await queue.put(None)
                     await asyncio.gather(*workers)
+                    if state.unwritable is not None:
+                        raise state.unwritable
                 finally:
                     for task in workers:
                         task.cancel()
+                    # Let cancelled documents record what they cost before the backend and journal close.
+                    await asyncio.gather(*workers, return_exceptions=True)
+        except OutputError as exc:
+            unwritable = exc
+            raise
         finally:
             reader.close()
             summary.wall_s = round(time.perf_counter() - clock, 3)
@@ -242,9 +255,14 @@ async def run_async(config: RunConfig, observer: Observer | None = None,
             summary.aborted = state.stop_reason
             if stop.is_set() and summary.documents < len(files):
                 summary.interrupted = getattr(stop, "reason", None) or "stop requested"
-            recorder.finish()
-            events.close()
-            journal.close()
+            try:
+                recorder.finish()
+            except OutputError:
+                if unwritable is None:
+                    raise  # the first sign of a full or read-only disk: it stops the run
+            finally:  # when the disk is full, the journal keeps what was committed; results are rebuilt next run
+                events.close()
+                journal.close()
     return summary
 
 

@@ -8,7 +8,9 @@ without reading Parquet. WAL lets a reader (`extractor runs`, a dry run) look wh
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import functools
 import io
 import json
 import os
@@ -16,12 +18,15 @@ import sqlite3
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, ParamSpec, TypeVar
 
 import polars as pl
 
-from extractor.errors import JournalError
+from extractor.errors import JournalError, output_error
 from extractor.layout import Layout
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 JOURNAL_FILE = Layout(Path()).journal.name  # the name is spelled in extractor.layout
 
@@ -171,7 +176,34 @@ def migrate(db: sqlite3.Connection, path: Path) -> None:
             raise
 
 
+@contextlib.contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """A write that fails for want of space or permission raises OutputError naming the file and what to do."""
+    try:
+        yield
+    except (OSError, sqlite3.OperationalError) as exc:
+        if (error := output_error(exc, path)) is not None:
+            raise error from exc
+        raise
+
+
+def _writes(method: Callable[P, R]) -> Callable[P, R]:
+    """`_writing(self.path)` around a method of Journal or Labels."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with _writing(args[0].path):  # type: ignore[attr-defined]
+            return method(*args, **kwargs)
+
+    return wrapper
+
+
 def _open_for_writing(path: Path) -> sqlite3.Connection:
+    with _writing(path):
+        return _connect_for_writing(path)
+
+
+def _connect_for_writing(path: Path) -> sqlite3.Connection:
     path.parent.mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(path, isolation_level=None, timeout=30)
     try:
@@ -265,13 +297,16 @@ class Journal:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @_writes
     def start_run(self, run_id: str, started_at: str) -> None:
         self._db.execute("INSERT INTO runs (run_id, started_at) VALUES (?, ?)", (run_id, started_at))
 
+    @_writes
     def finish_run(self, run_id: str, summary: dict[str, Any]) -> None:
         self._db.execute("UPDATE runs SET summary_json = ? WHERE run_id = ?",
                          (json.dumps(summary, default=str), run_id))
 
+    @_writes
     def record(self, run_id: str, row: dict[str, Any], *, cache_key: str | None = None,
                prompt_chars: int | None = None) -> None:
         """Commit one finished document; from here on it is never lost and never paid again."""
@@ -317,6 +352,7 @@ class Journal:
                 " GROUP BY r.doc_id ORDER BY r.doc_id"):
             yield row_json
 
+    @_writes
     def record_metrics(self, run_id: str, doc_id: str, metrics: dict[str, Any]) -> None:
         self._db.execute("INSERT OR REPLACE INTO metrics VALUES (?, ?, ?, ?)",
                          (run_id, doc_id, json.dumps(metrics), dt.datetime.now(dt.UTC).isoformat()))
@@ -338,6 +374,7 @@ class Journal:
             " AND cache_key != ? ORDER BY finished_at DESC LIMIT 1", (content_sha256, cache_key)).fetchone()
         return json.loads(found[0]) if found else None
 
+    @_writes
     def record_eval(self, rows: list[dict[str, Any]]) -> None:
         self._db.executemany(
             "INSERT INTO evals VALUES (:evaluated_at, :schema_version, :model, :field, :documents, :accuracy,"
@@ -387,6 +424,7 @@ class Journal:
             "SELECT run_id, summary_json FROM runs ORDER BY started_at")]
 
     # -- Batch API submissions: recorded before the batch is created, closed once collected ----------
+    @_writes
     def record_submission(self, submission_id: str, run_id: str, documents: dict[str, dict[str, Any]]) -> None:
         """A submission about to be sent: custom_id -> what is needed to write the document's row later."""
         with self._db:
@@ -396,9 +434,11 @@ class Journal:
             self._db.executemany("INSERT INTO batch_documents VALUES (?, ?, ?)",
                                  ((submission_id, cid, json.dumps(doc)) for cid, doc in documents.items()))
 
+    @_writes
     def set_batch_id(self, submission_id: str, batch_id: str) -> None:
         self._db.execute("UPDATE batch_submissions SET batch_id = ? WHERE submission_id = ?", (batch_id, submission_id))
 
+    @_writes
     def close_submission(self, submission_id: str, status: str) -> None:
         self._db.execute("UPDATE batch_submissions SET closed_at = ?, status = ? WHERE submission_id = ?",
                          (dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"), status, submission_id))
@@ -426,6 +466,11 @@ def frame_from_json_rows(rows: Iterable[str], schema: dict[str, pl.DataType]) ->
 
 
 def write_atomic_bytes(path: Path, data: bytes) -> None:
+    with _writing(path):
+        _write_atomic_bytes(path, data)
+
+
+def _write_atomic_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -457,15 +502,19 @@ class EventLog:
     """JSON lines, one event per document, flushed as they happen: `<schema>/logs/<run_id>.jsonl`."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._fh = path.open("a", encoding="utf-8", buffering=1)
+        with _writing(path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = path.open("a", encoding="utf-8", buffering=1)
 
+    @_writes
     def write(self, event: str, **fields: Any) -> None:
         self._fh.write(json.dumps({"event": event, **fields}, default=str, ensure_ascii=False) + "\n")
 
     def close(self) -> None:
-        self._fh.close()
+        # A full disk loses the audit log's tail, not the journal (the record that counts).
+        with contextlib.suppress(OSError):
+            self._fh.close()
 
 
 class Labels:
@@ -477,6 +526,7 @@ class Labels:
     """
 
     def __init__(self, path: Path) -> None:
+        self.path = path
         self._db = _open_for_writing(path)
         self._has_table = True
 
@@ -496,6 +546,7 @@ class Labels:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @_writes
     def add(self, doc_id: str, field: str, value: Any, *, source: str, content_sha256: str | None) -> None:
         self._db.execute(
             "INSERT INTO labels (doc_id, field, value_json, content_sha256, source, created_at)"

@@ -117,3 +117,83 @@ def test_the_watch_trips_on_failures_in_a_row_only() -> None:
     for _ in range(ConnectionWatch.AFTER_REACHED):
         flapping.failed(failure)
     assert flapping.tripped is not None and "after the server had answered" in str(flapping.tripped)
+
+
+# -- a full disk, a read-only output folder -------------------------------------------------------------------
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0 or sys.platform != "linux",
+                                reason="mounting a small tmpfs needs root on Linux")
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """An 8 MiB tmpfs at tmp_path/out, unmounted however the test ends."""
+    mount = tmp_path / "out"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def _fill(folder: Path, leave_kib: int) -> Path:
+    """Take all but `leave_kib` of the free space."""
+    stat = os.statvfs(folder)
+    filler = folder / "filler.bin"
+    filler.write_bytes(b"\0" * max(0, stat.f_bavail * stat.f_frsize - leave_kib * 1024))
+    return filler
+
+
+@needs_root
+def test_a_full_disk_stops_the_run_and_the_next_run_pays_nothing_twice(tmp_path: Path, fake_server: FakeOpenAI,
+                                                                      small_disk: Path) -> None:
+    import sqlite3
+
+    from extractor.errors import OutputError
+
+    write_docs(tmp_path / "in", {f"d{i:03}.txt": f"Letter {i} " + "words " * 50 for i in range(120)})
+    config = make_config(tmp_path, fake_server, concurrency=4)
+    journal = config.layout.journal
+    journal.parent.mkdir(parents=True)
+    filler = _fill(small_disk, leave_kib=160)
+    with pytest.raises(OutputError, match=r"cannot write .*: the disk is full: free some space"):
+        runner.run(config)
+    paid_first = len(server_log(fake_server))
+    assert 0 < paid_first < 120, "the run stopped part-way"
+    db = sqlite3.connect(journal)
+    assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    committed = {r[0] for r in db.execute("SELECT doc_id FROM results WHERE status = 'ok'")}
+    db.close()
+    assert committed, "documents finished before the disk filled up are kept"
+
+    filler.unlink()
+    resumed = runner.run(config)
+    assert (resumed.ok, resumed.failed, resumed.cached) == (120, 0, len(committed))
+    paid_again = len(server_log(fake_server)) - paid_first
+    assert paid_again == 120 - len(committed), "only what was never committed is sent again"
+    rows = _rows(config)
+    assert len(rows) == 120 and len({r["doc_id"] for r in rows}) == 120
+
+
+@needs_root
+def test_a_read_only_output_folder_stops_with_one_line(tmp_path: Path, fake_server: FakeOpenAI,
+                                                      small_disk: Path) -> None:
+    write_docs(tmp_path / "in", {"a.txt": "Letter A"})
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    for extra in ([], ["--dry-run"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "extractor", "run", str(tmp_path / "in"), "--base-url", fake_server.base_url,
+             "--model", "gpt-4o-mini", "--output", str(small_disk), "--schemas", str(ROOT / "schemas"),
+             "--no-progress", *extra], capture_output=True, text=True, env=env, timeout=60)
+        if extra:  # a dry run writes nothing, so a read-only folder is no obstacle
+            assert result.returncode == 0, result.stderr
+            assert "1 of 1 document(s) would be sent" in " ".join(result.stdout.split())
+            continue
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
+        assert "read-only" in result.stderr and str(small_disk) in result.stderr
+    assert server_log(fake_server) == [], "nothing is sent when nothing could be kept"
