@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from extractor.config import ModelPrice
+from extractor.config import ModelPrice, RunConfig
 from extractor.errors import ConfigError
 from extractor.formatting import number, pct, usd, usd_as_given
 from extractor.pricing import (
@@ -27,7 +27,7 @@ from extractor.pricing import (
 )
 from extractor.prompts import system_prompt
 from extractor.schemas import Schema
-from extractor.store import Journal, journal_path
+from extractor.store import Journal
 
 # -- what the journal observed ------------------------------------------------------------------------
 
@@ -481,16 +481,14 @@ def render_text(result: BreakEven) -> str:
 
 @dataclass(frozen=True)
 class BreakEvenConfig:
-    """What `extractor breakeven` analyzes: a schema's journal, today's model, the fine-tune assumptions."""
+    """What `extractor breakeven` analyzes: a schema's journal, today's model, the fine-tune assumptions.
 
-    schema: str
-    schemas_dir: Path = Path("schemas")
-    output_dir: Path = Path("outputs")
+    From `settings`: the schema and its folders, [prices] (today's model, if self-hosted), base_url (to match
+    its provider's prices) and [finetune_prices]."""
+
+    settings: RunConfig
     model: str | None = None  # None: the model of the latest run
     assumptions: Assumptions = field(default_factory=Assumptions)
-    prices: Mapping[str, ModelPrice] = field(default_factory=dict)  # [prices.*]: today's model, if self-hosted
-    base_url: str | None = None  # the server today's model is called on, to match its provider's prices
-    price_overrides: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # [finetune_prices.*]
 
 
 def breakeven_analysis(config: BreakEvenConfig) -> BreakEven:
@@ -500,8 +498,9 @@ def breakeven_analysis(config: BreakEvenConfig) -> BreakEven:
     """
     from extractor.schemas import load_schema
 
-    schema = load_schema(config.schemas_dir, config.schema)
-    path = journal_path(config.output_dir / config.schema)
+    settings = config.settings
+    schema = load_schema(settings.schemas_dir, settings.schema)
+    path = settings.layout.journal
     if not path.exists():
         raise ConfigError(f"no runs yet: {path} does not exist (run `extractor run` first)")
     model = config.model
@@ -516,8 +515,8 @@ def breakeven_analysis(config: BreakEvenConfig) -> BreakEven:
         raise ConfigError(f"the journal has no billed extraction by {model!r} (documents that reached the model "
                           "and used tokens): no observed workload to price")
     try:
-        return analyze(observed, config.assumptions, finetune_prices(config.price_overrides),
-                       prices=config.prices, base_url=config.base_url)
+        return analyze(observed, config.assumptions, finetune_prices(settings.finetune_prices),
+                       prices=settings.prices, base_url=settings.base_url)
     except ValueError as exc:  # no price for today's model
         raise ConfigError(f"cannot price today's model: {exc}") from None
     except KeyError as exc:  # no fine-tuning price for the target

@@ -110,7 +110,7 @@ def run(
         from extractor.spreadsheets import ExportConfig, export
 
         with _errors():
-            sheet = export(ExportConfig(schema=cfg.schema, schemas_dir=cfg.schemas_dir, output_dir=cfg.output_dir))
+            sheet = export(ExportConfig(settings=cfg))
         typer.echo(f"wrote {sheet}")
     if summary.aborted:
         typer.echo(f"error: {summary.aborted}", err=True)
@@ -145,16 +145,13 @@ def export_results(
         if what == "finetune":
             from extractor.finetune import FinetuneConfig, export_finetune
 
-            report = export_finetune(FinetuneConfig(
-                schema=cfg.schema, schemas_dir=cfg.schemas_dir, output_dir=cfg.output_dir, out_dir=out,
-                min_agreement=min_agreement, price_overrides=cfg.finetune_prices, archive_dir=cfg.archive_dir,
-                max_chars=cfg.max_chars, **given(target_model=target_model)))
+            report = export_finetune(FinetuneConfig(settings=cfg, out_dir=out, min_agreement=min_agreement,
+                                                    **given(target_model=target_model)))
             typer.echo(report.as_text())
             return
         from extractor.spreadsheets import ExportConfig, export
 
-        path = export(ExportConfig(schema=cfg.schema, schemas_dir=cfg.schemas_dir, output_dir=cfg.output_dir,
-                                   fmt=fmt, out=out))
+        path = export(ExportConfig(settings=cfg, fmt=fmt, out=out))
     typer.echo(f"wrote {path}")
 
 
@@ -172,8 +169,7 @@ def import_corrections(
 
     with _errors():
         cfg = _settings(config, schema=schema, schemas_dir=schemas, output_dir=output)
-        report = run_import(ImportConfig(file=file, schema=cfg.schema, schemas_dir=cfg.schemas_dir,
-                                         output_dir=cfg.output_dir))
+        report = run_import(ImportConfig(settings=cfg, file=file))
     typer.echo(f"{report.rows_read} row(s) read, {len(report.applied)} correction(s) stored as labels")
     for doc_id, field in report.applied:
         typer.echo(f"  stored  {doc_id} / {field}")
@@ -200,8 +196,7 @@ def evaluate_results(
 
     with _errors():
         cfg = _settings(config, schema=schema, schemas_dir=schemas, output_dir=output)
-        report = evaluate(EvalConfig(schema=cfg.schema, schemas_dir=cfg.schemas_dir, output_dir=cfg.output_dir,
-                                     labels_file=labels))
+        report = evaluate(EvalConfig(settings=cfg, labels_file=labels))
     print_eval(report, Console(width=160))
 
 
@@ -225,10 +220,7 @@ def breakeven(
         cfg = _settings(config, schema=schema, schemas_dir=schemas, output_dir=output)
         assumptions = Assumptions(**given(target_model=target_model, training_examples=training_examples,
                                           epochs=epochs, reask_rate_finetuned=reask_rate))
-        result = breakeven_analysis(BreakEvenConfig(
-            schema=cfg.schema, schemas_dir=cfg.schemas_dir, output_dir=cfg.output_dir, model=model,
-            assumptions=assumptions, prices=cfg.prices, base_url=cfg.base_url,
-            price_overrides=cfg.finetune_prices))
+        result = breakeven_analysis(BreakEvenConfig(settings=cfg, model=model, assumptions=assumptions))
     typer.echo(render_text(result))
 
 
@@ -250,10 +242,8 @@ def report(
 
     with _errors():
         cfg = _settings(config, schema=schema, schemas_dir=schemas, output_dir=output)
-        report_config = ReportConfig(
-            schema=cfg.schema, schemas_dir=cfg.schemas_dir, output_dir=cfg.output_dir, out=out,
-            assumptions=Assumptions(**given(target_model=target_model)), prices=cfg.prices,
-            base_url=cfg.base_url, price_overrides=cfg.finetune_prices)
+        report_config = ReportConfig(settings=cfg, out=out,
+                                     assumptions=Assumptions(**given(target_model=target_model)))
         data = build_report(report_config)
         path = write_report(report_config, data)
     print_report_summary(data, Console(width=120))

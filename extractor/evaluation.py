@@ -20,18 +20,19 @@ from typing import Any
 import polars as pl
 from pydantic import ValidationError
 
+from extractor.config import RunConfig
 from extractor.errors import ConfigError
 from extractor.metrics import FieldScore, score
 from extractor.schemas import Schema, load_schema, validate_field
-from extractor.store import Journal, Labels, journal_path
+from extractor.store import Journal, Labels
 from extractor.table import dtype_for
 
 
 @dataclass(frozen=True)
 class EvalConfig:
-    schema: str
-    schemas_dir: Path = Path("schemas")
-    output_dir: Path = Path("outputs")
+    """`extractor eval`: the invocation's settings and, optionally, a labels file to store first."""
+
+    settings: RunConfig
     labels_file: Path | None = None
 
 
@@ -140,12 +141,13 @@ def _from_flat(row: dict[str, Any], schema: Schema) -> dict[str, Any]:
 
 
 def evaluate(config: EvalConfig) -> EvalReport:
-    schema = load_schema(config.schemas_dir, config.schema)
-    schema_dir = config.output_dir / config.schema
-    results_path = schema_dir / "results.parquet"
+    settings = config.settings
+    schema = load_schema(settings.schemas_dir, settings.schema)
+    layout = settings.layout
+    results_path = layout.results
     if not results_path.exists():
         raise ConfigError(f"no results yet: {results_path} does not exist (run `extractor run` first)")
-    path = journal_path(schema_dir)
+    path = layout.journal
     store = Labels(path)  # writes: labels from --labels FILE, then the scores (eval history)
     imported = 0
     rejected: list[str] = []

@@ -26,7 +26,6 @@ import math
 import random
 import reprlib
 from collections import Counter
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -35,6 +34,7 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, Json, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
+from extractor.config import RunConfig
 from extractor.documents import SourceFile, load_document
 from extractor.errors import ConfigError, DocumentError, ExtractorError
 from extractor.formatting import usd, usd_as_given
@@ -42,7 +42,7 @@ from extractor.pricing import DEFAULT_FINETUNE_TARGET, finetune_prices
 from extractor.prompts import build_messages, system_prompt
 from extractor.schemas import Schema, load_schema
 from extractor.spreadsheets import LIST_SEPARATOR, corrected_results
-from extractor.store import Journal, Labels, journal_path, write_atomic_bytes
+from extractor.store import Journal, Labels, write_atomic_bytes
 
 DEFAULT_CHARS_PER_TOKEN = 4.0
 MIN_SAMPLES = 2  # a consistency measured on fewer samples says nothing about agreement
@@ -63,36 +63,26 @@ class FinetuneFormatError(ExtractorError):
 
 @dataclass(frozen=True)
 class FinetuneConfig:
-    schema: str
-    schemas_dir: Path = Path("schemas")
-    output_dir: Path = Path("outputs")
-    out_dir: Path | None = None  # default: <output_dir>/<schema>/finetune
+    """`extractor export finetune`: the invocation's settings (schema, folders, max_chars, archive_dir,
+    [finetune_prices]) and what only this export needs."""
+
+    settings: RunConfig
+    out_dir: Path | None = None  # None: the layout's finetune folder (filled in on construction)
     val_fraction: float = 0.2
     seed: int = 0
     min_agreement: float = 0.9
     target_model: str = DEFAULT_FINETUNE_TARGET
     epochs: int = 3
-    max_chars: int = 200_000
-    # Where `run --archive` moved ok inputs: a source file missing from its path is looked up here.
-    archive_dir: Path | None = None
-    # [finetune_prices."<model>"] tables of the config file: training_per_mtok, ...
-    price_overrides: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.out_dir is None:
-            object.__setattr__(self, "out_dir", self.output_dir / self.schema / "finetune")
+            object.__setattr__(self, "out_dir", self.settings.layout.finetune)
         if not 0.0 <= self.val_fraction < 1.0:
             raise ConfigError(f"val_fraction must be at least 0 and below 1, not {self.val_fraction}")
         if not 0.0 <= self.min_agreement <= 1.0:
             raise ConfigError(f"min_agreement must be between 0 and 1, not {self.min_agreement}")
         if self.epochs < 1:
             raise ConfigError(f"epochs must be at least 1, not {self.epochs}")
-        if self.max_chars < 1:
-            raise ConfigError("max_chars must be positive")
-
-    @property
-    def schema_output_dir(self) -> Path:
-        return self.output_dir / self.schema
 
 
 @dataclass(frozen=True)
@@ -367,14 +357,15 @@ def _agreement(path: Path) -> dict[str, float]:
 def _read_text(row: dict[str, Any], config: FinetuneConfig) -> tuple[str | None, Skipped | None]:
     doc_id = row["doc_id"]
     path = Path(row["source_path"]) if row.get("source_path") else None
-    if (path is None or not path.is_file()) and config.archive_dir is not None:
-        archived = config.archive_dir / doc_id
+    archive_dir = config.settings.archive_dir  # where `run --archive` moved ok inputs
+    if (path is None or not path.is_file()) and archive_dir is not None:
+        archived = archive_dir / doc_id
         if archived.is_file():
             path = archived
     if path is None or not path.exists():
         return None, Skipped(doc_id, MISSING, f"{row.get('source_path')} does not exist")
     try:
-        doc = load_document(SourceFile(path=path, doc_id=doc_id), max_chars=config.max_chars)
+        doc = load_document(SourceFile(path=path, doc_id=doc_id), max_chars=config.settings.max_chars)
     except DocumentError as exc:
         return None, Skipped(doc_id, UNREADABLE, str(exc))
     if row.get("content_sha256") and doc.sha256 != row["content_sha256"]:
@@ -423,21 +414,22 @@ def _jsonl(examples: list[_Example]) -> bytes:
 
 def export_finetune(config: FinetuneConfig) -> FinetuneReport:
     """Write train.jsonl and validation.jsonl under `config.out_dir`; see the module docstring."""
-    schema = load_schema(config.schemas_dir, config.schema)
-    schema_dir = config.schema_output_dir
+    settings = config.settings
+    schema = load_schema(settings.schemas_dir, settings.schema)
+    layout = settings.layout
     assert config.out_dir is not None
     report = FinetuneReport(schema=schema.name, target_model=config.target_model, out_dir=config.out_dir,
                             min_agreement=config.min_agreement, epochs=config.epochs)
-    frame = corrected_results(schema, schema_dir)
+    frame = corrected_results(schema, layout)
     labelled_ids: set[str] = set()
-    if journal_path(schema_dir).is_file():  # looking must not create a journal
-        with Labels.open_readonly(journal_path(schema_dir)) as labels:
+    if layout.journal.is_file():  # looking must not create a journal
+        with Labels.open_readonly(layout.journal) as labels:
             labelled_ids = set(labels.latest())
     rows = frame.sort("doc_id").to_dicts()
     for doc_id in sorted(labelled_ids - {r["doc_id"] for r in rows}):
         report.skipped.append(Skipped(doc_id, NOT_IN_RESULTS, "labels for a document results no longer hold"))
 
-    metrics_path = schema_dir / "metrics.parquet"
+    metrics_path = layout.metrics
     agreement: dict[str, float] | None = None
     if metrics_path.exists():
         agreement = _agreement(metrics_path)
@@ -507,7 +499,7 @@ def export_finetune(config: FinetuneConfig) -> FinetuneReport:
         report.warnings.append(f"{len(train)} training example(s): OpenAI needs at least "
                                f"{OPENAI_MIN_TRAIN_EXAMPLES} to start a fine-tuning job")
 
-    _estimate(report, train, validation, tool, journal_path(schema_dir), config)
+    _estimate(report, train, validation, tool, layout.journal, config)
     return report
 
 
@@ -541,7 +533,7 @@ def _estimate(report: FinetuneReport, train: list[_Example], validation: list[_E
         report.train_tokens = math.ceil((report.train_chars + tool_chars * len(train)) / DEFAULT_CHARS_PER_TOKEN)
         report.validation_tokens = math.ceil(
             (report.validation_chars + tool_chars * len(validation)) / DEFAULT_CHARS_PER_TOKEN)
-    table = finetune_prices(config.price_overrides)
+    table = finetune_prices(config.settings.finetune_prices)
     report.prices_as_of = table.as_of
     try:
         price = table.get(config.target_model)

@@ -21,9 +21,11 @@ from typing import Any
 import polars as pl
 from pydantic import BaseModel, ValidationError
 
+from extractor.config import RunConfig
 from extractor.errors import ConfigError
+from extractor.layout import Layout
 from extractor.schemas import Schema, load_schema, validate_field
-from extractor.store import Labels, frame_from_json_rows, journal_path, write_atomic_bytes
+from extractor.store import Labels, frame_from_json_rows, write_atomic_bytes
 from extractor.table import PolarsDataType, dtype_for, row_schema
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
@@ -36,11 +38,11 @@ _TAIL = ["error_type", "error_message", "cost_usd", "prompt_tokens", "completion
 
 @dataclass(frozen=True)
 class ExportConfig:
-    schema: str
-    schemas_dir: Path = Path("schemas")
-    output_dir: Path = Path("outputs")
+    """`extractor export`: the invocation's settings (schema, folders) and what only exporting needs."""
+
+    settings: RunConfig
     fmt: str = "xlsx"
-    out: Path | None = None
+    out: Path | None = None  # None: the layout's results.<fmt>
 
     def __post_init__(self) -> None:
         if self.fmt not in ("xlsx", "csv"):
@@ -49,10 +51,10 @@ class ExportConfig:
 
 @dataclass(frozen=True)
 class ImportConfig:
+    """`extractor import-corrections`: the invocation's settings and the edited file."""
+
+    settings: RunConfig
     file: Path
-    schema: str
-    schemas_dir: Path = Path("schemas")
-    output_dir: Path = Path("outputs")
 
 
 @dataclass
@@ -71,13 +73,13 @@ def _json_default(value: Any) -> Any:
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
-def corrected_results(schema: Schema, schema_dir: Path) -> pl.DataFrame:
+def corrected_results(schema: Schema, layout: Layout) -> pl.DataFrame:
     """Latest results with stored labels applied; `corrected` names the fields a person changed."""
-    path = schema_dir / "results.parquet"
+    path = layout.results
     if not path.exists():
         raise ConfigError(f"no results yet: {path} does not exist (run `extractor run` first)")
     frame = pl.read_parquet(path)
-    journal = journal_path(schema_dir)
+    journal = layout.journal
     latest: dict[str, dict[str, Any]] = {}
     if journal.is_file():  # looking must not create a journal
         with Labels.open_readonly(journal) as labels:
@@ -130,21 +132,22 @@ def neutralize_csv(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def export(config: ExportConfig) -> Path:
-    schema = load_schema(config.schemas_dir, config.schema)
-    schema_dir = config.output_dir / config.schema
-    corrected = corrected_results(schema, schema_dir)
+    settings = config.settings
+    schema = load_schema(settings.schemas_dir, settings.schema)
+    layout = settings.layout
+    corrected = corrected_results(schema, layout)
     flat = flatten(corrected, schema)
-    out = config.out or schema_dir / f"results.{config.fmt}"
+    out = config.out or layout.export(config.fmt)
     if config.fmt == "csv":
         buffer = io.BytesIO()
         neutralize_csv(flat).write_csv(buffer, date_format="%Y-%m-%d", datetime_format="%Y-%m-%d %H:%M:%S")
         write_atomic_bytes(out, buffer.getvalue())
     else:
-        write_atomic_bytes(out, _xlsx_bytes(flat, _summary(corrected, schema_dir)))
+        write_atomic_bytes(out, _xlsx_bytes(flat, _summary(corrected, layout)))
     return out
 
 
-def _summary(frame: pl.DataFrame, schema_dir: Path) -> pl.DataFrame:
+def _summary(frame: pl.DataFrame, layout: Layout) -> pl.DataFrame:
     counts = {s: frame.filter(pl.col("status") == s).height for s in ("ok", "failed", "skipped")}
     numbers = [
         ("documents", float(frame.height)), ("ok", float(counts["ok"])), ("failed", float(counts["failed"])),
@@ -154,7 +157,7 @@ def _summary(frame: pl.DataFrame, schema_dir: Path) -> pl.DataFrame:
         ("cost USD", float(frame["cost_usd"].sum())),
         ("corrected documents", float(frame["corrected"].is_not_null().sum())),
     ]
-    metrics_path = schema_dir / "metrics.parquet"
+    metrics_path = layout.metrics
     if metrics_path.exists():  # self-consistency was measured: mean agreement per field
         metrics = pl.read_parquet(metrics_path)
         numbers.append(("sampled documents", float(metrics.height)))
@@ -247,13 +250,14 @@ def _cell_value(value: Any) -> Any:
 
 def import_corrections(config: ImportConfig) -> ImportReport:
     """Store every valid edited field cell as a label; report each bad cell and unknown document."""
-    schema = load_schema(config.schemas_dir, config.schema)
-    schema_dir = config.output_dir / config.schema
+    settings = config.settings
+    schema = load_schema(settings.schemas_dir, settings.schema)
+    layout = settings.layout
     if not config.file.exists():
         raise ConfigError(f"{config.file} does not exist")
-    current = flatten(corrected_results(schema, schema_dir), schema)
+    current = flatten(corrected_results(schema, layout), schema)
     by_doc = {r["doc_id"]: r for r in current.to_dicts()}
-    raw = {r["doc_id"]: r for r in pl.read_parquet(schema_dir / "results.parquet").to_dicts()}
+    raw = {r["doc_id"]: r for r in pl.read_parquet(layout.results).to_dicts()}
     header, rows, formulas = _read_cells(config.file)
     if "doc_id" not in header:
         raise ConfigError(f"{config.file.name} has no doc_id column: is it an extractor export?")
@@ -263,7 +267,7 @@ def import_corrections(config: ImportConfig) -> ImportReport:
         if top in schema.model.model_fields:
             groups.setdefault(top, []).append(column)
     report = ImportReport()
-    labels = Labels(journal_path(schema_dir))  # writes: the corrections become labels
+    labels = Labels(layout.journal)  # writes: the corrections become labels
     try:
         for index, row in enumerate(rows):
             doc_id = _cell_value(row.get("doc_id"))

@@ -51,6 +51,15 @@ def make_config(tmp_path: Path, server: FakeOpenAI, **overrides: Any) -> RunConf
     return build_config(flags, env={})
 
 
+def settings(output_dir: Path, **overrides: Any) -> RunConfig:
+    """The settings of a command that reads a schema's outputs (export, eval, breakeven, report, ...):
+    cover_letter from the repository's schemas, outputs under `output_dir`; built directly, so no
+    ./extractor.toml and no environment variable can leak in."""
+    values: dict[str, Any] = dict(schema="cover_letter", schemas_dir=ROOT / "schemas", output_dir=output_dir)
+    values.update(overrides)
+    return RunConfig(**values)
+
+
 def write_docs(folder: Path, docs: dict[str, str | bytes]) -> None:
     for name, content in docs.items():
         path = folder / name

@@ -96,3 +96,28 @@ def test_no_module_imports_one_that_imports_it_back() -> None:
                     seen.add(dep)
                     stack.append((dep, [*path, dep]))
     assert cycles == [], "import cycles:\n" + "\n".join(sorted(set(cycles)))
+
+
+def test_command_configs_hold_the_one_settings_object_and_only_their_own_options() -> None:
+    """Schema, folders, prices, base_url, archive_dir and max_chars come from `settings`, never a copy."""
+    import dataclasses
+
+    from extractor.breakeven import BreakEvenConfig
+    from extractor.config import RunConfig
+    from extractor.evaluation import EvalConfig
+    from extractor.finetune import FinetuneConfig
+    from extractor.htmlreport import ReportConfig
+    from extractor.spreadsheets import ExportConfig, ImportConfig
+
+    copies = {"schema", "schemas_dir", "output_dir", "prices", "finetune_prices", "price_overrides", "base_url",
+              "archive_dir", "max_chars"}
+    for cls in (ExportConfig, ImportConfig, EvalConfig, FinetuneConfig, BreakEvenConfig, ReportConfig):
+        fields = dataclasses.fields(cls)
+        assert (fields[0].name, fields[0].type) == ("settings", "RunConfig"), cls.__name__
+        assert fields[0].default is dataclasses.MISSING, f"{cls.__name__}: settings is required"
+        copied = copies & {f.name for f in fields}
+        assert not copied, f"{cls.__name__} copies settings: {', '.join(sorted(copied))}"
+    settings = RunConfig(output_dir=Path("o"), schema="s")
+    assert ReportConfig(settings=settings).breakeven_config().settings is settings
+    assert ReportConfig(settings=settings).report_path == settings.layout.report
+    assert FinetuneConfig(settings=settings).out_dir == settings.layout.finetune

@@ -13,6 +13,7 @@ import polars as pl
 import pytest
 
 from extractor import finetune, runner
+from extractor.config import RunConfig
 from extractor.fakeserver import FakeOpenAI
 from extractor.finetune import (
     CHANGED,
@@ -30,7 +31,7 @@ from extractor.prompts import system_prompt, wrap_document
 from extractor.schemas import load_schema
 from extractor.store import Journal, Labels
 
-from .conftest import ROOT, make_config, write_docs
+from .conftest import ROOT, make_config, settings, write_docs
 
 SCHEMA = load_schema(ROOT / "schemas", "cover_letter")
 
@@ -102,9 +103,8 @@ def project(tmp_path: Path, fake_server: FakeOpenAI) -> Path:
 
 
 def _config(root: Path, **overrides: object) -> FinetuneConfig:
-    values: dict = dict(schema="cover_letter", schemas_dir=ROOT / "schemas", output_dir=root / "out")
-    values.update(overrides)
-    return FinetuneConfig(**values)
+    values: dict = dict(overrides)
+    return FinetuneConfig(settings=settings(root / "out"), **values)
 
 
 def _lines(path: Path | None) -> list[dict]:
@@ -369,10 +369,10 @@ def test_default_token_estimate_without_calibration(project: Path) -> None:
 
 
 def test_price_override_and_unknown_target(project: Path) -> None:
-    report = export_finetune(_config(project, target_model="my-model",
-                                     price_overrides={"my-model": {"training_per_mtok": 2.0, "input_per_mtok": 1.0,
-                                                                   "cached_input_per_mtok": 0.5,
-                                                                   "output_per_mtok": 4.0}}))
+    report = export_finetune(FinetuneConfig(
+        settings=settings(project / "out", finetune_prices={"my-model": {
+            "training_per_mtok": 2.0, "input_per_mtok": 1.0, "cached_input_per_mtok": 0.5, "output_per_mtok": 4.0}}),
+        target_model="my-model"))
     assert report.training_cost_usd == pytest.approx(report.train_tokens * 3 * 2.0 / 1e6)
     unknown = export_finetune(_config(project, target_model="no-such-model"))
     assert unknown.training_cost_usd is None and unknown.train_path is not None
@@ -381,9 +381,9 @@ def test_price_override_and_unknown_target(project: Path) -> None:
 
 
 def test_config_defaults_and_checks(tmp_path: Path) -> None:
-    config = FinetuneConfig(schema="cover_letter", output_dir=tmp_path)
+    config = FinetuneConfig(settings=RunConfig(schema="cover_letter", output_dir=tmp_path))
     assert config.out_dir == tmp_path / "cover_letter" / "finetune"
     assert (config.val_fraction, config.seed, config.min_agreement, config.epochs) == (0.2, 0, 0.9, 3)
     for bad in ({"val_fraction": 1.0}, {"min_agreement": 1.5}, {"epochs": 0}):
         with pytest.raises(finetune.ConfigError):
-            FinetuneConfig(schema="cover_letter", **bad)
+            FinetuneConfig(settings=RunConfig(schema="cover_letter"), **bad)

@@ -30,7 +30,7 @@ from extractor.htmlreport import (
 from extractor.pricing import finetune_prices
 from extractor.schemas import load_schema
 
-from .conftest import ROOT, make_config, write_docs
+from .conftest import ROOT, make_config, settings, write_docs
 
 EVIL = "<script>alert(1)</script>.txt"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -51,7 +51,7 @@ def _history(tmp_path: Path, server: FakeOpenAI) -> ReportConfig:
     docs[EVIL] = _letter(14)  # the longest letter: the costliest document, shown by name
     docs["refused.txt"] = "A letter the server always refuses [[fault:400*99]]"
     write_docs(tmp_path / "in", docs)
-    output = tmp_path / "out"
+    where = settings(tmp_path / "out", schemas_dir=schemas)
     runner.run(make_config(tmp_path, server, schemas_dir=schemas, samples=3))
     runner.run(make_config(tmp_path, server, schemas_dir=schemas, samples=3, model="gpt-4o"))
 
@@ -59,15 +59,15 @@ def _history(tmp_path: Path, server: FakeOpenAI) -> ReportConfig:
     labels.write_text("\n".join(json.dumps(
         {"doc_id": f"letter{i:02}.txt", "applicant_name": f"Applicant {i}", "language": "en", "email": None,
          "seniority": "senior" if i % 3 == 0 else None, "skills": ["Python"] if i % 2 else []}) for i in range(12)))
-    evaluate(EvalConfig(schema="cover_letter", schemas_dir=schemas, output_dir=output, labels_file=labels))
+    evaluate(EvalConfig(settings=where, labels_file=labels))
 
     # A prompt change makes a new schema version: extracted again (drift) and evaluated again (quality wall).
     module = schemas / "cover_letter.py"
     module.write_text(module.read_text().replace('INSTRUCTIONS = """\\\n',
                                                  'INSTRUCTIONS = """\\\nRead the whole letter first.\n', 1))
     runner.run(make_config(tmp_path, server, schemas_dir=schemas, samples=3, model="gpt-4o"))
-    evaluate(EvalConfig(schema="cover_letter", schemas_dir=schemas, output_dir=output))
-    return ReportConfig(schema="cover_letter", schemas_dir=schemas, output_dir=output)
+    evaluate(EvalConfig(settings=where))
+    return ReportConfig(settings=where)
 
 
 @pytest.fixture
@@ -83,15 +83,16 @@ def _text_outside_tags(page: str) -> str:
 
 def test_report_has_every_section_chart_and_the_recommendation(report: tuple[ReportConfig, Path, str]) -> None:
     config, path, page = report
-    assert path == config.output_dir / "cover_letter" / "report.html" and path.is_file()
+    assert path == config.settings.output_dir / "cover_letter" / "report.html" and path.is_file()
     assert not list(path.parent.glob(".report.html.*")), "written atomically: no temporary file left"
     for title in SECTION_TITLES.values():
         assert f">{html.escape(title)}</h2>" in page, title
     assert page.count("<svg") >= 5, "cost histogram, cost per run, agreement, accuracy and break-even charts"
     assert "<?xml" not in page and "<!DOCTYPE svg" not in page
 
-    schema = load_schema(config.schemas_dir, "cover_letter")
-    observed = observed_from_journal(config.output_dir / "cover_letter" / "journal.sqlite3", schema, "gpt-4o")
+    schema = load_schema(config.settings.schemas_dir, "cover_letter")
+    observed = observed_from_journal(config.settings.output_dir / "cover_letter" / "journal.sqlite3", schema,
+                                     "gpt-4o")
     assert observed is not None
     expected = analyze(observed, Assumptions(), finetune_prices()).recommendation
     assert f"<strong>{html.escape(expected)}</strong>" in page
@@ -143,8 +144,7 @@ def test_missing_optional_parts_are_explained(tmp_path: Path, fake_server: FakeO
     write_docs(tmp_path / "in", {"a.txt": "A letter", "b.txt": "Another letter, a little longer than the first"})
     # A model genai-prices does not know: no cost, so no break-even either.
     runner.run(make_config(tmp_path, fake_server, model="acme-local-7b"))
-    config = ReportConfig(schema="cover_letter", schemas_dir=ROOT / "schemas", output_dir=tmp_path / "out",
-                          out=tmp_path / "elsewhere" / "r.html")
+    config = ReportConfig(settings=settings(tmp_path / "out"), out=tmp_path / "elsewhere" / "r.html")
     data = build_report(config)
     assert set(data.notes) == {"cost", "runs", "agreement", "accuracy", "drift", "breakeven", "quality"}
     assert "no price known for model 'acme-local-7b'" in data.notes["breakeven"]
@@ -166,7 +166,7 @@ def test_missing_optional_parts_are_explained(tmp_path: Path, fake_server: FakeO
     unknown = build_report(dataclasses.replace(config, current_price=price, target_model="no-such-model"))
     assert "no fine-tuning price for 'no-such-model'" in unknown.notes["breakeven"]
     with pytest.raises(ConfigError, match="no results yet"):
-        build_report(ReportConfig(schema="cover_letter", schemas_dir=ROOT / "schemas", output_dir=tmp_path / "none"))
+        build_report(ReportConfig(settings=settings(tmp_path / "none")))
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's headless Chromium at /usr/bin/chromium "

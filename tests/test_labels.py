@@ -13,7 +13,7 @@ from extractor.errors import ConfigError
 from extractor.evaluation import EvalConfig, evaluate, read_labels_file
 from extractor.schemas import load_schema, load_schema_file
 
-from .conftest import ROOT
+from .conftest import ROOT, settings
 
 COVER = load_schema(ROOT / "schemas", "cover_letter")
 
@@ -47,14 +47,14 @@ def test_partial_nested_label_scores_only_the_given_sub_keys(tmp_path: Path) -> 
                    "salary": {"min": 85000.0, "max": 95000.0, "currency": "EUR", "period": "year"}}]
                  ).write_parquet(schema_dir / "results.parquet")
     labels = _jsonl(tmp_path / "l.jsonl", [{"doc_id": "a.txt", "salary": {"min": 85000}}])
-    report = evaluate(EvalConfig(schema="cover_letter", schemas_dir=ROOT / "schemas", output_dir=tmp_path / "out",
-                                 labels_file=labels))
+    report = evaluate(EvalConfig(settings=settings(tmp_path / "out"), labels_file=labels))
     scores = {s.field: s for s in report.scores}
     assert set(scores) == {"salary.min"}
     assert scores["salary.min"].accuracy == 1.0 and report.fields_right == (1.0, 1)
 
 
 def test_partial_nested_correction_keeps_the_extracted_rest(tmp_path: Path) -> None:
+    from extractor.layout import Layout
     from extractor.spreadsheets import corrected_results
     from extractor.store import Labels
 
@@ -66,7 +66,7 @@ def test_partial_nested_correction_keeps_the_extracted_rest(tmp_path: Path) -> N
     store = Labels(schema_dir / "journal.sqlite3")
     store.add("a.txt", "salary", {"min": 85000.0}, source="l.jsonl", content_sha256=None)
     store.close()
-    row = corrected_results(load_schema(ROOT / "schemas", "cover_letter"), schema_dir).to_dicts()[0]
+    row = corrected_results(load_schema(ROOT / "schemas", "cover_letter"), Layout(schema_dir)).to_dicts()[0]
     assert row["salary"] == {"min": 85000.0, "max": 95000.0, "currency": "EUR", "period": "year"}
     assert row["corrected"] == "salary"
 

@@ -15,7 +15,7 @@ from extractor.fakeserver import FakeOpenAI
 from extractor.metrics import FieldScore, field_kinds, majority, score, similarity
 from extractor.schemas import load_schema
 
-from .conftest import ROOT, make_config, write_docs
+from .conftest import ROOT, make_config, settings, write_docs
 
 COVER = load_schema(ROOT / "schemas", "cover_letter").model
 
@@ -96,8 +96,7 @@ def test_eval_from_jsonl_and_csv_with_corrections_in_one_store(tmp_path: Path, f
         {"doc_id": "b.txt", "applicant_name": "Bo Berg", "available_from": "2026-02-30"},
         {"doc_id": "zzz.txt", "applicant_name": "Nobody"},
     ]))
-    eval_config = EvalConfig(schema="cover_letter", schemas_dir=ROOT / "schemas", output_dir=tmp_path / "out",
-                             labels_file=labels)
+    eval_config = EvalConfig(settings=settings(tmp_path / "out"), labels_file=labels)
     report = evaluate(eval_config)
     scores = {s.field: s for s in report.scores}
     assert scores["applicant_name"].documents == 2 and scores["applicant_name"].accuracy == 0.5
@@ -107,8 +106,7 @@ def test_eval_from_jsonl_and_csv_with_corrections_in_one_store(tmp_path: Path, f
     assert len(report.rejected) == 1 and "b.txt / available_from" in report.rejected[0]
     csv_labels = tmp_path / "more.csv"
     csv_labels.write_text("doc_id,applicant_name,skills,salary.currency\nc.txt,sample applicant_name,a; b,\n")
-    again = evaluate(EvalConfig(schema="cover_letter", schemas_dir=ROOT / "schemas", output_dir=tmp_path / "out",
-                                labels_file=csv_labels))
+    again = evaluate(EvalConfig(settings=settings(tmp_path / "out"), labels_file=csv_labels))
     scores = {s.field: s for s in again.scores}
     assert scores["applicant_name"].documents == 3 and scores["applicant_name"].accuracy == pytest.approx(2 / 3)
     assert "salary.currency" not in scores, "an empty CSV cell is not a label"

@@ -27,7 +27,7 @@ from extractor.htmlreport import ReportConfig, build_report
 from extractor.pricing import Pricer, list_cost, unit_prices
 from extractor.schemas import load_schema
 
-from .conftest import ROOT, make_config, write_docs
+from .conftest import ROOT, make_config, settings, write_docs
 
 FT_PRICE = ModelPrice(input_per_mtok=0.3, output_per_mtok=1.2)
 FT_PRICES_TOML = '[prices."my-finetune"]\ninput_per_mtok = 0.3\noutput_per_mtok = 1.2\n'
@@ -65,15 +65,16 @@ def test_config_file_prices_reach_breakeven_and_report(tmp_path: Path, fake_serv
 def test_prices_in_the_library_configs(tmp_path: Path, fake_server: FakeOpenAI) -> None:
     write_docs(tmp_path / "in", {f"d{i}.txt": f"Letter {i}" for i in range(3)})
     runner.run(make_config(tmp_path, fake_server, model="my-finetune"))
-    where = dict(schema="cover_letter", schemas_dir=ROOT / "schemas", output_dir=tmp_path / "out")
+    where = settings(tmp_path / "out")
+    with_prices = settings(tmp_path / "out", prices={"my-finetune": FT_PRICE})
     with pytest.raises(ConfigError, match="cannot price today's model: no price known for model 'my-finetune'"):
-        breakeven_analysis(BreakEvenConfig(**where))
-    priced = breakeven_analysis(BreakEvenConfig(**where, prices={"my-finetune": FT_PRICE}))
+        breakeven_analysis(BreakEvenConfig(settings=where))
+    priced = breakeven_analysis(BreakEvenConfig(settings=with_prices))
     assert priced.current_price == ModelPrice(0.3, 1.2, 0.3)
     assert priced.current_price_source == "[prices.'my-finetune'] in the config file"
-    data = build_report(ReportConfig(**where, prices={"my-finetune": FT_PRICE}))
+    data = build_report(ReportConfig(settings=with_prices))
     assert data.breakeven == priced and "breakeven" not in data.notes
-    unpriced = build_report(ReportConfig(**where))
+    unpriced = build_report(ReportConfig(settings=where))
     assert unpriced.breakeven is None
     assert unpriced.notes["breakeven"].startswith("Cannot price today's model: no price known for model 'my-finetune'")
 
@@ -300,10 +301,10 @@ def test_report_breakeven_is_the_breakeven_analysis(tmp_path: Path, fake_server:
     write_docs(tmp_path / "in", {f"d{i}.txt": f"Letter {i} " + "words " * (15 * i) for i in range(6)})
     runner.run(make_config(tmp_path, fake_server))
     assumptions = Assumptions(training_examples=100, epochs=5, reask_rate_finetuned=0.1)
-    where = dict(schema="cover_letter", schemas_dir=ROOT / "schemas", output_dir=tmp_path / "out")
-    config = ReportConfig(**where, assumptions=assumptions)
+    where = settings(tmp_path / "out")
+    config = ReportConfig(settings=where, assumptions=assumptions)
     data = build_report(config)
-    expected = breakeven_analysis(BreakEvenConfig(**where, assumptions=assumptions))
+    expected = breakeven_analysis(BreakEvenConfig(settings=where, assumptions=assumptions))
     assert data.breakeven == expected and data.breakeven.assumptions is assumptions
     # The shorthands fold into the one Assumptions, through dataclasses.replace too.
     price = ModelPrice(input_per_mtok=0.5, output_per_mtok=1.5)
@@ -318,7 +319,7 @@ def test_report_breakeven_is_the_breakeven_analysis(tmp_path: Path, fake_server:
     db.close()
     note = build_report(config).notes["breakeven"]
     with pytest.raises(ConfigError) as error:
-        breakeven_analysis(BreakEvenConfig(**where, assumptions=assumptions))
+        breakeven_analysis(BreakEvenConfig(settings=where, assumptions=assumptions))
     assert note == str(error.value)[:1].upper() + str(error.value)[1:] + "."
     assert "no billed extraction by 'gpt-4o-mini'" in note
 

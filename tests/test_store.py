@@ -229,8 +229,7 @@ def _project(root: Path, server: FakeOpenAI) -> Path:
     runner.run(make_config(root, server))
     labels = root / "labels.jsonl"
     labels.write_text(json.dumps({"doc_id": "letter1.txt", "applicant_name": "Ada", "skills": ["Python"]}) + "\n")
-    evaluate(EvalConfig(schema="cover_letter", schemas_dir=ROOT / "schemas", output_dir=root / "out",
-                        labels_file=labels))
+    evaluate(EvalConfig(settings=make_config(root, server), labels_file=labels))
     return root / "out" / "cover_letter"
 
 
@@ -240,6 +239,7 @@ import sys
 from pathlib import Path
 
 from extractor.breakeven import BreakEvenConfig, breakeven_analysis, observed_from_journal
+from extractor.config import RunConfig
 from extractor.finetune import FinetuneConfig, export_finetune
 from extractor.htmlreport import ReportConfig, build_report
 from extractor.schemas import load_schema
@@ -248,19 +248,19 @@ from extractor.store import Journal, Labels, journal_path
 
 
 def read_everything(root: Path, schemas: Path, elsewhere: Path) -> list[str]:
-    where = dict(schema="cover_letter", schemas_dir=schemas, output_dir=root / "out")
+    where = RunConfig(schema="cover_letter", schemas_dir=schemas, output_dir=root / "out")
     journal = journal_path(root / "out" / "cover_letter")
     done = []
     assert observed_from_journal(journal, load_schema(schemas, "cover_letter"), "gpt-4o-mini").documents == 7
     done.append("observed")
-    assert breakeven_analysis(BreakEvenConfig(**where)).observed.nights == 2
+    assert breakeven_analysis(BreakEvenConfig(settings=where)).observed.nights == 2
     done.append("breakeven")
-    data = build_report(ReportConfig(**where))
+    data = build_report(ReportConfig(settings=where))
     assert len(data.runs) == 2 and data.accuracy is not None and "breakeven" not in data.notes, data.notes
     done.append("report")
-    assert export(ExportConfig(**where, fmt="csv", out=elsewhere / "results.csv")).stat().st_size > 0
+    assert export(ExportConfig(settings=where, fmt="csv", out=elsewhere / "results.csv")).stat().st_size > 0
     done.append("export")
-    report = export_finetune(FinetuneConfig(**where, out_dir=elsewhere / "finetune"))
+    report = export_finetune(FinetuneConfig(settings=where, out_dir=elsewhere / "finetune"))
     assert report.labeled == 1 and report.token_basis == "calibrated", report.as_text()
     done.append("finetune")
     with Labels.open_readonly(journal) as labels:

@@ -11,7 +11,6 @@ import dataclasses
 import datetime as dt
 import html
 import re
-from collections.abc import Mapping
 from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,31 +18,24 @@ from typing import Any
 import polars as pl
 
 from extractor.breakeven import Assumptions, BreakEven, BreakEvenConfig, breakeven_analysis, quality_wall
-from extractor.config import ModelPrice
+from extractor.config import ModelPrice, RunConfig
 from extractor.errors import ConfigError
 from extractor.schemas import load_schema
-from extractor.store import JOURNAL_FILE, Journal
+from extractor.store import Journal
 
 
 @dataclass(frozen=True)
 class ReportConfig:
     """What to report on, where to write it, and the break-even assumptions that are not observed."""
 
-    schema: str
-    schemas_dir: Path = Path("schemas")
-    output_dir: Path = Path("outputs")
+    settings: RunConfig
+    """The invocation's settings: the schema and its folders, [prices], base_url and [finetune_prices]."""
     out: Path | None = None
-    """The HTML file; None: `<output_dir>/<schema>/report.html` (filled in on construction)."""
+    """The HTML file; None: the layout's report.html (filled in on construction)."""
     assumptions: Assumptions = field(default_factory=Assumptions)
     """What the break-even assumes rather than observes (target model, training examples, ...)."""
-    prices: Mapping[str, ModelPrice] = field(default_factory=dict)
-    """`[prices."<model>"]` tables of the config file: today's model, when genai-prices does not know it."""
-    base_url: str | None = None
-    """The server today's model is called on, to match its provider's prices."""
     quality_threshold: float = 0.9
     quality_versions: int = 3
-    price_overrides: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
-    """`[finetune_prices."<model>"]` tables of the config file."""
     target_model: InitVar[str | None] = None
     """Shorthand: replaces `assumptions.target_model` (folded into `assumptions` on construction)."""
     current_price: InitVar[ModelPrice | None] = None
@@ -51,15 +43,11 @@ class ReportConfig:
 
     def __post_init__(self, target_model: str | None, current_price: ModelPrice | None) -> None:
         if self.out is None:
-            object.__setattr__(self, "out", self.output_dir / self.schema / "report.html")
+            object.__setattr__(self, "out", self.settings.layout.report)
         shorthands = {"target_model": target_model, "current_price": current_price}
         given: dict[str, Any] = {name: value for name, value in shorthands.items() if value is not None}
         if given:
             object.__setattr__(self, "assumptions", dataclasses.replace(self.assumptions, **given))
-
-    @property
-    def schema_dir(self) -> Path:
-        return self.output_dir / self.schema
 
     @property
     def report_path(self) -> Path:
@@ -68,9 +56,7 @@ class ReportConfig:
 
     def breakeven_config(self) -> BreakEvenConfig:
         """The break-even the report shows: `extractor breakeven`'s analysis of the latest run's model."""
-        return BreakEvenConfig(schema=self.schema, schemas_dir=self.schemas_dir, output_dir=self.output_dir,
-                               assumptions=self.assumptions, prices=self.prices, base_url=self.base_url,
-                               price_overrides=self.price_overrides)
+        return BreakEvenConfig(settings=self.settings, assumptions=self.assumptions)
 
 
 @dataclass(frozen=True)
@@ -177,18 +163,19 @@ class ReportData:
 
 
 def build_report(config: ReportConfig) -> ReportData:
-    """Read results, runs, metrics and the journal of `config.schema`; raises ConfigError without results."""
-    schema = load_schema(config.schemas_dir, config.schema)
-    schema_dir = config.schema_dir
-    results_path = schema_dir / "results.parquet"
+    """Read results, runs, metrics and the journal of the settings' schema; raises ConfigError without results."""
+    settings = config.settings
+    schema = load_schema(settings.schemas_dir, settings.schema)
+    layout = settings.layout
+    results_path = layout.results
     if not results_path.exists():
         raise ConfigError(f"no results yet: {results_path} does not exist (run `extractor run` first)")
     results = pl.read_parquet(results_path).with_columns(pl.col("status").cast(pl.String))
     notes: dict[str, str] = {}
 
-    runs = _runs(schema_dir / "runs.parquet")
+    runs = _runs(layout.runs)
     if not runs:
-        notes["runs"] = f"No run history: {schema_dir / 'runs.parquet'} does not exist."
+        notes["runs"] = f"No run history: {layout.runs} does not exist."
     headline = _headline(results, runs)
 
     doc_costs = results.filter(pl.col("cost_usd") > 0)["cost_usd"].to_list()
@@ -207,12 +194,12 @@ def build_report(config: ReportConfig) -> ReportData:
     not_ok = results.filter(pl.col("status") != "ok").sort("doc_id")
     problems = _doc_rows(not_ok.head(20))
 
-    agreement, sampled = _agreement(schema_dir / "metrics.parquet")
+    agreement, sampled = _agreement(layout.metrics)
     if not agreement:
         notes["agreement"] = ("No self-consistency metrics: no run sampled documents more than once "
                               "(run with --samples K to measure how often the model agrees with itself).")
 
-    journal_path = schema_dir / JOURNAL_FILE
+    journal_path = layout.journal
     summaries: list[dict[str, Any]] = []
     history: list[dict[str, Any]] = []
     if journal_path.is_file():

@@ -242,7 +242,7 @@ def render_html(data: ReportData) -> str:
         f"<style>{_CSS}</style></head><body><main>",
         f"<header><h1>Extraction report: {_e(data.schema_name)}</h1>",
         f'<p class="meta">schema version {_e(data.schema_version)} · outputs in '
-        f'<span class="id">{_e(data.config.schema_dir)}</span> · generated {_e(when(data.generated_at))}</p>',
+        f'<span class="id">{_e(data.config.settings.layout.root)}</span> · generated {_e(when(data.generated_at))}</p>',
         f"<nav>{nav}</nav></header>",
         *sections,
         "</main></body></html>",
