@@ -20,7 +20,7 @@ from pydantic import BaseModel
 
 from extractor.batchapi import ENDPOINT, FINISHED, METADATA_KEY, BatchAPI, BatchState
 from extractor.config import RunConfig
-from extractor.errors import AuthError, ConfigError, ExtractionError, ServerUnreachable
+from extractor.errors import AuthError, BatchNotCreated, ConfigError, ExtractionError, RunStop, ServerUnreachable
 from extractor.throttle import AdaptiveLimit
 from extractor.transport import CURRENT_METER, CallMeter, RetryingTransport, RetryPolicy, Unreachable
 
@@ -224,10 +224,13 @@ class OpenAICompatibleBackend:
                     f"the server refused the credentials (HTTP {err.status_code}): {_short(err)}; "
                     "check OPENAI_API_KEY / api_key and the base URL", self._secret))
             if isinstance(err, openai.APIStatusError):
-                return _extraction_error(type(err).__name__,
-                                         redact(f"HTTP {err.status_code}: {_short(err)}", self._secret))
+                return _extraction_error(type(err).__name__, redact(
+                    f"HTTP {err.status_code}: {_short(err)}; {_status_advice(err.status_code)}", self._secret))
             if isinstance(err, openai.APITimeoutError):
-                return _extraction_error("APITimeoutError", "request timed out; the retry policy gave up")
+                return _extraction_error("APITimeoutError", (
+                    f"no answer within request_timeout_s = {self._settings.request_timeout_s:g}s, and the retry "
+                    "policy gave up: the server is slow or overloaded; raise request_timeout_s in the config "
+                    f"file or lower --concurrency; {AGAIN}"))
             if isinstance(err, openai.APIConnectionError):
                 cause = err.__cause__
                 detail = f"{type(cause).__name__}: {cause}" if cause else str(err)
@@ -240,7 +243,8 @@ class OpenAICompatibleBackend:
             return _extraction_error(
                 "ValidationError",
                 redact(f"the model's answer failed schema validation after {attempts} attempt(s): "
-                       f"{_validation_summary(last)}", self._secret))
+                       f"{_validation_summary(last)}; a stronger model or clearer field descriptions in the "
+                       f"schema help; {AGAIN}", self._secret))
         return _extraction_error(type(exc).__name__, redact(_short(exc), self._secret))
 
     async def aclose(self) -> None:
@@ -263,16 +267,37 @@ class OpenAIBatchAPI:
         return {"custom_id": custom_id, "method": "POST", "url": ENDPOINT, "body": body}
 
     async def create(self, submission_id: str, lines: list[dict[str, Any]]) -> str:
+        import openai
+
         payload = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines).encode()
         client = self._backend.client
         try:
             uploaded = await client.files.create(file=(f"extractor-{submission_id}.jsonl", payload),
                                                  purpose="batch")
+        except Exception as exc:  # no batch without its input file: certainly not created
+            raise self._not_created(exc, "the upload of the batch's input file") from exc
+        try:
             batch = await client.batches.create(input_file_id=uploaded.id, endpoint=ENDPOINT,
                                                 completion_window="24h", metadata={METADATA_KEY: submission_id})
+        except openai.APIStatusError as exc:
+            if exc.status_code < 500:  # the provider answered that it refused: certainly not created
+                raise self._not_created(exc, "the batch create") from exc
+            raise self._backend.classify(exc) from exc  # outcome unknown: the next run looks for it
         except Exception as exc:
             raise self._backend.classify(exc) from exc
         return str(batch.id)
+
+    def _not_created(self, exc: Exception, what: str) -> Exception:
+        import openai
+
+        error = self._backend.classify(exc)
+        if isinstance(error, RunStop):
+            return error
+        hint = ("the server has no Batch API: run without --batch"
+                if isinstance(exc, openai.APIStatusError) and exc.status_code in (404, 405) else
+                "the documents are submitted again by the next run")
+        return BatchNotCreated(f"{what} failed, so no batch was created ({error}); {hint}",
+                               error_type=getattr(error, "error_type", "BatchError"))
 
     async def find(self, submission_id: str) -> str | None:
         try:
@@ -342,6 +367,20 @@ def remember_async_validator_checks() -> bool:
     async_validators.reject_async_validators = reject_async_validators
     instructor_patch.reject_async_validators = reject_async_validators
     return True
+
+
+AGAIN = "the next run tries this document again"
+
+
+def _status_advice(status: int) -> str:
+    """What a person can do about an HTTP error that the retry policy could not get past."""
+    if status == 429:
+        return f"the rate limit held through every attempt: lower --concurrency or raise max_attempts; {AGAIN}"
+    if status >= 500 or status in (408, 409):
+        return f"the server kept failing through every attempt (max_attempts): check its health; {AGAIN}"
+    if status in (404, 405):
+        return "the server has no such endpoint or model: check the base URL and the model name"
+    return "the server refused the request: check the model name, the mode (--mode) and the document's length"
 
 
 def _short(exc: BaseException, limit: int = 300) -> str:

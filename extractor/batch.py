@@ -24,7 +24,7 @@ from typing import Any
 
 from extractor.batchapi import BatchAPI
 from extractor.documents import SourceFile
-from extractor.errors import ExtractorError, RunStop
+from extractor.errors import BatchNotCreated, ExtractorError, RunStop
 from extractor.intake import Carry, Intake, NotSendable, Pending, Unreadable
 from extractor.recorder import Recorder
 from extractor.transport import CallMeter
@@ -116,13 +116,18 @@ async def submit(recorder: Recorder, api: BatchAPI, lines: dict[str, dict[str, A
     recorder.journal.record_submission(submission_id, summary.run_id, documents)  # before anything is sent
     try:
         batch_id = await api.create(submission_id, list(lines.values()))
+    except BatchNotCreated as exc:  # the provider said no: nothing may wait for a batch that does not exist
+        recorder.journal.close_submission(submission_id, "not created")
+        summary.batch_failed = f"could not submit the batch of {len(lines)} document(s): {exc}"
+        return
     except ExtractorError as exc:
+        if isinstance(exc, RunStop):
+            recorder.journal.close_submission(submission_id, "not created")
+            raise
         # The create call may have reached the provider even if its answer did not reach us: the
         # submission stays open, and the next run adopts the batch by its metadata or drops it.
-        summary.warnings.append(f"could not submit the batch of {len(lines)} document(s): {exc}; "
+        summary.batch_failed = (f"could not submit the batch of {len(lines)} document(s): {exc}; "
                                 "the next run checks whether it was created, then submits again")
-        if isinstance(exc, RunStop):
-            raise
         return
     recorder.journal.set_batch_id(submission_id, batch_id)
     summary.submitted += len(lines)

@@ -117,6 +117,8 @@ def run(
     if summary.interrupted:
         typer.echo(f"error: interrupted ({summary.interrupted}): {summary.documents} document(s) finished "
                    "and saved; run again to continue", err=True)
+    if summary.batch_failed:
+        typer.echo(f"error: {summary.batch_failed}", err=True)
     if summary.cost_limited:
         typer.echo(f"error: {summary.cost_limited}: {summary.deferred} document(s) not sent, left for the next "
                    "run", err=True)

@@ -395,11 +395,13 @@ class DocumentReader:
             return await asyncio.wrap_future(future)
         except concurrent.futures.TimeoutError:
             sha = await asyncio.to_thread(sha256_file, src.path)
-            raise DocumentError(f"parsing took longer than {self.timeout_s:g}s; the parser was stopped",
-                                sha256=sha) from None
+            raise DocumentError(f"parsing took longer than parse_timeout_s = {self.timeout_s:g}s; the parser was "
+                                "stopped: raise parse_timeout_s in the config file if the file is just large, "
+                                "or check the file", sha256=sha) from None
         except ProcessExpired as exc:
             sha = await asyncio.to_thread(sha256_file, src.path)
-            raise DocumentError(f"the parser crashed on this file (exit code {exc.exitcode})", sha256=sha) from None
+            raise DocumentError(f"the parser crashed on this file (exit code {exc.exitcode}): the file is probably "
+                                "damaged; open and save it again, or convert it to PDF or text", sha256=sha) from None
         except asyncio.CancelledError:
             future.cancel()
             raise

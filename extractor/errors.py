@@ -76,6 +76,11 @@ class RunStop(ExtractorError):
     error_type = "RunStop"
 
 
+class BatchNotCreated(ExtractionError):
+    """The provider answered that it did not create the batch (its Batch API refused the upload or the
+    create): nothing waits, the documents are submitted or sent again."""
+
+
 class AuthError(RunStop):
     """The endpoint refused our credentials (401/403): no point sending the other documents."""
 

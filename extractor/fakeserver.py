@@ -115,7 +115,7 @@ class FakeOpenAI:
     def __init__(self, *, latency_s: float = 0.0, fail_rate: float = 0.0, seed: int = 0,
                  slow_s: float = 2.0, retry_after_s: float = 0.0, supports_n: bool = True,
                  max_in_flight: int | None = None, batch_polls: int = 0, batch_expires: bool = False,
-                 batch_answers_lost: int = 0) -> None:
+                 batch_answers_lost: int = 0, batch_api: bool = True) -> None:
         self.supports_n = supports_n  # False: behave like servers that ignore `n` (llama.cpp)
         # A provider's rate limit, simplified: a request arriving while this many are being answered
         # gets 429 with Retry-After at once. Peak concurrency seen is kept in `peak_in_flight`.
@@ -136,6 +136,7 @@ class FakeOpenAI:
         self.batch_polls = batch_polls
         self.batch_expires = batch_expires  # True: a batch ends "expired" with only its first half answered
         self.batch_answers_lost = batch_answers_lost  # this many creates happen but answer 500 (answer lost)
+        self.batch_api = batch_api  # False: a server without files and batches endpoints (404, like llama.cpp)
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict[str, Any]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -152,11 +153,12 @@ class FakeOpenAI:
         app = web.Application(client_max_size=256 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._models)
-        app.router.add_post("/v1/files", self._file_upload)
-        app.router.add_get("/v1/files/{file_id}/content", self._file_content)
-        app.router.add_post("/v1/batches", self._batch_create)
-        app.router.add_get("/v1/batches", self._batch_list)
-        app.router.add_get("/v1/batches/{batch_id}", self._batch_retrieve)
+        if self.batch_api:
+            app.router.add_post("/v1/files", self._file_upload)
+            app.router.add_get("/v1/files/{file_id}/content", self._file_content)
+            app.router.add_post("/v1/batches", self._batch_create)
+            app.router.add_get("/v1/batches", self._batch_list)
+            app.router.add_get("/v1/batches/{batch_id}", self._batch_retrieve)
         app.router.add_get("/_log", self._log)
         app.router.add_post("/_reset", self._reset)
         self._loop = asyncio.new_event_loop()

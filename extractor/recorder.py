@@ -63,6 +63,7 @@ class RunSummary:
     requests: int = 0
     transport_retries: int = 0
     throttled: int = 0  # answers that were the server pushing back (429, 503)
+    timeouts: int = 0  # requests that got no answer within request_timeout_s
     lowest_concurrency: int | None = None  # narrowest the adaptive in-flight limit went, if it was cut
     wall_s: float = 0.0
     docs_per_s: float = 0.0
@@ -72,6 +73,7 @@ class RunSummary:
     aborted: str | None = None  # the run was stopped by the server (bad credentials)
     interrupted: str | None = None  # the run was stopped by a signal
     cost_limited: str | None = None  # the cost limit stopped new documents from being sent
+    batch_failed: str | None = None  # --batch: the submission failed (why, and what happens next)
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -82,7 +84,7 @@ class RunSummary:
             return ExitCode.INTERRUPTED
         if self.cost_limited:
             return ExitCode.COST_LIMIT
-        return ExitCode.SOME_FAILED if self.failed else ExitCode.OK
+        return ExitCode.SOME_FAILED if self.failed or self.batch_failed else ExitCode.OK
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -178,6 +180,7 @@ class Recorder:
         s.requests += meter.requests
         s.transport_retries += meter.transport_retries
         s.throttled += meter.throttled
+        s.timeouts += meter.timeouts
         if meter.lowest_width is not None:
             s.lowest_concurrency = min(s.lowest_concurrency or meter.lowest_width, meter.lowest_width)
         return row
@@ -282,7 +285,12 @@ class Recorder:
                               "submitted; they were not sent again: run with --batch to collect them")
         if s.cost_limited:
             s.warnings.append(f"{s.cost_limited}: {s.deferred} document(s) were not sent "
-                              "and are left for the next run")
+                              "and are left for the next run (raise --max-cost to send them now)")
+        if s.timeouts:
+            s.warnings.append(
+                f"{s.timeouts} request(s) got no answer within request_timeout_s = "
+                f"{self.config.request_timeout_s:g}s (retried by the policy); for a slow provider raise "
+                "request_timeout_s in the config file")
         if s.lowest_concurrency is not None:
             s.warnings.append(
                 f"the server pushed back {s.throttled} time(s) (HTTP 429/503): requests in flight were "

@@ -25,6 +25,7 @@ def print_summary(summary: RunSummary, console: Console) -> None:
         ("tokens", f"{summary.prompt_tokens:,} prompt ({summary.cached_tokens:,} cached), "
                    f"{summary.completion_tokens:,} completion"),
         ("requests", f"{summary.requests} ({summary.transport_retries} transport retries"
+                     + (f", {summary.timeouts} timed out" if summary.timeouts else "")
                      + (f", {summary.throttled} rate-limited; in flight lowered to {summary.lowest_concurrency}"
                         if summary.lowest_concurrency is not None else "") + ")"),
         ("cost", cost + (f" + {summary.compute_s:.1f} CPU-s of local compute" if summary.compute_s else "")),

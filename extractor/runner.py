@@ -147,7 +147,9 @@ class _Run:
             row["status"] = "ok"
         except TimeoutError:
             row.update(error_type="DeadlineExceeded",
-                       error_message=f"document took longer than {self.config.document_deadline_s:g}s")
+                       error_message=f"the document took longer than document_deadline_s = "
+                                     f"{self.config.document_deadline_s:g}s: raise it in the config file for a slow "
+                                     "server; the next run tries this document again")
         except ExtractionError as exc:
             row.update(error_type=exc.error_type, error_message=str(exc))
         except RunStop as exc:  # bad credentials, an unreachable server: the other documents would fail too

@@ -192,6 +192,8 @@ def _writes(method: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(method)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        if getattr(args[0], "readonly", False):  # a write through a read-only open is a bug, not a full disk
+            return method(*args, **kwargs)
         with _writing(args[0].path):  # type: ignore[attr-defined]
             return method(*args, **kwargs)
 
@@ -269,6 +271,8 @@ class Journal:
     for commands that only look.
     """
 
+    readonly = False
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self._db = _open_for_writing(path)
@@ -288,6 +292,7 @@ class Journal:
                     "the journal do not change it")
         journal = cls.__new__(cls)
         journal.path = path
+        journal.readonly = True
         journal._db = db
         return journal
 
@@ -525,6 +530,8 @@ class Labels:
     when it came from.
     """
 
+    readonly = False
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self._db = _open_for_writing(path)
@@ -536,6 +543,8 @@ class Labels:
         journal. An older journal that never had a label reads as no labels."""
         db, version = _open_readonly(path)
         labels = cls.__new__(cls)
+        labels.path = path
+        labels.readonly = True
         labels._db = db
         labels._has_table = version >= SCHEMA_VERSION or not _missing(db, {"labels": set()})
         return labels

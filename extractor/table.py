@@ -93,7 +93,7 @@ def runs_schema() -> dict[str, pl.DataType]:
         "prompt_tokens": pl.Int64(),
         "completion_tokens": pl.Int64(), "cached_tokens": pl.Int64(), "cost_usd": pl.Float64(),
         "compute_s": pl.Float64(), "requests": pl.Int64(), "transport_retries": pl.Int64(),
-        "throttled": pl.Int64(), "lowest_concurrency": pl.Int64(), "wall_s": pl.Float64(),
+        "throttled": pl.Int64(), "timeouts": pl.Int64(), "lowest_concurrency": pl.Int64(), "wall_s": pl.Float64(),
         "docs_per_s": pl.Float64(), "interrupted": pl.String(), "aborted": pl.String(),
         "cost_limited": pl.String(), "submitted": pl.Int64(), "pending": pl.Int64(),
     }

@@ -52,6 +52,7 @@ class CallMeter:
     cached_tokens: int = 0
     compute_s: float | None = None  # CPU seconds of a local model server, where one is measured
     throttled: int = 0  # answers that were the server pushing back (429, 503)
+    timeouts: int = 0  # requests that got no answer within request_timeout_s
     lowest_width: int | None = None  # narrowest the adaptive in-flight limit had been, once it was cut
 
     def add_usage(self, usage: dict) -> None:
@@ -278,10 +279,16 @@ class RetryingTransport(httpx.AsyncBaseTransport):
                 response = await self._inner.handle_async_request(request)
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 if (kind := connect_failure(exc)) is None:
+                    if meter is not None and isinstance(exc, httpx.TimeoutException):
+                        meter.timeouts += 1
                     raise
                 failure = Unreachable(kind, endpoint_of(request.url), str(exc.__cause__ or exc))
                 self.watch.failed(failure)
                 raise failure from exc
+            except httpx.TimeoutException:
+                if meter is not None:
+                    meter.timeouts += 1
+                raise
             self.watch.answered()
             status = response.status_code
             if "text/event-stream" in response.headers.get("content-type", ""):

@@ -164,6 +164,23 @@ def test_a_batch_create_whose_answer_is_lost_is_not_repeated_but_adopted(tmp_pat
         config = make_config(tmp_path, server, batch=True)
         lost = runner.run(config)
         assert (lost.submitted, len(server.batches)) == (0, 1)
-        assert any("could not submit" in w for w in lost.warnings)
+        assert lost.batch_failed is not None and "could not submit" in lost.batch_failed
+        assert lost.exit_code == 1 and "checks whether it was created" in lost.batch_failed
         adopted = runner.run(config)
         assert (adopted.ok, adopted.submitted, len(server.batches)) == (4, 0, 1)
+
+
+def test_a_server_without_the_batch_api_strands_nothing(tmp_path: Path) -> None:
+    from extractor.plan import plan
+
+    with serving(batch_api=False) as server:
+        write_docs(tmp_path / "in", LETTERS)
+        failed = runner.run(make_config(tmp_path, server, batch=True))
+        assert (failed.submitted, failed.pending, failed.exit_code) == (0, 0, 1)
+        assert failed.batch_failed is not None and "HTTP 404" in failed.batch_failed
+        assert "no Batch API: run without --batch" in failed.batch_failed
+        dry = plan(make_config(tmp_path, server))
+        assert (len(dry.to_send), dry.pending) == (4, 0), "nothing waits for a batch that was never created"
+        plain = runner.run(make_config(tmp_path, server))
+        assert (plain.ok, plain.pending) == (4, 0)
+        assert len(server_log(server)) == 4

@@ -111,7 +111,7 @@ def test_a_create_that_failed_leaves_the_submission_open_and_auth_stops(tmp_path
     api = MemoryBatchAPI()
     api.fail_create = ExtractionError("HTTP 500: boom", error_type="InternalServerError")
     failed = _night(tmp_path, api, "run1")
-    assert failed.submitted == 0 and any("could not submit the batch of 1" in w for w in failed.warnings)
+    assert failed.submitted == 0 and "could not submit the batch of 1" in (failed.batch_failed or "")
     api.fail_create = None
     again = _night(tmp_path, api, "run2")  # never created: found by nobody, submitted again
     assert (again.submitted, len(api.batches)) == (1, 1)

@@ -260,7 +260,7 @@ def test_parse_time_limit_stops_a_slow_parser(tmp_path: Path, fake_server: FakeO
     summary = runner.run(config)
     rows = {r["doc_id"]: r for r in results(config).to_dicts()}
     assert rows["long.docx"]["status"] == "failed"
-    assert "parsing took longer than 0.1s" in rows["long.docx"]["error_message"]
+    assert "parsing took longer than parse_timeout_s = 0.1s" in rows["long.docx"]["error_message"]
     assert rows["long.docx"]["content_sha256"] is not None
     assert rows["ok.txt"]["status"] == "ok" and summary.ok == 1
 
