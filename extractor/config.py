@@ -82,6 +82,7 @@ class RunConfig:
     checkpoint_s: float = 60.0  # rewrite results.parquet from the journal at most this often
     max_cost_usd: float | None = None  # start no new paid document once the run would spend more
     batch: bool = False  # submit through the OpenAI Batch API (half price, answers within 24 h)
+    review_threshold: float = 0.5  # a row needs review when a value's confidence is below this
     adapt_concurrency: bool = True  # a 429/503 halves the requests in flight (throttle.AdaptiveLimit)
     prices: Mapping[str, ModelPrice] = field(default_factory=dict)
     # [finetune_prices."<model>"]: training and fine-tuned inference prices beyond the dated table
@@ -100,6 +101,8 @@ class RunConfig:
             raise ConfigError("max_chars must be positive")
         if self.samples < 1 or not 0.0 <= self.sample_fraction <= 1.0:
             raise ConfigError("--samples must be >= 1 and --sample-fraction between 0 and 1")
+        if not 0.0 <= self.review_threshold <= 1.0:
+            raise ConfigError(f"review_threshold must be between 0 and 1, not {self.review_threshold}")
         if self.max_cost_usd is not None and self.max_cost_usd <= 0:
             raise ConfigError("--max-cost must be a positive amount of USD")
         if self.batch and self.resolved_backend != "openai":

@@ -55,6 +55,11 @@ class Document:
     source_path: Path
     sha256: str
     text: str
+    pages: tuple[int, ...] | None = None  # where each page starts in `text` (PDF); None: no pages
+
+
+# Between the pages of a PDF while it is tidied; removed again once page starts are known.
+PAGE_MARK = "\ue000"
 
 
 def discover(input_dir: Path) -> list[SourceFile]:
@@ -106,13 +111,20 @@ def document_from_bytes(src: SourceFile, raw: bytes, *, max_chars: int) -> Docum
             f"could not parse {src.path.suffix or 'file'}: {type(exc).__name__}: {exc}",
             status="failed", sha256=sha) from None
     text = _tidy(text)
+    pages: tuple[int, ...] | None = None
+    if PAGE_MARK in text:
+        parts = text.split(PAGE_MARK)
+        starts = [0]
+        for part in parts[:-1]:
+            starts.append(starts[-1] + len(part))
+        text, pages = "".join(parts), tuple(starts)
     if not text.strip():
         raise DocumentError("document has no text", status="skipped", sha256=sha)
     if len(text) > max_chars:
         raise DocumentError(
             f"document text is {len(text):,} characters, above the limit of {max_chars:,} "
             "(raise max_chars to send it)", status="failed", sha256=sha)
-    return Document(doc_id=src.doc_id, source_path=src.path, sha256=sha, text=text)
+    return Document(doc_id=src.doc_id, source_path=src.path, sha256=sha, text=text, pages=pages)
 
 
 def parse_bytes(raw: bytes, suffix: str) -> str:
@@ -200,13 +212,13 @@ def _parse_pdf(raw: bytes) -> str:
                 opened = False
             if not opened:
                 raise DocumentError("PDF is encrypted with a password; cannot read its text")
-        pages = [page.extract_text() or "" for page in reader.pages]
+        pages = [(page.extract_text() or "").replace(PAGE_MARK, "") for page in reader.pages]
     except DocumentError:
         raise
     except PdfReadError as exc:
         raise DocumentError(f"corrupted or truncated PDF: {exc}") from None
-    text = "\n\n".join(pages)
-    if not text.strip():
+    text = ("\n\n" + PAGE_MARK).join(pages)
+    if not text.replace(PAGE_MARK, "").strip():
         raise DocumentError(
             f"PDF has no text layer ({len(pages)} page(s), image-only or scanned); OCR is not supported",
             status="skipped")
@@ -321,7 +333,7 @@ def _parse_eml(raw: bytes) -> str:
         if not isinstance(payload, bytes):
             continue
         try:
-            text = parse_bytes(payload, suffix)
+            text = parse_bytes(payload, suffix).replace(PAGE_MARK, "")  # the e-mail has no pages
         except DocumentError:
             continue  # an unreadable attachment does not sink the e-mail's own body
         if text.strip():

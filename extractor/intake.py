@@ -72,6 +72,8 @@ class Ready:
     identity: Identity
     messages: list[dict[str, str]]
     prompt_chars: int
+    text: str  # the document's text as the model sees it: what evidence offsets index into
+    pages: tuple[int, ...] | None = None  # where each page starts in `text` (PDF)
 
 
 Triage = Unreadable | Carry | Pending | Fresh
@@ -127,7 +129,7 @@ class Intake:
             return NotSendable(identity, exc.status, str(exc))
         # The raw bytes are not needed past this point: memory holds only what is in flight.
         return Ready(dataclasses.replace(identity, raw=None), build_messages(self.system, doc.text),
-                     len(self.system) + len(doc.text))
+                     len(self.system) + len(doc.text), doc.text, doc.pages)
 
     def admit(self, ready: Ready) -> tuple[float, float] | None:
         """Reserve a ready document's expected cost under the cost limit; None: defer it to the next run."""

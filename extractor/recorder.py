@@ -18,6 +18,7 @@ from extractor.budget import Budget
 from extractor.config import RunConfig
 from extractor.documents import SourceFile
 from extractor.errors import ExitCode
+from extractor.evidence import EVIDENCE_KEY, evidence_frame, ground, verdict
 from extractor.intake import Carry, NotSendable, Unreadable
 from extractor.metrics import Consensus, field_kinds, leaves, similarity
 from extractor.pricing import Pricer
@@ -52,6 +53,8 @@ class RunSummary:
     submitted: int = 0  # --batch: documents submitted to the Batch API by this run (their rows come later)
     pending: int = 0  # documents waiting in a batch an earlier run submitted
     batches: list[str] = field(default_factory=list)  # --batch: ids of the batches this run submitted
+    not_found_values: int = 0  # values of fresh results that nothing in their document supports
+    not_found_documents: int = 0  # fresh results with at least one such value
     sampled: int = 0  # documents extracted K times for self-consistency
     agreement: dict[str, float] = field(default_factory=dict)  # per field: sum over sampled docs (see mean)
     drift: dict[str, dict[str, Any]] = field(default_factory=dict)  # "old -> new": documents, changed per field
@@ -185,6 +188,18 @@ class Recorder:
             s.lowest_concurrency = min(s.lowest_concurrency or meter.lowest_width, meter.lowest_width)
         return row
 
+    def attach_evidence(self, row: dict[str, Any], text: str, pages: tuple[int, ...] | None,
+                        agreement: dict[str, float] | None = None) -> None:
+        """Where each value of an ok row stands in the document's text (extractor.evidence), kept in the row
+        itself so that it is committed, carried and replaced exactly as the result is."""
+        found = ground(self.schema.model, row, text, pages, agreement)
+        row[EVIDENCE_KEY] = [e.as_dict() for e in found]
+        row["grounded"], row["needs_review"] = verdict(found, self.config.review_threshold)
+        missing = sum(e.status == "not_found" for e in found)
+        if missing:
+            self.summary.not_found_values += missing
+            self.summary.not_found_documents += 1
+
     def record_consistency(self, doc_id: str, agreed: Consensus) -> None:
         # schema_version and model say which prompt and model the agreement belongs to: a document not
         # sampled again after a schema change keeps its older metrics row.
@@ -266,9 +281,9 @@ class Recorder:
     def materialize(self) -> None:
         """results.parquet (and metrics.parquet): the newest row of every document in the folder."""
         layout = self.config.layout
-        frame = frame_from_json_rows(self.journal.latest_rows(f.doc_id for f in self.files),
-                                     row_schema(self.schema.model))
-        write_parquet_atomic(frame, layout.results)
+        rows = list(self.journal.latest_rows(f.doc_id for f in self.files))
+        write_parquet_atomic(frame_from_json_rows(rows, row_schema(self.schema.model)), layout.results)
+        write_parquet_atomic(evidence_frame(rows), layout.evidence)
         self.summary.results_path = str(layout.results)
         metrics = self.journal.latest_metrics(f.doc_id for f in self.files)
         if metrics:

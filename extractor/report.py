@@ -33,6 +33,10 @@ def print_summary(summary: RunSummary, console: Console) -> None:
         *([("batch", f"{summary.submitted} document(s) submitted ({', '.join(summary.batches) or 'no new batch'}), "
                      f"{summary.pending} waiting in earlier batches; a later run collects the answers")]
           if summary.submitted or summary.pending else []),
+        *([("evidence", f"{summary.not_found_values} value(s) not found in their document, in "
+                        f"{summary.not_found_documents} document(s): needs_review is set on those rows "
+                        "(evidence.parquet says where every value was found)")]
+          if summary.not_found_values else []),
         ("results", summary.results_path),
     ]
     for key, value in rows:

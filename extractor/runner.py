@@ -141,10 +141,13 @@ class _Run:
                         raise ExtractionError(f"none of the {agreed.samples} samples passed schema validation",
                                               error_type="ValidationError")
                     row.update(agreed.value)
+                    agreement: dict[str, float] | None = agreed.agreement
                 else:
                     value = await model.extract(ready.messages, self.schema.model, meter)
                     row.update(value.model_dump(mode="json"))
+                    agreement = None
             row["status"] = "ok"
+            rec.attach_evidence(row, ready.text, ready.pages, agreement)
         except TimeoutError:
             row.update(error_type="DeadlineExceeded",
                        error_message=f"the document took longer than document_deadline_s = "

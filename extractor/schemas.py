@@ -28,7 +28,7 @@ META_COLUMNS = (
     "doc_id", "source_path", "content_sha256", "status", "error_type", "error_message",
     "schema_name", "schema_version", "model", "endpoint", "attempts", "prompt_tokens",
     "completion_tokens", "cached_tokens", "cost_usd", "latency_s", "compute_s", "extracted_at", "run_id",
-    "batch_id", "corrected",
+    "batch_id", "corrected", "grounded", "needs_review",
 )
 
 

@@ -75,7 +75,7 @@ class CoverLetter(BaseModel):
     desired_role: ShortStr | None = Field(None, description="job title applied for")
     company: ShortStr | None = Field(None, description="the employer the letter is addressed to")
     years_experience: float | None = Field(
-        None, ge=0, le=70,
+        None, ge=0, le=70, json_schema_extra={"x-evidence": "derived"},
         description="total professional years; compute from dates when only dates are given")
     seniority: Seniority | None = Field(None, description="level of the role or of the applicant")
     skills: list[ShortStr] = Field(default_factory=list, max_length=20,
@@ -83,8 +83,10 @@ class CoverLetter(BaseModel):
     salary: Salary | None = Field(None, description="expected pay, null if the letter names none")
     remote_preference: RemotePreference | None = None
     available_from: dt.date | None = Field(None, description="earliest start date (YYYY-MM-DD)")
-    notice_period_days: int | None = Field(None, ge=0, le=730, description="notice period in days")
-    language: str = Field(description="ISO 639-1 code of the letter's language, e.g. en, de, fr")
+    notice_period_days: int | None = Field(None, ge=0, le=730, json_schema_extra={"x-evidence": "derived"},
+                                           description="notice period in days")
+    language: str = Field(json_schema_extra={"x-evidence": "derived"},
+                          description="ISO 639-1 code of the letter's language, e.g. en, de, fr")
 
     @field_validator("email", mode="before")
     @classmethod

@@ -46,7 +46,7 @@ class Resume(BaseModel):
                                          description="four-digit years in which studies were completed")
     skills: list[ShortStr] = Field(default_factory=list, max_length=40,
                                    description="job-specific skills, tools and technologies (no soft skills)")
-    years_experience: float | None = Field(None, ge=0, le=70,
+    years_experience: float | None = Field(None, ge=0, le=70, json_schema_extra={"x-evidence": "derived"},
                                            description="total professional experience in years, as stated")
 
     @field_validator("name", "location", "current_title", mode="before")

@@ -1,0 +1,545 @@
+"""Where each extracted value stands in the document, or that it is not there at all.
+
+After a value is validated, every leaf (a string, a number, a date, each list item, each nested field
+such as `salary.min`) is looked up in the text the model saw, cheapest test first:
+
+- `exact`: the value verbatim (`text[start:end] == value`);
+- `normalized`: found after normalizing case, accents, whitespace and punctuation between words, number
+  formats (`85000` <- "85,000", "85k", "85.000"), date formats (`2026-02-01` <- "1 February 2026", "1er
+  février 2026", "01.02.2026"), currency symbols (`EUR` <- "€"), phone digits;
+- `fuzzy`: the closest span scores at least FUZZY_THRESHOLD (rapidfuzz's partial ratio, 0-100);
+- `derived`: computed or classified rather than copied (enum fields, booleans, and fields a schema
+  marks with `json_schema_extra={"x-evidence": "derived"}`); a supporting quote is still attached when
+  the value occurs;
+- `not_found`: nothing in the document supports it.
+
+Every search is a C-speed scan (str.find, one compiled regex per value, rapidfuzz on a few windows
+around the value's words), never a quadratic loop, so a 20 MB text is grounded in seconds.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import enum
+import functools
+import re
+import types
+import typing
+import unicodedata
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Literal, Union
+
+from pydantic import BaseModel
+
+FUZZY_THRESHOLD = 85.0  # rapidfuzz partial_ratio (0-100) a span needs to count as `fuzzy` support
+REVIEW_THRESHOLD = 0.5  # a document needs review when any value's confidence is below this
+STATUSES = ("exact", "normalized", "fuzzy", "derived", "not_found")
+# Confidence of a value from its evidence alone (see `confidence`).
+STATUS_CONFIDENCE = {"exact": 0.95, "normalized": 0.9, "fuzzy": 0.6, "derived": 0.7, "not_found": 0.05}
+DERIVED_MARK = "x-evidence"
+EVIDENCE_KEY = "_evidence"  # where a journal row keeps its evidence (not a column of results.parquet)
+EVIDENCE_COLUMNS = {"doc_id": "String", "field": "String", "value": "String", "quote": "String",
+                    "start": "Int64", "end": "Int64", "page": "Int64", "status": "String",
+                    "confidence": "Float64", "score": "Float64", "schema_version": "String", "model": "String",
+                    "extracted_at": "String"}
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """One value to ground: its dotted path (`skills[2]`, `salary.min`), value and kind."""
+
+    field: str
+    value: Any
+    kind: str  # text | email | phone | number | date | currency | derived
+
+
+@dataclass(frozen=True)
+class Evidence:
+    field: str
+    value: str
+    quote: str | None
+    start: int | None
+    end: int | None
+    page: int | None
+    status: str
+    confidence: float
+    score: float | None = None  # the fuzzy match's score, when fuzzy
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# -- what a schema's fields are ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Spec:
+    kind: str
+    is_list: bool = False
+    nested: type[BaseModel] | None = None
+
+
+def _unwrap(annotation: Any) -> Any:
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (Union, types.UnionType):
+            args = [a for a in typing.get_args(annotation) if a is not type(None)]
+            if len(args) != 1:
+                return annotation
+            annotation = args[0]
+        else:
+            return annotation
+
+
+def _spec(name: str, annotation: Any, derived: bool) -> _Spec:
+    annotation = _unwrap(annotation)
+    origin = typing.get_origin(annotation)
+    if origin in (list, tuple, set, frozenset, Sequence):
+        args = typing.get_args(annotation)
+        item = _spec(name, args[0] if args else str, derived)
+        return _Spec(item.kind, True, item.nested)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return _Spec("nested", False, annotation)
+    if derived or origin is Literal or annotation is bool or (
+            isinstance(annotation, type) and issubclass(annotation, enum.Enum)):
+        return _Spec("derived")
+    if annotation in (int, float):
+        return _Spec("number")
+    if annotation is dt.date or annotation is dt.datetime:
+        return _Spec("date")
+    lowered = name.lower()
+    if "email" in lowered:
+        return _Spec("email")
+    if "phone" in lowered:
+        return _Spec("phone")
+    if lowered == "currency" or lowered.endswith("_currency"):
+        return _Spec("currency")
+    return _Spec("text")
+
+
+@functools.cache
+def field_specs(model: type[BaseModel]) -> dict[str, _Spec]:
+    """Field name -> how its values are grounded, for a pydantic model."""
+    specs = {}
+    for name, info in model.model_fields.items():
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        specs[name] = _spec(name, info.annotation, extra.get(DERIVED_MARK) == "derived")
+    return specs
+
+
+def derived_fields(model: type[BaseModel], prefix: str = "") -> set[str]:
+    """Dotted paths of the fields whose values are derived, not copied."""
+    out: set[str] = set()
+    for name, spec in field_specs(model).items():
+        if spec.nested is not None:
+            out |= derived_fields(spec.nested, f"{prefix}{name}.")
+        elif spec.kind == "derived":
+            out.add(prefix + name)
+    return out
+
+
+def leaves(model: type[BaseModel], value: Mapping[str, Any], prefix: str = "") -> Iterator[Leaf]:
+    """Every non-empty leaf value of a validated result (as `model_dump(mode="json")` gives it)."""
+    for name, spec in field_specs(model).items():
+        item = value.get(name)
+        if item is None or item == "" or item == []:
+            continue
+        path = prefix + name
+        if spec.nested is not None:
+            if spec.is_list:
+                for i, sub in enumerate(item):
+                    if isinstance(sub, Mapping):
+                        yield from leaves(spec.nested, sub, f"{path}[{i}].")
+            elif isinstance(item, Mapping):
+                yield from leaves(spec.nested, item, path + ".")
+        elif spec.is_list:
+            for i, sub in enumerate(item):
+                if sub is not None and sub != "":
+                    yield Leaf(f"{path}[{i}]", sub, spec.kind)
+        else:
+            yield Leaf(path, item, spec.kind)
+
+
+# -- searching one document ---------------------------------------------------------------------------------
+
+
+@functools.cache
+def _accent_classes() -> dict[str, str]:
+    """Base letter -> regex class of it and its accented forms (Latin), for accent-blind searches."""
+    variants: dict[str, set[str]] = {}
+    for code in range(0xC0, 0x250):
+        char = chr(code)
+        base = "".join(c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c)).lower()
+        if len(base) == 1 and base.isascii() and base.isalpha():
+            variants.setdefault(base, {base}).add(char.lower())
+    return {base: "[" + "".join(sorted(chars)) + "]" for base, chars in variants.items()}
+
+
+def _word_pattern(word: str) -> str:
+    classes = _accent_classes()
+    folded = "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c)).lower()
+    return "".join(classes.get(c, re.escape(c)) for c in folded)
+
+
+_WORD = re.compile(r"\w+")
+_SEPARATOR = r"[\W_]+"
+
+
+def normalized_pattern(value: str) -> re.Pattern[str] | None:
+    """Case-, accent-, whitespace- and punctuation-blind pattern of a text value; None without words."""
+    words = _WORD.findall(value)
+    if not words:
+        return None
+    body = _SEPARATOR.join(_word_pattern(w) for w in words)
+    return re.compile(rf"(?<!\w){body}(?!\w)", re.IGNORECASE)
+
+
+_NUMBER_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
+                 "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen",
+                 "twenty"]
+_GROUP_SEP = r"[,.'’\s\u00a0\u202f]?"
+
+
+def _grouped(digits: str, sizes: Sequence[int]) -> str:
+    """`digits` with an optional separator between groups of `sizes` (from the right; the last size repeats)."""
+    groups: list[str] = []
+    rest, i = digits, 0
+    while len(rest) > sizes[min(i, len(sizes) - 1)]:
+        size = sizes[min(i, len(sizes) - 1)]
+        groups.insert(0, rest[-size:])
+        rest = rest[:-size]
+        i += 1
+    groups.insert(0, rest)
+    return _GROUP_SEP.join(groups)
+
+
+def _decimal(value: float) -> str:
+    return re.escape(f"{value:g}").replace(r"\.", "[.,]")
+
+
+def number_pattern(value: float) -> re.Pattern[str]:
+    """The ways a number is written: 85000, 85,000, 85.000, 85 000, 85k, 8.5, 8,5, 9.5M, 32 lakh, eight."""
+    forms: list[str] = []
+    if float(value).is_integer():
+        n = int(value)
+        digits = str(abs(n))
+        forms += [_grouped(digits, [3]) + r"(?:[.,]0{1,2})?", _grouped(digits, [3, 2]), digits]
+        if n and n % 100 == 0:
+            forms.append(_decimal(n / 1000) + r"\s?[kK]")
+        if n and n % 10_000 == 0:
+            forms.append(_decimal(n / 1_000_000) + r"\s?(?:M|[mM]illion|[mM]io\.?|[mM]n)")
+            forms.append(_decimal(n / 100_000) + r"\s?(?:lakhs?|[lL]acs?|LPA|L)")
+        if 0 <= n < len(_NUMBER_WORDS):
+            forms.append(_NUMBER_WORDS[n])
+    else:
+        forms.append(_decimal(value))
+    body = "|".join(dict.fromkeys(forms))
+    return re.compile(rf"(?<![\d.,]\d)(?<!\d)(?:{body})(?!\d|[.,]\d)", re.IGNORECASE)
+
+
+_MONTH_LOCALES = ("en", "de", "fr", "es", "it", "pt", "nl", "pl", "sv", "da", "nb", "ro", "cs")
+
+
+@functools.cache
+def _month_names(month: int) -> str:
+    """Regex alternation of the month's wide and abbreviated names in several languages (babel/CLDR)."""
+    from babel.dates import get_month_names
+
+    names: set[str] = set()
+    for locale in _MONTH_LOCALES:
+        for width in ("wide", "abbreviated"):
+            for context in ("format", "stand-alone"):
+                name = get_month_names(width, context, locale=locale)[month]
+                names.add(name.lower().rstrip("."))
+    return "|".join(sorted((_word_pattern(n) + r"\.?" for n in names), key=len, reverse=True))
+
+
+def date_pattern(value: dt.date) -> re.Pattern[str]:
+    """The ways a date is written: 2026-02-01, 01.02.2026, 1/2/2026, 2/1/2026, 1 February 2026, February 1st,
+    2026, 1er février 2026, 1. Februar 2026, 1 de febrero de 2026, 2026年2月1日; "February 2026" for a 1st."""
+    y, m, d = value.year, value.month, value.day
+    day = rf"0?{d}(?:st|nd|rd|th|er|º|\.)?"
+    month = rf"(?:{_month_names(m)})"
+    forms = [
+        rf"{y}[-/.]0?{m}[-/.]0?{d}",
+        rf"0?{d}[./-]0?{m}[./-](?:{y}|{y % 100:02d})",
+        rf"0?{m}/0?{d}/(?:{y}|{y % 100:02d})",
+        rf"0?{d}\.\s0?{m}\.\s{y}",
+        rf"{day}\s*(?:de\s+)?{month}\s*,?\s*(?:de\s+)?{y}",
+        rf"{month}\s+{day},?\s+{y}",
+        rf"{y}年0?{m}月0?{d}日",
+    ]
+    if d == 1:  # "from March 2027" is the first of the month in a date field
+        forms.append(rf"(?:(?:early|beginning of|start of|anfang|début|principios de)\s+)?{month}\s+(?:de\s+)?{y}")
+        forms.append(rf"{y}年0?{m}月")
+    return re.compile(rf"(?<![\w]){'|'.join(forms)}(?![\d])", re.IGNORECASE)
+
+
+_CURRENCY_WORDS = {"EUR": ["€", "euro", "euros", "eur"], "USD": ["$", "US$", "dollar", "dollars"],
+                   "GBP": ["£", "pound", "pounds", "sterling"], "JPY": ["¥", "円", "yen"],
+                   "INR": ["₹", "rupee", "rupees", "rs.", "lakh", "lpa"], "CHF": ["fr.", "franc", "francs"],
+                   "SEK": ["kr", "kronor"], "NOK": ["kr", "kroner"], "DKK": ["kr", "kroner"],
+                   "PLN": ["zł", "zloty", "złotych"], "CZK": ["kč", "czk", "koruna"], "BRL": ["r$", "reais", "real"],
+                   "ZAR": ["rand"], "AED": ["dirham", "dirhams"], "MAD": ["dirham", "dirhams", "dh"],
+                   "RON": ["lei", "leu"], "SGD": ["s$"], "AUD": ["a$"], "CAD": ["c$"]}
+
+
+def currency_pattern(code: str) -> re.Pattern[str]:
+    """An ISO 4217 code, its symbols (babel/CLDR) and common names."""
+    from babel.numbers import get_currency_symbol
+
+    words = {code.lower(), *(w.lower() for w in _CURRENCY_WORDS.get(code.upper(), []))}
+    for locale in ("en", "en_US", "de", "fr"):
+        try:
+            words.add(get_currency_symbol(code.upper(), locale=locale).lower())
+        except Exception:  # an unknown code has no symbol: the code itself still counts
+            continue
+    forms = [re.escape(w) if not w[-1].isalnum() else rf"(?<![\w]){re.escape(w)}(?![\w])"
+             for w in sorted(words, key=len, reverse=True) if w]
+    return re.compile("|".join(forms), re.IGNORECASE)
+
+
+_PHONE = re.compile(r"\+?\(?\d[\d\s().\-/\u00a0]{4,}\d")
+
+
+class Grounder:
+    """Finds the values of one document in its text; `pages` are the 1-based pages' start offsets."""
+
+    def __init__(self, text: str, pages: Sequence[int] | None = None) -> None:
+        self.text = text
+        self.pages = list(pages) if pages else None
+        self._lower: str | None = None
+
+    def page(self, start: int) -> int | None:
+        return bisect.bisect_right(self.pages, start) if self.pages else None
+
+    def ground(self, leaf: Leaf, agreement: float | None = None) -> Evidence:
+        value = leaf.value
+        shown = value if isinstance(value, str) else _text(value)
+        found = self._find(leaf)
+        if leaf.kind == "derived":
+            status = "derived"
+        elif found is None:
+            status = "not_found"
+        else:
+            status = found[2]
+        score = found[3] if found is not None else None
+        start, end = (found[0], found[1]) if found is not None else (None, None)
+        return Evidence(
+            field=leaf.field, value=shown, quote=self.text[start:end] if start is not None else None,
+            start=start, end=end, page=self.page(start) if start is not None else None, status=status,
+            confidence=confidence(status, score, agreement), score=score)
+
+    def _find(self, leaf: Leaf) -> tuple[int, int, str, float | None] | None:
+        value, kind = leaf.value, leaf.kind
+        if isinstance(value, bool):
+            return None
+        if kind == "number" or isinstance(value, int | float):
+            return self._regex(number_pattern(float(value)), _text(value))
+        if kind == "date" or (kind == "derived" and _as_date(value) is not None):
+            day = _as_date(value)
+            return self._regex(date_pattern(day), str(value)) if day is not None else self._text(str(value))
+        if kind == "currency":
+            return self._exact(str(value)) or self._regex(currency_pattern(str(value)), str(value))
+        if kind == "phone":
+            return self._exact(str(value)) or self._phone(str(value))
+        return self._text(str(value), fuzzy=kind != "derived")
+
+    def _exact(self, value: str) -> tuple[int, int, str, float | None] | None:
+        start = self.text.find(value)
+        while start >= 0:
+            end = start + len(value)
+            if _bounded(self.text, start, end):
+                return start, end, "exact", None
+            start = self.text.find(value, start + 1)
+        return None
+
+    def _regex(self, pattern: re.Pattern[str], plain: str) -> tuple[int, int, str, float | None] | None:
+        match = pattern.search(self.text)
+        if match is None:
+            return None
+        return match.start(), match.end(), "exact" if match.group(0) == plain else "normalized", None
+
+    def _text(self, value: str, fuzzy: bool = True) -> tuple[int, int, str, float | None] | None:
+        value = value.strip()
+        if not value:
+            return None
+        if found := self._exact(value):
+            return found
+        if found := self._normalized(value):
+            return found
+        if "," in value and (found := self._place(value)):
+            return found
+        return self._fuzzy(value) if fuzzy else None
+
+    def _normalized(self, value: str, start: int = 0) -> tuple[int, int, str, float | None] | None:
+        pattern = normalized_pattern(value)
+        if pattern is not None and (match := pattern.search(self.text, start)):
+            return match.start(), match.end(), "normalized", None
+        return None
+
+    def _place(self, value: str) -> tuple[int, int, str, float | None] | None:
+        """"City, Country" where the text names the city and the country follows it or is a country's name
+        (the schema asks for the country, which a letter often leaves out)."""
+        first, *rest = [part.strip() for part in value.split(",") if part.strip()]
+        found = self._exact(first) or self._normalized(first)
+        if found is None or not rest:
+            return None
+        start, end = found[0], found[1]
+        for part in rest:
+            near = self._normalized(part, end)
+            if near is not None and near[0] - end <= 60:
+                end = near[1]
+            elif part.casefold() not in _country_names():
+                return None
+        return start, end, "normalized", None
+
+    def _phone(self, value: str) -> tuple[int, int, str, float | None] | None:
+        digits = re.sub(r"\D", "", value)
+        if len(digits) < 6:
+            return None
+        tail = digits[-8:]  # country code and trunk prefix differ between ways of writing one number
+        for match in _PHONE.finditer(self.text):
+            if re.sub(r"\D", "", match.group(0)).endswith(tail):
+                return match.start(), match.end(), "normalized", None
+        return None
+
+    def _fuzzy(self, value: str) -> tuple[int, int, str, float | None] | None:
+        from rapidfuzz import fuzz
+
+        needle = value.lower()
+        if len(needle) < 4:
+            return None  # a short value matches something almost anywhere
+        if self._lower is None:
+            lowered = self.text.lower()
+            self._lower = lowered if len(lowered) == len(self.text) else self.text
+        haystack = self._lower
+        best: tuple[float, int, int] | None = None
+        for lo, hi in self._windows(value, len(needle)):
+            found = fuzz.partial_ratio_alignment(needle, haystack[lo:hi], score_cutoff=FUZZY_THRESHOLD)
+            if found is not None and (best is None or found.score > best[0]):
+                best = (found.score, lo + found.dest_start, lo + found.dest_end)
+        if best is None:
+            return None
+        score, start, end = best
+        while start < end and self.text[start].isspace():
+            start += 1
+        while end > start and self.text[end - 1].isspace():
+            end -= 1
+        return start, end, "fuzzy", round(score, 1)
+
+    def _windows(self, value: str, width: int, limit: int = 40) -> Iterator[tuple[int, int]]:
+        """Stretches of text around the value's words (or the whole of a short text)."""
+        if len(self.text) <= 20_000:
+            yield 0, len(self.text)
+            return
+        seen = 0
+        for word in sorted(set(_WORD.findall(value)), key=len, reverse=True):
+            if len(word) < 3:
+                continue
+            for match in re.finditer(rf"(?<!\w){_word_pattern(word)}(?!\w)", self.text, re.IGNORECASE):
+                yield max(0, match.start() - 2 * width), min(len(self.text), match.end() + 2 * width)
+                seen += 1
+                if seen >= limit:
+                    return
+
+
+@functools.cache
+def _country_names() -> frozenset[str]:
+    """Country and territory names in several languages (babel/CLDR), casefolded."""
+    from babel import Locale
+
+    names: set[str] = set()
+    for locale in ("en", "de", "fr", "es", "it", "pt"):
+        names.update(name.casefold() for code, name in Locale.parse(locale).territories.items() if code.isalpha())
+    return frozenset(names | {"usa", "us", "uk", "u.s.", "u.k."})
+
+
+def _bounded(text: str, start: int, end: int) -> bool:
+    """Not a piece of a longer word: 'Go' is not found inside 'Google'."""
+    before = text[start - 1] if start > 0 else " "
+    after = text[end] if end < len(text) else " "
+    first, last = text[start], text[end - 1]
+    return not ((first.isalnum() and before.isalnum() and not _cjk(first))
+                or (last.isalnum() and after.isalnum() and not _cjk(last)))
+
+
+def _cjk(char: str) -> bool:
+    return "\u3000" <= char <= "\u9fff" or "\uac00" <= char <= "\ud7af"
+
+
+def _as_date(value: Any) -> dt.date | None:
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+# -- confidence and the document's verdict ---------------------------------------------------------------
+
+
+def confidence(status: str, score: float | None = None, agreement: float | None = None) -> float:
+    """How far a value can be trusted without labels, 0..1.
+
+    From the evidence: exact 0.95, normalized 0.9, derived 0.7, not_found 0.05; fuzzy from 0.6 at the
+    threshold up to 0.85 at a perfect score. Where the document was sampled (self-consistency), the
+    field's agreement a over the K answers is blended in: 0.6 x evidence + 0.4 x a.
+    """
+    base = STATUS_CONFIDENCE[status]
+    if status == "fuzzy" and score is not None:
+        base += 0.25 * (score - FUZZY_THRESHOLD) / (100.0 - FUZZY_THRESHOLD)
+    if agreement is not None:
+        base = 0.6 * base + 0.4 * agreement
+    return round(min(1.0, max(0.0, base)), 4)
+
+
+def ground(model: type[BaseModel], value: Mapping[str, Any], text: str, pages: Sequence[int] | None = None,
+           agreement: Mapping[str, float] | None = None) -> list[Evidence]:
+    """Evidence for every leaf of a validated result. `agreement` (field -> 0..1) where it was sampled."""
+    grounder = Grounder(text, pages)
+    out = []
+    for leaf in leaves(model, value):
+        field = re.sub(r"\[\d+\]", "", leaf.field)
+        out.append(grounder.ground(leaf, (agreement or {}).get(field)))
+    return out
+
+
+def verdict(evidence: Sequence[Evidence], threshold: float = REVIEW_THRESHOLD) -> tuple[float | None, bool]:
+    """(grounded, needs_review) of a document: the share of its copied (non-derived) values with evidence,
+    and whether any value was not found or is less trusted than `threshold`."""
+    copied = [e for e in evidence if e.status != "derived"]
+    grounded = (sum(e.status != "not_found" for e in copied) / len(copied)) if copied else None
+    needs_review = any(e.status == "not_found" or e.confidence < threshold for e in evidence)
+    return (round(grounded, 4) if grounded is not None else None), needs_review
+
+
+def evidence_frame(rows: Sequence[str]) -> Any:
+    """evidence.parquet: one row per value of the newest result of each document (journal rows as JSON)."""
+    import json
+
+    import polars as pl
+
+    records = []
+    for text in rows:
+        if EVIDENCE_KEY not in text:  # cheap test first: failed rows and results from before evidence
+            continue
+        row = json.loads(text)
+        for item in row.get(EVIDENCE_KEY) or []:
+            records.append({"doc_id": row["doc_id"], **item, "schema_version": row.get("schema_version"),
+                            "model": row.get("model"), "extracted_at": row.get("extracted_at")})
+    schema = {name: getattr(pl, dtype)() for name, dtype in EVIDENCE_COLUMNS.items()}
+    return pl.DataFrame(records, schema=schema) if records else pl.DataFrame(schema=schema)
