@@ -252,6 +252,26 @@ def report(
     typer.echo(f"wrote {path}")
 
 
+@app.command("text")
+def text(
+    file: Annotated[Path, typer.Argument(help="a document (txt, md, pdf, docx, html, eml)")],
+    as_json: Annotated[bool, typer.Option("--json", help="JSON with page boundaries")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Print exactly the text the model sees for FILE (evidence offsets index into it)."""
+    import json
+
+    from extractor.documents import read_text, text_json
+
+    with _errors():
+        cfg = _settings(config)
+        doc = read_text(file, max_chars=cfg.max_chars, timeout_s=cfg.parse_timeout_s)
+    if as_json:
+        typer.echo(json.dumps(text_json(doc), ensure_ascii=False, indent=2))
+    else:
+        sys.stdout.write(doc.text + "\n")
+
+
 @app.command("runs")
 def list_runs(
     schema: Annotated[str | None, typer.Option(help="schema name [cover_letter]")] = None,

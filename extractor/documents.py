@@ -112,11 +112,12 @@ def document_from_bytes(src: SourceFile, raw: bytes, *, max_chars: int) -> Docum
             status="failed", sha256=sha) from None
     text = _tidy(text)
     pages: tuple[int, ...] | None = None
-    if PAGE_MARK in text:
+    if PAGE_MARK in text:  # each page begins with the mark
         parts = text.split(PAGE_MARK)
-        starts = [0]
-        for part in parts[:-1]:
-            starts.append(starts[-1] + len(part))
+        position, starts = len(parts[0]), []
+        for part in parts[1:]:
+            starts.append(position)
+            position += len(part)
         text, pages = "".join(parts), tuple(starts)
     if not text.strip():
         raise DocumentError("document has no text", status="skipped", sha256=sha)
@@ -217,7 +218,7 @@ def _parse_pdf(raw: bytes) -> str:
         raise
     except PdfReadError as exc:
         raise DocumentError(f"corrupted or truncated PDF: {exc}") from None
-    text = ("\n\n" + PAGE_MARK).join(pages)
+    text = PAGE_MARK + ("\n\n" + PAGE_MARK).join(pages)
     if not text.replace(PAGE_MARK, "").strip():
         raise DocumentError(
             f"PDF has no text layer ({len(pages)} page(s), image-only or scanned); OCR is not supported",
@@ -434,3 +435,23 @@ _PARSERS: dict[str, Callable[[bytes], str]] = {
     ".htm": _parse_html,
     ".eml": _parse_eml,
 }
+
+
+def read_text(path: Path, *, max_chars: int, timeout_s: float) -> Document:
+    """The text the model sees for one file (the text evidence offsets index into), read as a run reads it."""
+    if not path.is_file():
+        raise DocumentError(f"{path} does not exist or is not a file")
+    reader = DocumentReader(max_chars=max_chars, timeout_s=timeout_s)
+    try:
+        return asyncio.run(reader.read(SourceFile(path=path, doc_id=path.name)))
+    finally:
+        reader.close()
+
+
+def text_json(doc: Document) -> dict[str, Any]:
+    """`extractor text --json`: the text and, for paged formats, where each page starts and ends."""
+    starts = list(doc.pages or [])
+    pages = [{"page": i + 1, "start": start, "end": starts[i + 1] if i + 1 < len(starts) else len(doc.text)}
+             for i, start in enumerate(starts)]
+    return {"doc_id": doc.doc_id, "sha256": doc.sha256, "chars": len(doc.text), "pages": pages or None,
+            "text": doc.text}

@@ -9,7 +9,8 @@ which makes them deterministic per document under any concurrency:
     [[fault:slow*1]]    the first request answers after `slow_s` seconds (beyond a short client timeout)
     [[fault:badjson]]   tool-call arguments that are not JSON (the model's fault: re-asked)
     [[fault:invalid]]   JSON that breaks the schema (re-asked)
-    [[answer:{...}]]    values to put into the answer (merged over the generated defaults)
+    [[answer:{...}]]    values to put into the answer (merged over the generated defaults); or, without a
+                        directive in the text, `answers={key: values}` for documents that contain `key`
     [[vary:field=a|b|c]] the k-th answer for this document sets field to the k-th option (cycling),
                         for self-consistency tests; `n` choices per request are honoured
     [[invalid-every-4th]] every 4th answer breaks the schema
@@ -115,7 +116,8 @@ class FakeOpenAI:
     def __init__(self, *, latency_s: float = 0.0, fail_rate: float = 0.0, seed: int = 0,
                  slow_s: float = 2.0, retry_after_s: float = 0.0, supports_n: bool = True,
                  max_in_flight: int | None = None, batch_polls: int = 0, batch_expires: bool = False,
-                 batch_answers_lost: int = 0, batch_api: bool = True) -> None:
+                 batch_answers_lost: int = 0, batch_api: bool = True,
+                 answers: dict[str, dict[str, Any]] | None = None) -> None:
         self.supports_n = supports_n  # False: behave like servers that ignore `n` (llama.cpp)
         # A provider's rate limit, simplified: a request arriving while this many are being answered
         # gets 429 with Retry-After at once. Peak concurrency seen is kept in `peak_in_flight`.
@@ -136,6 +138,9 @@ class FakeOpenAI:
         self.batch_polls = batch_polls
         self.batch_expires = batch_expires  # True: a batch ends "expired" with only its first half answered
         self.batch_answers_lost = batch_answers_lost  # this many creates happen but answer 500 (answer lost)
+        # An oracle: a document whose text contains a key is answered with that key's values (merged over the
+        # generated defaults), without any directive in the document (evidence tests need clean text).
+        self.answers = dict(answers or {})
         self.batch_api = batch_api  # False: a server without files and batches endpoints (404, like llama.cpp)
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict[str, Any]] = {}
@@ -429,6 +434,10 @@ class FakeOpenAI:
         match = _ANSWER.search(first_user)
         if match and isinstance(value, dict):
             value.update(json.loads(match.group(1)))
+        for key, answer in self.answers.items():
+            if key in first_user and isinstance(value, dict):
+                value.update(answer)
+                break
         for name, options in _VARY.findall(first_user):
             # the k-th answer ever given for this document takes the k-th option (cycling)
             picked = options.split("|")[choice % len(options.split("|"))]
