@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from extractor.batchapi import BatchAPI
-from extractor.documents import SourceFile
-from extractor.errors import BatchNotCreated, ExtractorError, RunStop
+from extractor.documents import DocumentReader, SourceFile
+from extractor.errors import BatchNotCreated, DocumentError, ExtractorError, RunStop
 from extractor.intake import Carry, Intake, NotSendable, Pending, Unreadable
 from extractor.recorder import Recorder
 from extractor.transport import CallMeter
@@ -37,7 +37,7 @@ async def run_batch(intake: Intake, recorder: Recorder, files: list[SourceFile],
     """Collect finished batches, then submit what needs extracting; returns why the run stopped (bad
     credentials), or None."""
     try:
-        collected = await collect(recorder, api)
+        collected = await collect(recorder, api, intake.reader)
         intake.in_batch = {key for _, _, docs in recorder.journal.open_submissions() for key in docs}
         lines: dict[str, dict[str, Any]] = {}
         documents: dict[str, dict[str, Any]] = {}
@@ -74,9 +74,9 @@ async def run_batch(intake: Intake, recorder: Recorder, files: list[SourceFile],
     return None
 
 
-async def collect(recorder: Recorder, api: BatchAPI) -> set[tuple[str, str]]:
+async def collect(recorder: Recorder, api: BatchAPI, reader: DocumentReader | None = None) -> set[tuple[str, str]]:
     """Rows for every document answered in a finished batch that an earlier run submitted; returns
-    their (doc_id, cache key)."""
+    their (doc_id, cache key). With a reader, answers get their evidence from the document's text."""
     journal, summary = recorder.journal, recorder.summary
     collected: set[tuple[str, str]] = set()
     for submission_id, batch_id, documents in journal.open_submissions():
@@ -92,7 +92,7 @@ async def collect(recorder: Recorder, api: BatchAPI) -> set[tuple[str, str]]:
                 continue  # its documents are counted as pending when the folder is walked
             answered = 0
             for line in state.answers:
-                if done := record_answer(recorder, api, batch_id, documents, line):
+                if done := await record_answer(recorder, api, batch_id, documents, line, reader):
                     collected.add(done)
                     answered += 1
             if answered < len(documents):
@@ -134,8 +134,8 @@ async def submit(recorder: Recorder, api: BatchAPI, lines: dict[str, dict[str, A
     summary.batches.append(batch_id)
 
 
-def record_answer(recorder: Recorder, api: BatchAPI, batch_id: str, documents: dict[str, dict[str, Any]],
-                  line: dict[str, Any]) -> tuple[str, str] | None:
+async def record_answer(recorder: Recorder, api: BatchAPI, batch_id: str, documents: dict[str, dict[str, Any]],
+                        line: dict[str, Any], reader: DocumentReader | None = None) -> tuple[str, str] | None:
     """Commit the row of one answered document (ok, or failed with the provider's or pydantic's
     reason); returns its (doc_id, cache key)."""
     doc = documents.get(line.get("custom_id", ""))
@@ -155,6 +155,7 @@ def record_answer(recorder: Recorder, api: BatchAPI, batch_id: str, documents: d
         value = api.parse(recorder.schema.model, body)
         if value is not None:
             row.update(value.model_dump(mode="json"), status="ok")
+            await _evidence(recorder, row, reader)
         else:
             row.update(error_type="ValidationError",
                        error_message="the batch answer failed schema validation (a batch cannot re-ask; "
@@ -167,3 +168,15 @@ def record_answer(recorder: Recorder, api: BatchAPI, batch_id: str, documents: d
     recorder.summary.requests += 1
     recorder.commit(row, cache_key=line["custom_id"], prompt_chars=doc["prompt_chars"])
     return doc["doc_id"], line["custom_id"]
+
+
+async def _evidence(recorder: Recorder, row: dict[str, Any], reader: DocumentReader | None) -> None:
+    """Ground a batch answer in its document, if the document is still there with the bytes that were sent."""
+    if reader is None:
+        return
+    try:
+        doc = await reader.read(SourceFile(path=Path(row["source_path"]), doc_id=row["doc_id"]))
+    except (DocumentError, OSError):
+        return  # moved, archived or unreadable now: the row keeps its values, without evidence
+    if doc.sha256 == row["content_sha256"]:
+        recorder.attach_evidence(row, doc.text, doc.pages)

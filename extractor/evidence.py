@@ -168,6 +168,24 @@ def leaves(model: type[BaseModel], value: Mapping[str, Any], prefix: str = "") -
 
 
 @functools.cache
+def _fold_table() -> dict[int, str]:
+    """str.translate table folding accented Latin letters to their base letter (one char to one char, so
+    offsets in the folded text are offsets in the original)."""
+    table: dict[int, str] = {}
+    for code in range(0xC0, 0x250):
+        char = chr(code)
+        base = "".join(c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c)).lower()
+        if len(base) == 1 and base.isascii() and base.isalpha() and char.lower() == char:
+            table[code] = base
+    return table
+
+
+def fold(text: str) -> str:
+    """Lower case without accents; the same length as `text` where lower-casing keeps it (checked by callers)."""
+    return text.lower().translate(_fold_table())
+
+
+@functools.cache
 def _accent_classes() -> dict[str, str]:
     """Base letter -> regex class of it and its accented forms (Latin), for accent-blind searches."""
     variants: dict[str, set[str]] = {}
@@ -312,7 +330,15 @@ class Grounder:
     def __init__(self, text: str, pages: Sequence[int] | None = None) -> None:
         self.text = text
         self.pages = list(pages) if pages else None
-        self._lower: str | None = None
+        self._folded: str | None = None
+
+    @property
+    def folded(self) -> str | None:
+        """The text lower-cased and accent-folded, offset for offset; None where folding changes lengths."""
+        if self._folded is None:
+            folded = fold(self.text)
+            self._folded = folded if len(folded) == len(self.text) else ""
+        return self._folded or None
 
     def page(self, start: int) -> int | None:
         return bisect.bisect_right(self.pages, start) if self.pages else None
@@ -342,7 +368,7 @@ class Grounder:
             return self._regex(number_pattern(float(value)), _text(value))
         if kind == "date" or (kind == "derived" and _as_date(value) is not None):
             day = _as_date(value)
-            return self._regex(date_pattern(day), str(value)) if day is not None else self._text(str(value))
+            return self._date(day, str(value)) if day is not None else self._text(str(value))
         if kind == "currency":
             return self._exact(str(value)) or self._regex(currency_pattern(str(value)), str(value))
         if kind == "phone":
@@ -357,6 +383,22 @@ class Grounder:
                 return start, end, "exact", None
             start = self.text.find(value, start + 1)
         return None
+
+    def _date(self, day: dt.date, plain: str) -> tuple[int, int, str, float | None] | None:
+        """A date mention contains its year's last two digits: the full pattern runs only around them."""
+        pattern = date_pattern(day)
+        if len(self.text) <= 100_000:
+            return self._regex(pattern, plain)
+        year = f"{day.year % 100:02d}"
+        position = self.text.find(year)
+        seen = 0
+        while position >= 0 and seen < 10_000:
+            match = pattern.search(self.text, max(0, position - 60), position + 20)
+            if match is not None:
+                return match.start(), match.end(), "exact" if match.group(0) == plain else "normalized", None
+            position = self.text.find(year, position + 1)
+            seen += 1
+        return self._regex(pattern, plain) if seen >= 10_000 else None
 
     def _regex(self, pattern: re.Pattern[str], plain: str) -> tuple[int, int, str, float | None] | None:
         match = pattern.search(self.text)
@@ -377,6 +419,14 @@ class Grounder:
         return self._fuzzy(value) if fuzzy else None
 
     def _normalized(self, value: str, start: int = 0) -> tuple[int, int, str, float | None] | None:
+        folded = self.folded
+        if folded is not None:  # one plain regex over the folded text: fast on huge documents
+            words = _WORD.findall(fold(value))
+            if not words:
+                return None
+            body = _SEPARATOR.join(re.escape(w) for w in words)
+            match = re.compile(rf"(?<!\w){body}(?!\w)").search(folded, start)
+            return (match.start(), match.end(), "normalized", None) if match is not None else None
         pattern = normalized_pattern(value)
         if pattern is not None and (match := pattern.search(self.text, start)):
             return match.start(), match.end(), "normalized", None
@@ -411,13 +461,10 @@ class Grounder:
     def _fuzzy(self, value: str) -> tuple[int, int, str, float | None] | None:
         from rapidfuzz import fuzz
 
-        needle = value.lower()
+        needle = fold(value)
         if len(needle) < 4:
             return None  # a short value matches something almost anywhere
-        if self._lower is None:
-            lowered = self.text.lower()
-            self._lower = lowered if len(lowered) == len(self.text) else self.text
-        haystack = self._lower
+        haystack = self.folded or self.text
         best: tuple[float, int, int] | None = None
         for lo, hi in self._windows(value, len(needle)):
             found = fuzz.partial_ratio_alignment(needle, haystack[lo:hi], score_cutoff=FUZZY_THRESHOLD)
@@ -438,10 +485,11 @@ class Grounder:
             yield 0, len(self.text)
             return
         seen = 0
-        for word in sorted(set(_WORD.findall(value)), key=len, reverse=True):
+        haystack = self.folded or self.text
+        for word in sorted(set(_WORD.findall(fold(value))), key=len, reverse=True):
             if len(word) < 3:
                 continue
-            for match in re.finditer(rf"(?<!\w){_word_pattern(word)}(?!\w)", self.text, re.IGNORECASE):
+            for match in re.finditer(rf"(?<!\w){re.escape(word)}(?!\w)", haystack):
                 yield max(0, match.start() - 2 * width), min(len(self.text), match.end() + 2 * width)
                 seen += 1
                 if seen >= limit:

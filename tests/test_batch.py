@@ -58,6 +58,8 @@ def test_submit_then_collect_at_half_price(tmp_path: Path, fake_server: FakeOpen
                                 cache_read_tokens=billed["cached_tokens"] or None), "gpt-4o-mini").total_price
         assert row["cost_usd"] == pytest.approx(float(full) / 2), "the Batch API bills half"
     assert rows["bad.txt"]["status"] == "failed" and rows["bad.txt"]["error_type"] == "ValidationError"
+    found = pl.read_parquet(config.layout.evidence)
+    assert set(found["doc_id"]) == set(LETTERS), "batch answers are grounded in their documents too"
     assert "cannot re-ask" in rows["bad.txt"]["error_message"]
 
     third = runner.run(config)  # the failed document is submitted again; the others are carried

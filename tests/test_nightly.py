@@ -210,6 +210,11 @@ def test_sigkill_at_random_points_loses_and_repays_nothing(tmp_path: Path) -> No
             frame = pl.read_parquet(out / "cover_letter" / "results.parquet")
             assert sorted(frame["doc_id"]) == sorted(docs), "every document exactly one row"
             assert set(frame["status"]) == {"ok"}
+            # evidence.parquet in step: the evidence of exactly the result each document has now
+            found = pl.read_parquet(out / "cover_letter" / "evidence.parquet")
+            newest = {r["doc_id"]: r["extracted_at"].isoformat(timespec="microseconds")
+                      for r in frame.iter_rows(named=True)}
+            assert {(r["doc_id"], r["extracted_at"]) for r in found.iter_rows(named=True)} == set(newest.items())
             # next round starts from scratch on fresh inputs
             for name in list(docs):
                 docs[name] = docs[name] + " again"
