@@ -449,12 +449,13 @@ class Grounder:
         return start, end, "normalized", None
 
     def _phone(self, value: str) -> tuple[int, int, str, float | None] | None:
-        digits = re.sub(r"\D", "", value)
+        digits = re.sub(r"\D", "", value).lstrip("0")
         if len(digits) < 6:
             return None
-        tail = digits[-8:]  # country code and trunk prefix differ between ways of writing one number
         for match in _PHONE.finditer(self.text):
-            if re.sub(r"\D", "", match.group(0)).endswith(tail):
+            # The same number with or without its country code or trunk 0: one ends with the other.
+            found = re.sub(r"\D", "", match.group(0)).lstrip("0")
+            if len(found) >= 6 and (found.endswith(digits) or digits.endswith(found)):
                 return match.start(), match.end(), "normalized", None
         return None
 
