@@ -252,3 +252,30 @@ def test_a_20_mb_document_is_grounded_in_seconds() -> None:
     assert elapsed < 10, f"{elapsed:.1f}s"
     assert items["applicant_name"].status == "exact" and items["salary"].status == "normalized"
     assert items["company"].status == "not_found" and items["skills[1]"].status == "not_found"
+
+
+# -- confidence against labels ----------------------------------------------------------------------------------
+
+
+def test_auroc_counts_pairs_and_ties() -> None:
+    from extractor.calibration import auroc
+
+    assert auroc([(0.9, True), (0.1, False)]) == 1.0
+    assert auroc([(0.1, True), (0.9, False)]) == 0.0
+    assert auroc([(0.5, True), (0.5, False)]) == 0.5
+    assert auroc([(0.9, True), (0.2, True), (0.5, False)]) == 0.5
+    assert auroc([(0.9, True)]) is None, "no wrong value: nothing to separate"
+
+
+def test_confidence_separates_made_up_values_from_true_ones(tmp_path: Path) -> None:
+    from extractor.calibration import calibrate
+
+    answers, invented = _oracle(made_up=0.4, seed=3)
+    _, found = _run_inputs(tmp_path, answers)
+    labels = {label["doc_id"]: SCHEMA.model.model_validate({k: v for k, v in label.items() if k != "doc_id"})
+              .model_dump(mode="json") for label in LABELS}
+    result = calibrate(found.to_dicts(), labels, SCHEMA.model)
+    assert result.auroc is not None and result.auroc >= 0.9
+    assert result.values - result.right >= len(invented), "every made-up value is a wrong one"
+    low, high = result.bands[0], result.bands[-1]
+    assert low.accuracy is not None and high.accuracy is not None and low.accuracy < 0.2 < 0.9 < high.accuracy
