@@ -78,7 +78,7 @@ def run(
     from rich.console import Console
 
     from extractor import runner
-    from extractor.progress import RichProgress
+    from extractor.progress import LogProgress, RichProgress
     from extractor.report import print_summary
 
     console = Console(stderr=True)
@@ -99,7 +99,9 @@ def run(
         if cfg.resolved_backend == "embedded":
             console.print("No API key or base URL configured: using the embedded local model "
                           "(SmolLM2-135M via llama.cpp, offline).")
-        observer = RichProgress(console) if progress and console.is_terminal else None
+        observer: RichProgress | LogProgress | None = None
+        if progress:  # a bar on a terminal; steady log lines for cron and pipes
+            observer = RichProgress(console) if console.is_terminal else LogProgress()
         try:
             summary = runner.run(cfg, observer)
         finally:
@@ -120,8 +122,7 @@ def run(
     if summary.batch_failed:
         typer.echo(f"error: {summary.batch_failed}", err=True)
     if summary.cost_limited:
-        typer.echo(f"error: {summary.cost_limited}: {summary.deferred} document(s) not sent, left for the next "
-                   "run", err=True)
+        typer.echo(f"error: {summary.cost_limited}", err=True)
     raise typer.Exit(summary.exit_code)
 
 

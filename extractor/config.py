@@ -12,6 +12,8 @@ import hashlib
 import json
 import os
 import tomllib
+import types
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -198,11 +200,19 @@ def _prices(raw: Any) -> dict[str, ModelPrice]:
     if not isinstance(raw, Mapping):
         raise ConfigError("[prices] must be a table of model = {input_per_mtok, output_per_mtok}")
     out: dict[str, ModelPrice] = {}
+    wanted = {f.name for f in dataclasses.fields(ModelPrice)}
     for model, spec in raw.items():
-        try:
-            out[model] = ModelPrice(**spec)
-        except TypeError as exc:
-            raise ConfigError(f"[prices.{model!r}]: {exc}") from None
+        given = set(spec) if isinstance(spec, Mapping) else set()
+        missing = {"input_per_mtok", "output_per_mtok"} - given
+        if not isinstance(spec, Mapping) or missing or given - wanted or not all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in spec.values()):
+            raise ConfigError(
+                f"[prices.{model!r}] in the config file needs input_per_mtok and output_per_mtok, numbers in USD "
+                "per million tokens (cached_input_per_mtok is optional)"
+                + (f"; missing: {', '.join(sorted(missing))}" if missing else "")
+                + (f"; unknown: {', '.join(sorted(given - wanted))}" if given - wanted else "")
+                + f"; got {dict(spec) if isinstance(spec, Mapping) else spec!r}")
+        out[model] = ModelPrice(**spec)
     return out
 
 
@@ -245,10 +255,38 @@ def build_config(
         values[name] = Path(values[name])
     values["prices"] = _prices(file_values.get("prices"))
     values["finetune_prices"] = _finetune_prices(file_values.get("finetune_prices"))
+    _check_types(values)
     try:
         return RunConfig(**values)
     except TypeError as exc:
         raise ConfigError(str(exc)) from None
+
+
+def _check_types(values: Mapping[str, Any]) -> None:
+    """Each setting has the type RunConfig declares: a message names the setting, the value and what it must be."""
+    hints = typing.get_type_hints(RunConfig)
+    defaults = {f.name: f.default for f in dataclasses.fields(RunConfig)}
+    for name, value in values.items():
+        allowed = _plain_types(hints.get(name))
+        if allowed is None or (isinstance(value, allowed) and not (isinstance(value, bool) and bool not in allowed)):
+            continue
+        if float in allowed and isinstance(value, int) and not isinstance(value, bool):
+            continue  # 5 is a fine float
+        what = " or ".join(sorted({_TYPE_WORDS.get(t, t.__name__) for t in allowed if t is not type(None)}))
+        example = defaults.get(name)
+        hint = f", e.g. {example!r}" if example not in (None, dataclasses.MISSING) else ""
+        raise ConfigError(f"setting {name} must be {what}{hint}, not {value!r}")
+
+
+_TYPE_WORDS = {int: "a whole number", float: "a number", bool: "true or false", str: "text", Path: "a path",
+               Secret: "text"}
+
+
+def _plain_types(hint: Any) -> tuple[type, ...] | None:
+    """The plain types a hint admits (`int | None` -> (int, NoneType)); None when it is not that simple."""
+    args = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    plain = tuple(a for a in args if isinstance(a, type) and a in (int, float, bool, str, Path, type(None), Secret))
+    return plain if len(plain) == len(args) else None
 
 
 def given(**values: Any) -> dict[str, Any]:

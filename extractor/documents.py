@@ -141,11 +141,21 @@ def parse_bytes(raw: bytes, suffix: str) -> str:
 
 
 def _unsupported(suffix: str) -> DocumentError:
+    if not suffix:
+        return DocumentError("no file extension, and the bytes are neither plain prose nor a PDF, DOCX, HTML or "
+                             f"e-mail; supported: {', '.join(SUPPORTED_SUFFIXES)}", status="skipped")
     return DocumentError(f"unsupported file type {suffix!r}; supported: {', '.join(SUPPORTED_SUFFIXES)}",
                          status="skipped")
 
 
+# Files without an extension that are never documents to extract (they sit in drop folders by accident).
+NOT_DOCUMENTS = frozenset({"README", "LICENSE", "LICENCE", "COPYING", "NOTICE", "CHANGELOG", "AUTHORS",
+                           "MAKEFILE", "DOCKERFILE", "MANIFEST", "THUMBS.DB", "DESKTOP.INI"})
+
+
 def _sniff(raw: bytes) -> str:
+    """The format of a file without an extension, from its bytes: a PDF, DOCX, HTML page, e-mail or plain
+    text; anything else (binary, or text that is mostly not prose) is skipped as unsupported."""
     if raw.startswith(b"%PDF"):
         return ".pdf"
     if raw.startswith(b"PK\x03\x04"):
@@ -153,7 +163,19 @@ def _sniff(raw: bytes) -> str:
     head = raw[:2048].lower()
     if b"<html" in head or b"<!doctype html" in head:
         return ".html"
-    return ".txt"
+    if re.match(rb"(?:(?:from|to|subject|date|received|return-path|message-id|mime-version):[^\n]*\r?\n)+",
+                head) and b"\nsubject:" in b"\n" + head:
+        return ".eml"
+    try:
+        sample = raw[:4096].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < 4090:  # not a character cut in half at the sample's end
+            return ""
+        sample = raw[:exc.start].decode("utf-8")
+    printable = sum(ch.isprintable() or ch in "\n\r\t" for ch in sample)
+    letters = sum(ch.isalpha() for ch in sample)
+    plainly_text = sample and printable / len(sample) > 0.98 and letters / len(sample) > 0.5
+    return ".txt" if plainly_text else ""
 
 
 def decode_text(raw: bytes) -> str:
@@ -398,6 +420,9 @@ class DocumentReader:
         suffix = src.path.suffix.lower()
         if suffix and suffix not in _PARSERS:
             raise _unsupported(suffix)  # known from the name alone: no read, no worker process
+        if not suffix and src.path.name.upper() in NOT_DOCUMENTS:
+            raise DocumentError(f"{src.path.name} is not a document (files like README or LICENSE without an "
+                                "extension are skipped)", status="skipped")
         if suffix in _INLINE_SUFFIXES:
             return await asyncio.to_thread(load_document, src, max_chars=self.max_chars)
         from pebble import ProcessExpired

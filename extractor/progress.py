@@ -1,8 +1,10 @@
-"""A rich progress bar for `extractor run`: documents done, failures and cost so far."""
+"""Progress of `extractor run`: a rich bar on a terminal, steady log lines without one (cron, CI, a pipe)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import sys
+import time
+from typing import TYPE_CHECKING, Any, TextIO
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -31,3 +33,44 @@ class RichProgress:
 
     def close(self) -> None:
         self._progress.stop()
+
+
+class LogProgress:
+    """The Observer for runs without a terminal: one line every `every_s` seconds (and at the end), so a
+    nightly log shows a long run moving instead of staying silent until it finishes."""
+
+    def __init__(self, stream: TextIO | None = None, every_s: float = 10.0) -> None:
+        self._stream = stream or sys.stderr
+        self._every_s = every_s
+        self._total = 0
+        self._done = 0
+        self._started = self._last = time.monotonic()
+        self._totals: RunSummary | None = None
+
+    def started(self, total: int, backend: str, model: str) -> None:
+        self._total = total
+        self._started = self._last = time.monotonic()
+        self._line(f"started: {total} document(s) with {backend}:{model}")
+
+    def finished(self, row: dict[str, Any], totals: RunSummary) -> None:
+        self._done += 1
+        self._totals = totals
+        now = time.monotonic()
+        if now - self._last >= self._every_s:
+            self._last = now
+            self._report(now)
+
+    def close(self) -> None:
+        if self._done:
+            self._report(time.monotonic())
+
+    def _report(self, now: float) -> None:
+        t = self._totals
+        failed = t.failed if t else 0
+        cost = f", ${t.cost_usd:.4f} so far" if t and t.cost_usd else ""
+        self._line(f"{self._done}/{self._total} document(s) done, {failed} failed{cost}, "
+                   f"{now - self._started:.0f} s")
+
+    def _line(self, text: str) -> None:
+        self._stream.write(f"progress: {text}\n")
+        self._stream.flush()

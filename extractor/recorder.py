@@ -19,6 +19,7 @@ from extractor.config import RunConfig
 from extractor.documents import SourceFile
 from extractor.errors import ExitCode
 from extractor.evidence import EVIDENCE_KEY, evidence_frame, ground, verdict
+from extractor.formatting import usd, usd_as_given
 from extractor.intake import Carry, NotSendable, Unreadable
 from extractor.metrics import Consensus, field_kinds, leaves, similarity
 from extractor.pricing import Pricer
@@ -49,6 +50,8 @@ class RunSummary:
     failed: int = 0
     skipped: int = 0
     cached: int = 0  # ok documents whose stored result was reused (included in `ok`)
+    deduplicated: int = 0  # of those, copies of a document whose answer came in this very run
+    failures: list[list[str]] = field(default_factory=list)  # first failed documents: [doc_id, type, message]
     deferred: int = 0  # documents not sent because of the cost limit: left for the next run
     submitted: int = 0  # --batch: documents submitted to the Batch API by this run (their rows come later)
     pending: int = 0  # documents waiting in a batch an earlier run submitted
@@ -95,6 +98,9 @@ class RunSummary:
     @property
     def mean_agreement(self) -> dict[str, float]:
         return {k: v / self.sampled for k, v in self.agreement.items()} if self.sampled else {}
+
+
+MAX_FAILURES_LISTED = 20  # in the summary; results.parquet has every one
 
 
 def iso(moment: dt.datetime) -> str:
@@ -166,8 +172,8 @@ class Recorder:
     def defer(self) -> None:
         """A document not sent because of the cost limit: no row; the next run picks it up."""
         self.summary.deferred += 1
-        self.summary.cost_limited = (f"cost limit ${self.config.max_cost_usd:g} reached after "
-                                     f"${self.summary.cost_usd or 0.0:.6f}")
+        # Worded once, at the end, with what the run really spent (in-flight documents settle after this).
+        self.summary.cost_limited = "cost limit reached"
 
     # -- what a request cost, and what it says ------------------------------------------------------------
 
@@ -244,6 +250,8 @@ class Recorder:
         s = self.summary
         s.documents += 1
         setattr(s, row["status"], getattr(s, row["status"]) + 1)
+        if row["status"] == "failed" and len(s.failures) < MAX_FAILURES_LISTED:
+            s.failures.append([row["doc_id"], row["error_type"] or "", row["error_message"] or ""])
         if cached:
             s.cached += 1
         else:
@@ -298,9 +306,10 @@ class Recorder:
         if s.pending and not self.config.batch:
             s.warnings.append(f"{s.pending} document(s) wait in a batch an earlier `run --batch` "
                               "submitted; they were not sent again: run with --batch to collect them")
-        if s.cost_limited:
-            s.warnings.append(f"{s.cost_limited}: {s.deferred} document(s) were not sent "
-                              "and are left for the next run (raise --max-cost to send them now)")
+        if s.cost_limited:  # one message, said once (the CLI prints it as the error line of exit code 4)
+            s.cost_limited = (f"cost limit {usd_as_given(self.config.max_cost_usd)} reached after spending "
+                              f"{usd(s.cost_usd)}: {s.deferred} document(s) were not sent and are left for the "
+                              "next run (raise --max-cost to send them now)")
         if s.timeouts:
             s.warnings.append(
                 f"{s.timeouts} request(s) got no answer within request_timeout_s = "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from extractor.errors import ConfigError
@@ -13,15 +14,22 @@ from extractor.layout import Layout
 from extractor.plan import Plan
 from extractor.recorder import RunSummary
 
+FAILURES_SHOWN = 5  # in the printed summary; the rest are named by a count and where to look
+
 
 def print_summary(summary: RunSummary, console: Console) -> None:
     table = Table(title=f"run {summary.run_id}", show_header=False, title_justify="left")
     cost = usd(summary.cost_usd, unknown="unknown (no price for this model)")
+    sent = summary.ok - summary.cached
+    reused = (f" ({summary.cached} reused without a request" + (
+        f", {summary.deduplicated} of them copies answered once in this run" if summary.deduplicated else "")
+              + ")") if summary.cached else ""
+    speed = f" ({summary.docs_per_s:.2f} documents/s)" if summary.requests else " (nothing was sent)"
     rows = [
         ("schema", f"{summary.schema_name} (version {summary.schema_version})"),
         ("model", f"{summary.model} @ {summary.endpoint}"),
-        ("documents", f"{summary.documents}: {summary.ok} ok, {summary.failed} failed, "
-                      f"{summary.skipped} skipped"),
+        ("documents", f"{summary.documents}: {summary.ok} ok{reused}, {summary.failed} failed, "
+                      f"{summary.skipped} skipped" + (f"; {sent} extracted now" if summary.cached else "")),
         ("tokens", f"{summary.prompt_tokens:,} prompt ({summary.cached_tokens:,} cached), "
                    f"{summary.completion_tokens:,} completion"),
         ("requests", f"{summary.requests} ({summary.transport_retries} transport retries"
@@ -29,7 +37,7 @@ def print_summary(summary: RunSummary, console: Console) -> None:
                      + (f", {summary.throttled} rate-limited; in flight lowered to {summary.lowest_concurrency}"
                         if summary.lowest_concurrency is not None else "") + ")"),
         ("cost", cost + (f" + {summary.compute_s:.1f} CPU-s of local compute" if summary.compute_s else "")),
-        ("wall time", f"{summary.wall_s:.2f} s ({summary.docs_per_s:.2f} documents/s)"),
+        ("wall time", f"{summary.wall_s:.2f} s{speed}"),
         *([("batch", f"{summary.submitted} document(s) submitted ({', '.join(summary.batches) or 'no new batch'}), "
                      f"{summary.pending} waiting in earlier batches; a later run collects the answers")]
           if summary.submitted or summary.pending else []),
@@ -40,8 +48,15 @@ def print_summary(summary: RunSummary, console: Console) -> None:
         ("results", summary.results_path),
     ]
     for key, value in rows:
-        table.add_row(key, value)
+        table.add_row(key, escape(value))  # document names and messages are not rich markup
     console.print(table)
+    if summary.failures:
+        console.print(f"[red]failed:[/] {summary.failed} document(s)")
+        for doc_id, error_type, message in summary.failures[:FAILURES_SHOWN]:
+            console.print(f"  {escape(doc_id)}: {escape(error_type)}: {escape(message)}", soft_wrap=True)
+        if summary.failed > FAILURES_SHOWN:
+            console.print(f"  and {summary.failed - FAILURES_SHOWN} more; see {escape(summary.results_path)} "
+                          "(status = failed, error_message)")
     if summary.sampled:
         low = sorted(summary.mean_agreement.items(), key=lambda kv: kv[1])[:5]
         console.print(f"self-consistency over {summary.sampled} sampled document(s); lowest agreement: "
@@ -49,9 +64,9 @@ def print_summary(summary: RunSummary, console: Console) -> None:
     for label, drift in summary.drift.items():
         changed = sorted(drift["changed"].items(), key=lambda kv: -kv[1])
         text = ", ".join(f"{k} on {pct(n / drift['documents'])}" for k, n in changed) or "no field"
-        console.print(f"drift {label}: changed {text} of {drift['documents']} document(s)")
+        console.print(f"drift {escape(label)}: changed {text} of {drift['documents']} document(s)")
     for warning in summary.warnings:
-        console.print(f"[yellow]warning:[/] {warning}")
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
 
 
 def load_runs(layout: Layout) -> pl.DataFrame:
@@ -84,13 +99,16 @@ def print_plan(plan: Plan, console: Console) -> None:
                   title=f"dry run: {len(plan.to_send)} of {plan.documents} document(s) would be sent",
                   title_justify="left")
     for d in plan.to_send:
-        table.add_row(d.doc_id, d.reason, f"{d.prompt_chars:,}", f"{d.prompt_tokens:,}", f"{d.completion_tokens:,}")
+        table.add_row(escape(d.doc_id), d.reason, f"{d.prompt_chars:,}", f"{d.prompt_tokens:,}",
+                      f"{d.completion_tokens:,}")
     console.print(table)
     for doc_id, status, message in plan.not_sendable:
-        console.print(f"  {doc_id}: would be {status}: {message}")
+        console.print(f"  {escape(doc_id)}: would be {status}: {escape(message)}")
     cost = usd(plan.cost_usd, unknown="unknown (no price for this model)")
     console.print(f"already extracted (reused): {plan.cached}; estimated tokens: {plan.prompt_tokens:,} prompt + "
                   f"{plan.completion_tokens:,} completion; estimated cost for {plan.model}: {cost}")
+    if plan.pending:
+        console.print(f"waiting in a batch an earlier `run --batch` submitted (not sent again): {plan.pending}")
     console.print(f"estimate {plan.calibration}")
     if plan.fit_under_limit is not None and plan.fit_under_limit < len(plan.to_send):
         console.print(f"cost limit {usd_as_given(plan.max_cost_usd)}: about {plan.fit_under_limit} of "
@@ -111,4 +129,4 @@ def print_eval(report: EvalReport, console: Console) -> None:
     if report.imported:
         console.print(f"{report.imported} label value(s) imported into the labels store")
     for message in report.rejected:
-        console.print(f"[yellow]label skipped:[/] {message}")
+        console.print(f"[yellow]label skipped:[/] {escape(message)}")

@@ -107,6 +107,7 @@ class _Run:
             await same
             stored = rec.journal.cached_row(key)
             if stored is not None and (not self.config.force or stored.get("run_id") == rec.summary.run_id):
+                rec.summary.deduplicated += 1
                 return rec.carry(src, key, stored)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.in_flight_keys[key] = done

@@ -541,3 +541,25 @@ def test_huge_text_fails_fast_with_limit_message(tmp_path: Path) -> None:
     assert elapsed < 5, f"took {elapsed:.1f} s"
     assert info.value.status == "failed"
     assert "200,000" in str(info.value)
+
+
+def test_files_without_an_extension_are_read_only_when_they_plainly_are_documents(tmp_path: Path) -> None:
+    import asyncio
+
+    from extractor.documents import DocumentError, DocumentReader
+
+    files = {"README": b"# My project\nRun make to build it.\n", "letter": b"Dear team,\nI apply for the role.\nAda",
+             "data": bytes(range(256)) * 4, "numbers": b"1,2,3\n4,5,6\n"}
+    reader = DocumentReader(max_chars=10_000, timeout_s=20)
+    outcomes = {}
+    try:
+        for name, raw in files.items():
+            (tmp_path / name).write_bytes(raw)
+            try:
+                asyncio.run(reader.read(SourceFile(path=tmp_path / name, doc_id=name)))
+                outcomes[name] = "read"
+            except DocumentError as exc:
+                outcomes[name] = exc.status
+    finally:
+        reader.close()
+    assert outcomes == {"README": "skipped", "letter": "read", "data": "skipped", "numbers": "skipped"}

@@ -90,7 +90,9 @@ def test_the_cost_limit(tmp_path: Path, fake_server: FakeOpenAI) -> None:
     write_docs(tmp_path / "in", {f"d{i}.txt": "Letter " * 200 for i in range(3)})
     summary = runner.run(make_config(tmp_path, fake_server, max_cost_usd=1e-9))
     assert summary.exit_code == 4 and summary.deferred == 3
-    assert any("raise --max-cost" in w and "left for the next run" in w for w in summary.warnings)
+    assert summary.cost_limited is not None and "raise --max-cost" in summary.cost_limited
+    assert "left for the next run" in summary.cost_limited and "after spending $0" in summary.cost_limited
+    assert not any("cost limit" in w for w in summary.warnings), "said once, not also as a warning"
 
 
 def _crash(raw: bytes) -> str:

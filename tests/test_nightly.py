@@ -19,6 +19,7 @@ import pytest
 from extractor import runner
 from extractor.errors import ConfigError
 from extractor.fakeserver import FakeOpenAI
+from extractor.formatting import usd
 from extractor.lock import RunLock, RunLocked
 from extractor.prompts import wrap_document
 
@@ -395,7 +396,8 @@ def test_cost_limit_leaves_the_rest_for_the_next_run(tmp_path: Path, fake_server
     # Five documents fit; a sixth would be expected to cost 6 x per_doc > 5.5 x per_doc.
     assert (first.ok, first.deferred, first.documents) == (5, 15, 5)
     assert (first.cost_usd or 0.0) <= config.max_cost_usd  # type: ignore[operator]
-    assert first.exit_code == 4 and first.cost_limited and "left for the next run" in " ".join(first.warnings)
+    assert first.exit_code == 4 and first.cost_limited and "left for the next run" in first.cost_limited
+    assert usd(first.cost_usd) in first.cost_limited, "the real spend, settled in-flight documents included"
     assert results(config).height == 5, "documents not sent have no row yet"
     # Carried results are free: a run whose budget is already too small still carries them.
     tiny = runner.run(make_config(tmp_path, fake_server, concurrency=1, max_cost_usd=per_doc / 2))
@@ -429,9 +431,10 @@ def test_cost_limit_needs_a_price(tmp_path: Path, fake_server: FakeOpenAI) -> No
 def test_cost_limit_from_the_command_line_exits_4(tmp_path: Path, fake_server: FakeOpenAI) -> None:
     write_docs(tmp_path / "in", {"a.txt": "Letter a", "b.txt": "Letter b"})
     proc = _cli_run(tmp_path / "in", tmp_path / "out", fake_server, "--max-cost", "0.0000001")
-    _, stderr = proc.communicate(timeout=60)
+    stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 4, stderr
-    assert "cost limit $1e-07 reached" in stderr and "2 document(s) not sent" in stderr
+    assert "cost limit $1e-07 reached after spending $0" in stderr and "2 document(s) were not sent" in stderr
+    assert stderr.count("cost limit") == 1 and "cost limit" not in stdout, "said once"
     assert len(server_log(fake_server)) == 0
 
 

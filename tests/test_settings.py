@@ -341,3 +341,27 @@ def test_each_paid_extraction_counts_once(tmp_path: Path, fake_server: FakeOpenA
     assert keys == {"run_id": 1, "doc_id": 2}, "PRIMARY KEY (run_id, doc_id): no row twice under one run"
     observed = observed_from_journal(journal, load_schema(ROOT / "schemas", "cover_letter"), "gpt-4o-mini")
     assert observed is not None and observed.documents == 5 and observed.nights == 2
+
+
+@pytest.mark.parametrize(("toml", "message"), [
+    ('concurrency = "eight"', "setting concurrency must be a whole number, not 'eight'"),
+    ("force = 1", "setting force must be true or false, e.g. False, not 1"),
+    ('max_cost_usd = "5"', "setting max_cost_usd must be a number, not '5'"),
+    ('[prices."my-ft"]\ninput_per_mtok = 0.2', "[prices.'my-ft'] in the config file needs input_per_mtok and "
+                                               "output_per_mtok"),
+    ('mode = "xml"', "must be one of tools, json_schema, json, md_json, not 'xml'"),
+])
+def test_config_errors_name_the_setting_the_value_and_what_it_must_be(tmp_path: Path, toml: str,
+                                                                       message: str) -> None:
+    config = tmp_path / "extractor.toml"
+    config.write_text(toml + "\n")
+    with pytest.raises(ConfigError) as raised:
+        build_config({}, config, {})
+    assert message in str(raised.value)
+    assert build_config({}, _written(tmp_path, "temperature = 1\n"), {}).temperature == 1, "an int is a number"
+
+
+def _written(folder: Path, text: str) -> Path:
+    path = folder / "other.toml"
+    path.write_text(text)
+    return path
