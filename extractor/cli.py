@@ -253,6 +253,24 @@ def report(
     typer.echo(f"wrote {path}")
 
 
+@app.command("review")
+def review(
+    schema: Annotated[str | None, typer.Option(help="schema name [cover_letter]")] = None,
+    schemas: SchemasOpt = None,
+    output: OutputOpt = None,
+    out: Annotated[Path | None, typer.Option(help="HTML file [outputs/<schema>/review.html]")] = None,
+    archive: Annotated[Path | None, typer.Option(help="where `run --archive` moved the inputs")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Write an HTML page of each document's text with its extracted values marked (needs review first)."""
+    from extractor.review import ReviewConfig, write_review
+
+    with _errors():
+        cfg = _settings(config, schema=schema, schemas_dir=schemas, output_dir=output, archive_dir=archive)
+        path = write_review(ReviewConfig(settings=cfg, out=out))
+    typer.echo(f"wrote {path}")
+
+
 @app.command("text")
 def text(
     file: Annotated[Path, typer.Argument(help="a document (txt, md, pdf, docx, html, eml)")],
