@@ -63,6 +63,9 @@ def run(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="list what would be sent, and its cost")] = False,
     force: Annotated[bool, typer.Option("--force", help="re-extract documents that have a stored result")] = False,
     xlsx: Annotated[bool, typer.Option("--xlsx", help="also write outputs/<schema>/results.xlsx")] = False,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="with --xlsx: replace results.xlsx even if it holds edits that were not imported",
+    )] = False,
     archive: Annotated[Path | None, typer.Option(help="move ok inputs here once their result is saved")] = None,
     batch: Annotated[bool, typer.Option(
         "--batch", help="submit through the OpenAI Batch API (half price; a later run collects the answers)",
@@ -108,12 +111,16 @@ def run(
             if observer is not None:
                 observer.close()
     print_summary(summary, Console())
+    exit_code = summary.exit_code
     if xlsx:
         from extractor.spreadsheets import ExportConfig, export
 
-        with _errors():
-            sheet = export(ExportConfig(settings=cfg))
-        typer.echo(f"wrote {sheet}")
+        try:
+            with _errors():
+                sheet = export(ExportConfig(settings=cfg, overwrite=overwrite))
+            typer.echo(f"wrote {sheet}")
+        except typer.Exit as refused:  # said why on stderr; the run's results are saved, so go on
+            exit_code = exit_code or refused.exit_code
     if summary.aborted:
         typer.echo(f"error: {summary.aborted}", err=True)
     if summary.interrupted:
@@ -123,7 +130,7 @@ def run(
         typer.echo(f"error: {summary.batch_failed}", err=True)
     if summary.cost_limited:
         typer.echo(f"error: {summary.cost_limited}", err=True)
-    raise typer.Exit(summary.exit_code)
+    raise typer.Exit(exit_code)
 
 
 @app.command("export")
@@ -134,6 +141,12 @@ def export_results(
     config: ConfigOpt = None,
     fmt: Annotated[str, typer.Option("--format", help="xlsx | csv")] = "xlsx",
     out: Annotated[Path | None, typer.Option(help="file to write [outputs/<schema>/results.<format>]")] = None,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="replace the file even if it holds edits that were not imported (they are lost)",
+    )] = False,
+    encoding: Annotated[str, typer.Option(
+        help="csv: text encoding; the default's byte order mark makes Excel read UTF-8",
+    )] = "utf-8-sig",
     schema: Annotated[str | None, typer.Option(help="schema name [cover_letter]")] = None,
     schemas: SchemasOpt = None,
     output: OutputOpt = None,
@@ -154,7 +167,7 @@ def export_results(
             return
         from extractor.spreadsheets import ExportConfig, export
 
-        path = export(ExportConfig(settings=cfg, fmt=fmt, out=out))
+        path = export(ExportConfig(settings=cfg, fmt=fmt, out=out, overwrite=overwrite, encoding=encoding))
     typer.echo(f"wrote {path}")
 
 

@@ -101,6 +101,13 @@ class JournalError(ConfigError):
     (exit code 2, like a bad flag: the message says what to run)."""
 
 
+class ExportRefused(ExtractorError):
+    """An export would replace a spreadsheet that holds a person's edits not imported yet (or a file that is
+    not an extractor export): nothing was written; import the edits first or pass --overwrite."""
+
+    exit_code = ExitCode.USAGE
+
+
 class OutputError(ExtractorError):
     """The output folder cannot be written (disk full, read-only, no permission): the run stops at once;
     everything committed before is kept, and the next run resumes without paying for it again."""

@@ -1,7 +1,9 @@
 """`extractor eval`: score the latest results against gold labels, per field.
 
 Labels come from a file (JSONL, CSV or Parquet keyed by `doc_id`) and from people's corrections;
-both live in one store (the journal's `labels` table), the newest label of a field winning. In JSONL,
+both live in one store (the journal's `labels` table), each label marked as a person's or a file's. A
+person's correction of a field wins over a labels file's value whatever the order; within one kind the
+newest wins. Where both give a value, the report says how often they agree. In JSONL,
 a key with null means "the document has no such value" and a missing key means "not labeled", in a nested
 object too (`{"salary": {"min": 85000}}` labels only `salary.min`). In CSV and Parquet an empty cell means
 "not labeled"; list cells in CSV are separated by ";" and nested objects use `salary.min`-style columns.
@@ -22,9 +24,9 @@ from pydantic import ValidationError
 
 from extractor.config import RunConfig
 from extractor.errors import ConfigError
-from extractor.metrics import FieldScore, score
+from extractor.metrics import FieldScore, field_kinds, leaves, score, similarity
 from extractor.schemas import Schema, load_schema, validate_field
-from extractor.store import Journal, Labels
+from extractor.store import LABELS_FILE, PERSON, Journal, Label, Labels
 from extractor.table import dtype_for
 
 
@@ -36,6 +38,18 @@ class EvalConfig:
     labels_file: Path | None = None
 
 
+@dataclass(frozen=True)
+class LabelConflict:
+    """A value a labels file gives that a person corrected differently (the person's value counts)."""
+
+    doc_id: str
+    field: str  # a leaf: `salary.min`
+    person: Any
+    person_source: str
+    file: Any
+    file_source: str
+
+
 @dataclass
 class EvalReport:
     scores: list[FieldScore]
@@ -45,6 +59,13 @@ class EvalReport:
     models: list[str]
     imported: int = 0
     rejected: list[str] = field(default_factory=list)
+    shared_labels: int = 0  # (document, field) values both a person and a labels file gave
+    conflicts: list[LabelConflict] = field(default_factory=list)  # of those, the ones that disagree
+
+    @property
+    def label_agreement(self) -> float | None:
+        """Share of the values both a person and a labels file gave on which they agree."""
+        return 1 - len(self.conflicts) / self.shared_labels if self.shared_labels else None
 
     @property
     def fields_right(self) -> tuple[float, int]:
@@ -140,6 +161,25 @@ def _from_flat(row: dict[str, Any], schema: Schema) -> dict[str, Any]:
     return out
 
 
+def label_conflicts(people: dict[str, dict[str, Label]], files: dict[str, dict[str, Label]],
+                    schema: Schema) -> tuple[int, list[LabelConflict]]:
+    """(values both gave, the ones they disagree on), leaf by leaf (`salary.min`), compared the way eval
+    scores (names case/space/punctuation-blind, numbers within 2%, ...; lists must agree as sets)."""
+    kinds = field_kinds(schema.model)
+    shared, conflicts = 0, []
+    for doc_id in sorted(set(people) & set(files)):
+        person = {name: label.value for name, label in people[doc_id].items()}
+        given = {name: label.value for name, label in files[doc_id].items()}
+        person_leaves, file_leaves = leaves(person, kinds), leaves(given, kinds)
+        for key in sorted(set(person_leaves) & set(file_leaves)):
+            shared += 1
+            if similarity(kinds[key], person_leaves[key], file_leaves[key]) < 1.0:
+                top = key.split(".", 1)[0]
+                conflicts.append(LabelConflict(doc_id, key, person_leaves[key], people[doc_id][top].source,
+                                               file_leaves[key], files[doc_id][top].source))
+    return shared, conflicts
+
+
 def evaluate(config: EvalConfig) -> EvalReport:
     settings = config.settings
     schema = load_schema(settings.schemas_dir, settings.schema)
@@ -154,13 +194,15 @@ def evaluate(config: EvalConfig) -> EvalReport:
     try:
         if config.labels_file is not None:
             from_file, rejected = read_labels_file(config.labels_file, schema)
-            current = store.latest()
+            current = store.latest(LABELS_FILE)  # a person's corrections stay, whatever the file says
             for doc_id, values in from_file.items():
                 for name, value in values.items():
                     if current.get(doc_id, {}).get(name, object()) != value:
-                        store.add(doc_id, name, value, source=config.labels_file.name, content_sha256=None)
+                        store.add(doc_id, name, value, source=config.labels_file.name, content_sha256=None,
+                                  kind=LABELS_FILE)
                         imported += 1
         labels = store.latest()
+        shared, conflicts = label_conflicts(store.newest(PERSON), store.newest(LABELS_FILE), schema)
     finally:
         store.close()
     rows = pl.read_parquet(results_path).to_dicts()
@@ -168,7 +210,7 @@ def evaluate(config: EvalConfig) -> EvalReport:
     scored = {r["doc_id"] for r in rows} & set(labels)
     report = EvalReport(scores=scores, labeled_documents=len(labels), scored_documents=len(scored),
                         schema_version=schema.version, models=sorted({r["model"] for r in rows if r["model"]}),
-                        imported=imported, rejected=rejected)
+                        imported=imported, rejected=rejected, shared_labels=shared, conflicts=conflicts)
     journal = Journal(path)
     try:
         now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

@@ -8,8 +8,9 @@ are the JSON schema instructor sends.
 
 Examples come from two sources, in this order:
 
-1. labelled documents: the result row with people's corrections applied (`corrected_results`), if the
-   row was ok or the labels cover every required field, and the values validate with the schema;
+1. labelled documents: the result row with its labels applied (`corrected_results`: a person's correction
+   of a field wins over a labels file's value, whichever came first), if the row was ok or the labels
+   cover every required field, and the values validate with the schema;
 2. unlabelled ok rows whose self-consistency (`metrics.parquet`) is at least `min_agreement`; with no
    metrics file no unlabelled row is used.
 
@@ -41,7 +42,7 @@ from extractor.formatting import usd, usd_as_given
 from extractor.pricing import DEFAULT_FINETUNE_TARGET, finetune_prices
 from extractor.prompts import build_messages, system_prompt
 from extractor.schemas import Schema, load_schema
-from extractor.spreadsheets import LIST_SEPARATOR, corrected_results
+from extractor.spreadsheets import corrected_results
 from extractor.store import Journal, Labels, write_atomic_bytes
 
 DEFAULT_CHARS_PER_TOKEN = 4.0
@@ -420,13 +421,13 @@ def export_finetune(config: FinetuneConfig) -> FinetuneReport:
     assert config.out_dir is not None
     report = FinetuneReport(schema=schema.name, target_model=config.target_model, out_dir=config.out_dir,
                             min_agreement=config.min_agreement, epochs=config.epochs)
-    frame = corrected_results(schema, layout)
-    labelled_ids: set[str] = set()
+    frame = corrected_results(schema, layout)  # a person's correction over a labels file's value
+    labelled: dict[str, dict[str, Any]] = {}
     if layout.journal.is_file():  # looking must not create a journal
         with Labels.open_readonly(layout.journal) as labels:
-            labelled_ids = set(labels.latest())
+            labelled = labels.latest()
     rows = frame.sort("doc_id").to_dicts()
-    for doc_id in sorted(labelled_ids - {r["doc_id"] for r in rows}):
+    for doc_id in sorted(set(labelled) - {r["doc_id"] for r in rows}):
         report.skipped.append(Skipped(doc_id, NOT_IN_RESULTS, "labels for a document results no longer hold"))
 
     metrics_path = layout.metrics
@@ -442,10 +443,10 @@ def export_finetune(config: FinetuneConfig) -> FinetuneReport:
     tool = tool_definition(schema)
     fields = schema.field_names
     required = [name for name, f in schema.model.model_fields.items() if f.is_required()]
-    labelled: list[_Example] = []
+    from_labels: list[_Example] = []
     agreed: list[_Example] = []
     for row in rows:
-        fixed = row["corrected"].split(LIST_SEPARATOR) if row["corrected"] else []
+        fixed = [name for name in labelled.get(row["doc_id"], {}) if name in schema.model.model_fields]
         if fixed:
             if row["status"] == "ok":
                 values = {name: row[name] for name in fields}
@@ -456,7 +457,7 @@ def export_finetune(config: FinetuneConfig) -> FinetuneReport:
                                                   f"status {row['status']}; unlabelled: {', '.join(absent)}"))
                     continue
                 values = {name: row[name] for name in fixed}  # the rest take the schema's defaults
-            source, bucket = "labeled", labelled
+            source, bucket = "labeled", from_labels
         elif row["status"] == "ok" and agreement is not None:
             score = agreement.get(row["doc_id"])
             if score is None or score < config.min_agreement:
@@ -472,9 +473,9 @@ def export_finetune(config: FinetuneConfig) -> FinetuneReport:
         else:
             assert example is not None
             bucket.append(example)
-    report.labeled, report.agreed = len(labelled), len(agreed)
+    report.labeled, report.agreed = len(from_labels), len(agreed)
 
-    examples = labelled + agreed  # labelled first; each file keeps this order
+    examples = from_labels + agreed  # labelled first; each file keeps this order
     n_val = _split_sizes(len(examples), config.val_fraction)
     picked = set(random.Random(config.seed).sample(range(len(examples)), n_val))
     train = [e for i, e in enumerate(examples) if i not in picked]

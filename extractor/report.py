@@ -128,5 +128,14 @@ def print_eval(report: EvalReport, console: Console) -> None:
         console.print(f"fields right / total: {right:.1f}/{total} = {pct(right / total, 1)}")
     if report.imported:
         console.print(f"{report.imported} label value(s) imported into the labels store")
+    if report.shared_labels:
+        agree = report.shared_labels - len(report.conflicts)
+        console.print(f"labels files vs people's corrections: {agree}/{report.shared_labels} shared value(s) agree "
+                      f"({pct(report.label_agreement, 1)}); where they differ the person's correction counts")
+        for c in report.conflicts[:10]:
+            console.print(f"  {c.doc_id} / {c.field}: person {c.person!r} ({c.person_source}), "
+                          f"labels file {c.file!r} ({c.file_source})", markup=False, highlight=False)
+        if len(report.conflicts) > 10:
+            console.print(f"  ... {len(report.conflicts) - 10} more")
     for message in report.rejected:
         console.print(f"[yellow]label skipped:[/] {escape(message)}")

@@ -21,14 +21,14 @@ from pydantic import BaseModel
 
 from extractor.errors import ConfigError
 
-# Columns extractor adds to rows (table.META_DTYPES, plus the spreadsheet export's `corrected`); a schema
-# field may not reuse these names. Kept as plain names so listing schemas does not import polars; a test
-# keeps the two in step.
+# Columns extractor adds to rows (table.META_DTYPES, plus the spreadsheet export's `corrected` and
+# `from_labels`); a schema field may not reuse these names. Kept as plain names so listing schemas does
+# not import polars; a test keeps the two in step.
 META_COLUMNS = (
     "doc_id", "source_path", "content_sha256", "status", "error_type", "error_message",
     "schema_name", "schema_version", "model", "endpoint", "attempts", "prompt_tokens",
     "completion_tokens", "cached_tokens", "cost_usd", "latency_s", "compute_s", "extracted_at", "run_id",
-    "batch_id", "corrected", "grounded", "needs_review",
+    "batch_id", "corrected", "from_labels", "grounded", "needs_review",
 )
 
 

@@ -140,8 +140,24 @@ def _tables_added_at_version_2(db: sqlite3.Connection) -> None:
     _run(db, _LATER_TABLES)
 
 
+# Whose a label is: a person's correction (import-corrections) or a labels file's value (eval --labels).
+PERSON = "person"
+LABELS_FILE = "file"
+# Labels stored before version 4 have no kind: import-corrections named their source `<file> (corrections)`.
+_KIND_FROM_SOURCE = f"CASE WHEN source LIKE '% (corrections)' THEN '{PERSON}' ELSE '{LABELS_FILE}' END"
+
+
+def _label_kinds(db: sqlite3.Connection) -> None:
+    """Version 4: every label says whose it is (`person` or `file`), so a person's correction can win over
+    a labels file whatever the order; earlier labels are told apart by their source."""
+    if "kind" not in {row[1] for row in db.execute("PRAGMA table_info(labels)")}:
+        db.execute(f"ALTER TABLE labels ADD COLUMN kind TEXT NOT NULL DEFAULT '{LABELS_FILE}'")
+        db.execute(f"UPDATE labels SET kind = {_KIND_FROM_SOURCE}")
+
+
 Migration = Callable[[sqlite3.Connection], None]
-MIGRATIONS: tuple[Migration, ...] = (_journal_of_today, _incremental_runs, _tables_added_at_version_2)
+MIGRATIONS: tuple[Migration, ...] = (_journal_of_today, _incremental_runs, _tables_added_at_version_2,
+                                     _label_kinds)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # What readers query: a journal older than SCHEMA_VERSION with all of this can be read without migrating.
@@ -522,12 +538,23 @@ class EventLog:
             self._fh.close()
 
 
+class Label(NamedTuple):
+    """One stored gold value: what, whose (PERSON or LABELS_FILE), from where and when."""
+
+    value: Any
+    kind: str
+    source: str
+    created_at: str
+
+
 class Labels:
     """Gold values per (document, field): people's corrections and imported label files, one store.
 
     Kept in the journal's database (same file, same migrations) so results and their labels travel
-    together. Append-only: the newest label of a (doc_id, field) wins, and every label keeps where and
-    when it came from.
+    together. Append-only, and every label keeps whose it is (`kind`: PERSON for a spreadsheet correction,
+    LABELS_FILE for a labels file), where it came from and when. The value of a (doc_id, field) is a
+    person's newest correction if there is one, else the newest labels-file value: a labels file never
+    overrides what a person corrected, whichever came first.
     """
 
     readonly = False
@@ -536,17 +563,20 @@ class Labels:
         self.path = path
         self._db = _open_for_writing(path)
         self._has_table = True
+        self._kind = "kind"
 
     @classmethod
     def open_readonly(cls, path: Path) -> Labels:
         """Open without any write (see Journal.open_readonly); raises JournalError when there is no
-        journal. An older journal that never had a label reads as no labels."""
+        journal. An older journal that never had a label reads as no labels; one whose labels have no
+        kind yet reads them as the migration would."""
         db, version = _open_readonly(path)
         labels = cls.__new__(cls)
         labels.path = path
         labels.readonly = True
         labels._db = db
         labels._has_table = version >= SCHEMA_VERSION or not _missing(db, {"labels": set()})
+        labels._kind = "kind" if not _missing(db, {"labels": {"kind"}}) else _KIND_FROM_SOURCE
         return labels
 
     def __enter__(self) -> Labels:
@@ -556,23 +586,38 @@ class Labels:
         self.close()
 
     @_writes
-    def add(self, doc_id: str, field: str, value: Any, *, source: str, content_sha256: str | None) -> None:
+    def add(self, doc_id: str, field: str, value: Any, *, source: str, content_sha256: str | None,
+            kind: str) -> None:
+        """Store one gold value; `kind` is PERSON (a correction) or LABELS_FILE (a labels file's value)."""
+        if kind not in (PERSON, LABELS_FILE):
+            raise ValueError(f"a label's kind is {PERSON!r} or {LABELS_FILE!r}, not {kind!r}")
         self._db.execute(
-            "INSERT INTO labels (doc_id, field, value_json, content_sha256, source, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO labels (doc_id, field, value_json, content_sha256, source, created_at, kind)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
             (doc_id, field, json.dumps(value, default=str, ensure_ascii=False), content_sha256, source,
-             dt.datetime.now(dt.UTC).isoformat(timespec="seconds")))
+             dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), kind))
 
-    def latest(self) -> dict[str, dict[str, Any]]:
-        """{doc_id: {field: value}} with the newest label of each field."""
-        out: dict[str, dict[str, Any]] = {}
+    def newest(self, kind: str | None = None) -> dict[str, dict[str, Label]]:
+        """{doc_id: {field: Label}}: the label that counts for each field (a person's newest correction,
+        else the newest labels-file value), or with `kind` the newest label of that kind only."""
+        out: dict[str, dict[str, Label]] = {}
         if not self._has_table:
             return out
-        for doc_id, field, value_json in self._db.execute(
-                "SELECT doc_id, field, value_json FROM labels WHERE id IN"
-                " (SELECT MAX(id) FROM labels GROUP BY doc_id, field) ORDER BY doc_id, field"):
-            out.setdefault(doc_id, {})[field] = json.loads(value_json)
+        for doc_id, field, value_json, label_kind, source, created_at in self._db.execute(
+                f"SELECT doc_id, field, value_json, {self._kind}, source, created_at FROM labels WHERE id IN"
+                f" (SELECT MAX(id) FROM labels GROUP BY doc_id, field, {self._kind}) ORDER BY doc_id, field, id"):
+            if kind is not None and label_kind != kind:
+                continue
+            fields = out.setdefault(doc_id, {})
+            if field in fields and fields[field].kind == PERSON and label_kind != PERSON:
+                continue  # a person's correction wins over a labels file, whichever is newer
+            fields[field] = Label(json.loads(value_json), label_kind, source, created_at)
         return out
+
+    def latest(self, kind: str | None = None) -> dict[str, dict[str, Any]]:
+        """{doc_id: {field: value}} of `newest(kind)`."""
+        return {doc_id: {name: label.value for name, label in fields.items()}
+                for doc_id, fields in self.newest(kind).items()}
 
     def close(self) -> None:
         self._db.close()

@@ -29,7 +29,7 @@ from extractor.finetune import (
 )
 from extractor.prompts import system_prompt, wrap_document
 from extractor.schemas import load_schema
-from extractor.store import Journal, Labels
+from extractor.store import PERSON, Journal, Labels
 
 from .conftest import ROOT, make_config, settings, write_docs
 
@@ -85,7 +85,7 @@ def project(tmp_path: Path, fake_server: FakeOpenAI) -> Path:
         ("j_invalid.txt", "notice_period_days", -5),  # ge=0 in the schema
         ("zz_not_in_results.txt", "applicant_name", "Nobody"),
     ]:
-        labels.add(doc_id, name, value, source="test", content_sha256=None)
+        labels.add(doc_id, name, value, source="test", content_sha256=None, kind=PERSON)
     labels.close()
     _metrics([
         ("d_agreed.txt", "20260101T000000Z-aaaaaa", 5, 0.95),

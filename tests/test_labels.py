@@ -56,7 +56,7 @@ def test_partial_nested_label_scores_only_the_given_sub_keys(tmp_path: Path) -> 
 def test_partial_nested_correction_keeps_the_extracted_rest(tmp_path: Path) -> None:
     from extractor.layout import Layout
     from extractor.spreadsheets import corrected_results
-    from extractor.store import Labels
+    from extractor.store import LABELS_FILE, Labels
 
     schema_dir = tmp_path / "out" / "cover_letter"
     schema_dir.mkdir(parents=True)
@@ -64,11 +64,12 @@ def test_partial_nested_correction_keeps_the_extracted_rest(tmp_path: Path) -> N
                    "salary": {"min": 80000.0, "max": 95000.0, "currency": "EUR", "period": "year"}}]
                  ).write_parquet(schema_dir / "results.parquet")
     store = Labels(schema_dir / "journal.sqlite3")
-    store.add("a.txt", "salary", {"min": 85000.0}, source="l.jsonl", content_sha256=None)
+    store.add("a.txt", "salary", {"min": 85000.0}, source="l.jsonl", content_sha256=None, kind=LABELS_FILE)
     store.close()
     row = corrected_results(load_schema(ROOT / "schemas", "cover_letter"), Layout(schema_dir)).to_dicts()[0]
     assert row["salary"] == {"min": 85000.0, "max": 95000.0, "currency": "EUR", "period": "year"}
-    assert row["corrected"] == "salary"
+    # a labels file's value, not a person's correction (`corrected` used to name every label's field)
+    assert row["corrected"] is None and row["from_labels"] == "salary"
 
 
 # 2. The language field takes ISO 639-1 codes, regional tags, three-letter codes and names (more: test_schemas_lang).

@@ -14,6 +14,7 @@ import openpyxl
 import pytest
 
 from extractor import runner
+from extractor.errors import ExportRefused
 from extractor.fakeserver import FakeOpenAI
 from extractor.spreadsheets import ExportConfig, ImportConfig, export, import_corrections
 from extractor.store import Labels
@@ -85,7 +86,7 @@ def test_xlsx_is_typed_flat_and_formula_free(exported: tuple[Path, ExportConfig]
 def test_csv_neutralizes_formula_triggers(exported: tuple[Path, ExportConfig]) -> None:
     _, config = exported
     path = export(ExportConfig(settings=config.settings, fmt="csv"))
-    with path.open(newline="", encoding="utf-8") as fh:
+    with path.open(newline="", encoding="utf-8-sig") as fh:
         rows = {r["doc_id"]: r for r in csv.DictReader(fh)}
     evil = rows["evil.txt"]
     assert evil["applicant_name"] == "'" + PAYLOADS[0]
@@ -163,7 +164,12 @@ def test_corrections_become_labels_and_show_in_the_next_export(exported: tuple[P
     assert stored["ada.txt"]["salary"] == {"min": 80000.0, "max": 90000.0, "currency": "USD", "period": "year"}
     assert stored["ada.txt"]["skills"] == ["Python", "SQL", "Babbage engines"]
     assert stored["bob.txt"] == {"seniority": "senior"}
-    again = export(config)
+    # The rejected cells are edits that were not imported: the export keeps them unless told to drop them.
+    with pytest.raises(ExportRefused, match=r"3 edited cell\(s\) that were not imported \(-dash.txt / "
+                       r"years_experience, bob.txt / available_from, bob.txt / notice_period_days\): run "
+                       r"`extractor import-corrections .*results.xlsx` first"):
+        export(config)
+    again = export(ExportConfig(settings=config.settings, overwrite=True))
     _, rows = _sheet_rows(again)
     assert rows["ada.txt"]["applicant_name"].value == "Augusta Ada King"
     assert rows["ada.txt"]["corrected"].value == "applicant_name; salary; skills"
@@ -175,7 +181,7 @@ def test_corrections_become_labels_and_show_in_the_next_export(exported: tuple[P
 def test_csv_corrections_and_cli(exported: tuple[Path, ExportConfig], tmp_path: Path) -> None:
     _, config = exported
     path = export(ExportConfig(settings=config.settings, fmt="csv"))
-    with path.open(newline="", encoding="utf-8") as fh:
+    with path.open(newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
         rows = list(reader)
         header = reader.fieldnames or []

@@ -131,7 +131,7 @@ def test_a_version_2_journal_gains_the_tables_added_since_and_keeps_everything(t
         journal.record_eval([{"evaluated_at": "t", "schema_version": "1", "model": "m", "field": "f",
                               "documents": 1, "accuracy": 1.0, "precision": None, "recall": None, "f1": None}])
     with Labels(today) as labels:
-        labels.add("a.txt", "applicant_name", "Ada", source="test", content_sha256=None)
+        labels.add("a.txt", "applicant_name", "Ada", source="test", content_sha256=None, kind=store.LABELS_FILE)
     _sql(today, "PRAGMA user_version = 2")
     with Journal(today) as journal:
         assert journal.cached_row("k") == ROW and len(journal.eval_history()) == 1
