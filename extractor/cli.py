@@ -203,8 +203,11 @@ def evaluate_results(
     schemas: SchemasOpt = None,
     output: OutputOpt = None,
     config: ConfigOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object: fields, overall, calibration")] = False,
 ) -> None:
     """Score the latest results against gold labels (a file, plus stored corrections)."""
+    import json
+
     from rich.console import Console
 
     from extractor.evaluation import EvalConfig, evaluate
@@ -213,7 +216,10 @@ def evaluate_results(
     with _errors():
         cfg = _settings(config, schema=schema, schemas_dir=schemas, output_dir=output)
         report = evaluate(EvalConfig(settings=cfg, labels_file=labels))
-    print_eval(report, Console(width=160))
+    if as_json:
+        typer.echo(json.dumps(report.as_dict(), ensure_ascii=False))
+    else:
+        print_eval(report, Console(width=160))
 
 
 @app.command("breakeven")

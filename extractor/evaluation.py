@@ -22,6 +22,7 @@ from typing import Any
 import polars as pl
 from pydantic import ValidationError
 
+from extractor.calibration import Calibration, calibrate
 from extractor.config import RunConfig
 from extractor.errors import ConfigError
 from extractor.metrics import FieldScore, field_kinds, leaves, score, similarity
@@ -61,6 +62,25 @@ class EvalReport:
     rejected: list[str] = field(default_factory=list)
     shared_labels: int = 0  # (document, field) values both a person and a labels file gave
     conflicts: list[LabelConflict] = field(default_factory=list)  # of those, the ones that disagree
+    calibration: Calibration | None = None  # label-free confidence against correctness (needs evidence)
+
+    def as_dict(self) -> dict[str, Any]:
+        """`extractor eval --json`: per-field scores, the overall figure and the calibration, for scripts."""
+        right, total = self.fields_right
+        fields: dict[str, dict[str, Any]] = {s.field: {"kind": s.kind, "documents": s.documents, "accuracy": s.accuracy,
+                            "precision": s.precision, "recall": s.recall, "f1": s.f1,
+                            "tp": s.tp, "fp": s.fp, "fn": s.fn, "tn": s.tn} for s in self.scores}
+        if self.calibration is not None:
+            for name, numbers in self.calibration.per_field.items():
+                fields.setdefault(name.split(".")[0], {}).setdefault("calibration", {})[name] = numbers
+        return {"schema_version": self.schema_version, "models": self.models,
+                "labeled_documents": self.labeled_documents, "scored_documents": self.scored_documents,
+                "overall": {"fields_right": round(right, 4), "fields": total,
+                            "accuracy": right / total if total else None},
+                "fields": fields,
+                "calibration": self.calibration.as_dict() if self.calibration is not None else None,
+                "labels": {"imported": self.imported, "rejected": self.rejected,
+                           "shared_with_people": self.shared_labels, "disagreeing": len(self.conflicts)}}
 
     @property
     def label_agreement(self) -> float | None:
@@ -208,9 +228,13 @@ def evaluate(config: EvalConfig) -> EvalReport:
     rows = pl.read_parquet(results_path).to_dicts()
     scores = score(rows, labels, schema.model)
     scored = {r["doc_id"] for r in rows} & set(labels)
+    calibration = None
+    if layout.evidence.exists():  # results from before evidence have no confidence to judge
+        calibration = calibrate(pl.read_parquet(layout.evidence).to_dicts(), labels, schema.model)
     report = EvalReport(scores=scores, labeled_documents=len(labels), scored_documents=len(scored),
                         schema_version=schema.version, models=sorted({r["model"] for r in rows if r["model"]}),
-                        imported=imported, rejected=rejected, shared_labels=shared, conflicts=conflicts)
+                        imported=imported, rejected=rejected, shared_labels=shared, conflicts=conflicts,
+                        calibration=calibration)
     journal = Journal(path)
     try:
         now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

@@ -117,15 +117,29 @@ def print_plan(plan: Plan, console: Console) -> None:
 
 def print_eval(report: EvalReport, console: Console) -> None:
     right, total = report.fields_right
-    table = Table("field", "labeled docs", "accuracy", "precision", "recall", "F1",
+    table = Table("field", "labeled docs", "accuracy", "precision", "recall", "F1", "confidence AUROC",
                   title=f"accuracy of schema {report.schema_version} ({', '.join(report.models) or '-'}) on "
                         f"{report.scored_documents} labeled document(s)", title_justify="left")
+    per_field = report.calibration.per_field if report.calibration is not None else {}
     for s in report.scores:
+        aurocs = [v["auroc"] for k, v in per_field.items() if k == s.field or k.startswith(s.field + ".")]
+        known = [a for a in aurocs if a is not None]
         table.add_row(s.field, str(s.documents),
-                      *(pct(score, 1) for score in (s.accuracy, s.precision, s.recall, s.f1)))
+                      *(pct(score, 1) for score in (s.accuracy, s.precision, s.recall, s.f1)),
+                      f"{min(known):.2f}" if known else "-")
     console.print(table)
     if total:
         console.print(f"fields right / total: {right:.1f}/{total} = {pct(right / total, 1)}")
+    calibration = report.calibration
+    if calibration is not None and calibration.values:
+        auroc = (f"{calibration.auroc:.3f}" if calibration.auroc is not None
+                 else "- (every value right, or every one wrong)")
+        console.print(f"confidence without labels vs correctness over {calibration.values} extracted value(s): "
+                      f"AUROC {auroc}")
+        for band in calibration.bands:
+            if band.values:
+                console.print(f"  confidence {band.low:.2f}-{min(band.high, 1.0):.2f}: {band.values} value(s), "
+                              f"{pct(band.accuracy, 1)} right")
     if report.imported:
         console.print(f"{report.imported} label value(s) imported into the labels store")
     if report.shared_labels:

@@ -279,3 +279,27 @@ def test_confidence_separates_made_up_values_from_true_ones(tmp_path: Path) -> N
     assert result.values - result.right >= len(invented), "every made-up value is a wrong one"
     low, high = result.bands[0], result.bands[-1]
     assert low.accuracy is not None and high.accuracy is not None and low.accuracy < 0.2 < 0.9 < high.accuracy
+
+
+def test_eval_reports_how_well_confidence_separates_right_from_wrong(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    answers, _ = _oracle(made_up=0.4, seed=3)
+    _run_inputs(tmp_path, answers)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    common = ["--labels", str(ROOT / "bench" / "labels" / "cover_letters.jsonl"), "--output", str(tmp_path / "out"),
+              "--schemas", str(ROOT / "schemas")]
+    as_json = subprocess.run([sys.executable, "-m", "extractor", "eval", *common, "--json"], capture_output=True,
+                             text=True, env=env, cwd=tmp_path, timeout=120)
+    assert as_json.returncode == 0, as_json.stderr
+    report = json.loads(as_json.stdout)
+    assert report["calibration"]["auroc"] >= 0.9
+    assert [b["low"] for b in report["calibration"]["bands"]] == [0.0, 0.25, 0.5, 0.75, 0.9]
+    assert report["fields"]["email"]["accuracy"] < 1.0 and report["fields"]["applicant_name"]["accuracy"] == 1.0
+    assert report["overall"]["fields"] > 300 and 0 < report["overall"]["accuracy"] < 1
+    assert report["fields"]["email"]["calibration"]["email"]["auroc"] >= 0.9
+    text = subprocess.run([sys.executable, "-m", "extractor", "eval", *common], capture_output=True, text=True,
+                          env=env, cwd=tmp_path, timeout=120)
+    assert text.returncode == 0 and "AUROC" in text.stdout and "confidence AUROC" in text.stdout

@@ -353,7 +353,8 @@ def test_bad_input_corpus_one_clear_row_each(tmp_path: Path, fake_server: FakeOp
         "latin1.txt": "Bewerbung von Jürgen Müller aus Zürich, Gehalt 90.000 €".encode("cp1252"),
         "utf16.txt": "Candidature de Renée Dupont, Genève".encode("utf-16"),
         "nul.txt": b"Letter from Ann\x00 Lee, data engineer", "huge.txt": b"x" * (20 * 1024 * 1024),
-        "README": b"Letter without an extension, from Bo Chen", "sheet.xlsx": b"PK\x03\x04" + rng.randbytes(100),
+        "letter-without-extension": b"Letter without an extension, from Bo Chen",
+        "README": b"# Drop folder\nPut the letters here.", "LICENSE": b"MIT License\nCopyright", "sheet.xlsx": b"PK\x03\x04" + rng.randbytes(100),
         "with space.txt": "Letter from Sam Ode", "new\nline.txt": "Letter from Kim Ito",
         "-dash.txt": "Letter from Lu Wei", "naïve résumé ü.txt": "Letter from Zoë Ådne",
         "script.html": b"<html><script>alert(1)</script></html>", "nobody.eml": bytes(no_body),
@@ -374,6 +375,7 @@ def test_bad_input_corpus_one_clear_row_each(tmp_path: Path, fake_server: FakeOp
         "random.docx": ("failed", "docx"), "notes.docx": ("failed", "docx"),
         "huge.txt": ("failed", "above the limit"), "sheet.xlsx": ("skipped", "unsupported"),
         "script.html": ("skipped", "no text"), "nobody.eml": ("skipped", "no text body"),
+        "README": ("skipped", "not a document"), "LICENSE": ("skipped", "not a document"),
     }
     for doc_id, (status, words) in expect.items():
         assert rows[doc_id]["status"] == status, (doc_id, rows[doc_id]["error_message"])
