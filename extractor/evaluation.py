@@ -27,7 +27,7 @@ from extractor.config import RunConfig
 from extractor.errors import ConfigError
 from extractor.metrics import FieldScore, field_kinds, leaves, score, similarity
 from extractor.schemas import Schema, load_schema, validate_field
-from extractor.store import LABELS_FILE, PERSON, Journal, Label, Labels
+from extractor.store import LABELS_FILE, PERSON, Journal, Label, Labels, require_results
 from extractor.table import dtype_for
 
 
@@ -204,9 +204,7 @@ def evaluate(config: EvalConfig) -> EvalReport:
     settings = config.settings
     schema = load_schema(settings.schemas_dir, settings.schema)
     layout = settings.layout
-    results_path = layout.results
-    if not results_path.exists():
-        raise ConfigError(f"no results yet: {results_path} does not exist (run `extractor run` first)")
+    results_path = require_results(layout)
     path = layout.journal
     store = Labels(path)  # writes: labels from --labels FILE, then the scores (eval history)
     imported = 0

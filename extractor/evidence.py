@@ -70,6 +70,24 @@ class Evidence:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Evidence:
+        """One row of evidence.parquet (extra columns such as doc_id are ignored)."""
+        return cls(field=row["field"], value=row["value"] if row.get("value") is not None else "",
+                   quote=row.get("quote"), start=row.get("start"), end=row.get("end"), page=row.get("page"),
+                   status=row.get("status") or "not_found", confidence=float(row.get("confidence") or 0.0),
+                   score=row.get("score"))
+
+    @property
+    def group(self) -> str:
+        """The field without list indexes (`skills[2]` -> `skills`)."""
+        return re.sub(r"\[\d+\]", "", self.field)
+
+    def fits(self, text: str) -> bool:
+        """Its offsets still point at its quote in `text`."""
+        return (self.start is not None and self.end is not None and self.quote is not None
+                and 0 <= self.start < self.end <= len(text) and text[self.start:self.end] == self.quote)
+
 
 # -- what a schema's fields are ---------------------------------------------------------------------------
 

@@ -20,21 +20,19 @@ import datetime as dt
 import glob
 import hashlib
 import html
-import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 
 from extractor.config import RunConfig
 from extractor.documents import DocumentReader, SourceFile, sha256_file
-from extractor.errors import ConfigError, DocumentError
-from extractor.evidence import STATUSES
+from extractor.errors import DocumentError
+from extractor.evidence import STATUSES, Evidence
 from extractor.formatting import pct
-from extractor.store import write_atomic_bytes
+from extractor.store import require_results, write_atomic_bytes
 
 READERS = 4  # documents read at once (PDF, docx and HTML are parsed in worker processes)
 
@@ -52,31 +50,6 @@ class ReviewConfig:
         return self.out if self.out is not None else self.settings.layout.review
 
 
-@dataclass(frozen=True)
-class Value:
-    """One row of evidence.parquet: an extracted leaf value and where it stands in the text."""
-
-    field: str
-    value: str
-    quote: str | None
-    start: int | None
-    end: int | None
-    page: int | None
-    status: str
-    confidence: float | None
-
-    @property
-    def group(self) -> str:
-        """The field without list indexes (`skills[2]` -> `skills`), what the page filters by."""
-        return _INDEX.sub("", self.field)
-
-    def fits(self, text: str) -> bool:
-        """Its offsets still point at its quote in `text`."""
-        return (self.start is not None and self.end is not None and self.quote is not None
-                and 0 <= self.start < self.end <= len(text) and text[self.start:self.end] == self.quote)
-
-
-_INDEX = re.compile(r"\[\d+\]")
 
 
 @dataclass
@@ -87,7 +60,7 @@ class DocReview:
     status: str
     grounded: float | None
     needs_review: bool
-    values: list[Value]
+    values: list[Evidence]
     source_path: str | None
     content_sha256: str | None
     error: str | None = None  # failed or skipped rows: why
@@ -99,11 +72,11 @@ class DocReview:
     no_text: str | None = None  # why the text is not shown
 
     @property
-    def not_found(self) -> list[Value]:
+    def not_found(self) -> list[Evidence]:
         return [v for v in self.values if v.status == "not_found"]
 
     @property
-    def unplaced(self) -> list[Value]:
+    def unplaced(self) -> list[Evidence]:
         """Values with a quote whose offsets no longer fit the text (it reads differently now)."""
         if self.text is None:
             return []
@@ -140,13 +113,12 @@ class ReviewData:
 def build_review(config: ReviewConfig) -> ReviewData:
     """Latest results and their evidence, with each ok document's text read again (see the module docstring)."""
     layout = config.settings.layout
-    if not layout.results.exists():
-        raise ConfigError(f"no results yet: {layout.results} does not exist (run `extractor run` first)")
+    require_results(layout)
     results = pl.read_parquet(layout.results)
-    evidence: dict[str, list[Value]] = {}
+    evidence: dict[str, list[Evidence]] = {}
     if layout.evidence.exists():
         for item in pl.read_parquet(layout.evidence).to_dicts():
-            evidence.setdefault(item["doc_id"], []).append(_value(item))
+            evidence.setdefault(item["doc_id"], []).append(Evidence.from_row(item))
     data = ReviewData(schema_name=config.settings.schema, results_path=layout.results,
                       threshold=config.settings.review_threshold,
                       generated_at=_when(dt.datetime.now(dt.UTC)) or "",
@@ -171,12 +143,6 @@ def _when(moment: dt.datetime | None) -> str | None:
     if moment.tzinfo is not None:
         return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     return moment.strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _value(item: dict[str, Any]) -> Value:
-    return Value(field=item["field"], value=item["value"] if item["value"] is not None else "",
-                 quote=item.get("quote"), start=item.get("start"), end=item.get("end"), page=item.get("page"),
-                 status=item.get("status") or "not_found", confidence=item.get("confidence"))
 
 
 async def _read_texts(docs: Sequence[DocReview], settings: RunConfig) -> None:
@@ -247,17 +213,17 @@ def _e(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _title(v: Value) -> str:
+def _title(v: Evidence) -> str:
     confidence = f", {v.confidence:.2f}" if v.confidence is not None else ""
     page = f", page {v.page}" if v.page is not None else ""
     return f"{v.field} = {v.value} ({v.status}{confidence}{page})"
 
 
-def _attrs(v: Value) -> str:
+def _attrs(v: Evidence) -> str:
     return f'data-field="{_e(v.field)}" data-status="{_e(v.status)}"'
 
 
-def highlight(text: str, values: Sequence[Value], pages: Sequence[int] | None = None) -> str:
+def highlight(text: str, values: Sequence[Evidence], pages: Sequence[int] | None = None) -> str:
     """`text`, escaped, with every value whose offsets fit it wrapped in `<mark>`, and a marker where each
     page starts.
 
@@ -275,7 +241,7 @@ def highlight(text: str, values: Sequence[Value], pages: Sequence[int] | None = 
             page_starts.setdefault(start, []).append(n)
     points = sorted({0, len(text), *page_starts, *(s for s, _, _ in spans), *(e for _, e, _ in spans)})
     out: list[str] = []
-    stack: list[tuple[int, Value]] = []  # (end, value) of the open marks, outermost first
+    stack: list[tuple[int, Evidence]] = []  # (end, value) of the open marks, outermost first
     nxt = 0
     for i, here in enumerate(points):
         ending = [k for k, (end, _) in enumerate(stack) if end == here]
@@ -388,7 +354,7 @@ def _badge(doc: DocReview) -> str:
     return f'<span class="badge other">{_e(doc.status)}</span>'
 
 
-def _counts(values: Sequence[Value]) -> str:
+def _counts(values: Sequence[Evidence]) -> str:
     counts = {s: sum(v.status == s for v in values) for s in STATUSES}
     parts = [f"{n} {_STATUS_LABELS[s]}" for s, n in counts.items() if n]
     return f"{len(values)} value(s): {', '.join(parts)}" if values else "no values"
@@ -409,7 +375,7 @@ def _pages(doc: DocReview) -> str:
     return f"{len(doc.pages)} page{'s' if len(doc.pages) > 1 else ''}{where}"
 
 
-def _value_items(values: Sequence[Value], cls: str, note: str = "") -> str:
+def _value_items(values: Sequence[Evidence], cls: str, note: str = "") -> str:
     items = "".join(f'<li class="{cls}" {_attrs(v)}><code>{_e(v.field)}</code> = {_e(v.value)}{note}</li>'
                     for v in values)
     return f'<ul class="values">{items}</ul>'

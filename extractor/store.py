@@ -22,13 +22,20 @@ from typing import Any, NamedTuple, ParamSpec, TypeVar
 
 import polars as pl
 
-from extractor.errors import JournalError, output_error
+from extractor.errors import ConfigError, JournalError, output_error
 from extractor.layout import Layout
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 JOURNAL_FILE = Layout(Path()).journal.name  # the name is spelled in extractor.layout
+
+
+def require_results(layout: Layout) -> Path:
+    """results.parquet of a schema; a ConfigError naming it when no run has written it yet."""
+    if not layout.results.exists():
+        raise ConfigError(f"no results yet: {layout.results} does not exist (run `extractor run` first)")
+    return layout.results
 
 
 def journal_path(schema_output_dir: Path) -> Path:

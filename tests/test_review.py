@@ -24,7 +24,8 @@ from fpdf import FPDF
 from extractor import runner
 from extractor.documents import read_text
 from extractor.errors import ConfigError
-from extractor.review import ReviewConfig, Value, build_review, highlight, write_review
+from extractor.evidence import Evidence as Value
+from extractor.review import ReviewConfig, build_review, highlight, write_review
 
 from .conftest import ROOT, make_config, serving, settings, write_docs
 

@@ -21,7 +21,7 @@ from extractor.breakeven import Assumptions, BreakEven, BreakEvenConfig, breakev
 from extractor.config import ModelPrice, RunConfig
 from extractor.errors import ConfigError
 from extractor.schemas import load_schema
-from extractor.store import Journal
+from extractor.store import Journal, require_results
 
 
 @dataclass(frozen=True)
@@ -167,9 +167,7 @@ def build_report(config: ReportConfig) -> ReportData:
     settings = config.settings
     schema = load_schema(settings.schemas_dir, settings.schema)
     layout = settings.layout
-    results_path = layout.results
-    if not results_path.exists():
-        raise ConfigError(f"no results yet: {results_path} does not exist (run `extractor run` first)")
+    results_path = require_results(layout)
     results = pl.read_parquet(results_path).with_columns(pl.col("status").cast(pl.String))
     notes: dict[str, str] = {}
 
