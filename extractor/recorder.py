@@ -285,12 +285,24 @@ class Recorder:
             shutil.move(src.path, target)
         except OSError as exc:
             self.summary.warnings.append(f"could not archive {src.doc_id}: {exc}")
+            return
+        self.journal.record_archived(src.doc_id, str(target), self.summary.run_id)
 
     def materialize(self) -> None:
         """results.parquet (and metrics.parquet): the newest row of every document in the folder."""
         layout = self.config.layout
-        rows = list(self.journal.latest_rows(f.doc_id for f in self.files))
-        write_parquet_atomic(frame_from_json_rows(rows, row_schema(self.schema.model)), layout.results)
+        # Every document in the folder, and every one an archiving run moved away: a nightly feed that
+        # archives its drop keeps the history in its results (and spreadsheet) instead of emptying them.
+        archived = self.journal.archived()
+        in_folder = {f.doc_id for f in self.files}
+        rows = list(self.journal.latest_rows(in_folder | archived.keys()))
+        frame = frame_from_json_rows(rows, row_schema(self.schema.model))
+        source = self.config.input_dir
+        moved = {doc_id: target for doc_id, target in archived.items()  # unless a new file came back under its name
+                 if source is None or not (source / doc_id).exists()}
+        frame = frame.with_columns(archived_to=pl.col("doc_id").replace_strict(moved, default=None,
+                                                                              return_dtype=pl.String))
+        write_parquet_atomic(frame, layout.results)
         write_parquet_atomic(evidence_frame(rows), layout.evidence)
         self.summary.results_path = str(layout.results)
         metrics = self.journal.latest_metrics(f.doc_id for f in self.files)

@@ -216,6 +216,9 @@ async def run_async(config: RunConfig, observer: Observer | None = None,
                         budget=budget)
         recorder = Recorder(config, schema, journal, events, summary, observer, files, pricer, budget)
         state = _Run(config, schema, intake, recorder)
+        if not files:
+            summary.warnings.append(f"no documents found in {config.input_dir}: nothing to extract; the results keep "
+                                    "the documents extracted before that were archived")
         unwritable: OutputError | None = None
         clock = time.perf_counter()
         if observer is not None:

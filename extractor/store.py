@@ -162,9 +162,15 @@ def _label_kinds(db: sqlite3.Connection) -> None:
         db.execute(f"UPDATE labels SET kind = {_KIND_FROM_SOURCE}")
 
 
+def _archived_inputs(db: sqlite3.Connection) -> None:
+    """Version 5: inputs that `run --archive` moved away, so results keep their rows after the folder empties."""
+    db.execute("CREATE TABLE IF NOT EXISTS archived (doc_id TEXT PRIMARY KEY, archived_to TEXT NOT NULL,"
+               " run_id TEXT NOT NULL, archived_at TEXT NOT NULL)")
+
+
 Migration = Callable[[sqlite3.Connection], None]
 MIGRATIONS: tuple[Migration, ...] = (_journal_of_today, _incremental_runs, _tables_added_at_version_2,
-                                     _label_kinds)
+                                     _label_kinds, _archived_inputs)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # What readers query: a journal older than SCHEMA_VERSION with all of this can be read without migrating.
@@ -379,6 +385,19 @@ class Journal:
                 "SELECT r.doc_id, r.row_json, MAX(r.finished_at) FROM results r JOIN wanted w USING (doc_id)"
                 " GROUP BY r.doc_id ORDER BY r.doc_id"):
             yield row_json
+
+    @_writes
+    def record_archived(self, doc_id: str, archived_to: str, run_id: str) -> None:
+        """An input `run --archive` moved away once its result was durable."""
+        self._db.execute("INSERT OR REPLACE INTO archived VALUES (?, ?, ?, ?)",
+                         (doc_id, archived_to, run_id, dt.datetime.now(dt.UTC).isoformat(timespec="seconds")))
+
+    def archived(self) -> dict[str, str]:
+        """doc_id -> where `run --archive` moved it (empty for a journal from before archiving was recorded)."""
+        try:
+            return dict(self._db.execute("SELECT doc_id, archived_to FROM archived").fetchall())
+        except sqlite3.OperationalError:  # an older journal opened read-only: no such table
+            return {}
 
     @_writes
     def record_metrics(self, run_id: str, doc_id: str, metrics: dict[str, Any]) -> None:

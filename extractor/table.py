@@ -37,6 +37,7 @@ META_DTYPES: dict[str, pl.DataType] = {
     "extracted_at": pl.Datetime("us", "UTC"),
     "run_id": pl.String(),
     "batch_id": pl.String(),  # the OpenAI batch that answered, for rows collected from the Batch API
+    "archived_to": pl.String(),  # where `run --archive` moved the input (its row stays in the results)
     "grounded": pl.Float64(),  # share of the copied values found in the document (extractor.evidence)
     "needs_review": pl.Boolean(),  # a value not found in the document, or trusted less than the threshold
 }

@@ -461,3 +461,27 @@ def test_the_same_bytes_twice_in_one_run_are_paid_once(tmp_path: Path) -> None:
     assert (forced.ok, forced.cached) == (8, 5)
     frame = results(make_config(tmp_path, server))
     assert set(frame.filter(pl.col("doc_id").str.starts_with("copy"))["run_id"]) == {forced.run_id}
+
+
+def test_a_nightly_feed_that_archives_keeps_its_rows(tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    from extractor.spreadsheets import ExportConfig, export
+
+    drop, done = tmp_path / "drop", tmp_path / "done"
+    write_docs(drop, {"mon1.txt": "Letter one", "mon2.txt": "Letter two"})
+    config = make_config(tmp_path, fake_server, input_dir=drop, archive_dir=done)
+    runner.run(config)
+    assert sorted(p.name for p in done.iterdir()) == ["mon1.txt", "mon2.txt"] and not list(drop.iterdir())
+
+    write_docs(drop, {"tue1.txt": "Letter three"})  # the next night: a new drop
+    tuesday = runner.run(config)
+    frame = results(config)
+    assert sorted(frame["doc_id"]) == ["mon1.txt", "mon2.txt", "tue1.txt"], "last night's rows and the history"
+    archived = dict(zip(frame["doc_id"], frame["archived_to"], strict=True))
+    assert archived == {name: str(done / name) for name in ("mon1.txt", "mon2.txt", "tue1.txt")}
+    assert tuesday.ok == 1
+
+    empty = runner.run(config)  # a night with nothing in the drop
+    assert results(config).height == 3
+    assert any("no documents found" in w for w in empty.warnings)
+    sheet = export(ExportConfig(settings=config, fmt="csv", out=tmp_path / "morning.csv"))
+    assert sheet.read_text(encoding="utf-8-sig").count("\n") == 4, "header + 3 rows in the morning's sheet"
