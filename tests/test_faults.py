@@ -158,7 +158,7 @@ def test_a_full_disk_stops_the_run_and_the_next_run_pays_nothing_twice(tmp_path:
     config = make_config(tmp_path, fake_server, concurrency=4)
     journal = config.layout.journal
     journal.parent.mkdir(parents=True)
-    filler = _fill(small_disk, leave_kib=160)
+    filler = _fill(small_disk, leave_kib=480)
     with pytest.raises(OutputError, match=r"cannot write .*: the disk is full: free some space"):
         runner.run(config)
     paid_first = len(server_log(fake_server))
