@@ -6,6 +6,11 @@ and applies stored labels: a person's correction (named in `corrected`) over a l
 (named in `from_labels`). Document text is untrusted, so no exported cell can become a formula: XLSX
 text cells are written as strings, CSV text starting with = + - @ tab or CR gets a leading apostrophe.
 
+Each field cell says where its value came from (evidence.parquet, extractor.evidence): a value not found in the
+document is filled red and its comment says so (for a list, which items); a value found carries the document's
+quote as a comment (with its page for PDFs, and how it matched when not verbatim); derived values carry none.
+`needs_review` and `grounded` stand next to `status`.
+
 Every export leaves a snapshot of the field cells it wrote next to the file (`.results.xlsx.exported.json`),
 and an XLSX carries the export's id as a document property. Import diffs an edited file against that snapshot (what
 the person saw), validates each edit with the schema (its validators included) and stores the good ones
@@ -20,6 +25,7 @@ import datetime as dt
 import io
 import json
 import math
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +37,7 @@ from pydantic import BaseModel, ValidationError
 
 from extractor.config import RunConfig
 from extractor.errors import ConfigError, ExportRefused
+from extractor.evidence import EVIDENCE_COLUMNS
 from extractor.layout import Layout
 from extractor.schemas import Schema, load_schema, validate_field
 from extractor.store import LABELS_FILE, PERSON, Labels, frame_from_json_rows, write_atomic_bytes, write_json_atomic
@@ -41,7 +48,7 @@ LIST_SEPARATOR = "; "
 DEFAULT_CSV_ENCODING = "utf-8-sig"  # the BOM tells Excel the file is UTF-8 ("Dvořák", not "DvoÅ™Ã¡k")
 EXPORT_PROPERTY = "extractor export"  # XLSX document property: the id of the export's snapshot
 # Columns people see besides the schema's fields, in this order; only field columns are importable.
-_HEAD = ["doc_id", "status", "corrected"]
+_HEAD = ["doc_id", "status", "needs_review", "grounded", "corrected"]
 _TAIL = ["from_labels", "error_type", "error_message", "cost_usd", "prompt_tokens", "completion_tokens",
          "cached_tokens", "attempts", "latency_s", "model", "schema_version", "run_id", "extracted_at"]
 
@@ -285,12 +292,118 @@ def export(config: ExportConfig) -> Path:
                               f"{text[exc.start:exc.end]!r}; use utf-8-sig (the default)") from None
         write_atomic_bytes(out, data)
     else:
-        summary = _summary(corrected, schema, layout, exported_at)
-        write_atomic_bytes(out, _xlsx_bytes(flat, summary, set(schema.model.model_fields), export_id))
+        notes, tally = cell_notes(corrected, flat.columns, layout)
+        summary = _summary(corrected, schema, layout, exported_at, tally)
+        write_atomic_bytes(out, _xlsx_bytes(flat, summary, set(schema.model.model_fields), export_id, notes))
     columns = [c for group in _field_columns(schema, flat.columns).values() for c in group]
     write_json_atomic({"export_id": export_id, "format": config.fmt, "exported_at": exported_at.isoformat(),
                        "cells": _canon_cells(flat, columns), "imported": {}}, snapshot_path(out))
     return out
+
+
+# -- where each value came from: cells not found filled, quotes as comments --------------------------------
+
+NOT_FOUND = "not found in the document"
+FLAG_STYLE = {"bg_color": "#FFC7CE", "font_color": "#9C0006"}  # the spreadsheet's own "Bad" look
+QUOTE_CAP = 160  # characters of a quote shown in a comment
+_INDEX = re.compile(r"\[(\d+)\]")
+
+
+@dataclass(frozen=True)
+class CellNote:
+    """The comment of one field cell, and whether the cell is filled (a value not found in the document)."""
+
+    text: str
+    missing: bool
+
+    def box(self) -> dict[str, Any]:
+        """The comment box's size, for xlsxwriter: wide enough for its lines (up to a cap), tall enough for
+        them wrapped, so a reviewer reads it without resizing."""
+        lines = self.text.splitlines() or [""]
+        chars = min(max(max(len(line) for line in lines), 24), 64)
+        rows = sum(max(1, math.ceil(len(line) / chars)) for line in lines)
+        return {"width": chars * 6 + 16, "height": rows * 14 + 12}
+
+
+@dataclass(frozen=True)
+class NotFoundTally:
+    values: int  # values shown as not found (a value a label replaced is not shown)
+    documents: int
+
+
+def _quoted(text: str) -> str:
+    flat = " ".join(str(text).split())
+    return f'"{flat[:QUOTE_CAP]}…"' if len(flat) > QUOTE_CAP else f'"{flat}"'
+
+
+def _column_of(path: str, columns: set[str]) -> tuple[str, int | None] | None:
+    """The sheet column of an evidence path and the list item it is (0-based), if any: `salary.min` ->
+    (`salary.min`, None), `skills[2]` -> (`skills`, 2); a path deeper than the sheet's columns goes to the
+    column that holds it."""
+    found = _INDEX.search(path)
+    name = _INDEX.sub("", path)
+    while name:
+        if name in columns:
+            return name, int(found.group(1)) if found else None
+        name = name.rpartition(".")[0]
+    return None
+
+
+def _note(items: list[tuple[int | None, dict[str, Any]]]) -> CellNote | None:
+    """A cell's comment from its values' evidence: the values not found first (naming list items), then
+    one quote per value found, with how it matched when not verbatim and its page."""
+    missing = [(i, e) for i, e in items if e["status"] == "not_found"]
+    lines = []
+    if missing:
+        named = [_quoted(e["value"]) + (f" (item {i + 1})" if i is not None else "") for i, e in missing]
+        lines.append(f"{NOT_FOUND}: " + ", ".join(named))
+    for _, e in items:
+        if e["status"] in ("not_found", "derived") or e["quote"] is None:
+            continue  # derived: computed or classified, a quote would only clutter the sheet
+        how = [e["status"]] if e["status"] in ("normalized", "fuzzy") else []
+        how += [f"page {e['page']}"] if e["page"] is not None else []
+        line = _quoted(e["quote"]) + (f" ({', '.join(how)})" if how else "")
+        if line not in lines:
+            lines.append(line)
+    return CellNote("\n".join(lines), bool(missing)) if lines else None
+
+
+def _same_time(evidence_at: str | None, result_at: dt.datetime | None) -> bool:
+    if not evidence_at or result_at is None:
+        return True  # nothing to tell them apart by
+    try:
+        return dt.datetime.fromisoformat(evidence_at) == result_at
+    except ValueError:
+        return True
+
+
+def cell_notes(frame: pl.DataFrame, columns: list[str], layout: Layout,
+               ) -> tuple[dict[tuple[str, str], CellNote], NotFoundTally | None]:
+    """(doc_id, column) -> the comment of each field cell with evidence, and the values not found, for the
+    exported rows (`corrected_results`). A field a label replaced shows the label's value, so the model's
+    evidence says nothing about it; results from before evidence have none (None: no evidence.parquet)."""
+    path = layout.evidence
+    if not path.is_file():
+        return {}, None
+    evidence = pl.read_parquet(path, columns=[c for c in EVIDENCE_COLUMNS if c != "schema_version"])
+    results: dict[str, tuple[dt.datetime | None, set[str]]] = {}
+    for row in frame.select("doc_id", "extracted_at", "corrected", "from_labels").iter_rows(named=True):
+        replaced = {name for key in ("corrected", "from_labels") for name in (row[key] or "").split(LIST_SEPARATOR)}
+        results[row["doc_id"]] = (row["extracted_at"], replaced)
+    fields = {c for c in columns if c not in _HEAD and c not in _TAIL}
+    cells: dict[tuple[str, str], list[tuple[int | None, dict[str, Any]]]] = {}
+    for item in evidence.iter_rows(named=True):
+        known = results.get(item["doc_id"])
+        where = _column_of(item["field"], fields)
+        if known is None or where is None or not _same_time(item["extracted_at"], known[0]):
+            continue  # a document not exported, or evidence of another result than the one shown
+        column, index = where
+        if column.split(".", 1)[0] in known[1]:
+            continue
+        cells.setdefault((item["doc_id"], column), []).append((index, item))
+    notes = {key: note for key, items in cells.items() if (note := _note(items)) is not None}
+    missing = [(doc_id, sum(e["status"] == "not_found" for _, e in items)) for (doc_id, _), items in cells.items()]
+    return notes, NotFoundTally(sum(n for _, n in missing), len({doc_id for doc_id, n in missing if n}))
 
 
 # -- how cells look: a number format per column type, widths that fit --------------------------------------
@@ -310,7 +423,7 @@ _SECONDS = _Format("0.00", lambda v: f"{v:.2f}")
 _SHARE = _Format("0.0%", lambda v: f"{v:.1%}")
 _DATE = _Format("yyyy-mm-dd", lambda v: "2000-01-01")
 _DATETIME = _Format("yyyy-mm-dd hh:mm:ss", lambda v: "2000-01-01 00:00:00")
-_META_FORMATS = {"cost_usd": _MONEY, "latency_s": _SECONDS, "compute_s": _SECONDS}
+_META_FORMATS = {"cost_usd": _MONEY, "latency_s": _SECONDS, "compute_s": _SECONDS, "grounded": _SHARE}
 TEXT_WIDTH_CAP = 60  # characters; longer text is cut at the column's edge (text never shows ###)
 # Numbers and dates show ### when the column is too narrow: their widths get room for fonts wider than
 # Calibri (LibreOffice without Carlito substitutes DejaVu Sans, about a quarter wider).
@@ -361,7 +474,7 @@ def _write_cell(sheet: Any, row: int, col: int, value: Any, fmt: Any) -> None:
     if value is None:
         return
     if isinstance(value, bool):
-        sheet.write_boolean(row, col, value)
+        sheet.write_boolean(row, col, value, fmt)
     elif isinstance(value, (int, float)):
         sheet.write_number(row, col, value, fmt)
     elif isinstance(value, dt.datetime):
@@ -369,7 +482,7 @@ def _write_cell(sheet: Any, row: int, col: int, value: Any, fmt: Any) -> None:
     elif isinstance(value, dt.date):
         sheet.write_datetime(row, col, dt.datetime.combine(value, dt.time()), fmt)
     else:  # never a formula, a link or a number: what the document said stays text
-        sheet.write_string(row, col, str(value))
+        sheet.write_string(row, col, str(value), fmt)
 
 
 def _prepare_sheet(sheet: Any, header_format: Any, header: list[str], rows: int, widths: list[float]) -> None:
@@ -384,7 +497,7 @@ def _prepare_sheet(sheet: Any, header_format: Any, header: list[str], rows: int,
 
 
 def _xlsx_bytes(flat: pl.DataFrame, summary: list[tuple[str, Any, _Format | None, float | None]],
-                fields: set[str], export_id: str) -> bytes:
+                fields: set[str], export_id: str, notes: dict[tuple[str, str], CellNote] | None = None) -> bytes:
     import xlsxwriter
 
     buffer = io.BytesIO()
@@ -395,10 +508,14 @@ def _xlsx_bytes(flat: pl.DataFrame, summary: list[tuple[str, Any, _Format | None
     header_format = workbook.add_format({"bold": True, "bottom": 1})
 
     sheet = workbook.add_worksheet("results")
-    widths, cell_formats = [], []
+    sheet.set_comments_author("extractor")
+    widths: list[float] = []
+    cell_formats: list[Any] = []
+    numbers: list[_Format | None] = []
     for name, dtype in flat.schema.items():
         values = flat[name].to_list()
         number = _column_format(name, dtype, values, fields)
+        numbers.append(number)
         cell_formats.append(workbook.add_format({"num_format": number.code}) if number else None)
         if number is not None:
             texts = [number.render(v) for v in values if v is not None and not (isinstance(v, float) and
@@ -407,9 +524,24 @@ def _xlsx_bytes(flat: pl.DataFrame, summary: list[tuple[str, Any, _Format | None
             texts = [max(str(v).splitlines() or [""], key=len) for v in values if v is not None]
         widths.append(_width(texts, name, number is not None))
     _prepare_sheet(sheet, header_format, flat.columns, flat.height, widths)
+    flagged: dict[int, Any] = {}  # column -> its number format, filled: a value to look at
+
+    def flag(c: int) -> Any:
+        if c not in flagged:
+            number = numbers[c]
+            flagged[c] = workbook.add_format({**({"num_format": number.code} if number else {}), **FLAG_STYLE})
+        return flagged[c]
+
+    notes = notes or {}
+    review = flat.columns.index("needs_review") if "needs_review" in flat.columns else None
     for r, row in enumerate(flat.iter_rows(), start=1):
+        doc_id = str(row[0])
         for c, value in enumerate(row):
-            _write_cell(sheet, r, c, value, cell_formats[c])
+            note = notes.get((doc_id, flat.columns[c])) if value is not None else None
+            flagged_cell = (note is not None and note.missing) or (c == review and value is True)
+            _write_cell(sheet, r, c, value, flag(c) if flagged_cell else cell_formats[c])
+            if note is not None:
+                sheet.write_comment(r, c, note.text, note.box())
 
     sheet = workbook.add_worksheet("summary")
     columns: list[list[str]] = [[], [], []]  # the summary's texts, column by column
@@ -431,7 +563,7 @@ def _xlsx_bytes(flat: pl.DataFrame, summary: list[tuple[str, Any, _Format | None
 
 
 def _summary(frame: pl.DataFrame, schema: Schema, layout: Layout, exported_at: dt.datetime,
-             ) -> list[tuple[str, Any, _Format | None, float | None]]:
+             tally: NotFoundTally | None = None) -> list[tuple[str, Any, _Format | None, float | None]]:
     """(metric, value, number format, share of the documents) rows of the summary sheet."""
     run: dict[str, Any] = {}
     if layout.summary.is_file():
@@ -457,6 +589,7 @@ def _summary(frame: pl.DataFrame, schema: Schema, layout: Layout, exported_at: d
     cost = frame["cost_usd"].sum()
     corrected = int(frame["corrected"].is_not_null().sum())
     from_labels = int(frame["from_labels"].is_not_null().sum())
+    review = int(frame["needs_review"].sum() or 0)
     rows: list[tuple[str, Any, _Format | None, float | None]] = [
         ("run id", run.get("run_id") or (run_ids[-1] if run_ids else "-"), None, None),
         ("run started (UTC)", started, _DATETIME, None),
@@ -468,6 +601,10 @@ def _summary(frame: pl.DataFrame, schema: Schema, layout: Layout, exported_at: d
         ("ok", counts["ok"], _COUNT, share(counts["ok"])),
         ("failed", counts["failed"], _COUNT, share(counts["failed"])),
         ("skipped", counts["skipped"], _COUNT, share(counts["skipped"])),
+        ("documents that need review", review, _COUNT, share(review)),
+        ("values not found in the document", tally.values if tally else "-", _COUNT if tally else None, None),
+        ("documents with values not found", tally.documents if tally else "-", _COUNT if tally else None,
+         share(tally.documents) if tally else None),
         ("prompt tokens", prompt, _COUNT, None),
         ("completion tokens", int(frame["completion_tokens"].sum() or 0), _COUNT, None),
         ("cached prompt tokens", cached, _COUNT, cached / prompt if prompt else None),
