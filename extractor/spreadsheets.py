@@ -40,7 +40,15 @@ from extractor.errors import ConfigError, ExportRefused
 from extractor.evidence import EVIDENCE_COLUMNS
 from extractor.layout import Layout
 from extractor.schemas import Schema, load_schema, validate_field
-from extractor.store import LABELS_FILE, PERSON, Labels, frame_from_json_rows, write_atomic_bytes, write_json_atomic
+from extractor.store import (
+    LABELS_FILE,
+    PERSON,
+    Labels,
+    frame_from_json_rows,
+    require_results,
+    write_atomic_bytes,
+    write_json_atomic,
+)
 from extractor.table import PolarsDataType, dtype_for, row_schema
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
@@ -101,10 +109,7 @@ def corrected_results(schema: Schema, layout: Layout) -> pl.DataFrame:
     """Latest results with stored labels applied: a person's correction of a field wins over a labels
     file's value, whichever is newer. `corrected` names the fields a person corrected, `from_labels`
     those whose value comes from a labels file."""
-    path = layout.results
-    if not path.exists():
-        raise ConfigError(f"no results yet: {path} does not exist (run `extractor run` first)")
-    frame = pl.read_parquet(path)
+    frame = pl.read_parquet(require_results(layout))
     journal = layout.journal
     labels = {}
     if journal.is_file():  # looking must not create a journal
