@@ -6,6 +6,7 @@ carried result, a document that could not be read).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -27,6 +28,8 @@ from extractor.schemas import Schema
 from extractor.store import EventLog, Journal, frame_from_json_rows, write_json_atomic, write_parquet_atomic
 from extractor.table import row_schema, runs_schema
 from extractor.transport import CallMeter
+
+log = logging.getLogger("extractor.recorder")
 
 
 class Observer(Protocol):
@@ -198,7 +201,13 @@ class Recorder:
                         agreement: dict[str, float] | None = None) -> None:
         """Where each value of an ok row stands in the document's text (extractor.evidence), kept in the row
         itself so that it is committed, carried and replaced exactly as the result is."""
-        found = ground(self.schema.model, row, text, pages, agreement)
+        try:
+            found = ground(self.schema.model, row, text, pages, agreement)
+        except Exception as exc:  # a paid result is never lost to its evidence: keep it, say so
+            log.warning("could not ground %s: %s: %s", row["doc_id"], type(exc).__name__, exc)
+            self.summary.warnings.append(f"evidence for {row['doc_id']} could not be computed ({exc}); "
+                                         "its values are kept without it")
+            return
         row[EVIDENCE_KEY] = [e.as_dict() for e in found]
         row["grounded"], row["needs_review"] = verdict(found, self.config.review_threshold)
         missing = sum(e.status == "not_found" for e in found)

@@ -303,3 +303,19 @@ def test_eval_reports_how_well_confidence_separates_right_from_wrong(tmp_path: P
     text = subprocess.run([sys.executable, "-m", "extractor", "eval", *common], capture_output=True, text=True,
                           env=env, cwd=tmp_path, timeout=120)
     assert text.returncode == 0 and "AUROC" in text.stdout and "confidence AUROC" in text.stdout
+
+
+def test_a_result_is_kept_when_its_evidence_cannot_be_computed(tmp_path: Path, fake_server: FakeOpenAI,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from extractor import recorder
+
+    def broken(*args: Any, **kwargs: Any) -> list[evidence.Evidence]:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(recorder, "ground", broken)
+    write_docs(tmp_path / "in", {"a.txt": "Letter A"})
+    config = make_config(tmp_path, fake_server)
+    summary = runner.run(config)
+    assert summary.ok == 1 and any("evidence for a.txt could not be computed" in w for w in summary.warnings)
+    row = pl.read_parquet(config.layout.results).to_dicts()[0]
+    assert row["status"] == "ok" and row["grounded"] is None
