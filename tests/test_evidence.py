@@ -249,7 +249,9 @@ def test_a_20_mb_document_is_grounded_in_seconds() -> None:
     started = time.perf_counter()
     items = {e.field: e for e in ground(Letter, value, text)}
     elapsed = time.perf_counter() - started
-    assert elapsed < 10, f"{elapsed:.1f}s"
+    # ~3 s on an idle machine (README); the bound only has to catch a quadratic search, which takes
+    # minutes to hours at this size, and must hold on a shared, busy CI machine.
+    assert elapsed < 60, f"{elapsed:.1f}s"
     assert items["applicant_name"].status == "exact" and items["salary"].status == "normalized"
     assert items["company"].status == "not_found" and items["skills[1]"].status == "not_found"
 
