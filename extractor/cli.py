@@ -60,6 +60,9 @@ def run(
     max_chars: Annotated[int | None, typer.Option(help="longest document text sent [200000]")] = None,
     samples: Annotated[int | None, typer.Option(help="self-consistency: answers per sampled document")] = None,
     sample_fraction: Annotated[float | None, typer.Option(help="share of documents sampled [1.0]")] = None,
+    examples: Annotated[str | None, typer.Option(
+        help="few-shot examples: static (the schema's) | none | similar:K (K most similar labeled documents too)",
+    )] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="list what would be sent, and its cost")] = False,
     force: Annotated[bool, typer.Option("--force", help="re-extract documents that have a stored result")] = False,
     xlsx: Annotated[bool, typer.Option("--xlsx", help="also write outputs/<schema>/results.xlsx")] = False,
@@ -92,7 +95,7 @@ def run(
                         model=model, base_url=base_url, backend=backend, model_path=model_path, mode=mode,
                         concurrency=concurrency, max_chars=max_chars, samples=samples,
                         sample_fraction=sample_fraction, force=force or None, archive_dir=archive,
-                        max_cost_usd=max_cost, batch=batch or None)
+                        max_cost_usd=max_cost, batch=batch or None, examples=examples)
         if dry_run:
             from extractor.plan import plan
             from extractor.report import print_plan

@@ -85,6 +85,7 @@ class RunConfig:
     max_cost_usd: float | None = None  # start no new paid document once the run would spend more
     batch: bool = False  # submit through the OpenAI Batch API (half price, answers within 24 h)
     review_threshold: float = 0.5  # a row needs review when a value's confidence is below this
+    examples: str = "static"  # static (the schema's) | none | similar:K (K labeled documents like this one)
     adapt_concurrency: bool = True  # a 429/503 halves the requests in flight (throttle.AdaptiveLimit)
     prices: Mapping[str, ModelPrice] = field(default_factory=dict)
     # [finetune_prices."<model>"]: training and fine-tuned inference prices beyond the dated table
@@ -107,6 +108,8 @@ class RunConfig:
             raise ConfigError(f"review_threshold must be between 0 and 1, not {self.review_threshold}")
         if self.max_cost_usd is not None and self.max_cost_usd <= 0:
             raise ConfigError("--max-cost must be a positive amount of USD")
+        if self.examples not in ("static", "none") and self.similar_examples is None:
+            raise ConfigError(f"--examples must be static, none or similar:K (K >= 1), not {self.examples!r}")
         if self.batch and self.resolved_backend != "openai":
             raise ConfigError("--batch needs an OpenAI-compatible server with the Batch API (a key or --base-url)")
         if self.batch and self.samples > 1:
@@ -118,6 +121,12 @@ class RunConfig:
         if self.backend != "auto":
             return self.backend
         return "openai" if (self.base_url or self.api_key) else "embedded"
+
+    @property
+    def similar_examples(self) -> int | None:
+        """K of `examples = "similar:K"`: retrieved examples per document; None for static or none."""
+        kind, _, k = self.examples.partition(":")
+        return int(k) if kind == "similar" and k.isdigit() and int(k) >= 1 else None
 
     @property
     def resolved_concurrency(self) -> int:
@@ -158,15 +167,20 @@ class RunConfig:
         draw = int(hashlib.sha256(f"{self.sample_seed}:{doc_id}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
         return draw < self.sample_fraction
 
-    def document_key(self, doc_id: str, content_sha256: str, schema_version: str) -> str:
-        """`cache_key` of one document as this run would extract it (K samples if it is sampled)."""
+    def document_key(self, doc_id: str, content_sha256: str, schema_version: str,
+                     examples: str | None = None) -> str:
+        """`cache_key` of one document as this run would extract it (K samples if it is sampled; `examples`:
+        the digest of the retrieved examples it is sent with, see extractor.examples)."""
         return self.cache_key(content_sha256, schema_version,
-                              samples=self.samples if self.sampled(doc_id) else 1)
+                              samples=self.samples if self.sampled(doc_id) else 1, examples=examples)
 
-    def cache_key(self, content_sha256: str, schema_version: str, samples: int = 1) -> str:
+    def cache_key(self, content_sha256: str, schema_version: str, samples: int = 1,
+                  examples: str | None = None) -> str:
         """Identity of an extraction: same bytes, schema version, model and settings -> same result.
 
-        A stored ok result with this key is reused instead of paying for the document again.
+        A stored ok result with this key is reused instead of paying for the document again. The schema's
+        static examples are in the schema version; `examples = "none"` and retrieved examples (their
+        digest) change the key, `static` (and `similar:K` with no example found) keep the keys they had.
         """
         identity = {
             "content": content_sha256, "schema_version": schema_version,
@@ -176,6 +190,8 @@ class RunConfig:
         }
         if samples > 1:  # only then: unsampled documents keep the keys they always had
             identity.update(samples=samples, sample_temperature=self.sample_temperature)
+        if examples is not None or self.examples == "none":
+            identity.update(examples=examples or "none")
         return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 

@@ -23,7 +23,9 @@ from extractor.budget import Budget
 from extractor.config import RunConfig
 from extractor.documents import DocumentReader, SourceFile, sha256_file
 from extractor.errors import DocumentError
-from extractor.prompts import build_messages
+from extractor.examples import Retriever, Shot, digest
+from extractor.prompts import build_messages, system_prompt
+from extractor.schemas import Schema
 from extractor.store import Journal
 
 
@@ -36,6 +38,7 @@ class Identity:
     key: str
     sampled: bool  # gets K self-consistency samples
     raw: bytes | None = None  # small plain text, read once for the hash and the text
+    examples: tuple[Shot, ...] = ()  # `--examples similar:K`: the labeled documents sent as its examples
 
 
 @dataclass(frozen=True)
@@ -83,8 +86,9 @@ class Intake:
     """The per-document decision of one invocation (see the module docstring)."""
 
     def __init__(self, config: RunConfig, journal: Journal | None, *, schema_version: str, system: str,
-                 reader: DocumentReader, budget: Budget) -> None:
+                 reader: DocumentReader, budget: Budget, retriever: Retriever | None = None) -> None:
         self.config = config
+        self.retriever = retriever
         self.journal = journal
         self.schema_version = schema_version
         self.system = system
@@ -93,6 +97,15 @@ class Intake:
         # Documents submitted to the Batch API and not collected yet: never sent again meanwhile.
         # (A dry run before the first run has no journal: nothing is stored, nothing waits.)
         self.in_batch = {key for _, _, docs in journal.open_submissions() for key in docs} if journal else set()
+
+    @classmethod
+    def open(cls, config: RunConfig, journal: Journal | None, schema: Schema, *, reader: DocumentReader,
+             budget: Budget) -> Intake:
+        """The intake for `schema` under `config.examples`: static (the schema's examples in the system
+        prompt), none (no examples at all) or similar:K (the static prefix plus K retrieved examples)."""
+        return cls(config, journal, schema_version=schema.version,
+                   system=system_prompt(schema, examples=config.examples != "none"), reader=reader, budget=budget,
+                   retriever=Retriever.open(config, schema.model, journal, reader))
 
     async def identify(self, src: SourceFile) -> Identity | Unreadable:
         try:
@@ -103,8 +116,10 @@ class Intake:
                 sha256_file, src.path)
         except OSError as exc:
             return Unreadable(src, f"cannot read file: {exc.strerror or exc}")
-        key = self.config.document_key(src.doc_id, sha, self.schema_version)
-        return Identity(src, sha, key, self.config.sampled(src.doc_id), raw)
+        # The examples are part of the result's identity: other examples, another key (none: the old key).
+        shots = await self.retriever.choose(src, sha, raw) if self.retriever is not None else ()
+        key = self.config.document_key(src.doc_id, sha, self.schema_version, digest(shots) if shots else None)
+        return Identity(src, sha, key, self.config.sampled(src.doc_id), raw, shots)
 
     def lookup(self, identity: Identity) -> Carry | Pending | Fresh:
         """Whether a document already has its result (carry), waits in a batch (pending) or needs the model."""
@@ -128,8 +143,10 @@ class Intake:
         except DocumentError as exc:
             return NotSendable(identity, exc.status, str(exc))
         # The raw bytes are not needed past this point: memory holds only what is in flight.
-        return Ready(dataclasses.replace(identity, raw=None), build_messages(self.system, doc.text),
-                     len(self.system) + len(doc.text), doc.text, doc.pages)
+        messages = build_messages(self.system, doc.text, [(s.text, s.output) for s in identity.examples])
+        # The document's characters and every system message's (the retrieved examples' too), as before them.
+        chars = sum(len(m["content"]) for m in messages if m["role"] == "system") + len(doc.text)
+        return Ready(dataclasses.replace(identity, raw=None), messages, chars, doc.text, doc.pages)
 
     def admit(self, ready: Ready) -> tuple[float, float] | None:
         """Reserve a ready document's expected cost under the cost limit; None: defer it to the next run."""

@@ -20,7 +20,6 @@ from extractor.documents import DocumentReader, discover
 from extractor.errors import ConfigError, DocumentError, JournalError
 from extractor.intake import Carry, Intake, NotSendable, Pending, Unreadable
 from extractor.pricing import Pricer
-from extractor.prompts import system_prompt
 from extractor.schemas import load_schema
 from extractor.store import Journal
 
@@ -86,8 +85,7 @@ async def plan_async(config: RunConfig) -> Plan:
     # The run's own admission rule, with every document in flight at once (nothing settles here).
     budget = Budget(config.max_cost_usd, pricer, observed)
     reader = DocumentReader(max_chars=config.max_chars, timeout_s=config.parse_timeout_s)
-    intake = Intake(config, journal, schema_version=schema.version,
-                    system=system_prompt(schema), reader=reader, budget=budget)
+    intake = Intake.open(config, journal, schema, reader=reader, budget=budget)
     fit = 0
     try:
         for src in files:

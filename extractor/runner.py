@@ -25,7 +25,6 @@ from extractor.intake import Carry, Fresh, Intake, NotSendable, Pending, Unreada
 from extractor.lock import RunLock
 from extractor.metrics import consensus
 from extractor.pricing import Pricer
-from extractor.prompts import system_prompt
 from extractor.recorder import Observer, Recorder, RunSummary, iso, runs_frame
 from extractor.schemas import Schema, load_schema
 from extractor.store import EventLog, Journal
@@ -127,6 +126,8 @@ class _Run:
             return rec.defer()
         identity = ready.identity
         row = rec.base_row(identity.src, identity.sha256)
+        if identity.examples:  # recorded with the result: which labeled documents it was shown
+            row["examples"] = [shot.doc_id for shot in identity.examples]
         meter = CallMeter(deadline=time.monotonic() + self.config.document_deadline_s)
         started = time.perf_counter()
         try:
@@ -212,8 +213,7 @@ async def run_async(config: RunConfig, observer: Observer | None = None,
         budget = Budget(config.max_cost_usd, pricer,
                         journal.tokens_per_char(summary.model) if config.max_cost_usd is not None else None)
         reader = DocumentReader(max_chars=config.max_chars, timeout_s=config.parse_timeout_s)
-        intake = Intake(config, journal, schema_version=schema.version, system=system_prompt(schema), reader=reader,
-                        budget=budget)
+        intake = Intake.open(config, journal, schema, reader=reader, budget=budget)
         recorder = Recorder(config, schema, journal, events, summary, observer, files, pricer, budget)
         state = _Run(config, schema, intake, recorder)
         if not files:

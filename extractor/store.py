@@ -168,9 +168,16 @@ def _archived_inputs(db: sqlite3.Connection) -> None:
                " run_id TEXT NOT NULL, archived_at TEXT NOT NULL)")
 
 
+def _retrieval_features(db: sqlite3.Connection) -> None:
+    """Version 6: what `--examples similar:K` compares documents by (extractor.examples), computed once per
+    content hash and method: an unchanged document is never read or embedded again to choose its examples."""
+    db.execute("CREATE TABLE IF NOT EXISTS retrieval_features (content_sha256 TEXT NOT NULL, method TEXT NOT NULL,"
+               " features_json TEXT NOT NULL, PRIMARY KEY (content_sha256, method))")
+
+
 Migration = Callable[[sqlite3.Connection], None]
 MIGRATIONS: tuple[Migration, ...] = (_journal_of_today, _incremental_runs, _tables_added_at_version_2,
-                                     _label_kinds, _archived_inputs)
+                                     _label_kinds, _archived_inputs, _retrieval_features)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # What readers query: a journal older than SCHEMA_VERSION with all of this can be read without migrating.
@@ -398,6 +405,22 @@ class Journal:
             return dict(self._db.execute("SELECT doc_id, archived_to FROM archived").fetchall())
         except sqlite3.OperationalError:  # an older journal opened read-only: no such table
             return {}
+
+    def features(self, content_sha256: str, method: str) -> Any | None:
+        """The retrieval features stored for these bytes under `method` (None: not computed yet)."""
+        try:
+            found = self._db.execute("SELECT features_json FROM retrieval_features WHERE content_sha256 = ?"
+                                     " AND method = ?", (content_sha256, method)).fetchone()
+        except sqlite3.OperationalError:  # an older journal opened read-only: no such table
+            return None
+        return json.loads(found[0]) if found else None
+
+    @_writes
+    def record_features(self, content_sha256: str, method: str, features: Any) -> None:
+        """Keep a document's retrieval features by content hash; a read-only open (dry run) keeps nothing."""
+        if not self.readonly:
+            self._db.execute("INSERT OR REPLACE INTO retrieval_features VALUES (?, ?, ?)",
+                             (content_sha256, method, json.dumps(features, ensure_ascii=False)))
 
     @_writes
     def record_metrics(self, run_id: str, doc_id: str, metrics: dict[str, Any]) -> None:
