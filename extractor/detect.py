@@ -134,8 +134,9 @@ _IN_DAYS = {"day": 1.0, "week": 7.0, "month": 30.0, "year": 365.0}
 def _duration_pattern() -> re.Pattern[str]:
     words = "|".join(sorted((re.escape(w) for w in _NUMBER_WORDS), key=len, reverse=True))
     units = "|".join(f"(?P<{name}>{pattern})" for name, pattern in _UNITS.items())
-    return re.compile(rf"(?<![\w.,])(?P<n>\d+(?:[.,]\d+)?|{words})(?P<plus>\+)?(?:[\s-]+|\s*-\s*)(?:full[\s-]+)?"
-                      rf"(?P<half1>{_HALF[3:-2]})?(?:{units})\b{_HALF}", re.IGNORECASE)
+    halves = r"and\s+a\s+half|et\s+demie?|y\s+medio|e\s+mezzo|e\s+meio|und\s+ein\s+halb"
+    return re.compile(rf"(?<![\w.,])(?P<n>\d+(?:[.,]\d+)?|{words})(?:\s+(?:{halves}))?[\s-]+(?:full[\s-]+)?"
+                      rf"(?:{units})\b{_HALF}", re.IGNORECASE)
 
 
 def durations(text: str, unit: str) -> list[Candidate]:
