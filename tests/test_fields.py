@@ -67,7 +67,7 @@ def test_finders_read_typed_values_as_written() -> None:
     assert detect.language(LETTER) == "fr"
     assert [c.value for c in detect.dates(LETTER, "fr")] == [dt.date(2026, 3, 3), dt.date(2026, 5, 4)]
     assert [c.value for c in detect.durations(LETTER, "day")] == [1460, 60]
-    assert [c.value for c in detect.durations("four and a half years; a 2-week notice", "year")][0] == 4.5
+    assert next(c.value for c in detect.durations("four and a half years; a 2-week notice", "year")) == 4.5
     money = detect.money(LETTER)
     assert [c.value for c in money] == [{"min": 45000.0, "max": 50000.0, "currency": "EUR", "period": "year"}]
     assert detect.money("my rate is $85 per hour")[0].value["period"] == "hour"
