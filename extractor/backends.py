@@ -41,6 +41,11 @@ class Backend(Protocol):
         """The provider's Batch API, or None where the backend has none."""
         ...
 
+    async def complete_json(self, messages: list[dict[str, str]], schema: dict[str, Any], max_tokens: int,
+                            meter: CallMeter) -> str:
+        """One short answer constrained to a JSON schema (the field-by-field strategy's questions)."""
+        ...
+
 
 # name -> "module:factory"; a factory takes a RunConfig and returns an async context manager.
 REGISTRY: dict[str, str] = {
@@ -87,7 +92,8 @@ class OpenAICompatibleBackend:
     """instructor over openai.AsyncOpenAI, with the project's one retry policy in the HTTP transport."""
 
     def __init__(self, *, base_url: str | None, api_key: str | None, settings: CallSettings,
-                 policy: RetryPolicy, max_connections: int, adapt: bool = True) -> None:
+                 policy: RetryPolicy, max_connections: int, adapt: bool = True,
+                 schema_format: str = "json_schema") -> None:
         import httpx
         import instructor
         import openai
@@ -96,6 +102,8 @@ class OpenAICompatibleBackend:
         remember_async_validator_checks()
         self._settings = settings
         self._secret = api_key
+        # How a constrained answer is asked for: OpenAI's json_schema, or llama.cpp's json_object + schema.
+        self._schema_format = schema_format
         from httpx_aiohttp import AiohttpTransport
 
         # aiohttp's connection pool: httpcore's scans every pooled connection (a syscall each) per
@@ -167,6 +175,30 @@ class OpenAICompatibleBackend:
         finally:
             CURRENT_METER.reset(token)
         return answers
+
+    async def complete_json(self, messages: list[dict[str, str]], schema: dict[str, Any], max_tokens: int,
+                            meter: CallMeter) -> str:
+        """One answer constrained to `schema`, metered into `meter`; its text ("" when there is none)."""
+        s = self._settings
+        if self._schema_format == "json_object":  # llama-cpp-python turns the schema into a grammar
+            response_format: dict[str, Any] = {"type": "json_object", "schema": schema}
+        else:
+            response_format = {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}}
+        kwargs: dict[str, Any] = {"temperature": s.temperature, "max_tokens": max_tokens,
+                                  "response_format": response_format}
+        if s.extra_body:
+            kwargs["extra_body"] = dict(s.extra_body)
+        token = CURRENT_METER.set(meter)
+        try:
+            completion = await self._openai.chat.completions.create(
+                model=s.model, messages=messages, **kwargs)  # type: ignore[arg-type]  # plain role/content dicts
+        except Exception as exc:
+            raise self._classify(exc) from exc
+        finally:
+            CURRENT_METER.reset(token)
+        if not completion.choices:
+            return ""
+        return completion.choices[0].message.content or ""
 
     def request_params(self, response_model: type[BaseModel], temperature: float) -> dict[str, Any]:
         """Chat-completion parameters (beyond model and messages) that make the server answer in the

@@ -56,6 +56,9 @@ def run(
     backend: Annotated[str | None, typer.Option(help="auto | openai | embedded")] = None,
     model_path: Annotated[Path | None, typer.Option(help="GGUF file for the embedded backend")] = None,
     mode: Annotated[str | None, typer.Option(help="tools | json_schema | json | md_json")] = None,
+    strategy: Annotated[str | None, typer.Option(
+        help="auto | whole | fields: one call for the whole schema, or one grounded question per field "
+             "(small local models) [auto: fields for the embedded model, whole otherwise]")] = None,
     concurrency: Annotated[int | None, typer.Option(help="documents in flight [8; 1 for the embedded model]")] = None,
     max_chars: Annotated[int | None, typer.Option(help="longest document text sent [200000]")] = None,
     samples: Annotated[int | None, typer.Option(help="self-consistency: answers per sampled document")] = None,
@@ -93,7 +96,7 @@ def run(
     with _errors():
         cfg = _settings(config, input_dir=input_dir, schema=schema, schemas_dir=schemas, output_dir=output,
                         model=model, base_url=base_url, backend=backend, model_path=model_path, mode=mode,
-                        concurrency=concurrency, max_chars=max_chars, samples=samples,
+                        strategy=strategy, concurrency=concurrency, max_chars=max_chars, samples=samples,
                         sample_fraction=sample_fraction, force=force or None, archive_dir=archive,
                         max_cost_usd=max_cost, batch=batch or None, examples=examples)
         if dry_run:

@@ -28,6 +28,7 @@ DEFAULT_REMOTE_MODEL = "gpt-4o-mini"
 EMBEDDED_MODEL = "smollm2-135m-instruct-q4_1"
 MODES = ("tools", "json_schema", "json", "md_json")
 BACKENDS = ("auto", "openai", "embedded")
+STRATEGIES = ("auto", "whole", "fields")
 
 
 class Secret(str):
@@ -63,6 +64,7 @@ class RunConfig:
     api_key: Secret | None = field(default=None, repr=False)
     model_path: Path | None = None
     mode: str = "tools"
+    strategy: str = "auto"  # whole: one call per document; fields: one grounded question per field (extractor.fields)
     concurrency: int | None = None  # None: 8 for a server, 1 for the embedded model
     temperature: float = 0.0
     max_tokens: int | None = None
@@ -96,6 +98,10 @@ class RunConfig:
             raise ConfigError(f"--mode must be one of {', '.join(MODES)}, not {self.mode!r}")
         if self.backend not in BACKENDS:
             raise ConfigError(f"--backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}")
+        if self.strategy not in STRATEGIES:
+            raise ConfigError(f"--strategy must be one of {', '.join(STRATEGIES)}, not {self.strategy!r}")
+        if self.batch and self.strategy == "fields":
+            raise ConfigError("--batch sends one request per document: it cannot ask field by field (--strategy fields)")
         if self.concurrency is not None and self.concurrency < 1:
             raise ConfigError("--concurrency must be at least 1")
         if self.max_attempts < 1 or self.max_reasks < 0:
@@ -127,6 +133,14 @@ class RunConfig:
         """K of `examples = "similar:K"`: retrieved examples per document; None for static or none."""
         kind, _, k = self.examples.partition(":")
         return int(k) if kind == "similar" and k.isdigit() and int(k) >= 1 else None
+
+    @property
+    def resolved_strategy(self) -> str:
+        """`auto`: field by field for the embedded model (a small model answers one question at a time far
+        better than a whole schema), one call for the whole schema otherwise."""
+        if self.strategy != "auto":
+            return self.strategy
+        return "fields" if self.resolved_backend == "embedded" else "whole"
 
     @property
     def resolved_concurrency(self) -> int:
@@ -188,6 +202,8 @@ class RunConfig:
             "model_file": self.model_path.name if self.model_path else None, "mode": self.mode,
             "temperature": self.temperature, "max_tokens": self.max_tokens, "max_reasks": self.max_reasks,
         }
+        if self.resolved_strategy != "whole":  # only then: whole-schema results keep the keys they always had
+            identity.update(strategy=self.resolved_strategy)
         if samples > 1:  # only then: unsampled documents keep the keys they always had
             identity.update(samples=samples, sample_temperature=self.sample_temperature)
         if examples is not None or self.examples == "none":

