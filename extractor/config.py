@@ -101,7 +101,8 @@ class RunConfig:
         if self.strategy not in STRATEGIES:
             raise ConfigError(f"--strategy must be one of {', '.join(STRATEGIES)}, not {self.strategy!r}")
         if self.batch and self.strategy == "fields":
-            raise ConfigError("--batch sends one request per document: it cannot ask field by field (--strategy fields)")
+            raise ConfigError("--batch sends one request per document: it cannot ask field by field "
+                              "(--strategy fields)")
         if self.concurrency is not None and self.concurrency < 1:
             raise ConfigError("--concurrency must be at least 1")
         if self.max_attempts < 1 or self.max_reasks < 0:
