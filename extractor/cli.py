@@ -106,8 +106,9 @@ def run(
             print_plan(plan(cfg), Console())
             return
         if cfg.resolved_backend == "embedded":
+            shape = "one question per field" if cfg.resolved_strategy == "fields" else "one call per document"
             console.print("No API key or base URL configured: using the embedded local model "
-                          "(SmolLM2-135M via llama.cpp, offline).")
+                          f"(SmolLM2-135M via llama.cpp, offline, {shape}).")
         observer: RichProgress | LogProgress | None = None
         if progress:  # a bar on a terminal; steady log lines for cron and pipes
             observer = RichProgress(console) if console.is_terminal else LogProgress()
