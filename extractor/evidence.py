@@ -99,7 +99,8 @@ class _Spec:
     nested: type[BaseModel] | None = None
 
 
-def _unwrap(annotation: Any) -> Any:
+def unwrap(annotation: Any) -> Any:
+    """The type inside Optional[...] and Annotated[...] (a union of several types is returned as it is)."""
     while True:
         origin = typing.get_origin(annotation)
         if origin is typing.Annotated:
@@ -114,7 +115,7 @@ def _unwrap(annotation: Any) -> Any:
 
 
 def _spec(name: str, annotation: Any, derived: bool) -> _Spec:
-    annotation = _unwrap(annotation)
+    annotation = unwrap(annotation)
     origin = typing.get_origin(annotation)
     if origin in (list, tuple, set, frozenset, Sequence):
         args = typing.get_args(annotation)

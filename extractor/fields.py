@@ -24,16 +24,15 @@ import enum
 import json
 import logging
 import re
-import types
 import typing
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
 from extractor import detect
-from extractor.evidence import Grounder, Leaf, field_specs, fold
+from extractor.evidence import Grounder, Leaf, field_specs, fold, unwrap
 from extractor.prompts import wrap_document
 from extractor.schemas import Schema
 from extractor.transport import CallMeter
@@ -69,22 +68,8 @@ class FieldInfo:
     max_items: int | None
 
 
-def _unwrap(annotation: Any) -> Any:
-    while True:
-        origin = typing.get_origin(annotation)
-        if origin is typing.Annotated:
-            annotation = typing.get_args(annotation)[0]
-        elif origin in (Union, types.UnionType):
-            args = [a for a in typing.get_args(annotation) if a is not type(None)]
-            if len(args) != 1:
-                return annotation
-            annotation = args[0]
-        else:
-            return annotation
-
-
 def _options(annotation: Any) -> tuple[Any, ...] | None:
-    base = _unwrap(annotation)
+    base = unwrap(annotation)
     if typing.get_origin(base) is Literal:
         return typing.get_args(base)
     if isinstance(base, type) and issubclass(base, enum.Enum):
@@ -108,10 +93,10 @@ def describe(model: type[BaseModel], prefix: str = "") -> list[FieldInfo]:
 
 
 def _base_type(info: FieldInfo) -> Any:
-    base = _unwrap(info.annotation)
+    base = unwrap(info.annotation)
     if info.is_list:
         args = typing.get_args(base)
-        return _unwrap(args[0]) if args else str
+        return unwrap(args[0]) if args else str
     return base
 
 
@@ -377,7 +362,7 @@ def drop_example_values(schema: Schema, values: dict[str, Any], text: str) -> di
 
 def _empty(model: type[BaseModel], name: str) -> Any:
     """What a required field falls back to when no answer survives: its empty value."""
-    annotation = _unwrap(model.model_fields[name].annotation)
+    annotation = unwrap(model.model_fields[name].annotation)
     if annotation is str:
         return ""
     if typing.get_origin(annotation) in (list, tuple, set):
