@@ -30,7 +30,7 @@ from pydantic import BaseModel
 
 from extractor.backends import OpenAICompatibleBackend, call_settings, retry_policy
 from extractor.config import RunConfig
-from extractor.errors import ConfigError, ExtractorError
+from extractor.errors import ConfigError, ExtractionError, ExtractorError, ServerUnreachable
 from extractor.transport import CallMeter
 
 log = logging.getLogger("extractor.embedded")
@@ -178,25 +178,35 @@ class EmbeddedBackend:
 
     async def extract(self, messages: list[dict[str, str]], response_model: type[BaseModel],
                       meter: CallMeter) -> BaseModel:
-        before = self._server.cpu_seconds()
-        try:
+        async with self._calling(meter):
             return await self._inner.extract(messages, response_model, meter)
-        finally:
-            self._charge(meter, before)
 
     async def sample(self, messages: list[dict[str, str]], response_model: type[BaseModel], meter: CallMeter,
                      k: int, temperature: float) -> list[BaseModel | None]:
-        before = self._server.cpu_seconds()
-        try:
+        async with self._calling(meter):
             return await self._inner.sample(messages, response_model, meter, k, temperature)
-        finally:
-            self._charge(meter, before)
 
     async def complete_json(self, messages: list[dict[str, str]], schema: dict[str, Any], max_tokens: int,
                             meter: CallMeter) -> str:
+        async with self._calling(meter):
+            return await self._inner.complete_json(messages, schema, max_tokens, meter)
+
+    @contextlib.asynccontextmanager
+    async def _calling(self, meter: CallMeter) -> AsyncIterator[None]:
+        """Charge the server's CPU seconds to the document; a call that failed because the server process
+        died stops the run at once, saying so (the connection watch would need 16 refused connects)."""
         before = self._server.cpu_seconds()
         try:
-            return await self._inner.complete_json(messages, schema, max_tokens, meter)
+            yield
+        except ExtractionError as exc:
+            code = self._server.process.poll()
+            if code is None:
+                raise
+            tail = self._server.log_path.read_text(errors="replace")[-300:].strip() if \
+                self._server.log_path.exists() else ""
+            raise ServerUnreachable(
+                f"the embedded model server stopped (exit code {code}){': ' + tail if tail else ''}; the run stops "
+                "and finished documents are kept: run again to continue", error_type="ServerExited") from exc
         finally:
             self._charge(meter, before)
 

@@ -197,3 +197,34 @@ def test_a_read_only_output_folder_stops_with_one_line(tmp_path: Path, fake_serv
         assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
         assert "read-only" in result.stderr and str(small_disk) in result.stderr
     assert server_log(fake_server) == [], "nothing is sent when nothing could be kept"
+
+
+def test_an_embedded_server_that_died_stops_the_run_at_once(tmp_path: Path) -> None:
+    import asyncio
+
+    from extractor.embedded import EmbeddedBackend, LocalServer
+    from extractor.errors import ExtractionError, ServerUnreachable
+    from extractor.transport import CallMeter
+
+    class Refused:
+        async def extract(self, *args: Any) -> Any:
+            raise ExtractionError("cannot reach http://127.0.0.1:1: connection refused", error_type="ConnectionRefused")
+
+    log = tmp_path / "server.log"
+    log.write_text("llama_model_load: error loading model\n")
+    dead = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+    dead.wait()
+    backend = EmbeddedBackend(Refused(), LocalServer(process=dead, base_url="http://127.0.0.1:1/v1",  # type: ignore[arg-type]
+                                                     log_path=log))
+    with pytest.raises(ServerUnreachable, match=r"embedded model server stopped \(exit code 3\).*error loading"):
+        asyncio.run(backend.extract([], object, CallMeter()))  # type: ignore[arg-type]
+
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        running = EmbeddedBackend(Refused(), LocalServer(process=alive, base_url="http://127.0.0.1:1/v1",  # type: ignore[arg-type]
+                                                         log_path=log))
+        with pytest.raises(ExtractionError):  # a live server's failure is the document's, not the run's
+            asyncio.run(running.extract([], object, CallMeter()))  # type: ignore[arg-type]
+    finally:
+        alive.kill()
+        alive.wait()
