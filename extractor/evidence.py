@@ -28,7 +28,7 @@ import types
 import typing
 import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Literal, Union
 
 from pydantic import BaseModel
@@ -68,7 +68,7 @@ class Evidence:
     score: float | None = None  # the fuzzy match's score, when fuzzy
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return dict(self.__dict__)  # flat fields only: dataclasses.asdict's deep copy costs ~10x more
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Evidence:
