@@ -485,3 +485,30 @@ def test_a_nightly_feed_that_archives_keeps_its_rows(tmp_path: Path, fake_server
     assert any("no documents found" in w for w in empty.warnings)
     sheet = export(ExportConfig(settings=config, fmt="csv", out=tmp_path / "morning.csv"))
     assert sheet.read_text(encoding="utf-8-sig").count("\n") == 4, "header + 3 rows in the morning's sheet"
+
+
+def test_the_summary_says_what_a_person_needs_next(tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    env["COLUMNS"] = "250"  # the summary table on one line per row, as a wide terminal shows it
+
+    def run(folder: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "extractor", "run", str(folder), "--base-url", fake_server.base_url,
+             "--output", str(tmp_path / "out"), "--model", "gpt-4o-mini", "--schemas", str(ROOT / "schemas"),
+             "--concurrency", "4", *extra], capture_output=True, text=True, env=env, timeout=60)
+
+    write_docs(tmp_path / "in", {f"bad{i}.txt": f"Letter {i} [[fault:400]]" for i in range(7)})
+    failing = run(tmp_path / "in")  # progress on: no terminal here, so log lines
+    assert failing.returncode == 1, failing.stderr
+    text = " ".join(failing.stdout.split())
+    assert "failed: 7 document(s)" in text and "and 2 more; see" in text, "the first five, then a count and where"
+    assert "bad0.txt: BadRequestError: HTTP 400" in text
+    assert "progress: started: 7 document(s)" in failing.stderr and "progress: 7/7 document(s) done" in \
+        failing.stderr, "a run without a terminal logs its progress"
+
+    write_docs(tmp_path / "good", {"a.txt": "Letter good", "copy-of-a.txt": "Letter good"})
+    first = " ".join(run(tmp_path / "good", "--no-progress").stdout.split())
+    assert "2 ok (1 reused without a request, 1 of them copies answered once in this run)" in first
+    again = " ".join(run(tmp_path / "good", "--no-progress").stdout.split())
+    assert "2 ok (2 reused without a request)" in again and "(nothing was sent)" in again
+    assert "documents/s" not in again
