@@ -68,3 +68,32 @@ def write_docs(folder: Path, docs: dict[str, str | bytes]) -> None:
             path.write_bytes(content)
         else:
             path.write_text(content, encoding="utf-8")
+
+
+def edit_xlsx(path: Path, edits: dict[tuple[str, str], object], extra_row: list[object] | None = None) -> None:
+    """Edit cells of an exported results sheet as a reviewer would: {(doc_id, column): value}."""
+    import openpyxl
+
+    workbook = openpyxl.load_workbook(path)
+    sheet = workbook["results"]
+    header = [c.value for c in sheet[1]]
+    for cells in sheet.iter_rows(min_row=2):
+        for (doc_id, column), value in edits.items():
+            if cells[0].value == doc_id:
+                cells[header.index(column)].value = value
+    if extra_row:
+        sheet.append(extra_row)
+    workbook.save(path)
+
+
+def two_page_pdf(second_page: str) -> bytes:
+    """A PDF whose first page is a short greeting and whose second page holds `second_page`."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.set_font("Helvetica", size=12)
+    pdf.add_page()
+    pdf.multi_cell(0, 8, "Cover letter\n\nDear hiring team at Orbital Freight,\nplease read on.")
+    pdf.add_page()
+    pdf.multi_cell(0, 8, second_page)
+    return bytes(pdf.output())

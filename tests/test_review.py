@@ -19,7 +19,6 @@ from typing import ClassVar
 
 import polars as pl
 import pytest
-from fpdf import FPDF
 
 from extractor import runner
 from extractor.documents import read_text
@@ -27,7 +26,7 @@ from extractor.errors import ConfigError
 from extractor.evidence import Evidence as Value
 from extractor.review import ReviewConfig, build_review, highlight, write_review
 
-from .conftest import ROOT, make_config, serving, settings, write_docs
+from .conftest import ROOT, make_config, serving, settings, two_page_pdf, write_docs
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOT = ROOT / "scripts" / "screenshot_report.sh"
@@ -49,18 +48,9 @@ ANSWERS = {
 }
 
 
-def _pdf() -> bytes:
-    pdf = FPDF()
-    pdf.set_font("Helvetica", size=12)
-    pdf.add_page()
-    pdf.multi_cell(0, 8, "Cover letter\n\nDear hiring team at Orbital Freight,\nplease read on.")
-    pdf.add_page()
-    pdf.multi_cell(0, 8, "I am Marta Kowalska from Krakow, Poland. I apply for the Data Analyst role.\n"
-                         "Skills: SQL, Tableau.\nmarta.k@example.org")
-    return bytes(pdf.output())
-
-
-DOCS: dict[str, str | bytes] = {"ada.txt": ADA, "marta.pdf": _pdf(), "page.html": HTML_PAGE,
+MARTA = two_page_pdf("I am Marta Kowalska from Krakow, Poland. I apply for the Data Analyst role.\n"
+                     "Skills: SQL, Tableau.\nmarta.k@example.org")
+DOCS: dict[str, str | bytes] = {"ada.txt": ADA, "marta.pdf": MARTA, "page.html": HTML_PAGE,
                                 "refused.txt": "A letter the server always refuses [[fault:400*99]]"}
 
 

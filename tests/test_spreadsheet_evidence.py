@@ -12,13 +12,12 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from fpdf import FPDF
 
 from extractor import runner
 from extractor.errors import ExportRefused
 from extractor.spreadsheets import NOT_FOUND, ExportConfig, ImportConfig, _column_of, export, import_corrections
 
-from .conftest import make_config, serving, settings, write_docs
+from .conftest import make_config, serving, settings, two_page_pdf, write_docs
 
 OFFICE = shutil.which("soffice") or shutil.which("libreoffice")
 FILL = "FFFFC7CE"
@@ -37,19 +36,10 @@ ANSWERS = {
 }
 
 
-def _pdf() -> bytes:
-    pdf = FPDF()
-    pdf.set_font("Helvetica", size=12)
-    pdf.add_page()
-    pdf.multi_cell(0, 8, "Cover letter\n\nDear hiring team at Orbital Freight,\nplease read on.")
-    pdf.add_page()
-    pdf.multi_cell(0, 8, "I am Marta Kowalska from Krakow, Poland.\nmarta.k@example.org")
-    return bytes(pdf.output())
-
-
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    write_docs(tmp_path / "in", {"ada.txt": ADA, "marta.pdf": _pdf(), "bob.txt": BOB,
+    marta = two_page_pdf("I am Marta Kowalska from Krakow, Poland.\nmarta.k@example.org")
+    write_docs(tmp_path / "in", {"ada.txt": ADA, "marta.pdf": marta, "bob.txt": BOB,
                                  "refused.txt": "A letter the server always refuses [[fault:400*99]]"})
     with serving(answers=ANSWERS) as server:
         summary = runner.run(make_config(tmp_path, server))

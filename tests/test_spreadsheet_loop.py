@@ -28,7 +28,7 @@ from extractor.report import print_eval
 from extractor.spreadsheets import ExportConfig, ImportConfig, export, import_corrections, snapshot_path
 from extractor.store import LABELS_FILE, PERSON, Labels
 
-from .conftest import ROOT, make_config, settings, write_docs
+from .conftest import ROOT, edit_xlsx, make_config, settings, write_docs
 
 OFFICE = shutil.which("soffice") or shutil.which("libreoffice")
 needs_office = pytest.mark.skipif(
@@ -100,17 +100,6 @@ def _summary(path: Path) -> dict[str, tuple[object, object]]:
     return {r[0].value: (r[1].value, r[2].value) for r in sheet.iter_rows(min_row=2)}
 
 
-def _edit(path: Path, edits: dict[tuple[str, str], object]) -> None:
-    workbook = openpyxl.load_workbook(path)
-    sheet = workbook["results"]
-    header = [c.value for c in sheet[1]]
-    for cells in sheet.iter_rows(min_row=2):
-        for (doc_id, column), value in edits.items():
-            if cells[0].value == doc_id:
-                cells[header.index(column)].value = value
-    workbook.save(path)
-
-
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
     return subprocess.run([sys.executable, "-m", "extractor", *args], capture_output=True, text=True,
@@ -123,7 +112,7 @@ def test_round_trip_a_labels_file_never_overrides_a_persons_correction(project: 
     """import-corrections -> eval --labels FILE -> export -> export finetune: the person's value stays."""
     where = settings(project / "out")
     sheet = export(ExportConfig(settings=where))
-    _edit(sheet, {("jakub_dvorak.txt", "applicant_name"): "Jakub Dvořák"})
+    edit_xlsx(sheet, {("jakub_dvorak.txt", "applicant_name"): "Jakub Dvořák"})
     imported = import_corrections(ImportConfig(settings=where, file=sheet))
     assert imported.applied == [("jakub_dvorak.txt", "applicant_name")]
 
@@ -221,7 +210,7 @@ def test_labels_that_change_between_export_and_import_are_not_taken_for_edits(pr
     labels = project / "late.jsonl"
     labels.write_text(json.dumps({"doc_id": "kenji_sato.txt", "applicant_name": "Kenji Satō"}) + "\n")
     evaluate(EvalConfig(settings=where, labels_file=labels))
-    _edit(sheet, {("arjun_mehta.txt", "company"): "Lion City Commerce"})
+    edit_xlsx(sheet, {("arjun_mehta.txt", "company"): "Lion City Commerce"})
     report = import_corrections(ImportConfig(settings=where, file=sheet))
     assert report.applied == [("arjun_mehta.txt", "company")], "untouched cells are not a person's corrections"
     _, rows = _rows(export(ExportConfig(settings=where)))
@@ -234,7 +223,7 @@ def test_labels_that_change_between_export_and_import_are_not_taken_for_edits(pr
 def test_export_refuses_to_overwrite_edits_until_they_are_imported(project: Path) -> None:
     where = settings(project / "out")
     sheet = export(ExportConfig(settings=where))
-    _edit(sheet, {("jakub_dvorak.txt", "applicant_name"): "Jakub Dvořák",
+    edit_xlsx(sheet, {("jakub_dvorak.txt", "applicant_name"): "Jakub Dvořák",
                   ("arjun_mehta.txt", "salary.currency"): "sgd"})  # the schema will store "SGD"
     edited = sheet.read_bytes()
     with pytest.raises(ExportRefused) as refused:
@@ -262,9 +251,9 @@ def test_export_refuses_to_overwrite_edits_until_they_are_imported(project: Path
 def test_an_edit_undone_after_its_import_is_an_edit_too(project: Path) -> None:
     where = settings(project / "out")
     sheet = export(ExportConfig(settings=where))
-    _edit(sheet, {("kenji_sato.txt", "seniority"): "principal"})
+    edit_xlsx(sheet, {("kenji_sato.txt", "seniority"): "principal"})
     assert import_corrections(ImportConfig(settings=where, file=sheet)).applied == [("kenji_sato.txt", "seniority")]
-    _edit(sheet, {("kenji_sato.txt", "seniority"): "lead"})  # the reviewer thinks again
+    edit_xlsx(sheet, {("kenji_sato.txt", "seniority"): "lead"})  # the reviewer thinks again
     with pytest.raises(ExportRefused, match=r"kenji_sato.txt / seniority"):
         export(ExportConfig(settings=where))
     assert import_corrections(ImportConfig(settings=where, file=sheet)).applied == [("kenji_sato.txt", "seniority")]
@@ -276,7 +265,7 @@ def test_an_edit_undone_after_its_import_is_an_edit_too(project: Path) -> None:
 def test_overwrite_replaces_an_edited_file(project: Path) -> None:
     where = settings(project / "out")
     sheet = export(ExportConfig(settings=where))
-    _edit(sheet, {("kenji_sato.txt", "seniority"): "principal"})
+    edit_xlsx(sheet, {("kenji_sato.txt", "seniority"): "principal"})
     export(ExportConfig(settings=where, overwrite=True))
     _, rows = _rows(sheet)
     assert rows["kenji_sato.txt"]["seniority"].value == "lead", "the edit is gone, as asked"
@@ -288,7 +277,7 @@ def test_run_xlsx_keeps_an_edited_sheet_and_says_so(project: Path, fake_server: 
     first = _cli("run", str(project / "in"), *common, "--xlsx", env={"OPENAI_API_KEY": "sk-test-0000000000"})
     assert first.returncode == 0, first.stderr
     sheet = project / "out" / "cover_letter" / "results.xlsx"
-    _edit(sheet, {("kenji_sato.txt", "seniority"): "principal"})
+    edit_xlsx(sheet, {("kenji_sato.txt", "seniority"): "principal"})
     edited = sheet.read_bytes()
     write_docs(project / "in", {"late.txt": "A late letter " + _answer(applicant_name="Lara Late")})
     second = _cli("run", str(project / "in"), *common, "--xlsx", env={"OPENAI_API_KEY": "sk-test-0000000000"})
@@ -334,7 +323,7 @@ def test_a_sheet_saved_by_libreoffice_is_told_apart_by_its_cells(project: Path, 
     shutil.copy(resaved, sheet)
     export(ExportConfig(settings=where))
 
-    _edit(sheet, {("jakub_dvorak.txt", "notice_period_days"): 90})
+    edit_xlsx(sheet, {("jakub_dvorak.txt", "notice_period_days"): 90})
     shutil.copy(_libreoffice(sheet, "xlsx", tmp_path / "lo2"), sheet)
     with pytest.raises(ExportRefused, match=r"jakub_dvorak.txt / notice_period_days"):
         export(ExportConfig(settings=where))
@@ -424,7 +413,7 @@ def test_csv_has_a_bom_and_reads_back_unchanged(project: Path, tmp_path: Path) -
 
     evaluate(EvalConfig(settings=where, labels_file=_labels_file(project)))
     sheet = export(ExportConfig(settings=where))
-    _edit(sheet, {("jakub_dvorak.txt", "applicant_name"): "Jakub Dvořák"})
+    edit_xlsx(sheet, {("jakub_dvorak.txt", "applicant_name"): "Jakub Dvořák"})
     import_corrections(ImportConfig(settings=where, file=sheet))
     path = export(ExportConfig(settings=where, fmt="csv"))
     with path.open(newline="", encoding="utf-8-sig") as fh:
@@ -445,7 +434,7 @@ def test_csv_has_a_bom_and_reads_back_unchanged(project: Path, tmp_path: Path) -
 def test_libreoffice_reads_the_csv(project: Path, tmp_path: Path) -> None:
     where = settings(project / "out")
     sheet = export(ExportConfig(settings=where))
-    _edit(sheet, {("jakub_dvorak.txt", "applicant_name"): "Jakub Dvořák"})
+    edit_xlsx(sheet, {("jakub_dvorak.txt", "applicant_name"): "Jakub Dvořák"})
     import_corrections(ImportConfig(settings=where, file=sheet))
     path = export(ExportConfig(settings=where, fmt="csv"))
     converted = _libreoffice(path, "xlsx", tmp_path / "lo", infilter="CSV:44,34,76,1")  # 76: UTF-8

