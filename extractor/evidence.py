@@ -186,14 +186,18 @@ def leaves(model: type[BaseModel], value: Mapping[str, Any], prefix: str = "") -
 # -- searching one document ---------------------------------------------------------------------------------
 
 
+def _strip_accents(text: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+
 @functools.cache
 def _fold_table() -> dict[int, str]:
-    """str.translate table folding accented Latin letters to their base letter (one char to one char, so
-    offsets in the folded text are offsets in the original)."""
+    """str.translate table folding accented Latin letters (lower case) to their base letter, one char to
+    one char, so offsets in the folded text are offsets in the original."""
     table: dict[int, str] = {}
     for code in range(0xC0, 0x250):
         char = chr(code)
-        base = "".join(c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c)).lower()
+        base = _strip_accents(char).lower()
         if len(base) == 1 and base.isascii() and base.isalpha() and char.lower() == char:
             table[code] = base
     return table
@@ -206,20 +210,17 @@ def fold(text: str) -> str:
 
 @functools.cache
 def _accent_classes() -> dict[str, str]:
-    """Base letter -> regex class of it and its accented forms (Latin), for accent-blind searches."""
+    """Base letter -> regex class of it and its accented forms: the fold table read backwards."""
     variants: dict[str, set[str]] = {}
-    for code in range(0xC0, 0x250):
-        char = chr(code)
-        base = "".join(c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c)).lower()
-        if len(base) == 1 and base.isascii() and base.isalpha():
-            variants.setdefault(base, {base}).add(char.lower())
+    for code, base in _fold_table().items():
+        variants.setdefault(base, {base}).add(chr(code))
     return {base: "[" + "".join(sorted(chars)) + "]" for base, chars in variants.items()}
 
 
 def _word_pattern(word: str) -> str:
+    """An accent-blind pattern of a word (used with re.IGNORECASE)."""
     classes = _accent_classes()
-    folded = "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c)).lower()
-    return "".join(classes.get(c, re.escape(c)) for c in folded)
+    return "".join(classes.get(c, re.escape(c)) for c in _strip_accents(word).lower())
 
 
 _WORD = re.compile(r"\w+")
