@@ -174,9 +174,7 @@ class Recorder:
 
     def defer(self) -> None:
         """A document not sent because of the cost limit: no row; the next run picks it up."""
-        self.summary.deferred += 1
-        # Worded once, at the end, with what the run really spent (in-flight documents settle after this).
-        self.summary.cost_limited = "cost limit reached"
+        self.summary.deferred += 1  # worded in finish(), once in-flight documents have settled their cost
 
     # -- what a request cost, and what it says ------------------------------------------------------------
 
@@ -327,7 +325,7 @@ class Recorder:
         if s.pending and not self.config.batch:
             s.warnings.append(f"{s.pending} document(s) wait in a batch an earlier `run --batch` "
                               "submitted; they were not sent again: run with --batch to collect them")
-        if s.cost_limited:  # one message, said once (the CLI prints it as the error line of exit code 4)
+        if s.deferred:  # one message, said once (the CLI prints it as the error line of exit code 4)
             s.cost_limited = (f"cost limit {usd_as_given(self.config.max_cost_usd)} reached after spending "
                               f"{usd(s.cost_usd)}: {s.deferred} document(s) were not sent and are left for the "
                               "next run (raise --max-cost to send them now)")
