@@ -65,6 +65,17 @@ class Layout:
         """Folder of train.jsonl / validation.jsonl."""
         return self.root / "finetune"
 
+    @property
+    def experiments(self) -> Path:
+        """`extractor experiment`'s comparisons: one row per experiment, variant and field (table.EXPERIMENT_DTYPES)."""
+        return self.root / "experiments.parquet"
+
+    @property
+    def experiment_output(self) -> Path:
+        """The output folder experiment variants run in: their own journal and results, so a trial model's
+        values never become the team's results."""
+        return self.root / "experiments"
+
     def export(self, fmt: str) -> Path:
         """The spreadsheet export: results.xlsx or results.csv."""
         return self.root / f"results.{fmt}"

@@ -186,10 +186,11 @@ class _Run:
 
 
 async def run_async(config: RunConfig, observer: Observer | None = None,
-                    stop: asyncio.Event | None = None) -> RunSummary:
+                    stop: asyncio.Event | None = None, files: list[SourceFile] | None = None) -> RunSummary:
     """Extract every document under `config.input_dir`; returns the summary (see `exit_code`).
 
-    Setting `stop` ends the run gracefully: no new document starts, in-flight ones finish.
+    Setting `stop` ends the run gracefully: no new document starts, in-flight ones finish. `files`: only these
+    documents of the folder (an experiment's labeled sample); the results then hold only them too.
     """
     if config.input_dir is None:
         raise ConfigError("which folder? give the input folder of documents to extract")
@@ -198,10 +199,11 @@ async def run_async(config: RunConfig, observer: Observer | None = None,
     if config.max_cost_usd is not None and not pricer.known:
         raise ConfigError(f"--max-cost cannot be enforced: no price is known for model {config.resolved_model!r}; "
                           f"set [prices.{config.resolved_model!r}] in the config file")
-    try:
-        files = discover(config.input_dir)
-    except DocumentError as exc:
-        raise ConfigError(str(exc)) from None
+    if files is None:
+        try:
+            files = discover(config.input_dir)
+        except DocumentError as exc:
+            raise ConfigError(str(exc)) from None
     stop = stop or asyncio.Event()
     layout = config.layout
     with RunLock(layout.lock):
@@ -280,7 +282,7 @@ async def run_async(config: RunConfig, observer: Observer | None = None,
     return summary
 
 
-def run(config: RunConfig, observer: Observer | None = None) -> RunSummary:
+def run(config: RunConfig, observer: Observer | None = None, files: list[SourceFile] | None = None) -> RunSummary:
     """Blocking entry point with signal handling for unattended runs.
 
     First SIGINT/SIGTERM: start no new document, let in-flight ones finish for `grace_s`, write the
@@ -305,7 +307,7 @@ def run(config: RunConfig, observer: Observer | None = None) -> RunSummary:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, on_signal, sig.name)
-        return await run_async(config, observer, stop)
+        return await run_async(config, observer, stop, files)
 
     try:
         return asyncio.run(main())

@@ -100,3 +100,32 @@ def runs_schema() -> dict[str, pl.DataType]:
         "docs_per_s": pl.Float64(), "interrupted": pl.String(), "aborted": pl.String(),
         "cost_limited": pl.String(), "submitted": pl.Int64(), "pending": pl.Int64(),
     }
+
+
+OVERALL = "(overall)"  # experiments.parquet: the `field` of a variant's all-fields row
+
+
+def experiments_schema() -> dict[str, pl.DataType]:
+    """Columns of experiments.parquet (`extractor experiment`): one row per experiment, variant and field, plus
+    one `field == OVERALL` row per variant. The per-document figures repeat on each of a variant's rows; they
+    are means over the variant's labeled sample, whether its results were paid for now or reused (a reused
+    result keeps the tokens and cost it was extracted with: the figures say what the variant costs)."""
+    return {
+        "experiment_id": pl.String(), "finished_at": pl.String(),
+        "variant": pl.String(),  # the SPEC as given: "examples=similar:3", "model=gpt-4.1-mini,examples=static"
+        "schema_version": pl.String(), "backend": pl.String(), "model": pl.String(), "examples": pl.String(),
+        "strategy": pl.String(), "samples": pl.Int64(), "run_id": pl.String(),
+        "field": pl.String(),
+        "documents": pl.Int64(),  # labeled documents scored (for OVERALL: in the sample)
+        "accuracy": pl.Float64(),  # mean per-document accuracy of the field; OVERALL: fields right / labeled fields
+        "labeled_values": pl.Int64(),  # labeled field values scored (OVERALL: all of them)
+        "ok": pl.Int64(), "failed": pl.Int64(),  # the sample's documents by status
+        "prompt_tokens_per_doc": pl.Float64(), "completion_tokens_per_doc": pl.Float64(),
+        "cached_tokens_per_doc": pl.Float64(), "requests_per_doc": pl.Float64(),
+        "cost_usd_per_doc": pl.Float64(),  # null when the model has no known price
+        "latency_s_per_doc": pl.Float64(),
+        "spent_usd": pl.Float64(),  # what this experiment paid for the variant now (reused results cost 0)
+        "agreement": pl.Float64(),  # self-consistency of the field (samples > 1), else null
+        "not_found_share": pl.Float64(),  # share of the field's values not found in the document, else null
+        "labeled_pool": pl.Int64(),  # labeled documents the examples could come from
+    }
