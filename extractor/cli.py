@@ -229,6 +229,51 @@ def evaluate_results(
         print_eval(report, Console(width=160))
 
 
+@app.command("experiment")
+def experiment(
+    input_dir: Annotated[Path, typer.Argument(help="folder of documents; the labeled ones are the sample")],
+    variant: Annotated[list[str], typer.Option(
+        help="a variant: setting=value[,setting=value...] over this command's settings, e.g. examples=none, "
+             "examples=similar:3, model=gpt-4.1-mini,examples=static, strategy=whole, samples=3, "
+             "schemas=schemas_v2 (repeat --variant for each)")],
+    labels: Annotated[Path | None, typer.Option(
+        help="labels file (.jsonl, .csv, .parquet) keyed by doc_id, stored with the team's labels first")] = None,
+    limit: Annotated[int | None, typer.Option(help="at most this many labeled documents (a stable draw)")] = None,
+    schema: Annotated[str | None, typer.Option(help="schema name [cover_letter]")] = None,
+    schemas: SchemasOpt = None,
+    output: OutputOpt = None,
+    model: Annotated[str | None, typer.Option(help="model name [gpt-4o-mini, or the embedded model]")] = None,
+    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible server URL")] = None,
+    backend: Annotated[str | None, typer.Option(help="auto | openai | embedded")] = None,
+    model_path: Annotated[Path | None, typer.Option(help="GGUF file for the embedded backend")] = None,
+    config: ConfigOpt = None,
+    progress: Annotated[bool, typer.Option(help="show progress")] = True,
+) -> None:
+    """Run VARIANTs over the labeled documents of INPUT_DIR and compare accuracy, tokens, cost and latency."""
+    from rich.console import Console
+
+    from extractor.experiment import ExperimentConfig, run_experiment
+    from extractor.progress import LogProgress, RichProgress
+    from extractor.report import print_experiment
+
+    console = Console(stderr=True)
+
+    def observer(spec: str, settings: RunConfig) -> RichProgress | LogProgress | None:
+        console.print(f"variant {spec}: {settings.resolved_model} ({settings.resolved_backend}), "
+                      f"examples {settings.examples}, strategy {settings.resolved_strategy}", markup=False)
+        if not progress:
+            return None
+        return RichProgress(console) if console.is_terminal else LogProgress()
+
+    with _errors():
+        cfg = _settings(config, input_dir=input_dir, schema=schema, schemas_dir=schemas, output_dir=output,
+                        model=model, base_url=base_url, backend=backend, model_path=model_path)
+        report = run_experiment(ExperimentConfig(settings=cfg, variants=tuple(variant), labels_file=labels,
+                                                 limit=limit), observer)
+    print_experiment(report, Console(width=200))
+    raise typer.Exit(report.exit_code)
+
+
 @app.command("breakeven")
 def breakeven(
     schema: Annotated[str | None, typer.Option(help="schema name [cover_letter]")] = None,

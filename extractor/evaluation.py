@@ -131,6 +131,21 @@ def read_labels_file(path: Path, schema: Schema) -> tuple[dict[str, dict[str, An
     return labels, rejected
 
 
+def store_labels_file(store: Labels, path: Path, schema: Schema) -> tuple[int, list[str]]:
+    """Put a labels file's values into the labels store (eval --labels, experiment --labels): (values stored,
+    one message per rejected value). A value the store already has from a labels file is not stored again;
+    a person's corrections stay whatever the file says (see Labels)."""
+    from_file, rejected = read_labels_file(path, schema)
+    current = store.latest(LABELS_FILE)
+    imported = 0
+    for doc_id, values in from_file.items():
+        for name, value in values.items():
+            if current.get(doc_id, {}).get(name, object()) != value:
+                store.add(doc_id, name, value, source=path.name, content_sha256=None, kind=LABELS_FILE)
+                imported += 1
+    return imported, rejected
+
+
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     """One JSON object per non-blank line; a malformed line is a ConfigError naming file and line."""
     rows: list[dict[str, Any]] = []
@@ -211,14 +226,7 @@ def evaluate(config: EvalConfig) -> EvalReport:
     rejected: list[str] = []
     try:
         if config.labels_file is not None:
-            from_file, rejected = read_labels_file(config.labels_file, schema)
-            current = store.latest(LABELS_FILE)  # a person's corrections stay, whatever the file says
-            for doc_id, values in from_file.items():
-                for name, value in values.items():
-                    if current.get(doc_id, {}).get(name, object()) != value:
-                        store.add(doc_id, name, value, source=config.labels_file.name, content_sha256=None,
-                                  kind=LABELS_FILE)
-                        imported += 1
+            imported, rejected = store_labels_file(store, config.labels_file, schema)
         labels = store.latest()
         shared, conflicts = label_conflicts(store.newest(PERSON), store.newest(LABELS_FILE), schema)
     finally:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import polars as pl
 from rich.console import Console
 from rich.markup import escape
@@ -13,6 +15,9 @@ from extractor.formatting import pct, usd, usd_as_given
 from extractor.layout import Layout
 from extractor.plan import Plan
 from extractor.recorder import RunSummary
+
+if TYPE_CHECKING:
+    from extractor.experiment import ExperimentReport
 
 FAILURES_SHOWN = 5  # in the printed summary; the rest are named by a count and where to look
 
@@ -151,5 +156,46 @@ def print_eval(report: EvalReport, console: Console) -> None:
                           f"labels file {c.file!r} ({c.file_source})", markup=False, highlight=False)
         if len(report.conflicts) > 10:
             console.print(f"  ... {len(report.conflicts) - 10} more")
+    for message in report.rejected:
+        console.print(f"[yellow]label skipped:[/] {escape(message)}")
+
+
+def print_experiment(report: ExperimentReport, console: Console) -> None:
+    """The variants side by side (overall), then accuracy per field and variant, the best marked."""
+    table = Table("variant", "model", "examples", "strategy", "ok", "failed", "fields right", "USD / doc",
+                  "prompt tok / doc", "compl. tok / doc", "s / doc", "agreement", "not found",
+                  title=f"experiment {report.experiment_id}: {report.sample} labeled document(s), each variant",
+                  title_justify="left")
+    for v in report.variants:
+        o = v.overall
+        table.add_row(escape(v.spec), escape(o["model"]), escape(o["examples"]), o["strategy"], str(o["ok"]),
+                      str(o["failed"]), pct(o["accuracy"], 1), usd(o["cost_usd_per_doc"]),
+                      f"{o['prompt_tokens_per_doc']:,.0f}", f"{o['completion_tokens_per_doc']:,.0f}",
+                      f"{o['latency_s_per_doc']:.2f}" if o["latency_s_per_doc"] is not None else "-",
+                      pct(o["agreement"], 1), pct(o["not_found_share"], 1))
+    console.print(table)
+    fields: dict[str, dict[str, float | None]] = {}
+    for v in report.variants:
+        for row in v.rows[1:]:
+            fields.setdefault(row["field"], {})[v.spec] = row["accuracy"]
+    if fields:
+        per_field = Table("field", *(escape(v.spec) for v in report.variants), title="accuracy per field (* best)",
+                          title_justify="left")
+        for name, by_variant in fields.items():
+            known = [a for a in by_variant.values() if a is not None]
+            best = max(known) if len(set(known)) > 1 else None  # a tie everywhere marks nothing
+            per_field.add_row(escape(name), *(
+                pct(by_variant.get(v.spec), 1) + ("*" if best is not None and by_variant.get(v.spec) == best else "")
+                for v in report.variants))
+        console.print(per_field)
+    spent = [v.summary.cost_usd for v in report.variants]
+    console.print(f"spent now: {usd(sum(s for s in spent if s is not None)) if None not in spent else 'unknown'} "
+                  "(results reused from an earlier experiment cost nothing again; the per-document figures are "
+                  f"what each variant costs); wrote {report.path}")
+    if report.imported:
+        console.print(f"{report.imported} label value(s) imported into the labels store")
+    if report.unmatched:
+        console.print(f"[yellow]{len(report.unmatched)} labeled document(s) are not in the input folder[/] "
+                      f"(e.g. {escape(report.unmatched[0])}); they can still be examples only if their text is found")
     for message in report.rejected:
         console.print(f"[yellow]label skipped:[/] {escape(message)}")

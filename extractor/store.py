@@ -437,6 +437,12 @@ class Journal:
                 out[doc_id] = json.loads(metrics_json)
         return [out[d] for d in sorted(out)]
 
+    def metrics_of(self, run_id: str, doc_id: str) -> dict[str, Any] | None:
+        """The consistency metrics the run that produced a row recorded for its document (None: not sampled)."""
+        found = self._db.execute("SELECT metrics_json FROM metrics WHERE run_id = ? AND doc_id = ?",
+                                 (run_id, doc_id)).fetchone()
+        return json.loads(found[0]) if found else None
+
     def previous_ok_row(self, content_sha256: str, cache_key: str) -> dict[str, Any] | None:
         """The newest ok result for the same bytes under another schema version, model or settings."""
         found = self._db.execute(
@@ -667,6 +673,21 @@ class Labels:
         """{doc_id: {field: value}} of `newest(kind)`."""
         return {doc_id: {name: label.value for name, label in fields.items()}
                 for doc_id, fields in self.newest(kind).items()}
+
+    @_writes
+    def mirror(self, other: Labels) -> int:
+        """Add the labels `other` counts (each kind's newest) that this store lacks or holds otherwise, keeping
+        their kind and source: an experiment's own journal sees the team's labels. Returns how many."""
+        added = 0
+        for kind in (LABELS_FILE, PERSON):
+            mine = self.newest(kind)
+            for doc_id, fields in other.newest(kind).items():
+                for name, label in fields.items():
+                    held = mine.get(doc_id, {}).get(name)
+                    if held is None or held.value != label.value:
+                        self.add(doc_id, name, label.value, source=label.source, content_sha256=None, kind=kind)
+                        added += 1
+        return added
 
     def close(self) -> None:
         self._db.close()
