@@ -239,6 +239,8 @@ def experiment(
     labels: Annotated[Path | None, typer.Option(
         help="labels file (.jsonl, .csv, .parquet) keyed by doc_id, stored with the team's labels first")] = None,
     limit: Annotated[int | None, typer.Option(help="at most this many labeled documents (a stable draw)")] = None,
+    max_cost: Annotated[float | None, typer.Option(
+        help="USD per variant: a variant sends no new document once it would spend more")] = None,
     schema: Annotated[str | None, typer.Option(help="schema name [cover_letter]")] = None,
     schemas: SchemasOpt = None,
     output: OutputOpt = None,
@@ -267,7 +269,8 @@ def experiment(
 
     with _errors():
         cfg = _settings(config, input_dir=input_dir, schema=schema, schemas_dir=schemas, output_dir=output,
-                        model=model, base_url=base_url, backend=backend, model_path=model_path)
+                        model=model, base_url=base_url, backend=backend, model_path=model_path,
+                        max_cost_usd=max_cost)
         report = run_experiment(ExperimentConfig(settings=cfg, variants=tuple(variant), labels_file=labels,
                                                  limit=limit), observer)
     print_experiment(report, Console(width=200))

@@ -211,3 +211,20 @@ def test_the_command(tmp_path: Path, fake_server: FakeOpenAI) -> None:
     bad = CliRunner().invoke(app, ["experiment", str(tmp_path / "in"), "--variant", "api_key=x",
                                    "--output", str(tmp_path / "out")])
     assert bad.exit_code == 2 and "cannot vary" in bad.output
+
+
+def test_a_prompt_version_is_a_variant_too(tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    config, labels = setup(tmp_path, fake_server)
+    v2 = tmp_path / "schemas_v2"
+    v2.mkdir()
+    source = (config.schemas_dir / "cover_letter.py").read_text(encoding="utf-8")
+    assert 'INSTRUCTIONS = """\\\n' in source
+    (v2 / "cover_letter.py").write_text(source.replace('INSTRUCTIONS = """\\\n',
+                                                       'INSTRUCTIONS = """\\\nRead the whole letter first.\n'),
+                                        encoding="utf-8")
+    report = run_experiment(ExperimentConfig(settings=config, variants=("examples=static", f"schemas={v2}"),
+                                             labels_file=labels))
+    versions = [v.overall["schema_version"] for v in report.variants]
+    assert versions[0] != versions[1]
+    assert "Read the whole letter first." in server_log(fake_server)[-1]["messages"][0]["content"]
+    assert report.variants[1].summary.cached == 0  # another prompt: another identity, extracted again
