@@ -36,8 +36,8 @@ from extractor.evaluation import store_labels_file
 from extractor.metrics import FieldScore, score
 from extractor.recorder import Observer, RunSummary
 from extractor.schemas import Schema, load_schema
-from extractor.store import Journal, Labels, write_parquet_atomic
-from extractor.table import OVERALL, experiments_schema
+from extractor.store import Journal, Labels, frame_from_json_rows, write_parquet_atomic
+from extractor.table import OVERALL, experiments_schema, row_schema
 
 # What a variant may change: the settings that shape an extraction (and its identity). Names are RunConfig's,
 # `schemas` is the --schemas folder (another version of the schema's module: a prompt/schema version).
@@ -207,12 +207,13 @@ def run_experiment(config: ExperimentConfig, observer: Callable[[str, RunConfig]
                               unmatched=unmatched)
     for spec, vs in variants:
         progress = observer(spec, vs) if observer is not None else None
+        collected = _Collect(progress)
         try:
-            summary = runner.run(vs, progress, files=sample)
+            summary = runner.run(vs, collected, files=sample)
         finally:
             if (close := getattr(progress, "close", None)) is not None:
                 close()  # a progress bar ends with its variant
-        rows = measure(vs, schema, spec, summary, sample, labels, report.experiment_id)
+        rows = measure(vs, schema, spec, summary, list(collected.rows.values()), labels, report.experiment_id)
         report.variants.append(VariantResult(spec, vs, summary, rows))
         append_rows(settings.layout.experiments, rows)
         if summary.interrupted:
@@ -220,17 +221,33 @@ def run_experiment(config: ExperimentConfig, observer: Callable[[str, RunConfig]
     return report
 
 
-def measure(settings: RunConfig, schema: Schema, spec: str, summary: RunSummary, sample: list[SourceFile],
+class _Collect:
+    """The rows one variant's run committed (fresh or reused), passed on to a progress observer: exactly that
+    run's word on each document, never another variant's row of the same document in the shared journal."""
+
+    def __init__(self, inner: Observer | None) -> None:
+        self.inner = inner
+        self.rows: dict[str, dict[str, Any]] = {}
+
+    def started(self, total: int, backend: str, model: str) -> None:
+        if self.inner is not None:
+            self.inner.started(total, backend, model)
+
+    def finished(self, row: dict[str, Any], totals: RunSummary) -> None:
+        self.rows[row["doc_id"]] = row
+        if self.inner is not None:
+            self.inner.finished(row, totals)
+
+
+def measure(settings: RunConfig, schema: Schema, spec: str, summary: RunSummary, rows: list[dict[str, Any]],
             labels: Mapping[str, Mapping[str, Any]], experiment_id: str) -> list[dict[str, Any]]:
-    """One variant's experiments.parquet rows: accuracy per field (eval's scoring of its results against the
-    labels) and per-document tokens, cost and latency of the rows its sample has now."""
-    layout = settings.layout
-    wanted = {f.doc_id for f in sample}
-    results = pl.read_parquet(layout.results).filter(pl.col("doc_id").is_in(wanted)).to_dicts()
-    with Journal.open_readonly(layout.journal) as journal:
-        rows = [json.loads(r) for r in journal.latest_rows(wanted)]
+    """One variant's experiments.parquet rows: accuracy per field (eval's scoring of the variant's rows, typed as
+    results.parquet types them, against the labels) and per-document tokens, cost and latency of those rows."""
+    typed = frame_from_json_rows((json.dumps(r, default=str, ensure_ascii=False) for r in rows),
+                                 row_schema(schema.model)).to_dicts()
+    with Journal.open_readonly(settings.layout.journal) as journal:
         metrics = [m for r in rows if (m := journal.metrics_of(r["run_id"], r["doc_id"])) is not None]
-    scores = score(results, labels, schema.model)
+    scores = score(typed, labels, schema.model)
     n = len(rows) or 1
 
     def mean(key: str) -> float:

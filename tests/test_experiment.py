@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -228,3 +229,16 @@ def test_a_prompt_version_is_a_variant_too(tmp_path: Path, fake_server: FakeOpen
     assert versions[0] != versions[1]
     assert "Read the whole letter first." in server_log(fake_server)[-1]["messages"][0]["content"]
     assert report.variants[1].summary.cached == 0  # another prompt: another identity, extracted again
+
+
+def test_a_variant_is_measured_on_its_own_rows_only(tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    # The variants share one journal: a document a capped variant never sent must not be measured by the
+    # row another variant left for it.
+    config, labels = setup(tmp_path, fake_server, max_cost_usd=1e-9)
+    free = dataclasses.replace(config, max_cost_usd=None)
+    run_experiment(ExperimentConfig(settings=free, variants=("examples=none",), labels_file=labels))
+    capped = run_experiment(ExperimentConfig(settings=config, variants=("examples=similar:2",)))
+    overall = capped.variants[0].overall
+    assert capped.variants[0].summary.deferred == 4 and capped.exit_code == 4
+    assert overall["documents"] == 0 and overall["accuracy"] is None and overall["ok"] == 0
+    assert len(capped.variants[0].rows) == 1  # no field was measured
