@@ -189,9 +189,10 @@ def print_experiment(report: ExperimentReport, console: Console) -> None:
                 for v in report.variants))
         console.print(per_field)
     spent = [v.summary.cost_usd for v in report.variants]
-    console.print(f"spent now: {usd(sum(s for s in spent if s is not None)) if None not in spent else 'unknown'} "
-                  "(results reused from an earlier experiment cost nothing again; the per-document figures are "
-                  f"what each variant costs); wrote {report.path}")
+    reused = sum(v.summary.cached for v in report.variants)
+    console.print(f"spent now: {usd(sum(s for s in spent if s is not None)) if None not in spent else 'unknown'}"
+                  + (f"; {reused} result(s) reused from an earlier experiment cost nothing again (the per-document "
+                     "figures are what each variant costs)" if reused else "") + f"; wrote {report.path}")
     if report.imported:
         console.print(f"{report.imported} label value(s) imported into the labels store")
     if report.unmatched:

@@ -17,6 +17,7 @@ from extractor.errors import ConfigError
 from extractor.evaluation import EvalConfig, evaluate
 from extractor.experiment import ExperimentConfig, parse_variant, run_experiment, sample_of, variant_settings
 from extractor.fakeserver import FakeOpenAI
+from extractor.pricing import Pricer
 from extractor.store import PERSON, Labels
 from extractor.table import OVERALL, experiments_schema
 
@@ -115,6 +116,9 @@ def test_two_variants_end_to_end(tmp_path: Path, fake_server: FakeOpenAI) -> Non
         assert overall["prompt_tokens_per_doc"] == pytest.approx(sum(r["prompt_tokens"] for r in records) / 4)
         assert overall["completion_tokens_per_doc"] == pytest.approx(sum(r["completion_tokens"] for r in records) / 4)
         assert overall["requests_per_doc"] == 1.0 and overall["cost_usd_per_doc"] > 0
+        priced = sum(Pricer.for_config(config).cost(r["prompt_tokens"], r["completion_tokens"], r["cached_tokens"])
+                     or 0.0 for r in records)
+        assert overall["cost_usd_per_doc"] == pytest.approx(priced / 4)
         assert overall["spent_usd"] == pytest.approx(overall["cost_usd_per_doc"] * 4)
     assert by_variant["examples=similar:2"]["prompt_tokens_per_doc"] > by_variant["examples=none"][
         "prompt_tokens_per_doc"] + 300  # the static examples and two letters
