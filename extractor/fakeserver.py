@@ -11,6 +11,7 @@ which makes them deterministic per document under any concurrency:
     [[fault:invalid]]   JSON that breaks the schema (re-asked)
     [[answer:{...}]]    values to put into the answer (merged over the generated defaults); or, without a
                         directive in the text, `answers={key: values}` for documents that contain `key`
+                        (`model_answers={model: {key: values}}`: the same for one model, applied last)
     [[vary:field=a|b|c]] the k-th answer for this document sets field to the k-th option (cycling),
                         for self-consistency tests; `n` choices per request are honoured
     [[invalid-every-4th]] every 4th answer breaks the schema
@@ -117,7 +118,8 @@ class FakeOpenAI:
                  slow_s: float = 2.0, retry_after_s: float = 0.0, supports_n: bool = True,
                  max_in_flight: int | None = None, batch_polls: int = 0, batch_expires: bool = False,
                  batch_answers_lost: int = 0, batch_api: bool = True,
-                 answers: dict[str, dict[str, Any]] | None = None) -> None:
+                 answers: dict[str, dict[str, Any]] | None = None,
+                 model_answers: dict[str, dict[str, dict[str, Any]]] | None = None) -> None:
         self.supports_n = supports_n  # False: behave like servers that ignore `n` (llama.cpp)
         # A provider's rate limit, simplified: a request arriving while this many are being answered
         # gets 429 with Retry-After at once. Peak concurrency seen is kept in `peak_in_flight`.
@@ -141,6 +143,9 @@ class FakeOpenAI:
         # An oracle: a document whose text contains a key is answered with that key's values (merged over the
         # generated defaults), without any directive in the document (evidence tests need clean text).
         self.answers = dict(answers or {})
+        # The same per model, applied last: {model: {key: values}}, so one model can answer better than
+        # another (experiments comparing models).
+        self.model_answers = dict(model_answers or {})
         self.batch_api = batch_api  # False: a server without files and batches endpoints (404, like llama.cpp)
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict[str, Any]] = {}
@@ -438,6 +443,10 @@ class FakeOpenAI:
         if match and isinstance(value, dict):
             value.update(json.loads(match.group(1)))
         for key, answer in self.answers.items():
+            if key in first_user and isinstance(value, dict):
+                value.update(answer)
+                break
+        for key, answer in self.model_answers.get(str(body.get("model")), {}).items():
             if key in first_user and isinstance(value, dict):
                 value.update(answer)
                 break
