@@ -61,6 +61,11 @@ tr.wall td{background:#fef3c7}
 .below{color:var(--warn);font-weight:600}
 h3{font-size:15px;margin:14px 0 4px}
 .best{color:#15803d;font-weight:700}
+.wide{overflow-x:auto}
+.wide table{font-size:13px}
+.wide th,.wide td{padding:4px 5px}
+.wide th{white-space:normal;vertical-align:bottom}
+.wide td:first-child{min-width:9em}
 .unknown{color:var(--warn)}
 @media print{body{background:#fff}section{break-inside:avoid}}
 """
@@ -215,7 +220,7 @@ def _experiments_html(data: ReportData) -> str | None:
     for o in c.options:
         v = o.variant
         accuracy = (_e(pct(o.accuracy, 1)) if o.accuracy is not None
-                    else '<span class="unknown">unknown (not measured)</span>')
+                    else '<span class="unknown">unknown</span>')
         rows.append([
             f'<span class="id">{_e(o.label)}</span>', _e(o.kind), accuracy, _e(usd(o.per_doc)),
             _e(usd(o.batch_per_doc)), _e(usd(c.per_month(o))), _e(usd(c.batch_per_month(o))),
@@ -226,7 +231,8 @@ def _experiments_html(data: ReportData) -> str | None:
             f"{v.documents:,}" if v else "-"])
     head = ["variant", "rung", "overall accuracy", "a document", "Batch API (24 h) a document",
             f"a month ({c.docs_per_month:,.0f} documents)", "Batch API a month", "prompt tokens a document",
-            "completion tokens a document", "latency a document", "agreement", "not found", "labeled documents"]
+            "completion tokens a document", "latency a document", "agreement", "not found",
+            "labeled docs"]
     body = ("<p>Each variant as its newest experiment measured it against labeled documents; the monthly figures "
             "multiply its per-document cost by the production volume and spread any training over "
             f"{_e(f'{c.amortize_months:g}')} months.</p>")
@@ -236,7 +242,7 @@ def _experiments_html(data: ReportData) -> str | None:
     else:
         body += ("<p>Run <code>extractor report --target 0.95</code> (a share of fields right) for the cheapest "
                  "option that reaches it.</p>")
-    body += _table(head, rows, numeric=set(range(2, 13)))
+    body += f'<div class="wide">{_table(head, rows, numeric=set(range(2, 13)))}</div>'
 
     best = c.best_per_field()
     variants = [v for v in c.variants if v.field_accuracy]
@@ -250,8 +256,9 @@ def _experiments_html(data: ReportData) -> str | None:
         field_rows = [[_e(name), *(cell(name, v.variant, v.field_accuracy.get(name)) for v in variants)]
                       for name in best]
         body += ("<h3>Accuracy per field</h3><p>The best variant for each field is in green bold.</p>"
+                 + '<div class="wide">'
                  + _table(["field", *(f'<span class="id">{_e(v.variant)}</span>' for v in variants)], field_rows,
-                          numeric=set(range(1, len(variants) + 1))))
+                          numeric=set(range(1, len(variants) + 1))) + "</div>")
     body += ('<h3>Assumptions</h3><ul class="assumptions">'
              + "".join(f"<li>{_e(line)}</li>" for line in c.assumptions_text()) + "</ul>")
     return _section("experiments", body)
