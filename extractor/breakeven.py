@@ -819,8 +819,8 @@ class Comparison:
         measured = ", ".join(f"{v.variant} on {v.documents:,} labeled documents (experiment {v.experiment_id}, "
                              f"{v.finished_at or 'time unknown'})" for v in self.variants)
         lines = [
-            f"Accuracy is the share of labeled field values right (its row with field {OVERALL}) in each variant's "
-            f"newest experiment in {self.source.name}: {measured or 'no variant'}.",
+            f"Accuracy is the share of labeled field values right (the row with field '{OVERALL}') in each "
+            f"variant's newest experiment in {self.source.name}: {measured or 'no variant'}.",
             "The labeled sample is taken to be like the production documents: its per-document tokens and cost "
             "are multiplied by the production volume.",
             self.volume,
@@ -919,7 +919,7 @@ def compare_experiments(config: BreakEvenConfig, cost: BreakEven | None = None) 
         docs_per_month = a.docs_per_month
         volume = (f"Volume: {number(docs_per_month)} documents a month, as given (--docs-per-month)"
                   + (f"; the journal observed {number(observed.docs_per_night * a.nights_per_month)}."
-                     if observed is not None else "."))
+                     if observed is not None else ": the journal has no production run to observe it from."))
     elif observed is not None:
         docs_per_month = observed.docs_per_night * a.nights_per_month
         volume = (f"Volume: {number(docs_per_month)} documents a month, {number(observed.docs_per_night)} a night "

@@ -123,6 +123,8 @@ def test_unknown_fine_tuned_accuracy_is_stated_and_a_measured_one_is_used(tmp_pa
     assert any(line.startswith("The fine-tuned model's accuracy is UNKNOWN: no experiment measured a fine-tuned "
                                "variant") for line in decision.comparison.assumptions_text())
     assert "No cost-only break-even from the journal: no runs yet" in text
+    assert ("Volume: 10,000 documents a month, as given (--docs-per-month): the journal has no production run to "
+            "observe it from.") in text
 
     # A measured fine-tuned variant: its accuracy counts, it is priced from its tokens at the fine-tuning table's
     # gpt-4o-mini rates (no recorded cost), its training is spent, and no unmeasured estimate is added.
