@@ -287,18 +287,25 @@ def breakeven(
     training_examples: Annotated[int | None, typer.Option(help="labelled examples to train on")] = None,
     epochs: Annotated[int | None, typer.Option(help="training epochs")] = None,
     reask_rate: Annotated[float | None, typer.Option(help="re-asks per document after fine-tuning")] = None,
+    target: Annotated[float | None, typer.Option(
+        help="share of fields right to reach (0.95): recommend the cheapest measured option that reaches it "
+             "(needs `extractor experiment`)")] = None,
+    docs_per_month: Annotated[float | None, typer.Option(
+        help="documents a month for comparing measured variants [observed in the journal]")] = None,
     config: ConfigOpt = None,
 ) -> None:
-    """When would fine-tuning pay for itself? Prompting vs fine-tuned vs Batch API, from observed runs."""
-    from extractor.breakeven import Assumptions, BreakEvenConfig, breakeven_analysis, render_text
+    """When would fine-tuning pay for itself? Prompting vs fine-tuned vs Batch API, from observed runs, and
+    with experiments.parquet the measured variants' accuracy against their cost."""
+    from extractor.breakeven import Assumptions, BreakEvenConfig, decide
     from extractor.config import given
 
     with _errors():
         cfg = _settings(config, schema=schema, schemas_dir=schemas, output_dir=output)
         assumptions = Assumptions(**given(target_model=target_model, training_examples=training_examples,
-                                          epochs=epochs, reask_rate_finetuned=reask_rate))
-        result = breakeven_analysis(BreakEvenConfig(settings=cfg, model=model, assumptions=assumptions))
-    typer.echo(render_text(result))
+                                          epochs=epochs, reask_rate_finetuned=reask_rate,
+                                          docs_per_month=docs_per_month))
+        decision = decide(BreakEvenConfig(settings=cfg, model=model, assumptions=assumptions, target=target))
+    typer.echo(decision.text())
 
 
 @app.command("report")
@@ -308,6 +315,9 @@ def report(
     output: OutputOpt = None,
     out: Annotated[Path | None, typer.Option(help="HTML file [outputs/<schema>/report.html]")] = None,
     target_model: Annotated[str | None, typer.Option(help="model to fine-tune in the break-even")] = None,
+    target: Annotated[float | None, typer.Option(
+        help="share of fields right to reach (0.95): the Experiments section recommends the cheapest measured "
+             "option that reaches it")] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Write a self-contained HTML report (costs, agreement, accuracy, drift, break-even) and summarize it."""
@@ -319,7 +329,7 @@ def report(
 
     with _errors():
         cfg = _settings(config, schema=schema, schemas_dir=schemas, output_dir=output)
-        report_config = ReportConfig(settings=cfg, out=out,
+        report_config = ReportConfig(settings=cfg, out=out, target=target,
                                      assumptions=Assumptions(**given(target_model=target_model)))
         data = build_report(report_config)
         path = write_report(report_config, data)

@@ -97,3 +97,44 @@ def two_page_pdf(second_page: str) -> bytes:
     pdf.add_page()
     pdf.multi_cell(0, 8, second_page)
     return bytes(pdf.output())
+
+
+def write_experiments(path: Path, variants: list[dict[str, Any]]) -> None:
+    """experiments.parquet as `extractor experiment` appends it: for each variant dict, one row per field of its
+    `fields` ({name: accuracy}) plus the OVERALL row (`accuracy`), the per-document figures repeated on each.
+
+    Keys: variant, accuracy, fields, and optionally experiment_id, finished_at, model, examples, documents,
+    prompt_tokens, completion_tokens, cached_tokens, requests, cost (None: unpriced), latency, agreement,
+    not_found. Appends to an existing file, as each experiment does."""
+    import polars as pl
+
+    from extractor.table import OVERALL, experiments_schema
+
+    rows: list[dict[str, Any]] = []
+    for v in variants:
+        spec = v["variant"]
+        parts = dict(p.split("=", 1) for p in spec.split(","))
+        common = {
+            "experiment_id": v.get("experiment_id", "e1"), "finished_at": v.get("finished_at", "2026-01-01T00:00:00"),
+            "variant": spec, "schema_version": "v1", "backend": "openai",
+            "model": v.get("model", parts.get("model", "gpt-4o-mini")), "examples": v.get(
+                "examples", parts.get("examples", "static")), "strategy": "whole", "samples": 1, "run_id": "r1",
+            "ok": v.get("documents", 20), "failed": 0,
+            "prompt_tokens_per_doc": v.get("prompt_tokens", 2000.0),
+            "completion_tokens_per_doc": v.get("completion_tokens", 200.0),
+            "cached_tokens_per_doc": v.get("cached_tokens", 0.0), "requests_per_doc": v.get("requests", 1.0),
+            "cost_usd_per_doc": v.get("cost"), "latency_s_per_doc": v.get("latency", 1.5), "spent_usd": 0.0,
+            "labeled_pool": 24,
+        }
+        fields: dict[str, float] = v.get("fields", {})
+        for name, accuracy in fields.items():
+            rows.append({**common, "field": name, "documents": v.get("documents", 20), "accuracy": accuracy,
+                         "labeled_values": 20, "agreement": v.get("agreement"), "not_found_share": v.get("not_found")})
+        rows.append({**common, "field": OVERALL, "documents": v.get("documents", 20), "accuracy": v["accuracy"],
+                     "labeled_values": 20 * max(1, len(fields)), "agreement": v.get("agreement"),
+                     "not_found_share": v.get("not_found")})
+    frame = pl.DataFrame(rows, schema=experiments_schema())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        frame = pl.concat([pl.read_parquet(path), frame])
+    frame.write_parquet(path)

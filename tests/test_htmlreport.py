@@ -30,7 +30,7 @@ from extractor.htmlreport import (
 from extractor.pricing import finetune_prices
 from extractor.schemas import load_schema
 
-from .conftest import ROOT, make_config, settings, write_docs
+from .conftest import ROOT, make_config, settings, write_docs, write_experiments
 
 EVIL = "<script>alert(1)</script>.txt"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -85,7 +85,10 @@ def test_report_has_every_section_chart_and_the_recommendation(report: tuple[Rep
     config, path, page = report
     assert path == config.settings.output_dir / "cover_letter" / "report.html" and path.is_file()
     assert not list(path.parent.glob(".report.html.*")), "written atomically: no temporary file left"
-    for title in SECTION_TITLES.values():
+    for key, title in SECTION_TITLES.items():
+        if key == "experiments":  # shown only when experiments.parquet exists
+            assert f">{html.escape(title)}</h2>" not in page and 'href="#experiments"' not in page
+            continue
         assert f">{html.escape(title)}</h2>" in page, title
     assert page.count("<svg") >= 5, "cost histogram, cost per run, agreement, accuracy and break-even charts"
     assert "<?xml" not in page and "<!DOCTYPE svg" not in page
@@ -179,3 +182,92 @@ def test_screenshot(report: tuple[ReportConfig, Path, str], tmp_path: Path) -> N
     assert done.returncode == 0, done.stderr
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert png.stat().st_size > 20_000
+
+
+EVIL_VARIANT = "examples=similar:3,note=<img src=x onerror=alert(2)>"
+EVIL_FIELD = "<b>salary</b>"
+
+
+def _experiments_report(tmp_path: Path, server: FakeOpenAI, target: float | None) -> ReportConfig:
+    """One production run (the monthly volume) and experiments.parquet with three variants, one hostile."""
+    write_docs(tmp_path / "in", {f"letter{i}.txt": _letter(i) for i in range(4)})
+    runner.run(make_config(tmp_path, server))
+    where = settings(tmp_path / "out")
+    write_experiments(where.layout.experiments, [
+        {"variant": "examples=static", "accuracy": 0.90, "cost": 0.0004, "prompt_tokens": 2100.0,
+         "completion_tokens": 180.0, "latency": 1.25, "fields": {"applicant_name": 1.0, EVIL_FIELD: 0.7}},
+        {"variant": EVIL_VARIANT, "examples": "similar:3", "accuracy": 0.96, "cost": 0.0010,
+         "prompt_tokens": 5000.0, "completion_tokens": 190.0, "latency": 2.5, "agreement": 0.8, "not_found": 0.05,
+         "fields": {"applicant_name": 1.0, EVIL_FIELD: 0.9}},
+        {"variant": "model=gpt-4.1,examples=static", "accuracy": 0.97, "cost": 0.0080,
+         "fields": {"applicant_name": 0.95, EVIL_FIELD: 1.0}}])
+    return ReportConfig(settings=where, target=target)
+
+
+def test_experiments_section_terminal_and_escaping(tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    config = _experiments_report(tmp_path, fake_server, target=0.95)
+    data = build_report(config)
+    c = data.experiments
+    assert c is not None and "experiments" not in data.notes
+    assert [o.label for o in c.options] == ["examples=static", EVIL_VARIANT, "model=gpt-4.1,examples=static",
+                                            "fine-tuned gpt-4.1-nano-2025-04-14 (not measured)"]
+    assert c.recommendation is not None and c.recommendation.startswith(f"Use {EVIL_VARIANT}: 96.0%")
+    page = render_html(data)
+    assert '<section id="experiments"><h2>Experiments</h2>' in page and 'href="#experiments"' in page
+    assert html.escape(c.recommendation) in page and "For 95.0% of fields right" in page
+    assert html.escape(EVIL_VARIANT) in page and html.escape(EVIL_FIELD) in page
+    assert EVIL_VARIANT not in page and EVIL_FIELD not in page and "<img" not in page
+    assert page.count('<strong class="best">') == 3  # applicant_name: a tie of two; the hostile field: one
+    assert "The fine-tuned model&#x27;s accuracy is UNKNOWN" in page
+
+    console = Console(record=True, width=300)
+    print_report_summary(data, console)
+    text = " ".join(console.export_text().split())
+    assert "experiments: 3 variant(s) measured; most accurate model=gpt-4.1,examples=static 97.0%" in text
+    assert f"For 95.0% of fields right: {c.recommendation}" in text
+
+    # Without --target: the table, no recommendation about a target.
+    plain = build_report(dataclasses.replace(config, target=None))
+    assert plain.experiments is not None and plain.experiments.recommendation is None
+    assert "For 95.0% of fields right" not in render_html(plain) and "--target 0.95" in render_html(plain)
+    with pytest.raises(ConfigError, match="between 0 and 1"):
+        dataclasses.replace(config, target=95)
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's headless Chromium at /usr/bin/chromium "
+                                                   "(apt-get install -y chromium)")
+def test_experiments_table_rendered_in_chromium(tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    import tempfile
+
+    config = _experiments_report(tmp_path, fake_server, target=0.95)
+    path = write_report(config)
+    with tempfile.TemporaryDirectory() as profile:
+        dom = subprocess.run([str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                              "--disable-background-networking", f"--user-data-dir={profile}", "--dump-dom",
+                              path.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    section = re.search(r'<section id="experiments">(.*?)</section>', dom, re.S)
+    assert section is not None, "the Experiments section is in the rendered DOM"
+    tables = re.findall(r"<table>(.*?)</table>", section.group(1), re.S)
+    assert len(tables) == 2, "the comparison and the per-field accuracy"
+
+    def cells(table: str) -> list[list[str]]:
+        rows = re.findall(r"<tr[^>]*>(.*?)</tr>", table, re.S)
+        return [[html.unescape(_text_outside_tags(c)).strip()
+                 for c in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row, re.S)] for row in rows]
+
+    comparison = cells(tables[0])
+    assert comparison[0][:3] == ["variant", "rung", "overall accuracy"]
+    by_variant = {row[0]: row for row in comparison[1:]}
+    # One run of 4 documents, 30 nights a month: 120 documents a month.
+    assert by_variant["examples=static"][1:] == [
+        "static prompt", "90.0%", "$0.000400", "$0.000200", "$0.0480", "$0.0240", "2,100", "180", "1.25 s", "-", "-",
+        "20"]
+    assert by_variant[EVIL_VARIANT][1:] == [
+        "retrieved examples", "96.0%", "$0.00100", "$0.000500", "$0.120", "$0.0600", "5,000", "190", "2.50 s", "80%",
+        "5%", "20"]
+    finetuned = by_variant["fine-tuned gpt-4.1-nano-2025-04-14 (not measured)"]
+    assert finetuned[1:3] == ["fine-tuned", "unknown"]
+    per_field = cells(tables[1])
+    assert per_field[0] == ["field", "examples=static", EVIL_VARIANT, "model=gpt-4.1,examples=static"]
+    assert per_field[1:] == [["applicant_name", "100.0%", "100.0%", "95.0%"], [EVIL_FIELD, "70.0%", "90.0%", "100.0%"]]
+    assert "<img" not in section.group(1) and "&lt;img src=x" in section.group(1)

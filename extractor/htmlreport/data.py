@@ -17,7 +17,15 @@ from typing import Any
 
 import polars as pl
 
-from extractor.breakeven import Assumptions, BreakEven, BreakEvenConfig, breakeven_analysis, quality_wall
+from extractor.breakeven import (
+    Assumptions,
+    BreakEven,
+    BreakEvenConfig,
+    Comparison,
+    breakeven_analysis,
+    compare_experiments,
+    quality_wall,
+)
 from extractor.config import ModelPrice, RunConfig
 from extractor.errors import ConfigError
 from extractor.schemas import load_schema
@@ -36,6 +44,8 @@ class ReportConfig:
     """What the break-even assumes rather than observes (target model, training examples, ...)."""
     quality_threshold: float = 0.9
     quality_versions: int = 3
+    target: float | None = None
+    """Share of fields right the Experiments section recommends the cheapest option for; None: the table only."""
     target_model: InitVar[str | None] = None
     """Shorthand: replaces `assumptions.target_model` (folded into `assumptions` on construction)."""
     current_price: InitVar[ModelPrice | None] = None
@@ -44,6 +54,8 @@ class ReportConfig:
     def __post_init__(self, target_model: str | None, current_price: ModelPrice | None) -> None:
         if self.out is None:
             object.__setattr__(self, "out", self.settings.layout.report)
+        if self.target is not None:
+            BreakEvenConfig(settings=self.settings, target=self.target)  # raises ConfigError when out of range
         shorthands = {"target_model": target_model, "current_price": current_price}
         given: dict[str, Any] = {name: value for name, value in shorthands.items() if value is not None}
         if given:
@@ -56,7 +68,7 @@ class ReportConfig:
 
     def breakeven_config(self) -> BreakEvenConfig:
         """The break-even the report shows: `extractor breakeven`'s analysis of the latest run's model."""
-        return BreakEvenConfig(settings=self.settings, assumptions=self.assumptions)
+        return BreakEvenConfig(settings=self.settings, assumptions=self.assumptions, target=self.target)
 
 
 @dataclass(frozen=True)
@@ -152,6 +164,8 @@ class ReportData:
     quality_history: list[tuple[str, dict[str, float]]]
     quality_wall: list[str]
     notes: dict[str, str] = field(default_factory=dict)
+    experiments: Comparison | None = None
+    """The measured variants against the fine-tuned model (experiments.parquet); None when there is none."""
 
     @property
     def latest_run(self) -> RunPoint | None:
@@ -231,12 +245,19 @@ def build_report(config: ReportConfig) -> ReportData:
         except ConfigError as exc:  # nothing billed to project from, or no price: the message says which
             notes["breakeven"] = _sentence(str(exc))
 
+    experiments: Comparison | None = None
+    if layout.experiments.is_file():
+        try:
+            experiments = compare_experiments(config.breakeven_config(), breakeven)
+        except ConfigError as exc:  # unreadable, empty, or no monthly volume: the message says which
+            notes["experiments"] = _sentence(str(exc))
+
     return ReportData(
         config=config, schema_name=schema.name, schema_version=schema.version,
         generated_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), headline=headline, runs=runs,
         doc_costs=doc_costs, costliest=costliest, problems=problems, problem_count=not_ok.height,
         agreement=agreement, sampled=sampled, accuracy=accuracy, drift=drift, breakeven=breakeven,
-        quality_history=versions, quality_wall=wall, notes=notes)
+        quality_history=versions, quality_wall=wall, notes=notes, experiments=experiments)
 
 
 def _runs(path: Path) -> list[RunPoint]:

@@ -23,9 +23,10 @@ SECTION_TITLES: dict[str, str] = {
     "accuracy": "Per-field accuracy",
     "drift": "Drift across versions",
     "breakeven": "Fine-tuning break-even",
+    "experiments": "Experiments",
     "quality": "Quality wall",
 }
-"""Section id -> heading, in report order."""
+"""Section id -> heading, in report order. "experiments" is shown only when experiments.parquet exists."""
 
 
 _CSS = """
@@ -59,6 +60,13 @@ td:first-child{min-width:12em}
 tr.wall td{background:#fef3c7}
 .below{color:var(--warn);font-weight:600}
 h3{font-size:15px;margin:14px 0 4px}
+.best{color:#15803d;font-weight:700}
+.wide{overflow-x:auto}
+.wide table{font-size:13px}
+.wide th,.wide td{padding:4px 5px}
+.wide th{white-space:normal;vertical-align:bottom}
+.wide td:first-child{min-width:9em}
+.unknown{color:var(--warn)}
 @media print{body{background:#fff}section{break-inside:avoid}}
 """
 
@@ -198,6 +206,64 @@ def _breakeven_html(data: ReportData) -> str:
     return _section("breakeven", body)
 
 
+def _experiments_html(data: ReportData) -> str | None:
+    """The measured variants against the fine-tuned model; None (no section) without experiments.parquet."""
+    c = data.experiments
+    if c is None:
+        note = data.notes.get("experiments")
+        return None if note is None else _section("experiments", _empty(note))
+
+    def figure(value: float | None, fmt: str = "{:,.0f}") -> str:
+        return "-" if value is None else _e(fmt.format(value))
+
+    rows = []
+    for o in c.options:
+        v = o.variant
+        accuracy = (_e(pct(o.accuracy, 1)) if o.accuracy is not None
+                    else '<span class="unknown">unknown</span>')
+        rows.append([
+            f'<span class="id">{_e(o.label)}</span>', _e(o.kind), accuracy, _e(usd(o.per_doc)),
+            _e(usd(o.batch_per_doc)), _e(usd(c.per_month(o))), _e(usd(c.batch_per_month(o))),
+            figure(v.prompt_tokens_per_doc if v else None), figure(v.completion_tokens_per_doc if v else None),
+            figure(v.latency_s_per_doc if v else None, "{:,.2f} s"),
+            _e(pct(v.agreement)) if v and v.agreement is not None else "-",
+            _e(pct(v.not_found_share)) if v and v.not_found_share is not None else "-",
+            f"{v.documents:,}" if v else "-"])
+    head = ["variant", "rung", "overall accuracy", "a document", "Batch API (24 h) a document",
+            f"a month ({c.docs_per_month:,.0f} documents)", "Batch API a month", "prompt tokens a document",
+            "completion tokens a document", "latency a document", "agreement", "not found",
+            "labeled docs"]
+    body = ("<p>Each variant as its newest experiment measured it against labeled documents; the monthly figures "
+            "multiply its per-document cost by the production volume and spread any training over "
+            f"{_e(f'{c.amortize_months:g}')} months.</p>")
+    if c.recommendation is not None:
+        body += (f'<p class="recommendation"><strong>For {_e(pct(c.target, 1))} of fields right: '
+                 f"{_e(c.recommendation)}</strong></p>")
+    else:
+        body += ("<p>Run <code>extractor report --target 0.95</code> (a share of fields right) for the cheapest "
+                 "option that reaches it.</p>")
+    body += f'<div class="wide">{_table(head, rows, numeric=set(range(2, 13)))}</div>'
+
+    best = c.best_per_field()
+    variants = [v for v in c.variants if v.field_accuracy]
+    if best and variants:
+        def cell(name: str, variant: str, score: float | None) -> str:
+            if score is None:
+                return "-"
+            text = _e(pct(score, 1))
+            return f'<strong class="best">{text}</strong>' if variant in best[name] else text
+
+        field_rows = [[_e(name), *(cell(name, v.variant, v.field_accuracy.get(name)) for v in variants)]
+                      for name in best]
+        body += ("<h3>Accuracy per field</h3><p>The best variant for each field is in green bold.</p>"
+                 + '<div class="wide">'
+                 + _table(["field", *(f'<span class="id">{_e(v.variant)}</span>' for v in variants)], field_rows,
+                          numeric=set(range(1, len(variants) + 1))) + "</div>")
+    body += ('<h3>Assumptions</h3><ul class="assumptions">'
+             + "".join(f"<li>{_e(line)}</li>" for line in c.assumptions_text()) + "</ul>")
+    return _section("experiments", body)
+
+
 def _quality_html(data: ReportData) -> str:
     config = data.config
     versions = data.quality_history[-config.quality_versions:]
@@ -229,9 +295,13 @@ def _quality_html(data: ReportData) -> str:
 
 def render_html(data: ReportData) -> str:
     """The whole report as one HTML document (no script, no external resource)."""
-    nav = "".join(f'<a href="#{key}">{_e(title)}</a>' for key, title in SECTION_TITLES.items())
-    sections = [_headline_html(data), _cost_html(data), _runs_html(data), _agreement_html(data),
-                _accuracy_html(data), _drift_html(data), _breakeven_html(data), _quality_html(data)]
+    shown = {"headline": _headline_html(data), "cost": _cost_html(data), "runs": _runs_html(data),
+             "agreement": _agreement_html(data), "accuracy": _accuracy_html(data), "drift": _drift_html(data),
+             "breakeven": _breakeven_html(data), "experiments": _experiments_html(data),
+             "quality": _quality_html(data)}
+    sections = [section for key in SECTION_TITLES if (section := shown[key]) is not None]
+    nav = "".join(f'<a href="#{key}">{_e(title)}</a>' for key, title in SECTION_TITLES.items()
+                  if shown[key] is not None)
     return "\n".join([
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',

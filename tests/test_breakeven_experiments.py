@@ -1,0 +1,211 @@
+"""Break-even with measured accuracy: experiments.parquet's variants against the fine-tuned model and the Batch API,
+and the recommendation for a target share of fields right."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from extractor import runner
+from extractor.breakeven import (
+    FINETUNED,
+    RETRIEVED,
+    STATIC,
+    Assumptions,
+    BreakEvenConfig,
+    breakeven_analysis,
+    compare_experiments,
+    decide,
+    read_experiments,
+    render_text,
+)
+from extractor.errors import ConfigError
+from extractor.fakeserver import FakeOpenAI
+from extractor.pricing import finetune_prices
+from extractor.store import LABELS_FILE, Labels
+
+from .conftest import make_config, settings, write_docs, write_experiments
+from .test_cli import cli
+
+TABLE = finetune_prices()  # gpt-4.1-nano fine-tuned: training 1.50, input 0.20, output 0.80; batch 0.5
+
+# Three rungs measured on 20 labeled documents, USD a document as each experiment recorded it.
+VARIANTS: list[dict[str, Any]] = [
+    {"variant": "examples=static", "accuracy": 0.90, "cost": 0.0004, "fields": {"name": 1.0, "salary": 0.7}},
+    {"variant": "examples=similar:3", "accuracy": 0.96, "cost": 0.0010, "prompt_tokens": 5000.0,
+     "fields": {"name": 1.0, "salary": 0.9}, "agreement": 0.8, "not_found": 0.05},
+    {"variant": "model=gpt-4.1,examples=static", "accuracy": 0.97, "cost": 0.0080,
+     "fields": {"name": 0.95, "salary": 1.0}},
+]
+
+
+def _config(tmp_path: Path, target: float | None = 0.95, **assumed: Any) -> BreakEvenConfig:
+    return BreakEvenConfig(settings=settings(tmp_path / "out"), target=target,
+                           assumptions=Assumptions(docs_per_month=10_000, **assumed))
+
+
+def _write(config: BreakEvenConfig, variants: list[dict[str, Any]]) -> None:
+    write_experiments(config.settings.layout.experiments, variants)
+
+
+def _label(config: BreakEvenConfig, documents: int) -> None:
+    with Labels(config.settings.layout.journal) as labels:
+        for i in range(documents):
+            labels.add(f"d{i}.txt", "name", f"Person {i}", source="labels.jsonl", content_sha256=None,
+                       kind=LABELS_FILE)
+
+
+def test_recommends_the_cheapest_variant_that_reaches_the_target(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    _write(config, VARIANTS)
+    c = compare_experiments(config)
+    assert c is not None
+    static, similar, big, finetuned = c.options
+    assert [o.kind for o in c.options] == [STATIC, RETRIEVED, STATIC, FINETUNED]
+    # 10,000 documents a month: $4, $10 and $80.
+    assert [c.per_month(o) for o in (static, similar, big)] == [pytest.approx(4), pytest.approx(10),
+                                                                pytest.approx(80)]
+    # examples=static (90%) misses 95%; similar:3 (96%) and gpt-4.1 (97%) reach it; similar:3 is cheaper.
+    assert c.recommendation is not None
+    assert c.recommendation.startswith("Use examples=similar:3: 96.0% of fields right (target 95.0%) for "
+                                       "$0.00100 a document, $10.00 a month, the cheapest measured option")
+    assert "; if answers may wait 24 h, the Batch API runs it for $0.000500 a document, $5.00 a month." in (
+        c.recommendation)
+    # The fine-tuned estimate, priced from examples=static's tokens (no production run): 2,000 prompt and 200
+    # completion tokens, (2000 * 0.2 + 200 * 0.8) = 560 micro-$ * 1.02 requests = 571.2 micro-$ a document;
+    # training 500 * 2,200 * 3 epochs * 1.5 $/Mtok = $4.95, spread over 90 nights = 3 months: $1.65 a month.
+    assert finetuned.accuracy is None and finetuned.variant is None
+    assert finetuned.per_doc == pytest.approx(571.2e-6) and finetuned.training_usd == pytest.approx(4.95)
+    assert c.per_month(finetuned) == pytest.approx(5.712 + 1.65)
+    # Cheaper than the recommendation, but never taken to reach the target: said so, not assumed.
+    assert "would cost $7.36 a month, but its accuracy is unknown until an experiment measures it." in (
+        c.recommendation)
+    # A higher target only gpt-4.1 reaches.
+    higher = compare_experiments(dataclasses.replace(config, target=0.965))
+    assert higher is not None and higher.recommendation is not None
+    assert higher.recommendation.startswith("Use model=gpt-4.1,examples=static: 97.0%")
+
+
+def test_none_reaching_the_target_gives_the_labeling_advice(tmp_path: Path) -> None:
+    config = _config(tmp_path, target=0.99)
+    _write(config, VARIANTS)
+    _label(config, 30)
+    c = compare_experiments(config)
+    assert c is not None and c.labeled == 30 and c.recommendation is not None
+    assert c.recommendation.startswith("None of the measured options reaches 99.0% of fields right: the closest is "
+                                       "model=gpt-4.1,examples=static at 97.0% ($0.00800 a document, $80.00 a month).")
+    assert ("Fine-tuning is the next rung: it needs 500 labeled training documents (an assumption), you have 30 "
+            "labeled; label 470 more, fine-tune gpt-4.1-nano-2025-04-14 on them (`extractor export finetune`), and "
+            "measure it as a variant: `extractor experiment INPUT_DIR --labels FILE --variant model=ft:...`."
+            ) in c.recommendation
+    assert "Retrieved examples were not measured" not in c.recommendation
+    # Only the static prompt measured: retrieved examples are the cheaper rung to try first.
+    only_static = _config(tmp_path / "static", target=0.99, training_examples=20)
+    _write(only_static, VARIANTS[:1])
+    _label(only_static, 30)
+    advice = compare_experiments(only_static)
+    assert advice is not None and advice.recommendation is not None
+    assert "Retrieved examples were not measured: `--variant examples=similar:3`" in advice.recommendation
+    assert "it needs 20 labeled training documents (an assumption) and you have 30; fine-tune" in (
+        advice.recommendation)
+
+
+def test_unknown_fine_tuned_accuracy_is_stated_and_a_measured_one_is_used(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    _write(config, VARIANTS)
+    decision = decide(config)
+    assert decision.cost is None and decision.comparison is not None
+    text = decision.text()
+    assert "UNKNOWN" in text
+    assert any(line.startswith("The fine-tuned model's accuracy is UNKNOWN: no experiment measured a fine-tuned "
+                               "variant") for line in decision.comparison.assumptions_text())
+    assert "No cost-only break-even from the journal: no runs yet" in text
+    assert ("Volume: 10,000 documents a month, as given (--docs-per-month): the journal has no production run to "
+            "observe it from.") in text
+
+    # A measured fine-tuned variant: its accuracy counts, it is priced from its tokens at the fine-tuning table's
+    # gpt-4o-mini rates (no recorded cost), its training is spent, and no unmeasured estimate is added.
+    measured = _config(tmp_path / "ft")
+    _write(measured, [*VARIANTS, {"variant": "model=ft:gpt-4o-mini-2024-07-18:acme::abc", "accuracy": 0.98,
+                                  "cost": None, "prompt_tokens": 1000.0, "completion_tokens": 200.0}])
+    c = compare_experiments(measured)
+    assert c is not None and len(c.options) == 4
+    ft = c.options[3]
+    assert (ft.kind, ft.accuracy, ft.training_usd, ft.priced_from_tokens) == (FINETUNED, 0.98, 0.0, True)
+    assert ft.per_doc == pytest.approx((1000 * 0.30 + 200 * 1.20) / 1e6)  # 540 micro-$: $5.40 a month
+    assert c.recommendation is not None and c.recommendation.startswith(
+        "Use model=ft:gpt-4o-mini-2024-07-18:acme::abc: 98.0% of fields right")
+    assert not any("UNKNOWN" in line for line in c.assumptions_text())
+    assert any("exists and was measured: its training is spent" in line for line in c.assumptions_text())
+
+
+def test_batch_prices_are_the_discount_of_each_option(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    _write(config, VARIANTS)
+    c = compare_experiments(config)
+    assert c is not None and c.table.batch_discount == 0.5
+    for o in c.options:
+        assert o.per_doc is not None
+        assert o.batch_per_doc == pytest.approx(o.per_doc * 0.5), o.label
+        assert c.batch_per_month(o) == pytest.approx(o.per_doc * 0.5 * 10_000 + o.training_usd / 3), o.label
+    assert any("bills 50% of the normal price for every option" in line for line in c.assumptions_text())
+
+
+def test_the_newest_experiment_of_each_variant_is_used(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    path = config.settings.layout.experiments
+    write_experiments(path, [
+        {**VARIANTS[0], "experiment_id": "zz-old", "finished_at": "2026-01-01T00:00:00", "accuracy": 0.50},
+        {**VARIANTS[1], "experiment_id": "zz-old", "finished_at": "2026-01-01T00:00:00"}])
+    write_experiments(path, [{**VARIANTS[0], "experiment_id": "aa-new", "finished_at": "2026-02-01T00:00:00",
+                              "fields": {"name": 0.8}}])
+    variants = read_experiments(path)
+    assert [(v.variant, v.experiment_id, v.accuracy) for v in variants] == [
+        ("examples=static", "aa-new", 0.90), ("examples=similar:3", "zz-old", 0.96)]
+    assert variants[0].field_accuracy == {"name": 0.8}, "the older experiment's fields are not mixed in"
+    assert (variants[1].agreement, variants[1].not_found_share) == (0.8, 0.05)
+
+
+def test_volume_is_needed_without_a_production_run(tmp_path: Path) -> None:
+    config = BreakEvenConfig(settings=settings(tmp_path / "out"), target=0.95)
+    _write(config, VARIANTS)
+    with pytest.raises(ConfigError, match="--docs-per-month"):
+        decide(config)
+    with pytest.raises(ConfigError, match="between 0 and 1"):
+        BreakEvenConfig(settings=config.settings, target=95)
+
+
+def test_breakeven_target_from_the_cli(tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    write_docs(tmp_path / "in", {f"d{i}.txt": f"Letter {i} " + "words " * (20 * i) for i in range(6)})
+    runner.run(make_config(tmp_path, fake_server))
+    common = ["--output", str(tmp_path / "out"), "--schemas", str(Path(__file__).parent.parent / "schemas")]
+    where = settings(tmp_path / "out")
+
+    # No experiment yet: exactly today's output, and --target says how to measure accuracy.
+    before = cli("breakeven", *common)
+    assert before.returncode == 0, before.stderr
+    assert before.stdout.strip() == render_text(breakeven_analysis(BreakEvenConfig(settings=where)))
+    told = cli("breakeven", "--target", "0.95", *common)
+    assert told.returncode == 0, told.stderr
+    assert told.stdout.startswith(before.stdout.strip())
+    assert "no experiment measured accuracy" in told.stdout and "extractor experiment INPUT_DIR" in told.stdout
+
+    write_experiments(where.layout.experiments, VARIANTS)
+    result = cli("breakeven", "--target", "0.95", *common)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert out.startswith(before.stdout.strip()), "the cost-only analysis comes first, unchanged"
+    assert "Measured options (experiments.parquet" in out
+    for label in ("examples=static", "examples=similar:3", "model=gpt-4.1,examples=static",
+                  "fine-tuned gpt-4.1-nano-2025-04-14 (not measured)"):
+        assert label in out
+    # The monthly volume is the journal's: 6 documents in one run, 30 nights a month.
+    assert "180 documents a month, 6 a night over 1 production run(s) of gpt-4o-mini" in out
+    assert "Recommendation for 95.0% of fields right: Use examples=similar:3: 96.0%" in out
+    # The fine-tuned option is priced as the cost-only analysis prices it.
+    assert "priced as the cost-only break-even above prices it" in out
+    bad = cli("breakeven", "--target", "95", *common)
+    assert bad.returncode != 0 and "between 0 and 1" in bad.stderr
