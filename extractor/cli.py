@@ -241,6 +241,7 @@ def experiment(
     limit: Annotated[int | None, typer.Option(help="at most this many labeled documents (a stable draw)")] = None,
     max_cost: Annotated[float | None, typer.Option(
         help="USD per variant: a variant sends no new document once it would spend more")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="what each variant would send, and its cost")] = False,
     schema: Annotated[str | None, typer.Option(help="schema name [cover_letter]")] = None,
     schemas: SchemasOpt = None,
     output: OutputOpt = None,
@@ -254,9 +255,9 @@ def experiment(
     """Run VARIANTs over the labeled documents of INPUT_DIR and compare accuracy, tokens, cost and latency."""
     from rich.console import Console
 
-    from extractor.experiment import ExperimentConfig, run_experiment
+    from extractor.experiment import ExperimentConfig, plan_experiment, run_experiment
     from extractor.progress import LogProgress, RichProgress
-    from extractor.report import print_experiment
+    from extractor.report import print_experiment, print_experiment_plan
 
     console = Console(stderr=True)
 
@@ -271,8 +272,11 @@ def experiment(
         cfg = _settings(config, input_dir=input_dir, schema=schema, schemas_dir=schemas, output_dir=output,
                         model=model, base_url=base_url, backend=backend, model_path=model_path,
                         max_cost_usd=max_cost)
-        report = run_experiment(ExperimentConfig(settings=cfg, variants=tuple(variant), labels_file=labels,
-                                                 limit=limit), observer)
+        experiment_config = ExperimentConfig(settings=cfg, variants=tuple(variant), labels_file=labels, limit=limit)
+        if dry_run:
+            print_experiment_plan(plan_experiment(experiment_config), Console(width=160))
+            return
+        report = run_experiment(experiment_config, observer)
     print_experiment(report, Console(width=200))
     raise typer.Exit(report.exit_code)
 

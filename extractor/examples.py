@@ -117,12 +117,15 @@ class Retriever:
 
     @classmethod
     def open(cls, config: RunConfig, model: type[BaseModel], journal: Journal | None,
-             reader: DocumentReader) -> Retriever | None:
-        """None unless `examples = "similar:K"`; the labels are read once, here."""
+             reader: DocumentReader, labels: dict[str, dict[str, Any]] | None = None) -> Retriever | None:
+        """None unless `examples = "similar:K"`; the labels (`labels`, else the journal's store) are read once,
+        here."""
         k = config.similar_examples
         if k is None:
             return None
-        labels: dict[str, dict[str, Any]] = {}
+        if labels is not None:
+            return cls(k, model, journal, reader, config.input_dir, labels)
+        labels = {}
         if journal is not None:
             store = Labels.open_readonly(journal.path)
             try:

@@ -32,11 +32,12 @@ from extractor import runner
 from extractor.config import RunConfig
 from extractor.documents import SourceFile, discover
 from extractor.errors import ConfigError, DocumentError
-from extractor.evaluation import store_labels_file
+from extractor.evaluation import read_labels_file, store_labels_file
 from extractor.metrics import FieldScore, score
+from extractor.plan import Plan, plan
 from extractor.recorder import Observer, RunSummary
 from extractor.schemas import Schema, load_schema
-from extractor.store import Journal, Labels, frame_from_json_rows, write_parquet_atomic
+from extractor.store import PERSON, Journal, Labels, frame_from_json_rows, write_parquet_atomic
 from extractor.table import OVERALL, experiments_schema, row_schema
 
 # What a variant may change: the settings that shape an extraction (and its identity). Names are RunConfig's,
@@ -147,13 +148,15 @@ def sample_of(files: list[SourceFile], labels: Mapping[str, Any], limit: int | N
     return labeled
 
 
-def run_experiment(config: ExperimentConfig, observer: Callable[[str, RunConfig], Observer | None] | None = None,
-                   ) -> ExperimentReport:
-    """Run every variant over the labeled sample, score it and append its rows to experiments.parquet.
+@dataclass
+class _Prepared:
+    schema: Schema
+    variants: list[tuple[str, RunConfig]]
+    files: list[SourceFile]
 
-    `observer(spec, settings)` may return a progress observer for that variant's run. Each variant's rows are
-    written as soon as it finishes, so an interrupted experiment keeps what it measured.
-    """
+
+def _prepare(config: ExperimentConfig) -> _Prepared:
+    """Every SPEC checked and the folder listed before anything is stored or sent."""
     settings = config.settings
     if settings.input_dir is None:
         raise ConfigError("which folder? give the input folder of labeled documents")
@@ -165,7 +168,7 @@ def run_experiment(config: ExperimentConfig, observer: Callable[[str, RunConfig]
     if config.limit is not None and config.limit < 1:
         raise ConfigError("--limit must be at least 1")
     schema = load_schema(settings.schemas_dir, settings.schema)
-    variants = [(spec, variant_settings(settings, spec)) for spec in config.variants]  # every SPEC checked first
+    variants = [(spec, variant_settings(settings, spec)) for spec in config.variants]
     for spec, vs in variants:
         if vs.schema != settings.schema:
             other = load_schema(vs.schemas_dir, vs.schema)
@@ -176,7 +179,35 @@ def run_experiment(config: ExperimentConfig, observer: Callable[[str, RunConfig]
         files = discover(settings.input_dir)
     except DocumentError as exc:
         raise ConfigError(str(exc)) from None
+    return _Prepared(schema, variants, files)
 
+
+def _sample(config: ExperimentConfig, schema: Schema, files: list[SourceFile],
+            labels: Mapping[str, Any]) -> tuple[list[SourceFile], list[str]]:
+    """(the labeled documents of the folder, drawn to --limit; labeled doc_ids not in the folder)."""
+    settings = config.settings
+    if not labels:
+        raise ConfigError(f"no labels for schema {schema.name}: give --labels FILE (JSONL, CSV or Parquet keyed by "
+                          "doc_id) or import people's corrections first (extractor import-corrections)")
+    sample = sample_of(files, labels, config.limit)
+    unmatched = sorted(set(labels) - {f.doc_id for f in files})
+    if not sample:
+        example = f" (a label's doc_id: {unmatched[0]!r}" + (f"; a file's: {files[0].doc_id!r})" if files else ")")
+        raise ConfigError(f"none of the {len(labels)} labeled documents is in {settings.input_dir}: a label's "
+                          f"doc_id is the file's path relative to the input folder{example if unmatched else ''}")
+    return sample, unmatched
+
+
+def run_experiment(config: ExperimentConfig, observer: Callable[[str, RunConfig], Observer | None] | None = None,
+                   ) -> ExperimentReport:
+    """Run every variant over the labeled sample, score it and append its rows to experiments.parquet.
+
+    `observer(spec, settings)` may return a progress observer for that variant's run. Each variant's rows are
+    written as soon as it finishes, so an interrupted experiment keeps what it measured.
+    """
+    settings = config.settings
+    prepared = _prepare(config)
+    schema, variants = prepared.schema, prepared.variants
     main = Labels(settings.layout.journal)  # the team's labels store: --labels goes there, as with eval
     try:
         imported, rejected = (store_labels_file(main, config.labels_file, schema) if config.labels_file is not None
@@ -190,16 +221,7 @@ def run_experiment(config: ExperimentConfig, observer: Callable[[str, RunConfig]
                 mirror.close()
     finally:
         main.close()
-    if not labels:
-        raise ConfigError(f"no labels for schema {schema.name}: give --labels FILE (JSONL, CSV or Parquet keyed by "
-                          "doc_id) or import people's corrections first (extractor import-corrections)")
-    sample = sample_of(files, labels, config.limit)
-    in_folder = {f.doc_id for f in files}
-    unmatched = sorted(set(labels) - in_folder)
-    if not sample:
-        example = f" (a label's doc_id: {unmatched[0]!r}" + (f"; a file's: {files[0].doc_id!r})" if files else ")")
-        raise ConfigError(f"none of the {len(labels)} labeled documents is in {settings.input_dir}: a label's "
-                          f"doc_id is the file's path relative to the input folder{example if unmatched else ''}")
+    sample, unmatched = _sample(config, schema, prepared.files, labels)
 
     now = dt.datetime.now(dt.UTC)
     report = ExperimentReport(experiment_id=runner.new_run_id(now), sample=len(sample), labeled=len(labels),
@@ -219,6 +241,45 @@ def run_experiment(config: ExperimentConfig, observer: Callable[[str, RunConfig]
         if summary.interrupted:
             break
     return report
+
+
+@dataclass
+class ExperimentPlan:
+    """`extractor experiment --dry-run`: what each variant would send over the sample, and its estimated cost."""
+
+    sample: int
+    labeled: int
+    variants: list[tuple[str, Plan]]
+    rejected: list[str] = field(default_factory=list)
+
+    @property
+    def cost_usd(self) -> float | None:
+        costs = [p.cost_usd for _, p in self.variants]
+        return None if None in costs else sum(c for c in costs if c is not None)
+
+
+def plan_experiment(config: ExperimentConfig) -> ExperimentPlan:
+    """Each variant's dry run over the labeled sample, writing nothing: the labels are the store's as it is,
+    with `--labels FILE` laid over them as storing it would (a person's correction still wins)."""
+    settings = config.settings
+    prepared = _prepare(config)
+    labels: dict[str, dict[str, Any]] = {}
+    people: dict[str, set[str]] = {}
+    if settings.layout.journal.exists():
+        with Labels.open_readonly(settings.layout.journal) as store:
+            for doc_id, fields in store.newest().items():
+                labels[doc_id] = {name: label.value for name, label in fields.items()}
+                people[doc_id] = {name for name, label in fields.items() if label.kind == PERSON}
+    rejected: list[str] = []
+    if config.labels_file is not None:
+        from_file, rejected = read_labels_file(config.labels_file, prepared.schema)
+        for doc_id, values in from_file.items():
+            for name, value in values.items():
+                if name not in people.get(doc_id, set()):
+                    labels.setdefault(doc_id, {})[name] = value
+    sample, _ = _sample(config, prepared.schema, prepared.files, labels)
+    return ExperimentPlan(sample=len(sample), labeled=len(labels), rejected=rejected,
+                          variants=[(spec, plan(vs, files=sample, labels=labels)) for spec, vs in prepared.variants])
 
 
 class _Collect:

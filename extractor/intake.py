@@ -18,6 +18,7 @@ import asyncio
 import dataclasses
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 from extractor.budget import Budget
 from extractor.config import RunConfig
@@ -100,12 +101,13 @@ class Intake:
 
     @classmethod
     def open(cls, config: RunConfig, journal: Journal | None, schema: Schema, *, reader: DocumentReader,
-             budget: Budget) -> Intake:
+             budget: Budget, labels: dict[str, dict[str, Any]] | None = None) -> Intake:
         """The intake for `schema` under `config.examples`: static (the schema's examples in the system
-        prompt), none (no examples at all) or similar:K (the static prefix plus K retrieved examples)."""
+        prompt), none (no examples at all) or similar:K (the static prefix plus K retrieved examples, from
+        `labels` if given, else the journal's labels store)."""
         return cls(config, journal, schema_version=schema.version,
                    system=system_prompt(schema, examples=config.examples != "none"), reader=reader, budget=budget,
-                   retriever=Retriever.open(config, schema.model, journal, reader))
+                   retriever=Retriever.open(config, schema.model, journal, reader, labels))
 
     async def identify(self, src: SourceFile) -> Identity | Unreadable:
         try:

@@ -13,10 +13,11 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from extractor.budget import DEFAULT_COMPLETION_TOKENS, DEFAULT_TOKENS_PER_CHAR, Budget
 from extractor.config import RunConfig
-from extractor.documents import DocumentReader, discover
+from extractor.documents import DocumentReader, SourceFile, discover
 from extractor.errors import ConfigError, DocumentError, JournalError
 from extractor.intake import Carry, Intake, NotSendable, Pending, Unreadable
 from extractor.pricing import Pricer
@@ -56,20 +57,24 @@ class Plan:
         return sum(d.completion_tokens for d in self.to_send)
 
 
-def plan(config: RunConfig) -> Plan:
-    return asyncio.run(plan_async(config))
+def plan(config: RunConfig, files: list[SourceFile] | None = None,
+         labels: dict[str, dict[str, Any]] | None = None) -> Plan:
+    return asyncio.run(plan_async(config, files, labels))
 
 
-async def plan_async(config: RunConfig) -> Plan:
-    """Walk the folder through the run's own intake, sending nothing: what it would carry, what waits in a
-    batch, what cannot be sent, and what would be sent (with why and what it would cost)."""
+async def plan_async(config: RunConfig, files: list[SourceFile] | None = None,
+                     labels: dict[str, dict[str, Any]] | None = None) -> Plan:
+    """Walk the folder (or only `files`, as `runner.run_async` takes them) through the run's own intake, sending
+    nothing: what it would carry, what waits in a batch, what cannot be sent, and what would be sent (with why
+    and what it would cost). `labels`: where retrieved examples come from, if not the journal's store."""
     if config.input_dir is None:
         raise ConfigError("which folder? give the input folder of documents to extract")
     schema = load_schema(config.schemas_dir, config.schema)
-    try:
-        files = discover(config.input_dir)
-    except DocumentError as exc:
-        raise ConfigError(str(exc)) from None
+    if files is None:
+        try:
+            files = discover(config.input_dir)
+        except DocumentError as exc:
+            raise ConfigError(str(exc)) from None
     journal = _open_journal(config.layout.journal)
     result = Plan(documents=len(files), model=config.resolved_model)
     observed = journal.tokens_per_char(config.resolved_model) if journal is not None else None
@@ -85,7 +90,7 @@ async def plan_async(config: RunConfig) -> Plan:
     # The run's own admission rule, with every document in flight at once (nothing settles here).
     budget = Budget(config.max_cost_usd, pricer, observed)
     reader = DocumentReader(max_chars=config.max_chars, timeout_s=config.parse_timeout_s)
-    intake = Intake.open(config, journal, schema, reader=reader, budget=budget)
+    intake = Intake.open(config, journal, schema, reader=reader, budget=budget, labels=labels)
     fit = 0
     try:
         for src in files:

@@ -17,7 +17,7 @@ from extractor.plan import Plan
 from extractor.recorder import RunSummary
 
 if TYPE_CHECKING:
-    from extractor.experiment import ExperimentReport
+    from extractor.experiment import ExperimentPlan, ExperimentReport
 
 FAILURES_SHOWN = 5  # in the printed summary; the rest are named by a count and where to look
 
@@ -199,4 +199,16 @@ def print_experiment(report: ExperimentReport, console: Console) -> None:
         console.print(f"[yellow]{len(report.unmatched)} labeled document(s) are not in the input folder[/] "
                       f"(e.g. {escape(report.unmatched[0])}); they can still be examples only if their text is found")
     for message in report.rejected:
+        console.print(f"[yellow]label skipped:[/] {escape(message)}")
+
+
+def print_experiment_plan(plan: ExperimentPlan, console: Console) -> None:
+    """Each variant's dry run over the sample, then the experiment's estimated total."""
+    console.print(f"experiment dry run: {plan.sample} labeled document(s) in the folder, of {plan.labeled} labeled")
+    for spec, variant in plan.variants:
+        console.rule(f"variant {escape(spec)}", align="left")
+        print_plan(variant, console)
+    total = usd(plan.cost_usd, unknown="unknown (a model without a known price)")
+    console.print(f"estimated cost of the experiment: {total}")
+    for message in plan.rejected:
         console.print(f"[yellow]label skipped:[/] {escape(message)}")

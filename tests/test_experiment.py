@@ -15,7 +15,14 @@ from typer.testing import CliRunner
 from extractor.cli import app
 from extractor.errors import ConfigError
 from extractor.evaluation import EvalConfig, evaluate
-from extractor.experiment import ExperimentConfig, parse_variant, run_experiment, sample_of, variant_settings
+from extractor.experiment import (
+    ExperimentConfig,
+    parse_variant,
+    plan_experiment,
+    run_experiment,
+    sample_of,
+    variant_settings,
+)
 from extractor.fakeserver import FakeOpenAI
 from extractor.pricing import Pricer
 from extractor.store import PERSON, Labels
@@ -246,3 +253,21 @@ def test_a_variant_is_measured_on_its_own_rows_only(tmp_path: Path, fake_server:
     assert capped.variants[0].summary.deferred == 4 and capped.exit_code == 4
     assert overall["documents"] == 0 and overall["accuracy"] is None and overall["ok"] == 0
     assert len(capped.variants[0].rows) == 1  # no field was measured
+
+
+def test_a_dry_run_prices_each_variant_and_writes_nothing(tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    config, labels = setup(tmp_path, fake_server)
+    experiment = ExperimentConfig(settings=config, variants=("examples=none", "examples=similar:2"),
+                                  labels_file=labels)
+    planned = plan_experiment(experiment)
+    assert not (tmp_path / "out").exists() and server_log(fake_server) == []
+    assert planned.sample == 4 and planned.labeled == 4
+    (_, none), (_, similar) = planned.variants
+    assert [d.doc_id for d in none.to_send] == ["ada.txt", "bob.txt", "cy.txt", "dee.txt"]
+    # the examples come from the labels file, though nothing was stored: two letters more in each prompt
+    for bare, shown in zip(none.to_send, similar.to_send, strict=True):
+        assert shown.prompt_chars > bare.prompt_chars + 2 * 60
+    assert planned.cost_usd == pytest.approx((none.cost_usd or 0) + (similar.cost_usd or 0))
+    run_experiment(experiment)
+    again = plan_experiment(experiment)
+    assert all(p.cached == 4 and not p.to_send for _, p in again.variants)
