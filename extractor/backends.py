@@ -46,6 +46,10 @@ class Backend(Protocol):
         """One short answer constrained to a JSON schema (the field-by-field strategy's questions)."""
         ...
 
+    async def embed(self, texts: list[str], model: str, meter: CallMeter) -> list[list[float]]:
+        """One vector per text from the server's embeddings endpoint (`retrieval = "embeddings"`)."""
+        ...
+
 
 # name -> "module:factory"; a factory takes a RunConfig and returns an async context manager.
 REGISTRY: dict[str, str] = {
@@ -199,6 +203,21 @@ class OpenAICompatibleBackend:
         if not completion.choices:
             return ""
         return completion.choices[0].message.content or ""
+
+    async def embed(self, texts: list[str], model: str, meter: CallMeter) -> list[list[float]]:
+        """One vector per text, in order, from `embeddings.create` through the same client and retry policy."""
+        token = CURRENT_METER.set(meter)
+        try:
+            response = await self._openai.embeddings.create(model=model, input=texts)
+        except Exception as exc:
+            raise self._classify(exc) from exc
+        finally:
+            CURRENT_METER.reset(token)
+        vectors = [list(item.embedding) for item in sorted(response.data, key=lambda item: item.index)]
+        if len(vectors) != len(texts):
+            raise _extraction_error("EmbeddingError", f"the embeddings endpoint answered {len(vectors)} vector(s) "
+                                                      f"for {len(texts)} text(s)")
+        return vectors
 
     def request_params(self, response_model: type[BaseModel], temperature: float) -> dict[str, Any]:
         """Chat-completion parameters (beyond model and messages) that make the server answer in the

@@ -25,6 +25,7 @@ from extractor.layout import Layout
 
 DEFAULT_CONFIG_FILE = Path("extractor.toml")
 DEFAULT_REMOTE_MODEL = "gpt-4o-mini"
+DEFAULT_EMBEDDING_MODEL = "text-embedding-3-small"
 EMBEDDED_MODEL = "smollm2-135m-instruct-q4_1"
 MODES = ("tools", "json_schema", "json", "md_json")
 BACKENDS = ("auto", "openai", "embedded")
@@ -88,6 +89,9 @@ class RunConfig:
     batch: bool = False  # submit through the OpenAI Batch API (half price, answers within 24 h)
     review_threshold: float = 0.5  # a row needs review when a value's confidence is below this
     examples: str = "static"  # static (the schema's) | none | similar:K (K labeled documents like this one)
+    # How similar:K ranks labeled documents: bm25 (words, offline, no model) | embeddings[:MODEL] (the server's
+    # embeddings endpoint, through the same client; default model DEFAULT_EMBEDDING_MODEL)
+    retrieval: str = "bm25"
     adapt_concurrency: bool = True  # a 429/503 halves the requests in flight (throttle.AdaptiveLimit)
     prices: Mapping[str, ModelPrice] = field(default_factory=dict)
     # [finetune_prices."<model>"]: training and fine-tuned inference prices beyond the dated table
@@ -117,6 +121,12 @@ class RunConfig:
             raise ConfigError("--max-cost must be a positive amount of USD")
         if self.examples not in ("static", "none") and self.similar_examples is None:
             raise ConfigError(f"--examples must be static, none or similar:K (K >= 1), not {self.examples!r}")
+        if self.retrieval != "bm25" and self.embedding_model is None:
+            raise ConfigError(f"retrieval must be bm25 or embeddings[:MODEL], not {self.retrieval!r}")
+        if self.embedding_model is not None and self.similar_examples is not None \
+                and self.resolved_backend != "openai":
+            raise ConfigError(f"retrieval = {self.retrieval} asks the server's embeddings endpoint: it needs an "
+                              "OpenAI-compatible server (a key or --base-url); the embedded model ranks by bm25")
         if self.batch and self.resolved_backend != "openai":
             raise ConfigError("--batch needs an OpenAI-compatible server with the Batch API (a key or --base-url)")
         if self.batch and self.samples > 1:
@@ -134,6 +144,14 @@ class RunConfig:
         """K of `examples = "similar:K"`: retrieved examples per document; None for static or none."""
         kind, _, k = self.examples.partition(":")
         return int(k) if kind == "similar" and k.isdigit() and int(k) >= 1 else None
+
+    @property
+    def embedding_model(self) -> str | None:
+        """The embeddings model of `retrieval = "embeddings[:MODEL]"`; None for bm25 (or a malformed value)."""
+        kind, sep, model = self.retrieval.partition(":")
+        if kind != "embeddings" or (sep and not model.strip()):
+            return None
+        return model.strip() or DEFAULT_EMBEDDING_MODEL
 
     @property
     def resolved_strategy(self) -> str:

@@ -210,6 +210,9 @@ class EmbeddedBackend:
         finally:
             self._charge(meter, before)
 
+    async def embed(self, texts: list[str], model: str, meter: CallMeter) -> list[list[float]]:
+        raise ConfigError("the embedded model has no embeddings endpoint: use retrieval = bm25 (the default)")
+
     def batch_api(self, temperature: float) -> None:
         """The embedded server has no Batch API."""
         return None

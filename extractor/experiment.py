@@ -43,8 +43,8 @@ from extractor.table import OVERALL, experiments_schema, row_schema
 # What a variant may change: the settings that shape an extraction (and its identity). Names are RunConfig's,
 # `schemas` is the --schemas folder (another version of the schema's module: a prompt/schema version).
 VARIANT_SETTINGS = ("schema", "schemas_dir", "model", "base_url", "backend", "model_path", "mode", "strategy",
-                    "examples", "samples", "sample_fraction", "sample_temperature", "temperature", "max_tokens",
-                    "max_reasks", "max_chars")
+                    "examples", "retrieval", "samples", "sample_fraction", "sample_temperature", "temperature",
+                    "max_tokens", "max_reasks", "max_chars")
 _ALIASES = {"schemas": "schemas_dir", "prompt": "schemas_dir"}
 
 
@@ -328,6 +328,8 @@ def measure(settings: RunConfig, schema: Schema, spec: str, summary: RunSummary,
         "cost_usd_per_doc": mean("cost_usd") if priced else None,
         "latency_s_per_doc": sum(timed) / len(timed) if timed else None,
         "spent_usd": summary.cost_usd, "labeled_pool": len(labels),
+        "embedding_tokens_per_doc": summary.embedding_tokens / n,
+        "embedding_usd_per_doc": None if summary.embedding_cost_usd is None else summary.embedding_cost_usd / n,
     }
     not_found = _not_found_shares(rows)
     agreement = _agreements(metrics)

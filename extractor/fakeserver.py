@@ -18,6 +18,7 @@ which makes them deterministic per document under any concurrency:
 
 Several fault directives are consumed in order. `fail_rate` adds random transient 429/500/503s.
 Every request is logged with the usage it reported (GET /_log), so tests can reconcile tokens.
+POST /v1/embeddings answers hashed word-count vectors (logged with `embeddings: true`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ _FAULT = re.compile(r"\[\[fault:([a-z0-9]+)(?:\*(\d+))?\]\]")
 _ANSWER = re.compile(r"\[\[answer:(\{.*?\})\]\]", re.DOTALL)
 _VARY = re.compile(r"\[\[vary:(\w+)=(.*?)\]\](?!\])")  # options may be JSON lists: ["a","b"]|["a"]
 _INVALID_SAMPLE = re.compile(r"\[\[invalid-every-4th\]\]")
+EMBEDDING_DIMENSIONS = 256
 _STATUS_FAULTS = {"400", "401", "403", "404", "408", "409", "429", "500", "502", "503", "504"}
 
 
@@ -119,7 +121,8 @@ class FakeOpenAI:
                  max_in_flight: int | None = None, batch_polls: int = 0, batch_expires: bool = False,
                  batch_answers_lost: int = 0, batch_api: bool = True,
                  answers: dict[str, dict[str, Any]] | None = None,
-                 model_answers: dict[str, dict[str, dict[str, Any]]] | None = None) -> None:
+                 model_answers: dict[str, dict[str, dict[str, Any]]] | None = None,
+                 embeddings: bool = True) -> None:
         self.supports_n = supports_n  # False: behave like servers that ignore `n` (llama.cpp)
         # A provider's rate limit, simplified: a request arriving while this many are being answered
         # gets 429 with Retry-After at once. Peak concurrency seen is kept in `peak_in_flight`.
@@ -147,6 +150,7 @@ class FakeOpenAI:
         # another (experiments comparing models).
         self.model_answers = dict(model_answers or {})
         self.batch_api = batch_api  # False: a server without files and batches endpoints (404, like llama.cpp)
+        self.embeddings = embeddings  # False: no /v1/embeddings (404), like a chat-only server
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict[str, Any]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -163,6 +167,8 @@ class FakeOpenAI:
         app = web.Application(client_max_size=256 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._models)
+        if self.embeddings:
+            app.router.add_post("/v1/embeddings", self._embeddings)
         if self.batch_api:
             app.router.add_post("/v1/files", self._file_upload)
             app.router.add_get("/v1/files/{file_id}/content", self._file_content)
@@ -231,6 +237,26 @@ class FakeOpenAI:
             return web.json_response(payload, status=status, headers=headers)
         finally:
             self.in_flight -= 1
+
+    async def _embeddings(self, request: Any) -> Any:
+        """Deterministic vectors: hashed word counts, L2-normalized (documents sharing words are close)."""
+        from aiohttp import web
+
+        body = await request.json()
+        texts = body.get("input")
+        texts = [texts] if isinstance(texts, str) else list(texts or [])
+        data, tokens = [], 0
+        for i, text in enumerate(texts):
+            vector = [0.0] * EMBEDDING_DIMENSIONS
+            for word in re.findall(r"\w+", str(text).lower()):
+                vector[int(hashlib.md5(word.encode()).hexdigest()[:8], 16) % EMBEDDING_DIMENSIONS] += 1.0
+            norm = math.sqrt(sum(v * v for v in vector)) or 1.0
+            data.append({"object": "embedding", "index": i, "embedding": [v / norm for v in vector]})
+            tokens += _tokens(str(text))
+        self._append({"embeddings": True, "model": body.get("model"), "inputs": len(texts), "status": 200,
+                      "prompt_tokens": tokens, "completion_tokens": 0, "cached_tokens": 0})
+        return web.json_response({"object": "list", "data": data, "model": body.get("model", "fake"),
+                                  "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
 
     # -- the Batch API (files, batches), answered with the same behaviour as chat completions ---------
     def _new_id(self, prefix: str) -> str:

@@ -24,7 +24,7 @@ from extractor.budget import Budget
 from extractor.config import RunConfig
 from extractor.documents import DocumentReader, SourceFile, sha256_file
 from extractor.errors import DocumentError
-from extractor.examples import Retriever, Shot, digest
+from extractor.examples import Embed, Retriever, Shot, digest
 from extractor.prompts import build_messages, system_prompt
 from extractor.schemas import Schema
 from extractor.store import Journal
@@ -101,13 +101,15 @@ class Intake:
 
     @classmethod
     def open(cls, config: RunConfig, journal: Journal | None, schema: Schema, *, reader: DocumentReader,
-             budget: Budget, labels: dict[str, dict[str, Any]] | None = None) -> Intake:
+             budget: Budget, labels: dict[str, dict[str, Any]] | None = None,
+             embed: Embed | None = None) -> Intake:
         """The intake for `schema` under `config.examples`: static (the schema's examples in the system
         prompt), none (no examples at all) or similar:K (the static prefix plus K retrieved examples, from
-        `labels` if given, else the journal's labels store)."""
+        `labels` if given, else the journal's labels store; `embed`: the backend's embeddings, for
+        `retrieval = "embeddings"`)."""
         return cls(config, journal, schema_version=schema.version,
                    system=system_prompt(schema, examples=config.examples != "none"), reader=reader, budget=budget,
-                   retriever=Retriever.open(config, schema.model, journal, reader, labels))
+                   retriever=Retriever.open(config, schema.model, journal, reader, labels, embed))
 
     async def identify(self, src: SourceFile) -> Identity | Unreadable:
         try:

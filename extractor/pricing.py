@@ -22,7 +22,8 @@ def list_cost(model: str, prompt_tokens: int, completion_tokens: int, cached_tok
 
     The model's override (the config's [prices]) wins, its cached input billed at the input rate unless it
     has a cached price. Otherwise genai-prices, matched on the provider of `base_url` first and then, for a
-    self-hosted or proxy URL the table does not know, on the model name alone.
+    self-hosted or proxy URL the table does not know, on the model name alone, then as an OpenAI model (the
+    table finds `text-embedding-3-small` only so).
     """
     override = overrides.get(model) if overrides else None
     if override is not None:
@@ -36,6 +37,7 @@ def list_cost(model: str, prompt_tokens: int, completion_tokens: int, cached_tok
                   cache_read_tokens=cached_tokens or None)
     attempts: list[dict[str, str]] = [{"provider_api_url": base_url}] if base_url else []
     attempts.append({})  # provider unknown to the table (self-hosted): match on the model name alone
+    attempts.append({"provider_id": "openai"})  # names the table matches only under a provider (embeddings)
     for kwargs in attempts:
         try:
             return float(calc_price(usage, model, **kwargs).total_price)  # type: ignore[call-overload]

@@ -20,6 +20,7 @@ from extractor.config import RunConfig
 from extractor.documents import SourceFile
 from extractor.errors import ExitCode
 from extractor.evidence import EVIDENCE_KEY, evidence_frame, ground, verdict
+from extractor.examples import Embedder
 from extractor.formatting import usd, usd_as_given
 from extractor.intake import Carry, NotSendable, Unreadable
 from extractor.metrics import Consensus, field_kinds, leaves, similarity
@@ -67,7 +68,9 @@ class RunSummary:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int = 0
-    cost_usd: float | None = 0.0
+    cost_usd: float | None = 0.0  # chat and embeddings
+    embedding_tokens: int = 0  # retrieval = "embeddings": what choosing the examples used
+    embedding_cost_usd: float | None = 0.0
     compute_s: float = 0.0
     requests: int = 0
     transport_retries: int = 0
@@ -194,6 +197,23 @@ class Recorder:
         if meter.lowest_width is not None:
             s.lowest_concurrency = min(s.lowest_concurrency or meter.lowest_width, meter.lowest_width)
         return row
+
+    def charge_embeddings(self, embedder: Embedder) -> None:
+        """What the embeddings calls of `retrieval = "embeddings"` used, priced as the embeddings model, in
+        the run's cost (the rows carry their chat cost only: a pool's embeddings serve many documents)."""
+        s = self.summary
+        s.embedding_tokens = embedder.tokens
+        s.requests += embedder.requests
+        if not embedder.tokens:
+            return
+        s.embedding_cost_usd = Pricer(embedder.model, base_url=self.config.base_url,
+                                      overrides=self.config.prices).cost(embedder.tokens, 0, 0)
+        if s.embedding_cost_usd is None:
+            s.warnings.append(f"no price known for embeddings model {embedder.model!r}: the run's cost leaves out "
+                              f"its {embedder.tokens:,} tokens; set [prices.{embedder.model!r}] in the config file")
+            return
+        if s.cost_usd is not None:
+            s.cost_usd += s.embedding_cost_usd
 
     def attach_evidence(self, row: dict[str, Any], text: str, pages: tuple[int, ...] | None,
                         agreement: dict[str, float] | None = None) -> None:

@@ -36,7 +36,10 @@ def print_summary(summary: RunSummary, console: Console) -> None:
         ("documents", f"{summary.documents}: {summary.ok} ok{reused}, {summary.failed} failed, "
                       f"{summary.skipped} skipped" + (f"; {sent} extracted now" if summary.cached else "")),
         ("tokens", f"{summary.prompt_tokens:,} prompt ({summary.cached_tokens:,} cached), "
-                   f"{summary.completion_tokens:,} completion"),
+                   f"{summary.completion_tokens:,} completion"
+                   + (f"; {summary.embedding_tokens:,} embedding (choosing examples: "
+                      f"{usd(summary.embedding_cost_usd, unknown='price unknown')}, in the cost)"
+                      if summary.embedding_tokens else "")),
         ("requests", f"{summary.requests} ({summary.transport_retries} transport retries"
                      + (f", {summary.timeouts} timed out" if summary.timeouts else "")
                      + (f", {summary.throttled} rate-limited; in flight lowered to {summary.lowest_concurrency}"

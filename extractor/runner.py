@@ -44,18 +44,23 @@ class _LazyBackend:
     """Opens the backend on the first document that needs the model: a run whose documents are all
     cached or skipped starts no embedded server and opens no connection."""
 
-    def __init__(self, config: RunConfig, stack: contextlib.AsyncExitStack) -> None:
+    def __init__(self, config: RunConfig) -> None:
         self._config = config
-        self._stack = stack
+        self.stack: contextlib.AsyncExitStack | None = None  # set by the run: where the backend is closed
         self._backend: Backend | None = None
         self._lock = asyncio.Lock()
 
     async def get(self) -> Backend:
         async with self._lock:
             if self._backend is None:
-                self._backend = await self._stack.enter_async_context(open_backend(self._config))
+                assert self.stack is not None, "the run opens the backend inside its exit stack"
+                self._backend = await self.stack.enter_async_context(open_backend(self._config))
                 _freeze_import_heap()
             return self._backend
+
+    async def embed(self, texts: list[str], model: str, meter: CallMeter) -> list[list[float]]:
+        """The backend's embeddings (retrieved examples ranked by embeddings), opening it if need be."""
+        return await (await self.get()).embed(texts, model, meter)
 
 
 _heap_frozen = False
@@ -220,7 +225,8 @@ async def run_async(config: RunConfig, observer: Observer | None = None,
         budget = Budget(config.max_cost_usd, pricer,
                         journal.tokens_per_char(summary.model) if config.max_cost_usd is not None else None)
         reader = DocumentReader(max_chars=config.max_chars, timeout_s=config.parse_timeout_s)
-        intake = Intake.open(config, journal, schema, reader=reader, budget=budget)
+        backend = _LazyBackend(config)
+        intake = Intake.open(config, journal, schema, reader=reader, budget=budget, embed=backend.embed)
         recorder = Recorder(config, schema, journal, events, summary, observer, files, pricer, budget)
         state = _Run(config, schema, intake, recorder)
         if not files:
@@ -232,7 +238,7 @@ async def run_async(config: RunConfig, observer: Observer | None = None,
             observer.started(len(files), summary.backend, summary.model)
         try:
             async with contextlib.AsyncExitStack() as stack:
-                backend = _LazyBackend(config, stack)
+                backend.stack = stack
                 to_extract = files
                 if config.batch:  # submitted and collected through the Batch API, not one by one
                     from extractor.batch import run_batch
@@ -269,6 +275,8 @@ async def run_async(config: RunConfig, observer: Observer | None = None,
             summary.docs_per_s = round(summary.documents / summary.wall_s, 3) if summary.wall_s else 0.0
             summary.finished_at = iso(dt.datetime.now(dt.UTC))
             summary.aborted = state.stop_reason
+            if intake.retriever is not None and intake.retriever.embedder is not None:
+                recorder.charge_embeddings(intake.retriever.embedder)
             if stop.is_set() and summary.documents < len(files):
                 summary.interrupted = getattr(stop, "reason", None) or "stop requested"
             try:

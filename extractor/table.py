@@ -95,6 +95,7 @@ def runs_schema() -> dict[str, pl.DataType]:
         "failed": pl.Int64(), "skipped": pl.Int64(), "cached": pl.Int64(), "deferred": pl.Int64(),
         "prompt_tokens": pl.Int64(),
         "completion_tokens": pl.Int64(), "cached_tokens": pl.Int64(), "cost_usd": pl.Float64(),
+        "embedding_tokens": pl.Int64(), "embedding_cost_usd": pl.Float64(),
         "compute_s": pl.Float64(), "requests": pl.Int64(), "transport_retries": pl.Int64(),
         "throttled": pl.Int64(), "timeouts": pl.Int64(), "lowest_concurrency": pl.Int64(), "wall_s": pl.Float64(),
         "docs_per_s": pl.Float64(), "interrupted": pl.String(), "aborted": pl.String(),
@@ -128,4 +129,7 @@ def experiments_schema() -> dict[str, pl.DataType]:
         "agreement": pl.Float64(),  # self-consistency of the field (samples > 1), else null
         "not_found_share": pl.Float64(),  # share of the field's values not found in the document, else null
         "labeled_pool": pl.Int64(),  # labeled documents the examples could come from
+        # retrieval = "embeddings": what this run's choosing of examples used a document (0 once every vector
+        # is kept in the journal; a new document needs its own); not in cost_usd_per_doc
+        "embedding_tokens_per_doc": pl.Float64(), "embedding_usd_per_doc": pl.Float64(),
     }
