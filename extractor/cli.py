@@ -20,6 +20,10 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML config file (default ./extractor.toml)")]
 SchemasOpt = Annotated[Path | None, typer.Option("--schemas", help="folder of schema modules [./schemas]")]
 OutputOpt = Annotated[Path | None, typer.Option("--output", help="output folder [./outputs]")]
+ModelOpt = Annotated[str | None, typer.Option(help="model name [gpt-4o-mini, or the embedded model]")]
+BaseUrlOpt = Annotated[str | None, typer.Option(help="OpenAI-compatible server URL")]
+BackendOpt = Annotated[str | None, typer.Option(help="auto | openai | embedded")]
+ModelPathOpt = Annotated[Path | None, typer.Option(help="GGUF file for the embedded backend")]
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -51,10 +55,10 @@ def run(
     schema: Annotated[str | None, typer.Option(help="schema name, a file in the schemas folder [cover_letter]")] = None,
     schemas: SchemasOpt = None,
     output: OutputOpt = None,
-    model: Annotated[str | None, typer.Option(help="model name [gpt-4o-mini, or the embedded model]")] = None,
-    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible server URL")] = None,
-    backend: Annotated[str | None, typer.Option(help="auto | openai | embedded")] = None,
-    model_path: Annotated[Path | None, typer.Option(help="GGUF file for the embedded backend")] = None,
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    backend: BackendOpt = None,
+    model_path: ModelPathOpt = None,
     mode: Annotated[str | None, typer.Option(help="tools | json_schema | json | md_json")] = None,
     strategy: Annotated[str | None, typer.Option(
         help="auto | whole | fields: one call for the whole schema, or one grounded question per field "
@@ -87,7 +91,7 @@ def run(
     from rich.console import Console
 
     from extractor import runner
-    from extractor.progress import LogProgress, RichProgress
+    from extractor.progress import LogProgress, RichProgress, progress_for
     from extractor.report import print_summary
 
     console = Console(stderr=True)
@@ -110,8 +114,8 @@ def run(
             console.print("No API key or base URL configured: using the embedded local model "
                           f"(SmolLM2-135M via llama.cpp, offline, {shape}).")
         observer: RichProgress | LogProgress | None = None
-        if progress:  # a bar on a terminal; steady log lines for cron and pipes
-            observer = RichProgress(console) if console.is_terminal else LogProgress()
+        if progress:
+            observer = progress_for(console)
         try:
             summary = runner.run(cfg, observer)
         finally:
@@ -245,10 +249,10 @@ def experiment(
     schema: Annotated[str | None, typer.Option(help="schema name [cover_letter]")] = None,
     schemas: SchemasOpt = None,
     output: OutputOpt = None,
-    model: Annotated[str | None, typer.Option(help="model name [gpt-4o-mini, or the embedded model]")] = None,
-    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible server URL")] = None,
-    backend: Annotated[str | None, typer.Option(help="auto | openai | embedded")] = None,
-    model_path: Annotated[Path | None, typer.Option(help="GGUF file for the embedded backend")] = None,
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    backend: BackendOpt = None,
+    model_path: ModelPathOpt = None,
     config: ConfigOpt = None,
     progress: Annotated[bool, typer.Option(help="show progress")] = True,
 ) -> None:
@@ -256,7 +260,7 @@ def experiment(
     from rich.console import Console
 
     from extractor.experiment import ExperimentConfig, plan_experiment, run_experiment
-    from extractor.progress import LogProgress, RichProgress
+    from extractor.progress import LogProgress, RichProgress, progress_for
     from extractor.report import print_experiment, print_experiment_plan
 
     console = Console(stderr=True)
@@ -264,9 +268,7 @@ def experiment(
     def observer(spec: str, settings: RunConfig) -> RichProgress | LogProgress | None:
         console.print(f"variant {spec}: {settings.resolved_model} ({settings.resolved_backend}), "
                       f"examples {settings.examples}, strategy {settings.resolved_strategy}", markup=False)
-        if not progress:
-            return None
-        return RichProgress(console) if console.is_terminal else LogProgress()
+        return progress_for(console) if progress else None
 
     with _errors():
         cfg = _settings(config, input_dir=input_dir, schema=schema, schemas_dir=schemas, output_dir=output,

@@ -13,6 +13,11 @@ if TYPE_CHECKING:
     from extractor.recorder import RunSummary
 
 
+def progress_for(console: Console) -> RichProgress | LogProgress:
+    """A bar on a terminal; steady log lines for cron and pipes."""
+    return RichProgress(console) if console.is_terminal else LogProgress()
+
+
 class RichProgress:
     """Implements the runner's Observer protocol on a rich Progress."""
 
