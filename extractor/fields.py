@@ -193,7 +193,7 @@ class FieldExtractor:
         return [{"role": "system", "content": SYSTEM},
                 {"role": "user", "content": f"{self.prefix}\n\n{shown}Question: {question}"}]
 
-    def demonstrations(self, info: FieldInfo, *, as_written: bool = False) -> list[str]:
+    def demonstrations(self, info: FieldInfo) -> list[str]:
         """This field's worked answers in the retrieved examples, one line each: `"...snippet..." -> {answer}`.
 
         Only answers the strategy itself could give: copied from the example's text (found there exactly or
