@@ -243,6 +243,11 @@ def test_the_fields_strategy_shows_each_question_the_retrieved_examples(tmp_path
     assert demo.endswith('" -> {"applicant_name": "Grace Hopper"}')
     assert name.index("Example from") < name.index("Question:")
     assert journal_rows(config)["dev_q.txt"]["examples"] == ["dev_twin.txt", "dev_a.txt"]
-    # results of the field strategy from before it showed the examples are not carried: another key
-    assert config.cache_key("abc", "v1", examples="d") != make_config(
-        tmp_path, fake_server, examples="similar:2").cache_key("abc", "v1", examples="d")
+    # results of the field strategy from before it showed the examples (keys computed with commit eb04e0b) are
+    # not carried; the whole-schema strategy, which always showed them, keeps its keys
+    def key(strategy: str) -> str:
+        return RunConfig(base_url="http://x/v1", strategy=strategy, examples="similar:2").cache_key(
+            "abc", "v1", examples="d")
+
+    assert key("fields") != "e4d4d70120cff84c9d791be4bc074245bc4cb734d2ebb2c50f734fd3c30210cd"
+    assert key("whole") == "9cd67e4428728ed48a239ce3badabca650a2f3548162cd0fb8a973906369ba8c"
