@@ -35,6 +35,7 @@ import json
 import os
 import platform
 import re
+import sqlite3
 import sys
 import tempfile
 import time
@@ -44,8 +45,6 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-
-import polars as pl  # noqa: E402
 
 from extractor import runner  # noqa: E402
 from extractor.config import build_config  # noqa: E402
@@ -157,8 +156,8 @@ def run_variant(ds: Dataset, examples: str, strategy: str, flags: dict[str, Any]
         os.environ.pop("EXTRACTOR_LLAMA_LOG", None)
     report = evaluate(EvalConfig(settings=config, labels_file=ds.gold))
     right, total = report.fields_right
-    rows = pl.read_parquet(config.layout.results).to_dicts()
-    shown = [len(r.get("examples") or []) for r in rows]
+    with sqlite3.connect(config.layout.journal) as db:  # the journal's rows name their examples
+        shown = [len(json.loads(row).get("examples") or []) for (row,) in db.execute("SELECT row_json FROM results")]
     docs = max(summary.documents, 1)
     evaluated = (sum(int(n) for n in _PROMPT_EVAL.findall(log_path.read_text(errors="replace")))
                  if log_path.exists() else None)

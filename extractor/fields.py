@@ -344,16 +344,38 @@ class FieldExtractor:
             return mentioned[0]
         return await self.choose(info, mentioned or options, self.demonstrations(info))
 
+    def copied(self, info: FieldInfo, answer: Any) -> bool:
+        """The answer (or one of its items) is a retrieved example's labeled value for this field that this
+        document does not support: the model copied a demonstration."""
+        shown: set[str] = set()
+        for shot, _ in self.shots:
+            value = labeled(shot.output, info.path)
+            shown |= {fold(str(v)) for v in (value if isinstance(value, list) else [value]) if v is not None}
+        return any(fold(str(a)) in shown for a in (answer if isinstance(answer, list) else [answer]))
+
+    async def _asked(self, info: FieldInfo, question: str, answer_schema: dict[str, Any], max_tokens: int,
+                     ground: Callable[[Any], Any]) -> Any:
+        """The grounded answer; asked again without demonstrations when the model answered with a retrieved
+        example's value that this document does not support (a 135M model often copies the last example's
+        answer instead of reading the document: measured, bench/examples.py)."""
+        demos = self.demonstrations(info)
+        answer = await self._question(info, question, answer_schema, max_tokens, demos)
+        result = ground(answer)
+        if demos and result in (None, []) and answer not in (None, []) and self.copied(info, answer):
+            result = ground(await self._question(info, question, answer_schema, max_tokens))
+        return result
+
     async def _number(self, info: FieldInfo, base: Any) -> Any:
         question = self._question_text(info, "Answer with a number from the document, or null.")
-        answer = await self._question(info, question, {"anyOf": [{"type": "number"}, {"type": "null"}]}, 16,
-                                      self.demonstrations(info))
-        if not isinstance(answer, int | float) or isinstance(answer, bool):
-            return None
-        found = self.grounder.ground(Leaf(info.path, answer, "number"))
-        if found.status == "not_found":
-            return None
-        return int(answer) if base is int else float(answer)
+
+        def ground(answer: Any) -> Any:
+            if not isinstance(answer, int | float) or isinstance(answer, bool):
+                return None
+            if self.grounder.ground(Leaf(info.path, answer, "number")).status == "not_found":
+                return None
+            return int(answer) if base is int else float(answer)
+
+        return await self._asked(info, question, {"anyOf": [{"type": "number"}, {"type": "null"}]}, 16, ground)
 
     def snap(self, info: FieldInfo, value: str) -> str | None:
         """The answer where the document supports it (its own spelling where only case or accents
@@ -379,22 +401,24 @@ class FieldExtractor:
 
     async def _string(self, info: FieldInfo) -> str | None:
         question = self._question_text(info, "Copy it from the document, or answer null.")
-        answer = await self._question(
-            info, question, {"anyOf": [{"type": "string"}, {"type": "null"}]}, 32, self.demonstrations(info))
-        return self.snap(info, answer) if isinstance(answer, str) else None
+        return await self._asked(info, question, {"anyOf": [{"type": "string"}, {"type": "null"}]}, 32,
+                                 lambda answer: self.snap(info, answer) if isinstance(answer, str) else None)
 
     async def _list(self, info: FieldInfo) -> list[str]:
         limit = min(info.max_items or MAX_LIST_ITEMS, MAX_LIST_ITEMS)
         question = self._question_text(info, f"List at most {limit}, copied from the document.")
-        answer = await self._question(
-            info, question, {"type": "array", "items": {"type": "string"}, "maxItems": limit}, 10 + 8 * limit,
-            self.demonstrations(info))
-        out: list[str] = []
-        for item in answer if isinstance(answer, list) else []:
-            snapped = self.snap(info, item) if isinstance(item, str) else None
-            if snapped and snapped.casefold() not in {o.casefold() for o in out}:
-                out.append(snapped)
-        return out
+
+        def ground(answer: Any) -> list[str]:
+            out: list[str] = []
+            for item in answer if isinstance(answer, list) else []:
+                snapped = self.snap(info, item) if isinstance(item, str) else None
+                if snapped and snapped.casefold() not in {o.casefold() for o in out}:
+                    out.append(snapped)
+            return out
+
+        answer_schema = {"type": "array", "items": {"type": "string"}, "maxItems": limit}
+        result: list[str] = await self._asked(info, question, answer_schema, 10 + 8 * limit, ground)
+        return result
 
     async def _money(self, info: FieldInfo) -> dict[str, Any] | None:
         """A nested money model (numbers + a currency): the amounts found, mapped onto its fields."""

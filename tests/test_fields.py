@@ -289,3 +289,24 @@ def test_a_retrieved_examples_value_never_reaches_the_result() -> None:
     assert result["desired_role"] is None and result["skills"] == []
     assert result["years_experience"] is None
     assert any("Léa Martin" in e["messages"][1]["content"] for e in log), "the demonstrations were shown"
+
+
+def test_an_answer_copied_from_a_demonstration_is_asked_again_without_them() -> None:
+    """A small model often answers with the last demonstration's value: grounding refuses it, and the question
+    is asked once more without demonstrations."""
+    log: list[dict[str, Any]] = []
+
+    async def copycat(messages: list[dict[str, str]], schema: dict[str, Any], max_tokens: int,
+                      meter: CallMeter) -> str:
+        name = next(iter(schema["properties"]))
+        log.append({"name": name, "demos": "Example from a similar document" in messages[1]["content"]})
+        if log[-1]["demos"]:
+            return json.dumps({name: NEIGHBOUR_LABELS.get(name)})
+        return json.dumps({name: {"applicant_name": "Camille Durand", "skills": ["Vue.js"]}.get(name)})
+
+    result = asyncio.run(extract_fields(copycat, SCHEMA, LETTER, CallMeter(), [shot()])).model_dump(mode="json")
+    assert result["applicant_name"] == "Camille Durand" and result["skills"] == ["Vue.js"]
+    assert [e["demos"] for e in log if e["name"] == "applicant_name"] == [True, False]
+    assert [e["demos"] for e in log if e["name"] == "skills"] == [True, False]
+    assert result["company"] is None and result["location"] is None  # asked again, answered null: no leak
+    assert [e["demos"] for e in log if e["name"] == "seniority"] == [True]  # a choice: nothing to copy
