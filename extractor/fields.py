@@ -18,7 +18,8 @@ about a document. So, per document:
 5. with `--examples similar:K`, each question is preceded by short demonstrations from the retrieved
    examples (`examples.Shot`): that field's labeled value in a similar document, with the snippet of that
    document it was copied from. They go after the document and before the question, so the document-first
-   prefix stays byte-identical; without retrieved examples the prompts are exactly what they were;
+   prefix stays byte-identical; without retrieved examples the prompts are exactly what they were. An
+   answer that is a demonstration's value this document does not support is asked once more without them;
 6. the result goes through the schema's pydantic validation; a field that fails it becomes null
    (a required one falls back to its empty value) instead of failing the document.
 """
