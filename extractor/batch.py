@@ -66,7 +66,8 @@ async def run_batch(intake: Intake, recorder: Recorder, files: list[SourceFile],
                 continue
             lines[identity.key] = api.request_line(identity.key, ready.messages, recorder.schema.model)
             documents[identity.key] = {"doc_id": src.doc_id, "source_path": str(src.path),
-                                       "content_sha256": identity.sha256, "prompt_chars": ready.prompt_chars}
+                                       "content_sha256": identity.sha256, "prompt_chars": ready.prompt_chars,
+                                       "examples": identity.example_ids}
         if lines and not stop.is_set():
             await submit(recorder, api, lines, documents)
     except RunStop as exc:
@@ -142,7 +143,8 @@ async def record_answer(recorder: Recorder, api: BatchAPI, batch_id: str, docume
     if doc is None:
         log.warning("batch %s answered an unknown custom_id %r", batch_id, line.get("custom_id"))
         return None
-    row = recorder.base_row(SourceFile(path=Path(doc["source_path"]), doc_id=doc["doc_id"]), doc["content_sha256"])
+    row = recorder.base_row(SourceFile(path=Path(doc["source_path"]), doc_id=doc["doc_id"]), doc["content_sha256"],
+                            doc.get("examples") or ())  # submissions from before it was kept have none
     response = line.get("response") or {}
     body = response.get("body") or {}
     meter = CallMeter(requests=1)

@@ -227,6 +227,10 @@ class RunConfig:
             identity.update(samples=samples, sample_temperature=self.sample_temperature)
         if examples is not None or self.examples == "none":
             identity.update(examples=examples or "none")
+        if examples is not None and self.resolved_strategy == "fields":
+            # The field strategy shows retrieved examples since "fields-demos-v1"; its results from before,
+            # under the same digest but never shown them, are not carried.
+            identity.update(demonstrations="fields-demos-v1")
         return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 

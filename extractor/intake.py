@@ -41,6 +41,11 @@ class Identity:
     raw: bytes | None = None  # small plain text, read once for the hash and the text
     examples: tuple[Shot, ...] = ()  # `--examples similar:K`: the labeled documents sent as its examples
 
+    @property
+    def example_ids(self) -> list[str]:
+        """The doc_ids of its retrieved examples, in order: what its row records (`Recorder.base_row`)."""
+        return [shot.doc_id for shot in self.examples]
+
 
 @dataclass(frozen=True)
 class Unreadable:

@@ -31,10 +31,14 @@ def system_prompt(schema: Schema, *, examples: bool = True) -> str:
     return "\n\n".join(parts)
 
 
+def defuse(text: str) -> str:
+    """Untrusted text with every closing `</document>` tag escaped: it cannot end a fence early."""
+    return _CLOSING_TAG.sub(lambda _: r"<\/document>", text)
+
+
 def wrap_document(text: str) -> str:
     # A document that "closes" the fence early must not escape it.
-    fenced = _CLOSING_TAG.sub(lambda _: r"<\/document>", text)
-    return f"<document>\n{fenced}\n</document>"
+    return f"<document>\n{defuse(text)}\n</document>"
 
 
 _RETRIEVED_NOTICE = """\

@@ -9,6 +9,7 @@ import datetime as dt
 import logging
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -130,7 +131,9 @@ class Recorder:
         self.budget = budget
         self.last_checkpoint = time.monotonic()
 
-    def base_row(self, src: SourceFile, sha256: str | None = None) -> dict[str, Any]:
+    def base_row(self, src: SourceFile, sha256: str | None = None, examples: Sequence[str] = ()) -> dict[str, Any]:
+        """A document's row before its answer; `examples`: the doc_ids of the retrieved examples it is sent with
+        (`--examples similar:K`), recorded with the result on every path (a run, `--batch`)."""
         row: dict[str, Any] = dict.fromkeys(self.schema.field_names)
         row.update(
             doc_id=src.doc_id, source_path=str(src.path), content_sha256=sha256, status="failed",
@@ -139,6 +142,8 @@ class Recorder:
             endpoint=self.summary.endpoint, attempts=0, prompt_tokens=0, completion_tokens=0,
             cached_tokens=0, cost_usd=0.0, latency_s=None, compute_s=None, extracted_at=None,
             run_id=self.summary.run_id, batch_id=None)
+        if examples:
+            row["examples"] = list(examples)
         return row
 
     # -- what the intake decided without a request -------------------------------------------------------

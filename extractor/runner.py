@@ -131,9 +131,7 @@ class _Run:
         if (reservation := self.intake.admit(ready)) is None:
             return rec.defer()
         identity = ready.identity
-        row = rec.base_row(identity.src, identity.sha256)
-        if identity.examples:  # recorded with the result: which labeled documents it was shown
-            row["examples"] = [shot.doc_id for shot in identity.examples]
+        row = rec.base_row(identity.src, identity.sha256, identity.example_ids)
         meter = CallMeter(deadline=time.monotonic() + self.config.document_deadline_s)
         started = time.perf_counter()
         try:
@@ -151,7 +149,8 @@ class _Run:
                     row.update(agreed.value)
                     agreement: dict[str, float] | None = agreed.agreement
                 elif self.config.resolved_strategy == "fields":
-                    value = await extract_fields(model.complete_json, self.schema, ready.text, meter)
+                    value = await extract_fields(model.complete_json, self.schema, ready.text, meter,
+                                                 identity.examples)
                     row.update(value.model_dump(mode="json"))
                     agreement = None
                 else:

@@ -214,3 +214,40 @@ def test_features_are_computed_once_per_content(tmp_path: Path, fake_server: Fak
 def test_bad_examples_setting(tmp_path: Path, fake_server: FakeOpenAI, value: str) -> None:
     with pytest.raises(ConfigError, match="--examples"):
         make_config(tmp_path, fake_server, examples=value)
+
+
+def test_batch_rows_record_their_examples_as_plain_rows_do(tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    config = setup(tmp_path, fake_server, examples="similar:2", batch=True)
+    first = runner.run(config)
+    assert first.submitted == len(DOCS)
+    second = runner.run(config)  # collects the batch
+    assert second.ok == len(DOCS)
+    rows = journal_rows(config)
+    sent = {request_doc(r): request_examples(r) for r in server_log(fake_server)}
+    assert rows["dev_q.txt"]["examples"] == sent["dev_q.txt"] == ["dev_twin.txt", "dev_a.txt"]
+    for doc_id in DOCS:  # the same rule as a plain run's rows (Recorder.base_row): none shown, none recorded
+        assert rows[doc_id].get("examples", []) == sent[doc_id]
+
+
+def test_the_fields_strategy_shows_each_question_the_retrieved_examples(tmp_path: Path,
+                                                                        fake_server: FakeOpenAI) -> None:
+    config = setup(tmp_path, fake_server, examples="similar:2", strategy="fields")
+    summary = runner.run(config)
+    assert summary.ok == len(DOCS) and summary.failed == 0
+    asked = [r for r in server_log(fake_server) if r["messages"][-1]["content"].startswith(
+        wrap_document(DOCS["dev_q.txt"]) + "\n\n")]
+    name = next(m for r in asked if "Question: applicant name" in (m := r["messages"][-1]["content"]))
+    # its nearest labeled letter's name, with the words around it, between the document and the question
+    demo = next(line for line in name.splitlines() if "Grace Hopper" in line)
+    assert demo.startswith('Example from a similar document: "...') and "Kind regards, Grace Hopper" in demo
+    assert demo.endswith('" -> {"applicant_name": "Grace Hopper"}')
+    assert name.index("Example from") < name.index("Question:")
+    assert journal_rows(config)["dev_q.txt"]["examples"] == ["dev_twin.txt", "dev_a.txt"]
+    # results of the field strategy from before it showed the examples (keys computed with commit eb04e0b) are
+    # not carried; the whole-schema strategy, which always showed them, keeps its keys
+    def key(strategy: str) -> str:
+        return RunConfig(base_url="http://x/v1", strategy=strategy, examples="similar:2").cache_key(
+            "abc", "v1", examples="d")
+
+    assert key("fields") != "e4d4d70120cff84c9d791be4bc074245bc4cb734d2ebb2c50f734fd3c30210cd"
+    assert key("whole") == "9cd67e4428728ed48a239ce3badabca650a2f3548162cd0fb8a973906369ba8c"

@@ -15,7 +15,9 @@ import pytest
 from extractor import detect, runner
 from extractor.config import RunConfig
 from extractor.documents import discover, load_document
+from extractor.examples import Shot
 from extractor.fields import example_values, extract_fields
+from extractor.prompts import wrap_document
 from extractor.schemas import load_schema
 from extractor.transport import CallMeter
 
@@ -197,3 +199,114 @@ def test_run_with_fields_strategy_against_a_server(tmp_path: Path, fake_server: 
     # a second run reuses the results; the whole-schema strategy has its own cache key
     assert runner.run(config).cached == 2
     assert runner.run(make_config(tmp_path, fake_server, strategy="whole")).cached == 0
+
+
+# -- retrieved examples as per-field demonstrations -----------------------------------------------------------
+
+NEIGHBOUR = """Grenoble, le 2 février 2026
+
+Madame, Monsieur,
+
+Je m'appelle Léa Martin et j'habite à Grenoble, France depuis dix ans. Je postule au poste de Data Engineer
+chez Alpes Logiciel. Je travaille avec Python, Airflow et dbt. Je souhaite travailler en télétravail.
+Mon préavis est de trois mois ; je pourrais commencer le 1er juin 2026.
+
+Léa Martin
+lea.martin@orange.fr
+"""
+NEIGHBOUR_LABELS = {"applicant_name": "Léa Martin", "location": "Grenoble, France", "desired_role": "Data Engineer",
+                    "company": "Alpes Logiciel", "skills": ["Python", "Airflow", "dbt"], "seniority": "mid",
+                    "years_experience": 12, "notice_period_days": 90, "email": "lea.martin@orange.fr", "language": "fr"}
+
+
+def shot(text: str = NEIGHBOUR, output: dict[str, Any] | None = None, doc_id: str = "lea.txt") -> Shot:
+    return Shot(doc_id, doc_id, text, NEIGHBOUR_LABELS if output is None else output)
+
+
+def run_with(text: str, answers: dict[str, Any], shots: list[Shot], log: list[dict[str, Any]]) -> dict[str, Any]:
+    value = asyncio.run(extract_fields(scripted(answers, log), SCHEMA, text, CallMeter(), shots))
+    return value.model_dump(mode="json")
+
+
+def asked(log: list[dict[str, Any]], field: str) -> str:
+    return next(e["messages"][1]["content"] for e in log if field in e["schema"]["properties"])
+
+
+def test_without_retrieved_examples_the_prompts_are_byte_for_byte_unchanged() -> None:
+    """The hash of every message the sample letter's questions send, computed with the code before retrieved
+    examples reached the field strategy (commit eb04e0b): a change here changes every cached fields prompt.
+    Update the hash only for a deliberate change of the questions."""
+    import hashlib
+
+    text = LETTER.replace("camille.durand@laposte.net", "camille.durand@laposte.net (or rh@atelier.fr)")
+    for shots in ([], [shot(output={"phone": "06 00 00 00 00"})]):  # a label with nothing to show: no demo
+        log: list[dict[str, Any]] = []
+        run_with(LETTER, {"applicant_name": "Camille Durand"}, shots, log)
+        run_with(text, {}, shots, log)
+        digest = hashlib.sha256(json.dumps(log, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+        assert (len(log), digest) == (19, "82f24585acdc2cacd7aa8b2511595d7b27b4cdd8ac2c6300f33cb1923bef5b05"), shots
+
+
+def test_retrieved_examples_come_after_the_document_and_before_each_question() -> None:
+    log: list[dict[str, Any]] = []
+    run_with(LETTER, {"applicant_name": "Camille Durand"}, [shot()], log)
+    document = wrap_document(LETTER) + "\n\n"
+    for entry in log:  # the document-first prefix is byte-identical across the questions: llama.cpp reuses it
+        assert entry["messages"][1]["content"].startswith(document)
+        assert entry["messages"][0]["content"] == log[0]["messages"][0]["content"]
+    location = asked(log, "location").removeprefix(document)
+    demo, question = location.split("\n\n")
+    assert demo.startswith('Example from a similar document: "...') and "Grenoble, France" in demo
+    assert demo.endswith('-> {"location": "Grenoble, France"}') and len(demo) < 260
+    assert question.startswith("Question: location")
+    assert '{"skills": ["Python", "Airflow", "dbt"]}' in asked(log, "skills")
+    assert '{"company": "Alpes Logiciel"}' in asked(log, "company")
+    # an enum choice is a judgment: its label is shown even where its words are not in the example's text
+    assert 'Example from a similar document: {"seniority": "mid"}' in asked(log, "seniority")
+    # a number not written in the example (12 years, derived) is not shown; "trois mois" is, as written
+    for entry in log:
+        assert '"years_experience": 12' not in entry["messages"][1]["content"]
+    # deterministic fields (one e-mail, one phone, the language) are not asked at all
+    assert not [e for e in log if {"email", "phone", "language"} & set(e["schema"]["properties"])]
+
+
+def test_a_choice_among_candidates_is_shown_as_the_example_wrote_it() -> None:
+    text = LETTER.replace("camille.durand@laposte.net", "camille.durand@laposte.net (or rh@atelier.fr)")
+    neighbour = NEIGHBOUR.replace("lea.martin@orange.fr", "lea.martin@orange.fr, RH: rh@alpes.fr")
+    log: list[dict[str, Any]] = []
+    run_with(text, {}, [shot(neighbour)], log)
+    assert '-> {"email": "lea.martin@orange.fr"}' in asked(log, "email")
+    assert '-> {"notice_period_days": "trois mois"}' in asked(log, "notice_period_days")  # 90 days, as written
+
+
+def test_a_retrieved_examples_value_never_reaches_the_result() -> None:
+    """A model that answers every question with the neighbour's labels gets none of them into a letter that
+    does not contain them: grounding to THIS document refuses them."""
+    log: list[dict[str, Any]] = []
+    answers = {k: v for k, v in NEIGHBOUR_LABELS.items() if k not in ("email", "language")}
+    result = run_with(LETTER, answers, [shot()], log)
+    assert result["applicant_name"] == "" and result["location"] is None and result["company"] is None
+    assert result["desired_role"] is None and result["skills"] == []
+    assert result["years_experience"] is None
+    assert any("Léa Martin" in e["messages"][1]["content"] for e in log), "the demonstrations were shown"
+
+
+def test_an_answer_copied_from_a_demonstration_is_asked_again_without_them() -> None:
+    """A small model often answers with the last demonstration's value: grounding refuses it, and the question
+    is asked once more without demonstrations."""
+    log: list[dict[str, Any]] = []
+
+    async def copycat(messages: list[dict[str, str]], schema: dict[str, Any], max_tokens: int,
+                      meter: CallMeter) -> str:
+        name = next(iter(schema["properties"]))
+        log.append({"name": name, "demos": "Example from a similar document" in messages[1]["content"]})
+        if log[-1]["demos"]:
+            return json.dumps({name: NEIGHBOUR_LABELS.get(name)})
+        return json.dumps({name: {"applicant_name": "Camille Durand", "skills": ["Vue.js"]}.get(name)})
+
+    result = asyncio.run(extract_fields(copycat, SCHEMA, LETTER, CallMeter(), [shot()])).model_dump(mode="json")
+    assert result["applicant_name"] == "Camille Durand" and result["skills"] == ["Vue.js"]
+    assert [e["demos"] for e in log if e["name"] == "applicant_name"] == [True, False]
+    assert [e["demos"] for e in log if e["name"] == "skills"] == [True, False]
+    assert result["company"] is None and result["location"] is None  # asked again, answered null: no leak
+    assert [e["demos"] for e in log if e["name"] == "seniority"] == [True]  # a choice: nothing to copy
