@@ -248,26 +248,28 @@ def test_experiments_table_rendered_in_chromium(tmp_path: Path, fake_server: Fak
     section = re.search(r'<section id="experiments">(.*?)</section>', dom, re.S)
     assert section is not None, "the Experiments section is in the rendered DOM"
     tables = re.findall(r"<table>(.*?)</table>", section.group(1), re.S)
-    assert len(tables) == 2, "the comparison and the per-field accuracy"
+    assert len(tables) == 3, "the comparison, what each variant takes, and the per-field accuracy"
 
     def cells(table: str) -> list[list[str]]:
         rows = re.findall(r"<tr[^>]*>(.*?)</tr>", table, re.S)
-        return [[html.unescape(_text_outside_tags(c)).strip()
+        return [[html.unescape(_text_outside_tags(c.replace("<wbr>", ""))).strip()
                  for c in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row, re.S)] for row in rows]
 
-    comparison = cells(tables[0])
+    comparison, takes = cells(tables[0]), cells(tables[1])
     assert comparison[0][:3] == ["variant", "rung", "overall accuracy"]
     by_variant = {row[0]: row for row in comparison[1:]}
+    taken = {row[0]: row for row in takes[1:]}
     # One run of 4 documents, 30 nights a month: 120 documents a month.
     assert by_variant["examples=static"][1:] == [
-        "static prompt", "90.0%", "$0.000400", "$0.000200", "$0.0480", "$0.0240", "2,100", "180", "1.25 s", "-", "-",
-        "20"]
+        "static prompt", "90.0%", "$0.000400", "$0.000200", "$0.0480", "$0.0240"]
+    assert taken["examples=static"][1:] == ["2,100", "180", "1.25 s", "-", "-", "20"]
     assert by_variant[EVIL_VARIANT][1:] == [
-        "retrieved examples", "96.0%", "$0.00100", "$0.000500", "$0.120", "$0.0600", "5,000", "190", "2.50 s", "80%",
-        "5%", "20"]
+        "retrieved examples", "96.0%", "$0.00100", "$0.000500", "$0.120", "$0.0600"]
+    assert taken[EVIL_VARIANT][1:] == ["5,000", "190", "2.50 s", "80%", "5%", "20"]
     finetuned = by_variant["fine-tuned gpt-4.1-nano-2025-04-14 (not measured)"]
     assert finetuned[1:3] == ["fine-tuned", "unknown"]
-    per_field = cells(tables[1])
+    assert "fine-tuned gpt-4.1-nano-2025-04-14 (not measured)" not in taken  # nothing measured: no figures
+    per_field = cells(tables[2])
     assert per_field[0] == ["field", "examples=static", EVIL_VARIANT, "model=gpt-4.1,examples=static"]
     assert per_field[1:] == [["applicant_name", "100.0%", "100.0%", "95.0%"], [EVIL_FIELD, "70.0%", "90.0%", "100.0%"]]
     assert "<img" not in section.group(1) and "&lt;img src=x" in section.group(1)

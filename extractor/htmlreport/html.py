@@ -67,6 +67,7 @@ h3{font-size:15px;margin:14px 0 4px}
 .wide th{white-space:normal;vertical-align:bottom}
 .wide td:first-child{min-width:9em}
 .unknown{color:var(--warn)}
+.spec{font-family:ui-monospace,"DejaVu Sans Mono",monospace;font-size:12px}
 @media print{body{background:#fff}section{break-inside:avoid}}
 """
 
@@ -216,23 +217,27 @@ def _experiments_html(data: ReportData) -> str | None:
     def figure(value: float | None, fmt: str = "{:,.0f}") -> str:
         return "-" if value is None else _e(fmt.format(value))
 
-    rows = []
+    def spec(label: str) -> str:  # a SPEC breaks after its commas, never inside a setting
+        return f'<span class="spec">{_e(label).replace(",", ",<wbr>")}</span>'
+
+    # Two tables, so that each fits a printed page: what each option gets and costs, then what it takes.
+    costs, takes = [], []
     for o in c.options:
         v = o.variant
         accuracy = (_e(pct(o.accuracy, 1)) if o.accuracy is not None
                     else '<span class="unknown">unknown</span>')
-        rows.append([
-            f'<span class="id">{_e(o.label)}</span>', _e(o.kind), accuracy, _e(usd(o.per_doc)),
-            _e(usd(o.batch_per_doc)), _e(usd(c.per_month(o))), _e(usd(c.batch_per_month(o))),
-            figure(v.prompt_tokens_per_doc if v else None), figure(v.completion_tokens_per_doc if v else None),
-            figure(v.latency_s_per_doc if v else None, "{:,.2f} s"),
-            _e(pct(v.agreement)) if v and v.agreement is not None else "-",
-            _e(pct(v.not_found_share)) if v and v.not_found_share is not None else "-",
-            f"{v.documents:,}" if v else "-"])
-    head = ["variant", "rung", "overall accuracy", "a document", "Batch API (24 h) a document",
-            f"a month ({c.docs_per_month:,.0f} documents)", "Batch API a month", "prompt tokens a document",
-            "completion tokens a document", "latency a document", "agreement", "not found",
-            "labeled docs"]
+        costs.append([spec(o.label), _e(o.kind), accuracy, _e(usd(o.per_doc)), _e(usd(o.batch_per_doc)),
+                      _e(usd(c.per_month(o))), _e(usd(c.batch_per_month(o)))])
+        if v is not None:
+            takes.append([spec(o.label), figure(v.prompt_tokens_per_doc), figure(v.completion_tokens_per_doc),
+                          figure(v.latency_s_per_doc, "{:,.2f} s"),
+                          _e(pct(v.agreement)) if v.agreement is not None else "-",
+                          _e(pct(v.not_found_share)) if v.not_found_share is not None else "-",
+                          f"{v.documents:,}"])
+    cost_head = ["variant", "rung", "overall accuracy", "a document", "Batch API (24 h) a document",
+                 f"a month ({c.docs_per_month:,.0f} documents)", "Batch API a month"]
+    take_head = ["variant", "prompt tokens a document", "completion tokens a document", "latency a document",
+                 "agreement", "not found", "labeled docs"]
     body = ("<p>Each variant as its newest experiment measured it against labeled documents; the monthly figures "
             "multiply its per-document cost by the production volume and spread any training over "
             f"{_e(f'{c.amortize_months:g}')} months.</p>")
@@ -242,7 +247,9 @@ def _experiments_html(data: ReportData) -> str | None:
     else:
         body += ("<p>Run <code>extractor report --target 0.95</code> (a share of fields right) for the cheapest "
                  "option that reaches it.</p>")
-    body += f'<div class="wide">{_table(head, rows, numeric=set(range(2, 13)))}</div>'
+    body += f'<div class="wide">{_table(cost_head, costs, numeric=set(range(2, 7)))}</div>'
+    body += ("<h3>What each variant takes</h3>"
+             f'<div class="wide">{_table(take_head, takes, numeric=set(range(1, 7)))}</div>')
 
     best = c.best_per_field()
     variants = [v for v in c.variants if v.field_accuracy]
@@ -257,7 +264,7 @@ def _experiments_html(data: ReportData) -> str | None:
                       for name in best]
         body += ("<h3>Accuracy per field</h3><p>The best variant for each field is in green bold.</p>"
                  + '<div class="wide">'
-                 + _table(["field", *(f'<span class="id">{_e(v.variant)}</span>' for v in variants)], field_rows,
+                 + _table(["field", *(spec(v.variant) for v in variants)], field_rows,
                           numeric=set(range(1, len(variants) + 1))) + "</div>")
     body += ('<h3>Assumptions</h3><ul class="assumptions">'
              + "".join(f"<li>{_e(line)}</li>" for line in c.assumptions_text()) + "</ul>")
