@@ -926,8 +926,9 @@ def compare_experiments(config: BreakEvenConfig, cost: BreakEven | None = None) 
                   f"over {observed.nights} production run(s) of {observed.model} in the journal times "
                   f"{number(a.nights_per_month)} nights a month.")
     else:
-        raise ConfigError("no production run in the journal to take a monthly volume from: give the volume with "
-                          "--docs-per-month N (Assumptions.docs_per_month)")
+        raise ConfigError("the experiments measured accuracy and cost a document, but the journal has no production "
+                          "run (`extractor run`) to take a monthly volume from: give the documents you expect a "
+                          "month with --docs-per-month N")
     table = cost.table if cost is not None else finetune_prices(settings.finetune_prices)
     options: list[Option] = []
     for v in variants:
