@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from extractor.config import ModelPrice, RunConfig
+from extractor.config import EMBEDDED_MODEL, ModelPrice, RunConfig
 from extractor.errors import ConfigError
 from extractor.formatting import number, pct, usd, usd_as_given
 from extractor.pricing import (
@@ -362,7 +362,7 @@ class BreakEven:
 
     def _batch_clause(self) -> str:
         share = self.table.batch_discount
-        if share >= 1:
+        if share >= 1 or self.prompting_per_doc == 0:  # nothing to halve (the embedded model is free)
             return ""
         cut = "halves today's cost" if share == 0.5 else f"cuts today's cost by {pct(1 - share)}"
         return f"the Batch API {cut} with no training, if answers may take up to 24 h"
@@ -384,6 +384,11 @@ def analyze(observed: Observed, assumptions: Assumptions, table: FinetunePriceTa
             cached_input_per_mtok=(given.cached_input_per_mtok if given.cached_input_per_mtok is not None
                                    else given.input_per_mtok))
         source = "price given in the assumptions"
+    elif o.model == EMBEDDED_MODEL and not (prices and o.model in prices):
+        # As each row's cost_usd records it (pricing.Pricer, free when embedded): the CPU time is not priced.
+        current = ModelPrice(input_per_mtok=0.0, output_per_mtok=0.0, cached_input_per_mtok=0.0)
+        source = ("the embedded model runs on this machine: no price per token, its CPU time not counted; "
+                  f"set [prices.{o.model!r}] to put a price on it")
     else:
         current = current_prices(o.model, base_url=base_url, overrides=prices)
         source = (f"[prices.{o.model!r}] in the config file" if prices and o.model in prices
@@ -885,7 +890,8 @@ def _finetuned_option(variants: list[VariantMeasure], cost: BreakEven | None, as
     training = a.training_examples * (prompt + output) * a.epochs * ft.training_per_mtok / MTOK
     bound = ("" if base.examples == "none" else
              " (its prompt carries examples a fine-tuned model would not need: an upper bound)")
-    how = (f"No production run to price from: fine-tuned {ft.model} is priced from the tokens of {base.variant}"
+    how = (f"Without a cost-only analysis of production runs (above), fine-tuned {ft.model} is priced from the "
+           f"tokens of {base.variant}"
            f"{bound}, {number(prompt)} prompt and {number(output)} completion tokens a request, "
            f"{1 + a.reask_rate_finetuned:.2f} requests a document, at {usd_as_given(ft.input_per_mtok)} / "
            f"{usd_as_given(ft.output_per_mtok)} per Mtok of input / output, and {a.training_examples:,} examples "

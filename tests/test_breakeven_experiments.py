@@ -172,7 +172,7 @@ def test_the_newest_experiment_of_each_variant_is_used(tmp_path: Path) -> None:
 def test_volume_is_needed_without_a_production_run(tmp_path: Path) -> None:
     config = BreakEvenConfig(settings=settings(tmp_path / "out"), target=0.95)
     _write(config, VARIANTS)
-    with pytest.raises(ConfigError, match="no production run .* --docs-per-month N"):
+    with pytest.raises(ConfigError, match=r"no production run .* --docs-per-month N"):
         decide(config)
     with pytest.raises(ConfigError, match="between 0 and 1"):
         BreakEvenConfig(settings=config.settings, target=95)
