@@ -271,3 +271,20 @@ def test_a_dry_run_prices_each_variant_and_writes_nothing(tmp_path: Path, fake_s
     run_experiment(experiment)
     again = plan_experiment(experiment)
     assert all(p.cached == 4 and not p.to_send for _, p in again.variants)
+
+
+def test_another_schema_module_with_the_same_fields_is_a_variant_and_other_fields_are_refused(
+        tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    config, labels = setup(tmp_path, fake_server)
+    v2 = tmp_path / "v2"
+    v2.mkdir()
+    (v2 / "cover_letter_v2.py").write_text((config.schemas_dir / "cover_letter.py").read_text(encoding="utf-8"),
+                                          encoding="utf-8")
+    with pytest.raises(ConfigError, match="schema resume has other fields than cover_letter"):
+        run_experiment(ExperimentConfig(settings=config, variants=("schema=resume",), labels_file=labels))
+    report = run_experiment(ExperimentConfig(settings=config, variants=(f"schemas={v2},schema=cover_letter_v2",),
+                                             labels_file=labels))
+    variant = report.variants[0]
+    assert variant.settings.layout.root == config.layout.experiment_output / "cover_letter_v2"
+    assert variant.overall["accuracy"] == pytest.approx(6 / 8)  # the team's labels reached its own journal
+    assert pl.read_parquet(config.layout.experiments)["variant"].to_list()[0].startswith("schemas=")
