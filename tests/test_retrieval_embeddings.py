@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -88,3 +89,14 @@ def test_retrieval_is_checked_with_the_settings() -> None:
     assert build_config({"retrieval": "embeddings:bge-m3", "examples": "similar:3", "base_url": "http://x/v1"},
                         env={}).embedding_model == "bge-m3"
     assert build_config({"retrieval": "embeddings"}, env={}).embedding_model == "text-embedding-3-small"
+
+
+def test_a_dry_run_sends_no_embeddings_request(tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    from extractor.plan import plan
+
+    config = setup(tmp_path, fake_server, examples="similar:2", retrieval="embeddings")
+    planned = plan(config)
+    assert server_log(fake_server) == [] and len(planned.to_send) == len(DOCS)
+    bare = plan(dataclasses.replace(config, examples="static"))
+    # ranked by BM25 instead: the examples' lengths are in the estimate all the same
+    assert planned.prompt_tokens > bare.prompt_tokens
