@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
 import tempfile
 from pathlib import Path
@@ -27,27 +26,8 @@ sys.path.insert(0, str(ROOT))
 from extractor import runner  # noqa: E402
 from extractor.calibration import calibrate  # noqa: E402
 from extractor.config import build_config  # noqa: E402
-from extractor.fakeserver import FakeOpenAI  # noqa: E402
+from extractor.fakeserver import FakeOpenAI, oracle_answers  # noqa: E402
 from extractor.schemas import load_schema  # noqa: E402
-
-COPIED = ("email", "phone", "desired_role", "company", "location")
-
-
-def answers(labels: list[dict[str, Any]], made_up: float, seed: int) -> tuple[dict[str, dict[str, Any]],
-                                                                            set[tuple[str, str]]]:
-    """Per letter (keyed by the applicant's last name, which occurs in it): the labels, with a share of the
-    copied fields replaced by another letter's value; and which (doc_id, field) were made up."""
-    rng = random.Random(seed)
-    out: dict[str, dict[str, Any]] = {}
-    invented: set[tuple[str, str]] = set()
-    for label in labels:
-        answer = {k: v for k, v in label.items() if k != "doc_id"}
-        for field in COPIED:
-            if answer.get(field) and rng.random() < made_up:
-                answer[field] = rng.choice([x for x in labels if x is not label and x.get(field)])[field]
-                invented.add((label["doc_id"], field))
-        out[label["applicant_name"].split()[-1]] = answer
-    return out, invented
 
 
 def run(folder: Path, oracle: dict[str, dict[str, Any]]) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -73,7 +53,7 @@ def main() -> None:
     gold = {x["doc_id"]: schema.model.model_validate({k: v for k, v in x.items() if k != "doc_id"})
             .model_dump(mode="json") for x in labels}
     with tempfile.TemporaryDirectory() as tmp:
-        truthful, _ = run(Path(tmp) / "truthful", answers(labels, 0.0, args.seed)[0])
+        truthful, _ = run(Path(tmp) / "truthful", oracle_answers(labels, 0.0, args.seed)[0])
         copied = truthful.filter(pl.col("status") != "derived")
         found = copied.filter(pl.col("status") != "not_found")
         print(f"truthful answers: {found.height}/{copied.height} copied values found "
@@ -81,7 +61,7 @@ def main() -> None:
               + "; ".join(f"{r['doc_id']} {r['field']}={r['value']!r}" for r in
                           copied.filter(pl.col("status") == "not_found").iter_rows(named=True)))
 
-        oracle, invented = answers(labels, args.made_up, args.seed)
+        oracle, invented = oracle_answers(labels, args.made_up, args.seed)
         evidence, results = run(Path(tmp) / "made-up", oracle)
         by_key = {(r["doc_id"], r["field"]): r["status"] for r in evidence.iter_rows(named=True)}
         made_up = [by_key[k] for k in invented]

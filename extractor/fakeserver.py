@@ -113,6 +113,27 @@ def _first_user(body: dict[str, Any]) -> str:
     return first_user if isinstance(first_user, str) else json.dumps(first_user)
 
 
+COPIED_FIELDS = ("email", "phone", "desired_role", "company", "location")
+
+
+def oracle_answers(labels: list[dict[str, Any]], made_up: float = 0.0, seed: int = 0,
+                   fields: tuple[str, ...] = COPIED_FIELDS) -> tuple[dict[str, dict[str, Any]], set[tuple[str, str]]]:
+    """`answers=` for labeled letters (keyed by the applicant's last name, which occurs in the letter): the
+    labels, with a seeded share `made_up` of the copied `fields` replaced by another letter's value; and which
+    (doc_id, field) were made up (the evidence tests and bench/evidence_quality.py)."""
+    rng = random.Random(seed)
+    out: dict[str, dict[str, Any]] = {}
+    invented: set[tuple[str, str]] = set()
+    for label in labels:
+        answer = {k: v for k, v in label.items() if k != "doc_id"}
+        for field in fields:
+            if answer.get(field) and rng.random() < made_up:
+                answer[field] = rng.choice([x for x in labels if x is not label and x.get(field)])[field]
+                invented.add((label["doc_id"], field))
+        out[label["applicant_name"].split()[-1]] = answer
+    return out, invented
+
+
 class FakeOpenAI:
     """The server's state: options, per-document request counts and the request log."""
 

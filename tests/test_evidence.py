@@ -18,7 +18,7 @@ from extractor import evidence, runner
 from extractor.documents import SourceFile as Src
 from extractor.documents import load_document
 from extractor.evidence import Grounder, Leaf, confidence, ground, verdict
-from extractor.fakeserver import FakeOpenAI
+from extractor.fakeserver import FakeOpenAI, oracle_answers
 from extractor.schemas import load_schema
 
 from .conftest import ROOT, make_config, serving, write_docs
@@ -129,20 +129,8 @@ def test_pages_of_a_multi_page_pdf(tmp_path: Path) -> None:
 
 
 def _oracle(made_up: float = 0.0, seed: int = 0) -> tuple[dict[str, dict[str, Any]], set[tuple[str, str]]]:
-    """Answers per sample letter (keyed by the applicant's name): the labels, with a share of the copied
-    string fields replaced by another letter's value; and which (doc_id, field) were made up."""
-    rng = random.Random(seed)
-    answers: dict[str, dict[str, Any]] = {}
-    invented: set[tuple[str, str]] = set()
-    for label in LABELS:
-        answer = {k: v for k, v in label.items() if k != "doc_id"}
-        for field in ("email", "phone", "desired_role", "company", "location"):
-            if answer.get(field) and rng.random() < made_up:
-                other = rng.choice([x for x in LABELS if x is not label and x.get(field)])
-                answer[field] = other[field]
-                invented.add((label["doc_id"], field))
-        answers[label["applicant_name"].split()[-1]] = answer
-    return answers, invented
+    """Answers per sample letter: the labels, a seeded share of the copied string fields made up."""
+    return oracle_answers(LABELS, made_up, seed)
 
 
 def _run_inputs(tmp_path: Path, answers: dict[str, dict[str, Any]], **overrides: Any) -> tuple[Any, pl.DataFrame]:
