@@ -37,7 +37,7 @@ from extractor.metrics import FieldScore, score
 from extractor.plan import Plan, plan
 from extractor.recorder import Observer, RunSummary
 from extractor.schemas import Schema, load_schema
-from extractor.store import PERSON, Journal, Labels, frame_from_json_rows, write_parquet_atomic
+from extractor.store import Journal, Labels, frame_from_json_rows, write_parquet_atomic
 from extractor.table import OVERALL, experiments_schema, row_schema
 
 # What a variant may change: the settings that shape an extraction (and its identity). Names are RunConfig's,
@@ -263,20 +263,14 @@ def plan_experiment(config: ExperimentConfig) -> ExperimentPlan:
     with `--labels FILE` laid over them as storing it would (a person's correction still wins)."""
     settings = config.settings
     prepared = _prepare(config)
-    labels: dict[str, dict[str, Any]] = {}
-    people: dict[str, set[str]] = {}
-    if settings.layout.journal.exists():
-        with Labels.open_readonly(settings.layout.journal) as store:
-            for doc_id, fields in store.newest().items():
-                labels[doc_id] = {name: label.value for name, label in fields.items()}
-                people[doc_id] = {name for name, label in fields.items() if label.kind == PERSON}
+    from_file: dict[str, dict[str, Any]] = {}
     rejected: list[str] = []
     if config.labels_file is not None:
         from_file, rejected = read_labels_file(config.labels_file, prepared.schema)
-        for doc_id, values in from_file.items():
-            for name, value in values.items():
-                if name not in people.get(doc_id, set()):
-                    labels.setdefault(doc_id, {})[name] = value
+    labels = from_file
+    if settings.layout.journal.exists():
+        with Labels.open_readonly(settings.layout.journal) as store:
+            labels = store.latest_with_file(from_file)
     sample, _ = _sample(config, prepared.schema, prepared.files, labels)
     return ExperimentPlan(sample=len(sample), labeled=len(labels), rejected=rejected,
                           variants=[(spec, plan(vs, files=sample, labels=labels)) for spec, vs in prepared.variants])

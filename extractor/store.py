@@ -669,6 +669,20 @@ class Labels:
             fields[field] = Label(json.loads(value_json), label_kind, source, created_at)
         return out
 
+    def latest_with_file(self, from_file: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """`latest()` as it would be once a labels file's values were stored, storing nothing (a dry run): each
+        file value counts unless a person corrected that field, as `newest()` decides."""
+        out: dict[str, dict[str, Any]] = {}
+        people: dict[str, set[str]] = {}
+        for doc_id, fields in self.newest().items():
+            out[doc_id] = {name: label.value for name, label in fields.items()}
+            people[doc_id] = {name for name, label in fields.items() if label.kind == PERSON}
+        for doc_id, values in from_file.items():
+            for name, value in values.items():
+                if name not in people.get(doc_id, set()):
+                    out.setdefault(doc_id, {})[name] = value
+        return out
+
     def latest(self, kind: str | None = None) -> dict[str, dict[str, Any]]:
         """{doc_id: {field: value}} of `newest(kind)`."""
         return {doc_id: {name: label.value for name, label in fields.items()}

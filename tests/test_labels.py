@@ -139,3 +139,18 @@ def test_null_for_a_list_field_without_a_null_validator_is_rejected(tmp_path: Pa
     labels, rejected = read_labels_file(_jsonl(tmp_path / "l.jsonl", [{"doc_id": "a.txt", "tags": None}]),
                                         load_schema_file(schema_file))
     assert labels == {} and rejected == ["a.txt / tags: Input should be a valid list (got None)"]
+
+
+def test_a_labels_file_laid_over_the_store_without_storing_it_keeps_a_persons_correction(tmp_path: Path) -> None:
+    from extractor.store import LABELS_FILE, PERSON, Labels
+
+    path = tmp_path / "journal.sqlite3"
+    with Labels(path) as store:
+        store.add("a.txt", "applicant_name", "Ann Lee", source="sheet (corrections)", content_sha256=None, kind=PERSON)
+        store.add("a.txt", "seniority", "mid", source="old.jsonl", content_sha256=None, kind=LABELS_FILE)
+    with Labels.open_readonly(path) as store:
+        merged = store.latest_with_file({"a.txt": {"applicant_name": "A. Lee", "seniority": "senior"},
+                                         "b.txt": {"applicant_name": "Bo"}})
+        assert merged == {"a.txt": {"applicant_name": "Ann Lee", "seniority": "senior"},
+                          "b.txt": {"applicant_name": "Bo"}}
+        assert store.latest() == {"a.txt": {"applicant_name": "Ann Lee", "seniority": "mid"}}  # nothing stored
