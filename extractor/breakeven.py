@@ -17,6 +17,7 @@ from pathlib import Path
 from extractor.config import EMBEDDED_MODEL, ModelPrice, RunConfig
 from extractor.errors import ConfigError
 from extractor.formatting import number, pct, usd, usd_as_given
+from extractor.metrics import best_by_field
 from extractor.pricing import (
     DEFAULT_FINETUNE_TARGET,
     MTOK,
@@ -739,11 +740,11 @@ class Comparison:
 
     def best_per_field(self) -> dict[str, set[str]]:
         """{field: the variants with the highest accuracy of that field} (ties: all of them)."""
-        scores: dict[str, dict[str, float]] = {}
+        scores: dict[str, dict[str, float | None]] = {}
         for v in self.variants:
             for name, score in v.field_accuracy.items():
                 scores.setdefault(name, {})[v.variant] = score
-        return {name: {variant for variant, s in by.items() if s == max(by.values())} for name, by in scores.items()}
+        return best_by_field(scores)
 
     def _finetuned_measured(self) -> Option | None:
         return next((o for o in self.options if o.kind == FINETUNED and o.accuracy is not None), None)

@@ -246,3 +246,15 @@ def score(rows: Iterable[Mapping[str, Any]], labels: Mapping[str, Mapping[str, A
         for key, value in leaves(gold, kinds).items():
             scores[key].add(predicted.get(key), value)
     return [s for s in scores.values() if s.documents]
+
+
+def best_by_field(scores: Mapping[str, Mapping[str, float | None]]) -> dict[str, set[str]]:
+    """{field: the variants with that field's highest accuracy} from {field: {variant: accuracy}}; ties are all
+    best, unmeasured (None) never: the one rule the report page and the terminal mark by."""
+    best: dict[str, set[str]] = {}
+    for name, by_variant in scores.items():
+        known = {variant: score for variant, score in by_variant.items() if score is not None}
+        if known:
+            top = max(known.values())
+            best[name] = {variant for variant, score in known.items() if score == top}
+    return best

@@ -13,6 +13,7 @@ from extractor.errors import ConfigError
 from extractor.evaluation import EvalReport
 from extractor.formatting import pct, usd, usd_as_given
 from extractor.layout import Layout
+from extractor.metrics import best_by_field
 from extractor.plan import Plan
 from extractor.recorder import RunSummary
 
@@ -182,13 +183,12 @@ def print_experiment(report: ExperimentReport, console: Console) -> None:
         for row in v.rows[1:]:
             fields.setdefault(row["field"], {})[v.spec] = row["accuracy"]
     if fields:
+        best = best_by_field(fields)
         per_field = Table("field", *(escape(v.spec) for v in report.variants), title="accuracy per field (* best)",
                           title_justify="left")
         for name, by_variant in fields.items():
-            known = [a for a in by_variant.values() if a is not None]
-            best = max(known) if len(set(known)) > 1 else None  # a tie everywhere marks nothing
             per_field.add_row(escape(name), *(
-                pct(by_variant.get(v.spec), 1) + ("*" if best is not None and by_variant.get(v.spec) == best else "")
+                pct(by_variant.get(v.spec), 1) + ("*" if v.spec in best.get(name, set()) else "")
                 for v in report.variants))
         console.print(per_field)
     spent = [v.summary.cost_usd for v in report.variants]

@@ -218,6 +218,7 @@ def test_the_command(tmp_path: Path, fake_server: FakeOpenAI) -> None:
     assert result.exit_code == 0, result.output
     assert "examples=similar:2" in result.output and "75.0%" in result.output
     assert "accuracy per field" in result.output
+    assert "75.0%*" in result.output  # a tie marks every best variant, as the report page does
     frame = pl.read_parquet(tmp_path / "out" / "cover_letter" / "experiments.parquet")
     assert frame.filter(pl.col("field") == OVERALL).height == 2
     bad = CliRunner().invoke(app, ["experiment", str(tmp_path / "in"), "--variant", "api_key=x",

@@ -113,3 +113,10 @@ def test_eval_from_jsonl_and_csv_with_corrections_in_one_store(tmp_path: Path, f
     cli = subprocess.run([sys.executable, "-m", "extractor", "eval", "--output", str(tmp_path / "out"),
                           "--schemas", str(ROOT / "schemas")], capture_output=True, text=True, timeout=60)
     assert cli.returncode == 0 and "applicant_name" in cli.stdout and "fields right / total" in cli.stdout
+
+
+def test_the_best_variant_per_field_ties_included_unmeasured_never() -> None:
+    from extractor.metrics import best_by_field
+
+    assert best_by_field({"name": {"a": 0.9, "b": 0.9, "c": 0.5}, "role": {"a": None, "b": 0.2},
+                          "skills": {"a": None}}) == {"name": {"a", "b"}, "role": {"b"}}
