@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from extractor.config import EMBEDDED_MODEL, ModelPrice, RunConfig
+from extractor.config import ModelPrice, RunConfig
 from extractor.errors import ConfigError
 from extractor.formatting import number, pct, usd, usd_as_given
 from extractor.metrics import best_by_field
@@ -385,11 +385,12 @@ def analyze(observed: Observed, assumptions: Assumptions, table: FinetunePriceTa
             cached_input_per_mtok=(given.cached_input_per_mtok if given.cached_input_per_mtok is not None
                                    else given.input_per_mtok))
         source = "price given in the assumptions"
-    elif o.model == EMBEDDED_MODEL and not (prices and o.model in prices):
-        # As each row's cost_usd records it (pricing.Pricer, free when embedded): the CPU time is not priced.
+    elif o.cost_per_doc == 0 and not (prices and o.model in prices):
+        # Billed tokens at $0 on every row: how pricing.Pricer records a local model (the embedded one, any GGUF
+        # it runs). Priced as the rows were, not looked up by name; the CPU time is not priced.
         current = ModelPrice(input_per_mtok=0.0, output_per_mtok=0.0, cached_input_per_mtok=0.0)
-        source = ("the embedded model runs on this machine: no price per token, its CPU time not counted; "
-                  f"set [prices.{o.model!r}] to put a price on it")
+        source = ("every billed row of it recorded $0: a model that runs on this machine, its CPU time not "
+                  f"counted; set [prices.{o.model!r}] to put a price on it")
     else:
         current = current_prices(o.model, base_url=base_url, overrides=prices)
         source = (f"[prices.{o.model!r}] in the config file" if prices and o.model in prices

@@ -296,13 +296,17 @@ def test_observed_from_a_real_journal(tmp_path: Path, fake_server: FakeOpenAI) -
     assert observed_from_journal(journal, schema, "another-model") is None
 
 
-def test_the_embedded_model_is_free_as_its_rows_record_it() -> None:
+def test_a_local_model_is_free_as_its_rows_record_it() -> None:
     from extractor.config import EMBEDDED_MODEL, ModelPrice
 
-    result = analyze(dataclasses.replace(observed(), model=EMBEDDED_MODEL), Assumptions(), TABLE)
-    assert result.prompting_per_doc == 0 and result.batch_per_doc == 0 and result.breakeven_docs is None
-    assert "runs on this machine" in result.current_price_source
-    assert result.recommendation.startswith("Never on cost:") and "Batch API" not in result.recommendation
-    priced = analyze(dataclasses.replace(observed(), model=EMBEDDED_MODEL), Assumptions(), TABLE,
-                     prices={EMBEDDED_MODEL: ModelPrice(input_per_mtok=0.1, output_per_mtok=0.1)})
-    assert priced.prompting_per_doc > 0 and "config file" in priced.current_price_source
+    for model in (EMBEDDED_MODEL, "qwen2.5-3b-instruct-q4_k_m"):  # the default, or any GGUF it runs
+        local = dataclasses.replace(observed(), model=model, cost_per_doc=0.0)
+        result = analyze(local, Assumptions(), TABLE)
+        assert result.prompting_per_doc == 0 and result.batch_per_doc == 0 and result.breakeven_docs is None
+        assert "runs on this machine" in result.current_price_source
+        assert result.recommendation.startswith("Never on cost:") and "Batch API" not in result.recommendation
+        priced = analyze(local, Assumptions(), TABLE,
+                         prices={model: ModelPrice(input_per_mtok=0.1, output_per_mtok=0.1)})
+        assert priced.prompting_per_doc > 0 and "config file" in priced.current_price_source
+    with pytest.raises(ValueError, match="no price known"):  # unpriced rows (None) are not taken as free
+        analyze(dataclasses.replace(observed(), model="qwen2.5-3b-instruct-q4_k_m"), Assumptions(), TABLE)
