@@ -213,8 +213,8 @@ def run_experiment(config: ExperimentConfig, observer: Callable[[str, RunConfig]
         imported, rejected = (store_labels_file(main, config.labels_file, schema) if config.labels_file is not None
                               else (0, []))
         labels = main.latest()
-        for _, vs in variants:
-            mirror = Labels(vs.layout.journal)
+        for journal in dict.fromkeys(vs.layout.journal for _, vs in variants):  # variants of one schema share one
+            mirror = Labels(journal)
             try:
                 mirror.mirror(main)
             finally:

@@ -289,3 +289,14 @@ def test_another_schema_module_with_the_same_fields_is_a_variant_and_other_field
     assert variant.settings.layout.root == config.layout.experiment_output / "cover_letter_v2"
     assert variant.overall["accuracy"] == pytest.approx(6 / 8)  # the team's labels reached its own journal
     assert pl.read_parquet(config.layout.experiments)["variant"].to_list()[0].startswith("schemas=")
+
+
+def test_a_sampled_variant_records_its_agreement(tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    config, labels = setup(tmp_path, fake_server)
+    report = run_experiment(ExperimentConfig(settings=config, variants=("examples=static", "samples=3"),
+                                             labels_file=labels))
+    plain, sampled = report.variants
+    assert plain.overall["agreement"] is None and all(r["agreement"] is None for r in plain.rows)
+    # the fake server answers each letter the same every time: full agreement, on every field
+    assert sampled.overall["agreement"] == 1.0 and sampled.summary.sampled == 4
+    assert {r["field"]: r["agreement"] for r in sampled.rows[1:]} == {"applicant_name": 1.0, "seniority": 1.0}

@@ -100,3 +100,13 @@ def test_a_dry_run_sends_no_embeddings_request(tmp_path: Path, fake_server: Fake
     bare = plan(dataclasses.replace(config, examples="static"))
     # ranked by BM25 instead: the examples' lengths are in the estimate all the same
     assert planned.prompt_tokens > bare.prompt_tokens
+
+
+def test_the_pool_is_embedded_in_batches(tmp_path: Path, fake_server: FakeOpenAI,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from extractor import examples
+
+    monkeypatch.setattr(examples, "EMBED_BATCH", 2)
+    config = setup(tmp_path, fake_server, examples="similar:2", retrieval="embeddings")
+    runner.run(config)
+    assert [c["inputs"] for c in embedding_calls(fake_server)] == [2, 2, 1, 1, 1]  # 5 pool texts, 2 new letters
