@@ -23,11 +23,11 @@ import polars as pl
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from extractor import runner  # noqa: E402
-from extractor.calibration import calibrate  # noqa: E402
 from extractor.config import build_config  # noqa: E402
-from extractor.fakeserver import FakeOpenAI, oracle_answers  # noqa: E402
+from extractor.extraction import runner  # noqa: E402
+from extractor.quality.calibration import calibrate  # noqa: E402
 from extractor.schemas import load_schema  # noqa: E402
+from extractor.testing.fakeserver import FakeOpenAI, oracle_answers  # noqa: E402
 
 
 def run(folder: Path, oracle: dict[str, dict[str, Any]]) -> tuple[pl.DataFrame, pl.DataFrame]:

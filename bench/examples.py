@@ -14,7 +14,7 @@ Not a test: prints measured figures (and writes them as JSON with `--json FILE`)
 Every variant goes through one function, `run_variant` (a run on a fresh output folder, then `extractor eval`'s
 scoring); with `--strategy`'s default the embedded model extracts field by field, which never sends the
 schema's static examples, so `none` and `static` send the same prompts there. The retrieval time is measured
-apart from the extraction, with the library's own BM25 (`extractor.examples.features` and `Pool.nearest`):
+apart from the extraction, with the library's own BM25 (`extractor.extraction.retrieval.features` and `Pool.nearest`):
 the pool's features once, then each sample document's features and ranking. BM25 needs no model: the
 embedding cost is 0 USD and 0 model calls.
 
@@ -46,11 +46,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from extractor import runner  # noqa: E402
 from extractor.config import build_config  # noqa: E402
 from extractor.documents import DocumentReader, SourceFile, discover  # noqa: E402
-from extractor.evaluation import EvalConfig, evaluate, read_labels_file  # noqa: E402
-from extractor.examples import Pool, Shot, features  # noqa: E402
+from extractor.extraction import runner  # noqa: E402
+from extractor.extraction.retrieval import Pool, Shot, features  # noqa: E402
+from extractor.quality.evaluation import EvalConfig, evaluate, read_labels_file  # noqa: E402
 from extractor.schemas import load_schema  # noqa: E402
 from extractor.store import LABELS_FILE, Labels  # noqa: E402
 

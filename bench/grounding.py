@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from extractor.documents import SourceFile, load_document  # noqa: E402
-from extractor.evidence import ground  # noqa: E402
 from extractor.schemas import load_schema  # noqa: E402
+from extractor.values.evidence import ground  # noqa: E402
 
 
 def main() -> None:

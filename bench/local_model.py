@@ -20,11 +20,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from extractor import runner  # noqa: E402
 from extractor.config import build_config  # noqa: E402
 from extractor.documents import discover, load_document  # noqa: E402
-from extractor.embedded import CONTEXT_TOKENS, EMBEDDED_EXTRA_BODY, EMBEDDED_MAX_TOKENS, default_model_path  # noqa: E402
-from extractor.prompts import build_messages, system_prompt  # noqa: E402
+from extractor.extraction import runner  # noqa: E402
+from extractor.extraction.prompts import build_messages, system_prompt  # noqa: E402
+from extractor.llm.embedded import CONTEXT_TOKENS, EMBEDDED_EXTRA_BODY, EMBEDDED_MAX_TOKENS, default_model_path  # noqa: E402
 from extractor.schemas import load_schema  # noqa: E402
 
 

@@ -24,11 +24,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from extractor import runner  # noqa: E402
 from extractor.config import build_config  # noqa: E402
 from extractor.documents import discover  # noqa: E402
-from extractor.embedded import MODELS, model_file  # noqa: E402
-from extractor.evaluation import EvalConfig, evaluate  # noqa: E402
+from extractor.extraction import runner  # noqa: E402
+from extractor.llm.embedded import MODELS, model_file  # noqa: E402
+from extractor.quality.evaluation import EvalConfig, evaluate  # noqa: E402
 
 _PROMPT_EVAL = re.compile(r"prompt eval time\s*=\s*[\d.]+ ms /\s*(\d+) tokens")
 

@@ -28,8 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from extractor import runner  # noqa: E402
 from extractor.config import build_config  # noqa: E402
+from extractor.extraction import runner  # noqa: E402
 
 CONCURRENCY = 32
 LETTER = ("Dear Hiring Team at Example GmbH,\n\nI am applying for the role of Data Engineer. "
@@ -41,10 +41,10 @@ def start_server(latency: float) -> tuple[subprocess.Popen[str], str]:
     first-request costs (lazy imports, caches) are not charged to the client being measured.
     The warm-up does not import openai or instructor here: the 0 ms run, first in this process, keeps
     paying that one-time import (~0.5 s), as a command-line run would."""
-    from extractor.prompts import build_messages, system_prompt
+    from extractor.extraction.prompts import build_messages, system_prompt
     from extractor.schemas import load_schema
 
-    proc = subprocess.Popen([sys.executable, "-m", "extractor.fakeserver", "--latency", str(latency)],
+    proc = subprocess.Popen([sys.executable, "-m", "extractor.testing.fakeserver", "--latency", str(latency)],
                             stdout=subprocess.PIPE, text=True, cwd=ROOT)
     assert proc.stdout is not None
     url = proc.stdout.readline().strip()
@@ -93,7 +93,7 @@ def measure_raw(latency: float, docs: int, burn_ms: float = 0.0) -> tuple[float,
     import aiohttp
     import instructor
 
-    from extractor.prompts import build_messages, system_prompt
+    from extractor.extraction.prompts import build_messages, system_prompt
     from extractor.schemas import load_schema
 
     schema = load_schema(ROOT / "schemas", "cover_letter")

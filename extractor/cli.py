@@ -90,9 +90,9 @@ def run(
     """Extract SCHEMA fields from every document under INPUT_DIR."""
     from rich.console import Console
 
-    from extractor import runner
-    from extractor.progress import LogProgress, RichProgress, progress_for
-    from extractor.report import print_summary
+    from extractor.extraction import runner
+    from extractor.views.progress import LogProgress, RichProgress, progress_for
+    from extractor.views.terminal import print_summary
 
     console = Console(stderr=True)
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
@@ -104,8 +104,8 @@ def run(
                         sample_fraction=sample_fraction, force=force or None, archive_dir=archive,
                         max_cost_usd=max_cost, batch=batch or None, examples=examples)
         if dry_run:
-            from extractor.plan import plan
-            from extractor.report import print_plan
+            from extractor.extraction.plan import plan
+            from extractor.views.terminal import print_plan
 
             print_plan(plan(cfg), Console())
             return
@@ -124,7 +124,7 @@ def run(
     print_summary(summary, Console())
     exit_code = summary.exit_code
     if xlsx:
-        from extractor.spreadsheets import ExportConfig, export
+        from extractor.views.spreadsheets import ExportConfig, export
 
         try:
             with _errors():
@@ -170,13 +170,13 @@ def export_results(
     with _errors():
         cfg = _settings(config, schema=schema, schemas_dir=schemas, output_dir=output)
         if what == "finetune":
-            from extractor.finetune import FinetuneConfig, export_finetune
+            from extractor.ladder.finetune import FinetuneConfig, export_finetune
 
             report = export_finetune(FinetuneConfig(settings=cfg, out_dir=out, min_agreement=min_agreement,
                                                     **given(target_model=target_model)))
             typer.echo(report.as_text())
             return
-        from extractor.spreadsheets import ExportConfig, export
+        from extractor.views.spreadsheets import ExportConfig, export
 
         path = export(ExportConfig(settings=cfg, fmt=fmt, out=out, overwrite=overwrite, encoding=encoding))
     typer.echo(f"wrote {path}")
@@ -191,8 +191,8 @@ def import_corrections(
     config: ConfigOpt = None,
 ) -> None:
     """Store the edited cells of an exported file as gold labels (bad edits are reported and skipped)."""
-    from extractor.spreadsheets import ImportConfig
-    from extractor.spreadsheets import import_corrections as run_import
+    from extractor.views.spreadsheets import ImportConfig
+    from extractor.views.spreadsheets import import_corrections as run_import
 
     with _errors():
         cfg = _settings(config, schema=schema, schemas_dir=schemas, output_dir=output)
@@ -221,8 +221,8 @@ def evaluate_results(
 
     from rich.console import Console
 
-    from extractor.evaluation import EvalConfig, evaluate
-    from extractor.report import print_eval
+    from extractor.quality.evaluation import EvalConfig, evaluate
+    from extractor.views.terminal import print_eval
 
     with _errors():
         cfg = _settings(config, schema=schema, schemas_dir=schemas, output_dir=output)
@@ -259,9 +259,9 @@ def experiment(
     """Run VARIANTs over the labeled documents of INPUT_DIR and compare accuracy, tokens, cost and latency."""
     from rich.console import Console
 
-    from extractor.experiment import ExperimentConfig, plan_experiment, run_experiment
-    from extractor.progress import LogProgress, RichProgress, progress_for
-    from extractor.report import print_experiment, print_experiment_plan
+    from extractor.ladder.experiment import ExperimentConfig, plan_experiment, run_experiment
+    from extractor.views.progress import LogProgress, RichProgress, progress_for
+    from extractor.views.terminal import print_experiment, print_experiment_plan
 
     console = Console(stderr=True)
 
@@ -302,8 +302,8 @@ def breakeven(
 ) -> None:
     """When would fine-tuning pay for itself? Prompting vs fine-tuned vs Batch API, from observed runs, and
     with experiments.parquet the measured variants' accuracy against their cost."""
-    from extractor.breakeven import Assumptions, BreakEvenConfig, decide
     from extractor.config import given
+    from extractor.ladder.breakeven import Assumptions, BreakEvenConfig, decide
 
     with _errors():
         cfg = _settings(config, schema=schema, schemas_dir=schemas, output_dir=output)
@@ -329,9 +329,9 @@ def report(
     """Write a self-contained HTML report (costs, agreement, accuracy, drift, break-even) and summarize it."""
     from rich.console import Console
 
-    from extractor.breakeven import Assumptions
     from extractor.config import given
-    from extractor.htmlreport import ReportConfig, build_report, print_report_summary, write_report
+    from extractor.ladder.breakeven import Assumptions
+    from extractor.views.htmlreport import ReportConfig, build_report, print_report_summary, write_report
 
     with _errors():
         cfg = _settings(config, schema=schema, schemas_dir=schemas, output_dir=output)
@@ -353,7 +353,7 @@ def review(
     config: ConfigOpt = None,
 ) -> None:
     """Write an HTML page of each document's text with its extracted values marked (needs review first)."""
-    from extractor.review import ReviewConfig, write_review
+    from extractor.views.review import ReviewConfig, write_review
 
     with _errors():
         cfg = _settings(config, schema=schema, schemas_dir=schemas, output_dir=output, archive_dir=archive)
@@ -391,7 +391,7 @@ def list_runs(
     """Print the history of runs (outputs/<schema>/runs.parquet)."""
     from rich.console import Console
 
-    from extractor.report import load_runs, print_runs
+    from extractor.views.terminal import load_runs, print_runs
 
     with _errors():
         cfg = _settings(config, schema=schema, output_dir=output)

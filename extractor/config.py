@@ -65,7 +65,7 @@ class RunConfig:
     api_key: Secret | None = field(default=None, repr=False)
     model_path: Path | None = None
     mode: str = "tools"
-    strategy: str = "auto"  # whole: one call per document; fields: one grounded question per field (extractor.fields)
+    strategy: str = "auto"  # whole: one call per document; fields: one grounded question per field (extraction.fields)
     concurrency: int | None = None  # None: 8 for a server, 1 for the embedded model
     temperature: float = 0.0
     max_tokens: int | None = None
@@ -203,7 +203,7 @@ class RunConfig:
     def document_key(self, doc_id: str, content_sha256: str, schema_version: str,
                      examples: str | None = None) -> str:
         """`cache_key` of one document as this run would extract it (K samples if it is sampled; `examples`:
-        the digest of the retrieved examples it is sent with, see extractor.examples)."""
+        the digest of the retrieved examples it is sent with, see extractor.extraction.retrieval)."""
         return self.cache_key(content_sha256, schema_version,
                               samples=self.samples if self.sampled(doc_id) else 1, examples=examples)
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 PolarsDataType = DataTypeClass | pl.DataType  # a dtype as polars hands it out: a class or an instance
 
 STATUSES = ("ok", "failed", "skipped")
+LIST_SEPARATOR = "; "  # a list in one cell (the sheets, and the `corrected` and `from_labels` columns)
 
 META_DTYPES: dict[str, pl.DataType] = {
     "doc_id": pl.String(),
@@ -38,7 +39,7 @@ META_DTYPES: dict[str, pl.DataType] = {
     "run_id": pl.String(),
     "batch_id": pl.String(),  # the OpenAI batch that answered, for rows collected from the Batch API
     "archived_to": pl.String(),  # where `run --archive` moved the input (its row stays in the results)
-    "grounded": pl.Float64(),  # share of the copied values found in the document (extractor.evidence)
+    "grounded": pl.Float64(),  # share of the copied values found in the document (extractor.values.evidence)
     "needs_review": pl.Boolean(),  # a value not found in the document, or trusted less than the threshold
 }
 

@@ -2,7 +2,7 @@
 
     python scripts/morning_after.py [--out docs/morning-after.png] [--keep DIR]
 
-The 24 sample letters are answered by the fake server (extractor/fakeserver.py) with the values of
+The 24 sample letters are answered by the fake server (extractor/testing/fakeserver.py) with the values of
 bench/labels/cover_letters.jsonl, a few of them wrong the way a small model gets them wrong (a name without
 its diacritics, no years of experience); a reviewer corrects Jakub's name in the sheet, `import-corrections`
 stores it, and the next export is rendered (first printed page, the columns a reviewer reads first) with
@@ -21,10 +21,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from extractor import runner  # noqa: E402
 from extractor.config import RunConfig, build_config  # noqa: E402
-from extractor.fakeserver import FakeOpenAI  # noqa: E402
-from extractor.spreadsheets import ExportConfig, ImportConfig, export, import_corrections  # noqa: E402
+from extractor.extraction import runner  # noqa: E402
+from extractor.testing.fakeserver import FakeOpenAI  # noqa: E402
+from extractor.views.spreadsheets import ExportConfig, ImportConfig, export, import_corrections  # noqa: E402
 
 # The columns a reviewer reads first, on one landscape page (the export prints every column, page by page).
 SHOWN = ["doc_id", "status", "corrected", "applicant_name", "phone", "years_experience", "seniority",

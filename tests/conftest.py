@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from extractor.config import RunConfig, build_config
-from extractor.fakeserver import FakeOpenAI
+from extractor.testing.fakeserver import FakeOpenAI
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -10,9 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from extractor import runner
-from extractor.fakeserver import FakeOpenAI
-from extractor.plan import plan
+from extractor.extraction import runner
+from extractor.extraction.plan import plan
+from extractor.testing.fakeserver import FakeOpenAI
 
 from .conftest import ROOT, make_config, server_log, serving, write_docs
 
@@ -102,12 +102,12 @@ def test_command_configs_hold_the_one_settings_object_and_only_their_own_options
     """Schema, folders, prices, base_url, archive_dir and max_chars come from `settings`, never a copy."""
     import dataclasses
 
-    from extractor.breakeven import BreakEvenConfig
     from extractor.config import RunConfig
-    from extractor.evaluation import EvalConfig
-    from extractor.finetune import FinetuneConfig
-    from extractor.htmlreport import ReportConfig
-    from extractor.spreadsheets import ExportConfig, ImportConfig
+    from extractor.ladder.breakeven import BreakEvenConfig
+    from extractor.ladder.finetune import FinetuneConfig
+    from extractor.quality.evaluation import EvalConfig
+    from extractor.views.htmlreport import ReportConfig
+    from extractor.views.spreadsheets import ExportConfig, ImportConfig
 
     copies = {"schema", "schemas_dir", "output_dir", "prices", "finetune_prices", "price_overrides", "base_url",
               "archive_dir", "max_chars"}

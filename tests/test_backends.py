@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from extractor.backends import open_backend, remember_async_validator_checks
 from extractor.errors import ExtractionError
-from extractor.fakeserver import FakeOpenAI
-from extractor.transport import CallMeter
+from extractor.llm.backends import open_backend
+from extractor.llm.instructor_patch import remember_async_validator_checks
+from extractor.llm.transport import CallMeter
+from extractor.testing.fakeserver import FakeOpenAI
 
 from .conftest import make_config
 

@@ -9,12 +9,12 @@ import polars as pl
 import pytest
 from genai_prices import Usage, calc_price
 
-from extractor import runner
-from extractor.breakeven import observed_from_journal
 from extractor.errors import ConfigError
-from extractor.fakeserver import FakeOpenAI
-from extractor.prompts import wrap_document
+from extractor.extraction import runner
+from extractor.extraction.prompts import wrap_document
+from extractor.ladder.breakeven import observed_from_journal
 from extractor.schemas import load_schema
+from extractor.testing.fakeserver import FakeOpenAI
 
 from .conftest import ROOT, make_config, server_log, serving, write_docs
 
@@ -115,7 +115,7 @@ def test_a_submission_the_provider_never_received_is_sent_again(tmp_path: Path, 
 
 
 def test_dry_run_prices_a_batch_at_the_discount(tmp_path: Path, fake_server: FakeOpenAI) -> None:
-    from extractor.plan import plan
+    from extractor.extraction.plan import plan
 
     write_docs(tmp_path / "in", LETTERS)
     full = plan(make_config(tmp_path, fake_server)).cost_usd
@@ -173,7 +173,7 @@ def test_a_batch_create_whose_answer_is_lost_is_not_repeated_but_adopted(tmp_pat
 
 
 def test_a_server_without_the_batch_api_strands_nothing(tmp_path: Path) -> None:
-    from extractor.plan import plan
+    from extractor.extraction.plan import plan
 
     with serving(batch_api=False) as server:
         write_docs(tmp_path / "in", LETTERS)

@@ -10,16 +10,16 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from extractor import batch
-from extractor.batchapi import BatchState
-from extractor.budget import Budget
 from extractor.config import build_config
 from extractor.documents import DocumentReader, discover
 from extractor.errors import AuthError, ExtractionError
-from extractor.intake import Intake
-from extractor.pricing import Pricer
-from extractor.prompts import system_prompt
-from extractor.recorder import Recorder, RunSummary
+from extractor.extraction import batch
+from extractor.extraction.budget import Budget
+from extractor.extraction.intake import Intake
+from extractor.extraction.prompts import system_prompt
+from extractor.extraction.recorder import Recorder, RunSummary
+from extractor.llm.batchapi import BatchState
+from extractor.llm.pricing import Pricer
 from extractor.schemas import load_schema
 from extractor.store import EventLog, Journal
 
@@ -123,8 +123,8 @@ def test_a_create_that_failed_leaves_the_submission_open_and_auth_stops(tmp_path
 
 
 def test_the_provider_contract_is_what_the_openai_backend_offers() -> None:
-    from extractor.backends import OpenAIBatchAPI
-    from extractor.batchapi import BatchAPI
+    from extractor.llm.backends import OpenAIBatchAPI
+    from extractor.llm.batchapi import BatchAPI
 
     for name in ("request_line", "create", "find", "poll", "parse"):
         assert callable(getattr(OpenAIBatchAPI, name)), name
@@ -135,6 +135,6 @@ def test_the_provider_contract_is_what_the_openai_backend_offers() -> None:
 
 @pytest.mark.parametrize("backend", ["embedded"])
 def test_a_backend_without_a_batch_api_says_so(backend: str) -> None:
-    from extractor.embedded import EmbeddedBackend
+    from extractor.llm.embedded import EmbeddedBackend
 
     assert EmbeddedBackend.batch_api(object.__new__(EmbeddedBackend), 0.0) is None  # type: ignore[arg-type]

@@ -11,8 +11,10 @@ import instructor
 import pytest
 from genai_prices import Usage, calc_price
 
-from extractor import runner
-from extractor.breakeven import (
+from extractor.config import ModelPrice
+from extractor.extraction import runner
+from extractor.extraction.prompts import system_prompt
+from extractor.ladder.breakeven import (
     Assumptions,
     Observed,
     analyze,
@@ -22,11 +24,9 @@ from extractor.breakeven import (
     quality_wall,
     render_text,
 )
-from extractor.config import ModelPrice
-from extractor.fakeserver import FakeOpenAI
-from extractor.pricing import DEFAULT_FINETUNE_TARGET, finetune_prices
-from extractor.prompts import system_prompt
+from extractor.llm.pricing import DEFAULT_FINETUNE_TARGET, finetune_prices
 from extractor.schemas import load_schema
+from extractor.testing.fakeserver import FakeOpenAI
 
 from .conftest import ROOT, make_config, server_log, write_docs
 

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from extractor import runner
-from extractor.breakeven import (
+from extractor.errors import ConfigError
+from extractor.extraction import runner
+from extractor.ladder.breakeven import (
     FINETUNED,
     RETRIEVED,
     STATIC,
@@ -22,10 +23,9 @@ from extractor.breakeven import (
     read_experiments,
     render_text,
 )
-from extractor.errors import ConfigError
-from extractor.fakeserver import FakeOpenAI
-from extractor.pricing import finetune_prices
+from extractor.llm.pricing import finetune_prices
 from extractor.store import LABELS_FILE, Labels
+from extractor.testing.fakeserver import FakeOpenAI
 
 from .conftest import make_config, settings, write_docs, write_experiments
 from .test_cli import cli

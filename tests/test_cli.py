@@ -10,7 +10,7 @@ from pathlib import Path
 
 import polars as pl
 
-from extractor.fakeserver import FakeOpenAI
+from extractor.testing.fakeserver import FakeOpenAI
 
 from .conftest import ROOT, serving, write_docs
 

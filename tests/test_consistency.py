@@ -7,10 +7,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from extractor import runner
-from extractor.fakeserver import FakeOpenAI
-from extractor.metrics import consensus
+from extractor.extraction import runner
 from extractor.schemas import load_schema
+from extractor.testing.fakeserver import FakeOpenAI
+from extractor.values.metrics import consensus
 
 from .conftest import ROOT, make_config, server_log, serving, write_docs
 

@@ -449,7 +449,9 @@ def test_unsupported_type_is_skipped(tmp_path: Path) -> None:
 def test_unsupported_type_is_skipped_without_a_parser_process(tmp_path: Path) -> None:
     import asyncio
 
-    from extractor.documents import _PARSERS, SUPPORTED_SUFFIXES, DocumentError, DocumentReader
+    from extractor.documents import SUPPORTED_SUFFIXES, DocumentReader
+    from extractor.documents.parsers import _PARSERS
+    from extractor.errors import DocumentError
 
     assert set(SUPPORTED_SUFFIXES) == set(_PARSERS)
     (tmp_path / "photo.PNG").write_bytes(random_bytes(4096))
@@ -546,7 +548,8 @@ def test_huge_text_fails_fast_with_limit_message(tmp_path: Path) -> None:
 def test_files_without_an_extension_are_read_only_when_they_plainly_are_documents(tmp_path: Path) -> None:
     import asyncio
 
-    from extractor.documents import DocumentError, DocumentReader
+    from extractor.documents import DocumentReader
+    from extractor.errors import DocumentError
 
     files = {"README": b"# My project\nRun make to build it.\n", "letter": b"Dear team,\nI apply for the role.\nAda",
              "data": bytes(range(256)) * 4, "numbers": b"1,2,3\n4,5,6\n"}

@@ -133,7 +133,7 @@ def test_an_experiment_on_the_embedded_model(tmp_path: Path) -> None:
     import json
 
     from extractor.config import build_config
-    from extractor.experiment import ExperimentConfig, run_experiment
+    from extractor.ladder.experiment import ExperimentConfig, run_experiment
 
     before = _llama_servers()
     write_docs(tmp_path / "in", LETTERS)

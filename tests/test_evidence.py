@@ -14,12 +14,13 @@ import pytest
 from fpdf import FPDF
 from pydantic import BaseModel, Field
 
-from extractor import evidence, runner
 from extractor.documents import SourceFile as Src
 from extractor.documents import load_document
-from extractor.evidence import Grounder, Leaf, confidence, ground, verdict
-from extractor.fakeserver import FakeOpenAI, oracle_answers
+from extractor.extraction import runner
 from extractor.schemas import load_schema
+from extractor.testing.fakeserver import FakeOpenAI, oracle_answers
+from extractor.values import evidence
+from extractor.values.evidence import Grounder, Leaf, confidence, ground, verdict
 
 from .conftest import ROOT, make_config, serving, write_docs
 
@@ -248,7 +249,7 @@ def test_a_20_mb_document_is_grounded_in_seconds() -> None:
 
 
 def test_auroc_counts_pairs_and_ties() -> None:
-    from extractor.calibration import auroc
+    from extractor.quality.calibration import auroc
 
     assert auroc([(0.9, True), (0.1, False)]) == 1.0
     assert auroc([(0.1, True), (0.9, False)]) == 0.0
@@ -258,7 +259,7 @@ def test_auroc_counts_pairs_and_ties() -> None:
 
 
 def test_confidence_separates_made_up_values_from_true_ones(tmp_path: Path) -> None:
-    from extractor.calibration import calibrate
+    from extractor.quality.calibration import calibrate
 
     answers, invented = _oracle(made_up=0.4, seed=3)
     _, found = _run_inputs(tmp_path, answers)
@@ -297,7 +298,7 @@ def test_eval_reports_how_well_confidence_separates_right_from_wrong(tmp_path: P
 
 def test_a_result_is_kept_when_its_evidence_cannot_be_computed(tmp_path: Path, fake_server: FakeOpenAI,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    from extractor import recorder
+    from extractor.extraction import recorder
 
     def broken(*args: Any, **kwargs: Any) -> list[evidence.Evidence]:
         raise RuntimeError("boom")

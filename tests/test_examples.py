@@ -10,16 +10,16 @@ from typing import Any
 
 import pytest
 
-from extractor import examples as examples_module
-from extractor import runner
 from extractor.config import RunConfig
 from extractor.errors import ConfigError
-from extractor.examples import NEAR_DUPLICATE, features
-from extractor.fakeserver import FakeOpenAI
-from extractor.plan import plan
-from extractor.prompts import system_prompt, wrap_document
+from extractor.extraction import retrieval as examples_module
+from extractor.extraction import runner
+from extractor.extraction.plan import plan
+from extractor.extraction.prompts import system_prompt, wrap_document
+from extractor.extraction.retrieval import NEAR_DUPLICATE, features
 from extractor.schemas import load_schema
 from extractor.store import LABELS_FILE, Labels
+from extractor.testing.fakeserver import FakeOpenAI
 
 from .conftest import ROOT, make_config, server_log, write_docs
 

@@ -14,8 +14,7 @@ from typer.testing import CliRunner
 
 from extractor.cli import app
 from extractor.errors import ConfigError
-from extractor.evaluation import EvalConfig, evaluate
-from extractor.experiment import (
+from extractor.ladder.experiment import (
     ExperimentConfig,
     parse_variant,
     plan_experiment,
@@ -23,10 +22,11 @@ from extractor.experiment import (
     sample_of,
     variant_settings,
 )
-from extractor.fakeserver import FakeOpenAI
-from extractor.pricing import Pricer
+from extractor.llm.pricing import Pricer
+from extractor.quality.evaluation import EvalConfig, evaluate
 from extractor.store import PERSON, Labels
 from extractor.table import OVERALL, experiments_schema
+from extractor.testing.fakeserver import FakeOpenAI
 
 from .conftest import make_config, server_log, write_docs
 

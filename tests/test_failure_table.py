@@ -17,9 +17,10 @@ from typing import Any
 import polars as pl
 import pytest
 
-from extractor import documents, runner
+from extractor import documents
 from extractor.errors import output_error
-from extractor.fakeserver import FakeOpenAI
+from extractor.extraction import runner
+from extractor.testing.fakeserver import FakeOpenAI
 
 from .conftest import make_config, serving, write_docs
 
@@ -112,7 +113,7 @@ def test_a_parser_that_dies_or_hangs(tmp_path: Path, fake_server: FakeOpenAI, mo
     from pebble import ProcessPool
 
     # The run's forkserver workers import a fresh copy of the parsers; a forked pool inherits this one.
-    monkeypatch.setitem(documents._PARSERS, ".pdf", parser)
+    monkeypatch.setitem(documents.parsers._PARSERS, ".pdf", parser)
     monkeypatch.setattr(documents.DocumentReader, "_get_pool", lambda self: self._pool or _pool(self, ProcessPool))
     write_docs(tmp_path / "in", {"letter.pdf": b"%PDF-1.4 not really", "ok.txt": "Letter"})
     config = make_config(tmp_path, fake_server, parse_timeout_s=1.0)

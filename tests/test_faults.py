@@ -15,9 +15,9 @@ import httpx
 import polars as pl
 import pytest
 
-from extractor import runner
-from extractor.fakeserver import FakeOpenAI
-from extractor.transport import ConnectionWatch
+from extractor.extraction import runner
+from extractor.llm.transport import ConnectionWatch
+from extractor.testing.fakeserver import FakeOpenAI
 
 from .conftest import ROOT, make_config, server_log, write_docs
 
@@ -97,7 +97,7 @@ def test_a_flapping_server_still_completes_every_document(tmp_path: Path, fake_s
 
 
 def test_the_watch_trips_on_failures_in_a_row_only() -> None:
-    from extractor.transport import Unreachable
+    from extractor.llm.transport import Unreachable
 
     failure = Unreachable("refused", "http://127.0.0.1:1", "refused")
     never = ConnectionWatch()
@@ -202,9 +202,9 @@ def test_a_read_only_output_folder_stops_with_one_line(tmp_path: Path, fake_serv
 def test_an_embedded_server_that_died_stops_the_run_at_once(tmp_path: Path) -> None:
     import asyncio
 
-    from extractor.embedded import EmbeddedBackend, LocalServer
     from extractor.errors import ExtractionError, ServerUnreachable
-    from extractor.transport import CallMeter
+    from extractor.llm.embedded import EmbeddedBackend, LocalServer
+    from extractor.llm.transport import CallMeter
 
     class Refused:
         async def extract(self, *args: Any) -> Any:

@@ -1,5 +1,5 @@
-"""The field-by-field strategy (extractor.fields) and its deterministic finders (extractor.detect), without a
-real model: a scripted `ask`, and the fake OpenAI-compatible server through the whole run."""
+"""The field-by-field strategy (extractor.extraction.fields) and its deterministic finders (extractor.values.detect),
+without a real model: a scripted `ask`, and the fake OpenAI-compatible server through the whole run."""
 
 from __future__ import annotations
 
@@ -12,14 +12,15 @@ from typing import Any
 import polars as pl
 import pytest
 
-from extractor import detect, runner
 from extractor.config import RunConfig
 from extractor.documents import discover, load_document
-from extractor.examples import Shot
-from extractor.fields import example_values, extract_fields
-from extractor.prompts import wrap_document
+from extractor.extraction import runner
+from extractor.extraction.fields import example_values, extract_fields
+from extractor.extraction.prompts import wrap_document
+from extractor.extraction.retrieval import Shot
+from extractor.llm.transport import CallMeter
 from extractor.schemas import load_schema
-from extractor.transport import CallMeter
+from extractor.values import detect
 
 from .conftest import ROOT, make_config, server_log, write_docs
 
@@ -142,7 +143,7 @@ def test_no_value_from_the_schemas_examples_ever_appears_in_a_result() -> None:
     examples = [e.output.model_dump(mode="json") for e in SCHEMA.examples]
     # every question answered with the first example's value, or the second's where the first has none
     answers = {k: v for e in reversed(examples) for k, v in e.items() if v not in (None, [])}
-    from extractor.evidence import fold
+    from extractor.values.evidence import fold
 
     for src in discover(ROOT / "inputs"):
         text = load_document(src, max_chars=200_000).text

@@ -12,10 +12,11 @@ import instructor
 import polars as pl
 import pytest
 
-from extractor import finetune, runner
 from extractor.config import RunConfig
-from extractor.fakeserver import FakeOpenAI
-from extractor.finetune import (
+from extractor.extraction import runner
+from extractor.extraction.prompts import system_prompt, wrap_document
+from extractor.ladder import finetune
+from extractor.ladder.finetune import (
     CHANGED,
     INCOMPLETE,
     INVALID,
@@ -27,9 +28,9 @@ from extractor.finetune import (
     validate_file,
     validate_line,
 )
-from extractor.prompts import system_prompt, wrap_document
 from extractor.schemas import load_schema
 from extractor.store import PERSON, Journal, Labels
+from extractor.testing.fakeserver import FakeOpenAI
 
 from .conftest import ROOT, make_config, settings, write_docs
 

@@ -68,12 +68,12 @@ def test_formatting_is_a_bottom_layer() -> None:
 def _extractor_imports(path: Path) -> set[str]:
     tree = ast.parse(path.read_text())
     return {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
-            and node.module and node.module.startswith("extractor.htmlreport")}
+            and node.module and node.module.startswith("extractor.views.htmlreport")}
 
 
 def test_report_parts_depend_only_on_earlier_parts() -> None:
-    package = ROOT / "extractor" / "htmlreport"
+    package, pkg = ROOT / "extractor" / "views" / "htmlreport", "extractor.views.htmlreport"
     assert _extractor_imports(package / "data.py") == set()
-    assert _extractor_imports(package / "charts.py") == {"extractor.htmlreport.data"}
-    assert _extractor_imports(package / "html.py") == {"extractor.htmlreport.data", "extractor.htmlreport.charts"}
-    assert _extractor_imports(package / "terminal.py") == {"extractor.htmlreport.data"}
+    assert _extractor_imports(package / "charts.py") == {f"{pkg}.data"}
+    assert _extractor_imports(package / "html.py") == {f"{pkg}.data", f"{pkg}.charts"}
+    assert _extractor_imports(package / "terminal.py") == {f"{pkg}.data"}

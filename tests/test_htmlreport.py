@@ -13,13 +13,15 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from extractor import runner
-from extractor.breakeven import Assumptions, analyze, observed_from_journal
 from extractor.config import ModelPrice
 from extractor.errors import ConfigError
-from extractor.evaluation import EvalConfig, evaluate
-from extractor.fakeserver import FakeOpenAI
-from extractor.htmlreport import (
+from extractor.extraction import runner
+from extractor.ladder.breakeven import Assumptions, analyze, observed_from_journal
+from extractor.llm.pricing import finetune_prices
+from extractor.quality.evaluation import EvalConfig, evaluate
+from extractor.schemas import load_schema
+from extractor.testing.fakeserver import FakeOpenAI
+from extractor.views.htmlreport import (
     SECTION_TITLES,
     ReportConfig,
     build_report,
@@ -27,8 +29,6 @@ from extractor.htmlreport import (
     render_html,
     write_report,
 )
-from extractor.pricing import finetune_prices
-from extractor.schemas import load_schema
 
 from .conftest import ROOT, make_config, settings, write_docs, write_experiments
 

@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from extractor.errors import ConfigError
-from extractor.evaluation import EvalConfig, evaluate, read_labels_file
+from extractor.quality.evaluation import EvalConfig, evaluate, read_labels_file
 from extractor.schemas import load_schema, load_schema_file
 
 from .conftest import ROOT, settings
@@ -55,8 +55,8 @@ def test_partial_nested_label_scores_only_the_given_sub_keys(tmp_path: Path) -> 
 
 def test_partial_nested_correction_keeps_the_extracted_rest(tmp_path: Path) -> None:
     from extractor.layout import Layout
-    from extractor.spreadsheets import corrected_results
     from extractor.store import LABELS_FILE, Labels
+    from extractor.store.labels import corrected_results
 
     schema_dir = tmp_path / "out" / "cover_letter"
     schema_dir.mkdir(parents=True)

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from extractor import runner
-from extractor.evaluation import EvalConfig, evaluate
-from extractor.fakeserver import FakeOpenAI
-from extractor.metrics import FieldScore, field_kinds, majority, score, similarity
+from extractor.extraction import runner
+from extractor.quality.evaluation import EvalConfig, evaluate
 from extractor.schemas import load_schema
+from extractor.testing.fakeserver import FakeOpenAI
+from extractor.values.metrics import FieldScore, field_kinds, majority, score, similarity
 
 from .conftest import ROOT, make_config, settings, write_docs
 
@@ -116,7 +116,7 @@ def test_eval_from_jsonl_and_csv_with_corrections_in_one_store(tmp_path: Path, f
 
 
 def test_the_best_variant_per_field_ties_included_unmeasured_never() -> None:
-    from extractor.metrics import best_by_field
+    from extractor.values.metrics import best_by_field
 
     assert best_by_field({"name": {"a": 0.9, "b": 0.9, "c": 0.5}, "role": {"a": None, "b": 0.2},
                           "skills": {"a": None}}) == {"name": {"a", "b"}, "role": {"b"}}

@@ -16,12 +16,12 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from extractor import runner
 from extractor.errors import ConfigError
-from extractor.fakeserver import FakeOpenAI
+from extractor.extraction import runner
+from extractor.extraction.lock import RunLock, RunLocked
+from extractor.extraction.prompts import wrap_document
 from extractor.formatting import usd
-from extractor.lock import RunLock, RunLocked
-from extractor.prompts import wrap_document
+from extractor.testing.fakeserver import FakeOpenAI
 
 from .conftest import ROOT, make_config, server_log, serving, write_docs
 
@@ -153,7 +153,8 @@ def test_a_lock_left_by_a_killed_run_is_taken_over(tmp_path: Path, fake_server: 
     write_docs(tmp_path / "in", {"a.txt": "Letter"})
     config = make_config(tmp_path, fake_server)
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from pathlib import Path; from extractor.lock import RunLock\n"
+        [sys.executable, "-c", "import sys, time; from pathlib import Path\n"
+         "from extractor.extraction.lock import RunLock\n"
          f"with RunLock(Path({str(config.schema_output_dir / 'run.lock')!r})):\n"
          "    print('locked', flush=True); time.sleep(60)"], stdout=subprocess.PIPE, text=True, cwd=ROOT)
     assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
@@ -272,7 +273,7 @@ def test_parse_time_limit_stops_a_slow_parser(tmp_path: Path, fake_server: FakeO
 
 
 def test_dry_run_sends_nothing_and_estimates_from_history(tmp_path: Path, fake_server: FakeOpenAI) -> None:
-    from extractor.plan import plan
+    from extractor.extraction.plan import plan
 
     letters = {f"d{i}.txt": f"Letter {i} " + "lorem ipsum " * (20 + 30 * i) for i in range(4)}
     write_docs(tmp_path / "in", letters)
@@ -464,7 +465,7 @@ def test_the_same_bytes_twice_in_one_run_are_paid_once(tmp_path: Path) -> None:
 
 
 def test_a_nightly_feed_that_archives_keeps_its_rows(tmp_path: Path, fake_server: FakeOpenAI) -> None:
-    from extractor.spreadsheets import ExportConfig, export
+    from extractor.views.spreadsheets import ExportConfig, export
 
     drop, done = tmp_path / "drop", tmp_path / "done"
     write_docs(drop, {"mon1.txt": "Letter one", "mon2.txt": "Letter two"})

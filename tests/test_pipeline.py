@@ -10,9 +10,9 @@ import polars as pl
 import pytest
 from genai_prices import Usage, calc_price
 
-from extractor import runner
-from extractor.fakeserver import FakeOpenAI
-from extractor.prompts import wrap_document
+from extractor.extraction import runner
+from extractor.extraction.prompts import wrap_document
+from extractor.testing.fakeserver import FakeOpenAI
 
 from .conftest import make_config, server_log, serving, write_docs
 
@@ -267,7 +267,7 @@ def test_progress_shows_what_the_run_spent_not_reused_costs(tmp_path: Path, fake
 
     from rich.console import Console
 
-    from extractor.progress import RichProgress
+    from extractor.views.progress import RichProgress
 
     write_docs(tmp_path / "in", {"a.txt": "Letter a", "b.txt": "Letter b"})
     config = make_config(tmp_path, fake_server)

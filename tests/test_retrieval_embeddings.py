@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from extractor import runner
 from extractor.cli import app
 from extractor.config import build_config
 from extractor.errors import ConfigError
-from extractor.fakeserver import FakeOpenAI
-from extractor.pricing import Pricer
+from extractor.extraction import runner
+from extractor.llm.pricing import Pricer
+from extractor.testing.fakeserver import FakeOpenAI
 
 from .conftest import ROOT, server_log, serving
 from .test_examples import DOCS, journal_rows, request_doc, request_examples, setup
@@ -92,7 +92,7 @@ def test_retrieval_is_checked_with_the_settings() -> None:
 
 
 def test_a_dry_run_sends_no_embeddings_request(tmp_path: Path, fake_server: FakeOpenAI) -> None:
-    from extractor.plan import plan
+    from extractor.extraction.plan import plan
 
     config = setup(tmp_path, fake_server, examples="similar:2", retrieval="embeddings")
     planned = plan(config)
@@ -104,7 +104,7 @@ def test_a_dry_run_sends_no_embeddings_request(tmp_path: Path, fake_server: Fake
 
 def test_the_pool_is_embedded_in_batches(tmp_path: Path, fake_server: FakeOpenAI,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    from extractor import examples
+    from extractor.extraction import retrieval as examples
 
     monkeypatch.setattr(examples, "EMBED_BATCH", 2)
     config = setup(tmp_path, fake_server, examples="similar:2", retrieval="embeddings")

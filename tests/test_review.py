@@ -20,11 +20,11 @@ from typing import ClassVar
 import polars as pl
 import pytest
 
-from extractor import runner
 from extractor.documents import read_text
 from extractor.errors import ConfigError
-from extractor.evidence import Evidence as Value
-from extractor.review import ReviewConfig, build_review, highlight, write_review
+from extractor.extraction import runner
+from extractor.values.evidence import Evidence as Value
+from extractor.views.review import ReviewConfig, build_review, highlight, write_review
 
 from .conftest import ROOT, make_config, serving, settings, two_page_pdf, write_docs
 

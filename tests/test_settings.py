@@ -17,15 +17,16 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from extractor import breakeven, finetune, runner
-from extractor.breakeven import Assumptions, BreakEvenConfig, breakeven_analysis, observed_from_journal
 from extractor.cli import app
 from extractor.config import ModelPrice, RunConfig, build_config, given
 from extractor.errors import ConfigError
-from extractor.fakeserver import FakeOpenAI
-from extractor.htmlreport import ReportConfig, build_report
-from extractor.pricing import Pricer, list_cost, unit_prices
+from extractor.extraction import runner
+from extractor.ladder import breakeven, finetune
+from extractor.ladder.breakeven import Assumptions, BreakEvenConfig, breakeven_analysis, observed_from_journal
+from extractor.llm.pricing import Pricer, list_cost, unit_prices
 from extractor.schemas import load_schema
+from extractor.testing.fakeserver import FakeOpenAI
+from extractor.views.htmlreport import ReportConfig, build_report
 
 from .conftest import ROOT, make_config, settings, write_docs
 
@@ -273,7 +274,7 @@ def test_report_and_finetune_export_target_defaults_to_the_library(monkeypatch: 
     assert result.exit_code == 0, result.output
     assert seen[-1].target_model == "other-target"
 
-    import extractor.htmlreport as htmlreport
+    import extractor.views.htmlreport as htmlreport
 
     monkeypatch.setattr(breakeven, "Assumptions", _OtherDefaults)
     monkeypatch.setattr(htmlreport, "build_report", lambda config: seen.append(config) or None)

@@ -13,9 +13,9 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from extractor import runner
 from extractor.errors import ExportRefused
-from extractor.spreadsheets import NOT_FOUND, ExportConfig, ImportConfig, _column_of, export, import_corrections
+from extractor.extraction import runner
+from extractor.views.spreadsheets import NOT_FOUND, ExportConfig, ImportConfig, _column_of, export, import_corrections
 
 from .conftest import make_config, serving, settings, two_page_pdf, write_docs
 

@@ -19,14 +19,15 @@ import pytest
 from openpyxl.utils import get_column_letter
 from rich.console import Console
 
-from extractor import runner, store
+from extractor import store
 from extractor.errors import ConfigError, ExportRefused
-from extractor.evaluation import EvalConfig, LabelConflict, evaluate
-from extractor.fakeserver import FakeOpenAI
-from extractor.finetune import FinetuneConfig, export_finetune
-from extractor.report import print_eval
-from extractor.spreadsheets import ExportConfig, ImportConfig, export, import_corrections, snapshot_path
+from extractor.extraction import runner
+from extractor.ladder.finetune import FinetuneConfig, export_finetune
+from extractor.quality.evaluation import EvalConfig, LabelConflict, evaluate
 from extractor.store import LABELS_FILE, PERSON, Labels
+from extractor.testing.fakeserver import FakeOpenAI
+from extractor.views.spreadsheets import ExportConfig, ImportConfig, export, import_corrections, snapshot_path
+from extractor.views.terminal import print_eval
 
 from .conftest import ROOT, edit_xlsx, make_config, settings, write_docs
 

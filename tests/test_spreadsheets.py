@@ -13,11 +13,11 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from extractor import runner
 from extractor.errors import ExportRefused
-from extractor.fakeserver import FakeOpenAI
-from extractor.spreadsheets import ExportConfig, ImportConfig, export, import_corrections
+from extractor.extraction import runner
 from extractor.store import Labels
+from extractor.testing.fakeserver import FakeOpenAI
+from extractor.views.spreadsheets import ExportConfig, ImportConfig, export, import_corrections
 
 from .conftest import edit_xlsx, make_config, settings, write_docs
 
@@ -205,7 +205,7 @@ def test_summary_sheet_shows_agreement_when_measured(tmp_path: Path, fake_server
 def test_every_trigger_character_is_neutralized_in_csv(payload: str) -> None:
     import polars as pl
 
-    from extractor.spreadsheets import neutralize_csv
+    from extractor.views.spreadsheets import neutralize_csv
 
     frame = neutralize_csv(pl.DataFrame({"cell": [payload, "plain text", "a=b"]}))
     assert frame["cell"].to_list() == ["'" + payload, "plain text", "a=b"]

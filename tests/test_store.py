@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from extractor import runner, store
 from extractor.errors import JournalError
-from extractor.fakeserver import FakeOpenAI
-from extractor.store import JOURNAL_FILE, SCHEMA_VERSION, Journal, Labels, journal_path
+from extractor.extraction import runner
+from extractor.store import JOURNAL_FILE, LABELS_FILE, SCHEMA_VERSION, Journal, Labels, journal_path, migrations
+from extractor.testing.fakeserver import FakeOpenAI
 
 from .conftest import ROOT, make_config, write_docs
 
@@ -80,7 +80,7 @@ def _old_row(path: Path) -> None:
 def test_a_new_journal_gets_todays_tables(tmp_path: Path) -> None:
     path = tmp_path / "out" / JOURNAL_FILE
     Journal(path).close()
-    assert _version(path) == SCHEMA_VERSION == len(store.MIGRATIONS)
+    assert _version(path) == SCHEMA_VERSION == len(migrations.MIGRATIONS)
     assert _tables(path) == TODAY_TABLES
     assert {"cache_key", "prompt_chars"} <= set(_columns(path, "results"))
     # Labels opens the same database through the same migrations: nothing left for it to do, and vice versa.
@@ -132,7 +132,7 @@ def test_a_version_2_journal_gains_the_tables_added_since_and_keeps_everything(t
         journal.record_eval([{"evaluated_at": "t", "schema_version": "1", "model": "m", "field": "f",
                               "documents": 1, "accuracy": 1.0, "precision": None, "recall": None, "f1": None}])
     with Labels(today) as labels:
-        labels.add("a.txt", "applicant_name", "Ada", source="test", content_sha256=None, kind=store.LABELS_FILE)
+        labels.add("a.txt", "applicant_name", "Ada", source="test", content_sha256=None, kind=LABELS_FILE)
     _sql(today, "PRAGMA user_version = 2")
     with Journal(today) as journal:
         assert journal.cached_row("k") == ROW and len(journal.eval_history()) == 1
@@ -161,8 +161,8 @@ def test_a_failed_migration_leaves_the_journal_at_the_version_before(tmp_path: P
         db.execute("CREATE TABLE half_done (x)")
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(store, "MIGRATIONS", (*store.MIGRATIONS, broken))
-    monkeypatch.setattr(store, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    monkeypatch.setattr(migrations, "MIGRATIONS", (*migrations.MIGRATIONS, broken))
+    monkeypatch.setattr(migrations, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
     path = tmp_path / JOURNAL_FILE
     with pytest.raises(RuntimeError, match="disk on fire"):
         Journal(path)
@@ -222,7 +222,7 @@ def _snapshot(folder: Path) -> dict[str, tuple[int, int, bytes]]:
 
 def _project(root: Path, server: FakeOpenAI) -> Path:
     """Two nights of results, labels and an evaluation: everything the read-only commands look at."""
-    from extractor.evaluation import EvalConfig, evaluate
+    from extractor.quality.evaluation import EvalConfig, evaluate
 
     write_docs(root / "in", {f"letter{i}.txt": f"Dear team, letter number {i}. " * (i + 1) for i in range(6)})
     runner.run(make_config(root, server))
@@ -239,12 +239,12 @@ READERS = """
 import sys
 from pathlib import Path
 
-from extractor.breakeven import BreakEvenConfig, breakeven_analysis, observed_from_journal
+from extractor.ladder.breakeven import BreakEvenConfig, breakeven_analysis, observed_from_journal
 from extractor.config import RunConfig
-from extractor.finetune import FinetuneConfig, export_finetune
-from extractor.htmlreport import ReportConfig, build_report
+from extractor.ladder.finetune import FinetuneConfig, export_finetune
+from extractor.views.htmlreport import ReportConfig, build_report
 from extractor.schemas import load_schema
-from extractor.spreadsheets import ExportConfig, export
+from extractor.views.spreadsheets import ExportConfig, export
 from extractor.store import Journal, Labels, journal_path
 
 

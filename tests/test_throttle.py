@@ -10,10 +10,10 @@ import polars as pl
 import pytest
 from rich.console import Console
 
-from extractor import runner
 from extractor.config import RunConfig
-from extractor.report import print_runs
-from extractor.throttle import AdaptiveLimit
+from extractor.extraction import runner
+from extractor.llm.throttle import AdaptiveLimit
+from extractor.views.terminal import print_runs
 
 from .conftest import make_config, server_log, serving, write_docs
 

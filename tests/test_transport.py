@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from extractor.transport import is_retryable_status, retry_after_seconds
+from extractor.llm.transport import is_retryable_status, retry_after_seconds
 
 
 def test_retry_after_forms() -> None:
@@ -32,7 +32,7 @@ def test_which_statuses_are_transient(status: int, retry: bool) -> None:
 
 
 def test_only_requests_safe_to_repeat_are_retried() -> None:
-    from extractor.transport import repeatable
+    from extractor.llm.transport import repeatable
 
     def request(method: str, path: str) -> httpx.Request:
         return httpx.Request(method, "https://api.example" + path)

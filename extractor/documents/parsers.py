@@ -1,0 +1,281 @@
+"""Parsers: the text of a file's bytes by format (text, Markdown, PDF, DOCX, HTML, e-mail), tidied."""
+
+from __future__ import annotations
+
+import codecs
+import email
+import email.policy
+import io
+import logging
+import re
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from extractor.documents.model import PAGE_MARK
+from extractor.errors import DocumentError
+
+SUPPORTED_SUFFIXES = (".txt", ".md", ".pdf", ".docx", ".html", ".htm", ".eml")  # the keys of _PARSERS (tested)
+
+# Elements that are never content: code, styling, page chrome around the main text, and what a browser
+# would not show (the hidden attribute, aria-hidden, an inline display:none or visibility:hidden).
+_HTML_DROP = ["script", "style", "noscript", "template", "svg", "nav", "header", "footer", "aside",
+              "form", "iframe", "button", "select", "head"]
+_HTML_DROP_XPATH = " | ".join(
+    [f"//{tag}" for tag in _HTML_DROP]
+    + ["//*[@role='navigation' or @role='banner' or @role='contentinfo']", "//*[@hidden]",
+       "//*[@aria-hidden='true']",
+       "//*[contains(translate(@style, 'ABDEHILNOPSTVY ', 'abdehilnopstvy'), 'display:none')]",
+       "//*[contains(translate(@style, 'ABDEHILNOPSTVY ', 'abdehilnopstvy'), 'visibility:hidden')]"])
+
+
+def parse_bytes(raw: bytes, suffix: str) -> str:
+    """Text of a file's bytes, chosen by suffix (or by sniffing when there is none)."""
+    if not raw:
+        raise DocumentError("empty file (0 bytes)", status="skipped")
+    if suffix == "":
+        suffix = _sniff(raw)
+    parser = _PARSERS.get(suffix)
+    if parser is None:
+        raise _unsupported(suffix)
+    return parser(raw)
+
+
+def _unsupported(suffix: str) -> DocumentError:
+    if not suffix:
+        return DocumentError("no file extension, and the bytes are neither plain prose nor a PDF, DOCX, HTML or "
+                             f"e-mail; supported: {', '.join(SUPPORTED_SUFFIXES)}", status="skipped")
+    return DocumentError(f"unsupported file type {suffix!r}; supported: {', '.join(SUPPORTED_SUFFIXES)}",
+                         status="skipped")
+
+
+def _sniff(raw: bytes) -> str:
+    """The format of a file without an extension, from its bytes: a PDF, DOCX, HTML page, e-mail or plain
+    text; anything else (binary, or text that is mostly not prose) is skipped as unsupported."""
+    if raw.startswith(b"%PDF"):
+        return ".pdf"
+    if raw.startswith(b"PK\x03\x04"):
+        return ".docx"
+    head = raw[:2048].lower()
+    if b"<html" in head or b"<!doctype html" in head:
+        return ".html"
+    if re.match(rb"(?:(?:from|to|subject|date|received|return-path|message-id|mime-version):[^\n]*\r?\n)+",
+                head) and b"\nsubject:" in b"\n" + head:
+        return ".eml"
+    try:
+        sample = raw[:4096].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < 4090:  # not a character cut in half at the sample's end
+            return ""
+        sample = raw[:exc.start].decode("utf-8")
+    printable = sum(ch.isprintable() or ch in "\n\r\t" for ch in sample)
+    letters = sum(ch.isalpha() for ch in sample)
+    plainly_text = sample and printable / len(sample) > 0.98 and letters / len(sample) > 0.5
+    return ".txt" if plainly_text else ""
+
+
+def decode_text(raw: bytes) -> str:
+    """Bytes to str: BOMs first, then strict UTF-8, then charset detection, refusing binary data."""
+    for bom, codec in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF32_LE, "utf-32"),
+                       (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF16_LE, "utf-16"),
+                       (codecs.BOM_UTF16_BE, "utf-16")):
+        if raw.startswith(bom):
+            return raw.decode(codec, errors="replace")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = _detect(raw)
+    nuls = text.count("\x00")
+    if nuls:
+        if nuls > max(8, len(text) * 0.01):  # a stray NUL in a short letter is not binary
+            raise DocumentError(f"looks like binary data, not text ({nuls:,} NUL bytes)")
+        text = text.replace("\x00", "")
+    controls = sum(1 for ch in text if ord(ch) < 32 and ch not in "\n\r\t\f")
+    if controls > max(8, len(text) * 0.02):
+        raise DocumentError("looks like binary data, not text (too many control characters)")
+    return text
+
+
+def _detect(raw: bytes) -> str:
+    from charset_normalizer import from_bytes
+
+    matches = from_bytes(raw[: 1 << 20])
+    best = matches.best()
+    if best is None or best.encoding is None:
+        raise DocumentError("not text: no character encoding fits (binary file?)")
+    encoding = best.encoding
+    # Short Western text ties between code pages (cp1250/cp1257/cp775 all decode it without chaos, turning
+    # "é" into "ę" or "ķ"); on a tie prefer cp1252, the usual legacy encoding of such documents.
+    if any("cp1252" in m.could_be_from_charset and m.chaos <= best.chaos for m in matches):
+        encoding = "cp1252"
+    return raw.decode(encoding, errors="replace")
+
+
+def _parse_text(raw: bytes) -> str:
+    return decode_text(raw)
+
+
+def _parse_pdf(raw: bytes) -> str:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
+    if not raw.lstrip()[:5].startswith(b"%PDF"):
+        raise DocumentError("not a PDF file (no %PDF header)")
+    try:
+        reader = PdfReader(io.BytesIO(raw))
+        if reader.is_encrypted:
+            try:
+                opened = bool(reader.decrypt(""))
+            except Exception:
+                opened = False
+            if not opened:
+                raise DocumentError("PDF is encrypted with a password; cannot read its text")
+        pages = [(page.extract_text() or "").replace(PAGE_MARK, "") for page in reader.pages]
+    except DocumentError:
+        raise
+    except PdfReadError as exc:
+        raise DocumentError(f"corrupted or truncated PDF: {exc}") from None
+    text = PAGE_MARK + ("\n\n" + PAGE_MARK).join(pages)
+    if not text.replace(PAGE_MARK, "").strip():
+        raise DocumentError(
+            f"PDF has no text layer ({len(pages)} page(s), image-only or scanned); OCR is not supported",
+            status="skipped")
+    return text
+
+
+def _parse_docx(raw: bytes) -> str:
+    import docx
+    from docx.opc.exceptions import PackageNotFoundError
+
+    if not zipfile.is_zipfile(io.BytesIO(raw)):
+        raise DocumentError("not a valid .docx file (not a zip archive)")
+    try:
+        document = docx.Document(io.BytesIO(raw))
+    except (PackageNotFoundError, KeyError, zipfile.BadZipFile, ValueError) as exc:
+        raise DocumentError(f"not a valid .docx file (zip without a Word document): {exc}") from None
+    parts: list[str] = []
+    seen_headers: set[str] = set()
+    for section in document.sections:
+        for block in (section.header, section.first_page_header):
+            text = _docx_blocks(block.iter_inner_content())
+            if text and text not in seen_headers:
+                seen_headers.add(text)
+                parts.append(text)
+    parts.append(_docx_blocks(document.iter_inner_content()))
+    for section in document.sections:
+        text = _docx_blocks(section.footer.iter_inner_content())
+        if text and text not in seen_headers:
+            seen_headers.add(text)
+            parts.append(text)
+    return "\n\n".join(p for p in parts if p)
+
+
+def _docx_blocks(blocks: Iterator[object]) -> str:
+    from docx.table import Table
+
+    lines: list[str] = []
+    for block in blocks:
+        if isinstance(block, Table):
+            for row in block.rows:
+                cells: list[str] = []
+                for cell in row.cells:
+                    value = "\n".join(_docx_visible(p) for p in cell.paragraphs).strip()
+                    if value and (not cells or cells[-1] != value):  # merged cells repeat their text
+                        cells.append(value)
+                if cells:
+                    lines.append(" | ".join(cells))
+        else:
+            lines.append(_docx_visible(block))
+    return "\n".join(lines).strip()
+
+
+def _docx_visible(paragraph: Any) -> str:
+    """A paragraph's text without runs formatted as hidden (w:vanish): Word does not show them, and,
+    like hidden HTML, they are a place to slip instructions past a reader."""
+    from docx.text.hyperlink import Hyperlink
+
+    parts: list[str] = []
+    for item in paragraph.iter_inner_content():
+        runs = item.runs if isinstance(item, Hyperlink) else [item]
+        parts.extend(run.text for run in runs if not run.font.hidden)
+    return "".join(parts)
+
+
+def html_to_text(html: str) -> str:
+    """Visible text of an HTML page, laid out as a browser shows it: block elements on their own
+    lines, inline ones (<b>, <a>, <span>) inside the line, table rows as rows. Scripts, styles, page
+    chrome and hidden elements are removed first; hidden text in an e-mail is a classic place to
+    slip instructions past a reader, and nobody sees it in a browser either.
+    """
+    import lxml.etree
+    import lxml.html
+    from inscriptis.html_engine import Inscriptis
+    from inscriptis.model.config import ParserConfig
+
+    if not html.strip():
+        return ""
+    # As bytes with a declared encoding: lxml refuses str input that carries an XML encoding declaration.
+    parser = lxml.html.HTMLParser(encoding="utf-8", remove_comments=True)
+    try:
+        tree = lxml.html.document_fromstring(html.encode("utf-8", "surrogatepass"), parser=parser)
+    except (lxml.etree.ParserError, ValueError):
+        return ""
+    for node in tree.xpath(_HTML_DROP_XPATH):
+        if node.getparent() is not None:  # an ancestor may already have been dropped
+            node.drop_tree()  # keeps the tail: text after the element belongs to its parent
+    text = Inscriptis(tree, ParserConfig(display_links=False, display_images=False)).get_text()
+    lines = [line.strip() for line in text.splitlines()]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def _parse_html(raw: bytes) -> str:
+    return html_to_text(decode_text(raw))
+
+
+def _parse_eml(raw: bytes) -> str:
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    header_lines = [f"{name}: {msg[name]}" for name in ("From", "To", "Date", "Subject") if msg[name]]
+    parts: list[str] = []
+    body = msg.get_body(preferencelist=("plain", "html"))
+    if body is not None:
+        content = body.get_content()
+        parts.append(html_to_text(content) if body.get_content_subtype() == "html" else content)
+    for attachment in msg.iter_attachments():
+        name = attachment.get_filename() or "attachment"
+        suffix = Path(name).suffix.lower()
+        if attachment.get_content_maintype() == "text" and suffix not in _PARSERS:
+            suffix = ".html" if attachment.get_content_subtype() == "html" else ".txt"
+        if suffix not in _PARSERS or suffix == ".eml":
+            continue
+        payload = attachment.get_payload(decode=True) or b""
+        if not isinstance(payload, bytes):
+            continue
+        try:
+            text = parse_bytes(payload, suffix).replace(PAGE_MARK, "")  # the e-mail has no pages
+        except DocumentError:
+            continue  # an unreadable attachment does not sink the e-mail's own body
+        if text.strip():
+            parts.append(f"[attachment: {name}]\n{text}")
+    if not any(p.strip() for p in parts):
+        raise DocumentError("e-mail has no text body and no readable attachment", status="skipped")
+    return "\n\n".join(header_lines + parts)
+
+
+def _tidy(text: str) -> str:
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = re.sub(r"[ \t\f\v]+\n", "\n", text)
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+
+_PARSERS: dict[str, Callable[[bytes], str]] = {
+    ".txt": _parse_text,
+    ".md": _parse_text,
+    ".pdf": _parse_pdf,
+    ".docx": _parse_docx,
+    ".html": _parse_html,
+    ".htm": _parse_html,
+    ".eml": _parse_eml,
+}

@@ -1,0 +1,151 @@
+"""Reading documents as a run does: small text inline, every other parser in a worker process under a
+time limit; the same text for `extractor text`."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from extractor.documents.model import PAGE_MARK, Document, SourceFile
+from extractor.documents.parsers import _PARSERS, _tidy, _unsupported, parse_bytes
+from extractor.documents.sources import MAX_FILE_BYTES, NOT_DOCUMENTS, sha256_file
+from extractor.errors import DocumentError
+
+
+def load_document(src: SourceFile, *, max_chars: int) -> Document:
+    """Read and parse one file. Raises DocumentError (with `.sha256` when the bytes were read)."""
+    try:
+        size = src.path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise DocumentError(
+                f"file is {size / 1e6:.1f} MB, above the {MAX_FILE_BYTES // 2**20} MiB limit; not read",
+                status="failed", sha256=sha256_file(src.path))
+        raw = src.path.read_bytes()
+    except OSError as exc:
+        raise DocumentError(f"cannot read file: {exc.strerror or exc}", status="failed",
+                                     sha256=None) from None
+    return document_from_bytes(src, raw, max_chars=max_chars)
+
+
+def document_from_bytes(src: SourceFile, raw: bytes, *, max_chars: int) -> Document:
+    """Parse bytes already read from `src` (see load_document)."""
+    sha = hashlib.sha256(raw).hexdigest()
+    try:
+        text = parse_bytes(raw, src.path.suffix.lower())
+    except DocumentError as exc:
+        raise DocumentError(str(exc), status=exc.status, sha256=sha) from None
+    except Exception as exc:  # a parser library choking on hostile input is a bad file, not a crash
+        raise DocumentError(
+            f"could not parse {src.path.suffix or 'file'}: {type(exc).__name__}: {exc}",
+            status="failed", sha256=sha) from None
+    text = _tidy(text)
+    pages: tuple[int, ...] | None = None
+    if PAGE_MARK in text:  # each page begins with the mark
+        parts = text.split(PAGE_MARK)
+        position, starts = len(parts[0]), []
+        for part in parts[1:]:
+            starts.append(position)
+            position += len(part)
+        text, pages = "".join(parts), tuple(starts)
+    if not text.strip():
+        raise DocumentError("document has no text", status="skipped", sha256=sha)
+    if len(text) > max_chars:
+        raise DocumentError(
+            f"document text is {len(text):,} characters, above the limit of {max_chars:,} "
+            "(raise max_chars to send it)", status="failed", sha256=sha)
+    return Document(doc_id=src.doc_id, source_path=src.path, sha256=sha, text=text, pages=pages)
+
+
+# Plain text decodes in bounded time; every other parser gets a worker process and a time limit,
+# because a hostile PDF or zip can make a parser spin for minutes.
+_INLINE_SUFFIXES = frozenset({".txt", ".md"})
+
+
+# Plain-text files up to this size are read once, hashed and decoded without a second read or a
+# worker: the common case of a nightly drop of letters stays cheap.
+SMALL_TEXT_BYTES = 256 * 1024
+
+
+class DocumentReader:
+    """Reads documents with a per-document parse time limit; a parser that hangs is killed."""
+
+    def __init__(self, *, max_chars: int, timeout_s: float, workers: int = 2) -> None:
+        self.max_chars = max_chars
+        self.timeout_s = timeout_s
+        self.workers = workers
+        self._pool: object | None = None
+
+    def _get_pool(self) -> Any:
+        if self._pool is None:
+            import multiprocessing
+
+            from pebble import ProcessPool
+
+            # forkserver: forking the run's own process (threads, sockets) is unsafe; spawn is slow.
+            self._pool = ProcessPool(max_workers=self.workers,
+                                     context=multiprocessing.get_context("forkserver"))
+        return self._pool
+
+    @staticmethod
+    def small_text(src: SourceFile) -> bytes | None:
+        """The bytes of a small plain-text file (read once, for hashing and parsing), else None."""
+        if src.path.suffix.lower() not in _INLINE_SUFFIXES:
+            return None
+        try:
+            if src.path.stat().st_size > SMALL_TEXT_BYTES:
+                return None
+            return src.path.read_bytes()
+        except OSError:
+            return None  # the regular path reports the error
+
+    async def read(self, src: SourceFile, raw: bytes | None = None) -> Document:
+        if raw is not None:  # small plain text: decoding takes microseconds, no thread needed
+            return document_from_bytes(src, raw, max_chars=self.max_chars)
+        suffix = src.path.suffix.lower()
+        if suffix and suffix not in _PARSERS:
+            raise _unsupported(suffix)  # known from the name alone: no read, no worker process
+        if not suffix and src.path.name.upper() in NOT_DOCUMENTS:
+            raise DocumentError(f"{src.path.name} is not a document (files like README or LICENSE without an "
+                                "extension are skipped)", status="skipped")
+        if suffix in _INLINE_SUFFIXES:
+            return await asyncio.to_thread(load_document, src, max_chars=self.max_chars)
+        from pebble import ProcessExpired
+
+        future = self._get_pool().schedule(load_document, args=(src,), kwargs={"max_chars": self.max_chars},
+                                           timeout=self.timeout_s)
+        try:
+            return await asyncio.wrap_future(future)
+        except concurrent.futures.TimeoutError:
+            sha = await asyncio.to_thread(sha256_file, src.path)
+            raise DocumentError(f"parsing took longer than parse_timeout_s = {self.timeout_s:g}s; the parser was "
+                                "stopped: raise parse_timeout_s in the config file if the file is just large, "
+                                "or check the file", sha256=sha) from None
+        except ProcessExpired as exc:
+            sha = await asyncio.to_thread(sha256_file, src.path)
+            raise DocumentError(f"the parser crashed on this file (exit code {exc.exitcode}): the file is probably "
+                                "damaged; open and save it again, or convert it to PDF or text", sha256=sha) from None
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.stop()  # type: ignore[attr-defined]
+            self._pool.join()  # type: ignore[attr-defined]
+            self._pool = None
+
+
+def read_text(path: Path, *, max_chars: int, timeout_s: float) -> Document:
+    """The text the model sees for one file (the text evidence offsets index into), read as a run reads it."""
+    if not path.is_file():
+        raise DocumentError(f"{path} does not exist or is not a file")
+    reader = DocumentReader(max_chars=max_chars, timeout_s=timeout_s)
+    try:
+        return asyncio.run(reader.read(SourceFile(path=path, doc_id=path.name)))
+    finally:
+        reader.close()
+
+

@@ -1,0 +1,14 @@
+"""A run: from a folder of files to committed rows.
+
+- `intake`: the decision per file (`Unreadable | Carry | Pending | Fresh`) every path walks;
+- `runner`: the async run (concurrency, stop rules, checkpoints) over a backend;
+- `recorder`: a document's row, its evidence and accounting, committed to the journal;
+- `batch`: the Batch API's books (submit, adopt, collect) over the same intake and recorder;
+- `plan`: the dry run; `budget`: `--max-cost` and token estimates; `lock`: one run per output folder;
+- `prompts`: the messages sent (document text is data, never template source);
+- `retrieval`: examples chosen for a document (static, BM25, embeddings);
+- `fields`: the field-by-field strategy of small local models.
+
+May import: `llm`, `store`, `values`, `documents` and the shared top modules; never `quality`, `ladder`,
+`views` or the CLI.
+"""

@@ -1,0 +1,57 @@
+"""`--max-cost`: how much one run may spend, enforced before each document is sent.
+
+What is spent so far, what is in flight and what the next document is expected to cost must fit
+under the limit; documents that do not fit are left for the next run. Expected costs come from the
+document's characters, so even the first requests (sent before any cost is known) are reserved.
+"""
+
+from __future__ import annotations
+
+from extractor.llm.pricing import Pricer
+
+# With no earlier run of the model to calibrate on (no tokenizer can be downloaded offline).
+DEFAULT_TOKENS_PER_CHAR = 0.25
+DEFAULT_COMPLETION_TOKENS = 200.0
+
+
+class Budget:
+    """`max_cost_usd` for one run: a document is sent only if what is spent, what is in flight and what
+    this document is expected to cost fit under the limit.
+
+    A document's expected cost is priced from its prompt characters, with tokens per character and
+    completion tokens calibrated on earlier runs of the model (else 4 characters a token and 200
+    completion tokens), then scaled by how this run's actual costs compared with their estimates.
+    """
+
+    def __init__(self, limit: float | None, pricer: Pricer,
+                 calibration: tuple[float, float, int] | None) -> None:
+        self.limit = limit
+        self._pricer = pricer
+        self._per_char, self._completion = (calibration[0], calibration[1]) if calibration else (
+            DEFAULT_TOKENS_PER_CHAR, DEFAULT_COMPLETION_TOKENS)
+        self.spent = 0.0
+        self._in_flight = 0.0  # expected cost of documents sent and not yet settled
+        self._estimated = 0.0  # estimates of the settled paid documents
+
+    @property
+    def scale(self) -> float:
+        """This run's actual cost over its estimates so far (1 until a paid document settled)."""
+        return self.spent / self._estimated if self._estimated > 0 and self.spent > 0 else 1.0
+
+    def admit(self, prompt_chars: int) -> tuple[float, float] | None:
+        """(estimate, expected cost) if the document may be sent now, reserving it; else None."""
+        if self.limit is None:
+            return 0.0, 0.0
+        estimate = self._pricer.cost(round(prompt_chars * self._per_char), round(self._completion), 0) or 0.0
+        expected = estimate * self.scale
+        if self.spent + self._in_flight + expected > self.limit:
+            return None
+        self._in_flight += expected
+        return estimate, expected
+
+    def settle(self, reservation: tuple[float, float], cost: float | None) -> None:
+        estimate, expected = reservation
+        self._in_flight -= expected
+        if cost:  # a document that billed nothing (a 400, unreadable) says nothing about the scale
+            self.spent += cost
+            self._estimated += estimate

@@ -1,0 +1,162 @@
+"""One decision per document, for every path that handles documents: a run, `--batch` and `--dry-run`.
+
+For each file the intake decides, in this order:
+- **unreadable**: its bytes cannot be read (a failed row);
+- **carry**: a stored ok result has the same cache key (bytes, schema version, model, settings): free;
+- **pending**: it waits in a batch an earlier `run --batch` submitted (paid for already);
+- **fresh**: it needs the model. Then `prepare` parses it (**not sendable** when that fails: a failed or
+  skipped row) into the messages to send, and `admit` reserves its expected cost under `--max-cost`
+  (**defer** when it does not fit: no row, the next run takes it).
+
+The run, the batch submission and the dry run all call these, so a dry run cannot disagree with the
+run it previews. What happens next (sending, submitting, listing) is the caller's business.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from extractor.config import RunConfig
+from extractor.documents import DocumentReader, SourceFile, sha256_file
+from extractor.errors import DocumentError
+from extractor.extraction.budget import Budget
+from extractor.extraction.prompts import build_messages, system_prompt
+from extractor.extraction.retrieval import Embed, Retriever, Shot, digest
+from extractor.schemas import Schema
+from extractor.store import Journal
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a document is: its bytes' hash and the cache key it would be extracted under."""
+
+    src: SourceFile
+    sha256: str
+    key: str
+    sampled: bool  # gets K self-consistency samples
+    raw: bytes | None = None  # small plain text, read once for the hash and the text
+    examples: tuple[Shot, ...] = ()  # `--examples similar:K`: the labeled documents sent as its examples
+
+    @property
+    def example_ids(self) -> list[str]:
+        """The doc_ids of its retrieved examples, in order: what its row records (`Recorder.base_row`)."""
+        return [shot.doc_id for shot in self.examples]
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    src: SourceFile
+    message: str
+
+
+@dataclass(frozen=True)
+class Carry:
+    identity: Identity
+    stored: dict  # the stored ok row
+
+
+@dataclass(frozen=True)
+class Pending:
+    identity: Identity
+
+
+@dataclass(frozen=True)
+class Fresh:
+    identity: Identity
+
+
+@dataclass(frozen=True)
+class NotSendable:
+    identity: Identity
+    status: str  # failed | skipped
+    message: str
+
+
+@dataclass(frozen=True)
+class Ready:
+    identity: Identity
+    messages: list[dict[str, str]]
+    prompt_chars: int
+    text: str  # the document's text as the model sees it: what evidence offsets index into
+    pages: tuple[int, ...] | None = None  # where each page starts in `text` (PDF)
+
+
+Triage = Unreadable | Carry | Pending | Fresh
+
+
+class Intake:
+    """The per-document decision of one invocation (see the module docstring)."""
+
+    def __init__(self, config: RunConfig, journal: Journal | None, *, schema_version: str, system: str,
+                 reader: DocumentReader, budget: Budget, retriever: Retriever | None = None) -> None:
+        self.config = config
+        self.retriever = retriever
+        self.journal = journal
+        self.schema_version = schema_version
+        self.system = system
+        self.reader = reader
+        self.budget = budget
+        # Documents submitted to the Batch API and not collected yet: never sent again meanwhile.
+        # (A dry run before the first run has no journal: nothing is stored, nothing waits.)
+        self.in_batch = {key for _, _, docs in journal.open_submissions() for key in docs} if journal else set()
+
+    @classmethod
+    def open(cls, config: RunConfig, journal: Journal | None, schema: Schema, *, reader: DocumentReader,
+             budget: Budget, labels: dict[str, dict[str, Any]] | None = None,
+             embed: Embed | None = None) -> Intake:
+        """The intake for `schema` under `config.examples`: static (the schema's examples in the system
+        prompt), none (no examples at all) or similar:K (the static prefix plus K retrieved examples, from
+        `labels` if given, else the journal's labels store; `embed`: the backend's embeddings, for
+        `retrieval = "embeddings"`)."""
+        return cls(config, journal, schema_version=schema.version,
+                   system=system_prompt(schema, examples=config.examples != "none"), reader=reader, budget=budget,
+                   retriever=Retriever.open(config, schema.model, journal, reader, labels, embed))
+
+    async def identify(self, src: SourceFile) -> Identity | Unreadable:
+        try:
+            # Small plain text is read right here: a stat and one read of at most 256 KiB cost less
+            # than the hop to a worker thread and back (which waited on the busy loop, up to 30 ms).
+            raw = DocumentReader.small_text(src)
+            sha = hashlib.sha256(raw).hexdigest() if raw is not None else await asyncio.to_thread(
+                sha256_file, src.path)
+        except OSError as exc:
+            return Unreadable(src, f"cannot read file: {exc.strerror or exc}")
+        # The examples are part of the result's identity: other examples, another key (none: the old key).
+        shots = await self.retriever.choose(src, sha, raw) if self.retriever is not None else ()
+        key = self.config.document_key(src.doc_id, sha, self.schema_version, digest(shots) if shots else None)
+        return Identity(src, sha, key, self.config.sampled(src.doc_id), raw, shots)
+
+    def lookup(self, identity: Identity) -> Carry | Pending | Fresh:
+        """Whether a document already has its result (carry), waits in a batch (pending) or needs the model."""
+        stored = None if self.config.force or self.journal is None else self.journal.cached_row(identity.key)
+        if stored is not None:
+            return Carry(identity, stored)
+        # --force re-extracts a pending document through a plain run; a batch run never submits it twice.
+        if identity.key in self.in_batch and (self.config.batch or not self.config.force):
+            return Pending(identity)
+        return Fresh(identity)
+
+    async def triage(self, src: SourceFile) -> Triage:
+        identity = await self.identify(src)
+        return identity if isinstance(identity, Unreadable) else self.lookup(identity)
+
+    async def prepare(self, fresh: Fresh) -> Ready | NotSendable:
+        """The messages a fresh document would be sent as; not sendable when it has no usable text."""
+        identity = fresh.identity
+        try:
+            doc = await self.reader.read(identity.src, identity.raw)
+        except DocumentError as exc:
+            return NotSendable(identity, exc.status, str(exc))
+        # The raw bytes are not needed past this point: memory holds only what is in flight.
+        messages = build_messages(self.system, doc.text, [(s.text, s.output) for s in identity.examples])
+        # The document's characters and every system message's (the retrieved examples' too), as before them.
+        chars = sum(len(m["content"]) for m in messages if m["role"] == "system") + len(doc.text)
+        return Ready(dataclasses.replace(identity, raw=None), messages, chars, doc.text, doc.pages)
+
+    def admit(self, ready: Ready) -> tuple[float, float] | None:
+        """Reserve a ready document's expected cost under the cost limit; None: defer it to the next run."""
+        return self.budget.admit(ready.prompt_chars)

@@ -1,0 +1,149 @@
+"""Dry run: what a run would send, and what it would cost, without sending anything or writing anything.
+
+It decides through the run's own intake (`extractor.extraction.intake`), so it lists exactly what the run would
+send: not what a stored result covers, nor what waits in a batch.
+
+Token counts are estimated from characters. No tokenizer can be downloaded offline, so the ratio
+is calibrated from what earlier runs of the same model actually reported (prompt tokens per prompt
+character, mean completion tokens); with no history it falls back to 4 characters per token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from extractor.config import RunConfig
+from extractor.documents import DocumentReader, SourceFile, discover
+from extractor.errors import ConfigError, DocumentError, JournalError
+from extractor.extraction.budget import DEFAULT_COMPLETION_TOKENS, DEFAULT_TOKENS_PER_CHAR, Budget
+from extractor.extraction.intake import Carry, Intake, NotSendable, Pending, Unreadable
+from extractor.llm.pricing import Pricer
+from extractor.schemas import load_schema
+from extractor.store import Journal
+
+
+@dataclass(frozen=True)
+class PlannedDocument:
+    doc_id: str
+    reason: str  # new | changed | retry | settings changed | forced
+    prompt_chars: int
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass
+class Plan:
+    documents: int
+    to_send: list[PlannedDocument] = field(default_factory=list)
+    cached: int = 0
+    pending: int = 0  # waiting in a batch an earlier `run --batch` submitted: not sent again
+    not_sendable: list[tuple[str, str, str]] = field(default_factory=list)  # doc_id, status, message
+    tokens_per_char: float = DEFAULT_TOKENS_PER_CHAR
+    calibration: str = ""
+    model: str = ""
+    cost_usd: float | None = 0.0
+    max_cost_usd: float | None = None
+    fit_under_limit: int | None = None  # documents, in order, whose estimated cost fits under max_cost_usd
+
+    @property
+    def prompt_tokens(self) -> int:
+        return sum(d.prompt_tokens for d in self.to_send)
+
+    @property
+    def completion_tokens(self) -> int:
+        return sum(d.completion_tokens for d in self.to_send)
+
+
+def plan(config: RunConfig, files: list[SourceFile] | None = None,
+         labels: dict[str, dict[str, Any]] | None = None) -> Plan:
+    return asyncio.run(plan_async(config, files, labels))
+
+
+async def plan_async(config: RunConfig, files: list[SourceFile] | None = None,
+                     labels: dict[str, dict[str, Any]] | None = None) -> Plan:
+    """Walk the folder (or only `files`, as `runner.run_async` takes them) through the run's own intake, sending
+    nothing: what it would carry, what waits in a batch, what cannot be sent, and what would be sent (with why
+    and what it would cost). `labels`: where retrieved examples come from, if not the journal's store."""
+    if config.input_dir is None:
+        raise ConfigError("which folder? give the input folder of documents to extract")
+    schema = load_schema(config.schemas_dir, config.schema)
+    if files is None:
+        try:
+            files = discover(config.input_dir)
+        except DocumentError as exc:
+            raise ConfigError(str(exc)) from None
+    journal = _open_journal(config.layout.journal)
+    result = Plan(documents=len(files), model=config.resolved_model)
+    observed = journal.tokens_per_char(config.resolved_model) if journal is not None else None
+    if observed:
+        result.tokens_per_char, completion, n = observed
+        result.calibration = (f"calibrated on {n} earlier document(s) of {config.resolved_model}: "
+                              f"{1 / result.tokens_per_char:.2f} characters per prompt token")
+    else:
+        completion = DEFAULT_COMPLETION_TOKENS
+        result.calibration = (f"no earlier run of {config.resolved_model}: assuming 4 characters per token "
+                              f"and {DEFAULT_COMPLETION_TOKENS:.0f} completion tokens")
+    pricer = Pricer.for_config(config)
+    # The run's own admission rule, with every document in flight at once (nothing settles here).
+    budget = Budget(config.max_cost_usd, pricer, observed)
+    reader = DocumentReader(max_chars=config.max_chars, timeout_s=config.parse_timeout_s)
+    intake = Intake.open(config, journal, schema, reader=reader, budget=budget, labels=labels)
+    fit = 0
+    try:
+        for src in files:
+            decision = await intake.triage(src)
+            if isinstance(decision, Unreadable):
+                result.not_sendable.append((src.doc_id, "failed", decision.message))
+                continue
+            if isinstance(decision, Carry):
+                result.cached += 1
+                continue
+            if isinstance(decision, Pending):
+                result.pending += 1
+                continue
+            ready = await intake.prepare(decision)
+            if isinstance(ready, NotSendable):
+                result.not_sendable.append((src.doc_id, ready.status, ready.message))
+                continue
+            fit += intake.admit(ready) is not None
+            chars = ready.prompt_chars
+            result.to_send.append(PlannedDocument(
+                doc_id=src.doc_id, reason=_reason(config, journal, ready.identity.sha256, src.doc_id),
+                prompt_chars=chars, prompt_tokens=round(chars * result.tokens_per_char),
+                completion_tokens=round(completion)))
+    finally:
+        reader.close()
+        if journal is not None:
+            journal.close()
+    result.cost_usd = pricer.cost(result.prompt_tokens, result.completion_tokens, 0)
+    if config.max_cost_usd is not None and result.cost_usd is not None:
+        result.max_cost_usd = config.max_cost_usd
+        result.fit_under_limit = fit
+    return result
+
+
+def _open_journal(path: Path) -> Journal | None:
+    """The journal as the run would see it, written to only when an older extractor left it (then it is
+    upgraded, as the run would); None before the first run: a dry run creates nothing."""
+    if not path.exists():
+        return None
+    try:
+        return Journal.open_readonly(path)
+    except JournalError:
+        return Journal(path)
+
+
+def _reason(config: RunConfig, journal: Journal | None, sha256: str, doc_id: str) -> str:
+    seen = journal.last_seen(doc_id) if journal is not None else None
+    if config.force:
+        return "forced"
+    if seen is None:
+        return "new"
+    if seen[0] != sha256:
+        return "changed"
+    if seen[1] != "ok":
+        return "retry"
+    return "settings changed"

@@ -1,0 +1,322 @@
+"""The batch job: documents in, one typed row per file out, with cost and a summary.
+
+`run(config)` is the library entry point the CLI calls. Documents are read lazily by a bounded pool
+of workers, so memory holds at most `concurrency` texts whatever the folder's size. Every finished
+document is committed to the journal before it counts as done; a document whose bytes, schema
+version, model and settings match a stored ok result is not sent again (`cached`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import secrets
+import signal
+import time
+
+from extractor.config import RunConfig
+from extractor.documents import DocumentReader, SourceFile, discover
+from extractor.errors import ConfigError, DocumentError, ExtractionError, Interrupted, OutputError, RunStop
+from extractor.extraction.budget import Budget
+from extractor.extraction.fields import extract_fields
+from extractor.extraction.intake import Carry, Fresh, Intake, NotSendable, Pending, Unreadable
+from extractor.extraction.lock import RunLock
+from extractor.extraction.recorder import Observer, Recorder, RunSummary, iso, runs_frame
+from extractor.llm.backends import Backend, open_backend
+from extractor.llm.pricing import Pricer
+from extractor.llm.transport import CallMeter
+from extractor.schemas import Schema, load_schema
+from extractor.store import EventLog, Journal
+from extractor.values.metrics import consensus
+
+__all__ = ["Interrupted", "Observer", "RunSummary", "run", "run_async", "runs_frame"]
+
+log = logging.getLogger("extractor.extraction.runner")
+
+
+def new_run_id(now: dt.datetime) -> str:
+    return now.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+class _LazyBackend:
+    """Opens the backend on the first document that needs the model: a run whose documents are all
+    cached or skipped starts no embedded server and opens no connection."""
+
+    def __init__(self, config: RunConfig) -> None:
+        self._config = config
+        self.stack: contextlib.AsyncExitStack | None = None  # set by the run: where the backend is closed
+        self._backend: Backend | None = None
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> Backend:
+        async with self._lock:
+            if self._backend is None:
+                assert self.stack is not None, "the run opens the backend inside its exit stack"
+                self._backend = await self.stack.enter_async_context(open_backend(self._config))
+                _freeze_import_heap()
+            return self._backend
+
+    async def embed(self, texts: list[str], model: str, meter: CallMeter) -> list[list[float]]:
+        """The backend's embeddings (retrieved examples ranked by embeddings), opening it if need be."""
+        return await (await self.get()).embed(texts, model, meter)
+
+
+_heap_frozen = False
+
+
+def _freeze_import_heap() -> None:
+    """Move the objects that exist now (mostly imported modules: openai, instructor, pydantic) out of
+    the garbage collector's reach, once per process.
+
+    A full collection otherwise walks those ~240k long-lived objects and stalls the event loop for
+    ~130 ms with every document in flight waiting (measured, bench/throughput.py).
+    """
+    global _heap_frozen
+    if not _heap_frozen:
+        import gc
+
+        gc.freeze()
+        _heap_frozen = True
+
+
+class _Run:
+    """The workers of one run: the intake decides, the backend answers, the recorder keeps the books."""
+
+    def __init__(self, config: RunConfig, schema: Schema, intake: Intake, recorder: Recorder) -> None:
+        self.config = config
+        self.schema = schema
+        self.intake = intake
+        self.recorder = recorder
+        self.stop_reason: str | None = None
+        self.unwritable: OutputError | None = None  # the output folder refused a write: the run stops
+        self.in_flight_keys: dict[str, asyncio.Future[None]] = {}  # cache keys being extracted now
+
+    async def process(self, src: SourceFile, backend: _LazyBackend) -> None:
+        decision = await self.intake.triage(src)
+        rec = self.recorder
+        if isinstance(decision, Unreadable):
+            return rec.reject(decision)
+        if isinstance(decision, Carry):
+            return rec.carry_decision(decision)  # free: carried even after the run was stopped
+        if isinstance(decision, Pending):
+            return rec.pending()
+        identity = decision.identity
+        if self.stop_reason is not None:
+            return rec.stopped(src, identity.sha256, self.stop_reason)
+        # The same bytes under another name may be in flight right now: wait for that answer instead
+        # of paying for it twice. If it failed, the next in line tries itself.
+        key = identity.key
+        while (same := self.in_flight_keys.get(key)) is not None:
+            await same
+            stored = rec.journal.cached_row(key)
+            if stored is not None and (not self.config.force or stored.get("run_id") == rec.summary.run_id):
+                rec.summary.deduplicated += 1
+                return rec.carry(src, key, stored)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.in_flight_keys[key] = done
+        try:
+            await self.send(decision, backend)
+        finally:
+            del self.in_flight_keys[key]
+            done.set_result(None)
+
+    async def send(self, fresh: Fresh, backend: _LazyBackend) -> None:
+        """Parse the document, extract it through the backend and commit its row (ok or failed)."""
+        rec = self.recorder
+        ready = await self.intake.prepare(fresh)
+        if isinstance(ready, NotSendable):
+            return rec.reject(ready)
+        if (reservation := self.intake.admit(ready)) is None:
+            return rec.defer()
+        identity = ready.identity
+        row = rec.base_row(identity.src, identity.sha256, identity.example_ids)
+        meter = CallMeter(deadline=time.monotonic() + self.config.document_deadline_s)
+        started = time.perf_counter()
+        try:
+            model = await backend.get()
+            # The meter's deadline stops retries from starting; this also bounds an in-flight call.
+            async with asyncio.timeout(self.config.document_deadline_s):
+                if identity.sampled:
+                    answers = await model.sample(ready.messages, self.schema.model, meter,
+                                                 self.config.samples, self.config.sample_temperature)
+                    agreed = consensus(self.schema.model, answers)
+                    rec.record_consistency(identity.src.doc_id, agreed)
+                    if agreed.value is None:
+                        raise ExtractionError(f"none of the {agreed.samples} samples passed schema validation",
+                                              error_type="ValidationError")
+                    row.update(agreed.value)
+                    agreement: dict[str, float] | None = agreed.agreement
+                elif self.config.resolved_strategy == "fields":
+                    value = await extract_fields(model.complete_json, self.schema, ready.text, meter,
+                                                 identity.examples)
+                    row.update(value.model_dump(mode="json"))
+                    agreement = None
+                else:
+                    value = await model.extract(ready.messages, self.schema.model, meter)
+                    row.update(value.model_dump(mode="json"))
+                    agreement = None
+            row["status"] = "ok"
+            rec.attach_evidence(row, ready.text, ready.pages, agreement)
+        except TimeoutError:
+            row.update(error_type="DeadlineExceeded",
+                       error_message=f"the document took longer than document_deadline_s = "
+                                     f"{self.config.document_deadline_s:g}s: raise it in the config file for a slow "
+                                     "server; the next run tries this document again")
+        except ExtractionError as exc:
+            row.update(error_type=exc.error_type, error_message=str(exc))
+        except RunStop as exc:  # bad credentials, an unreachable server: the other documents would fail too
+            self.stop_reason = f"run stopped: {exc}"
+            row.update(error_type=exc.error_type, error_message=str(exc))
+        except asyncio.CancelledError:
+            # Past the grace period: record what this document already cost, then let the cancel through.
+            row.update(error_type="Cancelled", error_message="cancelled by a signal before it finished")
+            rec.commit(rec.charge(row, meter, started, reservation), cache_key=identity.key,
+                       prompt_chars=ready.prompt_chars)
+            raise
+        rec.commit(rec.charge(row, meter, started, reservation), cache_key=identity.key,
+                   prompt_chars=ready.prompt_chars)
+
+    async def worker(self, queue: asyncio.Queue[SourceFile | None], backend: _LazyBackend,
+                     stop: asyncio.Event) -> None:
+        while (src := await queue.get()) is not None:
+            if stop.is_set() or self.unwritable is not None:
+                continue  # drain the queue: the producer must never wait on a queue nobody reads
+            try:
+                await self.process(src, backend)
+            except OutputError as exc:  # a full or read-only disk: no result could be kept, so send no more
+                self.unwritable = self.unwritable or exc
+
+
+async def run_async(config: RunConfig, observer: Observer | None = None,
+                    stop: asyncio.Event | None = None, files: list[SourceFile] | None = None) -> RunSummary:
+    """Extract every document under `config.input_dir`; returns the summary (see `exit_code`).
+
+    Setting `stop` ends the run gracefully: no new document starts, in-flight ones finish. `files`: only these
+    documents of the folder (an experiment's labeled sample); the results then hold only them too.
+    """
+    if config.input_dir is None:
+        raise ConfigError("which folder? give the input folder of documents to extract")
+    schema = load_schema(config.schemas_dir, config.schema)
+    pricer = Pricer.for_config(config)
+    if config.max_cost_usd is not None and not pricer.known:
+        raise ConfigError(f"--max-cost cannot be enforced: no price is known for model {config.resolved_model!r}; "
+                          f"set [prices.{config.resolved_model!r}] in the config file")
+    if files is None:
+        try:
+            files = discover(config.input_dir)
+        except DocumentError as exc:
+            raise ConfigError(str(exc)) from None
+    stop = stop or asyncio.Event()
+    layout = config.layout
+    with RunLock(layout.lock):
+        started_at = dt.datetime.now(dt.UTC)
+        summary = RunSummary(
+            run_id=new_run_id(started_at), schema_name=schema.name, schema_version=schema.version,
+            backend=config.resolved_backend, model=config.resolved_model, endpoint=config.endpoint,
+            started_at=iso(started_at))
+        journal = Journal(layout.journal)
+        journal.start_run(summary.run_id, summary.started_at)
+        events = EventLog(layout.log(summary.run_id))
+        events.write("run_started", run_id=summary.run_id, documents=len(files), model=summary.model,
+                     endpoint=summary.endpoint, schema=schema.name, schema_version=schema.version)
+        budget = Budget(config.max_cost_usd, pricer,
+                        journal.tokens_per_char(summary.model) if config.max_cost_usd is not None else None)
+        reader = DocumentReader(max_chars=config.max_chars, timeout_s=config.parse_timeout_s)
+        backend = _LazyBackend(config)
+        intake = Intake.open(config, journal, schema, reader=reader, budget=budget, embed=backend.embed)
+        recorder = Recorder(config, schema, journal, events, summary, observer, files, pricer, budget)
+        state = _Run(config, schema, intake, recorder)
+        if not files:
+            summary.warnings.append(f"no documents found in {config.input_dir}: nothing to extract; the results keep "
+                                    "the documents extracted before that were archived")
+        unwritable: OutputError | None = None
+        clock = time.perf_counter()
+        if observer is not None:
+            observer.started(len(files), summary.backend, summary.model)
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                backend.stack = stack
+                to_extract = files
+                if config.batch:  # submitted and collected through the Batch API, not one by one
+                    from extractor.extraction.batch import run_batch
+
+                    api = (await backend.get()).batch_api(config.temperature)
+                    if api is None:
+                        raise ConfigError(f"--batch: the {config.resolved_backend} backend has no Batch API")
+                    state.stop_reason = await run_batch(intake, recorder, files, api, stop)
+                    to_extract = []
+                concurrency = config.resolved_concurrency
+                queue: asyncio.Queue[SourceFile | None] = asyncio.Queue(maxsize=concurrency * 2)
+                workers = [asyncio.create_task(state.worker(queue, backend, stop)) for _ in range(concurrency)]
+                try:
+                    for src in to_extract:
+                        if stop.is_set() or state.unwritable is not None:
+                            break
+                        await queue.put(src)
+                    for _ in workers:
+                        await queue.put(None)
+                    await asyncio.gather(*workers)
+                    if state.unwritable is not None:
+                        raise state.unwritable
+                finally:
+                    for task in workers:
+                        task.cancel()
+                    # Let cancelled documents record what they cost before the backend and journal close.
+                    await asyncio.gather(*workers, return_exceptions=True)
+        except OutputError as exc:
+            unwritable = exc
+            raise
+        finally:
+            reader.close()
+            summary.wall_s = round(time.perf_counter() - clock, 3)
+            summary.docs_per_s = round(summary.documents / summary.wall_s, 3) if summary.wall_s else 0.0
+            summary.finished_at = iso(dt.datetime.now(dt.UTC))
+            summary.aborted = state.stop_reason
+            if intake.retriever is not None and intake.retriever.embedder is not None:
+                recorder.charge_embeddings(intake.retriever.embedder)
+            if stop.is_set() and summary.documents < len(files):
+                summary.interrupted = getattr(stop, "reason", None) or "stop requested"
+            try:
+                recorder.finish()
+            except OutputError:
+                if unwritable is None:
+                    raise  # the first sign of a full or read-only disk: it stops the run
+            finally:  # when the disk is full, the journal keeps what was committed; results are rebuilt next run
+                events.close()
+                journal.close()
+    return summary
+
+
+def run(config: RunConfig, observer: Observer | None = None, files: list[SourceFile] | None = None) -> RunSummary:
+    """Blocking entry point with signal handling for unattended runs.
+
+    First SIGINT/SIGTERM: start no new document, let in-flight ones finish for `grace_s`, write the
+    outputs, exit 130. A second signal, or the end of the grace period, cancels what is still in
+    flight (its cost so far is recorded).
+    """
+
+    async def main() -> RunSummary:
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+
+        def on_signal(name: str) -> None:
+            if stop.is_set():
+                task.cancel()
+                return
+            stop.reason = f"stopped by {name}"  # type: ignore[attr-defined]
+            stop.set()
+            loop.call_later(config.grace_s, task.cancel)
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, on_signal, sig.name)
+        return await run_async(config, observer, stop, files)
+
+    try:
+        return asyncio.run(main())
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        raise Interrupted("interrupted: finished documents were saved; run again to continue") from None

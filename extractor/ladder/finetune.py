@@ -1,0 +1,551 @@
+"""Fine-tuning data from results: gold-labelled and self-consistent documents as OpenAI chat JSONL.
+
+Each example is one line in OpenAI's chat fine-tuning format with function calling, shaped exactly
+like the requests extractor sends in its default `tools` mode: the system prompt (without few-shot
+examples: the fine-tuned model learns them from the data), the document fenced as untrusted data,
+and the answer as a forced call of the function named after the schema's model, whose parameters
+are the JSON schema instructor sends.
+
+Examples come from two sources, in this order:
+
+1. labelled documents: the result row with its labels applied (`corrected_results`: a person's correction
+   of a field wins over a labels file's value, whichever came first), if the row was ok or the labels
+   cover every required field, and the values validate with the schema;
+2. unlabelled ok rows whose self-consistency (`metrics.parquet`) is at least `min_agreement`; with no
+   metrics file no unlabelled row is used.
+
+Every document is read again from its source file (the text is not stored), and must still have the
+bytes it was extracted from. Every line is checked with `validate_line` before anything is written;
+both files are written atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+import reprlib
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field, Json, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
+
+from extractor.config import RunConfig
+from extractor.documents import SourceFile, load_document
+from extractor.errors import ConfigError, DocumentError, ExtractorError
+from extractor.extraction.prompts import build_messages, system_prompt
+from extractor.formatting import usd, usd_as_given
+from extractor.llm.pricing import DEFAULT_FINETUNE_TARGET, finetune_prices
+from extractor.schemas import Schema, load_schema
+from extractor.store import Journal, Labels, write_atomic_bytes
+from extractor.store.labels import corrected_results
+
+DEFAULT_CHARS_PER_TOKEN = 4.0
+MIN_SAMPLES = 2  # a consistency measured on fewer samples says nothing about agreement
+OPENAI_MIN_TRAIN_EXAMPLES = 10  # OpenAI refuses a fine-tuning job with fewer training examples
+
+# Skip reasons (FinetuneReport.skipped[].kind)
+MISSING = "source file missing"
+UNREADABLE = "source file unreadable"
+CHANGED = "source file changed since extraction"
+INCOMPLETE = "not ok and required fields not labelled"
+INVALID = "values fail schema validation"
+NOT_IN_RESULTS = "labelled but not in results"
+
+
+class FinetuneFormatError(ExtractorError):
+    """A line extractor built breaks the fine-tuning format: a bug, so nothing was written."""
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """`extractor export finetune`: the invocation's settings (schema, folders, max_chars, archive_dir,
+    [finetune_prices]) and what only this export needs."""
+
+    settings: RunConfig
+    out_dir: Path | None = None  # None: the layout's finetune folder (filled in on construction)
+    val_fraction: float = 0.2
+    seed: int = 0
+    min_agreement: float = 0.9
+    target_model: str = DEFAULT_FINETUNE_TARGET
+    epochs: int = 3
+
+    def __post_init__(self) -> None:
+        if self.out_dir is None:
+            object.__setattr__(self, "out_dir", self.settings.layout.finetune)
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ConfigError(f"val_fraction must be at least 0 and below 1, not {self.val_fraction}")
+        if not 0.0 <= self.min_agreement <= 1.0:
+            raise ConfigError(f"min_agreement must be between 0 and 1, not {self.min_agreement}")
+        if self.epochs < 1:
+            raise ConfigError(f"epochs must be at least 1, not {self.epochs}")
+
+
+@dataclass(frozen=True)
+class Skipped:
+    doc_id: str
+    kind: str  # one of the skip reasons above
+    detail: str
+
+
+@dataclass
+class FinetuneReport:
+    schema: str
+    target_model: str
+    out_dir: Path
+    labeled: int = 0  # examples from documents with gold labels
+    agreed: int = 0  # examples from unlabelled ok rows at or above min_agreement
+    min_agreement: float = 0.9
+    metrics_path: Path | None = None  # None: no metrics.parquet, so no unlabelled row was used
+    not_agreed: int = 0  # unlabelled ok rows below min_agreement or not measured
+    skipped: list[Skipped] = field(default_factory=list)
+    train_count: int = 0
+    validation_count: int = 0
+    train_path: Path | None = None
+    validation_path: Path | None = None
+    train_doc_ids: list[str] = field(default_factory=list)
+    validation_doc_ids: list[str] = field(default_factory=list)
+    # Token estimate: calibrated from the journal (prompt tokens per prompt character the API reported
+    # for this model; the tool schema is inside that ratio) or 4 characters per token over everything.
+    token_basis: str = "default"  # "calibrated" | "default"
+    token_basis_text: str = ""
+    tokens_per_char: float = 1 / DEFAULT_CHARS_PER_TOKEN
+    train_chars: int = 0  # characters the estimate counts for the training file
+    validation_chars: int = 0
+    train_tokens: int = 0
+    validation_tokens: int = 0
+    epochs: int = 3
+    training_price_per_mtok: float | None = None
+    prices_as_of: str | None = None
+    training_cost_usd: float | None = None  # train_tokens x epochs x price; validation is not billed
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def examples(self) -> int:
+        return self.labeled + self.agreed
+
+    def skipped_counts(self) -> dict[str, int]:
+        return dict(Counter(s.kind for s in self.skipped))
+
+    def as_text(self) -> str:
+        lines = [f"Fine-tuning data for {self.schema} (target {self.target_model})"]
+        agreed = (f"{self.agreed} agreed at consistency >= {self.min_agreement:g}" if self.metrics_path
+                  else "no unlabelled documents: no metrics.parquet")
+        lines.append(f"  examples:    {self.examples} ({self.labeled} labelled, {agreed})")
+        if self.metrics_path and self.not_agreed:
+            lines.append(f"  not used:    {self.not_agreed} unlabelled ok document(s) below the agreement "
+                         "threshold or not measured")
+        if self.skipped:
+            lines.append(f"  skipped:     {len(self.skipped)}")
+            for kind, count in sorted(self.skipped_counts().items()):
+                ids = [s.doc_id for s in self.skipped if s.kind == kind]
+                shown = ", ".join(ids[:5]) + (f", ... ({len(ids) - 5} more)" if len(ids) > 5 else "")
+                lines.append(f"    {kind}: {count} ({shown})")
+        lines.append(f"  train:       {self.train_count} -> {self.train_path or 'not written'}")
+        lines.append(f"  validation:  {self.validation_count} -> {self.validation_path or 'not written'}")
+        lines.append(f"  tokens:      ~{self.train_tokens:,} training, ~{self.validation_tokens:,} validation "
+                     f"({self.token_basis_text})")
+        if self.training_cost_usd is not None:
+            lines.append(f"  train cost:  ~{usd(self.training_cost_usd)} = {self.train_tokens:,} tokens x "
+                         f"{self.epochs} epoch(s) x {usd_as_given(self.training_price_per_mtok)}/M tokens "
+                         f"(prices as of {self.prices_as_of}; validation tokens are not billed)")
+        else:
+            lines.append("  train cost:  unknown (no training price for the target model)")
+        lines += [f"  note: {n}" for n in self.notes]
+        lines += [f"  warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+
+# -- the format ----------------------------------------------------------------------------------------
+# OpenAI's chat fine-tuning line with function calling, as pydantic models: extra="forbid" rejects unknown
+# keys and strict=True wrong types (no "1" for 1, no 1 for true); ValidationError locations name each
+# problem's place. What one model cannot see (names and ids that refer to each other) is `_references`.
+
+_NonEmpty = Annotated[str, Field(min_length=1)]
+
+
+class _Format(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class _Parameters(BaseModel):  # a JSON schema: any keys, but an object's
+    model_config = ConfigDict(extra="allow", strict=True)
+    type: Literal["object"]
+
+
+class _Function(_Format):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+    description: str = ""
+    parameters: _Parameters
+    strict: bool | None = None
+
+
+class _Tool(_Format):
+    type: Literal["function"]
+    function: _Function
+
+
+class _FunctionCall(_Format):
+    name: _NonEmpty
+    arguments: Json[dict[str, Any]]  # a string of JSON that holds an object
+
+
+class _ToolCall(_Format):
+    id: _NonEmpty
+    type: Literal["function"]
+    function: _FunctionCall
+
+
+class _System(_Format):
+    role: Literal["system"]
+    content: _NonEmpty
+    name: str | None = None
+
+
+class _User(_System):
+    role: Literal["user"]  # type: ignore[assignment]
+
+
+class _Assistant(_Format):
+    role: Literal["assistant"]
+    content: str | None = None
+    name: str | None = None
+    tool_calls: Annotated[list[_ToolCall], Field(min_length=1)] | None = None
+    weight: Literal[0, 1] | None = None
+
+    @model_validator(mode="after")
+    def _answers(self) -> _Assistant:
+        if not self.content and not self.tool_calls:
+            raise PydanticCustomError("no_answer", "an assistant message needs content or tool_calls")
+        return self
+
+
+class _ToolResult(_Format):
+    role: Literal["tool"]
+    content: str
+    tool_call_id: _NonEmpty
+    name: str | None = None
+
+
+class FinetuneLine(_Format):
+    """One line of a fine-tuning file."""
+
+    messages: Annotated[list[Annotated[_System | _User | _Assistant | _ToolResult, Field(discriminator="role")]],
+                        Field(min_length=1)]
+    tools: Annotated[list[_Tool], Field(min_length=1)] = Field(default_factory=list)  # absent: no tools
+    parallel_tool_calls: bool = True
+
+
+def _references(line: FinetuneLine) -> list[str]:
+    """What the models cannot check alone: the answer comes last, tools are named once, every call names a
+    tool and has its own id, and a tool result answers an earlier call."""
+    problems: list[str] = []
+    tools: dict[str, None] = {}  # in their order
+    for i, tool in enumerate(line.tools):
+        if tool.function.name in tools:
+            problems.append(f"tools.{i}.function.name: {tool.function.name!r} is defined twice")
+        tools[tool.function.name] = None
+    calls: set[str] = set()
+    for i, message in enumerate(line.messages):
+        if isinstance(message, _ToolResult) and message.tool_call_id not in calls:
+            problems.append(f"messages.{i}.tool_call_id: {message.tool_call_id!r} answers no earlier tool call")
+        for j, call in enumerate(getattr(message, "tool_calls", None) or []):
+            where = f"messages.{i}.tool_calls.{j}"
+            if call.id in calls:
+                problems.append(f"{where}.id: {call.id!r} is used twice")
+            calls.add(call.id)
+            name = call.function.name
+            if not tools:
+                problems.append(f"{where}.function.name: {name!r} is called but the line has no tools")
+            elif name not in tools:
+                problems.append(f"{where}.function.name: {name!r} is not in tools (defined: {', '.join(tools)})")
+    if not isinstance(line.messages[-1], _Assistant):
+        problems.append(f"messages.{len(line.messages) - 1}: the last message must be the assistant's answer, "
+                        f"not role {line.messages[-1].role!r}")
+    return problems
+
+
+def validate_line(obj: Any) -> list[str]:
+    """Problems of one parsed line against OpenAI's chat fine-tuning format (function calling); empty when
+    it is fine. Each problem names where it is, e.g. `messages.2.tool_calls.0.function.arguments: ...`."""
+    try:
+        line = FinetuneLine.model_validate(obj)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_url=False):
+            loc = list(error["loc"])
+            if loc[:1] == ["messages"] and len(loc) > 2:
+                del loc[2]  # the union's tag (the message's role)
+            given = error["input"]
+            if error["type"] not in ("missing", "extra_forbidden") and isinstance(given, str | int | float | None):
+                error["msg"] += f" (got {reprlib.repr(given)})"
+            problems.append(f"{'.'.join(map(str, loc))}: {error['msg']}" if loc else error["msg"])
+        return problems
+    return _references(line)
+
+
+def validate_file(path: Path) -> list[str]:
+    """Problems of a JSONL fine-tuning file, each prefixed with its 1-based line number."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return [f"cannot read {path}: {exc}"]
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # the newline that ends the last line
+    if not lines:
+        return [f"{path}: no examples"]
+    problems: list[str] = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            problems.append(f"line {number}: blank line")
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            problems.append(f"line {number}: not valid JSON ({exc})")
+            continue
+        problems += [f"line {number}: {p}" for p in validate_line(obj)]
+    return problems
+
+
+# -- building examples -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Example:
+    doc_id: str
+    source: str  # "labeled" | "agreed"
+    line: dict[str, Any]
+    chars: int  # system prompt + document text + answer arguments
+    model: str | None  # the model that produced the result row (for token calibration)
+
+
+def tool_definition(schema: Schema) -> dict[str, Any]:
+    """The `tools` entry instructor sends for this schema in tools mode."""
+    import instructor
+
+    spec = instructor.openai_schema(schema.model).openai_schema  # type: ignore[attr-defined]  # set by the wrap
+    function = {"name": spec["name"], "description": spec.get("description") or "",
+                "parameters": spec["parameters"]}
+    return {"type": "function", "function": function}
+
+
+def _call_id(doc_id: str) -> str:
+    return "call_" + hashlib.sha256(doc_id.encode()).hexdigest()[:24]
+
+
+def _agreement(path: Path) -> dict[str, float]:
+    """doc_id -> consistency of its newest measurement with at least MIN_SAMPLES samples."""
+    metrics = pl.read_parquet(path)
+    missing = {"doc_id", "consistency"} - set(metrics.columns)
+    if missing:
+        raise ConfigError(f"{path} lacks column(s) {', '.join(sorted(missing))}: is it an extractor metrics file?")
+    if "samples" in metrics.columns:
+        metrics = metrics.filter(pl.col("samples") >= MIN_SAMPLES)
+    metrics = metrics.filter(pl.col("consistency").is_not_null() & pl.col("consistency").is_not_nan())
+    if "run_id" in metrics.columns:  # run ids sort by start time
+        metrics = metrics.sort("run_id", nulls_last=False)
+    newest = metrics.group_by("doc_id", maintain_order=True).last()
+    return dict(zip(newest["doc_id"].to_list(), newest["consistency"].to_list(), strict=True))
+
+
+def _read_text(row: dict[str, Any], config: FinetuneConfig) -> tuple[str | None, Skipped | None]:
+    doc_id = row["doc_id"]
+    path = Path(row["source_path"]) if row.get("source_path") else None
+    archive_dir = config.settings.archive_dir  # where `run --archive` moved ok inputs
+    if (path is None or not path.is_file()) and archive_dir is not None:
+        archived = archive_dir / doc_id
+        if archived.is_file():
+            path = archived
+    if path is None or not path.exists():
+        return None, Skipped(doc_id, MISSING, f"{row.get('source_path')} does not exist")
+    try:
+        doc = load_document(SourceFile(path=path, doc_id=doc_id), max_chars=config.settings.max_chars)
+    except DocumentError as exc:
+        return None, Skipped(doc_id, UNREADABLE, str(exc))
+    if row.get("content_sha256") and doc.sha256 != row["content_sha256"]:
+        return None, Skipped(doc_id, CHANGED, f"{path} no longer has the bytes the result was extracted from")
+    return doc.text, None
+
+
+def _example(row: dict[str, Any], values: dict[str, Any], source: str, schema: Schema, system: str,
+             tool: dict[str, Any], config: FinetuneConfig) -> tuple[_Example | None, Skipped | None]:
+    doc_id = row["doc_id"]
+    try:
+        answer = schema.model.model_validate(values)
+    except ValidationError as exc:
+        where = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()[:5])
+        return None, Skipped(doc_id, INVALID, where)
+    text, skipped = _read_text(row, config)
+    if text is None:
+        return None, skipped
+    arguments = json.dumps(answer.model_dump(mode="json"), ensure_ascii=False)
+    call = {"id": _call_id(doc_id), "type": "function",
+            "function": {"name": tool["function"]["name"], "arguments": arguments}}
+    line = {"messages": [*build_messages(system, text), {"role": "assistant", "tool_calls": [call]}],
+            "tools": [tool], "parallel_tool_calls": False}
+    return _Example(doc_id, source, line, len(system) + len(text) + len(arguments), row.get("model")), None
+
+
+def _split_sizes(n: int, val_fraction: float) -> int:
+    """Validation examples: the fraction rounded half up, at least 1 (of >= 2, when the fraction is
+    above 0) and never all of them."""
+    if n < 2 or val_fraction <= 0:
+        return 0
+    return min(n - 1, max(1, math.floor(n * val_fraction + 0.5)))
+
+
+def _jsonl(examples: list[_Example]) -> bytes:
+    lines = []
+    for example in examples:
+        text = json.dumps(example.line, ensure_ascii=False)
+        problems = validate_line(json.loads(text))
+        if problems:
+            raise FinetuneFormatError(f"example for {example.doc_id} breaks the fine-tuning format: "
+                                      + "; ".join(problems))
+        lines.append(text + "\n")
+    return "".join(lines).encode("utf-8")
+
+
+def export_finetune(config: FinetuneConfig) -> FinetuneReport:
+    """Write train.jsonl and validation.jsonl under `config.out_dir`; see the module docstring."""
+    settings = config.settings
+    schema = load_schema(settings.schemas_dir, settings.schema)
+    layout = settings.layout
+    assert config.out_dir is not None
+    report = FinetuneReport(schema=schema.name, target_model=config.target_model, out_dir=config.out_dir,
+                            min_agreement=config.min_agreement, epochs=config.epochs)
+    frame = corrected_results(schema, layout)  # a person's correction over a labels file's value
+    labelled: dict[str, dict[str, Any]] = {}
+    if layout.journal.is_file():  # looking must not create a journal
+        with Labels.open_readonly(layout.journal) as labels:
+            labelled = labels.latest()
+    rows = frame.sort("doc_id").to_dicts()
+    for doc_id in sorted(set(labelled) - {r["doc_id"] for r in rows}):
+        report.skipped.append(Skipped(doc_id, NOT_IN_RESULTS, "labels for a document results no longer hold"))
+
+    metrics_path = layout.metrics
+    agreement: dict[str, float] | None = None
+    if metrics_path.exists():
+        agreement = _agreement(metrics_path)
+        report.metrics_path = metrics_path
+    else:
+        report.notes.append(f"no {metrics_path}: only labelled documents were used (measure self-consistency "
+                            "to add unlabelled documents whose answers agree)")
+
+    system = system_prompt(schema, examples=False)
+    tool = tool_definition(schema)
+    fields = schema.field_names
+    required = [name for name, f in schema.model.model_fields.items() if f.is_required()]
+    from_labels: list[_Example] = []
+    agreed: list[_Example] = []
+    for row in rows:
+        fixed = [name for name in labelled.get(row["doc_id"], {}) if name in schema.model.model_fields]
+        if fixed:
+            if row["status"] == "ok":
+                values = {name: row[name] for name in fields}
+            else:
+                absent = [name for name in required if name not in fixed]
+                if absent:
+                    report.skipped.append(Skipped(row["doc_id"], INCOMPLETE,
+                                                  f"status {row['status']}; unlabelled: {', '.join(absent)}"))
+                    continue
+                values = {name: row[name] for name in fixed}  # the rest take the schema's defaults
+            source, bucket = "labeled", from_labels
+        elif row["status"] == "ok" and agreement is not None:
+            score = agreement.get(row["doc_id"])
+            if score is None or score < config.min_agreement:
+                report.not_agreed += 1
+                continue
+            values = {name: row[name] for name in fields}
+            source, bucket = "agreed", agreed
+        else:
+            continue
+        example, skipped = _example(row, values, source, schema, system, tool, config)
+        if skipped is not None:
+            report.skipped.append(skipped)
+        else:
+            assert example is not None
+            bucket.append(example)
+    report.labeled, report.agreed = len(from_labels), len(agreed)
+
+    examples = from_labels + agreed  # labelled first; each file keeps this order
+    n_val = _split_sizes(len(examples), config.val_fraction)
+    picked = set(random.Random(config.seed).sample(range(len(examples)), n_val))
+    train = [e for i, e in enumerate(examples) if i not in picked]
+    validation = [e for i, e in enumerate(examples) if i in picked]
+    train_bytes, validation_bytes = _jsonl(train), _jsonl(validation)  # validated before anything is written
+
+    train_path, validation_path = config.out_dir / "train.jsonl", config.out_dir / "validation.jsonl"
+    for path, data in ((train_path, train_bytes), (validation_path, validation_bytes)):
+        if data:
+            write_atomic_bytes(path, data)
+        else:
+            path.unlink(missing_ok=True)  # a stale file from an earlier export would mislead
+    report.train_count, report.validation_count = len(train), len(validation)
+    report.train_path = train_path if train else None
+    report.validation_path = validation_path if validation else None
+    report.train_doc_ids = [e.doc_id for e in train]
+    report.validation_doc_ids = [e.doc_id for e in validation]
+    if not examples:
+        report.warnings.append("no usable examples: label documents (export, correct, import-corrections) "
+                               "or measure self-consistency first")
+    elif len(train) < OPENAI_MIN_TRAIN_EXAMPLES:
+        report.warnings.append(f"{len(train)} training example(s): OpenAI needs at least "
+                               f"{OPENAI_MIN_TRAIN_EXAMPLES} to start a fine-tuning job")
+
+    _estimate(report, train, validation, tool, layout.journal, config)
+    return report
+
+
+def _estimate(report: FinetuneReport, train: list[_Example], validation: list[_Example], tool: dict[str, Any],
+              journal_path: Path, config: FinetuneConfig) -> None:
+    """Tokens and training cost. Calibrated: the journal's prompt tokens per prompt character for the
+    model that produced the rows (the tool schema and message framing are inside that ratio) times
+    system + document + answer characters. Otherwise 4 characters per token over the same characters
+    plus the tool definition each example repeats."""
+    models = Counter(e.model for e in [*train, *validation] if e.model)
+    calibration = None
+    model = models.most_common(1)[0][0] if models else None
+    if model is not None and journal_path.is_file():
+        with Journal.open_readonly(journal_path) as journal:
+            calibration = journal.tokens_per_char(model)
+    tool_chars = len(json.dumps(tool, ensure_ascii=False))
+    report.train_chars = sum(e.chars for e in train)
+    report.validation_chars = sum(e.chars for e in validation)
+    if calibration is not None:
+        ratio, _, documents = calibration
+        report.token_basis, report.tokens_per_char = "calibrated", ratio
+        report.token_basis_text = (f"calibrated: {ratio:.4f} prompt tokens per character over {documents} "
+                                   f"document(s) of {model} in the journal")
+        report.train_tokens = math.ceil(report.train_chars * ratio)
+        report.validation_tokens = math.ceil(report.validation_chars * ratio)
+    else:
+        why = f"no calibration for {model} in the journal" if model else "nothing to calibrate"
+        report.token_basis, report.tokens_per_char = "default", 1 / DEFAULT_CHARS_PER_TOKEN
+        report.token_basis_text = (f"default: {DEFAULT_CHARS_PER_TOKEN:g} characters per token, tool definition "
+                                   f"({tool_chars:,} characters) counted per example; {why}")
+        report.train_tokens = math.ceil((report.train_chars + tool_chars * len(train)) / DEFAULT_CHARS_PER_TOKEN)
+        report.validation_tokens = math.ceil(
+            (report.validation_chars + tool_chars * len(validation)) / DEFAULT_CHARS_PER_TOKEN)
+    table = finetune_prices(config.settings.finetune_prices)
+    report.prices_as_of = table.as_of
+    try:
+        price = table.get(config.target_model)
+    except KeyError as exc:
+        report.warnings.append(str(exc.args[0]))
+        return
+    report.training_price_per_mtok = price.training_per_mtok
+    report.training_cost_usd = report.train_tokens * config.epochs * price.training_per_mtok / 1e6
+
+
+__all__ = [
+    "DEFAULT_CHARS_PER_TOKEN", "FinetuneConfig", "FinetuneFormatError", "FinetuneReport", "Skipped",
+    "export_finetune", "tool_definition", "validate_file", "validate_line",
+]

@@ -1,0 +1,113 @@
+"""How well confidence without labels separates right from wrong values, measured where labels exist.
+
+Every extracted value that has evidence (a row of evidence.parquet) and a label is right or wrong by the
+same rules as accuracy (names case- and punctuation-blind, phones by digits, numbers within 2%, dates
+by day; a list item is right when the labeled list holds it). Its confidence was computed without the
+label. The AUROC is the chance that a right value has a higher confidence than a wrong one (ties count
+half): 0.5 is no better than a coin, 1.0 separates perfectly.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from extractor.values.metrics import field_kinds, leaves, normalize, similarity
+
+BANDS = ((0.0, 0.25), (0.25, 0.5), (0.5, 0.75), (0.75, 0.9), (0.9, 1.0001))
+
+
+@dataclass(frozen=True)
+class Band:
+    low: float
+    high: float
+    values: int
+    right: int
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.right / self.values if self.values else None
+
+
+@dataclass
+class Calibration:
+    values: int = 0  # labeled values with a confidence
+    right: int = 0
+    auroc: float | None = None  # None when all values are right or all wrong
+    bands: list[Band] = field(default_factory=list)
+    per_field: dict[str, dict[str, Any]] = field(default_factory=dict)  # field -> values, right, auroc
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"values": self.values, "right": self.right, "auroc": self.auroc,
+                "bands": [{**asdict(b), "high": min(b.high, 1.0), "accuracy": b.accuracy} for b in self.bands],
+                "fields": self.per_field}
+
+
+def auroc(scored: Iterable[tuple[float, bool]]) -> float | None:
+    """Area under the ROC curve of confidence against correctness (Mann-Whitney U over all pairs)."""
+    items = sorted(scored)
+    positives = sum(1 for _, right in items if right)
+    negatives = len(items) - positives
+    if not positives or not negatives:
+        return None
+    # Rank-sum with average ranks for ties.
+    rank_sum, i = 0.0, 0
+    while i < len(items):
+        j = i
+        while j < len(items) and items[j][0] == items[i][0]:
+            j += 1
+        average = (i + 1 + j) / 2
+        rank_sum += average * sum(1 for k in range(i, j) if items[k][1])
+        i = j
+    return round((rank_sum - positives * (positives + 1) / 2) / (positives * negatives), 4)
+
+
+def _base(field_path: str) -> tuple[str, bool]:
+    """`skills[2]` -> ("skills", True); `salary.min` -> ("salary.min", False)."""
+    base = re.sub(r"\[\d+\]", "", field_path)
+    return base, base != field_path
+
+
+def calibrate(evidence: Iterable[Mapping[str, Any]], labels: Mapping[str, Mapping[str, Any]],
+              model: type[BaseModel]) -> Calibration:
+    """Correctness against labels of every evidence row whose field is labeled for its document."""
+    kinds = field_kinds(model)
+    flat = {doc_id: leaves(values, kinds) for doc_id, values in labels.items()}
+    scored: list[tuple[str, float, bool]] = []
+    for row in evidence:
+        gold = flat.get(row["doc_id"])
+        if gold is None:
+            continue
+        base, is_item = _base(row["field"])
+        if base not in gold:
+            continue
+        kind = kinds.get(base, "text")
+        if is_item:
+            items = {normalize("text", x) for x in (gold[base] or [])}
+            right = normalize("text", row["value"]) in items
+        else:
+            right = similarity(kind, gold[base], _typed(row["value"], kind)) == 1.0
+        scored.append((base, float(row["confidence"]), right))
+    out = Calibration(values=len(scored), right=sum(r for _, _, r in scored),
+                      auroc=auroc((c, r) for _, c, r in scored))
+    for low, high in BANDS:
+        inside = [r for _, c, r in scored if low <= c < high]
+        out.bands.append(Band(low, high, len(inside), sum(inside)))
+    for name in sorted({f for f, _, _ in scored}):
+        mine = [(c, r) for f, c, r in scored if f == name]
+        out.per_field[name] = {"values": len(mine), "right": sum(r for _, r in mine),
+                               "auroc": auroc(mine)}
+    return out
+
+
+def _typed(value: str, kind: str) -> Any:
+    if kind == "number":
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value

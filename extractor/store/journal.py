@@ -1,0 +1,284 @@
+"""The journal: each finished document committed to SQLite (WAL), the runs, evals, metrics and Batch API
+books, and the Parquet files materialized from it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from extractor.errors import ConfigError, JournalError
+from extractor.layout import Layout
+from extractor.store.files import _writes
+from extractor.store.migrations import (
+    _JOURNAL_READS,
+    SCHEMA_VERSION,
+    _missing,
+    _open_for_writing,
+    _open_readonly,
+)
+
+JOURNAL_FILE = Layout(Path()).journal.name  # the name is spelled in extractor.layout
+
+
+def require_results(layout: Layout) -> Path:
+    """results.parquet of a schema; a ConfigError naming it when no run has written it yet."""
+    if not layout.results.exists():
+        raise ConfigError(f"no results yet: {layout.results} does not exist (run `extractor run` first)")
+    return layout.results
+
+
+def journal_path(schema_output_dir: Path) -> Path:
+    """Where a schema's journal lives: `<output>/<schema>/journal.sqlite3`."""
+    return Layout(schema_output_dir).journal
+
+
+class PaidExtraction(NamedTuple):
+    """One billed extraction of one document, as break-even prices it."""
+
+    run_id: str
+    attempts: int | None
+    prompt_tokens: int
+    completion_tokens: int | None
+    cached_tokens: int | None
+    cost_usd: float | None
+    prompt_chars: int
+
+
+class Journal:
+    """Append-only record of finished documents under `<output>/<schema>/journal.sqlite3`.
+
+    `Journal(path)` opens for writing (creating and migrating as needed); `Journal.open_readonly(path)`
+    for commands that only look.
+    """
+
+    readonly = False
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db = _open_for_writing(path)
+
+    @classmethod
+    def open_readonly(cls, path: Path) -> Journal:
+        """Open without any write: no file created, no migration run. Raises JournalError when the journal
+        does not exist, or is older than this extractor and lacks tables its readers query."""
+        db, version = _open_readonly(path)
+        if version < SCHEMA_VERSION:
+            missing = _missing(db, _JOURNAL_READS)
+            if missing:
+                db.close()
+                raise JournalError(
+                    f"{path} was written by an older extractor (it lacks {', '.join(missing)}): run "
+                    "`extractor run` once to upgrade it; commands that only read "
+                    "the journal do not change it")
+        journal = cls.__new__(cls)
+        journal.path = path
+        journal.readonly = True
+        journal._db = db
+        return journal
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @_writes
+    def start_run(self, run_id: str, started_at: str) -> None:
+        self._db.execute("INSERT INTO runs (run_id, started_at) VALUES (?, ?)", (run_id, started_at))
+
+    @_writes
+    def finish_run(self, run_id: str, summary: dict[str, Any]) -> None:
+        self._db.execute("UPDATE runs SET summary_json = ? WHERE run_id = ?",
+                         (json.dumps(summary, default=str), run_id))
+
+    @_writes
+    def record(self, run_id: str, row: dict[str, Any], *, cache_key: str | None = None,
+               prompt_chars: int | None = None) -> None:
+        """Commit one finished document; from here on it is never lost and never paid again."""
+        self._db.execute(
+            "INSERT OR REPLACE INTO results (run_id, doc_id, status, content_sha256, cache_key, prompt_chars,"
+            " row_json, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (run_id, row["doc_id"], row["status"], row.get("content_sha256"), cache_key, prompt_chars,
+             json.dumps(row, default=str, ensure_ascii=False),
+             # commit time, not extracted_at: a carried (cached) row is this run's newest word on the document
+             dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")))
+
+    def cached_row(self, cache_key: str) -> dict[str, Any] | None:
+        """The newest ok result for this content under the same schema, model and settings."""
+        found = self._db.execute(
+            "SELECT row_json FROM results WHERE cache_key = ? AND status = 'ok' ORDER BY finished_at DESC LIMIT 1",
+            (cache_key,)).fetchone()
+        return json.loads(found[0]) if found else None
+
+    def last_seen(self, doc_id: str) -> tuple[str | None, str] | None:
+        """(content sha256, status) of the newest row for this document name, if any."""
+        found = self._db.execute(
+            "SELECT content_sha256, status FROM results WHERE doc_id = ? ORDER BY finished_at DESC LIMIT 1",
+            (doc_id,)).fetchone()
+        return (found[0], found[1]) if found else None
+
+    def newest_is(self, doc_id: str, row: dict[str, Any], cache_key: str) -> bool:
+        """Whether this document's newest row already is `row`: the same ok result (same cache key,
+        same extraction time) from the same path."""
+        found = self._db.execute(
+            "SELECT cache_key, status, json_extract(row_json, '$.source_path'),"
+            " json_extract(row_json, '$.extracted_at') FROM results WHERE doc_id = ?"
+            " ORDER BY finished_at DESC LIMIT 1", (doc_id,)).fetchone()
+        return found is not None and tuple(found) == (cache_key, "ok", row["source_path"], row["extracted_at"])
+
+    def latest_rows(self, doc_ids: Iterable[str]) -> Iterator[str]:
+        """The newest row of each of these documents, whichever run wrote it, ordered by doc_id."""
+        self._db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted (doc_id TEXT PRIMARY KEY)")
+        self._db.execute("DELETE FROM wanted")
+        self._db.executemany("INSERT OR IGNORE INTO wanted VALUES (?)", ((d,) for d in doc_ids))
+        # SQLite returns the other columns of the row that holds MAX() in an aggregate query.
+        for _, row_json, _ in self._db.execute(
+                "SELECT r.doc_id, r.row_json, MAX(r.finished_at) FROM results r JOIN wanted w USING (doc_id)"
+                " GROUP BY r.doc_id ORDER BY r.doc_id"):
+            yield row_json
+
+    @_writes
+    def record_archived(self, doc_id: str, archived_to: str, run_id: str) -> None:
+        """An input `run --archive` moved away once its result was durable."""
+        self._db.execute("INSERT OR REPLACE INTO archived VALUES (?, ?, ?, ?)",
+                         (doc_id, archived_to, run_id, dt.datetime.now(dt.UTC).isoformat(timespec="seconds")))
+
+    def archived(self) -> dict[str, str]:
+        """doc_id -> where `run --archive` moved it (empty for a journal from before archiving was recorded)."""
+        try:
+            return dict(self._db.execute("SELECT doc_id, archived_to FROM archived").fetchall())
+        except sqlite3.OperationalError:  # an older journal opened read-only: no such table
+            return {}
+
+    def features(self, content_sha256: str, method: str) -> Any | None:
+        """The retrieval features stored for these bytes under `method` (None: not computed yet)."""
+        try:
+            found = self._db.execute("SELECT features_json FROM retrieval_features WHERE content_sha256 = ?"
+                                     " AND method = ?", (content_sha256, method)).fetchone()
+        except sqlite3.OperationalError:  # an older journal opened read-only: no such table
+            return None
+        return json.loads(found[0]) if found else None
+
+    @_writes
+    def record_features(self, content_sha256: str, method: str, features: Any) -> None:
+        """Keep a document's retrieval features by content hash; a read-only open (dry run) keeps nothing."""
+        if not self.readonly:
+            self._db.execute("INSERT OR REPLACE INTO retrieval_features VALUES (?, ?, ?)",
+                             (content_sha256, method, json.dumps(features, ensure_ascii=False)))
+
+    @_writes
+    def record_metrics(self, run_id: str, doc_id: str, metrics: dict[str, Any]) -> None:
+        self._db.execute("INSERT OR REPLACE INTO metrics VALUES (?, ?, ?, ?)",
+                         (run_id, doc_id, json.dumps(metrics), dt.datetime.now(dt.UTC).isoformat()))
+
+    def latest_metrics(self, doc_ids: Iterable[str]) -> list[dict[str, Any]]:
+        """Newest consistency metrics of each of these documents (those that were ever sampled)."""
+        wanted = set(doc_ids)
+        out: dict[str, dict[str, Any]] = {}
+        for doc_id, metrics_json in self._db.execute(
+                "SELECT doc_id, metrics_json FROM metrics ORDER BY finished_at"):
+            if doc_id in wanted:
+                out[doc_id] = json.loads(metrics_json)
+        return [out[d] for d in sorted(out)]
+
+    def metrics_of(self, run_id: str, doc_id: str) -> dict[str, Any] | None:
+        """The consistency metrics the run that produced a row recorded for its document (None: not sampled)."""
+        found = self._db.execute("SELECT metrics_json FROM metrics WHERE run_id = ? AND doc_id = ?",
+                                 (run_id, doc_id)).fetchone()
+        return json.loads(found[0]) if found else None
+
+    def previous_ok_row(self, content_sha256: str, cache_key: str) -> dict[str, Any] | None:
+        """The newest ok result for the same bytes under another schema version, model or settings."""
+        found = self._db.execute(
+            "SELECT row_json FROM results WHERE content_sha256 = ? AND status = 'ok' AND cache_key IS NOT NULL"
+            " AND cache_key != ? ORDER BY finished_at DESC LIMIT 1", (content_sha256, cache_key)).fetchone()
+        return json.loads(found[0]) if found else None
+
+    @_writes
+    def record_eval(self, rows: list[dict[str, Any]]) -> None:
+        self._db.executemany(
+            "INSERT INTO evals VALUES (:evaluated_at, :schema_version, :model, :field, :documents, :accuracy,"
+            " :precision, :recall, :f1)", rows)
+
+    def eval_history(self) -> list[dict[str, Any]]:
+        cursor = self._db.execute("SELECT * FROM evals ORDER BY evaluated_at")
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, r, strict=True)) for r in cursor]
+
+    def run_summaries(self) -> list[dict[str, Any]]:
+        return [json.loads(s) for (s,) in self._db.execute(
+            "SELECT summary_json FROM runs WHERE summary_json IS NOT NULL ORDER BY started_at")]
+
+    def tokens_per_char(self, model: str) -> tuple[float, float, int] | None:
+        """(prompt tokens per prompt character, mean completion tokens, documents) observed for a model."""
+        found = self._db.execute(
+            "SELECT SUM(json_extract(row_json, '$.prompt_tokens')), SUM(prompt_chars),"
+            " AVG(json_extract(row_json, '$.completion_tokens')), COUNT(*) FROM results"
+            " WHERE prompt_chars > 0 AND json_extract(row_json, '$.model') = ?"
+            " AND json_extract(row_json, '$.prompt_tokens') > 0", (model,)).fetchone()
+        if not found or not found[3]:
+            return None
+        return found[0] / found[1], found[2], found[3]
+
+    def paid_extractions(self, model: str) -> list[PaidExtraction]:
+        """Every extraction `model` was paid for at the prompting price, each counted once.
+
+        A carried (cached) row is stored again under each later run with the run_id of the run that paid for
+        it, and without prompt_chars: both tests keep it out (PRIMARY KEY (run_id, doc_id) does the rest).
+        prompt_tokens > 0 keeps documents that never reached the model (unreadable, 4xx) out: they cost
+        nothing. Rows answered by the Batch API are billed at its discount, not what prompting costs.
+        """
+        return [PaidExtraction(*row) for row in self._db.execute(
+            "SELECT json_extract(row_json, '$.run_id'), json_extract(row_json, '$.attempts'),"
+            " json_extract(row_json, '$.prompt_tokens'), json_extract(row_json, '$.completion_tokens'),"
+            " json_extract(row_json, '$.cached_tokens'), json_extract(row_json, '$.cost_usd'), prompt_chars"
+            " FROM results WHERE status IN ('ok', 'failed') AND prompt_chars > 0"
+            " AND json_extract(row_json, '$.batch_id') IS NULL"
+            " AND json_extract(row_json, '$.model') = ? AND json_extract(row_json, '$.run_id') = run_id"
+            " AND json_extract(row_json, '$.prompt_tokens') > 0", (model,))]
+
+    def runs_with_summaries(self) -> list[tuple[str, dict[str, Any] | None]]:
+        """(run_id, summary) of every run started, in start order; summary None for a run that never
+        finished (killed)."""
+        return [(run_id, json.loads(s) if s else None) for run_id, s in self._db.execute(
+            "SELECT run_id, summary_json FROM runs ORDER BY started_at")]
+
+    # -- Batch API submissions: recorded before the batch is created, closed once collected ----------
+    @_writes
+    def record_submission(self, submission_id: str, run_id: str, documents: dict[str, dict[str, Any]]) -> None:
+        """A submission about to be sent: custom_id -> what is needed to write the document's row later."""
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.execute("INSERT INTO batch_submissions (submission_id, run_id, submitted_at) VALUES (?, ?, ?)",
+                             (submission_id, run_id, dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")))
+            self._db.executemany("INSERT INTO batch_documents VALUES (?, ?, ?)",
+                                 ((submission_id, cid, json.dumps(doc)) for cid, doc in documents.items()))
+
+    @_writes
+    def set_batch_id(self, submission_id: str, batch_id: str) -> None:
+        self._db.execute("UPDATE batch_submissions SET batch_id = ? WHERE submission_id = ?", (batch_id, submission_id))
+
+    @_writes
+    def close_submission(self, submission_id: str, status: str) -> None:
+        self._db.execute("UPDATE batch_submissions SET closed_at = ?, status = ? WHERE submission_id = ?",
+                         (dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"), status, submission_id))
+
+    def open_submissions(self) -> list[tuple[str, str | None, dict[str, dict[str, Any]]]]:
+        """(submission_id, batch_id or None, custom_id -> document) of every submission not collected yet."""
+        out = []
+        for submission_id, batch_id in self._db.execute(
+                "SELECT submission_id, batch_id FROM batch_submissions WHERE closed_at IS NULL ORDER BY submitted_at"
+        ).fetchall():
+            docs = {cid: json.loads(doc) for cid, doc in self._db.execute(
+                "SELECT custom_id, doc_json FROM batch_documents WHERE submission_id = ?", (submission_id,))}
+            out.append((submission_id, batch_id, docs))
+        return out
+
+    def close(self) -> None:
+        self._db.close()
+
+

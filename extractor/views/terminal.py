@@ -1,0 +1,217 @@
+"""Human-readable output of a run: the summary table printed after `extractor run`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import polars as pl
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from extractor.errors import ConfigError
+from extractor.extraction.plan import Plan
+from extractor.extraction.recorder import RunSummary
+from extractor.formatting import pct, usd, usd_as_given
+from extractor.layout import Layout
+from extractor.quality.evaluation import EvalReport
+from extractor.values.metrics import best_by_field
+
+if TYPE_CHECKING:
+    from extractor.ladder.experiment import ExperimentPlan, ExperimentReport
+
+FAILURES_SHOWN = 5  # in the printed summary; the rest are named by a count and where to look
+
+
+def print_summary(summary: RunSummary, console: Console) -> None:
+    table = Table(title=f"run {summary.run_id}", show_header=False, title_justify="left")
+    cost = usd(summary.cost_usd, unknown="unknown (no price for this model)")
+    sent = summary.ok - summary.cached
+    reused = (f" ({summary.cached} reused without a request" + (
+        f", {summary.deduplicated} of them copies answered once in this run" if summary.deduplicated else "")
+              + ")") if summary.cached else ""
+    speed = f" ({summary.docs_per_s:.2f} documents/s)" if summary.requests else " (nothing was sent)"
+    rows = [
+        ("schema", f"{summary.schema_name} (version {summary.schema_version})"),
+        ("model", f"{summary.model} @ {summary.endpoint}"),
+        ("documents", f"{summary.documents}: {summary.ok} ok{reused}, {summary.failed} failed, "
+                      f"{summary.skipped} skipped" + (f"; {sent} extracted now" if summary.cached else "")),
+        ("tokens", f"{summary.prompt_tokens:,} prompt ({summary.cached_tokens:,} cached), "
+                   f"{summary.completion_tokens:,} completion"
+                   + (f"; {summary.embedding_tokens:,} embedding (choosing examples: "
+                      f"{usd(summary.embedding_cost_usd, unknown='price unknown')}, in the cost)"
+                      if summary.embedding_tokens else "")),
+        ("requests", f"{summary.requests} ({summary.transport_retries} transport retries"
+                     + (f", {summary.timeouts} timed out" if summary.timeouts else "")
+                     + (f", {summary.throttled} rate-limited; in flight lowered to {summary.lowest_concurrency}"
+                        if summary.lowest_concurrency is not None else "") + ")"),
+        ("cost", cost + (f" + {summary.compute_s:.1f} CPU-s of local compute" if summary.compute_s else "")),
+        ("wall time", f"{summary.wall_s:.2f} s{speed}"),
+        *([("batch", f"{summary.submitted} document(s) submitted ({', '.join(summary.batches) or 'no new batch'}), "
+                     f"{summary.pending} waiting in earlier batches; a later run collects the answers")]
+          if summary.submitted or summary.pending else []),
+        *([("evidence", f"{summary.not_found_values} value(s) not found in their document, in "
+                        f"{summary.not_found_documents} document(s): needs_review is set on those rows "
+                        "(evidence.parquet says where every value was found)")]
+          if summary.not_found_values else []),
+        ("results", summary.results_path),
+    ]
+    for key, value in rows:
+        table.add_row(key, escape(value))  # document names and messages are not rich markup
+    console.print(table)
+    if summary.failures:
+        console.print(f"[red]failed:[/] {summary.failed} document(s)")
+        for doc_id, error_type, message in summary.failures[:FAILURES_SHOWN]:
+            console.print(f"  {escape(doc_id)}: {escape(error_type)}: {escape(message)}", soft_wrap=True)
+        if summary.failed > FAILURES_SHOWN:
+            console.print(f"  and {summary.failed - FAILURES_SHOWN} more; see {escape(summary.results_path)} "
+                          "(status = failed, error_message)")
+    if summary.sampled:
+        low = sorted(summary.mean_agreement.items(), key=lambda kv: kv[1])[:5]
+        console.print(f"self-consistency over {summary.sampled} sampled document(s); lowest agreement: "
+                      + ", ".join(f"{k} {pct(v)}" for k, v in low))
+    for label, drift in summary.drift.items():
+        changed = sorted(drift["changed"].items(), key=lambda kv: -kv[1])
+        text = ", ".join(f"{k} on {pct(n / drift['documents'])}" for k, n in changed) or "no field"
+        console.print(f"drift {escape(label)}: changed {text} of {drift['documents']} document(s)")
+    for warning in summary.warnings:
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
+
+
+def load_runs(layout: Layout) -> pl.DataFrame:
+    if not layout.runs.exists():
+        raise ConfigError(f"no runs recorded yet: {layout.runs} does not exist (run `extractor run` first)")
+    return pl.read_parquet(layout.runs)
+
+
+def print_runs(runs: pl.DataFrame, console: Console) -> None:
+    table = Table("run", "model", "schema", "docs", "ok", "cached", "failed", "skipped", "tokens", "cost",
+                  "wall s", "note", title="runs", title_justify="left")
+    for r in runs.iter_rows(named=True):
+        cost = usd(r["cost_usd"], unknown="?")
+        tokens = (r["prompt_tokens"] or 0) + (r["completion_tokens"] or 0)
+        note = r["aborted"] or r["interrupted"] or ""
+        if r.get("submitted") or r.get("pending"):  # --batch runs
+            note = "; ".join(filter(None, [note, f"batch: {r['submitted']} submitted, {r['pending']} waiting"]))
+        if r.get("cost_limited"):  # runs recorded before the column existed lack it
+            note = "; ".join(filter(None, [note, f"{r['cost_limited']}, {r['deferred']} left"]))
+        if r.get("lowest_concurrency") is not None:  # runs recorded before the column existed lack it
+            note = "; ".join(filter(None, [note, f"rate-limited: in flight down to {r['lowest_concurrency']}"]))
+        table.add_row(r["run_id"], r["model"], r["schema_version"], str(r["documents"]), str(r["ok"]),
+                      str(r["cached"]), str(r["failed"]), str(r["skipped"]), f"{tokens:,}", cost,
+                      f"{r['wall_s']:.1f}", note)
+    console.print(table)
+
+
+def print_plan(plan: Plan, console: Console) -> None:
+    table = Table("document", "why", "prompt chars", "est. prompt tokens", "est. completion tokens",
+                  title=f"dry run: {len(plan.to_send)} of {plan.documents} document(s) would be sent",
+                  title_justify="left")
+    for d in plan.to_send:
+        table.add_row(escape(d.doc_id), d.reason, f"{d.prompt_chars:,}", f"{d.prompt_tokens:,}",
+                      f"{d.completion_tokens:,}")
+    console.print(table)
+    for doc_id, status, message in plan.not_sendable:
+        console.print(f"  {escape(doc_id)}: would be {status}: {escape(message)}")
+    cost = usd(plan.cost_usd, unknown="unknown (no price for this model)")
+    console.print(f"already extracted (reused): {plan.cached}; estimated tokens: {plan.prompt_tokens:,} prompt + "
+                  f"{plan.completion_tokens:,} completion; estimated cost for {plan.model}: {cost}")
+    if plan.pending:
+        console.print(f"waiting in a batch an earlier `run --batch` submitted (not sent again): {plan.pending}")
+    console.print(f"estimate {plan.calibration}")
+    if plan.fit_under_limit is not None and plan.fit_under_limit < len(plan.to_send):
+        console.print(f"cost limit {usd_as_given(plan.max_cost_usd)}: about {plan.fit_under_limit} of "
+                      f"{len(plan.to_send)} document(s) fit; the rest would wait for the next run")
+
+
+def print_eval(report: EvalReport, console: Console) -> None:
+    right, total = report.fields_right
+    table = Table("field", "labeled docs", "accuracy", "precision", "recall", "F1", "confidence AUROC",
+                  title=f"accuracy of schema {report.schema_version} ({', '.join(report.models) or '-'}) on "
+                        f"{report.scored_documents} labeled document(s)", title_justify="left")
+    per_field = report.calibration.per_field if report.calibration is not None else {}
+    for s in report.scores:
+        aurocs = [v["auroc"] for k, v in per_field.items() if k == s.field or k.startswith(s.field + ".")]
+        known = [a for a in aurocs if a is not None]
+        table.add_row(s.field, str(s.documents),
+                      *(pct(score, 1) for score in (s.accuracy, s.precision, s.recall, s.f1)),
+                      f"{min(known):.2f}" if known else "-")
+    console.print(table)
+    if total:
+        console.print(f"fields right / total: {right:.1f}/{total} = {pct(right / total, 1)}")
+    calibration = report.calibration
+    if calibration is not None and calibration.values:
+        auroc = (f"{calibration.auroc:.3f}" if calibration.auroc is not None
+                 else "- (every value right, or every one wrong)")
+        console.print(f"confidence without labels vs correctness over {calibration.values} extracted value(s): "
+                      f"AUROC {auroc}")
+        for band in calibration.bands:
+            if band.values:
+                console.print(f"  confidence {band.low:.2f}-{min(band.high, 1.0):.2f}: {band.values} value(s), "
+                              f"{pct(band.accuracy, 1)} right")
+    if report.imported:
+        console.print(f"{report.imported} label value(s) imported into the labels store")
+    if report.shared_labels:
+        agree = report.shared_labels - len(report.conflicts)
+        console.print(f"labels files vs people's corrections: {agree}/{report.shared_labels} shared value(s) agree "
+                      f"({pct(report.label_agreement, 1)}); where they differ the person's correction counts")
+        for c in report.conflicts[:10]:
+            console.print(f"  {c.doc_id} / {c.field}: person {c.person!r} ({c.person_source}), "
+                          f"labels file {c.file!r} ({c.file_source})", markup=False, highlight=False)
+        if len(report.conflicts) > 10:
+            console.print(f"  ... {len(report.conflicts) - 10} more")
+    for message in report.rejected:
+        console.print(f"[yellow]label skipped:[/] {escape(message)}")
+
+
+def print_experiment(report: ExperimentReport, console: Console) -> None:
+    """The variants side by side (overall), then accuracy per field and variant, the best marked."""
+    table = Table("variant", "model", "examples", "strategy", "ok", "failed", "fields right", "USD / doc",
+                  "prompt tok / doc", "compl. tok / doc", "s / doc", "agreement", "not found",
+                  title=f"experiment {report.experiment_id}: {report.sample} labeled document(s), each variant",
+                  title_justify="left")
+    for v in report.variants:
+        o = v.overall
+        table.add_row(escape(v.spec), escape(o["model"]), escape(o["examples"]), o["strategy"], str(o["ok"]),
+                      str(o["failed"]), pct(o["accuracy"], 1), usd(o["cost_usd_per_doc"]),
+                      f"{o['prompt_tokens_per_doc']:,.0f}", f"{o['completion_tokens_per_doc']:,.0f}",
+                      f"{o['latency_s_per_doc']:.2f}" if o["latency_s_per_doc"] is not None else "-",
+                      pct(o["agreement"], 1), pct(o["not_found_share"], 1))
+    console.print(table)
+    fields: dict[str, dict[str, float | None]] = {}
+    for v in report.variants:
+        for row in v.rows[1:]:
+            fields.setdefault(row["field"], {})[v.spec] = row["accuracy"]
+    if fields:
+        best = best_by_field(fields)
+        per_field = Table("field", *(escape(v.spec) for v in report.variants), title="accuracy per field (* best)",
+                          title_justify="left")
+        for name, by_variant in fields.items():
+            per_field.add_row(escape(name), *(
+                pct(by_variant.get(v.spec), 1) + ("*" if v.spec in best.get(name, set()) else "")
+                for v in report.variants))
+        console.print(per_field)
+    spent = [v.summary.cost_usd for v in report.variants]
+    reused = sum(v.summary.cached for v in report.variants)
+    console.print(f"spent now: {usd(sum(s for s in spent if s is not None)) if None not in spent else 'unknown'}"
+                  + (f"; {reused} result(s) reused from an earlier experiment cost nothing again (the per-document "
+                     "figures are what each variant costs)" if reused else "") + f"; wrote {report.path}")
+    if report.imported:
+        console.print(f"{report.imported} label value(s) imported into the labels store")
+    if report.unmatched:
+        console.print(f"[yellow]{len(report.unmatched)} labeled document(s) are not in the input folder[/] "
+                      f"(e.g. {escape(report.unmatched[0])}); they can still be examples only if their text is found")
+    for message in report.rejected:
+        console.print(f"[yellow]label skipped:[/] {escape(message)}")
+
+
+def print_experiment_plan(plan: ExperimentPlan, console: Console) -> None:
+    """Each variant's dry run over the sample, then the experiment's estimated total."""
+    console.print(f"experiment dry run: {plan.sample} labeled document(s) in the folder, of {plan.labeled} labeled")
+    for spec, variant in plan.variants:
+        console.rule(f"variant {escape(spec)}", align="left")
+        print_plan(variant, console)
+    total = usd(plan.cost_usd, unknown="unknown (a model without a known price)")
+    console.print(f"estimated cost of the experiment: {total}")
+    for message in plan.rejected:
+        console.print(f"[yellow]label skipped:[/] {escape(message)}")
