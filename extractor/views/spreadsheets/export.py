@@ -1,0 +1,81 @@
+"""`extractor export`: the latest results, labels applied, as XLSX or CSV, with a snapshot beside it."""
+
+from __future__ import annotations
+
+import codecs
+import datetime as dt
+import io
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from extractor.config import RunConfig
+from extractor.errors import ConfigError
+from extractor.schemas import load_schema
+from extractor.store import (
+    write_atomic_bytes,
+    write_json_atomic,
+)
+from extractor.store.labels import corrected_results
+from extractor.views.spreadsheets.cells import _field_columns, flatten, neutralize_csv
+from extractor.views.spreadsheets.notes import cell_notes
+from extractor.views.spreadsheets.snapshot import _canon_cells, _refuse_to_replace, snapshot_path
+from extractor.views.spreadsheets.xlsx import _summary, _xlsx_bytes
+
+DEFAULT_CSV_ENCODING = "utf-8-sig"  # the BOM tells Excel the file is UTF-8 ("Dvořák", not "DvoÅ™Ã¡k")
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """`extractor export`: the invocation's settings (schema, folders) and what only exporting needs."""
+
+    settings: RunConfig
+    fmt: str = "xlsx"
+    out: Path | None = None  # None: the layout's results.<fmt>
+    overwrite: bool = False  # replace the file even if it holds edits that were not imported
+    encoding: str = DEFAULT_CSV_ENCODING  # CSV only
+
+    def __post_init__(self) -> None:
+        if self.fmt not in ("xlsx", "csv"):
+            raise ConfigError(f"--format must be xlsx or csv, not {self.fmt!r}")
+        try:
+            codecs.lookup(self.encoding)
+        except LookupError:
+            raise ConfigError(f"--encoding {self.encoding!r} is not an encoding Python knows (try utf-8-sig, "
+                              "utf-8 or cp1252)") from None
+
+
+
+def export(config: ExportConfig) -> Path:
+    """Write the latest results (labels applied) as XLSX or CSV; refuses (ExportRefused) to replace a file
+    that holds edits not imported yet, unless `config.overwrite`."""
+    settings = config.settings
+    schema = load_schema(settings.schemas_dir, settings.schema)
+    layout = settings.layout
+    corrected = corrected_results(schema, layout)
+    flat = flatten(corrected, schema)
+    out = config.out or layout.export(config.fmt)
+    if out.exists() and not config.overwrite:
+        _refuse_to_replace(out, schema, flat)
+    exported_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    export_id = f"{exported_at.isoformat()} {secrets.token_hex(4)}"
+    if config.fmt == "csv":
+        buffer = io.BytesIO()
+        neutralize_csv(flat).write_csv(buffer, date_format="%Y-%m-%d", datetime_format="%Y-%m-%d %H:%M:%S")
+        text = buffer.getvalue().decode("utf-8")
+        try:
+            data = text.encode(config.encoding)
+        except UnicodeEncodeError as exc:
+            raise ConfigError(f"cannot write {out} in {config.encoding}: it has no code for "
+                              f"{text[exc.start:exc.end]!r}; use utf-8-sig (the default)") from None
+        write_atomic_bytes(out, data)
+    else:
+        notes, tally = cell_notes(corrected, flat.columns, layout)
+        summary = _summary(corrected, schema, layout, exported_at, tally)
+        write_atomic_bytes(out, _xlsx_bytes(flat, summary, set(schema.model.model_fields), export_id, notes))
+    columns = [c for group in _field_columns(schema, flat.columns).values() for c in group]
+    write_json_atomic({"export_id": export_id, "format": config.fmt, "exported_at": exported_at.isoformat(),
+                       "cells": _canon_cells(flat, columns), "imported": {}}, snapshot_path(out))
+    return out
+
+
