@@ -271,6 +271,36 @@ def test_docx_header_body_and_table_in_order(tmp_path: Path) -> None:
     assert text.count("ACME Corp letterhead") == 1
 
 
+def test_docx_table_keeps_every_cell_equal_text_and_empty_ones_in_place(tmp_path: Path) -> None:
+    document = docx.Document()
+    table = document.add_table(rows=3, cols=4)
+    rows = [["Item", "Qty", "Unit price", "Amount"], ["Widget", "1", "$10.50", "$10.50"], ["Bolt", "", "$2.00", "$0"]]
+    for r, values in enumerate(rows):
+        for c, value in enumerate(values):
+            table.cell(r, c).text = value
+    out = io.BytesIO()
+    document.save(out)
+    lines = load(tmp_path, "invoice.docx", out.getvalue()).text.splitlines()
+    assert "Widget | 1 | $10.50 | $10.50" in lines, "a line total equal to the unit price is a cell of its own"
+    assert "Bolt |  | $2.00 | $0" in lines, "an empty cell keeps its column"
+
+
+def test_docx_merged_cells_appear_once_and_vertical_merges_keep_the_columns(tmp_path: Path) -> None:
+    document = docx.Document()
+    table = document.add_table(rows=3, cols=3)
+    table.cell(0, 0).merge(table.cell(0, 2)).text = "Invoice 2026-117"
+    table.cell(1, 0).merge(table.cell(2, 0)).text = "Consulting"
+    for r, values in ((1, ["10 h", "$900.00"]), (2, ["2 h", "$180.00"])):
+        for c, value in enumerate(values, start=1):
+            table.cell(r, c).text = value
+    out = io.BytesIO()
+    document.save(out)
+    lines = load(tmp_path, "merged.docx", out.getvalue()).text.splitlines()
+    assert lines[0] == "Invoice 2026-117", "a cell merged across three columns is one cell"
+    assert lines[1] == "Consulting | 10 h | $900.00"
+    assert lines[2].endswith("| 2 h | $180.00") and lines[2].count("|") == 2, lines[2]
+
+
 def test_docx_hidden_runs_are_dropped_and_link_text_kept(tmp_path: Path) -> None:
     from docx.opc.constants import RELATIONSHIP_TYPE
     from docx.oxml import OxmlElement
@@ -340,6 +370,13 @@ def test_html_to_text_drops_aria_chrome_and_hidden() -> None:
     html = ('<body><div role="navigation">menu</div><div hidden>invisible</div>'
             '<p>kept</p><aside>sidebar</aside></body>')
     assert html_to_text(html) == "kept"
+
+
+def test_html_definition_lists_and_sections_put_labels_and_values_on_lines_of_their_own() -> None:
+    html = ("<dl><dt>Invoice date</dt><dd>1 October 2026</dd><dt>Due date</dt><dd>31 October 2026</dd></dl>"
+            "<section>Net 30</section><section>Total $3,088.34</section>")
+    assert html_to_text(html).splitlines() == ["Invoice date", "1 October 2026", "Due date", "31 October 2026",
+                                               "Net 30", "Total $3,088.34"]
 
 
 def test_html_inline_elements_stay_in_their_line_and_tables_keep_rows() -> None:
@@ -566,3 +603,13 @@ def test_files_without_an_extension_are_read_only_when_they_plainly_are_document
     finally:
         reader.close()
     assert outcomes == {"README": "skipped", "letter": "read", "data": "skipped", "numbers": "skipped"}
+
+
+def test_email_headers_stay_together_as_one_block(tmp_path: Path) -> None:
+    msg = email_message("Invoice 2026-117")
+    msg["Date"] = "Tue, 01 Dec 2026 10:00:00 +0000"
+    msg.set_content("Please find the invoice below.")
+    text = load(tmp_path, "mail.eml", bytes(msg)).text
+    assert text.startswith("From: Alice Example <alice@example.com>\nTo: bob@example.com\n"
+                           "Date: Tue, 01 Dec 2026 10:00:00 +0000\nSubject: Invoice 2026-117\n\n"
+                           "Please find the invoice below."), text

@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import email
 import email.policy
+import functools
 import io
 import logging
 import re
@@ -180,11 +181,16 @@ def _docx_blocks(blocks: Iterator[object]) -> str:
         if isinstance(block, Table):
             for row in block.rows:
                 cells: list[str] = []
+                previous = None
                 for cell in row.cells:
-                    value = "\n".join(_docx_visible(p) for p in cell.paragraphs).strip()
-                    if value and (not cells or cells[-1] != value):  # merged cells repeat their text
-                        cells.append(value)
-                if cells:
+                    # A cell merged across columns comes back once per grid column it spans, as the same
+                    # <w:tc>: it is one cell. Equal text in two cells is two cells ("1 | $10.50 | $10.50"),
+                    # and an empty cell keeps its place so the columns do not shift.
+                    if cell._tc is previous:
+                        continue
+                    previous = cell._tc
+                    cells.append(" ".join(_docx_visible(p) for p in cell.paragraphs).strip())
+                if any(cells):
                     lines.append(" | ".join(cells))
         else:
             lines.append(_docx_visible(block))
@@ -201,6 +207,23 @@ def _docx_visible(paragraph: Any) -> str:
         runs = item.runs if isinstance(item, Hyperlink) else [item]
         parts.extend(run.text for run in runs if not run.font.hidden)
     return "".join(parts)
+
+
+# Block elements a browser puts on lines of their own that inscriptis' strict profile leaves inline: without
+# them "<dt>Invoice date</dt><dd>1 October 2026</dd>" reached the model as "Invoice date1 October 2026".
+_HTML_BLOCKS = ("section", "details", "summary", "dialog", "dl", "dt", "dd", "fieldset", "legend", "caption",
+                "menu", "center", "hr")
+
+
+@functools.cache
+def _html_css() -> dict[str, Any]:
+    from inscriptis.css_profiles import CSS_PROFILES
+    from inscriptis.html_properties import Display
+    from inscriptis.model.html_element import HtmlElement
+
+    css = dict(CSS_PROFILES["strict"])
+    css.update({tag: HtmlElement(tag, display=Display.block) for tag in _HTML_BLOCKS})
+    return css
 
 
 def html_to_text(html: str) -> str:
@@ -225,7 +248,7 @@ def html_to_text(html: str) -> str:
     for node in tree.xpath(_HTML_DROP_XPATH):
         if node.getparent() is not None:  # an ancestor may already have been dropped
             node.drop_tree()  # keeps the tail: text after the element belongs to its parent
-    text = Inscriptis(tree, ParserConfig(display_links=False, display_images=False)).get_text()
+    text = Inscriptis(tree, ParserConfig(css=_html_css(), display_links=False, display_images=False)).get_text()
     lines = [line.strip() for line in text.splitlines()]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
@@ -260,7 +283,8 @@ def _parse_eml(raw: bytes) -> str:
             parts.append(f"[attachment: {name}]\n{text}")
     if not any(p.strip() for p in parts):
         raise DocumentError("e-mail has no text body and no readable attachment", status="skipped")
-    return "\n\n".join(header_lines + parts)
+    # The headers as a block, like a mail client shows them; then the body and each attachment.
+    return "\n\n".join(["\n".join(header_lines), *parts] if header_lines else parts)
 
 
 def _tidy(text: str) -> str:
