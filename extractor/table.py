@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import enum
 import types
 import typing
@@ -68,7 +69,8 @@ def dtype_for(annotation: Any) -> pl.DataType:
             return pl.Boolean()
         if issubclass(annotation, int):
             return pl.Int64()
-        if issubclass(annotation, float):
+        if issubclass(annotation, float | decimal.Decimal):
+            # Decimal money as a number people can sum; the journal keeps the exact text the model gave.
             return pl.Float64()
         if issubclass(annotation, dt.datetime):
             return pl.Datetime("us", "UTC")

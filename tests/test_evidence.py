@@ -67,6 +67,81 @@ def test_each_status(text: str, value: Any, kind: str, status: str, quote: str |
         assert text[found.start:found.end] == found.quote
 
 
+# -- numbers, identifiers and names as invoices and letters write them (issue 25) --------------------------
+
+
+@pytest.mark.parametrize(("text", "value", "quote"), [
+    ("Net amount: $3,088.34", 3088.34, "3,088.34"),
+    ("Unit price $18.40", 18.4, "18.40"),
+    ("Summe 1.234,56 €", 1234.56, "1.234,56"),
+    ("Nettobetrag 5.136,30 €", 5136.3, "5.136,30"),
+    ("Total CHF 1'234.56", 1234.56, "1'234.56"),
+    ("Total 1\u202f234,56 €", 1234.56, "1\u202f234,56"),
+    ("Montant 12 345,00 €", 12345, "12 345,00"),
+    ("Betrag 85,00 €", 85, "85,00"),
+    ("I am looking for $80-95k", 80000, "80"),
+    ("I am looking for $80-95k", 95000, "95k"),
+    ("expecting £42-48k", 42000, "42"),
+    ("range $160-175k base", 160000, "160"),
+    ("₹32-36 LPA expected", 3200000, "32"),
+    ("Credit note: -50.00 EUR", -50, "-50.00"),
+    ("Credit note: ($50.00)", -50, "($50.00"),
+])
+def test_amounts_are_found_however_the_locale_writes_them(text: str, value: float, quote: str) -> None:
+    found = _one(text, value, "number")
+    assert found.status in ("exact", "normalized"), found
+    assert found.quote == quote
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("Total $11.20", 20),  # the cents of another amount
+    ("Bolts M8, zinc", 8),  # part of a token
+    ("I expect $80k", 80),  # 80k is 80,000
+    ("I expect 85,000 a year", 85),
+    ("Ref550142 attached", 550142),
+    ("A refund of 50.00 EUR", -50),  # a negative amount needs its sign
+    ("Order 2026-1170", 117),
+])
+def test_a_number_is_never_found_inside_a_longer_number_or_a_word(text: str, value: float) -> None:
+    assert _one(text, value, "number").status == "not_found"
+
+
+def test_a_value_that_occurs_twice_is_quoted_where_its_field_names_it() -> None:
+    text = "Subtotal 120.00\nTax 22.80\nNet amount: 120.00\nTotal amount 142.80"
+    found = Grounder(text).ground(Leaf("net_amount", 120.0, "number"))
+    assert found.start == text.index("Net amount: 120.00") + len("Net amount: ")
+    only_first = Grounder(text).ground(Leaf("x", 120.0, "number"))
+    assert only_first.start == text.index("120.00"), "without cue words, the first occurrence"
+
+
+@pytest.mark.parametrize(("text", "value", "kind", "quote"), [
+    ("VAT ID: DE 287 654 321", "DE287654321", "text", "DE 287 654 321"),
+    ("USt-IdNr. DE-287.654.321", "DE287654321", "text", "DE-287.654.321"),
+    ("IBAN DE89370400440532013000", "DE89 3704 0044 0532 0130 00", "text", "DE89370400440532013000"),
+    ("Applicant: MÜLLER, Jürgen", "Jürgen Müller", "text", "MÜLLER, Jürgen"),
+    ("Tel. +49 (0)30 1234-5678", "+493012345678", "phone", "+49 (0)30 1234-5678"),
+    ("Ref 550142 / call +1 416 555 0142", "+14165550142", "phone", "+1 416 555 0142"),
+])
+def test_identifiers_names_and_phones_as_forms_write_them(text: str, value: str, kind: str, quote: str) -> None:
+    found = _one(text, value, kind)
+    assert found.status == "normalized", found
+    assert found.quote == quote
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("Excellent communication skills", "Excel"),
+    ("Five years of JavaScript", "Java"),
+])
+def test_a_fuzzy_match_is_whole_words(text: str, value: str) -> None:
+    assert _one(text, value).status == "not_found"
+
+
+def test_a_fuzzy_quote_starts_and_ends_on_word_boundaries() -> None:
+    text = "The patient was diagnosed with degenerative disc disease in 2019."
+    found = _one(text, "with degenerativ disc disease")
+    assert found.status == "fuzzy" and found.quote == "with degenerative disc disease"
+
+
 def test_a_derived_field_is_declared_by_the_schema_or_its_type() -> None:
     derived = evidence.derived_fields(SCHEMA.model)
     assert {"language", "years_experience", "notice_period_days", "seniority", "remote_preference",

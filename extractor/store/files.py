@@ -50,7 +50,22 @@ def frame_from_json_rows(rows: Iterable[str], schema: dict[str, pl.DataType]) ->
     buffer = io.BytesIO("\n".join(rows).encode())
     if buffer.getbuffer().nbytes == 0:
         return pl.DataFrame(schema=schema)
-    return pl.read_ndjson(buffer, schema=schema)
+    # A Decimal field reaches JSON as a string ("3088.34"), which read_ndjson will not put in a Float64
+    # column: floats are read as text first, then cast (a JSON number reads back as the same float).
+    as_text = {name: _floats_as_text(dtype) for name, dtype in schema.items()}
+    if as_text == schema:
+        return pl.read_ndjson(buffer, schema=schema)
+    return pl.read_ndjson(buffer, schema=as_text).cast(schema)  # type: ignore[arg-type]
+
+
+def _floats_as_text(dtype: pl.DataType) -> pl.DataType:
+    if isinstance(dtype, pl.Float64 | pl.Float32):
+        return pl.String()
+    if isinstance(dtype, pl.List):
+        return pl.List(_floats_as_text(dtype.inner))  # type: ignore[arg-type]
+    if isinstance(dtype, pl.Struct):
+        return pl.Struct({f.name: _floats_as_text(f.dtype) for f in dtype.fields})  # type: ignore[arg-type]
+    return dtype
 
 
 def write_atomic_bytes(path: Path, data: bytes) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import decimal
 import enum
 import functools
 import re
@@ -34,6 +35,9 @@ from typing import Any, Literal, Union
 from pydantic import BaseModel
 
 FUZZY_THRESHOLD = 85.0  # rapidfuzz partial_ratio (0-100) a span needs to count as `fuzzy` support
+# A fuzzy span widened to whole words is scored as a whole (rapidfuzz ratio): "Milan, Italy" in "Milano, Italia"
+# scores 85, "Excel" in "Excellent" 71, "Java" in "JavaScript" 57, "React" in "Reactive" 77.
+WIDENED_THRESHOLD = 80.0
 REVIEW_THRESHOLD = 0.5  # a document needs review when any value's confidence is below this
 STATUSES = ("exact", "normalized", "fuzzy", "derived", "not_found")
 # Confidence of a value from its evidence alone (see `confidence`).
@@ -126,7 +130,7 @@ def _spec(name: str, annotation: Any, derived: bool) -> _Spec:
     if derived or origin is Literal or annotation is bool or (
             isinstance(annotation, type) and issubclass(annotation, enum.Enum)):
         return _Spec("derived")
-    if annotation in (int, float):
+    if annotation in (int, float, decimal.Decimal):
         return _Spec("number")
     if annotation is dt.date or annotation is dt.datetime:
         return _Spec("date")
@@ -239,11 +243,18 @@ def normalized_pattern(value: str) -> re.Pattern[str] | None:
 _NUMBER_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
                  "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen",
                  "twenty"]
-_GROUP_SEP = r"[,.'’\s\u00a0\u202f]?"
+# Thousands separators of the locales the parsers know: "," (en), "." (de), "'" and "’" (CH), spaces, no-break
+# and narrow no-break spaces (fr); the decimal mark is "." or ",", never the group separator it is written with.
+_GROUPS = ",.'’ \u00a0\u202f"
+_NOTATIONS = ((r"[,'’ \u00a0\u202f]", r"\."), (r"[.'’ \u00a0\u202f]", ","))
+_CURRENCY_SIGN = r"(?:[$€£¥₹]|US\$|(?-i:[A-Z]{3})\s)"
+_MULTIPLIERS = ((1_000, r"[kK]"), (1_000_000, r"(?:M|[mM]illion|[mM]io\.?|[mM]n)"),
+                (100_000, r"(?:lakhs?|[lL]acs?|LPA|L)"))
+_RANGE_DASH = r"\s?(?:-|–|—|to|bis|à)\s?"
 
 
-def _grouped(digits: str, sizes: Sequence[int]) -> str:
-    """`digits` with an optional separator between groups of `sizes` (from the right; the last size repeats)."""
+def _grouped(digits: str, sizes: Sequence[int], sep: str) -> str:
+    """`digits` with an optional `sep` between groups of `sizes` (from the right; the last size repeats)."""
     groups: list[str] = []
     rest, i = digits, 0
     while len(rest) > sizes[min(i, len(sizes) - 1)]:
@@ -252,31 +263,52 @@ def _grouped(digits: str, sizes: Sequence[int]) -> str:
         rest = rest[:-size]
         i += 1
     groups.insert(0, rest)
-    return _GROUP_SEP.join(groups)
+    return f"{sep}?".join(groups)
 
 
 def _decimal(value: float) -> str:
     return re.escape(f"{value:g}").replace(r"\.", "[.,]")
 
 
+def _digits(value: float) -> tuple[str, str]:
+    """Integer and fraction digits of |value| as it would be written (no exponent, no trailing zeros)."""
+    whole, _, fraction = f"{abs(value):.10f}".rstrip("0").partition(".")
+    return whole, fraction
+
+
 def number_pattern(value: float) -> re.Pattern[str]:
-    """The ways a number is written: 85000, 85,000, 85.000, 85 000, 85k, 8.5, 8,5, 9.5M, 32 lakh, eight."""
+    """The ways a number is written: 85000, 85,000, 85.000, 85'000, 85 000, 85k, 3,088.34, 3.088,34, 18.40, 8.5,
+    8,5, 9.5M, 32 lakh, eight; the lower bound of a range that shares its multiplier ("$80-95k" for 80000); a
+    negative number only with its sign or in parentheses. Never inside a longer number or a word: 20 is not in
+    "$11.20", 8 is not in "M8", 80 is not in "80k"."""
+    whole, fraction = _digits(value)
     forms: list[str] = []
-    if float(value).is_integer():
-        n = int(value)
-        digits = str(abs(n))
-        forms += [_grouped(digits, [3]) + r"(?:[.,]0{1,2})?", _grouped(digits, [3, 2]), digits]
-        if n and n % 100 == 0:
-            forms.append(_decimal(n / 1000) + r"\s?[kK]")
-        if n and n % 10_000 == 0:
-            forms.append(_decimal(n / 1_000_000) + r"\s?(?:M|[mM]illion|[mM]io\.?|[mM]n)")
-            forms.append(_decimal(n / 100_000) + r"\s?(?:lakhs?|[lL]acs?|LPA|L)")
-        if 0 <= n < len(_NUMBER_WORDS):
-            forms.append(_NUMBER_WORDS[n])
-    else:
-        forms.append(_decimal(value))
-    body = "|".join(dict.fromkeys(forms))
-    return re.compile(rf"(?<![\d.,]\d)(?<!\d)(?:{body})(?!\d|[.,]\d)", re.IGNORECASE)
+    for group, mark in _NOTATIONS:
+        for sizes in ([3], [3, 2]):  # thousands; Indian lakh grouping (12,34,567)
+            body = _grouped(whole, sizes, group)
+            # Trailing zeros as money is written (18.40, 85,00); "85,000" is never 85.
+            forms.append(body + (f"{mark}{fraction}0{{0,2}}" if fraction else rf"(?:{mark}0{{1,2}})?"))
+    bare = f"(?:{'|'.join(dict.fromkeys(forms))})"
+    scaled: list[str] = []
+    n = abs(value)
+    for factor, word in _MULTIPLIERS:
+        if n and n >= factor / 10 and (n * 100 / factor).is_integer():
+            short = _decimal(n / factor)
+            scaled.append(rf"{short}\s?{word}(?![^\W\d_])")
+            # "$80-95k": the lower bound written without the multiplier it shares with the upper one
+            scaled.append(rf"{short}(?={_RANGE_DASH}{_CURRENCY_SIGN}?\s?\d+(?:[.,]\d+)?\s?{word}(?![^\W\d_]))")
+    words = [_NUMBER_WORDS[int(n)]] if float(n).is_integer() and n < len(_NUMBER_WORDS) and value >= 0 else []
+    # Bare digits followed by a multiplier are another number (80 in "80k" is 80,000).
+    multiplied = "|".join(word for _, word in _MULTIPLIERS)
+    digits = rf"{bare}(?!\s?(?:{multiplied})(?![^\W\d_]))"
+    body = "|".join([*scaled, digits, *(rf"(?<![^\W\d_]){w}(?![^\W\d_])" for w in words)])
+    # Not the fraction or a later group of a longer number, and not glued to a word ("M8", "Ref550142").
+    before = r"(?<![\d])(?<!\d[.,'’])(?<![^\W\d_])"
+    after = r"(?![\d]|[.,'’]\d)"
+    if value < 0:
+        sign = rf"(?:{_CURRENCY_SIGN}\s?)?[-−–]\s?(?:{_CURRENCY_SIGN}\s?)?"
+        return re.compile(rf"(?:{sign}|\(\s?(?:{_CURRENCY_SIGN}\s?)?){before}(?:{body}){after}", re.IGNORECASE)
+    return re.compile(rf"{before}(?:{body}){after}", re.IGNORECASE)
 
 
 _MONTH_LOCALES = ("en", "de", "fr", "es", "it", "pt", "nl", "pl", "sv", "da", "nb", "ro", "cs")
@@ -344,6 +376,12 @@ def currency_pattern(code: str) -> re.Pattern[str]:
 _PHONE = re.compile(r"\+?\(?\d[\d\s().\-/\u00a0]{4,}\d")
 
 
+def _phone_digits(text: str) -> str:
+    """The digits that dial a number: without the trunk prefix written "(0)" after a country code
+    ("+49 (0)30 1234-5678" is +49 30 12345678) and without leading zeros."""
+    return re.sub(r"\D", "", re.sub(r"\(\s*0\s*\)", "", text)).lstrip("0")
+
+
 class Grounder:
     """Finds the values of one document in its text; `pages` are the 1-based pages' start offsets."""
 
@@ -351,6 +389,7 @@ class Grounder:
         self.text = text
         self.pages = list(pages) if pages else None
         self._folded: str | None = None
+        self._cues: tuple[str, ...] = ()  # the words of the field being grounded (see `_likeliest`)
 
     @property
     def folded(self) -> str | None:
@@ -366,6 +405,7 @@ class Grounder:
     def ground(self, leaf: Leaf, agreement: float | None = None) -> Evidence:
         value = leaf.value
         shown = value if isinstance(value, str) else _text(value)
+        self._cues = _cue_words(leaf.field)
         found = self._find(leaf)
         if leaf.kind == "derived":
             status = "derived"
@@ -421,10 +461,30 @@ class Grounder:
         return self._regex(pattern, plain) if seen >= 10_000 else None
 
     def _regex(self, pattern: re.Pattern[str], plain: str) -> tuple[int, int, str, float | None] | None:
-        match = pattern.search(self.text)
+        match = self._likeliest(pattern.finditer(self.text))
         if match is None:
             return None
-        return match.start(), match.end(), "exact" if match.group(0) == plain else "normalized", None
+        return match.start(), match.end(), "exact" if match.group(0).strip("( ") == plain else "normalized", None
+
+    def _likeliest(self, matches: Iterator[re.Match[str]], most: int = 200) -> re.Match[str] | None:
+        """Of several places a value occurs, the one its field's own words lead up to on the same line
+        ("Total: 120.00" for total_amount, though "120.00" came first as the net); else the first."""
+        first = next(matches, None)
+        if first is None or not self._cues:
+            return first
+        best, best_score = first, self._cue_score(first.start())
+        for i, match in enumerate(matches):
+            if i >= most:
+                break
+            score = self._cue_score(match.start())
+            if score > best_score:
+                best, best_score = match, score
+        return best
+
+    def _cue_score(self, start: int) -> int:
+        line_start = self.text.rfind("\n", 0, start) + 1
+        before = fold(self.text[max(line_start, start - 60):start])
+        return sum(1 for cue in self._cues if re.search(rf"(?<![^\W\d_]){re.escape(cue)}", before))
 
     def _text(self, value: str, fuzzy: bool = True) -> tuple[int, int, str, float | None] | None:
         value = value.strip()
@@ -436,7 +496,30 @@ class Grounder:
             return found
         if "," in value and (found := self._place(value)):
             return found
+        if found := self._identifier(value):
+            return found
+        if found := self._reversed_name(value):
+            return found
         return self._fuzzy(value) if fuzzy else None
+
+    def _identifier(self, value: str) -> tuple[int, int, str, float | None] | None:
+        """A code with digits (a VAT id, an IBAN, an order number) compared without its spaces and punctuation:
+        DE287654321 is "DE 287 654 321", "DE-287.654.321"."""
+        chars = re.findall(r"[^\W_]", value)
+        if len(chars) < 5 or not any(c.isdigit() for c in chars) or len(value.split()) > 6:
+            return None
+        body = r"[\s.\-/]?".join(re.escape(c) for c in chars)
+        match = re.compile(rf"(?<![^\W_]){body}(?![^\W_])", re.IGNORECASE).search(self.text)
+        return (match.start(), match.end(), "normalized", None) if match is not None else None
+
+    def _reversed_name(self, value: str) -> tuple[int, int, str, float | None] | None:
+        """A person's name written family name first, as lists and forms do: "MÜLLER, Jürgen" for Jürgen Müller."""
+        words = value.split()
+        if not 2 <= len(words) <= 4 or any(any(c.isdigit() for c in w) for w in words):
+            return None
+        pattern = normalized_pattern(f"{words[-1]} {' '.join(words[:-1])}")
+        match = pattern.search(self.text) if pattern is not None else None
+        return (match.start(), match.end(), "normalized", None) if match is not None else None
 
     def _normalized(self, value: str, start: int = 0) -> tuple[int, int, str, float | None] | None:
         folded = self.folded
@@ -469,13 +552,15 @@ class Grounder:
         return start, end, "normalized", None
 
     def _phone(self, value: str) -> tuple[int, int, str, float | None] | None:
-        digits = re.sub(r"\D", "", value).lstrip("0")
+        digits = _phone_digits(value)
         if len(digits) < 6:
             return None
         for match in _PHONE.finditer(self.text):
-            # The same number with or without its country code or trunk 0: one ends with the other.
-            found = re.sub(r"\D", "", match.group(0)).lstrip("0")
-            if len(found) >= 6 and (found.endswith(digits) or digits.endswith(found)):
+            # The same number with or without its country code (1-3 digits) or trunk 0: one ends with the
+            # other and they differ by no more than a country code, so "Ref 550142" is not +1 416 555 0142.
+            found = _phone_digits(match.group(0))
+            if len(found) >= 6 and abs(len(found) - len(digits)) <= 3 and (
+                    found.endswith(digits) or digits.endswith(found)):
                 return match.start(), match.end(), "normalized", None
         return None
 
@@ -498,6 +583,19 @@ class Grounder:
             start += 1
         while end > start and self.text[end - 1].isspace():
             end -= 1
+        # Evidence is whole words: a span that starts or ends inside a word is widened to the word and scored
+        # again as a whole, so "Excel" is not found in "Excellent" nor "Java" in "JavaScript".
+        widened = False
+        while start > 0 and self.text[start - 1].isalnum() and self.text[start].isalnum():
+            start -= 1
+            widened = True
+        while end < len(self.text) and self.text[end].isalnum() and self.text[end - 1].isalnum():
+            end += 1
+            widened = True
+        if widened:
+            score = fuzz.ratio(needle, haystack[start:end])
+            if score < WIDENED_THRESHOLD:
+                return None
         return start, end, "fuzzy", round(score, 1)
 
     def _windows(self, value: str, width: int, limit: int = 40) -> Iterator[tuple[int, int]]:
@@ -526,6 +624,13 @@ def _country_names() -> frozenset[str]:
     for locale in ("en", "de", "fr", "es", "it", "pt"):
         names.update(name.casefold() for code, name in Locale.parse(locale).territories.items() if code.isalpha())
     return frozenset(names | {"usa", "us", "uk", "u.s.", "u.k."})
+
+
+@functools.cache
+def _cue_words(field: str) -> tuple[str, ...]:
+    """The words of a field's own name (`line_items[2].unit_price` -> unit, price), folded."""
+    name = re.sub(r"\[\d+\]", "", field).rsplit(".", 1)[-1]
+    return tuple(fold(w) for w in re.split(r"[_\W]+|(?<=[a-z])(?=[A-Z])", name) if len(w) >= 3)
 
 
 def _bounded(text: str, start: int, end: int) -> bool:
