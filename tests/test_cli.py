@@ -53,6 +53,19 @@ def test_run_exit_codes(tmp_path: Path, fake_server: FakeOpenAI) -> None:
     assert "1 ok, 1 failed" in mixed.stdout
 
 
+def test_skipped_files_are_named_in_the_summary(tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    png = b"\x89PNG\r\n\x1a\n" + bytes(64)
+    write_docs(tmp_path / "in", {"a.txt": "Letter", "scan.png": png, "empty.txt": "", "photo.jpg": b"\xff\xd8\xff"})
+    result = cli("run", str(tmp_path / "in"), "--base-url", fake_server.base_url, "--output", str(tmp_path / "out"),
+                 "--model", "gpt-4o-mini")
+    assert result.returncode == 0, result.stderr
+    assert "1 ok, 0 failed, 3 skipped" in result.stdout
+    skipped = result.stdout[result.stdout.index("skipped: 3 file(s)"):]
+    for name, why in (("scan.png", "unsupported file type '.png'"), ("photo.jpg", "unsupported file type '.jpg'"),
+                      ("empty.txt", "empty file")):
+        assert f"{name}: {why}" in skipped.replace("\n  ", " "), result.stdout
+
+
 def test_run_usage_errors_exit_2(tmp_path: Path) -> None:
     missing = cli("run", str(tmp_path / "nope"), "--base-url", "http://127.0.0.1:9/v1")
     assert missing.returncode == 2 and "does not exist" in missing.stderr

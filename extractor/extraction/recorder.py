@@ -57,6 +57,7 @@ class RunSummary:
     cached: int = 0  # ok documents whose stored result was reused (included in `ok`)
     deduplicated: int = 0  # of those, copies of a document whose answer came in this very run
     failures: list[list[str]] = field(default_factory=list)  # first failed documents: [doc_id, type, message]
+    skips: list[list[str]] = field(default_factory=list)  # first skipped files: [doc_id, why]
     deferred: int = 0  # documents not sent because of the cost limit: left for the next run
     submitted: int = 0  # --batch: documents submitted to the Batch API by this run (their rows come later)
     pending: int = 0  # documents waiting in a batch an earlier run submitted
@@ -284,6 +285,8 @@ class Recorder:
         setattr(s, row["status"], getattr(s, row["status"]) + 1)
         if row["status"] == "failed" and len(s.failures) < MAX_FAILURES_LISTED:
             s.failures.append([row["doc_id"], row["error_type"] or "", row["error_message"] or ""])
+        if row["status"] == "skipped" and len(s.skips) < MAX_FAILURES_LISTED:
+            s.skips.append([row["doc_id"], row["error_message"] or ""])
         if cached:
             s.cached += 1
         else:

@@ -66,6 +66,14 @@ def print_summary(summary: RunSummary, console: Console) -> None:
         if summary.failed > FAILURES_SHOWN:
             console.print(f"  and {summary.failed - FAILURES_SHOWN} more; see {escape(summary.results_path)} "
                           "(status = failed, error_message)")
+    if summary.skips:
+        # Named, like failures: a scan or an unsupported file skipped every night should be seen, not counted.
+        console.print(f"[yellow]skipped:[/] {summary.skipped} file(s)")
+        for doc_id, why in summary.skips[:FAILURES_SHOWN]:
+            console.print(f"  {escape(doc_id)}: {escape(why)}", soft_wrap=True)
+        if summary.skipped > FAILURES_SHOWN:
+            console.print(f"  and {summary.skipped - FAILURES_SHOWN} more; see {escape(summary.results_path)} "
+                          "(status = skipped, error_message)")
     if summary.sampled:
         low = sorted(summary.mean_agreement.items(), key=lambda kv: kv[1])[:5]
         console.print(f"self-consistency over {summary.sampled} sampled document(s); lowest agreement: "
