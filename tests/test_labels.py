@@ -66,10 +66,14 @@ def test_partial_nested_correction_keeps_the_extracted_rest(tmp_path: Path) -> N
     store = Labels(schema_dir / "journal.sqlite3")
     store.add("a.txt", "salary", {"min": 85000.0}, source="l.jsonl", content_sha256=None, kind=LABELS_FILE)
     store.close()
-    row = corrected_results(load_schema(ROOT / "schemas", "cover_letter"), Layout(schema_dir)).to_dicts()[0]
+    schema = load_schema(ROOT / "schemas", "cover_letter")
+    row = corrected_results(schema, Layout(schema_dir), labels_files=True).to_dicts()[0]
     assert row["salary"] == {"min": 85000.0, "max": 95000.0, "currency": "EUR", "period": "year"}
     # a labels file's value, not a person's correction (`corrected` used to name every label's field)
     assert row["corrected"] is None and row["from_labels"] == "salary"
+    shown = corrected_results(schema, Layout(schema_dir)).to_dicts()[0]
+    assert shown["salary"]["min"] == 80000.0, "the sheet keeps what the model said: a labels file only measures it"
+    assert shown["from_labels"] is None
 
 
 # 2. The language field takes ISO 639-1 codes, regional tags, three-letter codes and names (more: test_schemas_lang).

@@ -421,7 +421,7 @@ def export_finetune(config: FinetuneConfig) -> FinetuneReport:
     assert config.out_dir is not None
     report = FinetuneReport(schema=schema.name, target_model=config.target_model, out_dir=config.out_dir,
                             min_agreement=config.min_agreement, epochs=config.epochs)
-    frame = corrected_results(schema, layout)  # a person's correction over a labels file's value
+    frame = corrected_results(schema, layout, labels_files=True)  # a person's correction over a file's value
     labelled: dict[str, dict[str, Any]] = {}
     if layout.journal.is_file():  # looking must not create a journal
         with Labels.open_readonly(layout.journal) as labels:

@@ -144,16 +144,19 @@ def _json_default(value: Any) -> Any:
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
-def corrected_results(schema: Schema, layout: Layout) -> pl.DataFrame:
-    """Latest results with stored labels applied: a person's correction of a field wins over a labels
-    file's value, whichever is newer. `corrected` names the fields a person corrected, `from_labels`
-    those whose value comes from a labels file."""
+def corrected_results(schema: Schema, layout: Layout, *, labels_files: bool = False) -> pl.DataFrame:
+    """Latest results with people's corrections applied; `corrected` names the fields a person corrected.
+
+    A labels file is a measuring stick, not a correction: the sheet keeps showing what the model said, and
+    `eval` measures it against the file. Only with `labels_files` (the gold values a fine-tune trains on) are
+    labels-file values applied too, a person's correction still winning whichever is newer; `from_labels`
+    then names the fields whose value came from a labels file."""
     frame = pl.read_parquet(require_results(layout))
     journal = layout.journal
-    labels = {}
+    labels: dict[str, dict[str, Label]] = {}
     if journal.is_file():  # looking must not create a journal
         with Labels.open_readonly(journal) as store:
-            labels = store.newest()
+            labels = store.newest() if labels_files else store.newest(PERSON)
     rows = []
     for row in frame.to_dicts():
         fixes = {k: v for k, v in labels.get(row["doc_id"], {}).items() if k in schema.model.model_fields}

@@ -2,8 +2,8 @@
 
 Export flattens the typed rows for people (lists joined with "; ", nested objects as `salary.min`
 columns, dates as dates, numbers as numbers, each column with a number format that shows its values)
-and applies stored labels: a person's correction (named in `corrected`) over a labels file's value
-(named in `from_labels`). Document text is untrusted, so no exported cell can become a formula: XLSX
+and applies people's corrections (named in `corrected`); a labels file is a measuring stick for `eval`, so
+the cells keep what the model said. Document text is untrusted, so no exported cell can become a formula: XLSX
 text cells are written as strings, CSV text starting with = + - @ tab or CR gets a leading apostrophe.
 
 Each field cell says where its value came from (evidence.parquet, extractor.values.evidence): a value not found in the

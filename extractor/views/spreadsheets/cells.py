@@ -21,7 +21,7 @@ FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 EXPORT_PROPERTY = "extractor export"  # XLSX document property: the id of the export's snapshot
 # Columns people see besides the schema's fields, in this order; only field columns are importable.
 _HEAD = ["doc_id", "status", "needs_review", "grounded", "corrected"]
-_TAIL = ["from_labels", "error_type", "error_message", "cost_usd", "prompt_tokens", "completion_tokens",
+_TAIL = ["error_type", "error_message", "cost_usd", "prompt_tokens", "completion_tokens",
          "cached_tokens", "attempts", "latency_s", "model", "schema_version", "run_id", "extracted_at"]
 
 

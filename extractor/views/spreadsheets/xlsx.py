@@ -199,7 +199,6 @@ def _summary(frame: pl.DataFrame, schema: Schema, layout: Layout, exported_at: d
     cached = int(frame["cached_tokens"].sum() or 0)
     cost = frame["cost_usd"].sum()
     corrected = int(frame["corrected"].is_not_null().sum())
-    from_labels = int(frame["from_labels"].is_not_null().sum())
     review = int(frame["needs_review"].sum() or 0)
     rows: list[tuple[str, Any, _Format | None, float | None]] = [
         ("run id", run.get("run_id") or (run_ids[-1] if run_ids else "-"), None, None),
@@ -222,7 +221,6 @@ def _summary(frame: pl.DataFrame, schema: Schema, layout: Layout, exported_at: d
         ("cost USD", float(cost or 0.0), _MONEY, None),
         ("cost USD per ok document", float(cost or 0.0) / counts["ok"] if counts["ok"] else None, _MONEY, None),
         ("corrected documents", corrected, _COUNT, share(corrected)),
-        ("documents with labels-file values", from_labels, _COUNT, share(from_labels)),
     ]
     metrics_path = layout.metrics
     if metrics_path.exists():  # self-consistency was measured: mean agreement per field
