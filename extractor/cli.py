@@ -301,8 +301,9 @@ def breakeven(
         help="documents a month for comparing measured variants \\[observed in the journal]")] = None,
     config: ConfigOpt = None,
 ) -> None:
-    """When would fine-tuning pay for itself? Prompting vs fine-tuned vs Batch API, from observed runs, and
-    with experiments.parquet the measured variants' accuracy against their cost."""
+    """When would fine-tuning pay for itself? Prompting vs fine-tuned vs Batch API, from observed runs.
+
+    With experiments.parquet (`extractor experiment`): the measured variants' accuracy against their cost."""
     from extractor.config import given
     from extractor.ladder.breakeven import Assumptions, BreakEvenConfig, decide
 
