@@ -20,7 +20,7 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML config file (default ./extractor.toml)")]
 SchemasOpt = Annotated[Path | None, typer.Option("--schemas", help="folder of schema modules [./schemas]")]
 OutputOpt = Annotated[Path | None, typer.Option("--output", help="output folder [./outputs]")]
-ModelOpt = Annotated[str | None, typer.Option(help="model name [gpt-4o-mini, or the embedded model]")]
+ModelOpt = Annotated[str | None, typer.Option(help="model name \\[gpt-4o-mini, or the embedded model]")]
 BaseUrlOpt = Annotated[str | None, typer.Option(help="OpenAI-compatible server URL")]
 BackendOpt = Annotated[str | None, typer.Option(help="auto | openai | embedded")]
 ModelPathOpt = Annotated[Path | None, typer.Option(help="GGUF file for the embedded backend")]
@@ -52,7 +52,8 @@ def _settings(config_file: Path | None, **flags: Any) -> RunConfig:
 @app.command()
 def run(
     input_dir: Annotated[Path, typer.Argument(help="folder of documents (read recursively)")],
-    schema: Annotated[str | None, typer.Option(help="schema name, a file in the schemas folder [cover_letter]")] = None,
+    schema: Annotated[str | None, typer.Option(
+        help="schema name, a file in the schemas folder \\[cover_letter]")] = None,
     schemas: SchemasOpt = None,
     output: OutputOpt = None,
     model: ModelOpt = None,
@@ -85,7 +86,7 @@ def run(
     )] = None,
     config: ConfigOpt = None,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="debug logging on stderr")] = False,
 ) -> None:
     """Extract SCHEMA fields from every document under INPUT_DIR."""
     from rich.console import Console
@@ -151,14 +152,14 @@ def export_results(
     target_model: Annotated[str | None, typer.Option(help="finetune: model to fine-tune (for the estimate)")] = None,
     config: ConfigOpt = None,
     fmt: Annotated[str, typer.Option("--format", help="xlsx | csv")] = "xlsx",
-    out: Annotated[Path | None, typer.Option(help="file to write [outputs/<schema>/results.<format>]")] = None,
+    out: Annotated[Path | None, typer.Option(help="file to write \\[outputs/<schema>/results.<format>]")] = None,
     overwrite: Annotated[bool, typer.Option(
         "--overwrite", help="replace the file even if it holds edits that were not imported (they are lost)",
     )] = False,
     encoding: Annotated[str, typer.Option(
         help="csv: text encoding; the default's byte order mark makes Excel read UTF-8",
     )] = "utf-8-sig",
-    schema: Annotated[str | None, typer.Option(help="schema name [cover_letter]")] = None,
+    schema: Annotated[str | None, typer.Option(help="schema name \\[cover_letter]")] = None,
     schemas: SchemasOpt = None,
     output: OutputOpt = None,
 ) -> None:
@@ -185,7 +186,7 @@ def export_results(
 @app.command("import-corrections")
 def import_corrections(
     file: Annotated[Path, typer.Argument(help="an exported .xlsx or .csv, edited by a person")],
-    schema: Annotated[str | None, typer.Option(help="schema name [cover_letter]")] = None,
+    schema: Annotated[str | None, typer.Option(help="schema name \\[cover_letter]")] = None,
     schemas: SchemasOpt = None,
     output: OutputOpt = None,
     config: ConfigOpt = None,
@@ -210,7 +211,7 @@ def import_corrections(
 @app.command("eval")
 def evaluate_results(
     labels: Annotated[Path | None, typer.Option(help="labels file (.jsonl, .csv, .parquet) keyed by doc_id")] = None,
-    schema: Annotated[str | None, typer.Option(help="schema name [cover_letter]")] = None,
+    schema: Annotated[str | None, typer.Option(help="schema name \\[cover_letter]")] = None,
     schemas: SchemasOpt = None,
     output: OutputOpt = None,
     config: ConfigOpt = None,
@@ -246,7 +247,7 @@ def experiment(
     max_cost: Annotated[float | None, typer.Option(
         help="USD per variant: a variant sends no new document once it would spend more")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="what each variant would send, and its cost")] = False,
-    schema: Annotated[str | None, typer.Option(help="schema name [cover_letter]")] = None,
+    schema: Annotated[str | None, typer.Option(help="schema name \\[cover_letter]")] = None,
     schemas: SchemasOpt = None,
     output: OutputOpt = None,
     model: ModelOpt = None,
@@ -285,10 +286,10 @@ def experiment(
 
 @app.command("breakeven")
 def breakeven(
-    schema: Annotated[str | None, typer.Option(help="schema name [cover_letter]")] = None,
+    schema: Annotated[str | None, typer.Option(help="schema name \\[cover_letter]")] = None,
     schemas: SchemasOpt = None,
     output: OutputOpt = None,
-    model: Annotated[str | None, typer.Option(help="today's model [the latest run's]")] = None,
+    model: Annotated[str | None, typer.Option(help="today's model \\[the latest run's]")] = None,
     target_model: Annotated[str | None, typer.Option(help="model to fine-tune")] = None,
     training_examples: Annotated[int | None, typer.Option(help="labelled examples to train on")] = None,
     epochs: Annotated[int | None, typer.Option(help="training epochs")] = None,
@@ -297,11 +298,12 @@ def breakeven(
         help="share of fields right to reach (0.95): recommend the cheapest measured option that reaches it "
              "(needs `extractor experiment`)")] = None,
     docs_per_month: Annotated[float | None, typer.Option(
-        help="documents a month for comparing measured variants [observed in the journal]")] = None,
+        help="documents a month for comparing measured variants \\[observed in the journal]")] = None,
     config: ConfigOpt = None,
 ) -> None:
-    """When would fine-tuning pay for itself? Prompting vs fine-tuned vs Batch API, from observed runs, and
-    with experiments.parquet the measured variants' accuracy against their cost."""
+    """When would fine-tuning pay for itself? Prompting vs fine-tuned vs Batch API, from observed runs.
+
+    With experiments.parquet (`extractor experiment`): the measured variants' accuracy against their cost."""
     from extractor.config import given
     from extractor.ladder.breakeven import Assumptions, BreakEvenConfig, decide
 
@@ -316,10 +318,10 @@ def breakeven(
 
 @app.command("report")
 def report(
-    schema: Annotated[str | None, typer.Option(help="schema name [cover_letter]")] = None,
+    schema: Annotated[str | None, typer.Option(help="schema name \\[cover_letter]")] = None,
     schemas: SchemasOpt = None,
     output: OutputOpt = None,
-    out: Annotated[Path | None, typer.Option(help="HTML file [outputs/<schema>/report.html]")] = None,
+    out: Annotated[Path | None, typer.Option(help="HTML file \\[outputs/<schema>/report.html]")] = None,
     target_model: Annotated[str | None, typer.Option(help="model to fine-tune in the break-even")] = None,
     target: Annotated[float | None, typer.Option(
         help="share of fields right to reach (0.95): the Experiments section recommends the cheapest measured "
@@ -345,10 +347,10 @@ def report(
 
 @app.command("review")
 def review(
-    schema: Annotated[str | None, typer.Option(help="schema name [cover_letter]")] = None,
+    schema: Annotated[str | None, typer.Option(help="schema name \\[cover_letter]")] = None,
     schemas: SchemasOpt = None,
     output: OutputOpt = None,
-    out: Annotated[Path | None, typer.Option(help="HTML file [outputs/<schema>/review.html]")] = None,
+    out: Annotated[Path | None, typer.Option(help="HTML file \\[outputs/<schema>/review.html]")] = None,
     archive: Annotated[Path | None, typer.Option(help="where `run --archive` moved the inputs")] = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -383,7 +385,7 @@ def text(
 
 @app.command("runs")
 def list_runs(
-    schema: Annotated[str | None, typer.Option(help="schema name [cover_letter]")] = None,
+    schema: Annotated[str | None, typer.Option(help="schema name \\[cover_letter]")] = None,
     output: OutputOpt = None,
     last: Annotated[int, typer.Option(help="how many recent runs to show")] = 20,
     config: ConfigOpt = None,

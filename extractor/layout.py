@@ -67,7 +67,8 @@ class Layout:
 
     @property
     def experiments(self) -> Path:
-        """`extractor experiment`'s comparisons: one row per experiment, variant and field (table.EXPERIMENT_DTYPES)."""
+        """`extractor experiment`'s comparisons: one row per experiment, variant and field
+        (table.experiments_schema)."""
         return self.root / "experiments.parquet"
 
     @property
