@@ -121,7 +121,11 @@ def load_schema_file(path: Path) -> Schema:
 
 def schema_files(schemas_dir: Path) -> list[Path]:
     if not schemas_dir.is_dir():
-        raise ConfigError(f"schemas folder {schemas_dir} does not exist")
+        where = f" (looked in {Path.cwd() / schemas_dir})" if not schemas_dir.is_absolute() else ""
+        raise ConfigError(
+            f"schemas folder {schemas_dir} does not exist{where}: run from the folder that holds your schemas/, "
+            "pass --schemas DIR, or set schemas_dir in extractor.toml (a schema is a .py file with MODEL and "
+            "INSTRUCTIONS; see schemas/cover_letter.py in extractor's repository)")
     return sorted(p for p in schemas_dir.glob("*.py") if not p.name.startswith(("_", ".")))
 
 

@@ -53,6 +53,14 @@ def test_run_exit_codes(tmp_path: Path, fake_server: FakeOpenAI) -> None:
     assert "1 ok, 1 failed" in mixed.stdout
 
 
+def test_a_run_in_a_folder_without_schemas_says_where_it_looked_and_what_to_do(tmp_path: Path) -> None:
+    write_docs(tmp_path / "inputs", {"a.txt": "Letter"})
+    result = cli("run", "inputs", "--base-url", "http://127.0.0.1:9/v1", cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"schemas folder schemas does not exist (looked in {tmp_path / 'schemas'})" in result.stderr
+    assert "--schemas DIR" in result.stderr and "schemas_dir in extractor.toml" in result.stderr
+
+
 def test_skipped_files_are_named_in_the_summary(tmp_path: Path, fake_server: FakeOpenAI) -> None:
     png = b"\x89PNG\r\n\x1a\n" + bytes(64)
     write_docs(tmp_path / "in", {"a.txt": "Letter", "scan.png": png, "empty.txt": "", "photo.jpg": b"\xff\xd8\xff"})
