@@ -180,6 +180,16 @@ def test_review_page(reviewed: Reviewed) -> None:
         assert placed.height and len(re.findall(r"<mark data-field=", shown)) == placed.height, doc_id
 
 
+def test_empty_fields_are_listed_so_a_missed_value_can_be_seen(reviewed: Reviewed) -> None:
+    marta = _sections(reviewed.page)["marta.pdf"]
+    # The model gave no desired role, though her letter names "the Data Analyst role".
+    assert re.search(r"No value given for \d+ field\(s\): [^<]*\bdesired_role\b", marta)
+    assert '<tr class="no-value"><td><code>desired_role</code></td>' in marta
+    assert '<code>salary</code></td><td><span class="empty">no value' in marta, "no object at all: the field"
+    ada = _sections(reviewed.page)["ada.txt"]
+    assert "<code>desired_role</code></td><td><span class=\"empty\">no value" not in ada, "Ada's role was given"
+
+
 def test_document_text_is_escaped_and_the_page_self_contained(reviewed: Reviewed) -> None:
     page = reviewed.page
     assert "I am <mark" in page and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; I apply" in page

@@ -31,6 +31,7 @@ from extractor.config import RunConfig
 from extractor.documents import DocumentReader, SourceFile, sha256_file
 from extractor.errors import DocumentError
 from extractor.formatting import pct
+from extractor.schemas import META_COLUMNS
 from extractor.store import require_results, write_atomic_bytes
 from extractor.values.evidence import STATUSES, Evidence
 
@@ -70,6 +71,7 @@ class DocReview:
     pages: tuple[int, ...] | None = None
     read_from: Path | None = None  # where the text was read (the source, or the archive)
     no_text: str | None = None  # why the text is not shown
+    empty: list[str] = field(default_factory=list)  # fields the result gives no value (`company`, `salary.max`)
 
     @property
     def not_found(self) -> list[Evidence]:
@@ -131,10 +133,25 @@ def build_review(config: ReviewConfig) -> ReviewData:
             doc_id=row["doc_id"], status=status, grounded=row.get("grounded"),
             needs_review=bool(row.get("needs_review")), values=evidence.get(row["doc_id"], []),
             source_path=row.get("source_path"), content_sha256=row.get("content_sha256"), error=error,
-            model=row.get("model"), extracted_at=_when(extracted)))
+            model=row.get("model"), extracted_at=_when(extracted),
+            empty=_empty_fields(row) if status == "ok" else []))
     data.documents.sort(key=lambda d: d.order)
     asyncio.run(_read_texts([d for d in data.documents if d.status == "ok"], config.settings))
     return data
+
+
+def _empty_fields(row: dict[str, object]) -> list[str]:
+    """The schema fields of a result row without a value, nested ones as `salary.max`: a reviewer checks that
+    the document really has none (a value the model missed shows nowhere else)."""
+    out: list[str] = []
+    for name, value in row.items():
+        if name in META_COLUMNS:
+            continue
+        if isinstance(value, dict):
+            out += [f"{name}.{sub}" for sub, inner in value.items() if inner in (None, "", [])]
+        elif value in (None, "", []):
+            out.append(name)
+    return out
 
 
 def _when(moment: dt.datetime | None) -> str | None:
@@ -389,6 +406,9 @@ def _values_table(doc: DocReview) -> str:
         rows.append(f"<tr {_attrs(v)}><td><code>{_e(v.field)}</code></td><td>{_e(v.value)}</td>"
                     f"<td>{_e(_STATUS_LABELS.get(v.status, v.status))}</td><td class=\"num\">{confidence}</td>"
                     f"<td class=\"num\">{v.page if v.page is not None else ''}</td><td>{quote}</td></tr>")
+    for name in doc.empty:
+        rows.append(f'<tr class="no-value"><td><code>{_e(name)}</code></td><td><span class="empty">no value</span>'
+                    "</td><td>-</td><td class=\"num\">-</td><td class=\"num\"></td><td></td></tr>")
     return ("<table><thead><tr><th>field</th><th>value</th><th>evidence</th><th class=\"num\">confidence</th>"
             "<th class=\"num\">page</th><th>quote</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
 
@@ -421,9 +441,13 @@ def _doc_html(n: int, doc: DocReview) -> str:
         body.append(f'<div class="doctext">{highlight(doc.text, doc.values, doc.pages)}</div>')
     elif doc.no_text:
         body.append(f'<p class="why">Text not shown: {_e(doc.no_text)}.</p>')
-    if doc.values:
+    if doc.empty:
+        body.append(f'<p class="meta">No value given for {len(doc.empty)} field(s): '
+                    f'{_e(", ".join(doc.empty))}</p>')
+    if doc.values or doc.empty:
         opened = " open" if doc.text is None else ""
-        body.append(f"<details{opened}><summary>All {len(doc.values)} value(s)</summary>{_values_table(doc)}</details>")
+        summary = f"All {len(doc.values)} value(s)" + (f" and {len(doc.empty)} empty field(s)" if doc.empty else "")
+        body.append(f"<details{opened}><summary>{summary}</summary>{_values_table(doc)}</details>")
     body.append("</section>")
     return "\n".join(body)
 
