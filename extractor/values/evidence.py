@@ -565,6 +565,9 @@ class Grounder:
         return None
 
     def _fuzzy(self, value: str) -> tuple[int, int, str, float | None] | None:
+        """The closest whole-word span: rapidfuzz's partial ratio locates it, then it is widened to whole words,
+        an edge word the value does not share is dropped where that scores better, and the span is scored as a
+        whole (ratio), so a span shorter than the value or a piece of a longer word does not score 100."""
         from rapidfuzz import fuzz
 
         needle = fold(value)
@@ -577,26 +580,58 @@ class Grounder:
             if found is not None and (best is None or found.score > best[0]):
                 best = (found.score, lo + found.dest_start, lo + found.dest_end)
         if best is None:
-            return None
-        score, start, end = best
-        while start < end and self.text[start].isspace():
+            return self._word_match(value)
+        _, start, end = best
+        while start < end and not self.text[start].isalnum():
             start += 1
-        while end > start and self.text[end - 1].isspace():
+        while end > start and not self.text[end - 1].isalnum():
             end -= 1
-        # Evidence is whole words: a span that starts or ends inside a word is widened to the word and scored
-        # again as a whole, so "Excel" is not found in "Excellent" nor "Java" in "JavaScript".
-        widened = False
+        # Evidence is whole words: "Excel" is not found in "Excellent" nor "Java" in "JavaScript".
         while start > 0 and self.text[start - 1].isalnum() and self.text[start].isalnum():
             start -= 1
-            widened = True
         while end < len(self.text) and self.text[end].isalnum() and self.text[end - 1].isalnum():
             end += 1
-            widened = True
-        if widened:
-            score = fuzz.ratio(needle, haystack[start:end])
-            if score < WIDENED_THRESHOLD:
-                return None
+        words = [(m.start(), m.end()) for m in _WORD.finditer(self.text, start, end)]
+        spans = {(start, end)}
+        if len(words) > 1:  # the span without its first or last word, or both
+            spans |= {(words[1][0], end), (start, words[-2][1])}
+            if len(words) > 2:
+                spans.add((words[1][0], words[-2][1]))
+        scored = [(fuzz.ratio(needle, haystack[lo:hi]), -(hi - lo), lo, hi) for lo, hi in spans]
+        score, _, start, end = max(scored)
+        if score < WIDENED_THRESHOLD:
+            return self._word_match(value)
         return start, end, "fuzzy", round(score, 1)
+
+    def _word_match(self, value: str) -> tuple[int, int, str, float | None] | None:
+        """The value said in other words around its own: at least three quarters of its words (three or more),
+        in order, within a stretch at most twice its length ("The iliopsoas tendon is intact" in "The iliopsoas
+        and proximal hamstring tendons are intact"); words compare by stem (a plural's "s" aside) or closely."""
+        wanted = [_stem(w) for w in _WORD.findall(fold(value))]
+        need = max(3, -(-3 * len(wanted) // 4))
+        if len(wanted) < 3 or len(wanted) > 40:
+            return None
+        haystack = self.folded or self.text
+        best: tuple[int, int, int, int] | None = None  # matched, -length, start, end
+        for lo, hi in self._windows(value, len(value)):
+            tokens = [(m.start() + lo, m.end() + lo, _stem(m.group(0))) for m in _WORD.finditer(haystack[lo:hi])]
+            for i, (_, _, first) in enumerate(tokens):
+                if not _same_word(first, wanted[0]) and not _same_word(first, wanted[1]):
+                    continue
+                at, matched, last = 0 if _same_word(first, wanted[0]) else 1, 0, i
+                for j in range(i, min(len(tokens), i + 2 * len(wanted))):
+                    if at < len(wanted) and _same_word(tokens[j][2], wanted[at]):
+                        matched, at, last = matched + 1, at + 1, j
+                    elif at + 1 < len(wanted) and _same_word(tokens[j][2], wanted[at + 1]):
+                        matched, at, last = matched + 1, at + 2, j
+                if matched >= need:
+                    candidate = (matched, -(tokens[last][1] - tokens[i][0]), tokens[i][0], tokens[last][1])
+                    if best is None or candidate > best:
+                        best = candidate
+        if best is None:
+            return None
+        matched, _, start, end = best
+        return start, end, "fuzzy", round(100.0 * matched / len(wanted), 1)
 
     def _windows(self, value: str, width: int, limit: int = 40) -> Iterator[tuple[int, int]]:
         """Stretches of text around the value's words (or the whole of a short text)."""
@@ -624,6 +659,21 @@ def _country_names() -> frozenset[str]:
     for locale in ("en", "de", "fr", "es", "it", "pt"):
         names.update(name.casefold() for code, name in Locale.parse(locale).territories.items() if code.isalpha())
     return frozenset(names | {"usa", "us", "uk", "u.s.", "u.k."})
+
+
+def _stem(word: str) -> str:
+    """A folded word without a plural or third-person "s" ("tendons" -> "tendon")."""
+    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
+
+
+def _same_word(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    if min(len(a), len(b)) < 5:
+        return False
+    from rapidfuzz import fuzz
+
+    return fuzz.ratio(a, b) >= 85.0
 
 
 @functools.cache
