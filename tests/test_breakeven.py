@@ -19,12 +19,12 @@ from extractor.ladder.breakeven import (
     Observed,
     analyze,
     current_prices,
-    fit_tokens_per_char,
     observed_from_journal,
     quality_wall,
     render_text,
 )
 from extractor.llm.pricing import DEFAULT_FINETUNE_TARGET, finetune_prices
+from extractor.llm.tokens import fit_tokens_per_char
 from extractor.schemas import load_schema
 from extractor.testing.fakeserver import FakeOpenAI
 

@@ -26,6 +26,7 @@ from extractor.llm.pricing import (
     finetune_prices,
     unit_prices,
 )
+from extractor.llm.tokens import TokenRate, request_rate
 from extractor.schemas import Schema
 from extractor.store import Journal
 from extractor.table import OVERALL
@@ -66,7 +67,7 @@ def observed_from_journal(journal_path: Path, schema: Schema, model: str) -> Obs
             return None
         rows = journal.paid_extractions(model)
         runs = journal.runs_with_summaries()
-    tokens_per_char_per_doc = calibration[0]
+    observed = TokenRate.observed(calibration)
 
     # results has PRIMARY KEY (run_id, doc_id) and paid_extractions keeps only rows stored under their own run_id:
     # each row is one paid extraction of one document, counted once.
@@ -97,15 +98,9 @@ def observed_from_journal(journal_path: Path, schema: Schema, model: str) -> Obs
             retries += int(summary.get("transport_retries") or 0)
     requests = max(documents, attempts - retries)
 
-    fit = fit_tokens_per_char(single)
-    if fit is not None:
-        tokens_per_char, overhead = fit
-    else:
-        # Journal.tokens_per_char divides the tokens of ALL of a document's requests by the characters of
-        # ONE request, so it is per document; dividing by requests per document makes it per request.
-        tokens_per_char, overhead = tokens_per_char_per_doc * documents / requests, None
-    prefix = len(system_prompt(schema)) * tokens_per_char
-    prefix_short = len(system_prompt(schema, examples=False)) * tokens_per_char
+    per_request = request_rate(observed, single, documents, requests)
+    prefix = per_request.tokens(len(system_prompt(schema)))
+    prefix_short = per_request.tokens(len(system_prompt(schema, examples=False)))
     nights = len(run_ids)
     return Observed(
         model=model, documents=documents, nights=nights, docs_per_night=documents / nights,
@@ -113,34 +108,7 @@ def observed_from_journal(journal_path: Path, schema: Schema, model: str) -> Obs
         document_tokens=max(0.0, prompt / requests - prefix), output_tokens=completion / requests,
         requests_per_doc=requests / documents, cached_fraction=cached / prompt,
         cost_per_doc=None if cost is None else cost / documents,
-        fitted_from=len(single) if fit is not None else 0, overhead_tokens=overhead)
-
-
-def fit_tokens_per_char(points: list[tuple[int, int]]) -> tuple[float, float] | None:
-    """(tokens per character, fixed tokens per request) by least squares over one-request documents.
-
-    Prompt tokens also count what has no characters in the messages (the tool schema, message framing),
-    so the whole prompt's tokens per character overstates the rate, and with it what dropping the
-    few-shot examples saves. Documents of different lengths separate the two. None when there are
-    fewer than 5 documents, when the rate is not pinned down (its standard error is over 10% of it:
-    lengths too alike for the tokenizer's noise), or when the fit is not physical (rate <= 0 or a
-    negative fixed part).
-    """
-    n = len(points)
-    if n < 5:
-        return None
-    mean_x = sum(x for x, _ in points) / n
-    mean_y = sum(y for _, y in points) / n
-    sxx = sum((x - mean_x) ** 2 for x, _ in points)
-    if sxx == 0:
-        return None
-    rate = sum((x - mean_x) * (y - mean_y) for x, y in points) / sxx
-    overhead = mean_y - rate * mean_x
-    residual = sum((y - overhead - rate * x) ** 2 for x, y in points)
-    standard_error = math.sqrt(residual / (n - 2) / sxx)
-    if rate <= 0 or overhead < 0 or standard_error > 0.1 * rate:
-        return None
-    return rate, overhead
+        fitted_from=per_request.fitted_from, overhead_tokens=per_request.overhead_tokens)
 
 
 def _prefix_method(o: Observed) -> str:
