@@ -4,7 +4,8 @@ Each example is one line in OpenAI's chat fine-tuning format with function calli
 like the requests extractor sends in its default `tools` mode: the system prompt (without few-shot
 examples: the fine-tuned model learns them from the data), the document fenced as untrusted data,
 and the answer as a forced call of the function named after the schema's model, whose parameters
-are the JSON schema instructor sends.
+are the JSON schema instructor sends. The tool and the call come from `llm.request`, which builds the
+backend's own requests (n=K samples, Batch API lines), so the two cannot drift.
 
 Examples come from two sources, in this order:
 
@@ -40,6 +41,7 @@ from extractor.documents import SourceFile, load_document
 from extractor.errors import ConfigError, DocumentError, ExtractorError
 from extractor.extraction.prompts import build_messages, system_prompt
 from extractor.formatting import usd, usd_as_given
+from extractor.llm import request
 from extractor.llm.pricing import DEFAULT_FINETUNE_TARGET, finetune_prices
 from extractor.llm.tokens import DEFAULT_TOKENS_PER_CHAR, TokenRate
 from extractor.schemas import Schema, load_schema
@@ -326,16 +328,6 @@ class _Example:
     model: str | None  # the model that produced the result row (for token calibration)
 
 
-def tool_definition(schema: Schema) -> dict[str, Any]:
-    """The `tools` entry instructor sends for this schema in tools mode."""
-    import instructor
-
-    spec = instructor.openai_schema(schema.model).openai_schema  # type: ignore[attr-defined]  # set by the wrap
-    function = {"name": spec["name"], "description": spec.get("description") or "",
-                "parameters": spec["parameters"]}
-    return {"type": "function", "function": function}
-
-
 def _call_id(doc_id: str) -> str:
     return "call_" + hashlib.sha256(doc_id.encode()).hexdigest()[:24]
 
@@ -386,8 +378,7 @@ def _example(row: dict[str, Any], values: dict[str, Any], source: str, schema: S
     if text is None:
         return None, skipped
     arguments = json.dumps(answer.model_dump(mode="json"), ensure_ascii=False)
-    call = {"id": _call_id(doc_id), "type": "function",
-            "function": {"name": tool["function"]["name"], "arguments": arguments}}
+    call = request.tool_call(schema.model, _call_id(doc_id), arguments)
     line = {"messages": [*build_messages(system, text), {"role": "assistant", "tool_calls": [call]}],
             "tools": [tool], "parallel_tool_calls": False}
     return _Example(doc_id, source, line, len(system) + len(text) + len(arguments), row.get("model")), None
@@ -440,7 +431,7 @@ def export_finetune(config: FinetuneConfig) -> FinetuneReport:
                             "to add unlabelled documents whose answers agree)")
 
     system = system_prompt(schema, examples=False)
-    tool = tool_definition(schema)
+    tool = request.tool(schema.model)  # what the backend sends (llm.request), in every example
     fields = schema.field_names
     required = [name for name, f in schema.model.model_fields.items() if f.is_required()]
     from_labels: list[_Example] = []
@@ -546,5 +537,5 @@ def _estimate(report: FinetuneReport, train: list[_Example], validation: list[_E
 
 __all__ = [
     "FinetuneConfig", "FinetuneFormatError", "FinetuneReport", "Skipped",
-    "export_finetune", "tool_definition", "validate_file", "validate_line",
+    "export_finetune", "validate_file", "validate_line",
 ]
