@@ -303,7 +303,8 @@ def breakeven(
     """When would fine-tuning pay for itself? Prompting vs fine-tuned vs Batch API, from observed runs, and
     with experiments.parquet the measured variants' accuracy against their cost."""
     from extractor.config import given
-    from extractor.ladder.breakeven import Assumptions, BreakEvenConfig, decide
+    from extractor.ladder.breakeven import BreakEvenConfig, decide
+    from extractor.ladder.costmodel import Assumptions
 
     with _errors():
         cfg = _settings(config, schema=schema, schemas_dir=schemas, output_dir=output)
@@ -330,7 +331,7 @@ def report(
     from rich.console import Console
 
     from extractor.config import given
-    from extractor.ladder.breakeven import Assumptions
+    from extractor.ladder.costmodel import Assumptions
     from extractor.views.htmlreport import ReportConfig, build_report, print_report_summary, write_report
 
     with _errors():

@@ -13,7 +13,7 @@ from extractor.extraction import runner
 from extractor.extraction.budget import Budget
 from extractor.extraction.plan import plan
 from extractor.extraction.prompts import system_prompt
-from extractor.ladder.breakeven import observed_from_journal
+from extractor.ladder.costmodel import observed_from_journal
 from extractor.ladder.finetune import FinetuneConfig, export_finetune
 from extractor.llm.pricing import Pricer
 from extractor.llm.tokens import DEFAULT_COMPLETION_TOKENS, DEFAULT_TOKENS_PER_CHAR, TokenRate
