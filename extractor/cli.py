@@ -305,7 +305,8 @@ def breakeven(
 
     With experiments.parquet (`extractor experiment`): the measured variants' accuracy against their cost."""
     from extractor.config import given
-    from extractor.ladder.breakeven import Assumptions, BreakEvenConfig, decide
+    from extractor.ladder.breakeven import BreakEvenConfig, decide
+    from extractor.ladder.costmodel import Assumptions
 
     with _errors():
         cfg = _settings(config, schema=schema, schemas_dir=schemas, output_dir=output)
@@ -332,7 +333,7 @@ def report(
     from rich.console import Console
 
     from extractor.config import given
-    from extractor.ladder.breakeven import Assumptions
+    from extractor.ladder.costmodel import Assumptions
     from extractor.views.htmlreport import ReportConfig, build_report, print_report_summary, write_report
 
     with _errors():

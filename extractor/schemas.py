@@ -4,18 +4,29 @@ A schema module defines `MODEL` (a pydantic model), `INSTRUCTIONS` (str) and `EX
 `(document_text, MODEL instance)` pairs), and optionally `DESCRIPTION`. Its name is the file stem.
 Its version is a hash of the JSON schema, the instructions and the examples, recorded on every row,
 so a change to any of them is visible in the results.
+
+Each field's kind (`FieldKind`: text, name, email, phone, currency, number, date, choice, bool or a nested
+object, and whether it is a list) is decided here once per model, from its type and name, or from the
+field's own `json_schema_extra={"x-kind": ...}`. Comparing values (`values.metrics`), grounding them
+(`values.evidence`) and asking for them field by field (`extraction.fields`) all read it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
+import enum
 import functools
 import hashlib
 import importlib.util
 import json
 import sys
+import types
+import typing
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Union
 
 from pydantic import BaseModel
 
@@ -66,6 +77,11 @@ class Schema:
     def field_names(self) -> list[str]:
         return list(self.model.model_fields)
 
+    @property
+    def kinds(self) -> dict[str, FieldKind]:
+        """Every field's kind by dotted path (`salary`, `salary.min`), nested models' fields included."""
+        return kind_paths(self.model)
+
 
 def validate_field(model: type[BaseModel], name: str, value: Any, base: dict[str, Any] | None = None) -> Any:
     """Validate one field's value with the schema's own validators; returns its JSON form.
@@ -75,6 +91,118 @@ def validate_field(model: type[BaseModel], name: str, value: Any, base: dict[str
     instance = model.model_construct(**{k: (base or {}).get(k) for k in model.model_fields})
     model.__pydantic_validator__.validate_assignment(instance, name, value)
     return instance.model_dump(mode="json", include={name})[name]
+
+
+# -- what each field is ---------------------------------------------------------------------------------------
+
+KIND_MARK = "x-kind"  # json_schema_extra={"x-kind": "phone"}: the field's kind, where its type and name mislead
+DERIVED_MARK = "x-evidence"  # json_schema_extra={"x-evidence": "derived"}: computed or classified, not copied
+VALUE_KINDS = ("text", "name", "email", "phone", "currency", "number", "date")  # what an x-kind may say
+KINDS = (*VALUE_KINDS, "choice", "bool", "object")
+# A text field whose name contains one of these is a name (compared blind to punctuation).
+_NAME_HINTS = ("name", "company", "companies", "location", "title", "role", "college", "degree")
+
+
+@dataclass(frozen=True)
+class FieldKind:
+    """What one field of a schema is: the one answer every part of extractor reads (see the module docstring).
+
+    `kind` is one of KINDS; a list's is its items' (`skills`: text, is_list). A nested model is `object`, its
+    own fields have kinds of their own (`field_kinds(nested)`).
+    """
+
+    name: str
+    kind: str
+    is_list: bool = False
+    nested: type[BaseModel] | None = None  # kind "object": the nested model
+    options: tuple[Any, ...] | None = None  # a Literal's or an Enum's values
+    derived: bool = False  # computed or classified rather than copied: a choice, a bool, or marked x-evidence
+    declared: bool = False  # the kind comes from the field's x-kind, not from its type and name
+
+
+def unwrap(annotation: Any) -> Any:
+    """The type inside Optional[...] and Annotated[...] (a union of several types is returned as it is)."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (Union, types.UnionType):
+            args = [a for a in typing.get_args(annotation) if a is not type(None)]
+            if len(args) != 1:
+                return annotation
+            annotation = args[0]
+        else:
+            return annotation
+
+
+def _by_name(name: str) -> str:
+    lowered = name.lower()
+    if "email" in lowered:
+        return "email"
+    if "phone" in lowered:
+        return "phone"
+    if lowered == "currency" or lowered.endswith("_currency"):
+        return "currency"
+    if any(hint in lowered for hint in _NAME_HINTS):
+        return "name"
+    return "text"
+
+
+def _natural(name: str, annotation: Any) -> FieldKind:
+    """The kind a field's type says (its name where the type is only text)."""
+    annotation = unwrap(annotation)
+    origin = typing.get_origin(annotation)
+    if origin in (list, tuple, set, frozenset, Sequence):
+        args = typing.get_args(annotation)
+        item = _natural(name, args[0] if args else str)
+        return FieldKind(name, item.kind, True, item.nested, item.options)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return FieldKind(name, "object", nested=annotation)
+    if origin is Literal:
+        return FieldKind(name, "choice", options=typing.get_args(annotation))
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return FieldKind(name, "choice", options=tuple(m.value for m in annotation))
+    if annotation is bool:
+        return FieldKind(name, "bool")
+    if annotation in (int, float, decimal.Decimal):
+        return FieldKind(name, "number")
+    if annotation is dt.date or annotation is dt.datetime:
+        return FieldKind(name, "date")
+    return FieldKind(name, _by_name(name))
+
+
+@functools.cache
+def field_kinds(model: type[BaseModel]) -> dict[str, FieldKind]:
+    """Field name -> its kind, for a pydantic model (decided once per model). Raises ConfigError for an x-kind
+    that is not a kind, or one on a nested model."""
+    kinds: dict[str, FieldKind] = {}
+    for name, info in model.model_fields.items():
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        found = _natural(name, info.annotation)
+        declared = extra.get(KIND_MARK)
+        if declared is not None:
+            if declared not in VALUE_KINDS:
+                raise ConfigError(f"field {model.__name__}.{name}: {KIND_MARK} {declared!r} is not a kind "
+                                  f"(one of {', '.join(VALUE_KINDS)})")
+            if found.kind == "object":
+                raise ConfigError(f"field {model.__name__}.{name}: {KIND_MARK} does not apply to a nested model "
+                                  f"(give its own fields their kinds)")
+            found = FieldKind(name, str(declared), found.is_list, None, found.options, declared=True)
+        derived = found.kind != "object" and (found.kind in ("choice", "bool") or extra.get(DERIVED_MARK) == "derived")
+        kinds[name] = FieldKind(name, found.kind, found.is_list, found.nested, found.options, derived, found.declared)
+    return kinds
+
+
+def kind_paths(model: type[BaseModel], prefix: str = "",
+               _inside: frozenset[type] = frozenset()) -> dict[str, FieldKind]:
+    """Every field's kind by dotted path, nested models' fields (in lists too) following their parent's (a model
+    nested in itself is listed once)."""
+    out: dict[str, FieldKind] = {}
+    for name, kind in field_kinds(model).items():
+        out[prefix + name] = kind
+        if kind.nested is not None and kind.nested not in _inside:
+            out.update(kind_paths(kind.nested, f"{prefix}{name}.", _inside | {model}))
+    return out
 
 
 def _import(path: Path) -> object:
@@ -112,6 +240,10 @@ def load_schema_file(path: Path) -> Schema:
     clash = set(model.model_fields) & set(META_COLUMNS)
     if clash:
         raise ConfigError(f"schema {path.name}: field name(s) {sorted(clash)} are reserved for extractor")
+    try:
+        kind_paths(model)  # every field's kind, nested ones too, checked now rather than mid-run
+    except ConfigError as exc:
+        raise ConfigError(f"schema {path.name}: {exc}") from None
     description = getattr(module, "DESCRIPTION", None) or (model.__doc__ or "").strip().splitlines()[0:1]
     if isinstance(description, list):
         description = description[0] if description else ""

@@ -12,7 +12,7 @@ from genai_prices import Usage, calc_price
 from extractor.errors import ConfigError
 from extractor.extraction import runner
 from extractor.extraction.prompts import wrap_document
-from extractor.ladder.breakeven import observed_from_journal
+from extractor.ladder.costmodel import observed_from_journal
 from extractor.schemas import load_schema
 from extractor.testing.fakeserver import FakeOpenAI
 

@@ -14,17 +14,11 @@ from genai_prices import Usage, calc_price
 from extractor.config import ModelPrice
 from extractor.extraction import runner
 from extractor.extraction.prompts import system_prompt
-from extractor.ladder.breakeven import (
-    Assumptions,
-    Observed,
-    analyze,
-    current_prices,
-    fit_tokens_per_char,
-    observed_from_journal,
-    quality_wall,
-    render_text,
-)
+from extractor.ladder.compare import quality_wall
+from extractor.ladder.costmodel import Assumptions, Observed, analyze, current_prices, observed_from_journal
+from extractor.ladder.verdict import cost_assumptions, cost_recommendation, render_text
 from extractor.llm.pricing import DEFAULT_FINETUNE_TARGET, finetune_prices
+from extractor.llm.tokens import fit_tokens_per_char
 from extractor.schemas import load_schema
 from extractor.testing.fakeserver import FakeOpenAI
 
@@ -66,7 +60,7 @@ def test_per_document_month_and_training_arithmetic() -> None:
     assert result.batch_per_doc == pytest.approx(251.625e-6)
     assert (result.breakeven_vs_batch_docs, result.breakeven_vs_batch_nights) == (None, None)
     # 375 nights is past the 90-night payback limit: keep prompting.
-    assert result.recommendation == (
+    assert cost_recommendation(result) == (
         f"Keep prompting: fine-tuning {DEFAULT_FINETUNE_TARGET} pays back after 112,335 documents "
         "(375 nights at 300 a night); the Batch API halves today's cost with no training, "
         "if answers may take up to 24 h.")
@@ -90,9 +84,29 @@ def test_break_even_within_the_payback_limit() -> None:
     # Against the Batch API (7,125 micro-$): 5.175 / 0.006485 = 797.99 -> 798 documents, 2.66 -> 3 nights.
     assert (result.breakeven_vs_batch_docs, result.breakeven_vs_batch_nights) == (798, 3)
     # Saves 9,000 * (0.01425 - 0.00064) = $122.49 a month.
-    assert result.recommendation.startswith(f"Fine-tune: {DEFAULT_FINETUNE_TARGET} pays back its $5.1")
-    assert "after 381 documents (2 nights at 300 a night), then saves $122.49 a month" in result.recommendation
-    assert result.recommendation.endswith("it beats the Batch API too after 798 documents.")
+    assert cost_recommendation(result).startswith(f"Fine-tune: {DEFAULT_FINETUNE_TARGET} pays back its $5.1")
+    assert "after 381 documents (2 nights at 300 a night), then saves $122.49 a month" in cost_recommendation(result)
+    assert cost_recommendation(result).endswith("it beats the Batch API too after 798 documents.")
+
+
+def test_the_verdict_is_read_off_the_numbers() -> None:
+    """Whether fine-tuning pays back, and what it saves, are numbers of the cost model; the words come after."""
+    slow = analyze(observed(), Assumptions(current_price=MINI), TABLE)
+    assert (slow.breakeven_docs, slow.breakeven_nights, slow.pays_back) == (112_335, 375, False)
+    assert slow.saving_per_month == pytest.approx(4.52925 - 4.2228)
+    assert slow.training_example_tokens == 500 + 1000 + 200
+    assert cost_recommendation(slow).startswith("Keep prompting:")
+    gpt4o = ModelPrice(input_per_mtok=2.5, output_per_mtok=10.0, cached_input_per_mtok=1.25)
+    fast = analyze(observed(model="gpt-4o", prefix_tokens=3000, document_tokens=1500, output_tokens=300,
+                            requests_per_doc=1.0, cached_fraction=0.0),
+                   Assumptions(current_price=gpt4o, reask_rate_finetuned=0.0), TABLE)
+    assert (fast.breakeven_docs, fast.breakeven_nights, fast.pays_back) == (381, 2, True)
+    assert fast.saving_per_month == pytest.approx(9000 * (0.01425 - 0.00064))
+    assert fast.batch_per_doc > fast.finetuned_per_doc and fast.breakeven_vs_batch_docs == 798
+    assert cost_recommendation(fast).startswith("Fine-tune:")
+    # One night more than the payback limit allows: the same numbers, the other verdict.
+    strict = dataclasses.replace(fast, assumptions=dataclasses.replace(fast.assumptions, max_payback_nights=1))
+    assert not strict.pays_back and cost_recommendation(strict).startswith("Keep prompting:")
 
 
 def test_never_pays_when_the_fine_tuned_model_costs_more_per_document() -> None:
@@ -103,8 +117,8 @@ def test_never_pays_when_the_fine_tuned_model_costs_more_per_document() -> None:
     assert result.prompting_per_doc == pytest.approx(294.25e-6)
     assert (result.breakeven_docs, result.breakeven_nights) == (None, None)
     assert (result.breakeven_vs_batch_docs, result.breakeven_vs_batch_nights) == (None, None)
-    assert result.recommendation.startswith("Never on cost: a fine-tuned ")
-    assert "never pays back; the Batch API halves today's cost" in result.recommendation
+    assert cost_recommendation(result).startswith("Never on cost: a fine-tuned ")
+    assert "never pays back; the Batch API halves today's cost" in cost_recommendation(result)
     curves = result.curves(points=5)
     # No break-even: the curves run to a year of documents, 12 * 9,000 = 108,000.
     assert [n for n, _ in curves["prompting"]] == [0, 27_000, 54_000, 81_000, 108_000]
@@ -117,10 +131,10 @@ def test_batch_line_is_the_discounted_prompting_cost() -> None:
     assert TABLE.batch_discount == 0.5
     assert result.batch_per_doc == pytest.approx(result.prompting_per_doc / 2)
     assert result.batch_per_month == pytest.approx(result.prompting_per_month / 2)
-    assert any("24 hours" in line for line in result.assumptions_text())
+    assert any("24 hours" in line for line in cost_assumptions(result))
     other = analyze(observed(), Assumptions(current_price=MINI), dataclasses.replace(TABLE, batch_discount=0.6))
     assert other.batch_per_doc == pytest.approx(result.prompting_per_doc * 0.6)
-    assert "the Batch API cuts today's cost by 40%" in other.recommendation
+    assert "the Batch API cuts today's cost by 40%" in cost_recommendation(other)
 
 
 def test_curves_cross_at_the_break_even_volume() -> None:
@@ -137,7 +151,7 @@ def test_curves_cross_at_the_break_even_volume() -> None:
 
 
 def test_assumptions_are_all_stated() -> None:
-    text = "\n".join(analyze(observed(), Assumptions(current_price=MINI), TABLE).assumptions_text())
+    text = "\n".join(cost_assumptions(analyze(observed(), Assumptions(current_price=MINI), TABLE)))
     for needle in (TABLE.as_of, TABLE.source, "300 documents a night", "30 nights a month", "1.10 billed requests",
                    "2,000 static prompt tokens", "1,000 document tokens", "200 completion tokens", "50%",
                    "$0.15 per Mtok", "$0.075 cached", "price given in the assumptions", "500 static tokens",
@@ -147,10 +161,10 @@ def test_assumptions_are_all_stated() -> None:
 
 
 def test_prefix_method_is_stated() -> None:
-    averaged = "\n".join(analyze(observed(), Assumptions(current_price=MINI), TABLE).assumptions_text())
+    averaged = "\n".join(cost_assumptions(analyze(observed(), Assumptions(current_price=MINI), TABLE)))
     assert "upper bound" in averaged
     fitted = observed(fitted_from=40, overhead_tokens=812.0)
-    text = "\n".join(analyze(fitted, Assumptions(current_price=MINI), TABLE).assumptions_text())
+    text = "\n".join(cost_assumptions(analyze(fitted, Assumptions(current_price=MINI), TABLE)))
     assert "fitted across 40 one-request documents" in text and "812 tokens per request" in text
 
 
@@ -304,7 +318,8 @@ def test_a_local_model_is_free_as_its_rows_record_it() -> None:
         result = analyze(local, Assumptions(), TABLE)
         assert result.prompting_per_doc == 0 and result.batch_per_doc == 0 and result.breakeven_docs is None
         assert "runs on this machine" in result.current_price_source
-        assert result.recommendation.startswith("Never on cost:") and "Batch API" not in result.recommendation
+        said = cost_recommendation(result)
+        assert said.startswith("Never on cost:") and "Batch API" not in said
         priced = analyze(local, Assumptions(), TABLE,
                          prices={model: ModelPrice(input_per_mtok=0.1, output_per_mtok=0.1)})
         assert priced.prompting_per_doc > 0 and "config file" in priced.current_price_source

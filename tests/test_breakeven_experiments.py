@@ -11,18 +11,10 @@ import pytest
 
 from extractor.errors import ConfigError
 from extractor.extraction import runner
-from extractor.ladder.breakeven import (
-    FINETUNED,
-    RETRIEVED,
-    STATIC,
-    Assumptions,
-    BreakEvenConfig,
-    breakeven_analysis,
-    compare_experiments,
-    decide,
-    read_experiments,
-    render_text,
-)
+from extractor.ladder.breakeven import BreakEvenConfig, breakeven_analysis, compare_experiments, decide
+from extractor.ladder.compare import FINETUNED, RETRIEVED, STATIC, read_experiments
+from extractor.ladder.costmodel import Assumptions
+from extractor.ladder.verdict import comparison_assumptions, render_text, target_recommendation
 from extractor.llm.pricing import finetune_prices
 from extractor.store import LABELS_FILE, Labels
 from extractor.testing.fakeserver import FakeOpenAI
@@ -69,11 +61,11 @@ def test_recommends_the_cheapest_variant_that_reaches_the_target(tmp_path: Path)
     assert [c.per_month(o) for o in (static, similar, big)] == [pytest.approx(4), pytest.approx(10),
                                                                 pytest.approx(80)]
     # examples=static (90%) misses 95%; similar:3 (96%) and gpt-4.1 (97%) reach it; similar:3 is cheaper.
-    assert c.recommendation is not None
-    assert c.recommendation.startswith("Use examples=similar:3: 96.0% of fields right (target 95.0%) for "
-                                       "$0.00100 a document, $10.00 a month, the cheapest measured option")
-    assert "; if answers may wait 24 h, the Batch API runs it for $0.000500 a document, $5.00 a month." in (
-        c.recommendation)
+    said = target_recommendation(c)
+    assert said is not None
+    assert said.startswith("Use examples=similar:3: 96.0% of fields right (target 95.0%) for "
+                           "$0.00100 a document, $10.00 a month, the cheapest measured option")
+    assert "; if answers may wait 24 h, the Batch API runs it for $0.000500 a document, $5.00 a month." in said
     # The fine-tuned estimate, priced from examples=static's tokens (no production run): 2,000 prompt and 200
     # completion tokens, (2000 * 0.2 + 200 * 0.8) = 560 micro-$ * 1.02 requests = 571.2 micro-$ a document;
     # training 500 * 2,200 * 3 epochs * 1.5 $/Mtok = $4.95, spread over 90 nights = 3 months: $1.65 a month.
@@ -81,12 +73,36 @@ def test_recommends_the_cheapest_variant_that_reaches_the_target(tmp_path: Path)
     assert finetuned.per_doc == pytest.approx(571.2e-6) and finetuned.training_usd == pytest.approx(4.95)
     assert c.per_month(finetuned) == pytest.approx(5.712 + 1.65)
     # Cheaper than the recommendation, but never taken to reach the target: said so, not assumed.
-    assert "would cost $7.36 a month, but its accuracy is unknown until an experiment measures it." in (
-        c.recommendation)
+    assert "would cost $7.36 a month, but its accuracy is unknown until an experiment measures it." in said
     # A higher target only gpt-4.1 reaches.
     higher = compare_experiments(dataclasses.replace(config, target=0.965))
-    assert higher is not None and higher.recommendation is not None
-    assert higher.recommendation.startswith("Use model=gpt-4.1,examples=static: 97.0%")
+    assert higher is not None
+    assert (target_recommendation(higher) or "").startswith("Use model=gpt-4.1,examples=static: 97.0%")
+
+
+def test_the_choices_are_numbers_before_they_are_words(tmp_path: Path) -> None:
+    """The comparison picks options and prices them (`compare`); `verdict` only says what it picked."""
+    config = _config(tmp_path)
+    _write(config, VARIANTS)
+    c = compare_experiments(config)
+    assert c is not None
+    static, similar, big, finetuned = c.options
+    assert [o.label for o in c.reaching()] == ["examples=similar:3", "model=gpt-4.1,examples=static"]
+    assert c.cheapest() is similar and c.per_month(similar) == pytest.approx(10.0)
+    assert c.cheapest_batch() is similar and c.batch_per_month(similar) == pytest.approx(5.0)
+    assert c.cheaper_unmeasured(similar) == [finetuned] and c.per_month(finetuned) == pytest.approx(7.362)
+    assert c.closest() is big and c.finetuned_measured() is None and c.retrieved_measured
+    # The monthly volume as given, with no production run; the unmeasured fine-tuned model priced from
+    # examples=static's 2,000 prompt and 200 completion tokens, $4.95 of training spread over 3 months.
+    assert (c.docs_per_month, c.volume_given, c.observed) == (10_000, True, None)
+    pricing = c.finetuned_pricing
+    assert pricing is not None and pricing.base is static.variant and pricing.cost is None
+    assert (pricing.prompt_tokens, pricing.output_tokens) == (2000.0, 200.0)
+    assert pricing.training_usd == pytest.approx(4.95) and c.amortize_months == pytest.approx(3.0)
+    # Out of reach: nothing is the cheapest, the closest is still the most accurate.
+    beyond = dataclasses.replace(c, target=0.99)
+    assert (beyond.reaching(), beyond.cheapest(), beyond.closest()) == ([], None, big)
+    assert target_recommendation(dataclasses.replace(c, target=None)) is None
 
 
 def test_none_reaching_the_target_gives_the_labeling_advice(tmp_path: Path) -> None:
@@ -94,23 +110,26 @@ def test_none_reaching_the_target_gives_the_labeling_advice(tmp_path: Path) -> N
     _write(config, VARIANTS)
     _label(config, 30)
     c = compare_experiments(config)
-    assert c is not None and c.labeled == 30 and c.recommendation is not None
-    assert c.recommendation.startswith("None of the measured options reaches 99.0% of fields right: the closest is "
-                                       "model=gpt-4.1,examples=static at 97.0% ($0.00800 a document, $80.00 a month).")
+    assert c is not None and c.labeled == 30
+    said = target_recommendation(c)
+    assert said is not None
+    assert said.startswith("None of the measured options reaches 99.0% of fields right: the closest is "
+                           "model=gpt-4.1,examples=static at 97.0% ($0.00800 a document, $80.00 a month).")
     assert ("Fine-tuning is the next rung: it needs 500 labeled training documents (an assumption), you have 30 "
             "labeled; label 470 more, fine-tune gpt-4.1-nano-2025-04-14 on them (`extractor export finetune`), and "
             "measure it as a variant: `extractor experiment INPUT_DIR --labels FILE --variant model=ft:...`."
-            ) in c.recommendation
-    assert "Retrieved examples were not measured" not in c.recommendation
+            ) in said
+    assert "Retrieved examples were not measured" not in said
     # Only the static prompt measured: retrieved examples are the cheaper rung to try first.
     only_static = _config(tmp_path / "static", target=0.99, training_examples=20)
     _write(only_static, VARIANTS[:1])
     _label(only_static, 30)
     advice = compare_experiments(only_static)
-    assert advice is not None and advice.recommendation is not None
-    assert "Retrieved examples were not measured: `--variant examples=similar:3`" in advice.recommendation
-    assert "it needs 20 labeled training documents (an assumption) and you have 30; fine-tune" in (
-        advice.recommendation)
+    assert advice is not None
+    told = target_recommendation(advice)
+    assert told is not None
+    assert "Retrieved examples were not measured: `--variant examples=similar:3`" in told
+    assert "it needs 20 labeled training documents (an assumption) and you have 30; fine-tune" in told
 
 
 def test_unknown_fine_tuned_accuracy_is_stated_and_a_measured_one_is_used(tmp_path: Path) -> None:
@@ -121,7 +140,7 @@ def test_unknown_fine_tuned_accuracy_is_stated_and_a_measured_one_is_used(tmp_pa
     text = decision.text()
     assert "UNKNOWN" in text
     assert any(line.startswith("The fine-tuned model's accuracy is UNKNOWN: no experiment measured a fine-tuned "
-                               "variant") for line in decision.comparison.assumptions_text())
+                               "variant") for line in comparison_assumptions(decision.comparison))
     assert "No cost-only break-even from the journal: no runs yet" in text
     assert ("Volume: 10,000 documents a month, as given (--docs-per-month): the journal has no production run to "
             "observe it from.") in text
@@ -136,10 +155,10 @@ def test_unknown_fine_tuned_accuracy_is_stated_and_a_measured_one_is_used(tmp_pa
     ft = c.options[3]
     assert (ft.kind, ft.accuracy, ft.training_usd, ft.priced_from_tokens) == (FINETUNED, 0.98, 0.0, True)
     assert ft.per_doc == pytest.approx((1000 * 0.30 + 200 * 1.20) / 1e6)  # 540 micro-$: $5.40 a month
-    assert c.recommendation is not None and c.recommendation.startswith(
+    assert (target_recommendation(c) or "").startswith(
         "Use model=ft:gpt-4o-mini-2024-07-18:acme::abc: 98.0% of fields right")
-    assert not any("UNKNOWN" in line for line in c.assumptions_text())
-    assert any("exists and was measured: its training is spent" in line for line in c.assumptions_text())
+    assert not any("UNKNOWN" in line for line in comparison_assumptions(c))
+    assert any("exists and was measured: its training is spent" in line for line in comparison_assumptions(c))
 
 
 def test_batch_prices_are_the_discount_of_each_option(tmp_path: Path) -> None:
@@ -151,7 +170,7 @@ def test_batch_prices_are_the_discount_of_each_option(tmp_path: Path) -> None:
         assert o.per_doc is not None
         assert o.batch_per_doc == pytest.approx(o.per_doc * 0.5), o.label
         assert c.batch_per_month(o) == pytest.approx(o.per_doc * 0.5 * 10_000 + o.training_usd / 3), o.label
-    assert any("bills 50% of the normal price for every option" in line for line in c.assumptions_text())
+    assert any("bills 50% of the normal price for every option" in line for line in comparison_assumptions(c))
 
 
 def test_the_newest_experiment_of_each_variant_is_used(tmp_path: Path) -> None:

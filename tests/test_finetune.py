@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import math
@@ -11,6 +12,7 @@ from pathlib import Path
 import instructor
 import polars as pl
 import pytest
+from openai.types.chat.chat_completion import Choice
 
 from extractor.config import RunConfig
 from extractor.extraction import runner
@@ -28,6 +30,9 @@ from extractor.ladder.finetune import (
     validate_file,
     validate_line,
 )
+from extractor.llm import request
+from extractor.llm.backends import open_openai_backend
+from extractor.llm.request import parse_choice
 from extractor.schemas import load_schema
 from extractor.store import PERSON, Journal, Labels
 from extractor.testing.fakeserver import FakeOpenAI
@@ -149,6 +154,27 @@ def test_labelled_first_with_label_values_then_agreed(project: Path) -> None:
     assert tool == {"type": "function", "function": {"name": "CoverLetter", "description": sent["description"],
                                                      "parameters": sent["parameters"]}}
     assert len({call["id"] for call in (ln["messages"][-1]["tool_calls"][0] for ln in lines.values())}) == 4
+
+
+def test_the_exported_tool_and_answer_are_the_backends_own(project: Path, fake_server: FakeOpenAI) -> None:
+    """The tool every example carries is the one the backend sends where it builds a request itself (n=K samples,
+    Batch API lines), and the example's answer reads back the way the backend reads a server's answer."""
+    report = export_finetune(_config(project, val_fraction=0.0))
+    line = _lines(report.train_path)[0]
+    system, user, answer = line["messages"]
+
+    async def sent() -> tuple[dict, dict]:
+        async with open_openai_backend(make_config(project, fake_server)) as backend:
+            batch = backend.batch_api(0.0)
+            assert batch is not None
+            return backend.request_params(SCHEMA.model, 0.7), batch.request_line("a", [system, user], SCHEMA.model)
+
+    params, batch_line = asyncio.run(sent())
+    assert line["tools"] == params["tools"] == batch_line["body"]["tools"]
+    assert params["tool_choice"]["function"]["name"] == answer["tool_calls"][0]["function"]["name"]
+    choice = Choice.model_validate({"index": 0, "finish_reason": "tool_calls", "message": {**answer, "content": None}})
+    parsed = parse_choice(SCHEMA.model, choice)
+    assert parsed is not None and parsed.model_dump(mode="json") == _arguments(line)
 
 
 def test_exclusions_and_skips_are_counted_with_reasons(project: Path) -> None:
@@ -291,14 +317,14 @@ def test_validate_file_numbers_lines(tmp_path: Path) -> None:
 
 
 def test_a_line_that_fails_validation_writes_nothing(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = finetune.tool_definition
+    real = request.tool
 
-    def renamed(schema):
-        tool = real(schema)
+    def renamed(model):
+        tool = real(model)
         tool["function"]["name"] = "Cover Letter"  # not a valid function name
         return tool
 
-    monkeypatch.setattr(finetune, "tool_definition", renamed)
+    monkeypatch.setattr(request, "tool", renamed)  # the one builder the export and the backend share
     with pytest.raises(FinetuneFormatError, match=r"example for a_labeled.txt breaks .*tools\.0\.function\.name"):
         export_finetune(_config(project))
     assert not (project / "out" / "cover_letter" / "finetune").exists()
@@ -362,7 +388,7 @@ def test_default_token_estimate_without_calibration(project: Path) -> None:
     db.commit()
     db.close()
     report = export_finetune(_config(project, target_model="gpt-4o-mini-2024-07-18"))
-    tool_chars = len(json.dumps(finetune.tool_definition(SCHEMA), ensure_ascii=False))
+    tool_chars = len(json.dumps(request.tool(SCHEMA.model), ensure_ascii=False))
     train_chars, n = _chars(report.train_path)
     assert report.token_basis == "default" and "4 characters per token" in report.as_text()
     assert report.train_tokens == math.ceil((train_chars + n * tool_chars) / 4)

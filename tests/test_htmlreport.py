@@ -16,7 +16,8 @@ from rich.console import Console
 from extractor.config import ModelPrice
 from extractor.errors import ConfigError
 from extractor.extraction import runner
-from extractor.ladder.breakeven import Assumptions, analyze, observed_from_journal
+from extractor.ladder import verdict
+from extractor.ladder.costmodel import Assumptions, analyze, observed_from_journal
 from extractor.llm.pricing import finetune_prices
 from extractor.quality.evaluation import EvalConfig, evaluate
 from extractor.schemas import load_schema
@@ -97,12 +98,12 @@ def test_report_has_every_section_chart_and_the_recommendation(report: tuple[Rep
     observed = observed_from_journal(config.settings.output_dir / "cover_letter" / "journal.sqlite3", schema,
                                      "gpt-4o")
     assert observed is not None
-    expected = analyze(observed, Assumptions(), finetune_prices()).recommendation
+    expected = verdict.cost_recommendation(analyze(observed, Assumptions(), finetune_prices()))
     assert f"<strong>{html.escape(expected)}</strong>" in page
     assert "Assumptions</h3>" in page and page.count("<li>") >= 10
 
     data = build_report(config)
-    assert data.breakeven is not None and data.breakeven.recommendation == expected
+    assert data.breakeven is not None and verdict.cost_recommendation(data.breakeven) == expected
     assert (data.headline.documents, data.headline.ok, data.headline.failed) == (14, 13, 1)
     assert data.latest_run is not None and data.latest_run.model == "gpt-4o" and len(data.runs) == 3
     assert data.sampled == 13 and 0 < data.agreement["seniority"] < 1 == data.agreement["language"]
@@ -140,7 +141,8 @@ def test_terminal_summary(report: tuple[ReportConfig, Path, str]) -> None:
     text = console.export_text()
     assert "14 documents" in text and "13 ok" in text and "1 failed" in text
     assert "quality wall: applicant_name" in text
-    assert data.breakeven is not None and f"Recommendation: {data.breakeven.recommendation}" in " ".join(text.split())
+    assert data.breakeven is not None
+    assert f"Recommendation: {verdict.cost_recommendation(data.breakeven)}" in " ".join(text.split())
 
 
 def test_missing_optional_parts_are_explained(tmp_path: Path, fake_server: FakeOpenAI) -> None:
@@ -211,10 +213,11 @@ def test_experiments_section_terminal_and_escaping(tmp_path: Path, fake_server: 
     assert c is not None and "experiments" not in data.notes
     assert [o.label for o in c.options] == ["examples=static", EVIL_VARIANT, "model=gpt-4.1,examples=static",
                                             "fine-tuned gpt-4.1-nano-2025-04-14 (not measured)"]
-    assert c.recommendation is not None and c.recommendation.startswith(f"Use {EVIL_VARIANT}: 96.0%")
+    recommendation = verdict.target_recommendation(c)
+    assert recommendation is not None and recommendation.startswith(f"Use {EVIL_VARIANT}: 96.0%")
     page = render_html(data)
     assert '<section id="experiments"><h2>Experiments</h2>' in page and 'href="#experiments"' in page
-    assert html.escape(c.recommendation) in page and "For 95.0% of fields right" in page
+    assert html.escape(recommendation) in page and "For 95.0% of fields right" in page
     assert html.escape(EVIL_VARIANT) in page and html.escape(EVIL_FIELD) in page
     assert EVIL_VARIANT not in page and EVIL_FIELD not in page and "<img" not in page
     assert page.count('<strong class="best">') == 3  # applicant_name: a tie of two; the hostile field: one
@@ -224,11 +227,11 @@ def test_experiments_section_terminal_and_escaping(tmp_path: Path, fake_server: 
     print_report_summary(data, console)
     text = " ".join(console.export_text().split())
     assert "experiments: 3 variant(s) measured; most accurate model=gpt-4.1,examples=static 97.0%" in text
-    assert f"For 95.0% of fields right: {c.recommendation}" in text
+    assert f"For 95.0% of fields right: {recommendation}" in text
 
     # Without --target: the table, no recommendation about a target.
     plain = build_report(dataclasses.replace(config, target=None))
-    assert plain.experiments is not None and plain.experiments.recommendation is None
+    assert plain.experiments is not None and verdict.target_recommendation(plain.experiments) is None
     assert "For 95.0% of fields right" not in render_html(plain) and "--target 0.95" in render_html(plain)
     with pytest.raises(ConfigError, match="between 0 and 1"):
         dataclasses.replace(config, target=95)

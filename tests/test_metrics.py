@@ -13,7 +13,7 @@ from extractor.extraction import runner
 from extractor.quality.evaluation import EvalConfig, evaluate
 from extractor.schemas import load_schema
 from extractor.testing.fakeserver import FakeOpenAI
-from extractor.values.metrics import FieldScore, field_kinds, majority, score, similarity
+from extractor.values.metrics import FieldScore, compared_kinds, majority, score, similarity
 
 from .conftest import ROOT, make_config, settings, write_docs
 
@@ -21,7 +21,7 @@ COVER = load_schema(ROOT / "schemas", "cover_letter").model
 
 
 def test_kinds_follow_the_schema() -> None:
-    kinds = field_kinds(COVER)
+    kinds = compared_kinds(COVER)
     assert kinds["applicant_name"] == "name" and kinds["phone"] == "phone" and kinds["email"] == "email"
     assert kinds["skills"] == "list" and kinds["years_experience"] == "number"
     assert kinds["available_from"] == "date" and kinds["salary.min"] == "number"

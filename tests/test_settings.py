@@ -21,8 +21,9 @@ from extractor.cli import app
 from extractor.config import ModelPrice, RunConfig, build_config, given
 from extractor.errors import ConfigError
 from extractor.extraction import runner
-from extractor.ladder import breakeven, finetune
-from extractor.ladder.breakeven import Assumptions, BreakEvenConfig, breakeven_analysis, observed_from_journal
+from extractor.ladder import breakeven, costmodel, finetune, verdict
+from extractor.ladder.breakeven import BreakEvenConfig, breakeven_analysis
+from extractor.ladder.costmodel import Assumptions, observed_from_journal
 from extractor.llm.pricing import Pricer, list_cost, unit_prices
 from extractor.schemas import load_schema
 from extractor.testing.fakeserver import FakeOpenAI
@@ -81,7 +82,7 @@ def test_prices_in_the_library_configs(tmp_path: Path, fake_server: FakeOpenAI) 
 
 
 def test_one_unit_price_lookup_for_recorded_costs_and_the_break_even() -> None:
-    assert breakeven.current_prices is unit_prices
+    assert costmodel.current_prices is unit_prices
     overrides = {"my-finetune": ModelPrice(input_per_mtok=0.3, output_per_mtok=1.2)}
     # The override: cached input at the input rate when it has no cached price, as before.
     pricer = Pricer("my-finetune", base_url="http://127.0.0.1:9/v1", overrides=overrides)
@@ -238,14 +239,14 @@ class _OtherDefaults(Assumptions):
 def _capture_breakeven(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     seen: list[Any] = []
     monkeypatch.setattr(breakeven, "breakeven_analysis", lambda config: seen.append(config) or "analysis")
-    monkeypatch.setattr(breakeven, "render_text", lambda result: f"rendered {result}")
+    monkeypatch.setattr(verdict, "render_text", lambda result: f"rendered {result}")
     return seen
 
 
 def test_breakeven_flags_default_to_the_library(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)  # no extractor.toml here
     seen = _capture_breakeven(monkeypatch)
-    monkeypatch.setattr(breakeven, "Assumptions", _OtherDefaults)
+    monkeypatch.setattr(costmodel, "Assumptions", _OtherDefaults)
     result = CliRunner().invoke(app, ["breakeven"])
     assert result.exit_code == 0, result.output
     assert seen[-1].assumptions == _OtherDefaults()
@@ -276,7 +277,7 @@ def test_report_and_finetune_export_target_defaults_to_the_library(monkeypatch: 
 
     import extractor.views.htmlreport as htmlreport
 
-    monkeypatch.setattr(breakeven, "Assumptions", _OtherDefaults)
+    monkeypatch.setattr(costmodel, "Assumptions", _OtherDefaults)
     monkeypatch.setattr(htmlreport, "build_report", lambda config: seen.append(config) or None)
     monkeypatch.setattr(htmlreport, "write_report", lambda config, data: tmp_path / "r.html")
     monkeypatch.setattr(htmlreport, "print_report_summary", lambda data, console: None)

@@ -239,7 +239,8 @@ READERS = """
 import sys
 from pathlib import Path
 
-from extractor.ladder.breakeven import BreakEvenConfig, breakeven_analysis, observed_from_journal
+from extractor.ladder.breakeven import BreakEvenConfig, breakeven_analysis
+from extractor.ladder.costmodel import observed_from_journal
 from extractor.config import RunConfig
 from extractor.ladder.finetune import FinetuneConfig, export_finetune
 from extractor.views.htmlreport import ReportConfig, build_report

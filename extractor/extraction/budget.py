@@ -8,10 +8,7 @@ document's characters, so even the first requests (sent before any cost is known
 from __future__ import annotations
 
 from extractor.llm.pricing import Pricer
-
-# With no earlier run of the model to calibrate on (no tokenizer can be downloaded offline).
-DEFAULT_TOKENS_PER_CHAR = 0.25
-DEFAULT_COMPLETION_TOKENS = 200.0
+from extractor.llm.tokens import TokenRate
 
 
 class Budget:
@@ -19,16 +16,15 @@ class Budget:
     this document is expected to cost fit under the limit.
 
     A document's expected cost is priced from its prompt characters, with tokens per character and
-    completion tokens calibrated on earlier runs of the model (else 4 characters a token and 200
-    completion tokens), then scaled by how this run's actual costs compared with their estimates.
+    completion tokens calibrated on earlier runs of the model (`llm.tokens.TokenRate`; None: its defaults,
+    4 characters a token and 200 completion tokens), then scaled by how this run's actual costs compared
+    with their estimates.
     """
 
-    def __init__(self, limit: float | None, pricer: Pricer,
-                 calibration: tuple[float, float, int] | None) -> None:
+    def __init__(self, limit: float | None, pricer: Pricer, rate: TokenRate | None = None) -> None:
         self.limit = limit
         self._pricer = pricer
-        self._per_char, self._completion = (calibration[0], calibration[1]) if calibration else (
-            DEFAULT_TOKENS_PER_CHAR, DEFAULT_COMPLETION_TOKENS)
+        self.rate = rate or TokenRate()
         self.spent = 0.0
         self._in_flight = 0.0  # expected cost of documents sent and not yet settled
         self._estimated = 0.0  # estimates of the settled paid documents
@@ -42,7 +38,7 @@ class Budget:
         """(estimate, expected cost) if the document may be sent now, reserving it; else None."""
         if self.limit is None:
             return 0.0, 0.0
-        estimate = self._pricer.cost(round(prompt_chars * self._per_char), round(self._completion), 0) or 0.0
+        estimate = self._pricer.cost(self.rate.prompt_tokens(prompt_chars), round(self.rate.completion), 0) or 0.0
         expected = estimate * self.scale
         if self.spent + self._in_flight + expected > self.limit:
             return None

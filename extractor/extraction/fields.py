@@ -26,23 +26,22 @@ about a document. So, per document:
 
 from __future__ import annotations
 
-import enum
 import json
 import logging
 import re
 import typing
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from extractor.extraction.prompts import defuse, wrap_document
 from extractor.extraction.retrieval import Shot
 from extractor.llm.transport import CallMeter
-from extractor.schemas import Schema
+from extractor.schemas import Schema, field_kinds, unwrap
 from extractor.values import detect
-from extractor.values.evidence import Grounder, Leaf, field_specs, fold, unwrap
+from extractor.values.evidence import Grounder, Leaf, fold, grounded_as
 
 log = logging.getLogger("extractor.extraction.fields")
 
@@ -72,34 +71,25 @@ class FieldInfo:
     annotation: Any
     description: str
     required: bool
-    kind: str  # evidence kind: text | email | phone | number | date | currency | derived
+    kind: str  # how its values are grounded (`evidence.grounded_as` of its `schemas.FieldKind`)
     is_list: bool
     nested: type[BaseModel] | None
     options: tuple[Any, ...] | None  # Literal / Enum choices
     max_items: int | None
 
 
-def _options(annotation: Any) -> tuple[Any, ...] | None:
-    base = unwrap(annotation)
-    if typing.get_origin(base) is Literal:
-        return typing.get_args(base)
-    if isinstance(base, type) and issubclass(base, enum.Enum):
-        return tuple(m.value for m in base)
-    return None
-
-
 def describe(model: type[BaseModel], prefix: str = "") -> list[FieldInfo]:
-    specs = field_specs(model)
+    kinds = field_kinds(model)
     out = []
     for name, info in model.model_fields.items():
-        spec = specs[name]
+        kind = kinds[name]
         max_items = None
         for meta in info.metadata:
             max_items = getattr(meta, "max_length", None) or max_items
         out.append(FieldInfo(
             name=name, path=prefix + name, annotation=info.annotation, description=info.description or "",
-            required=info.is_required(), kind=spec.kind, is_list=spec.is_list, nested=spec.nested,
-            options=_options(info.annotation), max_items=max_items))
+            required=info.is_required(), kind=grounded_as(kind), is_list=kind.is_list, nested=kind.nested,
+            options=kind.options if not kind.is_list else None, max_items=max_items))
     return out
 
 
@@ -132,7 +122,7 @@ def _duration_unit(info: FieldInfo) -> str | None:
 
 
 def _is_money(model: type[BaseModel]) -> bool:
-    kinds = [s.kind for s in field_specs(model).values()]
+    kinds = [grounded_as(kind) for kind in field_kinds(model).values()]
     return "currency" in kinds and "number" in kinds
 
 

@@ -3,8 +3,8 @@
 It decides through the run's own intake (`extractor.extraction.intake`), so it lists exactly what the run would
 send: not what a stored result covers, nor what waits in a batch.
 
-Token counts are estimated from characters. No tokenizer can be downloaded offline, so the ratio
-is calibrated from what earlier runs of the same model actually reported (prompt tokens per prompt
+Token counts are estimated from characters, as the run's budget estimates them (`llm.tokens.TokenRate`): the
+ratio is calibrated from what earlier runs of the same model actually reported (prompt tokens per prompt
 character, mean completion tokens); with no history it falls back to 4 characters per token.
 """
 
@@ -18,9 +18,10 @@ from typing import Any
 from extractor.config import RunConfig
 from extractor.documents import DocumentReader, SourceFile, discover
 from extractor.errors import ConfigError, DocumentError, JournalError
-from extractor.extraction.budget import DEFAULT_COMPLETION_TOKENS, DEFAULT_TOKENS_PER_CHAR, Budget
+from extractor.extraction.budget import Budget
 from extractor.extraction.intake import Carry, Intake, NotSendable, Pending, Unreadable
 from extractor.llm.pricing import Pricer
+from extractor.llm.tokens import DEFAULT_TOKENS_PER_CHAR, TokenRate
 from extractor.schemas import load_schema
 from extractor.store import Journal
 
@@ -77,18 +78,17 @@ async def plan_async(config: RunConfig, files: list[SourceFile] | None = None,
             raise ConfigError(str(exc)) from None
     journal = _open_journal(config.layout.journal)
     result = Plan(documents=len(files), model=config.resolved_model)
-    observed = journal.tokens_per_char(config.resolved_model) if journal is not None else None
-    if observed:
-        result.tokens_per_char, completion, n = observed
-        result.calibration = (f"calibrated on {n} earlier document(s) of {config.resolved_model}: "
-                              f"{1 / result.tokens_per_char:.2f} characters per prompt token")
+    rate = TokenRate.observed(journal.tokens_per_char(config.resolved_model) if journal is not None else None)
+    result.tokens_per_char = rate.per_char
+    if rate.calibrated:
+        result.calibration = (f"calibrated on {rate.documents} earlier document(s) of {config.resolved_model}: "
+                              f"{rate.chars_per_token:.2f} characters per prompt token")
     else:
-        completion = DEFAULT_COMPLETION_TOKENS
-        result.calibration = (f"no earlier run of {config.resolved_model}: assuming 4 characters per token "
-                              f"and {DEFAULT_COMPLETION_TOKENS:.0f} completion tokens")
+        result.calibration = (f"no earlier run of {config.resolved_model}: assuming {rate.chars_per_token:g} "
+                              f"characters per token and {rate.completion:.0f} completion tokens")
     pricer = Pricer.for_config(config)
     # The run's own admission rule, with every document in flight at once (nothing settles here).
-    budget = Budget(config.max_cost_usd, pricer, observed)
+    budget = Budget(config.max_cost_usd, pricer, rate)
     reader = DocumentReader(max_chars=config.max_chars, timeout_s=config.parse_timeout_s)
     intake = Intake.open(config, journal, schema, reader=reader, budget=budget, labels=labels)
     fit = 0
@@ -112,8 +112,8 @@ async def plan_async(config: RunConfig, files: list[SourceFile] | None = None,
             chars = ready.prompt_chars
             result.to_send.append(PlannedDocument(
                 doc_id=src.doc_id, reason=_reason(config, journal, ready.identity.sha256, src.doc_id),
-                prompt_chars=chars, prompt_tokens=round(chars * result.tokens_per_char),
-                completion_tokens=round(completion)))
+                prompt_chars=chars, prompt_tokens=rate.prompt_tokens(chars),
+                completion_tokens=round(rate.completion)))
     finally:
         reader.close()
         if journal is not None:

@@ -29,7 +29,7 @@ from extractor.schemas import Schema
 from extractor.store import EventLog, Journal, frame_from_json_rows, write_json_atomic, write_parquet_atomic
 from extractor.table import row_schema, runs_schema
 from extractor.values.evidence import EVIDENCE_KEY, evidence_frame, ground, verdict
-from extractor.values.metrics import Consensus, field_kinds, leaves, similarity
+from extractor.values.metrics import Consensus, compared_kinds, leaves, similarity
 
 log = logging.getLogger("extractor.extraction.recorder")
 
@@ -262,7 +262,7 @@ class Recorder:
                  f"{row['schema_version']} ({row['model']})")
         drift = self.summary.drift.setdefault(label, {"documents": 0, "changed": {}})
         drift["documents"] += 1
-        kinds = field_kinds(self.schema.model)
+        kinds = compared_kinds(self.schema.model)
         before, after = leaves(previous, kinds), leaves(row, kinds)
         for key, kind in kinds.items():
             if similarity(kind, before.get(key), after.get(key)) < 1.0:

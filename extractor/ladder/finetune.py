@@ -4,7 +4,8 @@ Each example is one line in OpenAI's chat fine-tuning format with function calli
 like the requests extractor sends in its default `tools` mode: the system prompt (without few-shot
 examples: the fine-tuned model learns them from the data), the document fenced as untrusted data,
 and the answer as a forced call of the function named after the schema's model, whose parameters
-are the JSON schema instructor sends.
+are the JSON schema instructor sends. The tool and the call come from `llm.request`, which builds the
+backend's own requests (n=K samples, Batch API lines), so the two cannot drift.
 
 Examples come from two sources, in this order:
 
@@ -40,12 +41,13 @@ from extractor.documents import SourceFile, load_document
 from extractor.errors import ConfigError, DocumentError, ExtractorError
 from extractor.extraction.prompts import build_messages, system_prompt
 from extractor.formatting import usd, usd_as_given
+from extractor.llm import request
 from extractor.llm.pricing import DEFAULT_FINETUNE_TARGET, finetune_prices
+from extractor.llm.tokens import DEFAULT_TOKENS_PER_CHAR, TokenRate
 from extractor.schemas import Schema, load_schema
 from extractor.store import Journal, Labels, write_atomic_bytes
 from extractor.store.labels import corrected_results
 
-DEFAULT_CHARS_PER_TOKEN = 4.0
 MIN_SAMPLES = 2  # a consistency measured on fewer samples says nothing about agreement
 OPENAI_MIN_TRAIN_EXAMPLES = 10  # OpenAI refuses a fine-tuning job with fewer training examples
 
@@ -114,7 +116,7 @@ class FinetuneReport:
     # for this model; the tool schema is inside that ratio) or 4 characters per token over everything.
     token_basis: str = "default"  # "calibrated" | "default"
     token_basis_text: str = ""
-    tokens_per_char: float = 1 / DEFAULT_CHARS_PER_TOKEN
+    tokens_per_char: float = DEFAULT_TOKENS_PER_CHAR
     train_chars: int = 0  # characters the estimate counts for the training file
     validation_chars: int = 0
     train_tokens: int = 0
@@ -326,16 +328,6 @@ class _Example:
     model: str | None  # the model that produced the result row (for token calibration)
 
 
-def tool_definition(schema: Schema) -> dict[str, Any]:
-    """The `tools` entry instructor sends for this schema in tools mode."""
-    import instructor
-
-    spec = instructor.openai_schema(schema.model).openai_schema  # type: ignore[attr-defined]  # set by the wrap
-    function = {"name": spec["name"], "description": spec.get("description") or "",
-                "parameters": spec["parameters"]}
-    return {"type": "function", "function": function}
-
-
 def _call_id(doc_id: str) -> str:
     return "call_" + hashlib.sha256(doc_id.encode()).hexdigest()[:24]
 
@@ -386,8 +378,7 @@ def _example(row: dict[str, Any], values: dict[str, Any], source: str, schema: S
     if text is None:
         return None, skipped
     arguments = json.dumps(answer.model_dump(mode="json"), ensure_ascii=False)
-    call = {"id": _call_id(doc_id), "type": "function",
-            "function": {"name": tool["function"]["name"], "arguments": arguments}}
+    call = request.tool_call(schema.model, _call_id(doc_id), arguments)
     line = {"messages": [*build_messages(system, text), {"role": "assistant", "tool_calls": [call]}],
             "tools": [tool], "parallel_tool_calls": False}
     return _Example(doc_id, source, line, len(system) + len(text) + len(arguments), row.get("model")), None
@@ -440,7 +431,7 @@ def export_finetune(config: FinetuneConfig) -> FinetuneReport:
                             "to add unlabelled documents whose answers agree)")
 
     system = system_prompt(schema, examples=False)
-    tool = tool_definition(schema)
+    tool = request.tool(schema.model)  # what the backend sends (llm.request), in every example
     fields = schema.field_names
     required = [name for name, f in schema.model.model_fields.items() if f.is_required()]
     from_labels: list[_Example] = []
@@ -516,24 +507,23 @@ def _estimate(report: FinetuneReport, train: list[_Example], validation: list[_E
     if model is not None and journal_path.is_file():
         with Journal.open_readonly(journal_path) as journal:
             calibration = journal.tokens_per_char(model)
+    rate = TokenRate.observed(calibration)
     tool_chars = len(json.dumps(tool, ensure_ascii=False))
     report.train_chars = sum(e.chars for e in train)
     report.validation_chars = sum(e.chars for e in validation)
-    if calibration is not None:
-        ratio, _, documents = calibration
-        report.token_basis, report.tokens_per_char = "calibrated", ratio
-        report.token_basis_text = (f"calibrated: {ratio:.4f} prompt tokens per character over {documents} "
-                                   f"document(s) of {model} in the journal")
-        report.train_tokens = math.ceil(report.train_chars * ratio)
-        report.validation_tokens = math.ceil(report.validation_chars * ratio)
+    report.tokens_per_char = rate.per_char
+    if rate.calibrated:
+        report.token_basis = "calibrated"
+        report.token_basis_text = (f"calibrated: {rate.per_char:.4f} prompt tokens per character over "
+                                   f"{rate.documents} document(s) of {model} in the journal")
     else:
         why = f"no calibration for {model} in the journal" if model else "nothing to calibrate"
-        report.token_basis, report.tokens_per_char = "default", 1 / DEFAULT_CHARS_PER_TOKEN
-        report.token_basis_text = (f"default: {DEFAULT_CHARS_PER_TOKEN:g} characters per token, tool definition "
+        report.token_basis = "default"
+        report.token_basis_text = (f"default: {rate.chars_per_token:g} characters per token, tool definition "
                                    f"({tool_chars:,} characters) counted per example; {why}")
-        report.train_tokens = math.ceil((report.train_chars + tool_chars * len(train)) / DEFAULT_CHARS_PER_TOKEN)
-        report.validation_tokens = math.ceil(
-            (report.validation_chars + tool_chars * len(validation)) / DEFAULT_CHARS_PER_TOKEN)
+    # The tool definition each example repeats: inside a calibrated rate, counted by the default one.
+    report.train_tokens = rate.prompt_tokens(report.train_chars, tool_chars * len(train))
+    report.validation_tokens = rate.prompt_tokens(report.validation_chars, tool_chars * len(validation))
     table = finetune_prices(config.settings.finetune_prices)
     report.prices_as_of = table.as_of
     try:
@@ -546,6 +536,6 @@ def _estimate(report: FinetuneReport, train: list[_Example], validation: list[_E
 
 
 __all__ = [
-    "DEFAULT_CHARS_PER_TOKEN", "FinetuneConfig", "FinetuneFormatError", "FinetuneReport", "Skipped",
-    "export_finetune", "tool_definition", "validate_file", "validate_line",
+    "FinetuneConfig", "FinetuneFormatError", "FinetuneReport", "Skipped",
+    "export_finetune", "validate_file", "validate_line",
 ]

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from extractor.values.metrics import field_kinds, leaves, normalize, similarity
+from extractor.values.metrics import compared_kinds, leaves, normalize, similarity
 
 BANDS = ((0.0, 0.25), (0.25, 0.5), (0.5, 0.75), (0.75, 0.9), (0.9, 1.0001))
 
@@ -75,7 +75,7 @@ def _base(field_path: str) -> tuple[str, bool]:
 def calibrate(evidence: Iterable[Mapping[str, Any]], labels: Mapping[str, Mapping[str, Any]],
               model: type[BaseModel]) -> Calibration:
     """Correctness against labels of every evidence row whose field is labeled for its document."""
-    kinds = field_kinds(model)
+    kinds = compared_kinds(model)
     flat = {doc_id: leaves(values, kinds) for doc_id, values in labels.items()}
     scored: list[tuple[str, float, bool]] = []
     for row in evidence:

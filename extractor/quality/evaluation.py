@@ -27,8 +27,7 @@ from extractor.errors import ConfigError
 from extractor.quality.calibration import Calibration, calibrate
 from extractor.schemas import Schema, load_schema, validate_field
 from extractor.store import LABELS_FILE, PERSON, Journal, Label, Labels, require_results
-from extractor.table import dtype_for
-from extractor.values.metrics import FieldScore, field_kinds, leaves, score, similarity
+from extractor.values.metrics import FieldScore, compared_kinds, leaves, score, similarity
 
 
 @dataclass(frozen=True)
@@ -188,8 +187,7 @@ def _from_flat(row: dict[str, Any], schema: Schema) -> dict[str, Any]:
         top, _, sub = key.partition(".")
         if sub:
             out.setdefault(top, {})[sub] = value
-        elif top in schema.model.model_fields and isinstance(value, str) and isinstance(
-                dtype_for(schema.model.model_fields[top].annotation), pl.List):
+        elif top in schema.kinds and isinstance(value, str) and schema.kinds[top].is_list:
             out[top] = [p.strip() for p in value.split(";") if p.strip()]
         else:
             out[top] = value
@@ -200,7 +198,7 @@ def label_conflicts(people: dict[str, dict[str, Label]], files: dict[str, dict[s
                     schema: Schema) -> tuple[int, list[LabelConflict]]:
     """(values both gave, the ones they disagree on), leaf by leaf (`salary.min`), compared the way eval
     scores (names case/space/punctuation-blind, numbers within 2%, ...; lists must agree as sets)."""
-    kinds = field_kinds(schema.model)
+    kinds = compared_kinds(schema.model)
     shared, conflicts = 0, []
     for doc_id in sorted(set(people) & set(files)):
         person = {name: label.value for name, label in people[doc_id].items()}

@@ -1,6 +1,7 @@
 """Values: what a field's value is, how two values compare, and where a value stands in its document.
 
-- `metrics`: field kinds, leaves of a record, normalization and similarity, scores and consensus;
+- `metrics`: how each field kind compares (the kinds are `schemas.FieldKind`), leaves of a record, normalization
+  and similarity, scores and consensus;
 - `evidence`: grounding a value in the document text (exact, normalized, fuzzy, not found) with its span;
 - `detect`: typed candidates found deterministically in a text (e-mails, phones, dates, money, languages).
 

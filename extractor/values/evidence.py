@@ -11,6 +11,9 @@ such as `salary.min`) is looked up in the text the model saw, cheapest test firs
 - `derived`: computed or classified rather than copied (enum fields, booleans, and fields a schema
   marks with `json_schema_extra={"x-evidence": "derived"}`); a supporting quote is still attached when
   the value occurs;
+
+How a value is looked up follows its field's kind (`schemas.FieldKind`, decided once per schema): numbers,
+dates, currencies and phones by their own patterns, everything else as text.
 - `not_found`: nothing in the document supports it.
 
 Every search is a C-speed scan (str.find, one compiled regex per value, rapidfuzz on a few windows
@@ -21,18 +24,17 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-import decimal
-import enum
 import functools
+import math
 import re
-import types
-import typing
 import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Union
+from typing import Any
 
 from pydantic import BaseModel
+
+from extractor.schemas import FieldKind, field_kinds
 
 FUZZY_THRESHOLD = 85.0  # rapidfuzz partial_ratio (0-100) a span needs to count as `fuzzy` support
 # A fuzzy span widened to whole words is scored as a whole (rapidfuzz ratio): "Milan, Italy" in "Milano, Italia"
@@ -42,7 +44,6 @@ REVIEW_THRESHOLD = 0.5  # a document needs review when any value's confidence is
 STATUSES = ("exact", "normalized", "fuzzy", "derived", "not_found")
 # Confidence of a value from its evidence alone (see `confidence`).
 STATUS_CONFIDENCE = {"exact": 0.95, "normalized": 0.9, "fuzzy": 0.6, "derived": 0.7, "not_found": 0.05}
-DERIVED_MARK = "x-evidence"
 EVIDENCE_KEY = "_evidence"  # where a journal row keeps its evidence (not a column of results.parquet)
 EVIDENCE_COLUMNS = {"doc_id": "String", "field": "String", "value": "String", "quote": "String",
                     "start": "Int64", "end": "Int64", "page": "Int64", "status": "String",
@@ -56,7 +57,7 @@ class Leaf:
 
     field: str
     value: Any
-    kind: str  # text | email | phone | number | date | currency | derived
+    kind: str  # text | email | phone | number | date | currency | derived (`grounded_as`)
 
 
 @dataclass(frozen=True)
@@ -96,95 +97,47 @@ class Evidence:
 # -- what a schema's fields are ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Spec:
-    kind: str
-    is_list: bool = False
-    nested: type[BaseModel] | None = None
-
-
-def unwrap(annotation: Any) -> Any:
-    """The type inside Optional[...] and Annotated[...] (a union of several types is returned as it is)."""
-    while True:
-        origin = typing.get_origin(annotation)
-        if origin is typing.Annotated:
-            annotation = typing.get_args(annotation)[0]
-        elif origin in (Union, types.UnionType):
-            args = [a for a in typing.get_args(annotation) if a is not type(None)]
-            if len(args) != 1:
-                return annotation
-            annotation = args[0]
-        else:
-            return annotation
-
-
-def _spec(name: str, annotation: Any, derived: bool) -> _Spec:
-    annotation = unwrap(annotation)
-    origin = typing.get_origin(annotation)
-    if origin in (list, tuple, set, frozenset, Sequence):
-        args = typing.get_args(annotation)
-        item = _spec(name, args[0] if args else str, derived)
-        return _Spec(item.kind, True, item.nested)
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return _Spec("nested", False, annotation)
-    if derived or origin is Literal or annotation is bool or (
-            isinstance(annotation, type) and issubclass(annotation, enum.Enum)):
-        return _Spec("derived")
-    if annotation in (int, float, decimal.Decimal):
-        return _Spec("number")
-    if annotation is dt.date or annotation is dt.datetime:
-        return _Spec("date")
-    lowered = name.lower()
-    if "email" in lowered:
-        return _Spec("email")
-    if "phone" in lowered:
-        return _Spec("phone")
-    if lowered == "currency" or lowered.endswith("_currency"):
-        return _Spec("currency")
-    return _Spec("text")
-
-
-@functools.cache
-def field_specs(model: type[BaseModel]) -> dict[str, _Spec]:
-    """Field name -> how its values are grounded, for a pydantic model."""
-    specs = {}
-    for name, info in model.model_fields.items():
-        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
-        specs[name] = _spec(name, info.annotation, extra.get(DERIVED_MARK) == "derived")
-    return specs
+def grounded_as(kind: FieldKind) -> str:
+    """How a field's values are looked up (a Leaf's kind), from its kind (`schemas.FieldKind`): derived ones
+    (choices, booleans, fields marked x-evidence) are not expected verbatim; a name is text."""
+    if kind.nested is not None:
+        return "nested"
+    if kind.derived:
+        return "derived"
+    return "text" if kind.kind == "name" else kind.kind
 
 
 def derived_fields(model: type[BaseModel], prefix: str = "") -> set[str]:
     """Dotted paths of the fields whose values are derived, not copied."""
     out: set[str] = set()
-    for name, spec in field_specs(model).items():
-        if spec.nested is not None:
-            out |= derived_fields(spec.nested, f"{prefix}{name}.")
-        elif spec.kind == "derived":
+    for name, kind in field_kinds(model).items():
+        if kind.nested is not None:
+            out |= derived_fields(kind.nested, f"{prefix}{name}.")
+        elif kind.derived:
             out.add(prefix + name)
     return out
 
 
 def leaves(model: type[BaseModel], value: Mapping[str, Any], prefix: str = "") -> Iterator[Leaf]:
     """Every non-empty leaf value of a validated result (as `model_dump(mode="json")` gives it)."""
-    for name, spec in field_specs(model).items():
+    for name, kind in field_kinds(model).items():
         item = value.get(name)
         if item is None or item == "" or item == []:
             continue
         path = prefix + name
-        if spec.nested is not None:
-            if spec.is_list:
+        if kind.nested is not None:
+            if kind.is_list:
                 for i, sub in enumerate(item):
                     if isinstance(sub, Mapping):
-                        yield from leaves(spec.nested, sub, f"{path}[{i}].")
+                        yield from leaves(kind.nested, sub, f"{path}[{i}].")
             elif isinstance(item, Mapping):
-                yield from leaves(spec.nested, item, path + ".")
-        elif spec.is_list:
+                yield from leaves(kind.nested, item, path + ".")
+        elif kind.is_list:
             for i, sub in enumerate(item):
                 if sub is not None and sub != "":
-                    yield Leaf(f"{path}[{i}]", sub, spec.kind)
+                    yield Leaf(f"{path}[{i}]", sub, grounded_as(kind))
         else:
-            yield Leaf(path, item, spec.kind)
+            yield Leaf(path, item, grounded_as(kind))
 
 
 # -- searching one document ---------------------------------------------------------------------------------
@@ -424,7 +377,7 @@ class Grounder:
         value, kind = leaf.value, leaf.kind
         if isinstance(value, bool):
             return None
-        if kind == "number" or isinstance(value, int | float):
+        if isinstance(value, int | float) or (kind == "number" and _as_number(value) is not None):
             return self._regex(number_pattern(float(value)), _text(value))
         if kind == "date" or (kind == "derived" and _as_date(value) is not None):
             day = _as_date(value)
@@ -705,6 +658,15 @@ def _as_date(value: Any) -> dt.date | None:
         except ValueError:
             return None
     return None
+
+
+def _as_number(value: Any) -> float | None:
+    """A number written as text ("85000" in a text field declared x-kind number); None where it is not one."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _text(value: Any) -> str:

@@ -3,7 +3,8 @@
 Every comparison goes through one normalization per kind of field, so "agreement" and "accuracy"
 mean the same thing everywhere: names and text compare case-, space- and punctuation-blind, phones by
 their digits, numbers within a relative tolerance, dates as ISO days, lists as sets (Jaccard / set F1).
-Nested objects are compared per leaf (`salary.min`, `salary.currency`, ...).
+Nested objects are compared per leaf (`salary.min`, `salary.currency`, ...). The kind of each field is the
+schema's (`schemas.FieldKind`); `compared_as` says how each kind compares.
 """
 
 from __future__ import annotations
@@ -14,43 +15,38 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import polars as pl
 from pydantic import BaseModel
 
-from extractor.table import PolarsDataType, dtype_for
+from extractor.schemas import FieldKind, field_kinds
 
 NUMBER_TOLERANCE = 0.02  # relative; 85,000 vs 86,000 is the same salary, 3 vs 4 years is not
-_NAME_HINTS = ("name", "company", "companies", "location", "title", "role", "college", "degree")
 
 
-def field_kinds(model: type[BaseModel]) -> dict[str, str]:
-    """Leaf field -> kind (name, text, email, phone, number, date, list), nested models spread."""
-    kinds: dict[str, str] = {}
-    for name, info in model.model_fields.items():
-        dtype = dtype_for(info.annotation)
-        if isinstance(dtype, pl.Struct):
-            for sub in dtype.fields:
-                kinds[f"{name}.{sub.name}"] = _kind(sub.name, sub.dtype)
-        else:
-            kinds[name] = _kind(name, dtype)
-    return kinds
-
-
-def _kind(name: str, dtype: PolarsDataType) -> str:
-    lowered = name.lower()
-    if isinstance(dtype, pl.List):
+def compared_as(kind: FieldKind) -> str:
+    """How a field's values are compared, from its kind (`schemas.FieldKind`): list (a set of names), number, date,
+    email, phone, name, or text (text, currencies, choices, booleans, an object nested in a nested object)."""
+    if kind.is_list:
         return "list"
-    if dtype.is_numeric():
+    if kind.kind == "number":
         return "number"
-    if isinstance(dtype, (pl.Date, pl.Datetime)):
-        return "date"
-    if "email" in lowered:
-        return "email"
-    if "phone" in lowered:
-        return "phone"
-    if any(hint in lowered for hint in _NAME_HINTS):
-        return "name"
+    if kind.kind == "choice" and kind.options and isinstance(kind.options[0], int | float) \
+            and not isinstance(kind.options[0], bool):
+        return "number"  # Literal[1, 2, 3]
+    if kind.kind in ("date", "email", "phone", "name"):
+        return kind.kind
     return "text"
+
+
+def compared_kinds(model: type[BaseModel]) -> dict[str, str]:
+    """Leaf field -> how it is compared (`compared_as`), a nested model's fields spread (`salary.min`)."""
+    kinds: dict[str, str] = {}
+    for name, kind in field_kinds(model).items():
+        if kind.nested is not None and not kind.is_list:
+            for sub in field_kinds(kind.nested).values():
+                kinds[f"{name}.{sub.name}"] = compared_as(sub)
+        else:
+            kinds[name] = compared_as(kind)
+    return kinds
 
 
 def leaves(values: Mapping[str, Any], kinds: Mapping[str, str]) -> dict[str, Any]:
@@ -143,7 +139,7 @@ class Consensus:
 
 def consensus(model: type[BaseModel], answers: list[BaseModel | None]) -> Consensus:
     """Majority value per field across samples (the result), and per-field agreement with it."""
-    kinds = field_kinds(model)
+    kinds = compared_kinds(model)
     valid = [a.model_dump(mode="json") for a in answers if a is not None]
     if not valid:
         return Consensus(value=None, agreement=dict.fromkeys(kinds, 0.0), samples=len(answers), valid_samples=0)
@@ -236,7 +232,7 @@ class FieldScore:
 def score(rows: Iterable[Mapping[str, Any]], labels: Mapping[str, Mapping[str, Any]],
           model: type[BaseModel]) -> list[FieldScore]:
     """Per-field scores of result rows against labels; only labeled (document, field) pairs count."""
-    kinds = field_kinds(model)
+    kinds = compared_kinds(model)
     scores = {name: FieldScore(field=name, kind=kind) for name, kind in kinds.items()}
     for row in rows:
         gold = labels.get(row["doc_id"])

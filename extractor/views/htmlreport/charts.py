@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from extractor.formatting import number, pct, usd
-from extractor.ladder.breakeven import BreakEven
+from extractor.ladder.costmodel import BreakEven
 from extractor.views.htmlreport.data import RunPoint, escape
 
 if TYPE_CHECKING:

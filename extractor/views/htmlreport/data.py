@@ -19,15 +19,9 @@ import polars as pl
 
 from extractor.config import ModelPrice, RunConfig
 from extractor.errors import ConfigError
-from extractor.ladder.breakeven import (
-    Assumptions,
-    BreakEven,
-    BreakEvenConfig,
-    Comparison,
-    breakeven_analysis,
-    compare_experiments,
-    quality_wall,
-)
+from extractor.ladder.breakeven import BreakEvenConfig, breakeven_analysis, compare_experiments
+from extractor.ladder.compare import Comparison, quality_wall
+from extractor.ladder.costmodel import Assumptions, BreakEven
 from extractor.schemas import load_schema
 from extractor.store import Journal, require_results
 

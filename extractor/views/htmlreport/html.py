@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from extractor.formatting import pct, usd
+from extractor.ladder import verdict
 from extractor.store import write_atomic_bytes
 from extractor.views.htmlreport.charts import breakeven_svg, cost_histogram_svg, cost_per_run_svg, field_bars_svg
 from extractor.views.htmlreport.data import ReportConfig, ReportData, build_report, when
@@ -198,12 +199,12 @@ def _breakeven_html(data: ReportData) -> str:
          _e(usd(result.training_usd))],
         ["Batch API (24 h)", _e(usd(result.batch_per_doc)), _e(usd(result.batch_per_month)), "-"],
     ]
-    body = (f'<p class="recommendation"><strong>{_e(result.recommendation)}</strong></p>'
+    body = (f'<p class="recommendation"><strong>{_e(verdict.cost_recommendation(result))}</strong></p>'
             f'<div class="chart">{breakeven_svg(result)}</div>'
             + _table(["option", "per document", f"a month ({result.docs_per_month:,.0f} documents)", "once"],
                      rows, numeric={1, 2, 3})
             + '<h3>Assumptions</h3><ul class="assumptions">'
-            + "".join(f"<li>{_e(line)}</li>" for line in result.assumptions_text()) + "</ul>")
+            + "".join(f"<li>{_e(line)}</li>" for line in verdict.cost_assumptions(result)) + "</ul>")
     return _section("breakeven", body)
 
 
@@ -241,9 +242,10 @@ def _experiments_html(data: ReportData) -> str | None:
     body = ("<p>Each variant as its newest experiment measured it against labeled documents; the monthly figures "
             "multiply its per-document cost by the production volume and spread any training over "
             f"{_e(f'{c.amortize_months:g}')} months.</p>")
-    if c.recommendation is not None:
+    recommendation = verdict.target_recommendation(c)
+    if recommendation is not None:
         body += (f'<p class="recommendation"><strong>For {_e(pct(c.target, 1))} of fields right: '
-                 f"{_e(c.recommendation)}</strong></p>")
+                 f"{_e(recommendation)}</strong></p>")
     else:
         body += ("<p>Run <code>extractor report --target 0.95</code> (a share of fields right) for the cheapest "
                  "option that reaches it.</p>")
@@ -267,7 +269,7 @@ def _experiments_html(data: ReportData) -> str | None:
                  + _table(["field", *(spec(v.variant) for v in variants)], field_rows,
                           numeric=set(range(1, len(variants) + 1))) + "</div>")
     body += ('<h3>Assumptions</h3><ul class="assumptions">'
-             + "".join(f"<li>{_e(line)}</li>" for line in c.assumptions_text()) + "</ul>")
+             + "".join(f"<li>{_e(line)}</li>" for line in verdict.comparison_assumptions(c)) + "</ul>")
     return _section("experiments", body)
 
 

@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.markup import escape as markup_escape
 
 from extractor.formatting import pct, usd
+from extractor.ladder import verdict
 from extractor.views.htmlreport.data import ReportData, when
 
 
@@ -44,11 +45,12 @@ def print_report_summary(data: ReportData, console: Console) -> None:
             line += (f"; most accurate {markup_escape(leader.label)} {pct(leader.accuracy, 1)} of fields right at "
                      f"{usd(leader.per_doc)} a document")
         console.print(line)
-        if c.recommendation is not None:
-            console.print(f"[bold]For {pct(c.target, 1)} of fields right:[/] {markup_escape(c.recommendation)}")
+        recommendation = verdict.target_recommendation(c)
+        if recommendation is not None:
+            console.print(f"[bold]For {pct(c.target, 1)} of fields right:[/] {markup_escape(recommendation)}")
     elif "experiments" in data.notes:
         console.print(f"experiments: {markup_escape(data.notes['experiments'])}")
     if data.breakeven is not None:
-        console.print(f"[bold]Recommendation:[/] [bold]{markup_escape(data.breakeven.recommendation)}[/]")
+        console.print(f"[bold]Recommendation:[/] [bold]{markup_escape(verdict.cost_recommendation(data.breakeven))}[/]")
     else:
         console.print(f"break-even: {markup_escape(data.notes.get('breakeven', 'not available'))}")

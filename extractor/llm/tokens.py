@@ -1,0 +1,104 @@
+"""How many tokens a text costs a model: the one estimate, from characters.
+
+No tokenizer can be downloaded offline, so tokens are counted from characters at a rate calibrated on what the
+API reported for earlier documents of the same model (the journal's prompt tokens per prompt character and mean
+completion tokens, `Journal.tokens_per_char`); with no such history, 4 characters a token and 200 completion
+tokens. The run's `--max-cost` budget, the dry run, the fine-tuning export's estimate and the break-even analysis
+all count through `TokenRate` (break-even through `request_rate`, its per-request form).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+DEFAULT_TOKENS_PER_CHAR = 0.25  # 4 characters a token, with no earlier run of the model to calibrate on
+DEFAULT_COMPLETION_TOKENS = 200.0
+
+Calibration = tuple[float, float, int]  # (prompt tokens per prompt character, mean completion tokens, documents)
+
+
+@dataclass(frozen=True)
+class TokenRate:
+    """Prompt tokens per character and completion tokens per document for one model."""
+
+    per_char: float = DEFAULT_TOKENS_PER_CHAR
+    completion: float = DEFAULT_COMPLETION_TOKENS
+    documents: int = 0  # earlier documents it was calibrated on; 0: the defaults
+
+    @classmethod
+    def observed(cls, calibration: Calibration | None) -> TokenRate:
+        """The rate `Journal.tokens_per_char` observed for a model, or the defaults where it observed none."""
+        if calibration is None:
+            return cls()
+        per_char, completion, documents = calibration
+        return cls(per_char=per_char, completion=completion, documents=documents)
+
+    @property
+    def calibrated(self) -> bool:
+        return self.documents > 0
+
+    @property
+    def chars_per_token(self) -> float:
+        return 1 / self.per_char
+
+    def tokens(self, chars: float) -> float:
+        """Tokens of `chars` characters, unrounded (a mean per request, as break-even prices them)."""
+        return chars * self.per_char
+
+    def prompt_tokens(self, chars: int, unmeasured_chars: int = 0) -> int:
+        """Prompt tokens of `chars` characters, rounded up. `unmeasured_chars`: what is sent besides them but not
+        counted in a document's prompt characters (a tool definition): a calibrated rate already includes it (the
+        API billed it in the tokens the rate was measured on), the default rate counts it too."""
+        return math.ceil(self.tokens(chars if self.calibrated else chars + unmeasured_chars))
+
+
+def fit_tokens_per_char(points: list[tuple[int, int]]) -> tuple[float, float] | None:
+    """(tokens per character, fixed tokens per request) by least squares over one-request documents.
+
+    Prompt tokens also count what has no characters in the messages (the tool schema, message framing),
+    so the whole prompt's tokens per character overstates the rate, and with it what dropping the
+    few-shot examples saves. Documents of different lengths separate the two. None when there are
+    fewer than 5 documents, when the rate is not pinned down (its standard error is over 10% of it:
+    lengths too alike for the tokenizer's noise), or when the fit is not physical (rate <= 0 or a
+    negative fixed part).
+    """
+    n = len(points)
+    if n < 5:
+        return None
+    mean_x = sum(x for x, _ in points) / n
+    mean_y = sum(y for _, y in points) / n
+    sxx = sum((x - mean_x) ** 2 for x, _ in points)
+    if sxx == 0:
+        return None
+    rate = sum((x - mean_x) * (y - mean_y) for x, y in points) / sxx
+    overhead = mean_y - rate * mean_x
+    residual = sum((y - overhead - rate * x) ** 2 for x, y in points)
+    standard_error = math.sqrt(residual / (n - 2) / sxx)
+    if rate <= 0 or overhead < 0 or standard_error > 0.1 * rate:
+        return None
+    return rate, overhead
+
+
+@dataclass(frozen=True)
+class RequestRate:
+    """Tokens per character of one request's prompt, with its fixed part apart where documents allowed a fit."""
+
+    rate: TokenRate  # per request: TokenRate.tokens(characters of one request)
+    overhead_tokens: float | None  # fitted fixed tokens per request (tool schema, framing); None: averaged rate
+    fitted_from: int  # one-request documents the fit used; 0: the averaged rate
+
+    def tokens(self, chars: float) -> float:
+        return self.rate.tokens(chars)
+
+
+def request_rate(observed: TokenRate, single: list[tuple[int, int]], documents: int, requests: int) -> RequestRate:
+    """Tokens per character of one request: fitted over the one-request documents' (characters, prompt tokens)
+    where they allow it (`fit_tokens_per_char`), else the journal's rate per document spread over the requests
+    (it divides the tokens of ALL of a document's requests by the characters of ONE request)."""
+    fit = fit_tokens_per_char(single)
+    if fit is not None:
+        per_char, overhead = fit
+        return RequestRate(TokenRate(per_char, observed.completion, len(single)), overhead, len(single))
+    return RequestRate(TokenRate(observed.per_char * documents / requests, observed.completion, observed.documents),
+                       None, 0)

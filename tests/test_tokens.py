@@ -1,0 +1,78 @@
+"""One token estimate (`llm.tokens.TokenRate`): the run's budget, the dry run, the fine-tuning export and the
+break-even analysis count a text's tokens alike, from the rate the journal observed for the model."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from extractor.extraction import runner
+from extractor.extraction.budget import Budget
+from extractor.extraction.plan import plan
+from extractor.extraction.prompts import system_prompt
+from extractor.ladder.costmodel import observed_from_journal
+from extractor.ladder.finetune import FinetuneConfig, export_finetune
+from extractor.llm.pricing import Pricer
+from extractor.llm.tokens import DEFAULT_COMPLETION_TOKENS, DEFAULT_TOKENS_PER_CHAR, TokenRate
+from extractor.schemas import load_schema
+from extractor.store import PERSON, Journal, Labels
+from extractor.testing.fakeserver import FakeOpenAI
+
+from .conftest import ROOT, make_config, settings, write_docs
+
+SCHEMA = load_schema(ROOT / "schemas", "cover_letter")
+RATE = TokenRate(per_char=0.1, completion=7.0, documents=3)  # no tokenizer counts like this: it shows where it went
+
+
+def test_the_rate_and_its_defaults() -> None:
+    default = TokenRate.observed(None)
+    assert (default.per_char, default.completion, default.calibrated) == (
+        DEFAULT_TOKENS_PER_CHAR, DEFAULT_COMPLETION_TOKENS, False)
+    assert default.chars_per_token == 4
+    assert default.prompt_tokens(1001) == 251, "rounded up"
+    assert default.prompt_tokens(1000, unmeasured_chars=400) == 350, "the default counts what the rate could not see"
+    calibrated = TokenRate.observed((0.3, 150.0, 12))
+    assert calibrated.calibrated and calibrated.prompt_tokens(1000, unmeasured_chars=400) == 300, \
+        "a calibrated rate already includes it: the API billed it in the tokens it was measured on"
+
+
+def test_budget_dry_run_finetune_and_breakeven_count_through_one_rate(
+        tmp_path: Path, fake_server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> None:
+    answer = json.dumps({"applicant_name": "Ada Lovelace", "language": "en"})
+    write_docs(tmp_path / "in", {"a.txt": f"Letter A [[answer:{answer}]]", "b.txt": "Letter B, a little longer."})
+    assert runner.run(make_config(tmp_path, fake_server)).ok == 2
+    journal_path = tmp_path / "out" / "cover_letter" / "journal.sqlite3"
+    labels = Labels(journal_path)
+    labels.add("a.txt", "applicant_name", "Ada Lovelace", source="test", content_sha256=None, kind=PERSON)
+    labels.close()
+    monkeypatch.setattr(Journal, "tokens_per_char", lambda self, model: (RATE.per_char, RATE.completion, 3))
+
+    # the dry run of a new document
+    write_docs(tmp_path / "in", {"c.txt": "Letter C, which came later and is not extracted yet."})
+    dry = plan(make_config(tmp_path, fake_server))
+    (doc,) = dry.to_send
+    assert (doc.prompt_tokens, doc.completion_tokens) == (math.ceil(doc.prompt_chars * 0.1), 7)
+    assert "10.00 characters per prompt token" in dry.calibration
+
+    # the budget prices that document from the same count, in the dry run and in the run
+    pricer = Pricer.for_config(make_config(tmp_path, fake_server))
+    expected = pricer.cost(doc.prompt_tokens, 7, 0)
+    assert expected and Budget(1.0, pricer, RATE).admit(doc.prompt_chars) == (expected, expected)
+    assert plan(make_config(tmp_path, fake_server, max_cost_usd=expected)).fit_under_limit == 1
+    assert plan(make_config(tmp_path, fake_server, max_cost_usd=expected * 0.999)).fit_under_limit == 0
+    held = runner.run(make_config(tmp_path, fake_server, max_cost_usd=expected * 0.999))
+    assert held.cost_limited and held.ok == 2, "the run's budget held c back on the same estimate"
+
+    # the fine-tuning export
+    report = export_finetune(FinetuneConfig(settings=settings(tmp_path / "out")))
+    assert (report.token_basis, report.tokens_per_char, report.train_count) == ("calibrated", 0.1, 1)
+    assert report.train_tokens == RATE.prompt_tokens(report.train_chars) == math.ceil(report.train_chars * 0.1)
+
+    # break-even: the static prompt's tokens, per request (here one request a document: the same rate)
+    observed = observed_from_journal(journal_path, SCHEMA, "gpt-4o-mini")
+    assert observed is not None and observed.requests_per_doc == 1 and observed.fitted_from == 0
+    assert observed.prefix_tokens == pytest.approx(RATE.tokens(len(system_prompt(SCHEMA))))
+    assert observed.prefix_tokens_short == pytest.approx(RATE.tokens(len(system_prompt(SCHEMA, examples=False))))
