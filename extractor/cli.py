@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from extractor.ladder import assumed
+
 if TYPE_CHECKING:
     from extractor.config import RunConfig
 
@@ -290,10 +292,13 @@ def breakeven(
     schemas: SchemasOpt = None,
     output: OutputOpt = None,
     model: Annotated[str | None, typer.Option(help="today's model \\[the latest run's]")] = None,
-    target_model: Annotated[str | None, typer.Option(help="model to fine-tune")] = None,
-    training_examples: Annotated[int | None, typer.Option(help="labelled examples to train on")] = None,
-    epochs: Annotated[int | None, typer.Option(help="training epochs")] = None,
-    reask_rate: Annotated[float | None, typer.Option(help="re-asks per document after fine-tuning")] = None,
+    target_model: Annotated[str | None, typer.Option(
+        help=f"model to fine-tune \\[{assumed.FINETUNE_TARGET}]")] = None,
+    training_examples: Annotated[int | None, typer.Option(
+        help=f"labelled examples to train on \\[{assumed.TRAINING_EXAMPLES}]")] = None,
+    epochs: Annotated[int | None, typer.Option(help=f"training epochs \\[{assumed.EPOCHS}]")] = None,
+    reask_rate: Annotated[float | None, typer.Option(
+        help=f"re-asks per document after fine-tuning \\[{assumed.REASK_RATE_FINETUNED}]")] = None,
     target: Annotated[float | None, typer.Option(
         help="share of fields right to reach (0.95): recommend the cheapest measured option that reaches it "
              "(needs `extractor experiment`)")] = None,

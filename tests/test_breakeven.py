@@ -14,10 +14,11 @@ from genai_prices import Usage, calc_price
 from extractor.config import ModelPrice
 from extractor.extraction import runner
 from extractor.extraction.prompts import system_prompt
+from extractor.ladder.assumed import FINETUNE_TARGET as DEFAULT_FINETUNE_TARGET
 from extractor.ladder.compare import quality_wall
 from extractor.ladder.costmodel import Assumptions, Observed, analyze, current_prices, observed_from_journal
 from extractor.ladder.verdict import cost_assumptions, cost_recommendation, render_text
-from extractor.llm.pricing import DEFAULT_FINETUNE_TARGET, finetune_prices
+from extractor.llm.pricing import finetune_prices
 from extractor.llm.tokens import fit_tokens_per_char
 from extractor.schemas import load_schema
 from extractor.testing.fakeserver import FakeOpenAI

@@ -18,8 +18,8 @@ from pathlib import Path
 from extractor.config import ModelPrice
 from extractor.errors import ConfigError
 from extractor.extraction.prompts import system_prompt
+from extractor.ladder import assumed
 from extractor.llm.pricing import (
-    DEFAULT_FINETUNE_TARGET,
     MTOK,
     FinetunePrice,
     FinetunePriceTable,
@@ -117,16 +117,16 @@ current_prices = unit_prices
 class Assumptions:
     """What the comparison assumes rather than observes; every field is spelled out by `verdict.cost_assumptions`."""
 
-    target_model: str = DEFAULT_FINETUNE_TARGET
+    target_model: str = assumed.FINETUNE_TARGET
     """Model to fine-tune; it must be in the fine-tuning price table."""
 
-    training_examples: int = 500
+    training_examples: int = assumed.TRAINING_EXAMPLES
     """Labelled documents in the training file, each one prompt (without examples) plus its answer."""
 
-    epochs: int = 3
+    epochs: int = assumed.EPOCHS
     """Passes over the training file; training is billed per token per epoch."""
 
-    reask_rate_finetuned: float = 0.02
+    reask_rate_finetuned: float = assumed.REASK_RATE_FINETUNED
     """Extra requests per document after fine-tuning (validation re-asks); 0.02 = 1.02 requests a document."""
 
     nights_per_month: float = 30

@@ -41,8 +41,9 @@ from extractor.documents import SourceFile, load_document
 from extractor.errors import ConfigError, DocumentError, ExtractorError
 from extractor.extraction.prompts import build_messages, system_prompt
 from extractor.formatting import usd, usd_as_given
+from extractor.ladder import assumed
 from extractor.llm import request
-from extractor.llm.pricing import DEFAULT_FINETUNE_TARGET, finetune_prices
+from extractor.llm.pricing import finetune_prices
 from extractor.llm.tokens import DEFAULT_TOKENS_PER_CHAR, TokenRate
 from extractor.schemas import Schema, load_schema
 from extractor.store import Journal, Labels, write_atomic_bytes
@@ -74,7 +75,7 @@ class FinetuneConfig:
     val_fraction: float = 0.2
     seed: int = 0
     min_agreement: float = 0.9
-    target_model: str = DEFAULT_FINETUNE_TARGET
+    target_model: str = assumed.FINETUNE_TARGET
     epochs: int = 3
 
     def __post_init__(self) -> None:

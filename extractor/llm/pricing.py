@@ -104,9 +104,6 @@ class Pricer:
         return cost
 
 
-DEFAULT_FINETUNE_TARGET = "gpt-4.1-nano-2025-04-14"
-
-
 @dataclass(frozen=True)
 class FinetunePrice:
     """USD per million tokens for training a model and for running the fine-tuned result."""
