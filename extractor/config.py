@@ -132,6 +132,19 @@ class RunConfig:
         if self.batch and self.samples > 1:
             raise ConfigError("--batch cannot take self-consistency samples (--samples): run those without it")
 
+    def require_reachable_model(self) -> None:
+        """Refuse (ConfigError, exit 2) a model no configured backend can serve, before a run stores anything.
+
+        Without it, `--model gpt-4.1-mini` and no key ran the embedded model under that name, and an experiment
+        measured a model that never ran. Commands that only read outputs do not call it."""
+        if (self.resolved_backend == "embedded" and self.model not in (None, EMBEDDED_MODEL)
+                and self.model_path is None):
+            raise ConfigError(
+                f"model {self.model!r} cannot be reached: no OPENAI_API_KEY and no --base-url are set, and the "
+                f"embedded backend serves only its own model ({EMBEDDED_MODEL}); set OPENAI_API_KEY (OpenAI) or "
+                "--base-url (an OpenAI-compatible server) to use it, or leave --model unset for the embedded "
+                "model (--model-path FILE.gguf for another local model)")
+
     @property
     def resolved_backend(self) -> str:
         """`auto` means: a key or a base URL was configured -> that server; otherwise the embedded model."""

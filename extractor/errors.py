@@ -33,6 +33,12 @@ class ConfigError(ExtractorError):
     exit_code = ExitCode.USAGE
 
 
+class ExperimentStopped(ExtractorError):
+    """An experiment's variant could not run as named (its server stopped the run): it is not measured."""
+
+    exit_code = ExitCode.USAGE
+
+
 class RunLocked(ExtractorError):
     """Another run holds the lock on this output folder."""
 
@@ -85,6 +91,13 @@ class AuthError(RunStop):
     """The endpoint refused our credentials (401/403): no point sending the other documents."""
 
     error_type = "AuthError"
+
+
+class ModelUnavailable(RunStop):
+    """The server does not serve the model asked for (HTTP 404 naming the model): every document would fail the
+    same way, and an experiment must not record a model that never ran."""
+
+    error_type = "ModelUnavailable"
 
 
 class ServerUnreachable(RunStop):

@@ -61,6 +61,13 @@ def test_a_run_in_a_folder_without_schemas_says_where_it_looked_and_what_to_do(t
     assert "--schemas DIR" in result.stderr and "schemas_dir in extractor.toml" in result.stderr
 
 
+def test_a_named_model_without_a_server_stops_the_run_before_anything_is_stored(tmp_path: Path) -> None:
+    write_docs(tmp_path / "in", {"a.txt": "Letter"})
+    result = cli("run", str(tmp_path / "in"), "--model", "gpt-4.1-mini", "--output", str(tmp_path / "out"))
+    assert result.returncode == 2 and "model 'gpt-4.1-mini' cannot be reached" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_skipped_files_are_named_in_the_summary(tmp_path: Path, fake_server: FakeOpenAI) -> None:
     png = b"\x89PNG\r\n\x1a\n" + bytes(64)
     write_docs(tmp_path / "in", {"a.txt": "Letter", "scan.png": png, "empty.txt": "", "photo.jpg": b"\xff\xd8\xff"})

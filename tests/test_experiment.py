@@ -226,6 +226,37 @@ def test_the_command(tmp_path: Path, fake_server: FakeOpenAI) -> None:
     assert bad.exit_code == 2 and "cannot vary" in bad.output
 
 
+def test_a_variant_naming_a_model_that_cannot_be_reached_stops_before_anything_is_stored(tmp_path: Path) -> None:
+    write_docs(tmp_path / "in", LETTERS)
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text("".join(json.dumps(row) + "\n" for row in LABELS), encoding="utf-8")
+    result = CliRunner().invoke(app, [  # no key and no base URL: only the embedded model could answer
+        "experiment", str(tmp_path / "in"), "--labels", str(labels), "--variant", "model=gpt-4.1-mini",
+        "--output", str(tmp_path / "out"), "--schemas", str(Path(__file__).parent.parent / "schemas"),
+        "--no-progress"], env={"OPENAI_API_KEY": None, "OPENAI_BASE_URL": None})
+    assert result.exit_code == 2, result.output
+    assert "model 'gpt-4.1-mini' cannot be reached" in result.output and "OPENAI_API_KEY" in result.output
+    assert not (tmp_path / "out").exists(), "nothing stored: no journal, no labels, no experiments.parquet"
+
+
+def test_a_variant_whose_model_the_server_does_not_serve_is_not_measured(tmp_path: Path) -> None:
+    from extractor.errors import ExperimentStopped
+
+    from .conftest import serving
+
+    with serving(models={"gpt-4o-mini"}) as server:
+        config, labels = setup(tmp_path, server)
+        with pytest.raises(ExperimentStopped, match=r"variant model=gpt-4\.1-mini was not measured: .*no model "
+                                                    r"'gpt-4\.1-mini' \(HTTP 404"):
+            run_experiment(ExperimentConfig(settings=config, variants=("examples=none", "model=gpt-4.1-mini"),
+                                            labels_file=labels))
+        log = server_log(server)
+    frame = pl.read_parquet(config.layout.experiments)
+    assert set(frame["variant"]) == {"examples=none"}, "the model that never ran has no figures"
+    refused = sum(r["status"] == 404 for r in log)
+    assert 1 <= refused <= config.resolved_concurrency, "no document is sent after the first refusal"
+
+
 def test_a_prompt_version_is_a_variant_too(tmp_path: Path, fake_server: FakeOpenAI) -> None:
     config, labels = setup(tmp_path, fake_server)
     v2 = tmp_path / "schemas_v2"

@@ -199,6 +199,7 @@ async def run_async(config: RunConfig, observer: Observer | None = None,
     """
     if config.input_dir is None:
         raise ConfigError("which folder? give the input folder of documents to extract")
+    config.require_reachable_model()
     schema = load_schema(config.schemas_dir, config.schema)
     pricer = Pricer.for_config(config)
     if config.max_cost_usd is not None and not pricer.known:

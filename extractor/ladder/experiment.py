@@ -30,7 +30,7 @@ import polars as pl
 
 from extractor.config import RunConfig
 from extractor.documents import SourceFile, discover
-from extractor.errors import ConfigError, DocumentError
+from extractor.errors import ConfigError, DocumentError, ExperimentStopped
 from extractor.extraction import runner
 from extractor.extraction.plan import Plan, plan
 from extractor.extraction.recorder import Observer, RunSummary
@@ -208,6 +208,11 @@ def run_experiment(config: ExperimentConfig, observer: Callable[[str, RunConfig]
     settings = config.settings
     prepared = _prepare(config)
     schema, variants = prepared.schema, prepared.variants
+    for spec, vs in variants:  # every variant can run as named, or nothing is stored
+        try:
+            vs.require_reachable_model()
+        except ConfigError as exc:
+            raise ConfigError(f"variant {spec!r}: {exc}") from None
     main = Labels(settings.layout.journal)  # the team's labels store: --labels goes there, as with eval
     try:
         imported, rejected = (store_labels_file(main, config.labels_file, schema) if config.labels_file is not None
@@ -235,6 +240,11 @@ def run_experiment(config: ExperimentConfig, observer: Callable[[str, RunConfig]
         finally:
             if (close := getattr(progress, "close", None)) is not None:
                 close()  # a progress bar ends with its variant
+        if summary.aborted:
+            # The server could not serve this variant (no such model, refused key): whatever it would measure
+            # is not the model the variant names.
+            raise ExperimentStopped(f"variant {spec} was not measured: {summary.aborted}; nothing was recorded for "
+                                    f"it in {settings.layout.experiments}")
         rows = measure(vs, schema, spec, summary, list(collected.rows.values()), labels, report.experiment_id)
         report.variants.append(VariantResult(spec, vs, summary, rows))
         append_rows(settings.layout.experiments, rows)

@@ -18,7 +18,15 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 
 from extractor.config import RunConfig
-from extractor.errors import AuthError, BatchNotCreated, ConfigError, ExtractionError, RunStop, ServerUnreachable
+from extractor.errors import (
+    AuthError,
+    BatchNotCreated,
+    ConfigError,
+    ExtractionError,
+    ModelUnavailable,
+    RunStop,
+    ServerUnreachable,
+)
 from extractor.llm.batchapi import ENDPOINT, FINISHED, METADATA_KEY, BatchAPI, BatchState
 from extractor.llm.request import CallSettings, parse_choice, request_params, wrapped
 from extractor.llm.throttle import AdaptiveLimit
@@ -239,6 +247,10 @@ class OpenAICompatibleBackend:
                 return AuthError(redact(
                     f"the server refused the credentials (HTTP {err.status_code}): {_short(err)}; "
                     "check OPENAI_API_KEY / api_key and the base URL", self._secret))
+            if isinstance(err, openai.NotFoundError) and _names_a_model(err):
+                return ModelUnavailable(redact(
+                    f"the server has no model {self._settings.model!r} (HTTP 404: {_short(err)}); check --model "
+                    "against the models the server lists (GET /v1/models) and the base URL", self._secret))
             if isinstance(err, openai.APIStatusError):
                 return _extraction_error(type(err).__name__, redact(
                     f"HTTP {err.status_code}: {_short(err)}; {_status_advice(err.status_code)}", self._secret))
@@ -347,6 +359,14 @@ class OpenAIBatchAPI:
 
 
 AGAIN = "the next run tries this document again"
+
+
+def _names_a_model(err: BaseException) -> bool:
+    """A 404 about the model rather than the path: OpenAI's `model_not_found`, vLLM's "The model `x` does not
+    exist", Ollama's "model 'x' not found"."""
+    code = getattr(err, "code", None)
+    text = str(err).lower()
+    return code == "model_not_found" or ("model" in text and ("not exist" in text or "not found" in text))
 
 
 def _status_advice(status: int) -> str:

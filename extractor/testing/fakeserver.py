@@ -143,7 +143,7 @@ class FakeOpenAI:
                  batch_answers_lost: int = 0, batch_api: bool = True,
                  answers: dict[str, dict[str, Any]] | None = None,
                  model_answers: dict[str, dict[str, dict[str, Any]]] | None = None,
-                 embeddings: bool = True) -> None:
+                 embeddings: bool = True, models: set[str] | None = None) -> None:
         self.supports_n = supports_n  # False: behave like servers that ignore `n` (llama.cpp)
         # A provider's rate limit, simplified: a request arriving while this many are being answered
         # gets 429 with Retry-After at once. Peak concurrency seen is kept in `peak_in_flight`.
@@ -172,6 +172,8 @@ class FakeOpenAI:
         self.model_answers = dict(model_answers or {})
         self.batch_api = batch_api  # False: a server without files and batches endpoints (404, like llama.cpp)
         self.embeddings = embeddings  # False: no /v1/embeddings (404), like a chat-only server
+        # The models served, like vLLM or Ollama: another model's request is a 404 naming it. None: any model.
+        self.models = set(models) if models is not None else None
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict[str, Any]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -246,6 +248,12 @@ class FakeOpenAI:
                 {"error": {"message": "Rate limit reached: too many requests in flight", "type": "requests",
                            "code": "rate_limit_exceeded"}},
                 status=429, headers={"retry-after": f"{self.retry_after_s:g}"})
+        if self.models is not None and body.get("model") not in self.models:
+            self._append({"status": 404, "fault": "model", "first_user": _first_user(body), "prompt_tokens": 0,
+                          "completion_tokens": 0, "cached_tokens": 0})
+            return web.json_response(
+                {"error": {"message": f"The model `{body.get('model')}` does not exist.", "type": "NotFoundError",
+                           "code": "model_not_found"}}, status=404)
         self.in_flight += 1  # only this event loop's thread touches the counters
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         try:
@@ -376,7 +384,8 @@ class FakeOpenAI:
     async def _models(self, request: Any) -> Any:
         from aiohttp import web
 
-        return web.json_response({"object": "list", "data": [{"id": "fake", "object": "model"}]})
+        served = sorted(self.models) if self.models is not None else ["fake"]
+        return web.json_response({"object": "list", "data": [{"id": m, "object": "model"} for m in served]})
 
     async def _log(self, request: Any) -> Any:
         from aiohttp import web
