@@ -48,7 +48,12 @@ def test_samples_majority_and_agreement(tmp_path: Path, supports_n: bool) -> Non
     assert metrics["vary.txt"]["agree_applicant_name"] == 1.0
     assert metrics["steady.txt"]["consistency"] == 1.0 and metrics["vary.txt"]["consistency"] < 1.0
     assert summary.sampled == 2
-    assert summary.mean_agreement["seniority"] == pytest.approx((2 / 3 + 1) / 2)
+    # steady.txt's samples give no seniority at all: no answer to agree on, not 100% agreement
+    assert metrics["steady.txt"].get("agree_seniority") is None
+    assert summary.mean_agreement["seniority"] == pytest.approx(2 / 3)
+    shares = summary.as_dict()["agreement"]
+    assert shares["seniority"] == pytest.approx(2 / 3, abs=1e-6), "run_summary.json holds shares, not sums"
+    assert all(0.0 <= v <= 1.0 for v in shares.values())
 
 
 def test_invalid_samples_count_as_disagreement(tmp_path: Path, fake_server: FakeOpenAI) -> None:
@@ -98,3 +103,25 @@ def test_drift_between_models_is_reported_per_field(tmp_path: Path, fake_server:
     assert "gpt-4o-mini" in label and "(gpt-4o)" in label
     assert drift["documents"] == 5
     assert drift["changed"] == {"seniority": 4}
+
+
+def test_sampling_under_the_field_strategy_asks_field_questions_and_stores_shares(tmp_path: Path) -> None:
+    letter = "Hi, Bob Stone here: bob@stone.io, Berlin. Thanks!"
+    with serving(answers={"Bob Stone": {"applicant_name": "Bob Stone"}}) as server:
+        write_docs(tmp_path / "one", {"bob.txt": letter})
+        runner.run(make_config(tmp_path / "a", server, input_dir=tmp_path / "one", strategy="fields"))
+        once = len(server_log(server))
+        write_docs(tmp_path / "in", {"bob.txt": letter})
+        config = make_config(tmp_path, server, strategy="fields", samples=3)
+        summary = runner.run(config)
+        log = server_log(server)[once:]
+    assert summary.ok == 1 and summary.sampled == 1
+    assert log and not any(r["tools"] for r in log), "no whole-schema call: field questions only"
+    assert {r["temperature"] for r in log} == {config.sample_temperature}
+    assert len(log) == 3 * once, "each sample asked field by field, as the unsampled document was"
+    metrics = _metrics(config)["bob.txt"]
+    agreements = {k: v for k, v in metrics.items() if k.startswith("agree_") and v is not None}
+    assert agreements and all(0.0 <= v <= 1.0 for v in agreements.values())
+    assert "agree_company" not in agreements, "a field no sample answered has no agreement"
+    shares = summary.as_dict()["agreement"]
+    assert shares and all(0.0 <= v <= 1.0 for v in shares.values())

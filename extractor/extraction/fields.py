@@ -36,6 +36,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from extractor.errors import ExtractionError
 from extractor.extraction.prompts import defuse, wrap_document
 from extractor.extraction.retrieval import Shot
 from extractor.llm.transport import CallMeter
@@ -527,3 +528,22 @@ async def extract_fields(ask: Ask, schema: Schema, text: str, meter: CallMeter,
     """One document, field by field (see the module docstring); `shots`: its retrieved examples
     (`--examples similar:K`), shown as per-field demonstrations."""
     return await FieldExtractor(ask, schema, text, meter, shots).extract()
+
+
+async def sample_fields(ask: Ask, schema: Schema, text: str, meter: CallMeter, shots: Sequence[Shot], k: int,
+                        temperature: float) -> list[BaseModel | None]:
+    """K answers of the field strategy at `temperature` (self-consistency), each asked field by field as the
+    document's unsampled answer is: the agreement then describes the extractor that gives the results. A
+    sample that fails is None (a disagreeing sample), as in the whole-schema strategy."""
+
+    async def hot(messages: list[dict[str, str]], answer: dict[str, Any], max_tokens: int,
+                  m: CallMeter) -> str:
+        return await ask(messages, answer, max_tokens, m, temperature)  # type: ignore[call-arg]
+
+    answers: list[BaseModel | None] = []
+    for _ in range(k):
+        try:
+            answers.append(await extract_fields(hot, schema, text, meter, shots))
+        except ExtractionError:
+            answers.append(None)
+    return answers

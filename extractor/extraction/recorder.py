@@ -65,7 +65,9 @@ class RunSummary:
     not_found_values: int = 0  # values of fresh results that nothing in their document supports
     not_found_documents: int = 0  # fresh results with at least one such value
     sampled: int = 0  # documents extracted K times for self-consistency
-    agreement: dict[str, float] = field(default_factory=dict)  # per field: sum over sampled docs (see mean)
+    # per field: sum over the sampled docs that answered it (see mean_agreement; run_summary.json holds shares)
+    agreement: dict[str, float] = field(default_factory=dict)
+    answered: dict[str, int] = field(default_factory=dict)  # per field: sampled docs with an answer to agree on
     drift: dict[str, dict[str, Any]] = field(default_factory=dict)  # "old -> new": documents, changed per field
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -101,11 +103,13 @@ class RunSummary:
         return ExitCode.SOME_FAILED if self.failed or self.batch_failed else ExitCode.OK
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """run_summary.json: `agreement` as each field's mean share over the sampled documents (0..1)."""
+        return {**asdict(self), "agreement": {k: round(v, 6) for k, v in self.mean_agreement.items()}}
 
     @property
     def mean_agreement(self) -> dict[str, float]:
-        return {k: v / self.sampled for k, v in self.agreement.items()} if self.sampled else {}
+        """Per field, the mean agreement over the sampled documents where some sample gave it a value."""
+        return {k: v / self.answered[k] for k, v in self.agreement.items() if self.answered.get(k)}
 
 
 MAX_FAILURES_LISTED = 20  # in the summary; results.parquet has every one
@@ -251,6 +255,7 @@ class Recorder:
         s.sampled += 1
         for key, value in agreed.agreement.items():
             s.agreement[key] = s.agreement.get(key, 0.0) + value
+            s.answered[key] = s.answered.get(key, 0) + 1
 
     def record_drift(self, row: dict[str, Any], cache_key: str) -> None:
         """Compare a fresh result with the same bytes' result under another schema version or model."""

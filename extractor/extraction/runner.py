@@ -20,7 +20,7 @@ from extractor.config import RunConfig
 from extractor.documents import DocumentReader, SourceFile, discover
 from extractor.errors import ConfigError, DocumentError, ExtractionError, Interrupted, OutputError, RunStop
 from extractor.extraction.budget import Budget
-from extractor.extraction.fields import extract_fields
+from extractor.extraction.fields import extract_fields, sample_fields
 from extractor.extraction.intake import Carry, Fresh, Intake, NotSendable, Pending, Unreadable
 from extractor.extraction.lock import RunLock
 from extractor.extraction.recorder import Observer, Recorder, RunSummary, iso, runs_frame
@@ -140,8 +140,13 @@ class _Run:
             # The meter's deadline stops retries from starting; this also bounds an in-flight call.
             async with asyncio.timeout(self.config.document_deadline_s):
                 if identity.sampled:
-                    answers = await model.sample(ready.messages, self.schema.model, meter,
-                                                 self.config.samples, self.config.sample_temperature)
+                    if self.config.resolved_strategy == "fields":  # sampled the way its result is extracted
+                        answers = await sample_fields(model.complete_json, self.schema, ready.text, meter,
+                                                      identity.examples, self.config.samples,
+                                                      self.config.sample_temperature)
+                    else:
+                        answers = await model.sample(ready.messages, self.schema.model, meter,
+                                                     self.config.samples, self.config.sample_temperature)
                     agreed = consensus(self.schema.model, answers)
                     rec.record_consistency(identity.src.doc_id, agreed)
                     if agreed.value is None:

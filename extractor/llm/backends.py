@@ -50,8 +50,9 @@ class Backend(Protocol):
         ...
 
     async def complete_json(self, messages: list[dict[str, str]], schema: dict[str, Any], max_tokens: int,
-                            meter: CallMeter) -> str:
-        """One short answer constrained to a JSON schema (the field-by-field strategy's questions)."""
+                            meter: CallMeter, temperature: float | None = None) -> str:
+        """One short answer constrained to a JSON schema (the field-by-field strategy's questions); `temperature`
+        overrides the run's (self-consistency samples)."""
         ...
 
     async def embed(self, texts: list[str], model: str, meter: CallMeter) -> list[list[float]]:
@@ -168,15 +169,15 @@ class OpenAICompatibleBackend:
         return answers
 
     async def complete_json(self, messages: list[dict[str, str]], schema: dict[str, Any], max_tokens: int,
-                            meter: CallMeter) -> str:
+                            meter: CallMeter, temperature: float | None = None) -> str:
         """One answer constrained to `schema`, metered into `meter`; its text ("" when there is none)."""
         s = self._settings
         if self._schema_format == "json_object":  # llama-cpp-python turns the schema into a grammar
             response_format: dict[str, Any] = {"type": "json_object", "schema": schema}
         else:
             response_format = {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}}
-        kwargs: dict[str, Any] = {"temperature": s.temperature, "max_tokens": max_tokens,
-                                  "response_format": response_format}
+        kwargs: dict[str, Any] = {"temperature": s.temperature if temperature is None else temperature,
+                                  "max_tokens": max_tokens, "response_format": response_format}
         if s.extra_body:
             kwargs["extra_body"] = dict(s.extra_body)
         token = CURRENT_METER.set(meter)

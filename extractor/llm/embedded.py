@@ -187,9 +187,9 @@ class EmbeddedBackend:
             return await self._inner.sample(messages, response_model, meter, k, temperature)
 
     async def complete_json(self, messages: list[dict[str, str]], schema: dict[str, Any], max_tokens: int,
-                            meter: CallMeter) -> str:
+                            meter: CallMeter, temperature: float | None = None) -> str:
         async with self._calling(meter):
-            return await self._inner.complete_json(messages, schema, max_tokens, meter)
+            return await self._inner.complete_json(messages, schema, max_tokens, meter, temperature)
 
     @contextlib.asynccontextmanager
     async def _calling(self, meter: CallMeter) -> AsyncIterator[None]:

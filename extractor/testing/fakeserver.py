@@ -425,7 +425,8 @@ class FakeOpenAI:
             if fault is None and self.fail_rate and self._random.random() < self.fail_rate:
                 fault = self._random.choice(["429", "500", "503"])
         record: dict[str, Any] = {"key": key, "first_user": first_user, "attempt": index + 1, "fault": fault,
-                                  "messages": messages,
+                                  "messages": messages, "tools": bool(body.get("tools")),
+                                  "temperature": body.get("temperature"),
                                   "system_sha256": hashlib.sha256(system.encode()).hexdigest(),
                                   "schema_sha256": hashlib.sha256(
                                       json.dumps(self._schema(body), sort_keys=True).encode()).hexdigest(),

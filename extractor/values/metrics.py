@@ -147,6 +147,8 @@ def consensus(model: type[BaseModel], answers: list[BaseModel | None]) -> Consen
     agreement = {}
     for key, kind in kinds.items():
         values = [s[key] for s in spread]
+        if all(normalize(kind, v) is None for v in values):
+            continue  # no sample answered it: no answer to agree on, not 100% agreement
         representative, _ = majority(kind, values)
         agreement[key] = sum(similarity(kind, v, representative) for v in values) / len(answers)
     result: dict[str, Any] = {}
