@@ -34,6 +34,11 @@ class Layout:
         return self.root / "metrics.parquet"
 
     @property
+    def calibration(self) -> Path:
+        """What the newest `extractor eval` measured of the label-free confidence (calibration.json)."""
+        return self.root / "calibration.json"
+
+    @property
     def runs(self) -> Path:
         return self.root / "runs.parquet"
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -19,6 +20,10 @@ from pydantic import BaseModel
 from extractor.values.metrics import compared_kinds, leaves, normalize, similarity
 
 BANDS = ((0.0, 0.25), (0.25, 0.5), (0.5, 0.75), (0.75, 0.9), (0.9, 1.0001))
+# Below this AUROC the confidence tells right from wrong little better than a coin (0.5): needs_review and the
+# badges then say nothing about a value, and every view says so instead of showing them as if they did.
+INFORMATIVE_AUROC = 0.6
+MIN_JUDGED = 20  # labeled values (right and wrong ones both present) before confidence is judged at all
 
 
 @dataclass(frozen=True)
@@ -41,8 +46,13 @@ class Calibration:
     bands: list[Band] = field(default_factory=list)
     per_field: dict[str, dict[str, Any]] = field(default_factory=dict)  # field -> values, right, auroc
 
+    @property
+    def uninformative(self) -> bool:
+        """Measured on enough values, and no better than about a coin at telling right values from wrong."""
+        return self.auroc is not None and self.values >= MIN_JUDGED and self.auroc < INFORMATIVE_AUROC
+
     def as_dict(self) -> dict[str, Any]:
-        return {"values": self.values, "right": self.right, "auroc": self.auroc,
+        return {"values": self.values, "right": self.right, "auroc": self.auroc, "uninformative": self.uninformative,
                 "bands": [{**asdict(b), "high": min(b.high, 1.0), "accuracy": b.accuracy} for b in self.bands],
                 "fields": self.per_field}
 
@@ -111,3 +121,41 @@ def _typed(value: str, kind: str) -> Any:
         except ValueError:
             return value
     return value
+
+
+@dataclass(frozen=True)
+class ConfidenceVerdict:
+    """What the newest eval said of the confidence of one model's values (calibration.json), for the views."""
+
+    model: str
+    schema_version: str
+    auroc: float | None
+    values: int
+    uninformative: bool
+    evaluated_at: str
+
+    def note(self) -> str:
+        return (f"confidence is uninformative for {self.model}: AUROC {self.auroc:.2f} over {self.values} labeled "
+                f"values (extractor eval, {self.evaluated_at}); needs_review and the badges do not tell right "
+                "values from wrong ones for this model, so check values by their field's accuracy instead")
+
+
+def write_verdict(path: Path, calibration: Calibration, model: str, schema_version: str, evaluated_at: str) -> None:
+    from extractor.store import write_json_atomic
+
+    write_json_atomic({"model": model, "schema_version": schema_version, "auroc": calibration.auroc,
+                       "values": calibration.values, "uninformative": calibration.uninformative,
+                       "evaluated_at": evaluated_at}, path)
+
+
+def read_verdict(path: Path) -> ConfidenceVerdict | None:
+    """The newest eval's verdict, or None (no eval yet, or an unreadable file: then nothing is claimed)."""
+    import json
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return ConfidenceVerdict(model=str(data["model"]), schema_version=str(data["schema_version"]),
+                                 auroc=data["auroc"], values=int(data["values"]),
+                                 uninformative=bool(data["uninformative"]), evaluated_at=str(data["evaluated_at"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

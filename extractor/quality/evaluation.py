@@ -24,7 +24,7 @@ from pydantic import ValidationError
 
 from extractor.config import RunConfig
 from extractor.errors import ConfigError
-from extractor.quality.calibration import Calibration, calibrate
+from extractor.quality.calibration import Calibration, calibrate, write_verdict
 from extractor.schemas import Schema, load_schema, validate_field
 from extractor.store import LABELS_FILE, PERSON, Journal, Label, Labels, require_results
 from extractor.values.metrics import FieldScore, compared_kinds, leaves, score, similarity
@@ -239,9 +239,11 @@ def evaluate(config: EvalConfig) -> EvalReport:
                         schema_version=schema.version, models=sorted({r["model"] for r in rows if r["model"]}),
                         imported=imported, rejected=rejected, shared_labels=shared, conflicts=conflicts,
                         calibration=calibration)
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    if calibration is not None and calibration.auroc is not None:
+        write_verdict(layout.calibration, calibration, ",".join(report.models), report.schema_version, now)
     journal = Journal(path)
     try:
-        now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         journal.record_eval([{"evaluated_at": now, "schema_version": report.schema_version,
                               "model": ",".join(report.models), "field": s.field, "documents": s.documents,
                               "accuracy": s.accuracy, "precision": s.precision, "recall": s.recall, "f1": s.f1}

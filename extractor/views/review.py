@@ -31,6 +31,7 @@ from extractor.config import RunConfig
 from extractor.documents import DocumentReader, SourceFile, sha256_file
 from extractor.errors import DocumentError
 from extractor.formatting import pct
+from extractor.quality.calibration import ConfidenceVerdict, read_verdict
 from extractor.schemas import META_COLUMNS
 from extractor.store import require_results, write_atomic_bytes
 from extractor.values.evidence import STATUSES, Evidence
@@ -72,6 +73,7 @@ class DocReview:
     read_from: Path | None = None  # where the text was read (the source, or the archive)
     no_text: str | None = None  # why the text is not shown
     empty: list[str] = field(default_factory=list)  # fields the result gives no value (`company`, `salary.max`)
+    unjudged: bool = False  # eval found the confidence of this document's model uninformative: no green badge
 
     @property
     def not_found(self) -> list[Evidence]:
@@ -100,6 +102,7 @@ class ReviewData:
     documents: list[DocReview] = field(default_factory=list)
     evidence_missing: bool = False  # no evidence.parquet: results from before evidence
     columns: list[str] = field(default_factory=list)  # of results.parquet: the schema's fields in its order
+    confidence: ConfidenceVerdict | None = None  # the newest eval found confidence uninformative for its model
 
     @property
     def groups(self) -> list[str]:
@@ -135,6 +138,12 @@ def build_review(config: ReviewConfig) -> ReviewData:
             source_path=row.get("source_path"), content_sha256=row.get("content_sha256"), error=error,
             model=row.get("model"), extracted_at=_when(extracted),
             empty=_empty_fields(row) if status == "ok" else []))
+    verdict = read_verdict(layout.calibration)
+    if verdict is not None and verdict.uninformative:
+        judged = set(verdict.model.split(","))
+        for doc in data.documents:
+            doc.unjudged = doc.status == "ok" and doc.model in judged
+        data.confidence = verdict if any(d.unjudged for d in data.documents) else None
     data.documents.sort(key=lambda d: d.order)
     asyncio.run(_read_texts([d for d in data.documents if d.status == "ok"], config.settings))
     return data
@@ -366,6 +375,8 @@ def _script_hash(script: str) -> str:
 def _badge(doc: DocReview) -> str:
     if doc.needs_review:
         return '<span class="badge review">needs review</span>'
+    if doc.status == "ok" and doc.unjudged:
+        return '<span class="badge other" title="eval found this model\'s confidence uninformative">unverified</span>'
     if doc.status == "ok":
         return '<span class="badge fine">grounded</span>'
     return f'<span class="badge other">{_e(doc.status)}</span>'
@@ -484,6 +495,9 @@ def render_review(data: ReviewData) -> str:
                f"confidence is below {data.threshold:g}")
     note = ('<p class="why">No evidence.parquet: these results predate evidence, so no value can be shown in '
             "its text.</p>") if data.evidence_missing else ""
+    if data.confidence is not None:
+        said = data.confidence.note()
+        note += f'<p class="why" id="confidence">{_e(said[:1].upper() + said[1:])}.</p>'
     sections = [_doc_html(n, d) for n, d in enumerate(docs, start=1)]
     csp = (f"default-src 'none'; style-src 'unsafe-inline'; script-src '{_script_hash(_SCRIPT)}'")
     return "\n".join([

@@ -157,6 +157,11 @@ def print_eval(report: EvalReport, console: Console) -> None:
             if band.values:
                 console.print(f"  confidence {band.low:.2f}-{min(band.high, 1.0):.2f}: {band.values} value(s), "
                               f"{pct(band.accuracy, 1)} right")
+        if calibration.uninformative:
+            console.print(f"[yellow]confidence is uninformative for {', '.join(report.models) or 'this model'}:[/] "
+                          f"AUROC {calibration.auroc:.2f} is near a coin's 0.5, so needs_review and the review "
+                          "page's badges do not tell right values from wrong ones; the review page and the sheet "
+                          "now say so (re-run eval after a change of model or prompt)")
     if report.imported:
         console.print(f"{report.imported} label value(s) imported into the labels store")
     if report.shared_labels:

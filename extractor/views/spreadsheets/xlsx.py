@@ -13,6 +13,7 @@ from typing import Any
 import polars as pl
 
 from extractor.layout import Layout
+from extractor.quality.calibration import read_verdict
 from extractor.schemas import Schema
 from extractor.table import PolarsDataType
 from extractor.views.spreadsheets.cells import EXPORT_PROPERTY
@@ -222,6 +223,13 @@ def _summary(frame: pl.DataFrame, schema: Schema, layout: Layout, exported_at: d
         ("cost USD per ok document", float(cost or 0.0) / counts["ok"] if counts["ok"] else None, _MONEY, None),
         ("corrected documents", corrected, _COUNT, share(corrected)),
     ]
+    verdict = read_verdict(layout.calibration)
+    if verdict is not None and verdict.auroc is not None:
+        judged = (f"uninformative for {verdict.model}: needs_review and the red cells do not tell right values from "
+                  "wrong ones" if verdict.uninformative else f"separates right from wrong for {verdict.model}")
+        rows.append(("label-free confidence (extractor eval)",
+                     f"AUROC {verdict.auroc:.2f} over {verdict.values} labeled values, {judged} "
+                     f"({verdict.evaluated_at})", None, None))
     metrics_path = layout.metrics
     if metrics_path.exists():  # self-consistency was measured: mean agreement per field
         metrics = pl.read_parquet(metrics_path)
