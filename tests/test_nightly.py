@@ -272,6 +272,27 @@ def test_parse_time_limit_stops_a_slow_parser(tmp_path: Path, fake_server: FakeO
     assert rows["ok.txt"]["status"] == "ok" and summary.ok == 1
 
 
+def test_a_dry_run_names_the_documents_over_the_models_context_window(tmp_path: Path,
+                                                                        fake_server: FakeOpenAI) -> None:
+    import io
+
+    from rich.console import Console
+
+    from extractor.extraction.plan import plan
+    from extractor.views.terminal import print_plan
+
+    # gpt-4o-mini reads 128,000 tokens (genai-prices' table): ~600,000 characters do not fit
+    write_docs(tmp_path / "in", {"short.txt": "Letter", "pack.txt": "lorem ipsum " * 50_000})
+    planned = plan(make_config(tmp_path, fake_server, max_chars=2_000_000))
+    assert planned.context_tokens == 128_000
+    assert [d.doc_id for d in planned.over_context] == ["pack.txt"]
+    console = Console(file=io.StringIO(), width=200)
+    print_plan(planned, console)
+    printed = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "over the context window: 1 document(s) would not fit the 128,000 tokens gpt-4o-mini reads" in printed
+    assert "pack.txt (~" in printed
+
+
 def test_dry_run_sends_nothing_and_estimates_from_history(tmp_path: Path, fake_server: FakeOpenAI) -> None:
     from extractor.extraction.plan import plan
 

@@ -20,7 +20,7 @@ from extractor.documents import DocumentReader, SourceFile, discover
 from extractor.errors import ConfigError, DocumentError, JournalError
 from extractor.extraction.budget import Budget
 from extractor.extraction.intake import Carry, Intake, NotSendable, Pending, Unreadable
-from extractor.llm.pricing import Pricer
+from extractor.llm.pricing import Pricer, context_window
 from extractor.llm.tokens import DEFAULT_TOKENS_PER_CHAR, TokenRate
 from extractor.schemas import load_schema
 from extractor.store import Journal
@@ -48,6 +48,14 @@ class Plan:
     cost_usd: float | None = 0.0
     max_cost_usd: float | None = None
     fit_under_limit: int | None = None  # documents, in order, whose estimated cost fits under max_cost_usd
+    context_tokens: int | None = None  # the model's context window, where known (llm.pricing.context_window)
+
+    @property
+    def over_context(self) -> list[PlannedDocument]:
+        """Documents whose estimated prompt and answer would not fit the model's context: they would fail."""
+        if self.context_tokens is None:
+            return []
+        return [d for d in self.to_send if d.prompt_tokens + d.completion_tokens > self.context_tokens]
 
     @property
     def prompt_tokens(self) -> int:
@@ -77,7 +85,7 @@ async def plan_async(config: RunConfig, files: list[SourceFile] | None = None,
         except DocumentError as exc:
             raise ConfigError(str(exc)) from None
     journal = _open_journal(config.layout.journal)
-    result = Plan(documents=len(files), model=config.resolved_model)
+    result = Plan(documents=len(files), model=config.resolved_model, context_tokens=context_window(config))
     rate = TokenRate.observed(journal.tokens_per_char(config.resolved_model) if journal is not None else None)
     result.tokens_per_char = rate.per_char
     if rate.calibrated:

@@ -46,6 +46,27 @@ def list_cost(model: str, prompt_tokens: int, completion_tokens: int, cached_tok
     return None
 
 
+def context_window(config: RunConfig) -> int | None:
+    """Tokens the model reads at most (prompt and answer): the embedded server's context, else genai-prices'
+    maintained table (matched as `list_cost` matches prices); None when unknown (a self-hosted model)."""
+    if config.resolved_backend == "embedded":
+        from extractor.llm.embedded import CONTEXT_TOKENS
+
+        return CONTEXT_TOKENS
+    from genai_prices import data_snapshot
+
+    snapshot = data_snapshot.get_snapshot()
+    attempts: list[tuple[str | None, str | None]] = [(None, config.base_url)] if config.base_url else []
+    attempts += [(None, None), ("openai", None)]
+    for provider_id, url in attempts:
+        try:
+            _, model = snapshot.find_provider_model(config.resolved_model, None, provider_id, url)
+        except LookupError:
+            continue
+        return int(model.context_window) if model.context_window else None
+    return None
+
+
 def unit_prices(model: str, base_url: str | None = None,
                 overrides: Mapping[str, ModelPrice] | None = None) -> ModelPrice | None:
     """USD per million input, cached-input and output tokens of `model` (cached input always set); None when

@@ -130,6 +130,12 @@ def print_plan(plan: Plan, console: Console) -> None:
     if plan.fit_under_limit is not None and plan.fit_under_limit < len(plan.to_send):
         console.print(f"cost limit {usd_as_given(plan.max_cost_usd)}: about {plan.fit_under_limit} of "
                       f"{len(plan.to_send)} document(s) fit; the rest would wait for the next run")
+    if over := plan.over_context:
+        # A request over the context window is refused by the server: say so before anything is paid.
+        console.print(f"[yellow]over the context window:[/] {len(over)} document(s) would not fit the "
+                      f"{plan.context_tokens:,} tokens {escape(plan.model)} reads and would fail: "
+                      + ", ".join(f"{escape(d.doc_id)} (~{d.prompt_tokens + d.completion_tokens:,})"
+                                  for d in over[:5]) + (f" and {len(over) - 5} more" if len(over) > 5 else ""))
 
 
 def print_eval(report: EvalReport, console: Console) -> None:
