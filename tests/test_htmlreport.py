@@ -172,6 +172,7 @@ def test_missing_optional_parts_are_explained(tmp_path: Path, fake_server: FakeO
         build_report(ReportConfig(settings=settings(tmp_path / "none")))
 
 
+@pytest.mark.integration
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's headless Chromium at /usr/bin/chromium "
                                                    "(apt-get install -y chromium)")
 def test_screenshot(report: tuple[ReportConfig, Path, str], tmp_path: Path) -> None:
@@ -234,6 +235,7 @@ def test_experiments_section_terminal_and_escaping(tmp_path: Path, fake_server: 
         dataclasses.replace(config, target=95)
 
 
+@pytest.mark.integration
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's headless Chromium at /usr/bin/chromium "
                                                    "(apt-get install -y chromium)")
 def test_experiments_table_rendered_in_chromium(tmp_path: Path, fake_server: FakeOpenAI) -> None:
