@@ -30,7 +30,7 @@ from extractor.views.htmlreport import (
     write_report,
 )
 
-from .conftest import ROOT, make_config, settings, write_docs, write_experiments
+from .conftest import ROOT, make_config, serving, settings, write_docs, write_experiments
 
 EVIL = "<script>alert(1)</script>.txt"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -70,9 +70,11 @@ def _history(tmp_path: Path, server: FakeOpenAI) -> ReportConfig:
     return ReportConfig(settings=where)
 
 
-@pytest.fixture
-def report(tmp_path: Path, fake_server: FakeOpenAI) -> tuple[ReportConfig, Path, str]:
-    config = _history(tmp_path, fake_server)
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[ReportConfig, Path, str]:
+    """Built once for the module (three runs and two evaluations): the tests that use it only read it."""
+    with serving(retry_after_s=0.05) as server:
+        config = _history(tmp_path_factory.mktemp("report"), server)
     path = write_report(config)
     return config, path, path.read_text(encoding="utf-8")
 

@@ -260,11 +260,16 @@ def test_archive_moves_only_durable_ok_inputs(tmp_path: Path, fake_server: FakeO
 
 
 def test_parse_time_limit_stops_a_slow_parser(tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    import copy
+
     import docx
 
     document = docx.Document()
-    for i in range(20000):  # ~0.4 s to parse here, 4x the limit
-        document.add_paragraph(f"Paragraph {i} of a very long application letter.")
+    paragraph = document.add_paragraph("Paragraph 0 of a very long application letter.")._p
+    for i in range(19999, 0, -1):  # 20000 paragraphs, ~0.4 s to parse here, 4x the limit
+        added = copy.deepcopy(paragraph)  # the same XML as add_paragraph, which takes seconds for 20000
+        added.xpath(".//w:t")[0].text = f"Paragraph {i} of a very long application letter."
+        paragraph.addnext(added)
     (tmp_path / "in").mkdir()
     document.save(tmp_path / "in" / "long.docx")
     write_docs(tmp_path / "in", {"ok.txt": "Letter"})
