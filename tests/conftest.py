@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,19 @@ from extractor.config import RunConfig, build_config
 from extractor.testing.fakeserver import FakeOpenAI
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test starts in an empty working folder, with none of the variables extractor or the OpenAI client
+    read (OPENAI_API_KEY, OPENAI_BASE_URL, any OPENAI_* or EXTRACTOR_*): a caller's key, server,
+    ./extractor.toml, ./schemas or ./outputs never leak in. A test that needs the repository says so (ROOT)."""
+    for name in list(os.environ):
+        if name.startswith(("OPENAI_", "EXTRACTOR_")):
+            monkeypatch.delenv(name)
+    cwd = tmp_path_factory.mktemp("cwd")  # not tmp_path: a test's own extractor.toml there is read only if asked
+    monkeypatch.chdir(cwd)
+    return cwd
 
 
 @pytest.fixture

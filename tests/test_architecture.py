@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from extractor.extraction import runner
 from extractor.extraction.plan import plan
 from extractor.testing.fakeserver import FakeOpenAI
@@ -43,6 +45,7 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
                           cwd=cwd, timeout=120)
 
 
+@pytest.mark.integration
 def test_export_finetune_finds_inputs_in_the_config_files_archive(tmp_path: Path, fake_server: FakeOpenAI) -> None:
     write_docs(tmp_path / "in", {"a.txt": 'Letter A [[answer:{"applicant_name": "Ada Lovelace"}]]'})
     (tmp_path / "extractor.toml").write_text(

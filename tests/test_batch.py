@@ -130,6 +130,7 @@ def test_batch_needs_a_server_and_no_samples(tmp_path: Path, fake_server: FakeOp
         make_config(tmp_path, fake_server, batch=True, samples=3)
 
 
+@pytest.mark.integration
 def test_batch_from_the_command_line(tmp_path: Path, fake_server: FakeOpenAI) -> None:
     import os
     import subprocess

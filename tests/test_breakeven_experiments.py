@@ -197,6 +197,7 @@ def test_volume_is_needed_without_a_production_run(tmp_path: Path) -> None:
         BreakEvenConfig(settings=config.settings, target=95)
 
 
+@pytest.mark.integration
 def test_breakeven_target_from_the_cli(tmp_path: Path, fake_server: FakeOpenAI) -> None:
     write_docs(tmp_path / "in", {f"d{i}.txt": f"Letter {i} " + "words " * (20 * i) for i in range(6)})
     runner.run(make_config(tmp_path, fake_server))

@@ -9,10 +9,13 @@ import time
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from extractor.testing.fakeserver import FakeOpenAI
 
 from .conftest import ROOT, serving, write_docs
+
+pytestmark = pytest.mark.integration  # every test runs the CLI as a subprocess
 
 
 def cli(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:

@@ -568,6 +568,7 @@ def test_awkward_file_names_load(tmp_path: Path, name: str) -> None:
 # --------------------------------------------------------------------------- big input
 
 
+@pytest.mark.integration  # a timing on 20 MB: seconds, more on a busy machine
 def test_huge_text_fails_fast_with_limit_message(tmp_path: Path) -> None:
     line = "The quick brown fox jumps over the lazy dog near Zürich, 12345.\n"
     path = tmp_path / "huge.txt"

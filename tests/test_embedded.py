@@ -12,7 +12,7 @@ import pytest
 
 from .conftest import ROOT, write_docs
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 LETTERS = {
     "anna.txt": """Dear Hiring Manager at Brightwave Ltd,

@@ -290,6 +290,7 @@ def test_evidence_follows_carried_and_forced_results(tmp_path: Path, fake_server
 # -- cheap enough for huge documents --------------------------------------------------------------------------
 
 
+@pytest.mark.integration  # a timing on 20 MB: seconds, more on a busy machine
 def test_a_20_mb_document_is_grounded_in_seconds() -> None:
     rng = random.Random(5)
     words = ["letter", "experience", "team", "project", "python", "design", "customer", "quality", "data"]
@@ -347,6 +348,7 @@ def test_confidence_separates_made_up_values_from_true_ones(tmp_path: Path) -> N
     assert low.accuracy is not None and high.accuracy is not None and low.accuracy < 0.2 < 0.9 < high.accuracy
 
 
+@pytest.mark.integration
 def test_eval_reports_how_well_confidence_separates_right_from_wrong(tmp_path: Path) -> None:
     import os
     import subprocess

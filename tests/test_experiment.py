@@ -222,7 +222,8 @@ def test_the_command(tmp_path: Path, fake_server: FakeOpenAI) -> None:
     frame = pl.read_parquet(tmp_path / "out" / "cover_letter" / "experiments.parquet")
     assert frame.filter(pl.col("field") == OVERALL).height == 2
     bad = CliRunner().invoke(app, ["experiment", str(tmp_path / "in"), "--variant", "api_key=x",
-                                   "--output", str(tmp_path / "out")])
+                                   "--output", str(tmp_path / "out"),
+                                   "--schemas", str(Path(__file__).parent.parent / "schemas")])
     assert bad.exit_code == 2 and "cannot vary" in bad.output
 
 

@@ -45,6 +45,7 @@ SERVER_FAULTS = {
 }
 
 
+@pytest.mark.integration
 def test_server_faults_that_outlast_the_retry_policy(tmp_path: Path) -> None:
     with serving(slow_s=1.0) as server:
         write_docs(tmp_path / "in", {name: text for name, (text, _, _) in SERVER_FAULTS.items()})
@@ -107,6 +108,7 @@ def _hang(raw: bytes) -> str:
     return ""
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(("parser", "advice"), [(_crash, "probably damaged"), (_hang, "raise parse_timeout_s")])
 def test_a_parser_that_dies_or_hangs(tmp_path: Path, fake_server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch,
                                      parser: Any, advice: str) -> None:

@@ -32,6 +32,7 @@ def _rows(config: Any) -> list[dict[str, Any]]:
     return pl.read_parquet(config.layout.results).to_dicts()
 
 
+@pytest.mark.integration
 def test_a_refused_port_stops_200_documents_in_seconds(tmp_path: Path) -> None:
     write_docs(tmp_path / "in", {f"d{i:03}.txt": f"Letter {i}" for i in range(200)})
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
@@ -147,6 +148,7 @@ def _fill(folder: Path, leave_kib: int) -> Path:
     return filler
 
 
+@pytest.mark.integration
 @needs_root
 def test_a_full_disk_stops_the_run_and_the_next_run_pays_nothing_twice(tmp_path: Path, fake_server: FakeOpenAI,
                                                                       small_disk: Path) -> None:
@@ -178,6 +180,7 @@ def test_a_full_disk_stops_the_run_and_the_next_run_pays_nothing_twice(tmp_path:
     assert len(rows) == 120 and len({r["doc_id"] for r in rows}) == 120
 
 
+@pytest.mark.integration
 @needs_root
 def test_a_read_only_output_folder_stops_with_one_line(tmp_path: Path, fake_server: FakeOpenAI,
                                                       small_disk: Path) -> None:
@@ -199,6 +202,7 @@ def test_a_read_only_output_folder_stops_with_one_line(tmp_path: Path, fake_serv
     assert server_log(fake_server) == [], "nothing is sent when nothing could be kept"
 
 
+@pytest.mark.integration
 def test_an_embedded_server_that_died_stops_the_run_at_once(tmp_path: Path) -> None:
     import asyncio
 

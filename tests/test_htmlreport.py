@@ -31,7 +31,7 @@ from extractor.views.htmlreport import (
     write_report,
 )
 
-from .conftest import ROOT, make_config, settings, write_docs, write_experiments
+from .conftest import ROOT, make_config, serving, settings, write_docs, write_experiments
 
 EVIL = "<script>alert(1)</script>.txt"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -71,9 +71,11 @@ def _history(tmp_path: Path, server: FakeOpenAI) -> ReportConfig:
     return ReportConfig(settings=where)
 
 
-@pytest.fixture
-def report(tmp_path: Path, fake_server: FakeOpenAI) -> tuple[ReportConfig, Path, str]:
-    config = _history(tmp_path, fake_server)
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[ReportConfig, Path, str]:
+    """Built once for the module (three runs and two evaluations): the tests that use it only read it."""
+    with serving(retry_after_s=0.05) as server:
+        config = _history(tmp_path_factory.mktemp("report"), server)
     path = write_report(config)
     return config, path, path.read_text(encoding="utf-8")
 
@@ -174,6 +176,7 @@ def test_missing_optional_parts_are_explained(tmp_path: Path, fake_server: FakeO
         build_report(ReportConfig(settings=settings(tmp_path / "none")))
 
 
+@pytest.mark.integration
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's headless Chromium at /usr/bin/chromium "
                                                    "(apt-get install -y chromium)")
 def test_screenshot(report: tuple[ReportConfig, Path, str], tmp_path: Path) -> None:
@@ -237,6 +240,7 @@ def test_experiments_section_terminal_and_escaping(tmp_path: Path, fake_server: 
         dataclasses.replace(config, target=95)
 
 
+@pytest.mark.integration
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's headless Chromium at /usr/bin/chromium "
                                                    "(apt-get install -y chromium)")
 def test_experiments_table_rendered_in_chromium(tmp_path: Path, fake_server: FakeOpenAI) -> None:

@@ -19,6 +19,8 @@ from extractor.table import OVERALL
 
 from .conftest import ROOT, server_log, serving, write_docs
 
+pytestmark = pytest.mark.integration  # the commands end to end as a team types them, the report in Chromium
+
 CHROMIUM = Path("/usr/bin/chromium")
 NAMES = {"ada": "Ada Lovelace", "bob": "Bob Stone", "cy": "Cy Young", "dee": "Dee Ray", "eve": "Eve Moss",
          "fay": "Fay Wray"}

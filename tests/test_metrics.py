@@ -84,6 +84,7 @@ def test_score_only_counts_labeled_pairs() -> None:
     assert scores["salary.max"].accuracy == 0.0 and scores["salary.min"].accuracy == 1.0
 
 
+@pytest.mark.integration
 def test_eval_from_jsonl_and_csv_with_corrections_in_one_store(tmp_path: Path, fake_server: FakeOpenAI) -> None:
     answer = json.dumps({"applicant_name": "Ada Lovelace", "skills": ["Python", "SQL"], "seniority": "senior"})
     write_docs(tmp_path / "in", {"a.txt": f"A [[answer:{answer}]]", "b.txt": "B", "c.txt": "C"})

@@ -111,6 +111,7 @@ def test_another_model_or_schema_version_is_not_reused(tmp_path: Path, fake_serv
     assert hotter.cached == 0 and len(server_log(fake_server)) == 3
 
 
+@pytest.mark.integration
 def test_runs_history_and_jsonl_log(tmp_path: Path, fake_server: FakeOpenAI) -> None:
     write_docs(tmp_path / "in", {"a.txt": "Letter", "b.txt": "", "c.txt": "Letter [[fault:400*9]]"})
     config = make_config(tmp_path, fake_server)
@@ -134,6 +135,7 @@ def test_runs_history_and_jsonl_log(tmp_path: Path, fake_server: FakeOpenAI) -> 
     assert cli.returncode == 0 and second.run_id[:15] in cli.stdout
 
 
+@pytest.mark.integration
 def test_a_second_run_is_refused_while_one_is_active(tmp_path: Path, fake_server: FakeOpenAI) -> None:
     write_docs(tmp_path / "in", {"a.txt": "Letter"})
     config = make_config(tmp_path, fake_server)
@@ -149,6 +151,7 @@ def test_a_second_run_is_refused_while_one_is_active(tmp_path: Path, fake_server
     assert runner.run(config).ok == 1
 
 
+@pytest.mark.integration
 def test_a_lock_left_by_a_killed_run_is_taken_over(tmp_path: Path, fake_server: FakeOpenAI) -> None:
     write_docs(tmp_path / "in", {"a.txt": "Letter"})
     config = make_config(tmp_path, fake_server)
@@ -186,6 +189,7 @@ def _finished_in_journal(out: Path, folder: Path) -> set[str]:
     return {doc_id for doc_id, sha in rows if current.get(doc_id) == sha}
 
 
+@pytest.mark.integration
 def test_sigkill_at_random_points_loses_and_repays_nothing(tmp_path: Path) -> None:
     server = FakeOpenAI(latency_s=0.05)
     server.start()
@@ -227,6 +231,7 @@ def test_sigkill_at_random_points_loses_and_repays_nothing(tmp_path: Path) -> No
     assert all(n <= 2 for n in counts.values()), "at most the ones in flight at the kill are paid twice"
 
 
+@pytest.mark.integration
 def test_graceful_stop_lets_in_flight_documents_finish(tmp_path: Path) -> None:
     with serving(latency_s=1.0) as server:
         write_docs(tmp_path / "in", {f"d{i:02}.txt": f"Letter {i}" for i in range(20)})
@@ -255,11 +260,16 @@ def test_archive_moves_only_durable_ok_inputs(tmp_path: Path, fake_server: FakeO
 
 
 def test_parse_time_limit_stops_a_slow_parser(tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    import copy
+
     import docx
 
     document = docx.Document()
-    for i in range(20000):  # ~0.4 s to parse here, 4x the limit
-        document.add_paragraph(f"Paragraph {i} of a very long application letter.")
+    paragraph = document.add_paragraph("Paragraph 0 of a very long application letter.")._p
+    for i in range(19999, 0, -1):  # 20000 paragraphs, ~0.4 s to parse here, 4x the limit
+        added = copy.deepcopy(paragraph)  # the same XML as add_paragraph, which takes seconds for 20000
+        added.xpath(".//w:t")[0].text = f"Paragraph {i} of a very long application letter."
+        paragraph.addnext(added)
     (tmp_path / "in").mkdir()
     document.save(tmp_path / "in" / "long.docx")
     write_docs(tmp_path / "in", {"ok.txt": "Letter"})
@@ -293,6 +303,7 @@ def test_a_dry_run_names_the_documents_over_the_models_context_window(tmp_path: 
     assert "pack.txt (~" in printed
 
 
+@pytest.mark.integration
 def test_dry_run_sends_nothing_and_estimates_from_history(tmp_path: Path, fake_server: FakeOpenAI) -> None:
     from extractor.extraction.plan import plan
 
@@ -453,6 +464,7 @@ def test_cost_limit_needs_a_price(tmp_path: Path, fake_server: FakeOpenAI) -> No
     assert len(server_log(fake_server)) == 0
 
 
+@pytest.mark.integration
 def test_cost_limit_from_the_command_line_exits_4(tmp_path: Path, fake_server: FakeOpenAI) -> None:
     write_docs(tmp_path / "in", {"a.txt": "Letter a", "b.txt": "Letter b"})
     proc = _cli_run(tmp_path / "in", tmp_path / "out", fake_server, "--max-cost", "0.0000001")
@@ -509,6 +521,7 @@ def test_a_nightly_feed_that_archives_keeps_its_rows(tmp_path: Path, fake_server
     assert sheet.read_text(encoding="utf-8-sig").count("\n") == 4, "header + 3 rows in the morning's sheet"
 
 
+@pytest.mark.integration
 def test_the_summary_says_what_a_person_needs_next(tmp_path: Path, fake_server: FakeOpenAI) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
     env["COLUMNS"] = "250"  # the summary table on one line per row, as a wide terminal shows it

@@ -95,6 +95,7 @@ def test_5xx_retries_stop_at_max_attempts(tmp_path: Path, fake_server: FakeOpenA
     assert summary.exit_code == 1
 
 
+@pytest.mark.integration
 def test_slow_response_times_out_then_retries(tmp_path: Path, fake_server: FakeOpenAI) -> None:
     fake_server.slow_s = 3.0
     write_docs(tmp_path / "in", {"a.txt": "Letter [[fault:slow*1]]"})
@@ -107,6 +108,7 @@ def test_slow_response_times_out_then_retries(tmp_path: Path, fake_server: FakeO
     assert time.monotonic() - started < 2.5, "the client must give up on the slow answer, not wait for it"
 
 
+@pytest.mark.integration
 def test_document_deadline_bounds_retries(tmp_path: Path, fake_server: FakeOpenAI) -> None:
     fake_server.retry_after_s = 0.3
     write_docs(tmp_path / "in", {"a.txt": "Letter [[fault:429*50]]"})

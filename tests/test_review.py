@@ -241,6 +241,7 @@ def test_archived_changed_and_missing_inputs(tmp_path: Path) -> None:
         ["ada.txt", "marta.pdf", "page.html"], "source file missing")
 
 
+@pytest.mark.integration
 def test_cli_review(tmp_path: Path) -> None:
     _run(tmp_path)
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
@@ -291,6 +292,7 @@ def test_highlight_nests_crossing_and_identical_spans() -> None:
     assert highlight("", []) == "" and highlight("<x>", []) == "&lt;x&gt;"
 
 
+@pytest.mark.integration
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's headless Chromium at /usr/bin/chromium "
                                                    "(apt-get install -y chromium)")
 def test_rendered_in_chromium(reviewed: Reviewed, tmp_path: Path) -> None:

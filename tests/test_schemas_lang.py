@@ -72,6 +72,7 @@ def test_made_up_codes_and_languages_without_an_iso_639_1_code_are_rejected(give
         language(given)
 
 
+@pytest.mark.integration
 def test_the_cli_does_not_import_langcodes() -> None:
     """`extractor --help` stays fast: langcodes (~50 ms) comes with the schema, which the CLI loads per run."""
     code = "import sys, extractor.cli; print('langcodes' in sys.modules)"

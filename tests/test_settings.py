@@ -44,6 +44,7 @@ def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 # -- 1. [prices."<model>"] reaches the break-even and the report ---------------------------------------------
 
 
+@pytest.mark.integration
 def test_config_file_prices_reach_breakeven_and_report(tmp_path: Path, fake_server: FakeOpenAI) -> None:
     write_docs(tmp_path / "in", {f"d{i}.txt": f"Letter {i} " + "text " * (20 * i) for i in range(4)})
     (tmp_path / "extractor.toml").write_text('model = "my-finetune"\n' + FT_PRICES_TOML)
@@ -170,6 +171,7 @@ def test_the_config_file_is_read_once_per_command(tmp_path: Path, fake_server: F
         assert len(reads) == 1, f"{args}: the config file was read {len(reads)} times"
 
 
+@pytest.mark.integration
 def test_every_command_reads_folders_from_the_config_file(tmp_path: Path, fake_server: FakeOpenAI) -> None:
     (tmp_path / "my-schemas").mkdir()
     shutil.copy(ROOT / "schemas" / "cover_letter.py", tmp_path / "my-schemas" / "cover_letter.py")
@@ -286,6 +288,7 @@ def test_report_and_finetune_export_target_defaults_to_the_library(monkeypatch: 
     assert seen[-1].assumptions == _OtherDefaults()
 
 
+@pytest.mark.integration
 def test_bad_assumptions_are_config_errors(tmp_path: Path) -> None:
     for bad in ({"epochs": -1}, {"training_examples": -5}, {"reask_rate_finetuned": -0.1},
                 {"nights_per_month": 0}, {"finetuned_cached_fraction": 2.0}, {"horizon_docs": 0}):

@@ -190,6 +190,7 @@ def test_evidence_paths_find_their_columns() -> None:
     assert _column_of("nothing", columns) is None
 
 
+@pytest.mark.integration
 @pytest.mark.skipif(OFFICE is None,
                     reason="LibreOffice is not installed (Debian package libreoffice-calc; .ci/run installs it)")
 def test_comments_and_fills_survive_libreoffice(project: Path, tmp_path: Path) -> None:

@@ -220,6 +220,7 @@ def test_labels_that_change_between_export_and_import_are_not_taken_for_edits(pr
 
 # -- 2. an export never overwrites edits that were not imported ----------------------------------------------
 
+@pytest.mark.integration
 def test_export_refuses_to_overwrite_edits_until_they_are_imported(project: Path) -> None:
     where = settings(project / "out")
     sheet = export(ExportConfig(settings=where))
@@ -271,6 +272,7 @@ def test_overwrite_replaces_an_edited_file(project: Path) -> None:
     assert rows["kenji_sato.txt"]["seniority"].value == "lead", "the edit is gone, as asked"
 
 
+@pytest.mark.integration
 def test_run_xlsx_keeps_an_edited_sheet_and_says_so(project: Path, fake_server: FakeOpenAI) -> None:
     common = ["--base-url", fake_server.base_url, "--output", str(project / "out"), "--model", "gpt-4o-mini",
               "--no-progress"]
@@ -312,6 +314,7 @@ def test_a_file_that_is_not_an_export_is_not_replaced(project: Path) -> None:
     assert "call back" in out.read_text(encoding="utf-8")
 
 
+@pytest.mark.integration
 @needs_office
 def test_a_sheet_saved_by_libreoffice_is_told_apart_by_its_cells(project: Path, tmp_path: Path) -> None:
     """Opened and saved without a change: the bytes differ, the cells do not, so the export goes ahead.
@@ -389,6 +392,7 @@ def test_number_formats_follow_the_column_type(sampled: Path) -> None:
     assert summary.freeze_panes == "A2" and summary.auto_filter.ref
 
 
+@pytest.mark.integration
 @needs_office
 def test_libreoffice_shows_every_number_no_hashes(sampled: Path, tmp_path: Path) -> None:
     pdf = _libreoffice(sampled, "pdf", tmp_path / "pdf")
@@ -402,6 +406,7 @@ def test_libreoffice_shows_every_number_no_hashes(sampled: Path, tmp_path: Path)
 
 # -- 4. CSV that opens right -------------------------------------------------------------------------------
 
+@pytest.mark.integration
 def test_csv_has_a_bom_and_reads_back_unchanged(project: Path, tmp_path: Path) -> None:
     where = settings(project / "out")
     path = export(ExportConfig(settings=where, fmt="csv"))
@@ -430,6 +435,7 @@ def test_csv_has_a_bom_and_reads_back_unchanged(project: Path, tmp_path: Path) -
         ExportConfig(settings=where, fmt="csv", encoding="klingon")
 
 
+@pytest.mark.integration
 @needs_office
 def test_libreoffice_reads_the_csv(project: Path, tmp_path: Path) -> None:
     where = settings(project / "out")

@@ -100,6 +100,7 @@ def test_csv_neutralizes_formula_triggers(exported: tuple[Path, ExportConfig]) -
         assert not any(v and v[0] in "=+-@\t\r" for v in row.values()), row
 
 
+@pytest.mark.integration
 @pytest.mark.skipif(shutil.which("soffice") is None and shutil.which("libreoffice") is None,
                     reason="LibreOffice is not installed (Debian package libreoffice-calc; .ci/run installs it)")
 def test_libreoffice_reads_values_not_formulas(exported: tuple[Path, ExportConfig], tmp_path: Path) -> None:
@@ -165,6 +166,7 @@ def test_corrections_become_labels_and_show_in_the_next_export(exported: tuple[P
     assert unchanged.applied == [] and unchanged.rejected == [] and unchanged.rows_read == 5
 
 
+@pytest.mark.integration
 def test_csv_corrections_and_cli(exported: tuple[Path, ExportConfig], tmp_path: Path) -> None:
     _, config = exported
     path = export(ExportConfig(settings=config.settings, fmt="csv"))

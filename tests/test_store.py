@@ -305,11 +305,17 @@ def shared_tmp() -> Iterator[Path]:
     subprocess.run(["rm", "-rf", "--", str(folder)], check=True)
 
 
+@pytest.mark.integration
 def test_read_only_commands_work_without_write_permission(shared_tmp: Path, fake_server: FakeOpenAI) -> None:
     """The output folder and its files read-only (0555/0444) and, when the tests run as root (who ignores
     permissions), the commands run as `nobody`: SQLite gets no chance to write or create anything."""
     schema_dir = _project(shared_tmp, fake_server)
-    for path in (shared_tmp / "in").rglob("*"):
+    # The checkout may sit in a folder `nobody` cannot enter (cloned into a 0700 home folder): the code under
+    # test (with its data files) and the schema it reads are copied into the shared folder, as the outputs are.
+    source, schemas = shared_tmp / "src", shared_tmp / "schemas"
+    shutil.copytree(ROOT / "extractor", source / "extractor", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "schemas", schemas, ignore=shutil.ignore_patterns("__pycache__"))
+    for path in [*(shared_tmp / "in").rglob("*"), source, *source.rglob("*"), schemas, *schemas.rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)
     elsewhere = shared_tmp / "elsewhere"
     elsewhere.mkdir()
@@ -322,21 +328,23 @@ def test_read_only_commands_work_without_write_permission(shared_tmp: Path, fake
     (shared_tmp / "out").chmod(0o555)
     assert not list(schema_dir.glob("*-wal")), "no writer has the journal open"
     before, names = _snapshot(shared_tmp / "out"), sorted(p.name for p in schema_dir.iterdir())
-    # The interpreter's own files may be out of the other user's reach: everything is imported first.
+    # The interpreter's own files (and a venv inside the checkout) may be out of the other user's reach:
+    # everything is imported first.
     script = READERS + f"""
 import os
 # The same reads on a copy first: every module they import lazily is loaded while the interpreter's files
 # (under /root) are still in reach.
-read_everything(Path({str(warm)!r}), Path({str(ROOT / "schemas")!r}), Path({str(warm / "elsewhere")!r}))
+read_everything(Path({str(warm)!r}), Path({str(schemas)!r}), Path({str(warm / "elsewhere")!r}))
 if os.getuid() == 0:
     os.setgroups([])
     os.setgid(65534)
     os.setuid(65534)
-print(",".join(read_everything(Path({str(shared_tmp)!r}), Path({str(ROOT / "schemas")!r}),
+print(",".join(read_everything(Path({str(shared_tmp)!r}), Path({str(schemas)!r}),
                                 Path({str(elsewhere)!r}))))
 """
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    env = {**os.environ, "PYTHONPATH": str(source), "PYTHONDONTWRITEBYTECODE": "1"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120,
+                          cwd=shared_tmp)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "observed,breakeven,report,export,finetune,open_readonly"
     assert _snapshot(shared_tmp / "out") == before

@@ -8,12 +8,13 @@ instructor, llama.cpp) happen only when a backend is opened, so the CLI starts f
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import json
 import logging
 import re
 from collections.abc import AsyncIterator, Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel
 
@@ -31,6 +32,9 @@ from extractor.llm.batchapi import ENDPOINT, FINISHED, METADATA_KEY, BatchAPI, B
 from extractor.llm.request import CallSettings, parse_choice, request_params, wrapped
 from extractor.llm.throttle import AdaptiveLimit
 from extractor.llm.transport import CURRENT_METER, CallMeter, RetryingTransport, RetryPolicy, Unreachable
+
+if TYPE_CHECKING:
+    import ssl
 
 log = logging.getLogger("extractor.llm.backends")
 
@@ -88,6 +92,16 @@ def redact(text: str, secret: str | None) -> str:
     return _SECRET_LIKE.sub("***", text)
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One verifying TLS context per process, as httpx would make it (certifi, or SSL_CERT_FILE/SSL_CERT_DIR):
+    loading the CA bundle takes tens of milliseconds, which every backend (each run, each experiment
+    variant, each test) paid again."""
+    import httpx
+
+    return httpx.create_ssl_context(trust_env=True)
+
+
 class OpenAICompatibleBackend:
     """instructor over openai.AsyncOpenAI, with the project's one retry policy in the HTTP transport."""
 
@@ -111,7 +125,7 @@ class OpenAICompatibleBackend:
         # aiohttp's connection pool: httpcore's scans every pooled connection (a syscall each) per
         # request, which cost ~6 ms per document at 32 connections (measured, bench/throughput.py).
         limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-        transport = RetryingTransport(policy, AiohttpTransport(limits=limits, trust_env=True),
+        transport = RetryingTransport(policy, AiohttpTransport(limits=limits, trust_env=True, verify=_tls_context()),
                                       limit=AdaptiveLimit(max_connections) if adapt else None)
         self._http = httpx.AsyncClient(transport=transport, timeout=settings.request_timeout_s)
         self._openai = openai.AsyncOpenAI(
