@@ -24,6 +24,7 @@ import pytest
 
 from extractor.extraction import runner
 from extractor.ladder.breakeven import Assumptions, labeled_documents
+from extractor.ladder.finetune import FinetuneConfig, export_finetune
 from extractor.quality.evaluation import EvalConfig, evaluate
 from extractor.schemas import load_schema
 from extractor.store import PERSON, Labels
@@ -330,6 +331,10 @@ def test_export_and_eval_count_the_reviewers_labels(app: ReviewApp, outputs: Pat
     assert report.labeled_documents == 2
     assert scores["company"].documents == 1 and scores["company"].accuracy == 0.0, "the model said Acme Germany GmbH"
     assert scores["email"].documents == 2 and scores["email"].accuracy == 0.5, "right for Ada, made up for Li"
+    tuned = export_finetune(FinetuneConfig(settings=settings(outputs)))
+    assert tuned.labeled == 2
+    examples = "".join(path.read_text(encoding="utf-8") for path in (tuned.train_path, tuned.validation_path) if path)
+    assert "Acme Deutschland GmbH" in examples, "trained on the reviewer's correction"
 
 
 def test_review_while_a_run_writes_the_same_outputs(tmp_path: Path, outputs: Path) -> None:

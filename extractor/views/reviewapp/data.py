@@ -94,6 +94,15 @@ def _message(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def _shown(status: str, row: dict[str, Any], reviewed: bool) -> bool:
+    """Whether the queue's `status` filter (QUEUE_STATUSES) shows a document."""
+    if status == "needs_review":
+        return bool(row.get("needs_review")) and not reviewed
+    if status in ("unreviewed", "reviewed"):
+        return reviewed == (status == "reviewed")
+    return row.get("status") == status
+
+
 def _min_confidence(values: list[Evidence]) -> float | None:
     scores = [v.confidence for v in values if v.confidence is not None]
     return min(scores) if scores else None
@@ -174,9 +183,7 @@ class ReviewDesk:
             values = outputs.evidence.get(doc_id, [])
             checked = self._checked(people.get(doc_id, {}))
             reviewed = checked == len(self.inputs)
-            if status is not None and not {
-                    "needs_review": bool(row.get("needs_review")) and not reviewed, "unreviewed": not reviewed,
-                    "reviewed": reviewed}.get(status, row.get("status") == status):
+            if status is not None and not _shown(status, row, reviewed):
                 continue
             considered = [v for v in values if field is None or _top(v.field) == field]
             if evidence is not None and not any(v.status == evidence for v in considered):
