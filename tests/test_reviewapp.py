@@ -347,7 +347,7 @@ def test_review_while_a_run_writes_the_same_outputs(tmp_path: Path, outputs: Pat
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}, "OPENAI_API_KEY": "sk-test-0"}
     posted = 0
     errors: list[str] = []
-    with serving(answers=ANSWERS, latency_s=0.05) as server, \
+    with serving(answers=ANSWERS, latency_s=0.1) as server, \
             running(ServeConfig(settings=settings(outputs, reviewer="grace"), port=0)) as app:
         night = subprocess.Popen(
             [sys.executable, "-m", "extractor", "run", str(tmp_path / "in"), "--schemas", str(ROOT / "schemas"),
@@ -378,6 +378,20 @@ def test_review_while_a_run_writes_the_same_outputs(tmp_path: Path, outputs: Pat
     results = pl.read_parquet(outputs / "cover_letter" / "results.parquet")
     assert results.height == len(DOCS) + len(more) and set(results["status"]) == {"ok"}
     assert person_labels(outputs)[ADA_ID]["skills"][0] == ["Python", "Rust", f"Skill {posted - 1}"]
+
+
+def test_labels_transaction_stores_all_or_none(outputs: Path) -> None:
+    journal = outputs / "cover_letter" / "journal.sqlite3"
+    with Labels(journal) as store:
+        with pytest.raises(RuntimeError), store.transaction():
+            store.add(ADA_ID, "email", "a@b.cd", source="t (corrections)", content_sha256=None, kind=PERSON)
+            raise RuntimeError("a check failed after the first add")
+        assert store.newest(PERSON) == {}
+        with store.transaction():
+            store.add(ADA_ID, "email", "a@b.cd", source="t (corrections)", content_sha256=None, kind=PERSON)
+            store.add("li.html", "email", None, source="t (corrections)", content_sha256=None, kind=PERSON)
+        assert set(store.newest(PERSON)) == {ADA_ID, "li.html"}
+        assert list(store.newest(PERSON, "li.html")) == ["li.html"] and store.newest(doc_id="nope") == {}
 
 
 # -- the command ----------------------------------------------------------------------------------------

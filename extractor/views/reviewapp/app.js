@@ -110,6 +110,11 @@
     const query = new URLSearchParams();
     for (const key of ["field", "status", "evidence"]) if (state.filters[key]) query.set(key, state.filters[key]);
     const {status, data} = await api("GET", "/api/documents" + (query.toString() ? `?${query}` : ""));
+    if (status === 400 && Object.values(state.filters).some(Boolean)) {  // filters kept from another schema
+      state.filters = {};
+      sessionStorage.removeItem("extractor-review-filters");
+      return loadQueue();
+    }
     if (status !== 200) {
       flash(data.error || `error ${status}`);
       return false;

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import getpass
+import io
 import json
 import re
 import sys
@@ -76,6 +77,13 @@ def _signature(path: Path) -> tuple[int, int, int] | None:
     return st.st_ino, st.st_mtime_ns, st.st_size
 
 
+def _read_parquet(path: Path) -> pl.DataFrame:
+    """One Parquet file read from one open: a run replaces it by renaming a new file over it, and polars
+    given a path may open it twice (metadata, then pages), so it could mix the old file and the new one."""
+    with path.open("rb") as fh:
+        return pl.read_parquet(io.BytesIO(fh.read()))
+
+
 def _json_default(value: Any) -> Any:
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
@@ -137,12 +145,12 @@ class ReviewDesk:
         with self._lock:
             if self._outputs is not None and self._outputs.signature == signature:
                 return self._outputs
-        results = pl.read_parquet(require_results(self.layout))
+        results = _read_parquet(require_results(self.layout))
         rows = {row["doc_id"]: json.loads(json.dumps(row, default=_json_default, ensure_ascii=False))
                 for row in results.to_dicts()}
         evidence: dict[str, list[Evidence]] = {}
         if self.layout.evidence.exists():
-            for item in pl.read_parquet(self.layout.evidence).to_dicts():
+            for item in _read_parquet(self.layout.evidence).to_dicts():
                 evidence.setdefault(item["doc_id"], []).append(Evidence.from_row(item))
         outputs = Outputs(signature=signature, rows=rows, evidence=evidence)
         with self._lock:

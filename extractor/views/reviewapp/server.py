@@ -294,6 +294,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._json(400, {"error": str(exc)})
         except ExtractorError as exc:
             self._refuse(500, str(exc), api)
+        except Exception as exc:  # answered, not a dropped connection; the next request reads afresh
+            log.exception("review app: GET %s failed", self.path.partition("?")[0])
+            self._refuse(500, f"{type(exc).__name__}: {exc}", api)
 
     def do_POST(self) -> None:
         segments, query = self._split()
@@ -322,6 +325,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         except ExtractorError as exc:
             self._json(500, {"error": str(exc)})
+            return
+        except Exception as exc:  # nothing was stored: a transaction that fails rolls back
+            log.exception("review app: POST %s failed", self.path.partition("?")[0])
+            self._json(500, {"error": f"{type(exc).__name__}: {exc}"})
             return
         self._json(outcome.status, outcome.body)
 
