@@ -262,7 +262,14 @@
     const node = h("input", {id, type: types[spec.kind] || "text", autocomplete: "off", spellcheck: "false",
                              inputmode: spec.kind === "integer" ? "numeric" : spec.kind === "number" ? "decimal" : null});
     node.value = blank ? "" : spec.kind === "datetime" ? String(value).slice(0, 16) : String(value);
-    return {node, focus: node, read: () => (node.value === "" ? null : node.value)};
+    const numeric = spec.kind === "number" || spec.kind === "integer";
+    // A number typed as one is sent as one; anything else as typed, for the schema to judge ("85k": its message).
+    const read = () => {
+      const typed = node.value.trim();
+      if (typed === "") return null;
+      return numeric && /^[-+]?\d+(\.\d+)?$/.test(typed) ? Number(typed) : node.value;
+    };
+    return {node, focus: node, read};
   }
 
   function card(f, i) {
