@@ -358,15 +358,46 @@ def review(
     output: OutputOpt = None,
     out: Annotated[Path | None, typer.Option(help="HTML file \\[outputs/<schema>/review.html]")] = None,
     archive: Annotated[Path | None, typer.Option(help="where `run --archive` moved the inputs")] = None,
+    serve: Annotated[bool, typer.Option(
+        "--serve", help="a local web app instead of the page: review by keyboard, store accepts and edits as "
+                        "your labels (Ctrl-C stops it)")] = False,
+    port: Annotated[int | None, typer.Option(help="--serve: port to listen on, 0 for a free one \\[8765]")] = None,
+    host: Annotated[str | None, typer.Option(
+        help="--serve: address to listen on; anything but this machine is warned about \\[127.0.0.1]")] = None,
+    reviewer: Annotated[str | None, typer.Option(help="--serve: whose labels they are \\[the OS user]")] = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Write an HTML page of each document's text with its extracted values marked (needs review first)."""
-    from extractor.views.review import ReviewConfig, write_review
+    """Write an HTML page of each document's text with its extracted values marked (needs review first).
 
+    With --serve: a local web app over the same, which stores what you accept or correct as your labels."""
+    if not serve and (port is not None or host is not None or reviewer is not None):
+        raise _fail("--port, --host and --reviewer are for the app: add --serve")
+    if serve and out is not None:
+        raise _fail("--out is for the page `extractor review` writes; --serve writes no file")
     with _errors():
-        cfg = _settings(config, schema=schema, schemas_dir=schemas, output_dir=output, archive_dir=archive)
+        cfg = _settings(config, schema=schema, schemas_dir=schemas, output_dir=output, archive_dir=archive,
+                        reviewer=reviewer)
+        if serve:
+            _serve_review(cfg, host, port)
+            return
+        from extractor.views.review import ReviewConfig, write_review
+
         path = write_review(ReviewConfig(settings=cfg, out=out))
     typer.echo(f"wrote {path}")
+
+
+def _serve_review(cfg: RunConfig, host: str | None, port: int | None) -> None:
+    """`review --serve`: the app's URL on stdout (one line), until Ctrl-C or SIGTERM."""
+    from extractor.config import given
+    from extractor.views.reviewapp import ReviewApp, ServeConfig, serve
+
+    def announce(app: ReviewApp) -> None:
+        if app.warning:
+            typer.echo(f"warning: {app.warning}", err=True)
+        typer.echo(f"reviewing {app.desk.schema.name} as {app.desk.reviewer}; Ctrl-C stops the app", err=True)
+        typer.echo(app.url)
+
+    serve(ServeConfig(settings=cfg, **given(host=host, port=port)), announce)
 
 
 @app.command("text")

@@ -88,6 +88,7 @@ class RunConfig:
     max_cost_usd: float | None = None  # start no new paid document once the run would spend more
     batch: bool = False  # submit through the OpenAI Batch API (half price, answers within 24 h)
     review_threshold: float = 0.5  # a row needs review when a value's confidence is below this
+    reviewer: str | None = None  # who `review --serve` stores labels as (None: the OS user)
     examples: str = "static"  # static (the schema's) | none | similar:K (K labeled documents like this one)
     # How similar:K ranks labeled documents: bm25 (words, offline, no model) | embeddings[:MODEL] (the server's
     # embeddings endpoint, through the same client; default model DEFAULT_EMBEDDING_MODEL)

@@ -136,6 +136,7 @@ SETTINGS = {
     "max_cost_usd": "USD: send no new document once the run would spend more (exit code 4)",
     "batch": "submit through the OpenAI Batch API (half price, answers within 24 h)",
     "review_threshold": "a row `needs_review` when a value's confidence is below this",
+    "reviewer": "whose labels `review --serve` stores (the label's source names them); unset: the OS user",
     "examples": "few-shot examples: `static` (the schema's), `none`, or `similar:K` (the K labeled documents "
                 "most like each document)",
     "retrieval": "how `similar:K` ranks labeled documents: `bm25` (offline, no model) or "

@@ -74,5 +74,5 @@ def test_the_generated_reference_is_current() -> None:
 
 
 def test_the_pages_name_the_images_they_show() -> None:
-    for image in ("morning-after.png", "review.png"):
+    for image in ("morning-after.png", "review.png", "review-app-queue.png", "review-app-document.png"):
         assert (DOCS / image).is_file() and f"../{image})" in GUIDES

@@ -3,8 +3,10 @@ append-only table, and the rule that a person's correction wins."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -12,7 +14,7 @@ import polars as pl
 
 from extractor.layout import Layout
 from extractor.schemas import Schema
-from extractor.store.files import _writes, frame_from_json_rows
+from extractor.store.files import _writes, _writing, frame_from_json_rows
 from extractor.store.journal import require_results
 from extractor.store.migrations import (
     _KIND_FROM_SOURCE,
@@ -85,18 +87,36 @@ class Labels:
             (doc_id, field, json.dumps(value, default=str, ensure_ascii=False), content_sha256, source,
              dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), kind))
 
-    def newest(self, kind: str | None = None) -> dict[str, dict[str, Label]]:
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One write transaction (BEGIN IMMEDIATE ... COMMIT; ROLLBACK on any error): what is read inside
+        it is what the adds inside it are checked against, and they are stored all or none. Another writer
+        (a run) waits for it, as it waits for theirs, up to the connection's busy timeout."""
+        with _writing(self.path):
+            self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        with _writing(self.path):
+            self._db.execute("COMMIT")
+
+    def newest(self, kind: str | None = None, doc_id: str | None = None) -> dict[str, dict[str, Label]]:
         """{doc_id: {field: Label}}: the label that counts for each field (a person's newest correction,
-        else the newest labels-file value), or with `kind` the newest label of that kind only."""
+        else the newest labels-file value), or with `kind` the newest label of that kind only; with `doc_id`
+        that document's only."""
         out: dict[str, dict[str, Label]] = {}
         if not self._has_table:
             return out
-        for doc_id, field, value_json, label_kind, source, created_at in self._db.execute(
+        where, args = ("WHERE doc_id = ? ", (doc_id,)) if doc_id is not None else ("", ())
+        for doc, field, value_json, label_kind, source, created_at in self._db.execute(
                 f"SELECT doc_id, field, value_json, {self._kind}, source, created_at FROM labels WHERE id IN"
-                f" (SELECT MAX(id) FROM labels GROUP BY doc_id, field, {self._kind}) ORDER BY doc_id, field, id"):
+                f" (SELECT MAX(id) FROM labels {where}GROUP BY doc_id, field, {self._kind})"
+                " ORDER BY doc_id, field, id", args):
             if kind is not None and label_kind != kind:
                 continue
-            fields = out.setdefault(doc_id, {})
+            fields = out.setdefault(doc, {})
             if field in fields and fields[field].kind == PERSON and label_kind != PERSON:
                 continue  # a person's correction wins over a labels file, whichever is newer
             fields[field] = Label(json.loads(value_json), label_kind, source, created_at)

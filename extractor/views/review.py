@@ -178,7 +178,7 @@ async def _read_texts(docs: Sequence[DocReview], settings: RunConfig) -> None:
 
     async def one(doc: DocReview) -> None:
         async with gate:
-            await _read_text(doc, reader, settings.archive_dir)
+            await read_text_again(doc, reader, settings.archive_dir)
 
     try:
         await asyncio.gather(*(one(d) for d in docs))
@@ -199,7 +199,9 @@ def candidates(doc_id: str, source_path: str | None, archive_dir: Path | None) -
     return list(dict.fromkeys(paths))
 
 
-async def _read_text(doc: DocReview, reader: DocumentReader, archive_dir: Path | None) -> None:
+async def read_text_again(doc: DocReview, reader: DocumentReader, archive_dir: Path | None) -> None:
+    """Set `doc.text` and `doc.pages` from the bytes it was extracted from (its source, else the archive), or
+    `doc.no_text` to why they cannot be shown (gone, changed since, unreadable)."""
     found: Path | None = None
     existing: list[Path] = []
     for path in candidates(doc.doc_id, doc.source_path, archive_dir):
