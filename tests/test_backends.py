@@ -78,3 +78,24 @@ def test_extraction_through_instructor_after_the_check_is_remembered(tmp_path: P
                     await backend.extract(messages, bad, CallMeter())
 
     asyncio.run(main())
+
+
+def test_the_embedded_server_is_ready_only_when_its_own_process_answers() -> None:
+    # The port is free when chosen; another process can take it before llama.cpp binds it, and its
+    # answer to /models must not pass for the embedded server's.
+    import os
+    import socket
+    import sys
+
+    from extractor.llm.embedded import _listens
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("reads /proc")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        assert _listens(os.getpid(), port) is True
+        assert _listens(os.getpid(), port + 1) is False
+        other = [pid for pid in os.listdir("/proc") if pid.isdigit() and int(pid) != os.getpid()][0]
+        assert _listens(int(other), port) in (False, None)

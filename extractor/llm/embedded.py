@@ -84,6 +84,23 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _listens(pid: int, port: int) -> bool | None:
+    """Whether process `pid` holds the listening socket of loopback `port` (Linux /proc); None where unknown."""
+    inodes = set()
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):  # an fd closed while listing
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+        with open("/proc/net/tcp") as table:
+            rows = [line.split() for line in table.readlines()[1:]]
+    except OSError:
+        return None
+    listening = {row[9] for row in rows if len(row) > 9 and row[3] == "0A" and int(row[1].split(":")[1], 16) == port}
+    return bool(listening & inodes)
+
+
 def _die_with_parent() -> None:  # runs in the child between fork and exec
     with contextlib.suppress(Exception):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
@@ -96,6 +113,10 @@ class LocalServer:
     process: subprocess.Popen[bytes]
     base_url: str
     log_path: Path
+
+    @property
+    def port(self) -> int:
+        return int(self.base_url.rsplit(":", 1)[1].split("/", 1)[0])
 
     def cpu_seconds(self) -> float | None:
         """CPU time the server process has used so far (Linux /proc), None where unreadable."""
@@ -157,7 +178,9 @@ def _wait_ready(server: LocalServer, timeout_s: float) -> None:
             raise ExtractorError(f"the embedded model server exited with code {server.process.returncode}:\n{tail}")
         try:
             with urllib.request.urlopen(server.base_url + "/models", timeout=2) as response:
-                if response.status == 200:
+                # The port was free when chosen, but another process may have taken it before the server
+                # bound it (seen with several runs starting at once): only our own process's answer counts.
+                if response.status == 200 and _listens(server.process.pid, server.port) is not False:
                     return
         except (urllib.error.URLError, OSError):
             pass
