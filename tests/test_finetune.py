@@ -195,6 +195,20 @@ def test_exclusions_and_skips_are_counted_with_reasons(project: Path) -> None:
     assert f"{MISSING}: 1 (g_missing.txt)" in text and "4 unlabelled ok document(s)" in text
 
 
+def test_the_export_says_how_far_it_is_from_the_break_even_and_what_to_do_next(project: Path) -> None:
+    """Issue 28 item 9: a handful of examples is far below what the break-even prices, and the export says so and
+    what comes next: train, measure the fine-tuned model as a variant, read the verdict."""
+    report = export_finetune(_config(project))
+    text = " ".join(report.as_text().split())
+    assert (f"warning: {report.train_count} training example(s) is far below the 500 `extractor breakeven` "
+            "assumes a fine-tune needs (--training-examples)") in text
+    assert "Next: 1. upload " in text and "start a fine-tuning job of gpt-4.1-nano-2025-04-14" in text
+    assert ("2. measure it as a variant beside today's prompt: `extractor experiment INPUT_DIR --labels FILE "
+            "--variant examples=static --variant model=ft:...`") in text
+    assert f"the {report.validation_count} validation document(s) are held out of training" in text
+    assert "3. read the verdict: `extractor breakeven --target 0.95`" in text
+
+
 def test_without_metrics_only_labelled_documents_are_used(project: Path) -> None:
     (project / "out" / "cover_letter" / "metrics.parquet").unlink()
     report = export_finetune(_config(project))

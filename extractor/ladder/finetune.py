@@ -128,6 +128,7 @@ class FinetuneReport:
     training_cost_usd: float | None = None  # train_tokens x epochs x price; validation is not billed
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    next_steps: list[str] = field(default_factory=list)  # what to do with the files, in order
 
     @property
     def examples(self) -> int:
@@ -162,6 +163,9 @@ class FinetuneReport:
             lines.append("  train cost:  unknown (no training price for the target model)")
         lines += [f"  note: {n}" for n in self.notes]
         lines += [f"  warning: {w}" for w in self.warnings]
+        if self.next_steps:
+            lines.append("Next:")
+            lines += [f"  {i}. {step}" for i, step in enumerate(self.next_steps, 1)]
         return "\n".join(lines)
 
 
@@ -588,9 +592,32 @@ def export_finetune(config: FinetuneConfig) -> FinetuneReport:
     elif len(train) < OPENAI_MIN_TRAIN_EXAMPLES:
         report.warnings.append(f"{len(train)} training example(s): OpenAI needs at least "
                                f"{OPENAI_MIN_TRAIN_EXAMPLES} to start a fine-tuning job")
+    if examples and len(train) < assumed.TRAINING_EXAMPLES:
+        report.warnings.append(
+            f"{len(train)} training example(s) is far below the {assumed.TRAINING_EXAMPLES} `extractor breakeven` "
+            "assumes a fine-tune needs (--training-examples): its cost and payback are for that many, and a model "
+            "trained on fewer may not beat prompting; measure it before labelling more")
+    if examples:
+        report.next_steps = _next_steps(report)
 
     _estimate(report, train, validation, tool, layout.journal, config)
     return report
+
+
+def _next_steps(report: FinetuneReport) -> list[str]:
+    """What to do with the files: train, measure the result against the prompt, then decide."""
+    files = f"{report.train_path}" + (f" (and {report.validation_path} as validation data)"
+                                      if report.validation_path else "")
+    held = (f"; the {report.validation_count} validation document(s) are held out of training, so an experiment "
+            "can score the fine-tuned model on documents it never saw" if report.validation_count else "")
+    return [
+        f"upload {files} and start a fine-tuning job of {report.target_model} (OpenAI's dashboard or its "
+        "fine-tuning API); the job names the model it makes, ft:...",
+        "measure it as a variant beside today's prompt: `extractor experiment INPUT_DIR --labels FILE --variant "
+        f"examples=static --variant model=ft:...`{held}",
+        "read the verdict: `extractor breakeven --target 0.95` (a measured fine-tuned model counts with its "
+        "accuracy, its training spent)",
+    ]
 
 
 def _estimate(report: FinetuneReport, train: list[_Example], validation: list[_Example], tool: dict[str, Any],
