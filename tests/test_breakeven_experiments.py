@@ -176,8 +176,11 @@ def test_none_reaching_the_target_gives_the_next_rung_and_its_effort(tmp_path: P
     assert stronger is not None
     assert target_recommendation(stronger).startswith(
         "Try a stronger model with the same prompt: none of the measured options reaches 99.0%")
-    assert "Measure `--variant model=gpt-4.1-mini,examples=static`: it needs no labels." in target_recommendation(
-        stronger)
+    said_stronger = target_recommendation(stronger)
+    assert "Measure `--variant model=gpt-4.1-mini,examples=static`: it needs no labels." in said_stronger
+    # Today's static prompt (2,000 prompt and 200 completion tokens) at gpt-4.1-mini's $0.40 / $1.60 per Mtok.
+    assert "it would cost about $0.00112 a document, $11.20 a month, at its list price." in said_stronger
+    assert "If no model reaches the target, the rung after is fine-tuning. Fine-tuning gpt-4.1-nano" in said_stronger
 
 
 def test_unknown_fine_tuned_accuracy_is_stated_and_a_measured_one_is_used(tmp_path: Path) -> None:

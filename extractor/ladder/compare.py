@@ -17,7 +17,7 @@ from pathlib import Path
 
 from extractor.config import ModelPrice
 from extractor.errors import ConfigError
-from extractor.ladder.costmodel import Assumptions, BreakEven, Observed, per_request_usd
+from extractor.ladder.costmodel import Assumptions, BreakEven, Observed, per_document_usd, per_request_usd
 from extractor.ladder.finetune import ExampleTokens
 from extractor.llm.pricing import MTOK, FinetunePrice, FinetunePriceTable, has_batch_api, unit_prices
 from extractor.table import OVERALL
@@ -416,6 +416,7 @@ class Verdict:
     target: float | None
     use: Option | None = None  # the cheapest measured option that reaches the target
     measure: str | None = None  # the variant to measure next (`--variant SPEC`); None: nothing to measure
+    measure_per_doc: float | None = None  # STRONGER: today's prompt's tokens at the stronger model's list price
 
     @property
     def leaders(self) -> list[Option]:
@@ -444,6 +445,17 @@ STRONGER_MODEL = "gpt-4.1-mini"
 """The stronger model the verdict suggests measuring when none was (a name the price tables know)."""
 
 
+def _stronger_per_doc(c: Comparison) -> float | None:
+    """What today's static prompt would cost a document on `STRONGER_MODEL`: its measured tokens at that model's
+    list price (None: no static prompt measured, or no price known)."""
+    today = next((v for v in c.variants if v.kind == STATIC and v.model == c.base_model), None)
+    price = unit_prices(STRONGER_MODEL)
+    if today is None or price is None:
+        return None
+    return per_document_usd(today.prompt_tokens_per_doc, today.cached_tokens_per_doc,
+                            today.completion_tokens_per_doc, price)
+
+
 def choose(cost: BreakEven | None, comparison: Comparison | None, target: float | None,
            labelling: Labelling) -> Verdict:
     """The one verdict. With a target and measured variants: the cheapest option that reaches it (its rung), or
@@ -460,7 +472,8 @@ def choose(cost: BreakEven | None, comparison: Comparison | None, target: float 
             return Verdict(RETRIEVE, labelling, cost, comparison, target, measure="examples=similar:3")
         if not comparison.stronger() and comparison.finetuned_measured() is None:
             return Verdict(STRONGER, labelling, cost, comparison, target,
-                           measure=f"model={STRONGER_MODEL},examples=static")
+                           measure=f"model={STRONGER_MODEL},examples=static",
+                           measure_per_doc=_stronger_per_doc(comparison))
         measure = None if comparison.finetuned_measured() is not None else "model=ft:..."
         return Verdict(FINETUNE, labelling, cost, comparison, target, measure=measure)
     if cost is not None and cost.pays_back:

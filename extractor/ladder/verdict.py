@@ -390,9 +390,14 @@ def render_verdict(v: Verdict) -> str:
         if v.rung == STRONGER:
             local = (" or a larger local model (`--variant model_path=FILE.gguf`)"
                      if c.observed is not None and not c.observed.batch_api else "")
+            price = (f" At today's prompt's tokens it would cost about {usd(v.measure_per_doc)} a document, "
+                     f"{usd(v.measure_per_doc * c.docs_per_month)} a month, at its list price."
+                     if v.measure_per_doc is not None else "")
+            payback = payback_sentence(v)
             return (f"Try a stronger model with the same prompt: {missed} Retrieved examples were measured and do "
-                    f"not reach it either. Measure `--variant {v.measure}`{local}: it needs no labels. If no model "
-                    f"reaches the target, fine-tuning is the rung after: {labelling_sentence(need, target_model)}")
+                    f"not reach it either. Measure `--variant {v.measure}`{local}: it needs no labels.{price} If no "
+                    f"model reaches the target, the rung after is fine-tuning. "
+                    f"{labelling_sentence(need, target_model)}" + (f" {_capital(payback)}" if payback else ""))
         measured_ft = c.finetuned_measured()
         if measured_ft is not None:
             return (f"Fine-tune again, on more and better labels: {missed} The fine-tuned {measured_ft.label} was "

@@ -4,7 +4,9 @@ No tokenizer can be downloaded offline, so tokens are counted from characters at
 API reported for earlier documents of the same model (the journal's prompt tokens per prompt character and mean
 completion tokens, `Journal.tokens_per_char`); with no such history, 4 characters a token and 200 completion
 tokens. The run's `--max-cost` budget, the dry run, the fine-tuning export's estimate and the break-even analysis
-all count through `TokenRate` (break-even through `request_rate`, its per-request form).
+all count through `TokenRate`; a fine-tuning example (what the export writes and the break-even prices a
+fine-tuned model and its training on) through `RequestRate.request_tokens`, its per-request form, calibrated on
+the journal's one-call extractions only (a field-by-field request asks one question: another shape).
 """
 
 from __future__ import annotations

@@ -222,12 +222,13 @@ def print_experiment(report: ExperimentReport, console: Console) -> None:
 
 def _fields_right(overall: dict) -> str:
     """`67.3% of 96 fields over 8 documents (95% interval 57.4-76.0%)` from an OVERALL row."""
+    from extractor.ladder.verdict import interval_text
+
     accuracy, n = overall.get("accuracy"), overall.get("labeled_values") or 0
     if accuracy is None:
         return "no accuracy"
-    low, high = wilson(accuracy, n)
     return (f"{pct(accuracy, 1)} of {n:,} fields over {overall.get('documents') or 0:,} documents "
-            f"(95% interval {low * 100:.1f}-{high:.1%})")
+            f"(95% interval {interval_text(wilson(accuracy, n))})")
 
 
 def print_experiment_plan(plan: ExperimentPlan, console: Console) -> None:
