@@ -303,10 +303,11 @@ def breakeven(
         help="share of fields right to reach (0.95): recommend the cheapest measured option that reaches it "
              "(needs `extractor experiment`)")] = None,
     docs_per_month: Annotated[float | None, typer.Option(
-        help="documents a month for comparing measured variants \\[observed in the journal]")] = None,
+        help="documents a month, for every figure \\[new documents a production night in the journal x 30]")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="the same figures and verdict as one JSON object")] = False,
     config: ConfigOpt = None,
 ) -> None:
-    """When would fine-tuning pay for itself? Prompting vs fine-tuned vs Batch API, from observed runs.
+    """When would fine-tuning pay for itself, and which rung is next? Observed runs priced, and one verdict.
 
     With experiments.parquet (`extractor experiment`): the measured variants' accuracy against their cost."""
     from extractor.config import given
@@ -319,6 +320,11 @@ def breakeven(
                                           epochs=epochs, reask_rate_finetuned=reask_rate,
                                           docs_per_month=docs_per_month))
         decision = decide(BreakEvenConfig(settings=cfg, model=model, assumptions=assumptions, target=target))
+    if as_json:
+        import json
+
+        typer.echo(json.dumps(decision.as_dict(), indent=2))
+        return
     typer.echo(decision.text())
 
 
@@ -330,8 +336,10 @@ def report(
     out: Annotated[Path | None, typer.Option(help="HTML file \\[outputs/<schema>/report.html]")] = None,
     target_model: Annotated[str | None, typer.Option(help="model to fine-tune in the break-even")] = None,
     target: Annotated[float | None, typer.Option(
-        help="share of fields right to reach (0.95): the Experiments section recommends the cheapest measured "
-             "option that reaches it")] = None,
+        help="share of fields right to reach (0.95): the verdict recommends the cheapest measured option that "
+             "reaches it")] = None,
+    docs_per_month: Annotated[float | None, typer.Option(
+        help="documents a month, for every figure \\[new documents a production night in the journal x 30]")] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Write a self-contained HTML report (costs, agreement, accuracy, drift, break-even) and summarize it."""
@@ -344,7 +352,8 @@ def report(
     with _errors():
         cfg = _settings(config, schema=schema, schemas_dir=schemas, output_dir=output)
         report_config = ReportConfig(settings=cfg, out=out, target=target,
-                                     assumptions=Assumptions(**given(target_model=target_model)))
+                                     assumptions=Assumptions(**given(target_model=target_model,
+                                                                     docs_per_month=docs_per_month)))
         data = build_report(report_config)
         path = write_report(report_config, data)
     print_report_summary(data, Console(width=120))

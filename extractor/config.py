@@ -94,6 +94,8 @@ class RunConfig:
     # embeddings endpoint, through the same client; default model DEFAULT_EMBEDDING_MODEL)
     retrieval: str = "bm25"
     adapt_concurrency: bool = True  # a 429/503 halves the requests in flight (throttle.AdaptiveLimit)
+    label_minutes: float = 3.0  # minutes a person takes to label one document (the verdict's labelling effort)
+    label_hourly_usd: float | None = None  # USD an hour of labelling, to price that effort; None: not priced
     prices: Mapping[str, ModelPrice] = field(default_factory=dict)
     # [finetune_prices."<model>"]: training and fine-tuned inference prices beyond the dated table
     finetune_prices: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
@@ -118,6 +120,8 @@ class RunConfig:
             raise ConfigError("--samples must be >= 1 and --sample-fraction between 0 and 1")
         if not 0.0 <= self.review_threshold <= 1.0:
             raise ConfigError(f"review_threshold must be between 0 and 1, not {self.review_threshold}")
+        if self.label_minutes < 0 or (self.label_hourly_usd is not None and self.label_hourly_usd < 0):
+            raise ConfigError("label_minutes and label_hourly_usd must not be negative")
         if self.max_cost_usd is not None and self.max_cost_usd <= 0:
             raise ConfigError("--max-cost must be a positive amount of USD")
         if self.examples not in ("static", "none") and self.similar_examples is None:

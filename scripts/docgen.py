@@ -142,6 +142,9 @@ SETTINGS = {
     "retrieval": "how `similar:K` ranks labeled documents: `bm25` (offline, no model) or "
                  "`embeddings[:MODEL]` (the server's embeddings endpoint, default `text-embedding-3-small`)",
     "adapt_concurrency": "a 429/503 halves the requests in flight, successes widen it back",
+    "label_minutes": "minutes a person takes to label one document: the labelling effort `breakeven` and the "
+                     "report count for fine-tuning",
+    "label_hourly_usd": "USD an hour of labelling, to price that effort (unset: the hours only)",
     "prices": 'table `[prices."MODEL"]`: USD per million tokens for models genai-prices does not know (below)',
     "finetune_prices": 'table `[finetune_prices."MODEL"]`: training and fine-tuned inference prices beyond the '
                        "dated table (below)",

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import statistics
 from pathlib import Path
+from typing import Any
 
 import instructor
 import pytest
@@ -15,9 +17,11 @@ from extractor.config import ModelPrice
 from extractor.extraction import runner
 from extractor.extraction.prompts import system_prompt
 from extractor.ladder.assumed import FINETUNE_TARGET as DEFAULT_FINETUNE_TARGET
-from extractor.ladder.compare import quality_wall
-from extractor.ladder.costmodel import Assumptions, Observed, analyze, current_prices, observed_from_journal
-from extractor.ladder.verdict import cost_assumptions, cost_recommendation, render_text
+from extractor.ladder.breakeven import BreakEvenConfig, decide
+from extractor.ladder.compare import Labelling, choose, quality_wall
+from extractor.ladder.costmodel import Assumptions, BreakEven, Observed, analyze, current_prices, observed_from_journal
+from extractor.ladder.finetune import ExampleTokens
+from extractor.ladder.verdict import cost_assumptions, render_text, render_verdict
 from extractor.llm.pricing import finetune_prices
 from extractor.llm.tokens import fit_tokens_per_char
 from extractor.schemas import load_schema
@@ -31,11 +35,26 @@ MINI = ModelPrice(input_per_mtok=0.15, output_per_mtok=0.6, cached_input_per_mto
 TABLE = finetune_prices()
 
 
-def observed(**changes: float) -> Observed:
-    base = Observed(model="gpt-4o-mini", documents=600, nights=2, docs_per_night=300.0, prefix_tokens=2000,
-                    prefix_tokens_short=500, document_tokens=1000, output_tokens=200, requests_per_doc=1.1,
-                    cached_fraction=0.5)
+def observed(**changes: Any) -> Observed:
+    """1.1 requests a document of 2,000 static and 1,000 document tokens (half of them cached), 200 completion
+    tokens each; a fine-tuning example of the same documents: 1,500 prompt tokens (the static prompt without its
+    few-shot examples, 500, and the document), a 200-token answer."""
+    base = Observed(model="gpt-4o-mini", documents=600, nights=2, docs_per_night=300.0, prompt_tokens=3300,
+                    completion_tokens=220, cached_tokens=1650, requests_per_doc=1.1,
+                    finetuned=ExampleTokens(prompt_tokens=1500, answer_tokens=200, examples=200, basis="a test"))
     return dataclasses.replace(base, **changes)
+
+
+def per_request(prompt: float, output: float, requests: float = 1.0, cached: float = 0.0) -> dict[str, float]:
+    """Observed's per-document fields from per-request figures."""
+    return {"prompt_tokens": prompt * requests, "completion_tokens": output * requests,
+            "cached_tokens": cached * prompt * requests, "requests_per_doc": requests}
+
+
+def said(result: BreakEven, have: int = 0) -> str:
+    """The one verdict on cost alone (no experiment, no target)."""
+    return render_verdict(choose(result, None, None, Labelling(have=have, need=result.assumptions.training_examples,
+                                                               minutes_per_doc=3.0, hourly_usd=None)))
 
 
 def test_per_document_month_and_training_arithmetic() -> None:
@@ -60,17 +79,19 @@ def test_per_document_month_and_training_arithmetic() -> None:
     # Batch: 503.25 / 2 = 251.625 micro-$ a document, below the fine-tuned 469.2: never worth training for.
     assert result.batch_per_doc == pytest.approx(251.625e-6)
     assert (result.breakeven_vs_batch_docs, result.breakeven_vs_batch_nights) == (None, None)
-    # 375 nights is past the 90-night payback limit: keep prompting.
-    assert cost_recommendation(result) == (
-        f"Keep prompting: fine-tuning {DEFAULT_FINETUNE_TARGET} pays back after 112,335 documents "
-        "(375 nights at 300 a night); the Batch API halves today's cost with no training, "
-        "if answers may take up to 24 h.")
+    # 375 nights is past the 90-night payback limit: keep prompting, and say why in the one verdict.
+    assert said(result) == (
+        "Keep prompting gpt-4o-mini: on cost fine-tuning pays back its $3.83 of training only after 112,335 "
+        "documents (375 nights at 300 a night), beyond the 90-night horizon: not worth it for cost alone. If answers "
+        "may wait 24 h, the Batch API halves today's cost with no training: $0.000252 a document. Quality is taken "
+        "as equal: measure it against labelled documents with `extractor experiment` and give --target to weigh "
+        "it.")
 
 
 def test_break_even_within_the_payback_limit() -> None:
     gpt4o = ModelPrice(input_per_mtok=2.5, output_per_mtok=10.0, cached_input_per_mtok=1.25)
-    obs = observed(model="gpt-4o", prefix_tokens=3000, document_tokens=1500, output_tokens=300,
-                   requests_per_doc=1.0, cached_fraction=0.0)
+    obs = observed(model="gpt-4o", **per_request(4500, 300),
+                   finetuned=ExampleTokens(prompt_tokens=2000, answer_tokens=300, examples=200, basis="a test"))
     result = analyze(obs, Assumptions(current_price=gpt4o, reask_rate_finetuned=0.0), TABLE)
     # Prompting: 4500 * 2.5 + 300 * 10 = 11,250 + 3,000 = 14,250 micro-$ a document.
     # Fine-tuned: (500 + 1500) * 0.2 + 300 * 0.8 = 400 + 240 = 640 micro-$ a document.
@@ -85,9 +106,13 @@ def test_break_even_within_the_payback_limit() -> None:
     # Against the Batch API (7,125 micro-$): 5.175 / 0.006485 = 797.99 -> 798 documents, 2.66 -> 3 nights.
     assert (result.breakeven_vs_batch_docs, result.breakeven_vs_batch_nights) == (798, 3)
     # Saves 9,000 * (0.01425 - 0.00064) = $122.49 a month.
-    assert cost_recommendation(result).startswith(f"Fine-tune: {DEFAULT_FINETUNE_TARGET} pays back its $5.1")
-    assert "after 381 documents (2 nights at 300 a night), then saves $122.49 a month" in cost_recommendation(result)
-    assert cost_recommendation(result).endswith("it beats the Batch API too after 798 documents.")
+    verdict = said(result, have=120)
+    assert verdict.startswith(f"Fine-tune {DEFAULT_FINETUNE_TARGET}: on cost it pays back its $5.17 of training")
+    assert ("after 381 documents (2 nights at 300 a night), then saves $122.49 a month over prompting gpt-4o; it "
+            "beats the Batch API too after 798 documents.") in verdict
+    # What it needs, in labelled documents and labelling time: the real cost of a fine-tune.
+    assert "needs 500 labelled documents (an assumption, --training-examples:" in verdict
+    assert "you have 120: label 380 more, about 19 hours at 3 minutes a document (label_minutes)" in verdict
 
 
 def test_the_verdict_is_read_off_the_numbers() -> None:
@@ -95,19 +120,20 @@ def test_the_verdict_is_read_off_the_numbers() -> None:
     slow = analyze(observed(), Assumptions(current_price=MINI), TABLE)
     assert (slow.breakeven_docs, slow.breakeven_nights, slow.pays_back) == (112_335, 375, False)
     assert slow.saving_per_month == pytest.approx(4.52925 - 4.2228)
-    assert slow.training_example_tokens == 500 + 1000 + 200
-    assert cost_recommendation(slow).startswith("Keep prompting:")
+    assert slow.training_example_tokens == 1500 + 200
+    assert said(slow).startswith("Keep prompting gpt-4o-mini:")
     gpt4o = ModelPrice(input_per_mtok=2.5, output_per_mtok=10.0, cached_input_per_mtok=1.25)
-    fast = analyze(observed(model="gpt-4o", prefix_tokens=3000, document_tokens=1500, output_tokens=300,
-                            requests_per_doc=1.0, cached_fraction=0.0),
+    fast = analyze(observed(model="gpt-4o", **per_request(4500, 300),
+                            finetuned=ExampleTokens(prompt_tokens=2000, answer_tokens=300, examples=200, basis="")),
                    Assumptions(current_price=gpt4o, reask_rate_finetuned=0.0), TABLE)
     assert (fast.breakeven_docs, fast.breakeven_nights, fast.pays_back) == (381, 2, True)
     assert fast.saving_per_month == pytest.approx(9000 * (0.01425 - 0.00064))
-    assert fast.batch_per_doc > fast.finetuned_per_doc and fast.breakeven_vs_batch_docs == 798
-    assert cost_recommendation(fast).startswith("Fine-tune:")
+    assert fast.batch_per_doc is not None and fast.batch_per_doc > fast.finetuned_per_doc
+    assert fast.breakeven_vs_batch_docs == 798
+    assert said(fast).startswith("Fine-tune ")
     # One night more than the payback limit allows: the same numbers, the other verdict.
     strict = dataclasses.replace(fast, assumptions=dataclasses.replace(fast.assumptions, max_payback_nights=1))
-    assert not strict.pays_back and cost_recommendation(strict).startswith("Keep prompting:")
+    assert not strict.pays_back and said(strict).startswith("Keep prompting gpt-4o:")
 
 
 def test_never_pays_when_the_fine_tuned_model_costs_more_per_document() -> None:
@@ -118,8 +144,8 @@ def test_never_pays_when_the_fine_tuned_model_costs_more_per_document() -> None:
     assert result.prompting_per_doc == pytest.approx(294.25e-6)
     assert (result.breakeven_docs, result.breakeven_nights) == (None, None)
     assert (result.breakeven_vs_batch_docs, result.breakeven_vs_batch_nights) == (None, None)
-    assert cost_recommendation(result).startswith("Never on cost: a fine-tuned ")
-    assert "never pays back; the Batch API halves today's cost" in cost_recommendation(result)
+    assert said(result).startswith("Keep prompting gpt-4o-mini: on cost fine-tuning never pays back: a fine-tuned ")
+    assert "buy accuracy, not savings. If answers may wait 24 h, the Batch API halves today's cost" in said(result)
     curves = result.curves(points=5)
     # No break-even: the curves run to a year of documents, 12 * 9,000 = 108,000.
     assert [n for n, _ in curves["prompting"]] == [0, 27_000, 54_000, 81_000, 108_000]
@@ -135,7 +161,7 @@ def test_batch_line_is_the_discounted_prompting_cost() -> None:
     assert any("24 hours" in line for line in cost_assumptions(result))
     other = analyze(observed(), Assumptions(current_price=MINI), dataclasses.replace(TABLE, batch_discount=0.6))
     assert other.batch_per_doc == pytest.approx(result.prompting_per_doc * 0.6)
-    assert "the Batch API cuts today's cost by 40%" in cost_recommendation(other)
+    assert "the Batch API cuts today's cost by 40%" in said(other)
 
 
 def test_curves_cross_at_the_break_even_volume() -> None:
@@ -153,20 +179,23 @@ def test_curves_cross_at_the_break_even_volume() -> None:
 
 def test_assumptions_are_all_stated() -> None:
     text = "\n".join(cost_assumptions(analyze(observed(), Assumptions(current_price=MINI), TABLE)))
-    for needle in (TABLE.as_of, TABLE.source, "300 documents a night", "30 nights a month", "1.10 billed requests",
-                   "2,000 static prompt tokens", "1,000 document tokens", "200 completion tokens", "50%",
-                   "$0.15 per Mtok", "$0.075 cached", "price given in the assumptions", "500 static tokens",
-                   "1.02 requests", "500 examples", "3 epoch", "2,550,000 training tokens", "24 hours",
-                   "90 nights", "cost only", "hosting"):
+    for needle in (TABLE.as_of, TABLE.source, "300 new documents a night over 2 production night(s)",
+                   "30 nights a month", "9,000 documents a month", "1.10 billed requests", "3,300 prompt tokens",
+                   "1,650 of them (50%)", "220 completion tokens", "one call for the whole schema",
+                   "$0.15 per Mtok", "$0.075 cached", "price given in the assumptions", "`extractor export finetune`",
+                   "1,500 prompt tokens, answered with 200 tokens",
+                   "counted over 200 production document(s), at a test",
+                   "1.02 requests", "500 examples of 1,700 tokens", "3 epoch", "2,550,000 training tokens",
+                   "24 hours", "90 nights", "cost only", "hosting"):
         assert needle in text, needle
+    assert "instructions and few-shot examples" not in text, "no static prefix a field strategy never sends"
 
 
-def test_prefix_method_is_stated() -> None:
-    averaged = "\n".join(cost_assumptions(analyze(observed(), Assumptions(current_price=MINI), TABLE)))
-    assert "upper bound" in averaged
-    fitted = observed(fitted_from=40, overhead_tokens=812.0)
-    text = "\n".join(cost_assumptions(analyze(fitted, Assumptions(current_price=MINI), TABLE)))
-    assert "fitted across 40 one-request documents" in text and "812 tokens per request" in text
+def test_the_strategy_is_stated() -> None:
+    fields = observed(strategy="fields", **per_request(1500, 5, requests=12, cached=0.8))
+    text = "\n".join(cost_assumptions(analyze(fields, Assumptions(current_price=MINI), TABLE)))
+    assert "field by field: one short question a request, each carrying the document first" in text
+    assert "12.00 billed requests" in text and "18,000 prompt tokens, 14,400 of them (80%)" in text
 
 
 def test_fit_separates_fixed_tokens_from_the_per_character_rate() -> None:
@@ -187,6 +216,16 @@ def test_unknown_current_price_and_unknown_target_are_errors() -> None:
         analyze(observed(model="my-self-hosted-7b"), Assumptions(), TABLE)
     with pytest.raises(KeyError, match="no fine-tuning price"):
         analyze(observed(), Assumptions(current_price=MINI, target_model="gpt-99"), TABLE)
+
+
+def test_the_volume_given_is_the_volume_of_every_figure() -> None:
+    result = analyze(observed(), Assumptions(current_price=MINI, docs_per_month=3000), TABLE)
+    assert (result.docs_per_month, result.docs_per_night) == (3000, 100)
+    assert result.prompting_per_month == pytest.approx(3000 * 503.25e-6)
+    assert result.breakeven_nights == math.ceil(112_335 / 100)
+    text = render_text(result)
+    assert "3,000 documents a month" in text and "9,000" not in text.split("Assumptions:")[0]
+    assert "3,000 documents a month, as given (--docs-per-month), 100 a night" in text
 
 
 def test_current_prices_come_from_genai_prices() -> None:
@@ -272,12 +311,15 @@ def test_observed_from_a_real_journal(tmp_path: Path, fake_server: FakeOpenAI) -
     prompt = sum(r["prompt_tokens"] for r in billed)
     requests = len(billed)  # the 429 billed nothing and is not a request here; the re-ask is
     assert requests == documents + 1
-    assert (obs.nights, obs.docs_per_night) == (3, pytest.approx(documents / 3))
+    # Two production nights: the third run billed nothing new (it reused every stored result) and is not a night.
+    assert (obs.nights, obs.other_runs, obs.docs_per_night) == (2, 1, pytest.approx(documents / 2))
     assert obs.requests_per_doc == pytest.approx(requests / documents)
-    assert obs.output_tokens == pytest.approx(sum(r["completion_tokens"] for r in billed) / requests)
-    assert obs.cached_fraction == pytest.approx(sum(r["cached_tokens"] for r in billed) / prompt)
-    assert 0 < obs.cached_fraction < 1
-    # Tokens per character: fitted over the one-request documents (their lengths differ by ~600 characters),
+    assert obs.prompt_tokens == pytest.approx(prompt / documents)
+    assert obs.completion_tokens == pytest.approx(sum(r["completion_tokens"] for r in billed) / documents)
+    assert obs.cached_tokens == pytest.approx(sum(r["cached_tokens"] for r in billed) / documents)
+    assert 0 < obs.cached_fraction < 1 and obs.strategy == "whole"
+    # What a fine-tuned model would be sent: the examples `export finetune` writes for these documents, counted at
+    # the tokens a character fitted over the one-request documents (their lengths differ by ~600 characters),
     # which separates the tool schema's tokens (no characters in the messages) from the per-character rate.
     system, short = system_prompt(schema), system_prompt(schema, examples=False)
     def billed_for(text: str) -> int:
@@ -287,27 +329,29 @@ def test_observed_from_a_real_journal(tmp_path: Path, fake_server: FakeOpenAI) -
     single = [(len(system) + len(text), billed_for(text)) for name, text in texts.items()
               if name not in ("dup2.txt", "retry.txt", "reask.txt")]
     rate, overhead = statistics.linear_regression([x for x, _ in single], [y for _, y in single])
-    assert (obs.fitted_from, obs.overhead_tokens) == (len(single), pytest.approx(overhead))
-    assert obs.prefix_tokens == pytest.approx(len(system) * rate)
-    assert obs.prefix_tokens_short == pytest.approx(len(short) * rate)
-    assert obs.prefix_tokens + obs.document_tokens == pytest.approx(prompt / requests)
+    example = obs.finetuned
+    assert example.examples == documents and example.approximated == 0
+    assert f"fitted across {len(single)} one-request documents" in example.basis
+    wanted = [overhead + rate * (len(short) + len(t)) for n, t in texts.items() if n != "dup2.txt"]
+    assert example.prompt_tokens == pytest.approx(sum(wanted) / len(wanted))
     # The fake server bills ceil(characters / 4) of the JSON it receives: the rate is about 1/4 and the
     # fixed part is about the tool schema's JSON over 4, which the averaged rate wrongly spread over characters.
     assert rate == pytest.approx(0.25, rel=0.05)
     tool_tokens = len(json.dumps(instructor.openai_schema(schema.model).openai_schema)) / 4
     assert overhead == pytest.approx(tool_tokens, rel=0.15)
     averaged = prompt / sum(len(system) + len(t) for n, t in texts.items() if n != "dup2.txt") * documents / requests
-    assert averaged > 1.3 * rate, "the averaged rate overstates the prefix; the fit is what fixes it"
-    assert obs.document_tokens > overhead
+    assert averaged > 1.3 * rate, "the averaged rate overstates a character's tokens; the fit is what fixes it"
 
     # Priced like the journal's rows, the model reproduces today's bill exactly.
     result = analyze(obs, Assumptions(), TABLE)
     assert obs.cost_per_doc is not None
     assert result.prompting_per_doc == pytest.approx(obs.cost_per_doc, rel=1e-9)
+    assert result.training_example_tokens == pytest.approx(example.prompt_tokens + example.answer_tokens)
     text = render_text(result)
     for needle in ("today (prompting)", "fine-tuned", "Batch API (24 h)", "break-even", "Assumptions:",
-                   "Recommendation: ", TABLE.as_of):
+                   TABLE.as_of):
         assert needle in text
+    assert "Recommendation" not in text and "Verdict" not in text, "the verdict is said once, for the whole output"
     assert observed_from_journal(journal, schema, "another-model") is None
 
 
@@ -317,12 +361,74 @@ def test_a_local_model_is_free_as_its_rows_record_it() -> None:
     for model in (EMBEDDED_MODEL, "qwen2.5-3b-instruct-q4_k_m"):  # the default, or any GGUF it runs
         local = dataclasses.replace(observed(), model=model, cost_per_doc=0.0)
         result = analyze(local, Assumptions(), TABLE)
-        assert result.prompting_per_doc == 0 and result.batch_per_doc == 0 and result.breakeven_docs is None
+        local = dataclasses.replace(local, backend="embedded", endpoint="embedded")
+        result = analyze(local, Assumptions(), TABLE)
+        # No Batch API for a model that runs on this machine: no batch price, no batch sentence.
+        assert result.prompting_per_doc == 0 and result.batch_per_doc is None and result.breakeven_docs is None
         assert "runs on this machine" in result.current_price_source
-        said = cost_recommendation(result)
-        assert said.startswith("Never on cost:") and "Batch API" not in said
+        verdict = said(result)
+        assert verdict.startswith("Keep prompting ") and "never pays back" in verdict and "(free: it runs" in verdict
+        assert "Batch API" not in verdict and "Batch API (24 h)" not in render_text(result)
+        assert "has no Batch API" in "\n".join(cost_assumptions(result))
         priced = analyze(local, Assumptions(), TABLE,
                          prices={model: ModelPrice(input_per_mtok=0.1, output_per_mtok=0.1)})
         assert priced.prompting_per_doc > 0 and "config file" in priced.current_price_source
     with pytest.raises(ValueError, match="no price known"):  # unpriced rows (None) are not taken as free
         analyze(dataclasses.replace(observed(), model="qwen2.5-3b-instruct-q4_k_m"), Assumptions(), TABLE)
+
+
+def _letters(count: int) -> dict[str, bytes]:
+    """The first `count` plain-text sample letters of inputs/."""
+    return {p.name: p.read_bytes() for p in sorted((ROOT / "inputs").glob("*.txt"))[:count]}
+
+
+def test_the_field_strategys_tokens_agree_with_the_servers_usage(tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    """Issue 28 item 4: the break-even prices what the field strategy really sends (a dozen short questions, each
+    with the document first), and a fine-tuned model at what `export finetune` writes, both within 5% of what the
+    server bills."""
+    write_docs(tmp_path / "in", _letters(4))
+    config = make_config(tmp_path, fake_server, strategy="fields")
+    assert runner.run(config).ok == 4
+    billed = [r for r in server_log(fake_server) if r["status"] == 200]
+    decision = decide(BreakEvenConfig(settings=config))
+    cost = decision.as_dict()["cost"]
+    per_doc = cost["per_document"]
+    assert cost["strategy"] == "fields"
+    for key, server in (("prompt_tokens", "prompt_tokens"), ("completion_tokens", "completion_tokens"),
+                        ("cached_tokens", "cached_tokens")):
+        assert per_doc[key] == pytest.approx(sum(r[server] for r in billed) / 4, rel=0.05), key
+    assert per_doc["requests"] == pytest.approx(len(billed) / 4, rel=0.05) and per_doc["requests"] > 3
+    assert decision.cost is not None
+    assert decision.cost.prompting_per_doc == pytest.approx(decision.cost.observed.cost_per_doc, rel=1e-9)
+
+    # What a fine-tuned model would be sent: one call without few-shot examples, as `examples=none` sends it.
+    fake_server.reset()
+    whole = make_config(tmp_path, fake_server, strategy="whole", examples="none", output_dir=tmp_path / "whole")
+    assert runner.run(whole).ok == 4
+    sent = [r for r in server_log(fake_server) if r["status"] == 200]
+    example = cost["finetuned_example"]
+    assert example["prompt_tokens"] == pytest.approx(sum(r["prompt_tokens"] for r in sent) / 4, rel=0.05)
+    # Training is priced on those very examples: 500 of them, 3 epochs.
+    assert cost["finetuned"]["training_tokens"] == pytest.approx(500 * 3 * example["tokens"])
+    assert example["tokens"] > 1000, "a letter's example is a whole letter, not one question's few tokens"
+    text = decision.text()
+    assert "field by field" in text and "instructions and few-shot examples" not in text
+
+
+def test_volume_counts_production_nights_only(tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    """Issue 28 item 5: a consistency re-run (every document answered again K times) and a rerun that reused every
+    result are not production nights, and sampled documents' K answers are not a document's tokens."""
+    write_docs(tmp_path / "in", _letters(3))
+    config = make_config(tmp_path, fake_server)
+    runner.run(config)  # the production night: 3 new letters
+    assert runner.run(make_config(tmp_path, fake_server, samples=3)).sampled == 3  # the consistency re-run
+    assert runner.run(config).cached == 3  # a rerun that reused everything
+    first_night = [r for r in server_log(fake_server) if r["status"] == 200][:3]
+    observed = decide(BreakEvenConfig(settings=config)).cost
+    assert observed is not None
+    o = observed.observed
+    assert (o.nights, o.other_runs, o.docs_per_night) == (1, 2, 3.0)
+    assert observed.docs_per_month == 90
+    assert (o.documents, o.left_out) == (3, 3), "the sampled rows are left out of the means"
+    assert o.prompt_tokens == pytest.approx(sum(r["prompt_tokens"] for r in first_night) / 3)
+    assert "1 production night(s)" in render_text(observed) and "2 other run(s)" in render_text(observed)

@@ -4,6 +4,7 @@ and the recommendation for a target share of fields right."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +13,21 @@ import pytest
 from extractor.errors import ConfigError
 from extractor.extraction import runner
 from extractor.ladder.breakeven import BreakEvenConfig, breakeven_analysis, compare_experiments, decide
-from extractor.ladder.compare import FINETUNED, RETRIEVED, STATIC, read_experiments
+from extractor.ladder.compare import (
+    FINETUNE,
+    FINETUNED,
+    KEEP,
+    RETRIEVE,
+    RETRIEVED,
+    STATIC,
+    STRONGER,
+    Comparison,
+    Labelling,
+    choose,
+    read_experiments,
+)
 from extractor.ladder.costmodel import Assumptions
-from extractor.ladder.verdict import comparison_assumptions, render_text, target_recommendation
+from extractor.ladder.verdict import comparison_assumptions, render_text, render_verdict
 from extractor.llm.pricing import finetune_prices
 from extractor.store import LABELS_FILE, Labels
 from extractor.testing.fakeserver import FakeOpenAI
@@ -43,6 +56,13 @@ def _write(config: BreakEvenConfig, variants: list[dict[str, Any]]) -> None:
     write_experiments(config.settings.layout.experiments, variants)
 
 
+def target_recommendation(c: Comparison, have: int | None = None, hourly: float | None = None) -> str:
+    """The one verdict on a comparison (no cost-only analysis), in words."""
+    return render_verdict(choose(None, c, c.target, Labelling(have=c.labeled if have is None else have,
+                                                               need=c.assumptions.training_examples,
+                                                               minutes_per_doc=3.0, hourly_usd=hourly)))
+
+
 def _label(config: BreakEvenConfig, documents: int) -> None:
     with Labels(config.settings.layout.journal) as labels:
         for i in range(documents):
@@ -62,22 +82,27 @@ def test_recommends_the_cheapest_variant_that_reaches_the_target(tmp_path: Path)
                                                                 pytest.approx(80)]
     # examples=static (90%) misses 95%; similar:3 (96%) and gpt-4.1 (97%) reach it; similar:3 is cheaper.
     said = target_recommendation(c)
-    assert said is not None
-    assert said.startswith("Use examples=similar:3: 96.0% of fields right (target 95.0%) for "
-                           "$0.00100 a document, $10.00 a month, the cheapest measured option")
-    assert "; if answers may wait 24 h, the Batch API runs it for $0.000500 a document, $5.00 a month." in said
-    # The fine-tuned estimate, priced from examples=static's tokens (no production run): 2,000 prompt and 200
-    # completion tokens, (2000 * 0.2 + 200 * 0.8) = 560 micro-$ * 1.02 requests = 571.2 micro-$ a document;
-    # training 500 * 2,200 * 3 epochs * 1.5 $/Mtok = $4.95, spread over 90 nights = 3 months: $1.65 a month.
+    # Each accuracy with its count and its 95% Wilson interval: 96% of 40 fields is 84.9-99.0%.
+    assert said.startswith("Use retrieved examples, examples=similar:3: 96.0% of 40 fields over 20 documents (95% "
+                           "interval 84.9-99.0%) reaches the target 95.0% for $0.00100 a document, $10.00 a month "
+                           "(10,000 documents): the cheapest measured option that does, over the 90-night horizon.")
+    assert "Its interval reaches down to 84.9%: measure it on more labelled documents" in said
+    assert " If answers may wait 24 h, the Batch API runs it for $0.000500 a document, $5.00 a month." in said
+    # The fine-tuned estimate, priced from examples=static's tokens (no production run, no experiment journal):
+    # 2,000 prompt and 200 completion tokens, (2000 * 0.2 + 200 * 0.8) = 560 micro-$ * 1.02 requests = 571.2
+    # micro-$ a document, $5.71 a month; training 500 * 2,200 * 3 epochs * 1.5 $/Mtok = $4.95, once.
     assert finetuned.accuracy is None and finetuned.variant is None
     assert finetuned.per_doc == pytest.approx(571.2e-6) and finetuned.training_usd == pytest.approx(4.95)
-    assert c.per_month(finetuned) == pytest.approx(5.712 + 1.65)
+    assert c.per_month(finetuned) == pytest.approx(5.712)
+    # Over the 90-night horizon, training included: $4.95 + 3 * $5.712 = $22.09 against similar:3's $30.
+    assert c.over_horizon(finetuned) == pytest.approx(4.95 + 3 * 5.712) and c.over_horizon(similar) == 30
     # Cheaper than the recommendation, but never taken to reach the target: said so, not assumed.
-    assert "would cost $7.36 a month, but its accuracy is unknown until an experiment measures it." in said
-    # A higher target only gpt-4.1 reaches.
+    assert "would cost $5.71 a month, but its accuracy is unknown until an experiment measures it." in said
+    # A higher target only gpt-4.1 reaches: the same prompt on a stronger model.
     higher = compare_experiments(dataclasses.replace(config, target=0.965))
     assert higher is not None
-    assert (target_recommendation(higher) or "").startswith("Use model=gpt-4.1,examples=static: 97.0%")
+    assert target_recommendation(higher).startswith(
+        "Use a stronger model with the same prompt, model=gpt-4.1,examples=static: 97.0% of 40 fields")
 
 
 def test_the_choices_are_numbers_before_they_are_words(tmp_path: Path) -> None:
@@ -90,46 +115,72 @@ def test_the_choices_are_numbers_before_they_are_words(tmp_path: Path) -> None:
     assert [o.label for o in c.reaching()] == ["examples=similar:3", "model=gpt-4.1,examples=static"]
     assert c.cheapest() is similar and c.per_month(similar) == pytest.approx(10.0)
     assert c.cheapest_batch() is similar and c.batch_per_month(similar) == pytest.approx(5.0)
-    assert c.cheaper_unmeasured(similar) == [finetuned] and c.per_month(finetuned) == pytest.approx(7.362)
+    assert c.cheaper_unmeasured(similar) == [finetuned] and c.per_month(finetuned) == pytest.approx(5.712)
     assert c.closest() is big and c.finetuned_measured() is None and c.retrieved_measured
+    # 97% and 96% of 40 fields, 90% too: their intervals overlap, no clear leader.
+    assert c.leaders() == [big, similar, static]
+    assert c.base_model == "gpt-4o-mini" and c.stronger() == [big]
     # The monthly volume as given, with no production run; the unmeasured fine-tuned model priced from
     # examples=static's 2,000 prompt and 200 completion tokens, $4.95 of training spread over 3 months.
     assert (c.docs_per_month, c.volume_given, c.observed) == (10_000, True, None)
     pricing = c.finetuned_pricing
     assert pricing is not None and pricing.base is static.variant and pricing.cost is None
     assert (pricing.prompt_tokens, pricing.output_tokens) == (2000.0, 200.0)
-    assert pricing.training_usd == pytest.approx(4.95) and c.amortize_months == pytest.approx(3.0)
+    assert pricing.training_usd == pytest.approx(4.95) and c.horizon_nights == 90
     # Out of reach: nothing is the cheapest, the closest is still the most accurate.
     beyond = dataclasses.replace(c, target=0.99)
     assert (beyond.reaching(), beyond.cheapest(), beyond.closest()) == ([], None, big)
-    assert target_recommendation(dataclasses.replace(c, target=None)) is None
+    # The rungs, read off the numbers: what reaches the target is used; out of reach, the next rung up.
+    labelling = Labelling(have=0, need=500, minutes_per_doc=3.0, hourly_usd=None)
+    assert choose(None, c, 0.95, labelling).rung == RETRIEVE and choose(None, c, 0.95, labelling).use is similar
+    assert choose(None, c, 0.965, labelling).rung == STRONGER
+    assert choose(None, c, 0.85, labelling).rung == KEEP, "the static prompt is cheapest and reaches 85%"
+    assert choose(None, beyond, 0.99, labelling).rung == FINETUNE
+    # No target and no production run: no verdict on cost; it says what was measured and asks for a target.
+    assert target_recommendation(dataclasses.replace(c, target=None)).startswith(
+        "No verdict on cost (no production run to price) and no target: No clear winner:")
 
 
-def test_none_reaching_the_target_gives_the_labeling_advice(tmp_path: Path) -> None:
+def test_none_reaching_the_target_gives_the_next_rung_and_its_effort(tmp_path: Path) -> None:
     config = _config(tmp_path, target=0.99)
     _write(config, VARIANTS)
     _label(config, 30)
     c = compare_experiments(config)
     assert c is not None and c.labeled == 30
-    said = target_recommendation(c)
-    assert said is not None
-    assert said.startswith("None of the measured options reaches 99.0% of fields right: the closest is "
-                           "model=gpt-4.1,examples=static at 97.0% ($0.00800 a document, $80.00 a month).")
-    assert ("Fine-tuning is the next rung: it needs 500 labeled training documents (an assumption), you have 30 "
-            "labeled; label 470 more, fine-tune gpt-4.1-nano-2025-04-14 on them (`extractor export finetune`), and "
-            "measure it as a variant: `extractor experiment INPUT_DIR --labels FILE --variant model=ft:...`."
-            ) in said
-    assert "Retrieved examples were not measured" not in said
-    # Only the static prompt measured: retrieved examples are the cheaper rung to try first.
+    said = target_recommendation(c, hourly=40.0)
+    # Retrieved examples and a stronger model were measured: the next rung is fine-tuning, said once, with what it
+    # needs in labels and labelling time, and every accuracy with its count and interval; ties are ties.
+    assert said.startswith("Fine-tune: none of the measured options reaches 99.0% of fields right. No clear winner: "
+                           "model=gpt-4.1,examples=static, 97.0% of 40 fields over 20 documents (95% interval ")
+    assert "(their 95% intervals overlap: the difference may be chance)" in said
+    assert "Retrieved examples and a stronger model were measured and do not reach it either." in said
+    assert ("Fine-tuning gpt-4.1-nano-2025-04-14 needs 500 labelled documents (an assumption, --training-examples: "
+            "a few hundred labelled documents is a common training set") in said
+    assert ("you have 30: label 470 more, about 24 hours at 3 minutes a document (label_minutes), $940.00 at $40 "
+            "an hour.") in said
+    assert "Then `extractor export finetune`, fine-tune, and measure it: `extractor experiment INPUT_DIR --labels " \
+           "FILE --variant model=ft:...`." in said
+    # Only the static prompt measured: retrieved examples are the cheaper rung to try first, then a stronger model.
     only_static = _config(tmp_path / "static", target=0.99, training_examples=20)
     _write(only_static, VARIANTS[:1])
     _label(only_static, 30)
     advice = compare_experiments(only_static)
     assert advice is not None
     told = target_recommendation(advice)
-    assert told is not None
-    assert "Retrieved examples were not measured: `--variant examples=similar:3`" in told
-    assert "it needs 20 labeled training documents (an assumption) and you have 30; fine-tune" in told
+    assert told.startswith("Use retrieved examples next: none of the measured options reaches 99.0% of fields "
+                           "right. The most accurate is examples=static, 90.0% of 40 fields over 20 documents")
+    assert "Measure `--variant examples=similar:3`" in told and "only the 30 labelled documents you have" in told
+    two = _config(tmp_path / "two", target=0.99)
+    _write(two, VARIANTS[:2])
+    stronger = compare_experiments(two)
+    assert stronger is not None
+    assert target_recommendation(stronger).startswith(
+        "Try a stronger model with the same prompt: none of the measured options reaches 99.0%")
+    said_stronger = target_recommendation(stronger)
+    assert "Measure `--variant model=gpt-4.1-mini,examples=static`: it needs no labels." in said_stronger
+    # Today's static prompt (2,000 prompt and 200 completion tokens) at gpt-4.1-mini's $0.40 / $1.60 per Mtok.
+    assert "it would cost about $0.00112 a document, $11.20 a month, at its list price." in said_stronger
+    assert "If no model reaches the target, the rung after is fine-tuning. Fine-tuning gpt-4.1-nano" in said_stronger
 
 
 def test_unknown_fine_tuned_accuracy_is_stated_and_a_measured_one_is_used(tmp_path: Path) -> None:
@@ -155,8 +206,8 @@ def test_unknown_fine_tuned_accuracy_is_stated_and_a_measured_one_is_used(tmp_pa
     ft = c.options[3]
     assert (ft.kind, ft.accuracy, ft.training_usd, ft.priced_from_tokens) == (FINETUNED, 0.98, 0.0, True)
     assert ft.per_doc == pytest.approx((1000 * 0.30 + 200 * 1.20) / 1e6)  # 540 micro-$: $5.40 a month
-    assert (target_recommendation(c) or "").startswith(
-        "Use model=ft:gpt-4o-mini-2024-07-18:acme::abc: 98.0% of fields right")
+    assert target_recommendation(c).startswith(
+        "Use the fine-tuned model, model=ft:gpt-4o-mini-2024-07-18:acme::abc: 98.0% of 20 fields")
     assert not any("UNKNOWN" in line for line in comparison_assumptions(c))
     assert any("exists and was measured: its training is spent" in line for line in comparison_assumptions(c))
 
@@ -169,8 +220,16 @@ def test_batch_prices_are_the_discount_of_each_option(tmp_path: Path) -> None:
     for o in c.options:
         assert o.per_doc is not None
         assert o.batch_per_doc == pytest.approx(o.per_doc * 0.5), o.label
-        assert c.batch_per_month(o) == pytest.approx(o.per_doc * 0.5 * 10_000 + o.training_usd / 3), o.label
-    assert any("bills 50% of the normal price for every option" in line for line in comparison_assumptions(c))
+        assert c.batch_per_month(o) == pytest.approx(o.per_doc * 0.5 * 10_000), o.label
+    assert any("bills 50% of the normal price" in line for line in comparison_assumptions(c))
+    # A model with no Batch API (a local one) gets no batch price.
+    local = _config(tmp_path / "local")
+    _write(local, [{"variant": "model=qwen2.5-3b-instruct-q4_k_m,examples=static", "accuracy": 0.9, "cost": 0.0,
+                    "fields": {"name": 0.9}}])
+    lc = compare_experiments(local)
+    assert lc is not None
+    assert lc.options[0].batch_per_doc is None and c.batch_per_month(lc.options[0]) is None
+    assert any("has none (not an OpenAI model)" in line for line in comparison_assumptions(lc))
 
 
 def test_the_newest_experiment_of_each_variant_is_used(tmp_path: Path) -> None:
@@ -204,28 +263,43 @@ def test_breakeven_target_from_the_cli(tmp_path: Path, fake_server: FakeOpenAI) 
     common = ["--output", str(tmp_path / "out"), "--schemas", str(Path(__file__).parent.parent / "schemas")]
     where = settings(tmp_path / "out")
 
-    # No experiment yet: exactly today's output, and --target says how to measure accuracy.
+    # No experiment yet: the cost block, then the one verdict; --target says how to measure accuracy.
     before = cli("breakeven", *common)
     assert before.returncode == 0, before.stderr
-    assert before.stdout.strip() == render_text(breakeven_analysis(BreakEvenConfig(settings=where)))
+    cost_block = render_text(breakeven_analysis(BreakEvenConfig(settings=where)))
+    assert before.stdout.startswith(cost_block)
+    assert before.stdout.count("Verdict: ") == 1 and "Recommendation" not in before.stdout
+    assert before.stdout.strip().split("\n")[-1].startswith("Verdict: Keep prompting gpt-4o-mini: ")
     told = cli("breakeven", "--target", "0.95", *common)
     assert told.returncode == 0, told.stderr
-    assert told.stdout.startswith(before.stdout.strip())
+    assert told.stdout.startswith(cost_block)
     assert "no experiment measured accuracy" in told.stdout and "extractor experiment INPUT_DIR" in told.stdout
 
     write_experiments(where.layout.experiments, VARIANTS)
     result = cli("breakeven", "--target", "0.95", *common)
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert out.startswith(before.stdout.strip()), "the cost-only analysis comes first, unchanged"
+    assert out.startswith(cost_block), "the cost block comes first, unchanged"
     assert "Measured options (experiments.parquet" in out
     for label in ("examples=static", "examples=similar:3", "model=gpt-4.1,examples=static",
                   "fine-tuned gpt-4.1-nano-2025-04-14 (not measured)"):
         assert label in out
-    # The monthly volume is the journal's: 6 documents in one run, 30 nights a month.
-    assert "180 documents a month, 6 a night over 1 production run(s) of gpt-4o-mini" in out
-    assert "Recommendation for 95.0% of fields right: Use examples=similar:3: 96.0%" in out
-    # The fine-tuned option is priced as the cost-only analysis prices it.
-    assert "priced as the cost-only break-even above prices it" in out
+    # The monthly volume is the journal's: 6 new documents in one production night, 30 nights a month.
+    assert "180 documents a month, 6 new documents a night over 1 production night(s)" in out
+    # One verdict, pointing one way.
+    assert out.count("Verdict: ") == 1 and "Recommendation" not in out
+    assert "Verdict: Use retrieved examples, examples=similar:3: 96.0% of 40 fields over 20 documents" in out
+    # The fine-tuned option is priced as the cost block prices it.
+    assert "priced as the cost block above prices it" in out
+    # --json: the same figures.
+    as_json = cli("breakeven", "--target", "0.95", "--json", *common)
+    assert as_json.returncode == 0, as_json.stderr
+    data = json.loads(as_json.stdout)
+    assert data["verdict"]["rung"] == RETRIEVE and data["verdict"]["use"] == "examples=similar:3"
+    assert data["verdict"]["text"] in " ".join(out.split())
+    assert data["cost"]["docs_per_month"] == data["comparison"]["docs_per_month"] == 180
+    similar = next(o for o in data["comparison"]["options"] if o["label"] == "examples=similar:3")
+    assert (similar["accuracy"], similar["fields"], similar["documents"]) == (0.96, 40, 20)
+    assert similar["interval_95"] == [pytest.approx(0.849, abs=5e-4), pytest.approx(0.990, abs=5e-4)]
     bad = cli("breakeven", "--target", "95", *common)
     assert bad.returncode != 0 and "between 0 and 1" in bad.stderr

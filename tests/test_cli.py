@@ -152,7 +152,9 @@ def test_samples_breakeven_and_finetune_export_from_the_cli(tmp_path: Path, fake
     assert metrics.height == 6 and metrics["agree_seniority"].to_list() == [round(2 / 3, 6)] * 6
     breakeven = cli("breakeven", *common)
     assert breakeven.returncode == 0, breakeven.stderr
-    assert "Recommendation:" in breakeven.stdout and "gpt-4o-mini" in breakeven.stdout
+    assert "Verdict: " in breakeven.stdout and "gpt-4o-mini" in breakeven.stdout
+    # Every document was answered 3 times: no unsampled row, so the means are the sampled rows' (K answers).
+    assert "documents answered K times" not in breakeven.stdout
     finetune = cli("export", "finetune", "--min-agreement", "0.5", *common)
     assert finetune.returncode == 0, finetune.stderr
     train = tmp_path / "out" / "cover_letter" / "finetune" / "train.jsonl"
@@ -160,7 +162,7 @@ def test_samples_breakeven_and_finetune_export_from_the_cli(tmp_path: Path, fake
     report = cli("report", *common)
     assert report.returncode == 0, report.stderr
     html = (tmp_path / "out" / "cover_letter" / "report.html").read_text()
-    assert "Recommendation" in report.stdout and html.count("<svg") >= 4 and "<script" not in html
+    assert "Verdict:" in report.stdout and html.count("<svg") >= 4 and "<script" not in html
     strict = cli("export", "finetune", "--min-agreement", "0.99", *common)
     assert "0 agreed" in strict.stdout or "examples:    0" in strict.stdout
 

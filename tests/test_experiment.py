@@ -218,7 +218,9 @@ def test_the_command(tmp_path: Path, fake_server: FakeOpenAI) -> None:
     assert result.exit_code == 0, result.output
     assert "examples=similar:2" in result.output and "75.0%" in result.output
     assert "accuracy per field" in result.output
-    assert "75.0%*" in result.output  # a tie marks every best variant, as the report page does
+    # 75% against 75% on a handful of documents: a tie, marked as a tie (no star), as the report page does.
+    assert "75.0%*" not in result.output and "tie" in result.output
+    assert "fields right with its 95% interval: examples=none" in " ".join(result.output.split())
     frame = pl.read_parquet(tmp_path / "out" / "cover_letter" / "experiments.parquet")
     assert frame.filter(pl.col("field") == OVERALL).height == 2
     bad = CliRunner().invoke(app, ["experiment", str(tmp_path / "in"), "--variant", "api_key=x",

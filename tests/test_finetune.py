@@ -26,6 +26,7 @@ from extractor.ladder.finetune import (
     NOT_IN_RESULTS,
     FinetuneConfig,
     FinetuneFormatError,
+    example_rate,
     export_finetune,
     validate_file,
     validate_line,
@@ -192,6 +193,20 @@ def test_exclusions_and_skips_are_counted_with_reasons(project: Path) -> None:
     text = report.as_text()
     assert "2 labelled, 2 agreed at consistency >= 0.9" in text
     assert f"{MISSING}: 1 (g_missing.txt)" in text and "4 unlabelled ok document(s)" in text
+
+
+def test_the_export_says_how_far_it_is_from_the_break_even_and_what_to_do_next(project: Path) -> None:
+    """Issue 28 item 9: a handful of examples is far below what the break-even prices, and the export says so and
+    what comes next: train, measure the fine-tuned model as a variant, read the verdict."""
+    report = export_finetune(_config(project))
+    text = " ".join(report.as_text().split())
+    assert (f"warning: {report.train_count} training example(s) is far below the 500 `extractor breakeven` "
+            "assumes a fine-tune needs (--training-examples)") in text
+    assert "Next: 1. upload " in text and "start a fine-tuning job of gpt-4.1-nano-2025-04-14" in text
+    assert ("2. measure it as a variant beside today's prompt: `extractor experiment INPUT_DIR --labels FILE "
+            "--variant examples=static --variant model=ft:...`") in text
+    assert f"the {report.validation_count} validation document(s) are held out of training" in text
+    assert "3. read the verdict: `extractor breakeven --target 0.95`" in text
 
 
 def test_without_metrics_only_labelled_documents_are_used(project: Path) -> None:
@@ -364,22 +379,32 @@ def _chars(path: Path | None) -> tuple[int, int]:
     return total, count
 
 
+def _billed(path: Path | None) -> int:
+    """What the fake server would bill for the examples of a file: its prompt (the messages before the answer and
+    the tools, as JSON, a token every 4 characters) and its answer, as it bills a request and a completion."""
+    total = 0
+    for line in _lines(path):
+        prompt = json.dumps(line["messages"][:-1], ensure_ascii=False) + json.dumps(line["tools"])
+        total += math.ceil(len(prompt) / 4) + math.ceil(len(line["messages"][-1]["tool_calls"][0]["function"][
+            "arguments"]) / 4)
+    return total
+
+
 def test_calibrated_token_and_cost_estimate(project: Path) -> None:
     report = export_finetune(_config(project, epochs=4))
-    journal = Journal(project / "out" / "cover_letter" / "journal.sqlite3")
-    ratio, _, documents = journal.tokens_per_char("gpt-4o-mini")
-    journal.close()
+    with Journal.open_readonly(project / "out" / "cover_letter" / "journal.sqlite3") as journal:
+        rate = example_rate(journal, "gpt-4o-mini")
     train_chars, _ = _chars(report.train_path)
     validation_chars, _ = _chars(report.validation_path)
     assert (report.train_chars, report.validation_chars) == (train_chars, validation_chars)
-    assert report.token_basis == "calibrated" and report.tokens_per_char == pytest.approx(ratio)
-    assert report.train_tokens == math.ceil(train_chars * ratio)
-    assert report.validation_tokens == math.ceil(validation_chars * ratio)
+    # Counted as the break-even counts a fine-tuning example: the journal's one-call extractions' rate.
+    assert report.token_basis == "calibrated" and report.tokens_per_char == pytest.approx(rate.rate.per_char)
+    assert f"calibrated on gpt-4o-mini: {rate.basis}" in report.as_text()
+    # Within 5% of what the server would bill for these very lines.
+    assert report.train_tokens == pytest.approx(_billed(report.train_path), rel=0.05)
     assert report.training_price_per_mtok == 1.50  # gpt-4.1-nano-2025-04-14, the default target
     assert report.training_cost_usd == pytest.approx(report.train_tokens * 4 * 1.50 / 1e6)
-    text = report.as_text()
-    assert f"calibrated: {ratio:.4f} prompt tokens per character over {documents} document(s)" in text
-    assert f"{report.train_tokens:,} tokens x 4 epoch(s) x $1.5/M tokens" in text
+    assert f"{report.train_tokens:,} tokens x 4 epoch(s) x $1.5/M tokens" in report.as_text()
 
 
 def test_default_token_estimate_without_calibration(project: Path) -> None:
@@ -388,11 +413,25 @@ def test_default_token_estimate_without_calibration(project: Path) -> None:
     db.commit()
     db.close()
     report = export_finetune(_config(project, target_model="gpt-4o-mini-2024-07-18"))
-    tool_chars = len(json.dumps(request.tool(SCHEMA.model), ensure_ascii=False))
-    train_chars, n = _chars(report.train_path)
-    assert report.token_basis == "default" and "4 characters per token" in report.as_text()
-    assert report.train_tokens == math.ceil((train_chars + n * tool_chars) / 4)
+    assert report.token_basis == "default" and "4 characters per token over everything sent" in report.as_text()
+    # A token every 4 characters of everything sent: what the fake server bills for the same lines, within 1%.
+    assert report.train_tokens == pytest.approx(_billed(report.train_path), rel=0.01)
     assert report.training_cost_usd == pytest.approx(report.train_tokens * 3 * 3.00 / 1e6)
+
+
+def test_a_field_by_field_journal_does_not_calibrate_a_whole_schema_example(tmp_path: Path,
+                                                                           fake_server: FakeOpenAI) -> None:
+    """Field-by-field requests (one question each) say nothing about a whole-schema call's tokens a character:
+    the export counts with the default rate, not one a dozen questions per document inflate."""
+    write_docs(tmp_path / "in", {"a.txt": "Dear team, I am Ada Lovelace and I write programs. " * 20})
+    runner.run(make_config(tmp_path, fake_server, strategy="fields"))
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text(json.dumps({"doc_id": "a.txt", "applicant_name": "Ada Lovelace", "language": "en"}) + "\n")
+    with Labels(tmp_path / "out" / "cover_letter" / "journal.sqlite3") as store:
+        store.add("a.txt", "applicant_name", "Ada Lovelace", source="test", content_sha256=None, kind=PERSON)
+    report = export_finetune(_config(tmp_path, val_fraction=0.0))
+    assert report.token_basis == "default" and "no one-call extraction by gpt-4o-mini" in report.as_text()
+    assert report.train_tokens == pytest.approx(_billed(report.train_path), rel=0.01)
 
 
 def test_price_override_and_unknown_target(project: Path) -> None:

@@ -17,6 +17,8 @@ from extractor.config import ModelPrice
 from extractor.errors import ConfigError
 from extractor.extraction import runner
 from extractor.ladder import verdict
+from extractor.ladder.breakeven import labeled_documents
+from extractor.ladder.compare import Labelling, choose
 from extractor.ladder.costmodel import Assumptions, analyze, observed_from_journal
 from extractor.llm.pricing import finetune_prices
 from extractor.quality.evaluation import EvalConfig, evaluate
@@ -100,12 +102,17 @@ def test_report_has_every_section_chart_and_the_recommendation(report: tuple[Rep
     observed = observed_from_journal(config.settings.output_dir / "cover_letter" / "journal.sqlite3", schema,
                                      "gpt-4o")
     assert observed is not None
-    expected = verdict.cost_recommendation(analyze(observed, Assumptions(), finetune_prices()))
-    assert f"<strong>{html.escape(expected)}</strong>" in page
+    # The one verdict, read off the break-even of the journal as `extractor breakeven` reads it, shown once.
+    have = labeled_documents(config.settings.layout.journal)
+    labelling = Labelling(have=have, need=500, minutes_per_doc=3.0, hourly_usd=None)
+    expected = verdict.render_verdict(choose(analyze(observed, Assumptions(), finetune_prices()), None, None,
+                                             labelling))
+    assert f"<strong>{html.escape(expected)}</strong>" in page and page.count('class="recommendation"') == 1
     assert "Assumptions</h3>" in page and page.count("<li>") >= 10
 
     data = build_report(config)
-    assert data.breakeven is not None and verdict.cost_recommendation(data.breakeven) == expected
+    assert data.breakeven is not None and data.verdict is not None
+    assert verdict.render_verdict(data.verdict) == expected
     assert (data.headline.documents, data.headline.ok, data.headline.failed) == (14, 13, 1)
     assert data.latest_run is not None and data.latest_run.model == "gpt-4o" and len(data.runs) == 3
     assert data.sampled == 13 and 0 < data.agreement["seniority"] < 1 == data.agreement["language"]
@@ -143,8 +150,8 @@ def test_terminal_summary(report: tuple[ReportConfig, Path, str]) -> None:
     text = console.export_text()
     assert "14 documents" in text and "13 ok" in text and "1 failed" in text
     assert "quality wall: applicant_name" in text
-    assert data.breakeven is not None
-    assert f"Recommendation: {verdict.cost_recommendation(data.breakeven)}" in " ".join(text.split())
+    assert data.verdict is not None
+    assert f"Verdict: {verdict.render_verdict(data.verdict)}" in " ".join(text.split())
 
 
 def test_missing_optional_parts_are_explained(tmp_path: Path, fake_server: FakeOpenAI) -> None:
@@ -216,26 +223,31 @@ def test_experiments_section_terminal_and_escaping(tmp_path: Path, fake_server: 
     assert c is not None and "experiments" not in data.notes
     assert [o.label for o in c.options] == ["examples=static", EVIL_VARIANT, "model=gpt-4.1,examples=static",
                                             "fine-tuned gpt-4.1-nano-2025-04-14 (not measured)"]
-    recommendation = verdict.target_recommendation(c)
-    assert recommendation is not None and recommendation.startswith(f"Use {EVIL_VARIANT}: 96.0%")
+    assert data.verdict is not None
+    recommendation = verdict.render_verdict(data.verdict)
+    assert recommendation.startswith(f"Use retrieved examples, {EVIL_VARIANT}: 96.0% of 40 fields over 20 documents")
     page = render_html(data)
     assert '<section id="experiments"><h2>Experiments</h2>' in page and 'href="#experiments"' in page
-    assert html.escape(recommendation) in page and "For 95.0% of fields right" in page
+    assert '<section id="verdict">' in page and html.escape(recommendation) in page
+    assert page.count('class="recommendation"') == 1, "one verdict on the page"
     assert html.escape(EVIL_VARIANT) in page and html.escape(EVIL_FIELD) in page
     assert EVIL_VARIANT not in page and EVIL_FIELD not in page and "<img" not in page
-    assert page.count('<strong class="best">') == 3  # applicant_name: a tie of two; the hostile field: one
+    # 20 documents a field: no variant's interval clears the others' on either field, so both are ties.
+    assert page.count('<strong class="best">') == 0 and page.count(">tie</td>") == 2
     assert "The fine-tuned model&#x27;s accuracy is UNKNOWN" in page
 
     console = Console(record=True, width=300)
     print_report_summary(data, console)
     text = " ".join(console.export_text().split())
-    assert "experiments: 3 variant(s) measured; most accurate model=gpt-4.1,examples=static 97.0%" in text
-    assert f"For 95.0% of fields right: {recommendation}" in text
+    assert ("experiments: 3 variant(s) measured; No clear winner: model=gpt-4.1,examples=static, 97.0% of 40 fields "
+            "over 20 documents (95% interval 86.4-99.4%)") in text
+    assert f"Verdict: {recommendation}" in text
 
-    # Without --target: the table, no recommendation about a target.
+    # Without --target: the verdict on cost alone, and how to weigh accuracy.
     plain = build_report(dataclasses.replace(config, target=None))
-    assert plain.experiments is not None and verdict.target_recommendation(plain.experiments) is None
-    assert "For 95.0% of fields right" not in render_html(plain) and "--target 0.95" in render_html(plain)
+    assert plain.experiments is not None and plain.verdict is not None and plain.verdict.use is None
+    assert verdict.render_verdict(plain.verdict).startswith("Keep prompting gpt-4o-mini: on cost")
+    assert "give --target to weigh it" in render_html(plain)
     with pytest.raises(ConfigError, match="between 0 and 1"):
         dataclasses.replace(config, target=95)
 
@@ -263,20 +275,23 @@ def test_experiments_table_rendered_in_chromium(tmp_path: Path, fake_server: Fak
                  for c in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row, re.S)] for row in rows]
 
     comparison, takes = cells(tables[0]), cells(tables[1])
-    assert comparison[0][:3] == ["variant", "rung", "overall accuracy"]
+    assert comparison[0] == ["variant", "kind", "overall accuracy", "95% interval", "fields / documents",
+                             "a document", "a month (120 documents)", "training once", "Batch API (24 h) a document",
+                             "Batch API a month"]
     by_variant = {row[0]: row for row in comparison[1:]}
     taken = {row[0]: row for row in takes[1:]}
     # One run of 4 documents, 30 nights a month: 120 documents a month.
     assert by_variant["examples=static"][1:] == [
-        "static prompt", "90.0%", "$0.000400", "$0.000200", "$0.0480", "$0.0240"]
+        "static prompt", "90.0%", "76.9-96.0%", "40 / 20", "$0.000400", "$0.0480", "-", "$0.000200", "$0.0240"]
     assert taken["examples=static"][1:] == ["2,100", "180", "1.25 s", "-", "-", "20"]
     assert by_variant[EVIL_VARIANT][1:] == [
-        "retrieved examples", "96.0%", "$0.00100", "$0.000500", "$0.120", "$0.0600"]
+        "retrieved examples", "96.0%", "84.9-99.0%", "40 / 20", "$0.00100", "$0.120", "-", "$0.000500", "$0.0600"]
     assert taken[EVIL_VARIANT][1:] == ["5,000", "190", "2.50 s", "80%", "5%", "20"]
     finetuned = by_variant["fine-tuned gpt-4.1-nano-2025-04-14 (not measured)"]
-    assert finetuned[1:3] == ["fine-tuned", "unknown"]
+    assert finetuned[1:5] == ["fine-tuned", "unknown", "-", "-"]
     assert "fine-tuned gpt-4.1-nano-2025-04-14 (not measured)" not in taken  # nothing measured: no figures
     per_field = cells(tables[2])
-    assert per_field[0] == ["field", "examples=static", EVIL_VARIANT, "model=gpt-4.1,examples=static"]
-    assert per_field[1:] == [["applicant_name", "100.0%", "100.0%", "95.0%"], [EVIL_FIELD, "70.0%", "90.0%", "100.0%"]]
+    assert per_field[0] == ["field", "examples=static", EVIL_VARIANT, "model=gpt-4.1,examples=static", ""]
+    assert per_field[1:] == [["applicant_name", "100.0%", "100.0%", "95.0%", "tie"],
+                             [EVIL_FIELD, "70.0%", "90.0%", "100.0%", "tie"]]
     assert "<img" not in section.group(1) and "&lt;img src=x" in section.group(1)

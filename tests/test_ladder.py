@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from extractor.cli import app
+from extractor.formatting import usd
 from extractor.table import OVERALL
 
 from .conftest import ROOT, server_log, serving, write_docs
@@ -62,11 +63,42 @@ def test_label_experiment_and_read_the_recommendation(tmp_path: Path) -> None:
     decision = cli.invoke(app, ["breakeven", "--target", "0.95", *common])
     assert decision.exit_code == 0, decision.output
     said = " ".join(decision.output.split())
-    assert re.search(r"Recommendation for 95\.0% of fields right: .*model=gpt-4\.1-mini,examples=static", said)
-    assert "Volume: 180 documents a month, 6 a night" in said
+    assert said.count("Verdict: ") == 1, "one verdict"
+    assert re.search(r"Verdict: Use a stronger model with the same prompt, model=gpt-4\.1-mini,examples=static: "
+                     r"100\.0% of 6 fields over 6 documents \(95% interval [\d.]+-100\.0%\)", said)
+    assert "Volume: 180 documents a month, 6 new documents a night" in said
     lower = cli.invoke(app, ["breakeven", "--target", "0.6", *common])
-    assert re.search(r"Recommendation for 60\.0% of fields right: [^.]*examples=static[^,]",
+    assert re.search(r"Verdict: Keep prompting with examples=static: 66\.7% of 6 fields over 6 documents",
                      " ".join(lower.output.split()))
+
+    # One output, the same figures (issue 28): with --docs-per-month, the terminal, --json and the report all
+    # price 3,000 documents a month, and the fine-tuned model's month is one number wherever it is shown.
+    volume = ["--docs-per-month", "3000", "--target", "0.95", *common]
+    terminal = " ".join(cli.invoke(app, ["breakeven", *volume]).output.split())
+    as_json = cli.invoke(app, ["breakeven", "--json", *volume])
+    assert as_json.exit_code == 0, as_json.output
+    figures = json.loads(as_json.output)
+    assert figures["cost"]["docs_per_month"] == figures["comparison"]["docs_per_month"] == 3000
+    finetuned = figures["cost"]["finetuned"]
+    options = {o["label"]: o for o in figures["comparison"]["options"]}
+    priced = options["fine-tuned gpt-4.1-nano-2025-04-14 (not measured)"]
+    assert priced["per_month_usd"] == pytest.approx(finetuned["per_month_usd"])
+    assert priced["training_usd"] == pytest.approx(finetuned["training_usd"])
+    assert "180 documents" not in terminal.split("Assumptions:")[0] and "3,000 documents a month" in terminal
+    assert figures["verdict"]["text"] in terminal
+    page = cli.invoke(app, ["report", "--docs-per-month", "3000", "--target", "0.95", *common])
+    assert page.exit_code == 0, page.output
+    report_text = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", (tmp_path / "out" / "cover_letter" /
+                                                                 "report.html").read_text())).split())
+    assert "a month (3,000 documents)" in report_text and "a month (180 documents)" not in report_text
+    assert figures["verdict"]["text"] in report_text
+    for where in (terminal, report_text):
+        month = usd(finetuned["per_month_usd"])
+        assert where.count(month) >= 2, f"the fine-tuned month {month} in the cost block and the comparison"
+        for o in figures["comparison"]["options"]:
+            assert usd(o["per_month_usd"]) in where and usd(o["per_doc_usd"]) in where, o["label"]
+    # No other figure for the fine-tuned model's month: the training is its own column, once.
+    assert usd(finetuned["per_month_usd"] + finetuned["training_usd"] / 3) not in report_text
 
     # report --target: the page carries the comparison, and Chromium renders it.
     page = cli.invoke(app, ["report", "--target", "0.95", *common])
@@ -82,5 +114,8 @@ def test_label_experiment_and_read_the_recommendation(tmp_path: Path) -> None:
     assert section is not None
     text = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", section.group(1))).split())
     assert "model=gpt-4.1-mini,examples=static" in text and "100.0%" in text and "66.7%" in text
-    assert "For 95.0% of fields right" in text
+    verdict = re.search(r'<section id="verdict">(.*?)</section>', dom, re.S)
+    assert verdict is not None
+    assert "Use a stronger model with the same prompt, model=gpt-4.1-mini,examples=static" in " ".join(
+        html.unescape(re.sub(r"<[^>]+>", " ", verdict.group(1))).split())
 

@@ -119,5 +119,22 @@ def test_eval_from_jsonl_and_csv_with_corrections_in_one_store(tmp_path: Path, f
 def test_the_best_variant_per_field_ties_included_unmeasured_never() -> None:
     from extractor.values.metrics import best_by_field
 
-    assert best_by_field({"name": {"a": 0.9, "b": 0.9, "c": 0.5}, "role": {"a": None, "b": 0.2},
-                          "skills": {"a": None}}) == {"name": {"a", "b"}, "role": {"b"}}
+    # Equal scores are a tie; so are scores whose 95% intervals overlap: 90% and 80% of 10 documents.
+    assert best_by_field({"name": {"a": (0.9, 20), "b": (0.9, 20), "c": (0.3, 20)},
+                          "role": {"a": None, "b": (0.2, 5)}, "skills": {"a": None},
+                          "email": {"a": (0.9, 10), "b": (0.8, 10)}}) == {
+        "name": {"a", "b"}, "role": {"b"}, "email": {"a", "b"}}
+    # A clear winner: its interval lies above every other's (95% against 50% of 200 values).
+    assert best_by_field({"name": {"a": (0.95, 200), "b": (0.5, 200)}}) == {"name": {"a"}}
+
+
+def test_wilson_interval() -> None:
+    from extractor.values.metrics import wilson
+
+    # Hand-checked: 8 of 10 right is 49.0-94.3% (Wilson, z = 1.96); 0 and 1 stay inside [0, 1].
+    low, high = wilson(0.8, 10)
+    assert (round(low, 3), round(high, 3)) == (0.490, 0.943)
+    assert wilson(0.0, 10)[0] == 0.0 and wilson(1.0, 10)[1] == 1.0
+    assert wilson(0.5, 0) == (0.0, 1.0), "nothing measured: anything is possible"
+    narrow, wide = wilson(0.673, 960), wilson(0.673, 96)
+    assert narrow[1] - narrow[0] < wide[1] - wide[0]

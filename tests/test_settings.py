@@ -56,11 +56,11 @@ def test_config_file_prices_reach_breakeven_and_report(tmp_path: Path, fake_serv
     assert result.returncode == 0, result.stderr
     assert ("my-finetune costs $0.3 per Mtok of input, $0.3 cached and $1.2 of output "
             "([prices.'my-finetune'] in the config file)") in result.stdout
-    assert "Recommendation:" in result.stdout
+    assert "Verdict:" in result.stdout
 
     report = cli("report", *common, cwd=tmp_path)
     assert report.returncode == 0, report.stderr
-    assert "Recommendation:" in report.stdout and "break-even:" not in report.stdout
+    assert "Verdict:" in report.stdout and "break-even:" not in report.stdout
     page = (tmp_path / "out" / "cover_letter" / "report.html").read_text()
     assert html.escape("([prices.'my-finetune'] in the config file)") in page
 
@@ -204,7 +204,7 @@ def test_every_command_reads_folders_from_the_config_file(tmp_path: Path, fake_s
     assert (out / "finetune" / "train.jsonl").exists()
     analysis = cli("breakeven", cwd=tmp_path)
     assert analysis.returncode == 0, analysis.stderr
-    assert "Recommendation:" in analysis.stdout
+    assert "Verdict:" in analysis.stdout
     report = cli("report", cwd=tmp_path)
     assert report.returncode == 0, report.stderr
     assert (out / "report.html").exists()
@@ -242,6 +242,8 @@ def _capture_breakeven(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     seen: list[Any] = []
     monkeypatch.setattr(breakeven, "breakeven_analysis", lambda config: seen.append(config) or "analysis")
     monkeypatch.setattr(verdict, "render_text", lambda result: f"rendered {result}")
+    monkeypatch.setattr(breakeven, "verdict_for", lambda config, cost, comparison: "verdict")
+    monkeypatch.setattr(verdict, "render_verdict", lambda chosen: f"said {chosen}")
     return seen
 
 

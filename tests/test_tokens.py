@@ -12,7 +12,6 @@ import pytest
 from extractor.extraction import runner
 from extractor.extraction.budget import Budget
 from extractor.extraction.plan import plan
-from extractor.extraction.prompts import system_prompt
 from extractor.ladder.costmodel import observed_from_journal
 from extractor.ladder.finetune import FinetuneConfig, export_finetune
 from extractor.llm.pricing import Pricer
@@ -66,13 +65,28 @@ def test_budget_dry_run_finetune_and_breakeven_count_through_one_rate(
     held = runner.run(make_config(tmp_path, fake_server, max_cost_usd=expected * 0.999))
     assert held.cost_limited and held.ok == 2, "the run's budget held c back on the same estimate"
 
-    # the fine-tuning export
-    report = export_finetune(FinetuneConfig(settings=settings(tmp_path / "out")))
-    assert (report.token_basis, report.tokens_per_char, report.train_count) == ("calibrated", 0.1, 1)
-    assert report.train_tokens == RATE.prompt_tokens(report.train_chars) == math.ceil(report.train_chars * 0.1)
+    # The fine-tuning export and the break-even count a fine-tuning example alike: at the rate of the journal's
+    # one-call extractions (`example_rate`, a RequestRate over TokenRate), one count for the same example.
+    from extractor.ladder.finetune import count_examples, example_rate, production_examples
 
-    # break-even: the static prompt's tokens, per request (here one request a document: the same rate)
+    report = export_finetune(FinetuneConfig(settings=settings(tmp_path / "out")))
+    with Journal.open_readonly(journal_path) as journal:
+        rate = example_rate(journal, "gpt-4o-mini")
+        row = journal.result_row(journal.paid_extractions("gpt-4o-mini")[0].run_id, "a.txt")
+    assert (report.tokens_per_char, report.train_count) == (rate.rate.per_char, 1)
+    (example,) = production_examples(settings(tmp_path / "out"), SCHEMA, [row])
+    counted = count_examples([example], rate)
+    assert counted is not None and report.train_tokens == math.ceil(counted.tokens)
+
     observed = observed_from_journal(journal_path, SCHEMA, "gpt-4o-mini")
-    assert observed is not None and observed.requests_per_doc == 1 and observed.fitted_from == 0
-    assert observed.prefix_tokens == pytest.approx(RATE.tokens(len(system_prompt(SCHEMA))))
-    assert observed.prefix_tokens_short == pytest.approx(RATE.tokens(len(system_prompt(SCHEMA, examples=False))))
+    assert observed is not None and observed.requests_per_doc == 1
+    assert observed.finetuned.basis == rate.basis
+    both = count_examples(production_examples(settings(tmp_path / "out"), SCHEMA, [
+        row, *(r for r in [_row(journal_path, "b.txt")] if r is not None)]), rate)
+    assert both is not None and observed.finetuned.tokens == pytest.approx(both.tokens)
+
+
+def _row(journal_path: Path, doc_id: str) -> dict | None:
+    with Journal.open_readonly(journal_path) as journal:
+        found = [r for r in journal.paid_extractions("gpt-4o-mini") if r.doc_id == doc_id]
+        return journal.result_row(found[0].run_id, doc_id) if found else None

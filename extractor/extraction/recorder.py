@@ -50,6 +50,7 @@ class RunSummary:
     backend: str
     model: str
     endpoint: str
+    strategy: str = ""  # `whole` or `fields`: how the run asked the model (RunConfig.resolved_strategy)
     documents: int = 0
     ok: int = 0
     failed: int = 0

@@ -222,7 +222,7 @@ async def run_async(config: RunConfig, observer: Observer | None = None,
         summary = RunSummary(
             run_id=new_run_id(started_at), schema_name=schema.name, schema_version=schema.version,
             backend=config.resolved_backend, model=config.resolved_model, endpoint=config.endpoint,
-            started_at=iso(started_at))
+            strategy=config.resolved_strategy, started_at=iso(started_at))
         journal = Journal(layout.journal)
         journal.start_run(summary.run_id, summary.started_at)
         events = EventLog(layout.log(summary.run_id))

@@ -5,8 +5,9 @@
   - `costmodel`: the workload the journal observed, the assumptions, and prompting vs fine-tuned vs the Batch API
     in numbers;
   - `compare`: the variants experiments.parquet measured, against each other and the fine-tuned model, priced,
-    and the choices for a target;
-  - `verdict`: the words: the text blocks, the recommendations and every assumption spelled out;
+    with the 95% interval of each accuracy, and the one verdict read off the numbers (`choose`: keep prompting,
+    use retrieved examples, try a stronger model with the same prompt, or fine-tune);
+  - `verdict`: the words: the text blocks, the one verdict and every assumption spelled out;
 - `finetune`: the fine-tuning export (chat JSONL in the request format the backend sends).
 
 May import: `extraction`, `quality` and everything below them; never `views` or the CLI.

@@ -1,111 +1,172 @@
 """The cost model of fine-tuning versus prompting: what the journal observed, what is assumed, and the numbers.
 
-Everything is priced per document from what the journal observed (tokens, requests, cache hits, volume),
-so the answer follows the team's documents rather than a vendor's example. Nothing here sends a request:
-prices come from genai-prices (inference of known models) and the dated fine-tuning table in
-`extractor/data/finetune_prices.toml`. Every number that is assumed rather than observed is an
-`Assumptions` field. The numbers are here (`analyze` -> `BreakEven`); the sentences that say them, the
-recommendation and every assumption spelled out, are `ladder.verdict`'s.
+Everything is priced per document from what the journal observed, whatever the strategy: the tokens, cached
+tokens and requests a production document really took (a whole-schema call, or a dozen field-by-field questions
+over a cached document prefix), and the volume of new documents a production night. What a fine-tuned model
+would be sent is counted from the very examples `export finetune` writes for the same documents (the system
+prompt without few-shot examples, the fenced document, the tool, and the answer), by the one token estimate;
+so is what training bills. Nothing here sends a request: prices come from genai-prices (inference of known
+models) and the dated fine-tuning table in `extractor/data/finetune_prices.toml`. Every number that is assumed
+rather than observed is an `Assumptions` field. The numbers are here (`analyze` -> `BreakEven`); the sentences
+that say them are `ladder.verdict`'s.
 """
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from extractor.config import ModelPrice
+from extractor.config import ModelPrice, RunConfig
 from extractor.errors import ConfigError
-from extractor.extraction.prompts import system_prompt
 from extractor.ladder import assumed
+from extractor.ladder.finetune import (
+    ExampleTokens,
+    approximate_example,
+    count_examples,
+    example_rate,
+    production_examples,
+    run_strategy,
+)
 from extractor.llm.pricing import (
     MTOK,
     FinetunePrice,
     FinetunePriceTable,
+    has_batch_api,
     unit_prices,
 )
-from extractor.llm.tokens import TokenRate, request_rate
 from extractor.schemas import Schema
 from extractor.store import Journal
+
+EXAMPLES_COUNTED = 200  # newest production documents the fine-tuned request is sized on (each is read again)
 
 # -- what the journal observed ------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
+class Volume:
+    """Documents a night, over production nights only: runs that extracted documents no earlier run had. A
+    consistency re-run (documents answered again K times), a re-extraction (--force, a new schema version or
+    model) and a rerun that reused every stored result bill no new document and are not nights."""
+
+    new_documents: int  # documents (by content) billed for the first time
+    nights: int  # production nights
+    other_runs: int  # runs that billed no new document
+
+    @property
+    def docs_per_night(self) -> float:
+        return self.new_documents / self.nights if self.nights else 0.0
+
+
+def production_volume(journal: Journal) -> Volume:
+    """The journal's production volume (`Volume`), over every model: the workload, not one model's share of it."""
+    runs = [run_id for run_id, _ in journal.runs_with_summaries()]
+    seen: set[str] = set()
+    new: Counter[str] = Counter()
+    for document in journal.billed_documents():  # commit order: runs never overlap (the run lock)
+        key = document.content_sha256 or document.doc_id
+        if key not in seen:
+            seen.add(key)
+            new[document.run_id] += 1
+    nights = sum(1 for run_id in runs if new[run_id])
+    return Volume(new_documents=sum(new.values()), nights=nights, other_runs=len(runs) - nights)
+
+
+@dataclass(frozen=True)
 class Observed:
-    """One model's observed workload: volume and mean tokens per document and per billed request."""
+    """One model's observed workload: what a production document took (all its requests together) and the
+    volume, plus what a fine-tuned model would be sent for the same documents."""
 
     model: str
-    documents: int  # documents sent to the model and billed (carried-over cached rows excluded)
-    nights: int  # runs of this model in the journal, including runs that found nothing new
-    docs_per_night: float
-    prefix_tokens: float  # static system prompt (instructions + few-shot examples), per request
-    prefix_tokens_short: float  # the same without the examples, as a fine-tuned model would be prompted
-    document_tokens: float  # per request, beyond the prefix (the document, its fence, tool schema, re-ask turns)
-    output_tokens: float  # completion tokens per request
-    requests_per_doc: float  # billed requests, validation re-asks included, transient retries excluded
-    cached_fraction: float  # share of prompt tokens billed at the cached-input price
+    documents: int  # billed extractions the per-document means are over (carried rows excluded)
+    nights: int  # production nights (`Volume`)
+    docs_per_night: float  # new documents a production night
+    prompt_tokens: float  # per document, every request of it (validation re-asks, field questions)
+    completion_tokens: float  # per document
+    cached_tokens: float  # per document, of the prompt tokens: billed at the cached-input price
+    requests_per_doc: float  # billed requests, re-asks included, transient retries excluded
+    finetuned: ExampleTokens  # one fine-tuning example of these documents, as `export finetune` writes it
+    strategy: str = "whole"  # whole | fields: how the documents priced here were asked
     cost_per_doc: float | None = None  # mean cost_usd actually recorded; None if any row was unpriced
-    # How prefix tokens were derived: a per-character rate fitted across single-request documents of
-    # different lengths, with the fixed per-request tokens (tool schema, message framing) apart; or,
-    # when the documents do not allow a fit, the whole prompt's tokens per character.
-    fitted_from: int = 0  # documents the fit used; 0: averaged rate
-    overhead_tokens: float | None = None  # fitted fixed tokens per request, not proportional to characters
+    backend: str = "openai"  # of the model's latest run
+    endpoint: str = ""
+    other_runs: int = 0  # runs that were not production nights
+    left_out: int = 0  # billed rows of this model not in the means: sampled documents, another strategy's runs
+
+    @property
+    def cached_fraction(self) -> float:
+        """Share of prompt tokens billed at the cached-input price."""
+        return self.cached_tokens / self.prompt_tokens if self.prompt_tokens else 0.0
+
+    @property
+    def prompt_per_request(self) -> float:
+        return self.prompt_tokens / self.requests_per_doc if self.requests_per_doc else 0.0
+
+    @property
+    def completion_per_request(self) -> float:
+        return self.completion_tokens / self.requests_per_doc if self.requests_per_doc else 0.0
+
+    @property
+    def batch_api(self) -> bool:
+        """The model has OpenAI's Batch API (not the embedded model, nor another local one)."""
+        return has_batch_api(self.model, self.backend, self.endpoint)
 
 
-def observed_from_journal(journal_path: Path, schema: Schema, model: str) -> Observed | None:
-    """Derive `Observed` from the journal's paid ok/failed rows of `model`; None when there are none."""
+def observed_from_journal(journal_path: Path, schema: Schema, model: str,
+                          settings: RunConfig | None = None) -> Observed | None:
+    """Derive `Observed` from the journal's billed ok/failed rows of `model`; None when there are none.
+
+    The means are over the rows of the strategy `model` was run with last, leaving out sampled documents (K
+    answers each). `settings` (max_chars, archive_dir) is how the documents are read again to size the
+    fine-tuned request; default settings when not given."""
     if not journal_path.is_file():
         return None  # no journal yet: looking must not create one
+    settings = settings or RunConfig()
     with Journal.open_readonly(journal_path) as journal:
-        calibration = journal.tokens_per_char(model)
-        if calibration is None:
-            return None
         rows = journal.paid_extractions(model)
+        if not rows:
+            return None
         runs = journal.runs_with_summaries()
-    observed = TokenRate.observed(calibration)
+        volume = production_volume(journal)
+        summaries = {run_id: summary for run_id, summary in runs}
+        strategies = {run_id: run_strategy(summary, model) for run_id, summary in runs}
+        latest = next((summaries[r.run_id] for r in reversed(rows) if summaries.get(r.run_id)), None)
+        unsampled = [r for r in rows if not r.sampled] or rows  # only sampled rows: K answers is all there is
+        strategy = strategies.get(unsampled[-1].run_id, run_strategy(None, model))
+        used = [r for r in unsampled if strategies.get(r.run_id, run_strategy(None, model)) == strategy]
+        rate = example_rate(journal, model)
+        picked = [journal.result_row(r.run_id, r.doc_id) for r in used[-EXAMPLES_COUNTED:]]
+    result_rows = [row for row in picked if row is not None]
 
-    # results has PRIMARY KEY (run_id, doc_id) and paid_extractions keeps only rows stored under their own run_id:
-    # each row is one paid extraction of one document, counted once.
-    attempts = prompt = completion = cached = 0
-    cost: float | None = 0.0
-    run_ids: set[str] = set()
-    single: list[tuple[int, int]] = []  # (prompt characters, prompt tokens) of one-request documents
-    for run_id, row_attempts, row_prompt, row_completion, row_cached, row_cost, chars in rows:
-        if (row_attempts or 1) == 1:
-            single.append((chars, row_prompt))
-        run_ids.add(run_id)
-        attempts += row_attempts or 1
-        prompt += row_prompt
-        completion += row_completion or 0
-        cached += row_cached or 0
-        cost = None if cost is None or row_cost is None else cost + row_cost
-    documents = len(rows)
-    if documents == 0:
-        return None
+    # Transient retries (429, 5xx, timeouts) are HTTP requests that bill nothing; rows count them in `attempts`,
+    # run summaries count them apart: each run's retries are taken off in the share of its rows used here.
+    billed_by_run = Counter(r.run_id for r in rows)
+    used_by_run = Counter(r.run_id for r in used)
+    retries = sum(int((summaries.get(run_id) or {}).get("transport_retries") or 0) * n / billed_by_run[run_id]
+                  for run_id, n in used_by_run.items())
+    documents = len(used)
+    requests = max(float(documents), sum(r.attempts or 1 for r in used) - retries)
+    prompt = sum(r.prompt_tokens for r in used)
+    costs = [r.cost_usd for r in used]
 
-    # Transient retries (429, 5xx, timeouts) are HTTP requests that bill nothing; counting them as requests
-    # would shrink the per-request token means and understate what a fine-tuned request costs. Rows do not
-    # carry them, run summaries do (a killed run has no summary: its retries stay counted, a small excess).
-    retries = 0
-    for run_id, summary in runs:
-        if summary is not None and summary.get("model") == model:
-            run_ids.add(run_id)  # a night that found nothing new is still a night
-            retries += int(summary.get("transport_retries") or 0)
-    requests = max(documents, attempts - retries)
-
-    per_request = request_rate(observed, single, documents, requests)
-    prefix = per_request.tokens(len(system_prompt(schema)))
-    prefix_short = per_request.tokens(len(system_prompt(schema, examples=False)))
-    nights = len(run_ids)
+    examples = production_examples(settings, schema, result_rows)
+    read = {e.doc_id for e in examples}
+    ok = [row for row in result_rows if row.get("status") == "ok"] or result_rows  # no ok row: size the failed ones
+    kept = {(r.run_id, r.doc_id): r.prompt_chars for r in used}
+    unread = [approximate_example(row, schema, kept.get((str(row.get("run_id")), row["doc_id"]), 0))
+              for row in ok if row["doc_id"] not in read]
+    finetuned = count_examples([*examples, *unread], rate, approximated=len(unread))
+    assert finetuned is not None, "a billed row is either read again or sized from its characters"
     return Observed(
-        model=model, documents=documents, nights=nights, docs_per_night=documents / nights,
-        prefix_tokens=prefix, prefix_tokens_short=prefix_short,
-        document_tokens=max(0.0, prompt / requests - prefix), output_tokens=completion / requests,
-        requests_per_doc=requests / documents, cached_fraction=cached / prompt,
-        cost_per_doc=None if cost is None else cost / documents,
-        fitted_from=per_request.fitted_from, overhead_tokens=per_request.overhead_tokens)
+        model=model, documents=documents, nights=volume.nights, docs_per_night=volume.docs_per_night,
+        prompt_tokens=prompt / documents, completion_tokens=sum(r.completion_tokens or 0 for r in used) / documents,
+        cached_tokens=sum(r.cached_tokens or 0 for r in used) / documents, requests_per_doc=requests / documents,
+        finetuned=finetuned, strategy=strategy,
+        cost_per_doc=None if any(c is None for c in costs) else sum(c or 0.0 for c in costs) / documents,
+        backend=str((latest or {}).get("backend") or "openai"), endpoint=str((latest or {}).get("endpoint") or ""),
+        other_runs=volume.other_runs, left_out=len(rows) - documents)
 
 
 current_prices = unit_prices
@@ -148,9 +209,9 @@ class Assumptions:
     """Document volume the cost curves run to; None: twice the break-even volume, or a year of documents."""
 
     docs_per_month: float | None = None
-    """Documents a month for the comparison of measured variants (`--docs-per-month`); None: the journal's
-    observed production volume (documents a night times `nights_per_month`). Needed when there is no
-    production run to observe."""
+    """Documents a month (`--docs-per-month`), for every figure: the cost-only break-even and the comparison of
+    measured variants; None: the journal's observed production volume (new documents a production night times
+    `nights_per_month`). Needed when there is no production run to observe."""
 
     def __post_init__(self) -> None:
         if self.training_examples < 0 or self.epochs < 0:
@@ -189,6 +250,14 @@ def _breakeven_docs(one_time: float, per_doc_new: float, per_doc_old: float) -> 
     return _ceil(one_time / saving)
 
 
+def per_document_usd(prompt_tokens: float, cached_tokens: float, output_tokens: float, price: ModelPrice) -> float:
+    """USD of one document's tokens: prompt tokens at the input price, the cached ones at the cached price."""
+    cached_rate = price.cached_input_per_mtok if price.cached_input_per_mtok is not None else price.input_per_mtok
+    cached = min(cached_tokens, prompt_tokens)
+    return ((prompt_tokens - cached) * price.input_per_mtok + cached * cached_rate
+            + output_tokens * price.output_per_mtok) / MTOK
+
+
 @dataclass(frozen=True)
 class BreakEven:
     """Per-document and monthly cost of prompting, a fine-tuned model and the Batch API, and when fine-tuning
@@ -202,17 +271,23 @@ class BreakEven:
     finetune_price: FinetunePrice
     prompting_per_doc: float
     finetuned_per_doc: float
-    batch_per_doc: float
+    batch_per_doc: float | None  # None: the model has no Batch API (the embedded model, another local one)
     training_tokens: float
     training_usd: float
     breakeven_docs: int | None  # None: never on cost
     breakeven_nights: int | None
     breakeven_vs_batch_docs: int | None  # the same against the Batch API
     breakeven_vs_batch_nights: int | None
+    docs_per_night: float = 0.0  # the volume priced: `assumptions.docs_per_month` a night if given, else observed
+
+    @property
+    def volume_given(self) -> bool:
+        """The monthly volume is `--docs-per-month`, not the journal's."""
+        return self.assumptions.docs_per_month is not None
 
     @property
     def docs_per_month(self) -> float:
-        return self.observed.docs_per_night * self.assumptions.nights_per_month
+        return self.docs_per_night * self.assumptions.nights_per_month
 
     @property
     def prompting_per_month(self) -> float:
@@ -220,11 +295,12 @@ class BreakEven:
 
     @property
     def finetuned_per_month(self) -> float:
+        """The fine-tuned model's documents a month; its training is `training_usd`, once."""
         return self.finetuned_per_doc * self.docs_per_month
 
     @property
-    def batch_per_month(self) -> float:
-        return self.batch_per_doc * self.docs_per_month
+    def batch_per_month(self) -> float | None:
+        return None if self.batch_per_doc is None else self.batch_per_doc * self.docs_per_month
 
     def _horizon(self) -> int:
         if self.assumptions.horizon_docs is not None:
@@ -234,16 +310,19 @@ class BreakEven:
         return max(1, round(12 * self.docs_per_month))
 
     def curves(self, points: int = 50) -> dict[str, list[tuple[int, float]]]:
-        """Cumulative USD per option at `points` document volumes from 0 to the horizon, for a chart."""
+        """Cumulative USD per option at `points` document volumes from 0 to the horizon, for a chart (no "batch"
+        curve when the model has no Batch API)."""
         if points < 2:
             raise ValueError("a curve needs at least 2 points")
         horizon = self._horizon()
         volumes = sorted({round(horizon * i / (points - 1)) for i in range(points)})
-        return {
+        out = {
             "prompting": [(n, n * self.prompting_per_doc) for n in volumes],
             "fine-tuned": [(n, self.training_usd + n * self.finetuned_per_doc) for n in volumes],
-            "batch": [(n, n * self.batch_per_doc) for n in volumes],
         }
+        if self.batch_per_doc is not None:
+            out["batch"] = [(n, n * self.batch_per_doc) for n in volumes]
+        return out
 
     @property
     def pays_back(self) -> bool:
@@ -257,9 +336,9 @@ class BreakEven:
 
     @property
     def training_example_tokens(self) -> float:
-        """Tokens of one training example: the prompt without examples, the document, the answer."""
-        o = self.observed
-        return o.prefix_tokens_short + o.document_tokens + o.output_tokens
+        """Tokens of one training example, as `export finetune` writes it: the prompt without examples, the
+        document, the tool, the answer."""
+        return self.observed.finetuned.tokens
 
 
 def analyze(observed: Observed, assumptions: Assumptions, table: FinetunePriceTable, *,
@@ -294,32 +373,33 @@ def analyze(observed: Observed, assumptions: Assumptions, table: FinetunePriceTa
     assert current.cached_input_per_mtok is not None
     ft = table.get(a.target_model)
 
-    # Prompting: every request carries the full prefix; the observed cached share applies to the whole prompt.
-    prompting = o.requests_per_doc * per_request_usd(
-        o.prefix_tokens + o.document_tokens, o.cached_fraction, o.output_tokens,
-        current.input_per_mtok, current.cached_input_per_mtok, current.output_per_mtok)
-    # Fine-tuned: the examples are learnt, so only the short prefix is sent, and re-asks become rare.
+    # Prompting: what a production document took, every request of it, its cached tokens at the cached price.
+    prompting = per_document_usd(o.prompt_tokens, o.cached_tokens, o.completion_tokens, current)
+    # Fine-tuned: one call for the whole schema, as `export finetune` writes the examples (no few-shot examples:
+    # they are learnt), and re-asks become rare.
+    example = o.finetuned
     finetuned = (1.0 + a.reask_rate_finetuned) * per_request_usd(
-        o.prefix_tokens_short + o.document_tokens, a.finetuned_cached_fraction, o.output_tokens,
+        example.prompt_tokens, a.finetuned_cached_fraction, example.answer_tokens,
         ft.input_per_mtok, ft.cached_input_per_mtok, ft.output_per_mtok)
-    batch = prompting * table.batch_discount
-    training_tokens = a.training_examples * (o.prefix_tokens_short + o.document_tokens + o.output_tokens) * a.epochs
+    batch = prompting * table.batch_discount if o.batch_api else None
+    training_tokens = a.training_examples * example.tokens * a.epochs
     training = training_tokens * ft.training_per_mtok / MTOK
+    per_night = a.docs_per_month / a.nights_per_month if a.docs_per_month is not None else o.docs_per_night
 
     def nights(docs: int | None) -> int | None:
         # The night by whose end the cumulative volume reaches `docs`.
-        if docs is None or o.docs_per_night <= 0:
+        if docs is None or per_night <= 0:
             return None
-        return _ceil(docs / o.docs_per_night)
+        return _ceil(docs / per_night)
 
     docs = _breakeven_docs(training, finetuned, prompting)
-    docs_vs_batch = _breakeven_docs(training, finetuned, batch)
+    docs_vs_batch = _breakeven_docs(training, finetuned, batch) if batch is not None else None
     return BreakEven(
         observed=o, assumptions=a, table=table, current_price=current, current_price_source=source,
         finetune_price=ft, prompting_per_doc=prompting, finetuned_per_doc=finetuned, batch_per_doc=batch,
         training_tokens=training_tokens, training_usd=training, breakeven_docs=docs,
         breakeven_nights=nights(docs), breakeven_vs_batch_docs=docs_vs_batch,
-        breakeven_vs_batch_nights=nights(docs_vs_batch))
+        breakeven_vs_batch_nights=nights(docs_vs_batch), docs_per_night=per_night)
 
 
 def _genai_prices_version() -> str:

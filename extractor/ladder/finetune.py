@@ -36,7 +36,7 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, Json, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
-from extractor.config import RunConfig
+from extractor.config import EMBEDDED_MODEL, RunConfig
 from extractor.documents import SourceFile, load_document
 from extractor.errors import ConfigError, DocumentError, ExtractorError
 from extractor.extraction.prompts import build_messages, system_prompt
@@ -44,7 +44,7 @@ from extractor.formatting import usd, usd_as_given
 from extractor.ladder import assumed
 from extractor.llm import request
 from extractor.llm.pricing import finetune_prices
-from extractor.llm.tokens import DEFAULT_TOKENS_PER_CHAR, TokenRate
+from extractor.llm.tokens import DEFAULT_TOKENS_PER_CHAR, RequestRate, TokenRate, request_rate
 from extractor.schemas import Schema, load_schema
 from extractor.store import Journal, Labels, write_atomic_bytes
 from extractor.store.labels import corrected_results
@@ -128,6 +128,7 @@ class FinetuneReport:
     training_cost_usd: float | None = None  # train_tokens x epochs x price; validation is not billed
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    next_steps: list[str] = field(default_factory=list)  # what to do with the files, in order
 
     @property
     def examples(self) -> int:
@@ -162,6 +163,9 @@ class FinetuneReport:
             lines.append("  train cost:  unknown (no training price for the target model)")
         lines += [f"  note: {n}" for n in self.notes]
         lines += [f"  warning: {w}" for w in self.warnings]
+        if self.next_steps:
+            lines.append("Next:")
+            lines += [f"  {i}. {step}" for i, step in enumerate(self.next_steps, 1)]
         return "\n".join(lines)
 
 
@@ -323,10 +327,103 @@ def validate_file(path: Path) -> list[str]:
 @dataclass(frozen=True)
 class _Example:
     doc_id: str
-    source: str  # "labeled" | "agreed"
+    source: str  # "labeled" | "agreed" | "production"
     line: dict[str, Any]
     chars: int  # system prompt + document text + answer arguments
     model: str | None  # the model that produced the result row (for token calibration)
+    prompt_chars: int = 0  # system prompt + document text: what the journal counts as a document's prompt characters
+    sent_chars: int = 0  # what else the request sends: the document's fence, the messages' framing, the tool (JSON)
+    answer_chars: int = 0  # the answer's arguments (JSON)
+
+
+@dataclass(frozen=True)
+class ExampleTokens:
+    """What one fine-tuning example holds in tokens, as `export finetune` writes it: the prompt a fine-tuned model is
+    sent (the system prompt without few-shot examples, the fenced document, the tool) and its answer (the forced
+    tool call's arguments); the mean over the examples counted. Training bills both, a fine-tuned request the same."""
+
+    prompt_tokens: float
+    answer_tokens: float
+    examples: int  # examples counted
+    basis: str  # how the tokens were counted (`RequestRate.basis`)
+    approximated: int = 0  # of them, documents that could not be read again: sized from the journal's characters
+
+    @property
+    def tokens(self) -> float:
+        return self.prompt_tokens + self.answer_tokens
+
+
+def count_examples(examples: list[_Example], rate: RequestRate, approximated: int = 0) -> ExampleTokens | None:
+    """The mean tokens of `examples` by the one estimate (`RequestRate.request_tokens`); None when there are none.
+    `approximated`: how many of them `approximate_example` sized."""
+    if not examples:
+        return None
+    prompt = sum(rate.request_tokens(e.prompt_chars, e.sent_chars) for e in examples)
+    answer = sum(rate.tokens(e.answer_chars) for e in examples)
+    n = len(examples)
+    return ExampleTokens(prompt_tokens=prompt / n, answer_tokens=answer / n, examples=n, basis=rate.basis,
+                         approximated=approximated)
+
+
+def approximate_example(row: dict[str, Any], schema: Schema, prompt_chars: int) -> _Example:
+    """The size of a row's fine-tuning example when its document can no longer be read: the text's length from
+    the prompt characters the journal kept (`prompt_chars`, the system prompt with the schema's examples and the
+    document), the answer from the row's values."""
+    system = system_prompt(schema, examples=False)
+    text_chars = max(0, prompt_chars - len(system_prompt(schema)))
+    tool = request.tool(schema.model)
+    framing = len(json.dumps(build_messages(system, ""), ensure_ascii=False)) - len(system)
+    arguments = json.dumps({name: row.get(name) for name in schema.field_names}, ensure_ascii=False, default=str)
+    return _Example(row["doc_id"], "production", {}, len(system) + text_chars + len(arguments), row.get("model"),
+                    prompt_chars=len(system) + text_chars,
+                    sent_chars=framing + len(json.dumps(tool, ensure_ascii=False)), answer_chars=len(arguments))
+
+
+def run_strategy(summary: dict[str, Any] | None, model: str | None = None) -> str:
+    """How a run asked its model: its summary's `strategy`; for a summary from before it was recorded (or a run
+    killed before it had one) the `auto` default's choice: fields for the embedded model, whole otherwise."""
+    if summary is not None and summary.get("strategy"):
+        return str(summary["strategy"])
+    backend = summary.get("backend") if summary is not None else None
+    return "fields" if backend == "embedded" or (backend is None and model == EMBEDDED_MODEL) else "whole"
+
+
+def example_rate(journal: Journal, model: str | None) -> RequestRate:
+    """Tokens a character of a request in the shape a fine-tuning example has (one call for the whole schema), from
+    `model`'s billed one-call (whole-strategy) extractions in the journal: fitted where their lengths allow, else
+    averaged; the default rate when there are none (a field-by-field run's requests have another shape: they ask
+    one question each, so their tokens say nothing about a whole-schema call)."""
+    if model is None:
+        return RequestRate(TokenRate(), None, 0)
+    strategies = {run_id: run_strategy(summary, model) for run_id, summary in journal.runs_with_summaries()}
+    rows = [r for r in journal.paid_extractions(model)
+            if strategies.get(r.run_id, run_strategy(None, model)) == "whole" and not r.sampled]
+    if not rows:
+        return RequestRate(TokenRate(), None, 0)
+    prompt = sum(r.prompt_tokens for r in rows)
+    chars = sum(r.prompt_chars for r in rows)
+    completion = sum(r.completion_tokens or 0 for r in rows)
+    requests = sum(r.attempts or 1 for r in rows)
+    observed = TokenRate(per_char=prompt / chars, completion=completion / requests, documents=len(rows))
+    single = [(r.prompt_chars, r.prompt_tokens) for r in rows if (r.attempts or 1) == 1]
+    return request_rate(observed, single, len(rows), max(requests, len(rows)))
+
+
+def production_examples(settings: RunConfig, schema: Schema, rows: list[dict[str, Any]]) -> list[_Example]:
+    """Fine-tuning examples, built as `export finetune` builds them, from production result rows (ok rows whose
+    document can still be read with the bytes it was extracted from): what a fine-tuned model would be sent for
+    them, and answer."""
+    system = system_prompt(schema, examples=False)
+    tool = request.tool(schema.model)
+    out: list[_Example] = []
+    for row in rows:
+        if row.get("status") != "ok":
+            continue
+        values = {name: row.get(name) for name in schema.field_names}
+        example, _ = _example(row, values, "production", schema, system, tool, settings)
+        if example is not None:
+            out.append(example)
+    return out
 
 
 def _call_id(doc_id: str) -> str:
@@ -348,10 +445,10 @@ def _agreement(path: Path) -> dict[str, float]:
     return dict(zip(newest["doc_id"].to_list(), newest["consistency"].to_list(), strict=True))
 
 
-def _read_text(row: dict[str, Any], config: FinetuneConfig) -> tuple[str | None, Skipped | None]:
+def _read_text(row: dict[str, Any], settings: RunConfig) -> tuple[str | None, Skipped | None]:
     doc_id = row["doc_id"]
     path = Path(row["source_path"]) if row.get("source_path") else None
-    archive_dir = config.settings.archive_dir  # where `run --archive` moved ok inputs
+    archive_dir = settings.archive_dir  # where `run --archive` moved ok inputs
     if (path is None or not path.is_file()) and archive_dir is not None:
         archived = archive_dir / doc_id
         if archived.is_file():
@@ -359,7 +456,7 @@ def _read_text(row: dict[str, Any], config: FinetuneConfig) -> tuple[str | None,
     if path is None or not path.exists():
         return None, Skipped(doc_id, MISSING, f"{row.get('source_path')} does not exist")
     try:
-        doc = load_document(SourceFile(path=path, doc_id=doc_id), max_chars=config.settings.max_chars)
+        doc = load_document(SourceFile(path=path, doc_id=doc_id), max_chars=settings.max_chars)
     except DocumentError as exc:
         return None, Skipped(doc_id, UNREADABLE, str(exc))
     if row.get("content_sha256") and doc.sha256 != row["content_sha256"]:
@@ -368,21 +465,25 @@ def _read_text(row: dict[str, Any], config: FinetuneConfig) -> tuple[str | None,
 
 
 def _example(row: dict[str, Any], values: dict[str, Any], source: str, schema: Schema, system: str,
-             tool: dict[str, Any], config: FinetuneConfig) -> tuple[_Example | None, Skipped | None]:
+             tool: dict[str, Any], settings: RunConfig) -> tuple[_Example | None, Skipped | None]:
     doc_id = row["doc_id"]
     try:
         answer = schema.model.model_validate(values)
     except ValidationError as exc:
         where = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()[:5])
         return None, Skipped(doc_id, INVALID, where)
-    text, skipped = _read_text(row, config)
+    text, skipped = _read_text(row, settings)
     if text is None:
         return None, skipped
     arguments = json.dumps(answer.model_dump(mode="json"), ensure_ascii=False)
     call = request.tool_call(schema.model, _call_id(doc_id), arguments)
-    line = {"messages": [*build_messages(system, text), {"role": "assistant", "tool_calls": [call]}],
+    prompt = build_messages(system, text)
+    line = {"messages": [*prompt, {"role": "assistant", "tool_calls": [call]}],
             "tools": [tool], "parallel_tool_calls": False}
-    return _Example(doc_id, source, line, len(system) + len(text) + len(arguments), row.get("model")), None
+    prompt_chars = len(system) + len(text)
+    sent = len(json.dumps(prompt, ensure_ascii=False)) + len(json.dumps(tool, ensure_ascii=False)) - prompt_chars
+    return _Example(doc_id, source, line, prompt_chars + len(arguments), row.get("model"), prompt_chars=prompt_chars,
+                    sent_chars=sent, answer_chars=len(arguments)), None
 
 
 def _split_sizes(n: int, val_fraction: float) -> int:
@@ -459,7 +560,7 @@ def export_finetune(config: FinetuneConfig) -> FinetuneReport:
             source, bucket = "agreed", agreed
         else:
             continue
-        example, skipped = _example(row, values, source, schema, system, tool, config)
+        example, skipped = _example(row, values, source, schema, system, tool, settings)
         if skipped is not None:
             report.skipped.append(skipped)
         else:
@@ -491,40 +592,64 @@ def export_finetune(config: FinetuneConfig) -> FinetuneReport:
     elif len(train) < OPENAI_MIN_TRAIN_EXAMPLES:
         report.warnings.append(f"{len(train)} training example(s): OpenAI needs at least "
                                f"{OPENAI_MIN_TRAIN_EXAMPLES} to start a fine-tuning job")
+    if examples and len(train) < assumed.TRAINING_EXAMPLES:
+        report.warnings.append(
+            f"{len(train)} training example(s) is far below the {assumed.TRAINING_EXAMPLES} `extractor breakeven` "
+            "assumes a fine-tune needs (--training-examples): its cost and payback are for that many, and a model "
+            "trained on fewer may not beat prompting; measure it before labelling more")
+    if examples:
+        report.next_steps = _next_steps(report)
 
     _estimate(report, train, validation, tool, layout.journal, config)
     return report
 
 
+def _next_steps(report: FinetuneReport) -> list[str]:
+    """What to do with the files: train, measure the result against the prompt, then decide."""
+    files = f"{report.train_path}" + (f" (and {report.validation_path} as validation data)"
+                                      if report.validation_path else "")
+    held = (f"; the {report.validation_count} validation document(s) are held out of training, so an experiment "
+            "can score the fine-tuned model on documents it never saw" if report.validation_count else "")
+    return [
+        f"upload {files} and start a fine-tuning job of {report.target_model} (OpenAI's dashboard or its "
+        "fine-tuning API); the job names the model it makes, ft:...",
+        "measure it as a variant beside today's prompt: `extractor experiment INPUT_DIR --labels FILE --variant "
+        f"examples=static --variant model=ft:...`{held}",
+        "read the verdict: `extractor breakeven --target 0.95` (a measured fine-tuned model counts with its "
+        "accuracy, its training spent)",
+    ]
+
+
 def _estimate(report: FinetuneReport, train: list[_Example], validation: list[_Example], tool: dict[str, Any],
               journal_path: Path, config: FinetuneConfig) -> None:
-    """Tokens and training cost. Calibrated: the journal's prompt tokens per prompt character for the
-    model that produced the rows (the tool schema and message framing are inside that ratio) times
-    system + document + answer characters. Otherwise 4 characters per token over the same characters
-    plus the tool definition each example repeats."""
+    """Tokens and training cost, counted as the break-even counts a training example (`count_examples`): at the
+    rate of the journal's one-call extractions by the model that produced the rows (`example_rate`: fitted, with
+    the tool schema and framing apart, where their lengths allow), else 4 characters a token over everything sent."""
     models = Counter(e.model for e in [*train, *validation] if e.model)
-    calibration = None
     model = models.most_common(1)[0][0] if models else None
+    rate = RequestRate(TokenRate(), None, 0)
     if model is not None and journal_path.is_file():
         with Journal.open_readonly(journal_path) as journal:
-            calibration = journal.tokens_per_char(model)
-    rate = TokenRate.observed(calibration)
-    tool_chars = len(json.dumps(tool, ensure_ascii=False))
+            rate = example_rate(journal, model)
     report.train_chars = sum(e.chars for e in train)
     report.validation_chars = sum(e.chars for e in validation)
-    report.tokens_per_char = rate.per_char
-    if rate.calibrated:
+    report.tokens_per_char = rate.rate.per_char
+    if rate.rate.calibrated:
         report.token_basis = "calibrated"
-        report.token_basis_text = (f"calibrated: {rate.per_char:.4f} prompt tokens per character over "
-                                   f"{rate.documents} document(s) of {model} in the journal")
+        report.token_basis_text = f"calibrated on {model}: {rate.basis}"
     else:
-        why = f"no calibration for {model} in the journal" if model else "nothing to calibrate"
+        why = f"no one-call extraction by {model} in the journal" if model else "nothing to calibrate"
         report.token_basis = "default"
-        report.token_basis_text = (f"default: {rate.chars_per_token:g} characters per token, tool definition "
-                                   f"({tool_chars:,} characters) counted per example; {why}")
-    # The tool definition each example repeats: inside a calibrated rate, counted by the default one.
-    report.train_tokens = rate.prompt_tokens(report.train_chars, tool_chars * len(train))
-    report.validation_tokens = rate.prompt_tokens(report.validation_chars, tool_chars * len(validation))
+        report.token_basis_text = (f"default: {rate.rate.chars_per_token:g} characters per token over everything "
+                                   f"sent, tool definition ({len(json.dumps(tool, ensure_ascii=False)):,} "
+                                   f"characters) included; {why}")
+
+    def tokens(examples: list[_Example]) -> int:
+        counted = count_examples(examples, rate)
+        return math.ceil(round(counted.tokens * counted.examples, 6)) if counted is not None else 0
+
+    report.train_tokens = tokens(train)
+    report.validation_tokens = tokens(validation)
     table = finetune_prices(config.settings.finetune_prices)
     report.prices_as_of = table.as_of
     try:
@@ -537,6 +662,17 @@ def _estimate(report: FinetuneReport, train: list[_Example], validation: list[_E
 
 
 __all__ = [
-    "FinetuneConfig", "FinetuneFormatError", "FinetuneReport", "Skipped",
-    "export_finetune", "validate_file", "validate_line",
+    "ExampleTokens",
+    "FinetuneConfig",
+    "FinetuneFormatError",
+    "FinetuneReport",
+    "Skipped",
+    "approximate_example",
+    "count_examples",
+    "example_rate",
+    "export_finetune",
+    "production_examples",
+    "run_strategy",
+    "validate_file",
+    "validate_line",
 ]

@@ -81,6 +81,22 @@ def unit_prices(model: str, base_url: str | None = None,
                       cached_input_per_mtok=per["cached"])
 
 
+def has_batch_api(model: str, backend: str | None = "openai", endpoint: str | None = None) -> bool:
+    """Whether `model` can be run through OpenAI's Batch API: served by OpenAI (api.openai.com, or a model OpenAI
+    sells, genai-prices tells which, behind a compatible URL); never the embedded or another local model."""
+    if backend == "embedded" or not model:
+        return False
+    if endpoint == "api.openai.com":
+        return True
+    from genai_prices import Usage, calc_price
+
+    try:
+        calc_price(Usage(input_tokens=1), model, provider_id="openai")
+    except LookupError:
+        return False
+    return True
+
+
 class Pricer:
     """Prices one model's usage. Unknown model: cost is None and one warning is logged, once."""
 

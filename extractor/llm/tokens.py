@@ -4,7 +4,9 @@ No tokenizer can be downloaded offline, so tokens are counted from characters at
 API reported for earlier documents of the same model (the journal's prompt tokens per prompt character and mean
 completion tokens, `Journal.tokens_per_char`); with no such history, 4 characters a token and 200 completion
 tokens. The run's `--max-cost` budget, the dry run, the fine-tuning export's estimate and the break-even analysis
-all count through `TokenRate` (break-even through `request_rate`, its per-request form).
+all count through `TokenRate`; a fine-tuning example (what the export writes and the break-even prices a
+fine-tuned model and its training on) through `RequestRate.request_tokens`, its per-request form, calibrated on
+the journal's one-call extractions only (a field-by-field request asks one question: another shape).
 """
 
 from __future__ import annotations
@@ -90,6 +92,27 @@ class RequestRate:
 
     def tokens(self, chars: float) -> float:
         return self.rate.tokens(chars)
+
+    def request_tokens(self, chars: float, unmeasured_chars: float = 0) -> float:
+        """Prompt tokens of one request whose system prompt and document have `chars` characters (what the journal
+        counts as a document's prompt characters), `unmeasured_chars` more sent around them (the tool definition,
+        the document's fence, the messages' framing): fitted, the fixed part plus the rate; calibrated but not
+        fitted, the rate alone (the fixed part is inside it); the default rate counts both."""
+        if self.overhead_tokens is not None:
+            return self.overhead_tokens + self.rate.tokens(chars)
+        return self.rate.tokens(chars if self.rate.calibrated else chars + unmeasured_chars)
+
+    @property
+    def basis(self) -> str:
+        """How `request_tokens` counts, in words."""
+        if self.overhead_tokens is not None:
+            return (f"{self.rate.per_char:.4f} tokens a character plus {self.overhead_tokens:,.0f} a request (tool "
+                    f"schema, framing), fitted across {self.fitted_from} one-request documents of the journal")
+        if self.rate.calibrated:
+            return (f"{self.rate.per_char:.4f} prompt tokens a character over {self.rate.documents} one-call "
+                    "document(s) of the journal (the tool schema inside the rate: an upper bound)")
+        return (f"{self.rate.chars_per_token:g} characters a token over everything sent (no one-call extraction in "
+                "the journal to calibrate on)")
 
 
 def request_rate(observed: TokenRate, single: list[tuple[int, int]], documents: int, requests: int) -> RequestRate:

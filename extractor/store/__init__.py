@@ -20,12 +20,19 @@ from extractor.store.files import (
     write_json_atomic,
     write_parquet_atomic,
 )
-from extractor.store.journal import JOURNAL_FILE, Journal, PaidExtraction, journal_path, require_results
+from extractor.store.journal import (
+    JOURNAL_FILE,
+    BilledDocument,
+    Journal,
+    PaidExtraction,
+    journal_path,
+    require_results,
+)
 from extractor.store.labels import Label, Labels
 from extractor.store.migrations import LABELS_FILE, PERSON, SCHEMA_VERSION, migrate
 
 __all__ = [
-    "JOURNAL_FILE", "LABELS_FILE", "PERSON", "SCHEMA_VERSION", "EventLog", "Journal", "Label", "Labels",
-    "PaidExtraction", "frame_from_json_rows", "journal_path", "migrate", "require_results", "write_atomic_bytes",
-    "write_json_atomic", "write_parquet_atomic",
+    "JOURNAL_FILE", "LABELS_FILE", "PERSON", "SCHEMA_VERSION", "BilledDocument", "EventLog", "Journal", "Label",
+    "Labels", "PaidExtraction", "frame_from_json_rows", "journal_path", "migrate", "require_results",
+    "write_atomic_bytes", "write_json_atomic", "write_parquet_atomic",
 ]

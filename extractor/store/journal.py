@@ -46,6 +46,22 @@ class PaidExtraction(NamedTuple):
     cached_tokens: int | None
     cost_usd: float | None
     prompt_chars: int
+    doc_id: str = ""
+    sampled: bool = False  # answered K times for self-consistency (its tokens are K answers' tokens)
+
+
+class BilledDocument(NamedTuple):
+    """A document some run paid a model for (any model, the Batch API's answers included): what the
+    monthly volume is counted from."""
+
+    run_id: str
+    doc_id: str
+    content_sha256: str | None
+    sampled: bool
+
+
+# A row's document was answered K times by the run that committed it: that run recorded its consistency metrics.
+_SAMPLED = "EXISTS (SELECT 1 FROM metrics m WHERE m.run_id = results.run_id AND m.doc_id = results.doc_id)"
 
 
 class Journal:
@@ -232,14 +248,30 @@ class Journal:
         prompt_tokens > 0 keeps documents that never reached the model (unreadable, 4xx) out: they cost
         nothing. Rows answered by the Batch API are billed at its discount, not what prompting costs.
         """
-        return [PaidExtraction(*row) for row in self._db.execute(
+        return [PaidExtraction(run_id, attempts, prompt, completion, cached, cost, chars, doc_id, bool(sampled))
+                for run_id, attempts, prompt, completion, cached, cost, chars, doc_id, sampled in self._db.execute(
             "SELECT json_extract(row_json, '$.run_id'), json_extract(row_json, '$.attempts'),"
             " json_extract(row_json, '$.prompt_tokens'), json_extract(row_json, '$.completion_tokens'),"
-            " json_extract(row_json, '$.cached_tokens'), json_extract(row_json, '$.cost_usd'), prompt_chars"
+            " json_extract(row_json, '$.cached_tokens'), json_extract(row_json, '$.cost_usd'), prompt_chars,"
+            f" doc_id, {_SAMPLED}"
             " FROM results WHERE status IN ('ok', 'failed') AND prompt_chars > 0"
             " AND json_extract(row_json, '$.batch_id') IS NULL"
             " AND json_extract(row_json, '$.model') = ? AND json_extract(row_json, '$.run_id') = run_id"
-            " AND json_extract(row_json, '$.prompt_tokens') > 0", (model,))]
+            " AND json_extract(row_json, '$.prompt_tokens') > 0 ORDER BY finished_at", (model,))]
+
+    def billed_documents(self) -> list[BilledDocument]:
+        """Every document a run paid a model for, by any model and through the Batch API too, in commit order
+        (carried rows and documents that never reached a model are left out, as in `paid_extractions`)."""
+        return [BilledDocument(run_id, doc_id, sha, bool(sampled)) for run_id, doc_id, sha, sampled in self._db.execute(
+            f"SELECT run_id, doc_id, content_sha256, {_SAMPLED} FROM results"
+            " WHERE status IN ('ok', 'failed') AND prompt_chars > 0 AND json_extract(row_json, '$.run_id') = run_id"
+            " AND json_extract(row_json, '$.prompt_tokens') > 0 ORDER BY finished_at")]
+
+    def result_row(self, run_id: str, doc_id: str) -> dict[str, Any] | None:
+        """The row `run_id` committed for `doc_id` (None: it committed none)."""
+        found = self._db.execute("SELECT row_json FROM results WHERE run_id = ? AND doc_id = ?",
+                                 (run_id, doc_id)).fetchone()
+        return json.loads(found[0]) if found else None
 
     def runs_with_summaries(self) -> list[tuple[str, dict[str, Any] | None]]:
         """(run_id, summary) of every run started, in start order; summary None for a run that never

@@ -9,6 +9,7 @@ schema's (`schemas.FieldKind`); `compared_as` says how each kind compares.
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
@@ -246,13 +247,29 @@ def score(rows: Iterable[Mapping[str, Any]], labels: Mapping[str, Mapping[str, A
     return [s for s in scores.values() if s.documents]
 
 
-def best_by_field(scores: Mapping[str, Mapping[str, float | None]]) -> dict[str, set[str]]:
-    """{field: the variants with that field's highest accuracy} from {field: {variant: accuracy}}; ties are all
-    best, unmeasured (None) never: the one rule the report page and the terminal mark by."""
+def wilson(share: float, n: float, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval (95% with the default z) of a share measured over `n` values: what a share of
+    fields right on a few documents can honestly claim. (0, 1) when nothing was measured."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = min(max(share, 0.0), 1.0)
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def best_by_field(scores: Mapping[str, Mapping[str, tuple[float, int] | None]]) -> dict[str, set[str]]:
+    """{field: the variants tied for its best accuracy} from {field: {variant: (accuracy, values scored)}}: the
+    most accurate variant and every variant whose 95% interval (`wilson`) reaches its lower bound; a set of one
+    is a clear winner, a larger one a tie (no clear winner). Unmeasured (None) never counts: the one rule the
+    report page and the terminal mark by."""
     best: dict[str, set[str]] = {}
     for name, by_variant in scores.items():
         known = {variant: score for variant, score in by_variant.items() if score is not None}
-        if known:
-            top = max(known.values())
-            best[name] = {variant for variant, score in known.items() if score == top}
+        if not known:
+            continue
+        top = max(known, key=lambda v: known[v][0])
+        low = wilson(*known[top])[0]
+        best[name] = {v for v, (share, n) in known.items() if v == top or wilson(share, n)[1] >= low}
     return best

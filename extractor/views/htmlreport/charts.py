@@ -210,12 +210,13 @@ def breakeven_svg(result: BreakEven) -> str:
     def draw(fig: Figure) -> None:
         ax = fig.add_subplot()
         curves = chart.curves(points=80)
-        lines = (
+        lines = [
             ("prompting", _BLUE, f"prompting {o.model}: {usd(result.prompting_per_doc)} a document"),
             ("fine-tuned", _GREEN, f"fine-tuned {a.target_model}: {usd(result.training_usd)} training, then "
                                    f"{usd(result.finetuned_per_doc)} a document"),
-            ("batch", _PURPLE, f"Batch API, answers within 24 h: {usd(result.batch_per_doc)} a document"),
-        )
+        ]
+        if "batch" in curves:  # only a model with a Batch API
+            lines.append(("batch", _PURPLE, f"Batch API, answers within 24 h: {usd(result.batch_per_doc)} a document"))
         for key, color, text in lines:
             xs, ys = zip(*curves[key], strict=True)
             ax.plot(xs, ys, color=color, linewidth=2.2, label=text, linestyle="--" if key == "batch" else "-")
@@ -228,7 +229,7 @@ def breakeven_svg(result: BreakEven) -> str:
             ax.text(0.5, 0.5, "no crossing: the fine-tuned model costs more per document,\n"
                               "so its training never pays back", transform=ax.transAxes, ha="center",
                     va="center", fontsize=11, color=_GREY)
-        per_night = o.docs_per_night
+        per_night = result.docs_per_night
         if per_night > 0:
             limit = a.max_payback_nights * per_night
             if limit <= horizon:
@@ -250,7 +251,9 @@ def breakeven_svg(result: BreakEven) -> str:
         _usd_axis(ax.yaxis)
         ax.legend(loc="upper left", fontsize=10)
 
-    return _chart("Cumulative cost of prompting, a fine-tuned model and the Batch API", 10, 4.8, draw)
+    title = "Cumulative cost of prompting, a fine-tuned model" + (
+        " and the Batch API" if result.batch_per_doc is not None else "")
+    return _chart(title, 10, 4.8, draw)
 
 
 def _mark(ax: Axes, result: BreakEven, docs: int | None, nights: int | None, text: str, offset: tuple[int, int],

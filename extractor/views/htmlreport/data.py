@@ -19,8 +19,8 @@ import polars as pl
 
 from extractor.config import ModelPrice, RunConfig
 from extractor.errors import ConfigError
-from extractor.ladder.breakeven import BreakEvenConfig, breakeven_analysis, compare_experiments
-from extractor.ladder.compare import Comparison, quality_wall
+from extractor.ladder.breakeven import BreakEvenConfig, breakeven_analysis, compare_experiments, verdict_for
+from extractor.ladder.compare import Comparison, Verdict, quality_wall
 from extractor.ladder.costmodel import Assumptions, BreakEven
 from extractor.schemas import load_schema
 from extractor.store import Journal, require_results
@@ -160,6 +160,8 @@ class ReportData:
     notes: dict[str, str] = field(default_factory=dict)
     experiments: Comparison | None = None
     """The measured variants against the fine-tuned model (experiments.parquet); None when there is none."""
+    verdict: Verdict | None = None
+    """The one verdict of the break-even and the experiments (`extractor breakeven`'s); None without either."""
 
     @property
     def latest_run(self) -> RunPoint | None:
@@ -246,12 +248,14 @@ def build_report(config: ReportConfig) -> ReportData:
         except ConfigError as exc:  # unreadable, empty, or no monthly volume: the message says which
             notes["experiments"] = _sentence(str(exc))
 
+    verdict = (verdict_for(config.breakeven_config(), breakeven, experiments)
+               if breakeven is not None or experiments is not None else None)
     return ReportData(
         config=config, schema_name=schema.name, schema_version=schema.version,
         generated_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), headline=headline, runs=runs,
         doc_costs=doc_costs, costliest=costliest, problems=problems, problem_count=not_ok.height,
         agreement=agreement, sampled=sampled, accuracy=accuracy, drift=drift, breakeven=breakeven,
-        quality_history=versions, quality_wall=wall, notes=notes, experiments=experiments)
+        quality_history=versions, quality_wall=wall, notes=notes, experiments=experiments, verdict=verdict)
 
 
 def _runs(path: Path) -> list[RunPoint]:

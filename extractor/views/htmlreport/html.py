@@ -23,11 +23,13 @@ SECTION_TITLES: dict[str, str] = {
     "agreement": "Per-field agreement",
     "accuracy": "Per-field accuracy",
     "drift": "Drift across versions",
+    "verdict": "Verdict: prompting or fine-tuning?",
     "breakeven": "Fine-tuning break-even",
     "experiments": "Experiments",
     "quality": "Quality wall",
 }
-"""Section id -> heading, in report order. "experiments" is shown only when experiments.parquet exists."""
+"""Section id -> heading, in report order. "experiments" is shown only when experiments.parquet exists, "verdict"
+only when there is a break-even or an experiment to read it off."""
 
 
 _CSS = """
@@ -189,6 +191,14 @@ def _drift_html(data: ReportData) -> str:
     return _section("drift", intro + _table(["transition", "field", "changed", "documents"], rows, numeric={2, 3}))
 
 
+def _verdict_html(data: ReportData) -> str | None:
+    """The one verdict (`extractor breakeven`'s); None (no section) when there is nothing to read it off."""
+    if data.verdict is None:
+        return None
+    return _section("verdict", f'<p class="recommendation"><strong>{_e(verdict.render_verdict(data.verdict))}'
+                               "</strong></p>")
+
+
 def _breakeven_html(data: ReportData) -> str:
     result = data.breakeven
     if result is None:
@@ -197,11 +207,12 @@ def _breakeven_html(data: ReportData) -> str:
         ["prompting today", _e(usd(result.prompting_per_doc)), _e(usd(result.prompting_per_month)), "-"],
         ["fine-tuned", _e(usd(result.finetuned_per_doc)), _e(usd(result.finetuned_per_month)),
          _e(usd(result.training_usd))],
-        ["Batch API (24 h)", _e(usd(result.batch_per_doc)), _e(usd(result.batch_per_month)), "-"],
     ]
-    body = (f'<p class="recommendation"><strong>{_e(verdict.cost_recommendation(result))}</strong></p>'
+    if result.batch_per_doc is not None:
+        rows.append(["Batch API (24 h)", _e(usd(result.batch_per_doc)), _e(usd(result.batch_per_month)), "-"])
+    body = (f"<p>Break-even: {_e(verdict.breakeven_words(result))}.</p>"
             f'<div class="chart">{breakeven_svg(result)}</div>'
-            + _table(["option", "per document", f"a month ({result.docs_per_month:,.0f} documents)", "once"],
+            + _table(["option", "a document", f"a month ({result.docs_per_month:,.0f} documents)", "training once"],
                      rows, numeric={1, 2, 3})
             + '<h3>Assumptions</h3><ul class="assumptions">'
             + "".join(f"<li>{_e(line)}</li>" for line in verdict.cost_assumptions(result)) + "</ul>")
@@ -227,29 +238,25 @@ def _experiments_html(data: ReportData) -> str | None:
         v = o.variant
         accuracy = (_e(pct(o.accuracy, 1)) if o.accuracy is not None
                     else '<span class="unknown">unknown</span>')
-        costs.append([spec(o.label), _e(o.kind), accuracy, _e(usd(o.per_doc)), _e(usd(o.batch_per_doc)),
-                      _e(usd(c.per_month(o))), _e(usd(c.batch_per_month(o)))])
+        counts = f"{v.labeled_values:,} / {v.documents:,}" if v is not None and v.labeled_values else "-"
+        costs.append([spec(o.label), _e(o.kind), accuracy, _e(verdict.interval_text(o.interval) or "-"), counts,
+                      _e(usd(o.per_doc)), _e(usd(c.per_month(o))), _e(usd(o.training_usd) if o.training_usd else "-"),
+                      _e(usd(o.batch_per_doc, "-")), _e(usd(c.batch_per_month(o), "-"))])
         if v is not None:
             takes.append([spec(o.label), figure(v.prompt_tokens_per_doc), figure(v.completion_tokens_per_doc),
                           figure(v.latency_s_per_doc, "{:,.2f} s"),
                           _e(pct(v.agreement)) if v.agreement is not None else "-",
                           _e(pct(v.not_found_share)) if v.not_found_share is not None else "-",
                           f"{v.documents:,}"])
-    cost_head = ["variant", "rung", "overall accuracy", "a document", "Batch API (24 h) a document",
-                 f"a month ({c.docs_per_month:,.0f} documents)", "Batch API a month"]
+    cost_head = ["variant", "kind", "overall accuracy", "95% interval", "fields / documents", "a document",
+                 f"a month ({c.docs_per_month:,.0f} documents)", "training once", "Batch API (24 h) a document",
+                 "Batch API a month"]
     take_head = ["variant", "prompt tokens a document", "completion tokens a document", "latency a document",
                  "agreement", "not found", "labeled docs"]
-    body = ("<p>Each variant as its newest experiment measured it against labeled documents; the monthly figures "
-            "multiply its per-document cost by the production volume and spread any training over "
-            f"{_e(f'{c.amortize_months:g}')} months.</p>")
-    recommendation = verdict.target_recommendation(c)
-    if recommendation is not None:
-        body += (f'<p class="recommendation"><strong>For {_e(pct(c.target, 1))} of fields right: '
-                 f"{_e(recommendation)}</strong></p>")
-    else:
-        body += ("<p>Run <code>extractor report --target 0.95</code> (a share of fields right) for the cheapest "
-                 "option that reaches it.</p>")
-    body += f'<div class="wide">{_table(cost_head, costs, numeric=set(range(2, 7)))}</div>'
+    body = ("<p>Each variant as its newest experiment measured it against labeled documents, with the 95% interval "
+            "of its accuracy over the fields scored (overlapping intervals are a tie); a month is its documents at "
+            "the production volume, training is paid once. The verdict above weighs them.</p>")
+    body += f'<div class="wide">{_table(cost_head, costs, numeric=set(range(2, 10)))}</div>'
     body += ("<h3>What each variant takes</h3>"
              f'<div class="wide">{_table(take_head, takes, numeric=set(range(1, 7)))}</div>')
 
@@ -260,13 +267,14 @@ def _experiments_html(data: ReportData) -> str | None:
             if score is None:
                 return "-"
             text = _e(pct(score, 1))
-            return f'<strong class="best">{text}</strong>' if variant in best[name] else text
+            return f'<strong class="best">{text}</strong>' if best[name] == {variant} else text
 
-        field_rows = [[_e(name), *(cell(name, v.variant, v.field_accuracy.get(name)) for v in variants)]
-                      for name in best]
-        body += ("<h3>Accuracy per field</h3><p>The best variant for each field is in green bold.</p>"
+        field_rows = [[_e(name), *(cell(name, v.variant, v.field_accuracy.get(name)) for v in variants),
+                       "clear winner" if len(best[name]) == 1 else "tie"] for name in best]
+        body += ("<h3>Accuracy per field</h3><p>In green bold: a clear winner, its 95% interval above every other "
+                 "variant's; a field whose best intervals overlap is a tie.</p>"
                  + '<div class="wide">'
-                 + _table(["field", *(spec(v.variant) for v in variants)], field_rows,
+                 + _table(["field", *(spec(v.variant) for v in variants), ""], field_rows,
                           numeric=set(range(1, len(variants) + 1))) + "</div>")
     body += ('<h3>Assumptions</h3><ul class="assumptions">'
              + "".join(f"<li>{_e(line)}</li>" for line in verdict.comparison_assumptions(c)) + "</ul>")
@@ -306,7 +314,8 @@ def render_html(data: ReportData) -> str:
     """The whole report as one HTML document (no script, no external resource)."""
     shown = {"headline": _headline_html(data), "cost": _cost_html(data), "runs": _runs_html(data),
              "agreement": _agreement_html(data), "accuracy": _accuracy_html(data), "drift": _drift_html(data),
-             "breakeven": _breakeven_html(data), "experiments": _experiments_html(data),
+             "verdict": _verdict_html(data), "breakeven": _breakeven_html(data),
+             "experiments": _experiments_html(data),
              "quality": _quality_html(data)}
     sections = [section for key in SECTION_TITLES if (section := shown[key]) is not None]
     nav = "".join(f'<a href="#{key}">{_e(title)}</a>' for key, title in SECTION_TITLES.items()

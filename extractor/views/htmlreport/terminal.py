@@ -38,19 +38,13 @@ def print_report_summary(data: ReportData, console: Console) -> None:
     if data.quality_wall:
         console.print(f"[yellow]quality wall:[/] {markup_escape(', '.join(data.quality_wall))}")
     if (c := data.experiments) is not None:
-        rated = [o for o in c.options if o.accuracy is not None]
         line = f"experiments: {len(c.variants)} variant(s) measured"
-        if rated:
-            leader = max(rated, key=lambda o: o.accuracy or 0.0)
-            line += (f"; most accurate {markup_escape(leader.label)} {pct(leader.accuracy, 1)} of fields right at "
-                     f"{usd(leader.per_doc)} a document")
+        if c.leaders():
+            line += f"; {markup_escape(verdict.leaders_sentence(c))}"
         console.print(line)
-        recommendation = verdict.target_recommendation(c)
-        if recommendation is not None:
-            console.print(f"[bold]For {pct(c.target, 1)} of fields right:[/] {markup_escape(recommendation)}")
     elif "experiments" in data.notes:
         console.print(f"experiments: {markup_escape(data.notes['experiments'])}")
-    if data.breakeven is not None:
-        console.print(f"[bold]Recommendation:[/] [bold]{markup_escape(verdict.cost_recommendation(data.breakeven))}[/]")
-    else:
+    if data.breakeven is None:
         console.print(f"break-even: {markup_escape(data.notes.get('breakeven', 'not available'))}")
+    if data.verdict is not None:
+        console.print(f"[bold]Verdict:[/] [bold]{markup_escape(verdict.render_verdict(data.verdict))}[/]")
