@@ -97,5 +97,5 @@ def test_the_embedded_server_is_ready_only_when_its_own_process_answers() -> Non
         port = sock.getsockname()[1]
         assert _listens(os.getpid(), port) is True
         assert _listens(os.getpid(), port + 1) is False
-        other = [pid for pid in os.listdir("/proc") if pid.isdigit() and int(pid) != os.getpid()][0]
+        other = next(pid for pid in os.listdir("/proc") if pid.isdigit() and int(pid) != os.getpid())
         assert _listens(int(other), port) in (False, None)
