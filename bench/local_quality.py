@@ -9,11 +9,22 @@ document's questions, the server evaluates the document once and then only each 
 
     python bench/local_quality.py [--models smollm2,gemma3] [--strategies fields,whole]
         [--inputs inputs] [--labels bench/labels/cover_letters.jsonl] [--limit N] [--fields]
+        [--cache answers.json] [--only location,company,skills]
+
+On a shared 2-core machine one run of the field strategy takes an hour, so two options cut what a comparison
+asks the model (field strategy only): `--cache FILE` keeps the model's answers by question (messages, answer
+schema, max_tokens; temperature 0, so the same question gets the same answer) and answers a question asked
+before from it: a run after a change asks the model only the questions that changed. `--only FIELDS` sends the
+model only those fields' questions (the others are answered null; the deterministic finders still run) and
+prints only their figures: a change to some fields, whose other questions stay byte for byte the same, is
+measured on the fields it changes.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 import re
 import sys
@@ -26,9 +37,40 @@ sys.path.insert(0, str(ROOT))
 
 from extractor.config import build_config  # noqa: E402
 from extractor.documents import discover  # noqa: E402
-from extractor.extraction import runner  # noqa: E402
+from extractor.extraction import fields, runner  # noqa: E402
 from extractor.llm.embedded import MODELS, model_file  # noqa: E402
 from extractor.quality.evaluation import EvalConfig, evaluate  # noqa: E402
+
+
+def memoize(cache_file: Path | None, only: set[str]) -> dict[str, int]:
+    """Answers of the field strategy's questions from `cache_file` (written back as new ones come), and only
+    `only`'s questions sent to the model (see the module docstring). Returns live hit/miss counts."""
+    cache: dict[str, str] = json.loads(cache_file.read_text()) if cache_file and cache_file.exists() else {}
+    stats = {"hit": 0, "miss": 0}
+    init = fields.FieldExtractor.__init__
+
+    def patched(self: fields.FieldExtractor, ask: fields.Ask, *args: object, **kwargs: object) -> None:
+        async def answer(messages: list[dict[str, str]], schema: dict, max_tokens: int, meter: object,
+                         *rest: object) -> str:
+            name = next(iter(schema["properties"]))
+            if only and name not in only:
+                return json.dumps({name: None})
+            key = hashlib.sha256(json.dumps([messages, schema, max_tokens, rest], sort_keys=True).encode()).hexdigest()
+            if key in cache:
+                stats["hit"] += 1
+                return cache[key]
+            stats["miss"] += 1
+            cache[key] = await ask(messages, schema, max_tokens, meter, *rest)
+            if cache_file is not None:
+                cache_file.write_text(json.dumps(cache))
+            return cache[key]
+
+        init(self, answer, *args, **kwargs)
+
+    if cache_file is not None or only:
+        fields.FieldExtractor.__init__ = patched
+    return stats
+
 
 _PROMPT_EVAL = re.compile(r"prompt eval time\s*=\s*[\d.]+ ms /\s*(\d+) tokens")
 
@@ -64,7 +106,11 @@ def main() -> None:
     parser.add_argument("--labels", type=Path, default=ROOT / "bench" / "labels" / "cover_letters.jsonl")
     parser.add_argument("--limit", type=int, default=0, help="only the first N documents")
     parser.add_argument("--fields", action="store_true", help="print per-field accuracy")
+    parser.add_argument("--cache", type=Path, help="JSON file of the model's answers by question (fields strategy)")
+    parser.add_argument("--only", default="", help="comma-separated fields whose questions go to the model")
     args = parser.parse_args()
+    only = set(filter(None, args.only.split(",")))
+    stats = memoize(args.cache, only)
     sources = discover(args.inputs)
     if args.limit:
         sources = sources[: args.limit]
@@ -83,9 +129,13 @@ def main() -> None:
                 print(f"{model:8} {strategy:6} ok {result['ok']}/{result['docs']}  fields right "
                       f"{result['right']:.1f}/{result['total']} = {result['right'] / max(result['total'], 1):.1%}  "
                       f"{result['s_per_doc']:.2f} s/doc  {result['compute_s']:.2f} CPU-s/doc  "
-                      f"prompt tokens evaluated/doc {result['evaluated_per_doc']:.0f}", flush=True)
+                      f"prompt tokens evaluated/doc {result['evaluated_per_doc']:.0f}"
+                      + (f"  answers from the cache {stats['hit']}, asked {stats['miss']}" if args.cache else ""),
+                      flush=True)
                 if args.fields:
                     for s in result["scores"]:
+                        if only and s.field.split(".")[0] not in only:
+                            continue
                         print(f"    {s.field:22} {s.accuracy:.0%}" if s.accuracy is not None else f"    {s.field}")
     print("\n| model | strategy | fields right | s/doc | prompt tokens evaluated/doc |")
     print("| --- | --- | --- | --- | --- |")

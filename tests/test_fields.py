@@ -41,6 +41,12 @@ camille.durand@laposte.net
 """
 
 
+# The letter without what the letter conventions read (a dateline's place, "chez" an employer, a listing sentence):
+# there location, company and skills are the model's questions.
+BARE = (LETTER.replace("Lyon, le 3 mars 2026\n\n", "").replace(" chez Atelier Numérique", "")
+        .replace("avec Vue.js et PostgreSQL", "avec Vue.js"))
+
+
 def scripted(answers: dict[str, Any], log: list[dict[str, Any]] | None = None):  # type: ignore[no-untyped-def]
     """An `ask` that answers each field's question from `answers` (None otherwise)."""
 
@@ -115,8 +121,14 @@ def test_invented_answers_become_null() -> None:
     result = run(LETTER, {"applicant_name": "Maria Schmidt", "company": "Globex Corporation",
                           "desired_role": "Astronaut", "location": "Berlin, Germany", "skills": ["COBOL"]})
     assert result["applicant_name"] == ""  # required: its empty value, not a made-up name
-    assert result["company"] is None and result["desired_role"] is None and result["location"] is None
-    assert result["skills"] == []
+    assert result["desired_role"] is None
+    # Where the letter's conventions name them, the letter's own values, never the model's inventions: the place
+    # of its dateline, the employer after "chez", the things its sentence lists.
+    assert result["location"] == "Lyon, France" and result["company"] == "Atelier Numérique"
+    assert result["skills"] == ["Vue.js", "PostgreSQL"]
+    plain = "Hello,\nI would like a job. I like working with people.\nThanks, Jo"
+    result = run(plain, {"company": "Globex Corporation", "location": "Berlin, Germany", "skills": ["COBOL"]})
+    assert result["company"] is None and result["location"] is None and result["skills"] == []
 
 
 def test_a_choice_among_several_candidates_is_the_models_within_the_candidates() -> None:
@@ -189,7 +201,7 @@ def test_run_with_fields_strategy_against_a_server(tmp_path: Path, fake_server: 
     frame = pl.read_parquet(config.layout.results).sort("doc_id")
     rows = {r["doc_id"]: r for r in frame.to_dicts()}
     assert rows["camille.txt"]["applicant_name"] == "Camille Durand"
-    assert rows["camille.txt"]["company"] is None  # not in the letter
+    assert rows["camille.txt"]["company"] == "Atelier Numérique"  # the letter's "chez ...", not the model's answer
     assert rows["camille.txt"]["salary"]["currency"] == "EUR"
     assert rows["bob.txt"]["applicant_name"] == "Bob Stone" and rows["bob.txt"]["email"] == "bob@stone.io"
     log = [r for r in server_log(fake_server) if r.get("status") == 200 and "prompt_tokens" in r]
@@ -245,13 +257,15 @@ def test_without_retrieved_examples_the_prompts_are_byte_for_byte_unchanged() ->
         run_with(LETTER, {"applicant_name": "Camille Durand"}, shots, log)
         run_with(text, {}, shots, log)
         digest = hashlib.sha256(json.dumps(log, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
-        assert (len(log), digest) == (19, "82f24585acdc2cacd7aa8b2511595d7b27b4cdd8ac2c6300f33cb1923bef5b05"), shots
+        # 13 questions: the letter's conventions (extractor.values.places, .letters) answer location, company and
+        # skills without asking; the 13 others are byte for byte the prompts of before (19 with those 6).
+        assert (len(log), digest) == (13, "c68f9007214de5bd83b5c5fd310be3b569ca35eb06b9d715a321fea1d859daa3"), shots
 
 
 def test_retrieved_examples_come_after_the_document_and_before_each_question() -> None:
     log: list[dict[str, Any]] = []
-    run_with(LETTER, {"applicant_name": "Camille Durand"}, [shot()], log)
-    document = wrap_document(LETTER) + "\n\n"
+    run_with(BARE, {"applicant_name": "Camille Durand"}, [shot()], log)
+    document = wrap_document(BARE) + "\n\n"
     for entry in log:  # the document-first prefix is byte-identical across the questions: llama.cpp reuses it
         assert entry["messages"][1]["content"].startswith(document)
         assert entry["messages"][0]["content"] == log[0]["messages"][0]["content"]
@@ -285,7 +299,7 @@ def test_a_retrieved_examples_value_never_reaches_the_result() -> None:
     does not contain them: grounding to THIS document refuses them."""
     log: list[dict[str, Any]] = []
     answers = {k: v for k, v in NEIGHBOUR_LABELS.items() if k not in ("email", "language")}
-    result = run_with(LETTER, answers, [shot()], log)
+    result = run_with(BARE, answers, [shot()], log)
     assert result["applicant_name"] == "" and result["location"] is None and result["company"] is None
     assert result["desired_role"] is None and result["skills"] == []
     assert result["years_experience"] is None
@@ -305,7 +319,7 @@ def test_an_answer_copied_from_a_demonstration_is_asked_again_without_them() -> 
             return json.dumps({name: NEIGHBOUR_LABELS.get(name)})
         return json.dumps({name: {"applicant_name": "Camille Durand", "skills": ["Vue.js"]}.get(name)})
 
-    result = asyncio.run(extract_fields(copycat, SCHEMA, LETTER, CallMeter(), [shot()])).model_dump(mode="json")
+    result = asyncio.run(extract_fields(copycat, SCHEMA, BARE, CallMeter(), [shot()])).model_dump(mode="json")
     assert result["applicant_name"] == "Camille Durand" and result["skills"] == ["Vue.js"]
     assert [e["demos"] for e in log if e["name"] == "applicant_name"] == [True, False]
     assert [e["demos"] for e in log if e["name"] == "skills"] == [True, False]

@@ -8,24 +8,30 @@ about a document. So, per document:
 2. values whose type says what they are come from deterministic finders (`extractor.values.detect`): e-mail
    addresses, phone numbers, URLs, dates, durations, money amounts, the language. One candidate is
    used directly; several are offered to the model as the only choices (an enum grammar);
-3. every other field is one question, generated from the schema (name, description, type), its
+3. a place, the organization a letter is addressed to, and a list of skills or tools come from the letter's
+   conventions first (`extractor.values.places`, `extractor.values.letters`): an address line or "based in ..."
+   completed to "City, Country" by a gazetteer, the address block, the salutation or "the role at X" (never the
+   writer's current employer), the things its sentences list. One such value stands; several go to the model
+   as choices; without any, the field is a question like the others;
+4. every other field is one question, generated from the schema (name, description, type), its
    answer constrained by a JSON schema built from that field (enums a choice, numbers a number,
    strings and lists bounded), which the server turns into a grammar;
-4. string answers are snapped to a span of the document (`evidence.Grounder`: exact, normalized,
+5. string answers are snapped to a span of the document (`evidence.Grounder`: exact, normalized,
    fuzzy); an answer the document does not support becomes null, so a small model can neither invent
    a value nor copy one from the schema's few-shot examples (which are never sent either) or from the
    retrieved examples;
-5. with `--examples similar:K`, each question is preceded by short demonstrations from the retrieved
+6. with `--examples similar:K`, each question is preceded by short demonstrations from the retrieved
    examples (`examples.Shot`): that field's labeled value in a similar document, with the snippet of that
    document it was copied from. They go after the document and before the question, so the document-first
    prefix stays byte-identical; without retrieved examples the prompts are exactly what they were. An
    answer that is a demonstration's value this document does not support is asked once more without them;
-6. the result goes through the schema's pydantic validation; a field that fails it becomes null
+7. the result goes through the schema's pydantic validation; a field that fails it becomes null
    (a required one falls back to its empty value) instead of failing the document.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -41,7 +47,7 @@ from extractor.extraction.prompts import defuse, wrap_document
 from extractor.extraction.retrieval import Shot
 from extractor.llm.transport import CallMeter
 from extractor.schemas import Schema, field_kinds, unwrap
-from extractor.values import detect
+from extractor.values import detect, letters, places
 from extractor.values.evidence import Grounder, Leaf, fold, grounded_as
 
 log = logging.getLogger("extractor.extraction.fields")
@@ -129,6 +135,25 @@ def _is_money(model: type[BaseModel]) -> bool:
 
 def _is_url(info: FieldInfo) -> bool:
     return any(w in info.name.lower() for w in ("url", "website", "homepage", "linkedin", "github"))
+
+
+def _is_place(info: FieldInfo) -> bool:
+    """Where someone is: a location, a city, a residence (not a list)."""
+    return not info.is_list and info.kind == "text" and any(
+        w in info.name.lower() for w in ("location", "city", "residence", "hometown"))
+
+
+def _is_addressee(info: FieldInfo) -> bool:
+    """The organization a letter is addressed to: a company, an employer, an organization (not a list)."""
+    return not info.is_list and info.kind == "text" and any(
+        w in info.name.lower() for w in ("company", "employer", "organization", "organisation"))
+
+
+def _is_enumeration(info: FieldInfo) -> bool:
+    """A list of things a document names: skills, tools, technologies."""
+    words = (info.name + " " + info.description).lower()
+    return info.is_list and info.nested is None and any(
+        w in words for w in ("skill", "tool", "technolog", "stack", "framework"))
 
 
 def snippet(text: str, start: int, end: int, width: int = SNIPPET) -> str:
@@ -321,8 +346,73 @@ class FieldExtractor:
         if base is bool:
             return None
         if info.is_list:
+            if _is_enumeration(info) and (named := self.enumerated(info)):
+                return named
             return await self._list(info)
+        if _is_place(info):
+            return await self._place(info)
+        if _is_addressee(info):
+            return await self._addressee(info)
         return await self._string(info)
+
+    # -- what a letter's conventions say (extractor.values.places, extractor.values.letters) -----------------
+
+    async def _place(self, info: FieldInfo) -> str | None:
+        """Where the writer is: a place the letter states ("based in", "Location:"), else the first of its
+        address lines and datelines, else the one place it mentions ("in", "from"), each completed to "City,
+        Country" by the gazetteer where the field asks for the country (else as written: "Pune, Maharashtra");
+        several mentions go to the model as choices. Without any, the model's answer, completed the same way."""
+        country = "country" in (info.name + " " + info.description).lower()
+
+        def shown(place: places.Place) -> str:
+            return place.value if country else place.text
+
+        found = places.mentions(self.text)
+        for role in ("stated", "address"):
+            if first := next((p for p in found if p.role == role), None):
+                return shown(first)
+        mentioned = list(dict.fromkeys(shown(p) for p in found if p.role == "mentioned"))
+        if len(mentioned) == 1:
+            return mentioned[0]
+        if mentioned:
+            return await self.choose(info, mentioned[:12], self.demonstrations(info))
+        answer = await self._string(info)
+        if answer is None:
+            return None
+        completed = places.complete(answer) if country else None
+        return completed or answer
+
+    async def _addressee(self, info: FieldInfo) -> str | None:
+        """The organization the letter is addressed to: named in its address block or salutation (the one with
+        a legal form where one does), else in the application's own sentence ("the role at X", "join X"), else
+        the one name with a legal form that is not the writer's employer; several go to the model as choices.
+        Without any, the model's answer."""
+        found = self.addressees
+        employed = {fold(n.text) for n in found if n.role == "employed"}
+        for roles in (("addressed",), ("applied",), ("legal",)):
+            group = [n for n in found if n.role in roles and fold(n.text) not in employed]
+            if not group:
+                continue
+            names = list(dict.fromkeys(n.text for n in group))
+            # "Corrib Energy Analytics" and "Corrib Energy Analytics DAC" are one name: the longest stands
+            names = [n for n in names if not any(o != n and fold(o).startswith(fold(n)) for o in names)]
+            legal = [n for n in names if letters.legal_form(n) is not None]
+            names = legal if len(legal) == 1 else names
+            if len(names) == 1:
+                return names[0]
+            return await self.choose(info, names[:12], self.demonstrations(info))
+        return await self._string(info)
+
+    @functools.cached_property
+    def addressees(self) -> list[letters.Named]:
+        """The organizations the letter names, with the part each plays (`letters.addressees`)."""
+        return letters.addressees(self.text)
+
+    def enumerated(self, info: FieldInfo) -> list[str]:
+        """The things the document's lists name (`letters.enumerated`), up to the field's bound; not the
+        addressee's name nor a place."""
+        named = [item for item, _ in letters.enumerated(self.text, tuple(n.text for n in self.addressees))]
+        return named[: info.max_items or MAX_LIST_ITEMS * 5]
 
     async def _choice(self, info: FieldInfo) -> Any:
         """An enum: the options the document mentions (case-, accent-, hyphen-blind); one is used, several

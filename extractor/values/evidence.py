@@ -490,9 +490,14 @@ class Grounder:
 
     def _place(self, value: str) -> tuple[int, int, str, float | None] | None:
         """"City, Country" where the text names the city and the country follows it or is a country's name
-        (the schema asks for the country, which a letter often leaves out)."""
+        (the schema asks for the country, which a letter often leaves out); the city may be written by another of
+        its names in the gazetteer ("Munich, Germany" where the text says "München")."""
         first, *rest = [part.strip() for part in value.split(",") if part.strip()]
         found = self._exact(first) or self._normalized(first)
+        if found is None and rest and rest[-1].casefold() in _country_names():
+            from extractor.values.places import alternate_names
+
+            found = next((hit for name in alternate_names(first) if (hit := self._normalized(name))), None)
         if found is None or not rest:
             return None
         start, end = found[0], found[1]
