@@ -28,7 +28,7 @@ from extractor.llm.transport import CallMeter
 from extractor.schemas import Schema
 from extractor.store import EventLog, Journal, frame_from_json_rows, write_json_atomic, write_parquet_atomic
 from extractor.table import row_schema, runs_schema
-from extractor.values.evidence import EVIDENCE_KEY, evidence_frame, ground, verdict
+from extractor.values.evidence import EVIDENCE_KEY, evidence_frame, ground_with_flags, verdict
 from extractor.values.metrics import Consensus, compared_kinds, leaves, similarity
 
 log = logging.getLogger("extractor.extraction.recorder")
@@ -65,6 +65,7 @@ class RunSummary:
     batches: list[str] = field(default_factory=list)  # --batch: ids of the batches this run submitted
     not_found_values: int = 0  # values of fresh results that nothing in their document supports
     not_found_documents: int = 0  # fresh results with at least one such value
+    flagged_documents: int = 0  # fresh results with review flags: a schema's check broken, an item's values apart
     sampled: int = 0  # documents extracted K times for self-consistency
     # per field: sum over the sampled docs that answered it (see mean_agreement; run_summary.json holds shares)
     agreement: dict[str, float] = field(default_factory=dict)
@@ -231,14 +232,24 @@ class Recorder:
         """Where each value of an ok row stands in the document's text (extractor.values.evidence), kept in the row
         itself so that it is committed, carried and replaced exactly as the result is."""
         try:
-            found = ground(self.schema.model, row, text, pages, agreement)
+            found, flags = ground_with_flags(self.schema.model, row, text, pages, agreement)
         except Exception as exc:  # a paid result is never lost to its evidence: keep it, say so
             log.warning("could not ground %s: %s: %s", row["doc_id"], type(exc).__name__, exc)
             self.summary.warnings.append(f"evidence for {row['doc_id']} could not be computed ({exc}); "
                                          "its values are kept without it")
             return
+        try:
+            flags += self.schema.flags(row)
+        except Exception as exc:  # a schema's check that breaks never costs the row: say so, flag it
+            log.warning("the checks of %s failed on %s: %s: %s", self.schema.name, row["doc_id"],
+                        type(exc).__name__, exc)
+            flags.append(f"the schema's checks could not run ({type(exc).__name__}: {exc})")
         row[EVIDENCE_KEY] = [e.as_dict() for e in found]
         row["grounded"], row["needs_review"] = verdict(found, self.config.review_threshold)
+        row["review_flags"] = flags
+        if flags:
+            row["needs_review"] = True
+            self.summary.flagged_documents += 1
         missing = sum(e.status == "not_found" for e in found)
         if missing:
             self.summary.not_found_values += missing

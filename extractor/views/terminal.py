@@ -54,6 +54,9 @@ def print_summary(summary: RunSummary, console: Console) -> None:
                         f"{summary.not_found_documents} document(s): needs_review is set on those rows "
                         "(evidence.parquet says where every value was found)")]
           if summary.not_found_values else []),
+        *([("flags", f"{summary.flagged_documents} document(s) flagged for review by the schema's checks or by "
+                     "line items whose values stand apart (review_flags says why)")]
+          if summary.flagged_documents else []),
         ("results", summary.results_path),
     ]
     for key, value in rows:
