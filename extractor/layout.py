@@ -97,5 +97,6 @@ class Layout:
         return export.with_name(f"{export.stem}.{field}{export.suffix}")
 
 
-# The stems of the Parquet files above: a child table may not be named so (schemas.load_schema_file says so).
-TAKEN_STEMS = ("results", "evidence", "metrics", "runs", "experiments")
+# The stems of the Parquet files above, and the export's summary sheet: a child table may not be named so
+# (schemas.load_schema_file says so).
+TAKEN_STEMS = ("results", "evidence", "metrics", "runs", "experiments", "summary")
