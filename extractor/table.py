@@ -122,7 +122,8 @@ def experiments_schema() -> dict[str, pl.DataType]:
         "field": pl.String(),
         "documents": pl.Int64(),  # labeled documents scored (for OVERALL: in the sample)
         "accuracy": pl.Float64(),  # mean per-document accuracy of the field; OVERALL: fields right / labeled fields
-        "labeled_values": pl.Int64(),  # labeled field values scored (OVERALL: all of them)
+        "labeled_values": pl.Int64(),  # labeled field values scored (OVERALL: all of them; a list of objects:
+        # each labeled item value, values.metrics.RecordScore)
         "ok": pl.Int64(), "failed": pl.Int64(),  # the sample's documents by status
         "prompt_tokens_per_doc": pl.Float64(), "completion_tokens_per_doc": pl.Float64(),
         "cached_tokens_per_doc": pl.Float64(), "requests_per_doc": pl.Float64(),

@@ -17,6 +17,7 @@ from typing import Any
 import openpyxl
 import polars as pl
 import pytest
+from pydantic import BaseModel
 
 from extractor import schemas as schemas_module
 from extractor import table
@@ -25,9 +26,11 @@ from extractor.errors import ConfigError, ExportRefused
 from extractor.extraction import runner
 from extractor.ladder.finetune import FinetuneConfig, export_finetune
 from extractor.layout import Layout
+from extractor.quality.evaluation import EvalConfig, EvalReport, evaluate
 from extractor.schemas import load_schema, load_schema_file
 from extractor.store.labels import corrected_results
 from extractor.testing.fakeserver import FakeOpenAI
+from extractor.values.metrics import RecordScore, item_kinds, match_items
 from extractor.views.spreadsheets import NOT_FOUND, ExportConfig, ImportConfig, export, import_corrections
 
 from .conftest import make_config, serving, write_docs
@@ -79,6 +82,13 @@ ITEMS = {
     "b.txt": [{"description": "Consulting", "quantity": 7.5, "unit_price": "120", "amount": "900"}],
     "c.txt": [],
 }
+
+
+class LineItemModel(BaseModel):
+    description: str
+    quantity: float | None = None
+    unit_price: float | None = None
+    amount: float
 
 
 def schema_dir(tmp_path: Path) -> Path:
@@ -368,3 +378,84 @@ def test_csv_child_files_import_too(invoices: RunConfig) -> None:
     report = import_corrections(ImportConfig(settings=invoices, file=path))
     assert report.applied == [("b.txt", "line_items")], report.rejected
     assert _items(invoices, "b.txt")[0]["description"] == "Advisory"
+
+
+# -- eval of records -----------------------------------------------------------------------------------------------
+
+GOLD = {"a.txt": ITEMS["a.txt"], "b.txt": ITEMS["b.txt"], "c.txt": [],
+        "d.txt": [{"description": "Desk", "quantity": 1, "unit_price": "300", "amount": "300"},
+                  {"description": "Chair", "quantity": 4, "unit_price": "75", "amount": "300"},
+                  {"description": "Lamp", "quantity": 2, "unit_price": "20.00", "amount": "40.00"}]}
+FREIGHT = {"description": "Freight and handling", "quantity": 3, "unit_price": "9.99", "amount": "29.97"}
+
+
+def _labels(tmp_path: Path, gold: dict[str, list[dict[str, Any]]]) -> Path:
+    path = tmp_path / "labels.jsonl"
+    path.write_text("".join(json.dumps({"doc_id": d, "line_items": items}) + "\n" for d, items in gold.items()),
+                    encoding="utf-8")
+    return path
+
+
+def _evaluate(tmp_path: Path, answered: dict[str, list[dict[str, Any]]]) -> EvalReport:
+    texts = {**TEXTS, "d.txt": "Invoice INV-D\nDesk 1 x 300 = 300\nChair 4 x 75 = 300\nLamp 2 x 20.00 = 40.00\n"}
+    write_docs(tmp_path / "in", texts)
+    with serving(answers=answers(answered)) as server:
+        config = invoice_config(tmp_path, server)
+        runner.run(config)
+    return evaluate(EvalConfig(settings=config, labels_file=_labels(tmp_path, GOLD)))
+
+
+def test_answers_equal_to_the_labels_score_every_item(tmp_path: Path) -> None:
+    report = _evaluate(tmp_path, GOLD)
+    (items,) = [s for s in report.scores if s.field == "line_items"]
+    assert isinstance(items, RecordScore)
+    assert (items.tp, items.fp, items.fn) == (6, 0, 0)
+    assert items.precision == items.recall == 1.0 and items.accuracy == 1.0
+    assert all(sub.accuracy == 1.0 for sub in items.sub_fields.values())
+    assert report.as_dict()["fields"]["line_items"]["items"] == {
+        "matched": 6, "invented": 0, "missed": 0, "precision": 1.0, "recall": 1.0, "f1": 1.0}
+    layout = invoice_config(tmp_path, FakeOpenAI()).layout  # every item exactly in the child table too
+    got = items_of(layout.child("line_items"))
+    assert {d: [r["description"] for r in rows] for d, rows in got.items()} == {
+        d: [i["description"] for i in rows] for d, rows in GOLD.items() if rows}
+
+
+def test_dropped_added_altered_and_duplicated_items_are_measured_exactly(tmp_path: Path) -> None:
+    altered = {**GOLD["d.txt"][2], "amount": "44.00"}
+    report = _evaluate(tmp_path, {
+        "a.txt": GOLD["a.txt"][:1],  # one line dropped
+        "b.txt": GOLD["b.txt"] + [FREIGHT],  # one line invented
+        "c.txt": [],
+        "d.txt": [GOLD["d.txt"][0], GOLD["d.txt"][0], GOLD["d.txt"][1], altered],  # a duplicate, an altered amount
+    })
+    (items,) = [s for s in report.scores if s.field == "line_items"]
+    assert isinstance(items, RecordScore)
+    assert (items.tp, items.fp, items.fn) == (5, 2, 1)
+    assert items.precision == pytest.approx(5 / 7) and items.recall == pytest.approx(5 / 6)
+    assert (items.sub_fields["amount"].values, items.sub_fields["amount"].right) == (5, 4)
+    assert items.sub_fields["description"].accuracy == 1.0 and items.sub_fields["quantity"].accuracy == 1.0
+    # the headline counts each labeled item value: 7 per item (tax spread in two); a missed or invented item
+    # is 7 wrong values, c.txt (no items either side) one right value
+    width = 7
+    assert report.fields_right == (5 * width - 1 + 1, (5 + 2 + 1) * width + 1)
+    as_json = report.as_dict()
+    assert as_json["fields"]["line_items"]["items"]["invented"] == 2
+    assert as_json["fields"]["line_items"]["sub_fields"]["amount"] == {"values": 5, "right": 4, "accuracy": 0.8}
+    assert as_json["overall"]["fields"] == (5 + 2 + 1) * width + 1
+    # line-item values enter the calibration, right or wrong as eval matched them
+    assert report.calibration is not None
+    amounts = report.calibration.per_field["line_items.amount"]
+    assert (amounts["values"], amounts["right"]) == (7, 4)  # 7 predicted amounts, 4 of them on matched items right
+
+
+def test_numbers_inside_items_compare_within_the_tolerance_and_order_does_not_matter() -> None:
+    kinds = item_kinds(LineItemModel)
+    score = RecordScore(field="line_items", kind="records", item_fields=kinds)
+    gold = [{"description": "Paper", "quantity": 20.0, "unit_price": 1.0, "amount": 20.0},
+            {"description": "Pens", "quantity": 2.0, "unit_price": 3.0, "amount": 6.0}]
+    score.add([{**gold[1]}, {**gold[0], "amount": 20.001}], gold)
+    assert (score.tp, score.fp, score.fn) == (2, 0, 0) and score.sub_fields["amount"].accuracy == 1.0
+    duplicated = RecordScore(field="line_items", kind="records", item_fields=kinds)
+    duplicated.add([gold[0], gold[0]], [gold[0]])  # two identical lines against one: not 1.0
+    assert (duplicated.tp, duplicated.fp, duplicated.fn) == (1, 1, 0) and duplicated.precision == 0.5
+    assert match_items([{"description": "Freight", "quantity": 20.0}], gold, kinds) == []  # shares too little

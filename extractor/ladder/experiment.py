@@ -337,8 +337,8 @@ def measure(settings: RunConfig, schema: Schema, spec: str, summary: RunSummary,
     }
     not_found = _not_found_shares(rows)
     agreement = _agreements(metrics)
-    right = sum(s.accuracy_sum for s in scores)
-    values = sum(s.documents for s in scores)
+    right = sum(s.right for s in scores)  # eval's headline: a list of objects counts each labeled item value
+    values = sum(s.values for s in scores)
     out = [{**common, "field": OVERALL, "documents": len(rows), "accuracy": right / values if values else None,
             "labeled_values": values, "agreement": _mean(list(agreement.values())),
             "not_found_share": _share([flag for flags in not_found.values() for flag in flags])}]
@@ -349,7 +349,7 @@ def measure(settings: RunConfig, schema: Schema, spec: str, summary: RunSummary,
 def _field_row(common: dict[str, Any], s: FieldScore, agreement: float | None,
                not_found: list[bool] | None) -> dict[str, Any]:
     return {**common, "field": s.field, "documents": s.documents, "accuracy": s.accuracy,
-            "labeled_values": s.documents, "agreement": agreement, "not_found_share": _share(not_found or [])}
+            "labeled_values": s.values, "agreement": agreement, "not_found_share": _share(not_found or [])}
 
 
 def _not_found_shares(rows: list[dict[str, Any]]) -> dict[str, list[bool]]:
