@@ -1,7 +1,10 @@
 """Document schemas: a pydantic model, its instructions and few-shot examples, found in `schemas/`.
 
 A schema module defines `MODEL` (a pydantic model), `INSTRUCTIONS` (str) and `EXAMPLES` (a list of
-`(document_text, MODEL instance)` pairs), and optionally `DESCRIPTION`. Its name is the file stem.
+`(document_text, MODEL instance)` pairs), and optionally `DESCRIPTION` and `CHECKS`: functions of a validated
+MODEL instance that yield `(field, message)` for each rule its values break (an invoice's lines that do not add
+up to its net); a broken rule flags the row for review (`review_flags`, `needs_review`), it never fails it.
+Its name is the file stem.
 Its version is a hash of the JSON schema, the instructions and the examples, recorded on every row,
 so a change to any of them is visible in the results.
 
@@ -23,7 +26,7 @@ import json
 import sys
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Union
@@ -53,6 +56,9 @@ class Example:
     output: BaseModel
 
 
+Check = Callable[[Any], Iterable[tuple[str, str]]]  # a validated MODEL -> (field, message) per broken rule
+
+
 @dataclass(frozen=True)
 class Schema:
     name: str
@@ -61,6 +67,7 @@ class Schema:
     examples: tuple[Example, ...]
     description: str
     path: Path
+    checks: tuple[Check, ...] = ()  # the module's CHECKS (see the module docstring)
 
     @property
     def json_schema(self) -> dict:
@@ -259,8 +266,12 @@ def load_schema_file(path: Path) -> Schema:
     description = getattr(module, "DESCRIPTION", None) or (model.__doc__ or "").strip().splitlines()[0:1]
     if isinstance(description, list):
         description = description[0] if description else ""
+    checks = tuple(getattr(module, "CHECKS", ()))
+    if not all(callable(check) for check in checks):
+        raise ConfigError(f"schema {path.name}: CHECKS must be a list of functions of a {model.__name__} that "
+                          f"yield (field, message) for each rule its values break")
     return Schema(name=path.stem, model=model, instructions=instructions.strip(), examples=tuple(examples),
-                  description=str(description), path=path)
+                  description=str(description), path=path, checks=checks)
 
 
 def schema_files(schemas_dir: Path) -> list[Path]:
