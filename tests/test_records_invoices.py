@@ -9,15 +9,19 @@ import contextlib
 import copy
 import csv
 import json
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import openpyxl
 import polars as pl
+import pypdf
 import pytest
 
 from extractor.config import RunConfig
+from extractor.errors import ExportRefused
 from extractor.extraction import runner
 from extractor.ladder.finetune import FinetuneConfig, export_finetune
 from extractor.layout import Layout
@@ -162,3 +166,40 @@ def test_a_correction_of_one_item_is_imported_exported_trained_on_and_survives_t
             break
     else:
         raise AssertionError("de_13.txt is not in the fine-tuning file")
+
+
+OFFICE = shutil.which("soffice") or shutil.which("libreoffice")
+
+
+def _libreoffice(path: Path, fmt: str, outdir: Path) -> Path:
+    assert OFFICE is not None
+    subprocess.run([OFFICE, "--headless", f"-env:UserInstallation=file://{outdir.parent / 'lo-profile'}",
+                    "--convert-to", fmt, "--outdir", str(outdir), str(path)], check=True, capture_output=True,
+                   timeout=180)
+    return outdir / f"{path.stem}.{fmt}"
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(OFFICE is None, reason="LibreOffice is not installed (Debian package libreoffice-calc)")
+def test_libreoffice_keeps_the_line_items_sheet_shows_its_numbers_and_an_edit_there_imports(
+        answered: RunConfig, tmp_path: Path) -> None:
+    xlsx = export(ExportConfig(settings=answered))
+    text = "\n".join(page.extract_text() for page in pypdf.PdfReader(_libreoffice(xlsx, "pdf", tmp_path / "pdf")).pages)
+    assert "###" not in text, "a number too wide for its column"
+    assert "Schrauben M6, 200 Stück" in text and "262.20" in text  # the line_items sheet is printed too
+    shutil.copy(_libreoffice(xlsx, "xlsx", tmp_path / "lo"), xlsx)  # opened and saved: no edit
+    export(ExportConfig(settings=answered))  # the guard sees the same cells: no refusal
+    workbook = openpyxl.load_workbook(xlsx)
+    sheet = workbook["line_items"]
+    header = [c.value for c in sheet[1]]
+    target = next(c for c in sheet.iter_rows(min_row=2) if c[0].value == "ch_25.txt" and c[1].value == 2)
+    target[header.index("quantity")].value = 21
+    workbook.save(xlsx)
+    shutil.copy(_libreoffice(xlsx, "xlsx", tmp_path / "lo2"), xlsx)
+    with pytest.raises(ExportRefused, match=r"ch_25\.txt / line_items"):
+        export(ExportConfig(settings=answered))
+    report = import_corrections(ImportConfig(settings=answered, file=xlsx))
+    assert report.applied == [("ch_25.txt", "line_items")], report.rejected
+    again = openpyxl.load_workbook(export(ExportConfig(settings=answered)))["line_items"]
+    assert [c[header.index("quantity")].value for c in again.iter_rows(min_row=2) if c[0].value == "ch_25.txt"] == [
+        2, 4, 21, 2, 3]
