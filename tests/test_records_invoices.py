@@ -23,9 +23,11 @@ import pytest
 from extractor.config import RunConfig
 from extractor.errors import ExportRefused
 from extractor.extraction import runner
+from extractor.ladder.experiment import ExperimentConfig, run_experiment
 from extractor.ladder.finetune import FinetuneConfig, export_finetune
 from extractor.layout import Layout
 from extractor.quality.evaluation import EvalConfig, evaluate
+from extractor.table import OVERALL
 from extractor.values.metrics import RecordScore
 from extractor.views.spreadsheets import ExportConfig, ImportConfig, export, import_corrections
 
@@ -203,3 +205,28 @@ def test_libreoffice_keeps_the_line_items_sheet_shows_its_numbers_and_an_edit_th
     again = openpyxl.load_workbook(export(ExportConfig(settings=answered)))["line_items"]
     assert [c[header.index("quantity")].value for c in again.iter_rows(min_row=2) if c[0].value == "ch_25.txt"] == [
         2, 4, 21, 2, 3]
+
+
+def test_an_experiment_scores_line_items_as_eval_does(tmp_path: Path) -> None:
+    """experiments.parquet (and so the break-even) weighs the items as eval's headline does, with a row per item
+    field: a server that loses the last line of every invoice and gets every first amount wrong."""
+    answered = copy.deepcopy(GOLD)
+    for row in answered.values():
+        row["line_items"][0]["amount"] = round(row["line_items"][0]["amount"] * 1.5, 2)
+        if len(row["line_items"]) > 1:
+            row["line_items"].pop()
+    with serving(answers=_answers(answered)) as server:
+        config = make_config(tmp_path, server, input_dir=SAMPLES, schema="invoice")
+        report = run_experiment(ExperimentConfig(settings=config, variants=("examples=none",), labels_file=LABELS))
+    (variant,) = report.variants
+    rows = {r["field"]: r for r in variant.rows}
+    scored = evaluate(EvalConfig(settings=variant.settings))
+    right, total = scored.fields_right
+    assert rows[OVERALL]["accuracy"] == pytest.approx(right / total) and rows[OVERALL]["labeled_values"] == total
+    (items,) = [s for s in scored.scores if s.field == "line_items"]
+    assert rows["line_items"]["labeled_values"] == items.values
+    several = sum(len(r["line_items"]) > 1 for r in GOLD.values())
+    assert (items.tp, items.fn, items.fp) == (332 - several, several, 0)
+    assert rows["line_items.amount"]["accuracy"] == pytest.approx((332 - several - 30) / (332 - several))
+    assert rows["line_items.description"]["accuracy"] == 1.0
+    assert total > 30 * 10  # each item value counts, not the list as one field per invoice
