@@ -459,3 +459,30 @@ def test_numbers_inside_items_compare_within_the_tolerance_and_order_does_not_ma
     duplicated.add([gold[0], gold[0]], [gold[0]])  # two identical lines against one: not 1.0
     assert (duplicated.tp, duplicated.fp, duplicated.fn) == (1, 1, 0) and duplicated.precision == 0.5
     assert match_items([{"description": "Freight", "quantity": 20.0}], gold, kinds) == []  # shares too little
+
+
+def test_samples_agree_on_a_list_of_objects_item_by_item() -> None:
+    from extractor.values.metrics import consensus
+
+    class Bill(BaseModel):
+        line_items: list[LineItemModel] = []
+
+    one = [LineItemModel(description="Paper", quantity=2, unit_price=3, amount=6)]
+    two = one + [LineItemModel(description="Pens", quantity=1, unit_price=2, amount=2)]
+    result = consensus(Bill, [Bill(line_items=one), Bill(line_items=one), Bill(line_items=two)])
+    assert result.value is not None and len(result.value["line_items"]) == 1  # the majority list
+    assert result.agreement["line_items"] == pytest.approx((1 + 1 + 0.5) / 3)  # 1 of 2 items matched in the third
+
+
+def test_the_terminal_lists_each_item_field_under_its_list(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from extractor.views.terminal import print_eval
+
+    report = _evaluate(tmp_path, {**GOLD, "a.txt": GOLD["a.txt"][:1]})
+    console = Console(width=160, record=True)
+    print_eval(report, console)
+    text = console.export_text()
+    assert "line_items.amount" in text and "line_items" in text
+    right, total = report.fields_right
+    assert f"{right:.1f}/{total}" in text
