@@ -119,7 +119,7 @@ def experiments_schema() -> dict[str, pl.DataType]:
         "variant": pl.String(),  # the SPEC as given: "examples=similar:3", "model=gpt-4.1-mini,examples=static"
         "schema_version": pl.String(), "backend": pl.String(), "model": pl.String(), "examples": pl.String(),
         "strategy": pl.String(), "samples": pl.Int64(), "run_id": pl.String(),
-        "field": pl.String(),  # a schema field; `line_items.amount`: an item field of a list of objects, over the matched items
+        "field": pl.String(),  # a schema field; `line_items.amount`: an item field of a list of objects (matched items)
         "documents": pl.Int64(),  # labeled documents scored (for OVERALL: in the sample)
         "accuracy": pl.Float64(),  # mean per-document accuracy of the field; OVERALL: fields right / labeled fields
         "labeled_values": pl.Int64(),  # labeled field values scored (OVERALL: all of them; a list of objects:

@@ -468,7 +468,7 @@ def test_samples_agree_on_a_list_of_objects_item_by_item() -> None:
         line_items: list[LineItemModel] = []
 
     one = [LineItemModel(description="Paper", quantity=2, unit_price=3, amount=6)]
-    two = one + [LineItemModel(description="Pens", quantity=1, unit_price=2, amount=2)]
+    two = [*one, LineItemModel(description="Pens", quantity=1, unit_price=2, amount=2)]
     result = consensus(Bill, [Bill(line_items=one), Bill(line_items=one), Bill(line_items=two)])
     assert result.value is not None and len(result.value["line_items"]) == 1  # the majority list
     assert result.agreement["line_items"] == pytest.approx((1 + 1 + 0.5) / 3)  # 1 of 2 items matched in the third
