@@ -486,3 +486,9 @@ def test_the_terminal_lists_each_item_field_under_its_list(tmp_path: Path) -> No
     assert "line_items.amount" in text and "line_items" in text
     right, total = report.fields_right
     assert f"{right:.1f}/{total}" in text
+
+
+def test_importing_a_child_csv_on_its_own_says_which_file_to_pass(invoices: RunConfig) -> None:
+    path = _export(invoices, "csv")
+    with pytest.raises(ConfigError, match=r"pass results\.csv"):
+        import_corrections(ImportConfig(settings=invoices, file=Layout.child_export(path, "line_items")))

@@ -64,6 +64,11 @@ def import_corrections(config: ImportConfig) -> ImportReport:
     layout = settings.layout
     if not config.file.exists():
         raise ConfigError(f"{config.file} does not exist")
+    for name in child_fields(schema.model):
+        if config.file.suffix.lower() == ".csv" and config.file.stem.endswith(f".{name}"):
+            main = config.file.with_name(config.file.name.replace(f".{name}.", ".", 1))
+            raise ConfigError(f"{config.file.name} is the {name} table of a CSV export: pass {main.name}, the "
+                              f"export's results file (its {name} file next to it is read with it)")
     corrected = corrected_results(schema, layout)
     current = flatten(corrected, schema)
     raw = {r["doc_id"]: r for r in pl.read_parquet(layout.results).to_dicts()}
