@@ -34,6 +34,7 @@ from typing import Any, Literal, Union
 from pydantic import BaseModel
 
 from extractor.errors import ConfigError
+from extractor.layout import TAKEN_STEMS
 
 # Columns extractor adds to rows (table.META_DTYPES, plus the spreadsheet export's `corrected` and
 # `from_labels`); a schema field may not reuse these names. Kept as plain names so listing schemas does
@@ -45,6 +46,8 @@ META_COLUMNS = (
     "batch_id", "corrected", "from_labels", "grounded", "needs_review", "review_flags",
     "archived_to",
 )
+# The key columns of a child table (table.CHILD_KEYS): an item field of a list of objects may not reuse them.
+CHILD_KEYS = ("doc_id", "index")
 
 
 @dataclass(frozen=True)
@@ -260,6 +263,15 @@ def load_schema_file(path: Path) -> Schema:
         kind_paths(model)  # every field's kind, nested ones too, checked now rather than mid-run
     except ConfigError as exc:
         raise ConfigError(f"schema {path.name}: {exc}") from None
+    for name, kind in field_kinds(model).items():
+        if kind.is_list and kind.nested is not None:  # a child table of its own (extractor.table.child_frame)
+            if name in TAKEN_STEMS:
+                raise ConfigError(f"schema {path.name}: the list of objects {name!r} would be written over "
+                                  f"{name}.parquet, which extractor writes itself: rename the field")
+            clash = set(kind.nested.model_fields) & set(CHILD_KEYS)
+            if clash:
+                raise ConfigError(f"schema {path.name}: {name}'s item field(s) {sorted(clash)} clash with the "
+                                  f"child table's key columns {list(CHILD_KEYS)}: rename them")
     description = getattr(module, "DESCRIPTION", None) or (model.__doc__ or "").strip().splitlines()[0:1]
     if isinstance(description, list):
         description = description[0] if description else ""

@@ -27,7 +27,7 @@ from extractor.llm.pricing import Pricer
 from extractor.llm.transport import CallMeter
 from extractor.schemas import Schema
 from extractor.store import EventLog, Journal, frame_from_json_rows, write_json_atomic, write_parquet_atomic
-from extractor.table import row_schema, runs_schema
+from extractor.table import child_fields, child_frame, row_schema, runs_schema
 from extractor.values.evidence import EVIDENCE_KEY, evidence_frame, ground_with_flags, verdict
 from extractor.values.metrics import Consensus, compared_kinds, leaves, similarity
 
@@ -354,6 +354,11 @@ class Recorder:
                  if source is None or not (source / doc_id).exists()}
         frame = frame.with_columns(archived_to=pl.col("doc_id").replace_strict(moved, default=None,
                                                                               return_dtype=pl.String))
+        # Child tables first, from the very frame results.parquet is written from: a kill between the files
+        # leaves a child table a checkpoint ahead of the results, never behind them, and the next
+        # checkpoint rewrites all of them from the journal.
+        for name, item in child_fields(self.schema.model).items():
+            write_parquet_atomic(child_frame(frame, name, item), layout.child(name))
         write_parquet_atomic(frame, layout.results)
         write_parquet_atomic(evidence_frame(rows), layout.evidence)
         self.summary.results_path = str(layout.results)

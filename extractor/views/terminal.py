@@ -15,7 +15,7 @@ from extractor.extraction.recorder import RunSummary
 from extractor.formatting import pct, usd, usd_as_given
 from extractor.layout import Layout
 from extractor.quality.evaluation import EvalReport
-from extractor.values.metrics import best_by_field, wilson
+from extractor.values.metrics import RecordScore, best_by_field, wilson
 
 if TYPE_CHECKING:
     from extractor.ladder.experiment import ExperimentPlan, ExperimentReport
@@ -153,6 +153,8 @@ def print_eval(report: EvalReport, console: Console) -> None:
         table.add_row(s.field, str(s.documents),
                       *(pct(score, 1) for score in (s.accuracy, s.precision, s.recall, s.f1)),
                       f"{min(known):.2f}" if known else "-")
+        for name, sub in (s.sub_fields if isinstance(s, RecordScore) else {}).items():  # each item field, matched items
+            table.add_row(f"  {s.field}.{name}", f"{sub.values} items", pct(sub.accuracy, 1), "", "", "", "")
     console.print(table)
     if total:
         console.print(f"fields right / total: {right:.1f}/{total} = {pct(right / total, 1)}")
