@@ -66,6 +66,8 @@ class RunSummary:
     not_found_values: int = 0  # values of fresh results that nothing in their document supports
     not_found_documents: int = 0  # fresh results with at least one such value
     flagged_documents: int = 0  # fresh results with review flags: a schema's check broken, an item's values apart
+    unfilled_values: int = 0  # --strategy fields: list items or cells it could not fill (each a review flag)
+    unfilled_documents: int = 0  # fresh results with at least one such gap
     sampled: int = 0  # documents extracted K times for self-consistency
     # per field: sum over the sampled docs that answered it (see mean_agreement; run_summary.json holds shares)
     agreement: dict[str, float] = field(default_factory=dict)
@@ -238,6 +240,7 @@ class Recorder:
             self.summary.warnings.append(f"evidence for {row['doc_id']} could not be computed ({exc}); "
                                          "its values are kept without it")
             return
+        flags = [*(row.get("review_flags") or []), *flags]  # what the extraction itself could not fill first
         try:
             flags += self.schema.flags(row)
         except Exception as exc:  # a schema's check that breaks never costs the row: say so, flag it
@@ -254,6 +257,14 @@ class Recorder:
         if missing:
             self.summary.not_found_values += missing
             self.summary.not_found_documents += 1
+
+    def note_unfilled(self, row: dict[str, Any], notes: Sequence[str]) -> None:
+        """What the field strategy could not fill in this row (a table row's cell, a list it found no table for):
+        the row's first review flags (attach_evidence adds its own), counted for the run's warning."""
+        if notes:
+            row["review_flags"] = list(notes)
+            self.summary.unfilled_values += len(notes)
+            self.summary.unfilled_documents += 1
 
     def record_consistency(self, doc_id: str, agreed: Consensus) -> None:
         # schema_version and model say which prompt and model the agreement belongs to: a document not
@@ -379,6 +390,11 @@ class Recorder:
             s.cost_limited = (f"cost limit {usd_as_given(self.config.max_cost_usd)} reached after spending "
                               f"{usd(s.cost_usd)}: {s.deferred} document(s) were not sent and are left for the "
                               "next run (raise --max-cost to send them now)")
+        if s.unfilled_values:
+            s.warnings.append(
+                f"the field strategy could not fill {s.unfilled_values} list item(s) or cell(s) in "
+                f"{s.unfilled_documents} document(s): those rows need review (review_flags says which row and "
+                "field); a larger model (--model) or --strategy whole may read them")
         if s.timeouts:
             s.warnings.append(
                 f"{s.timeouts} request(s) got no answer within request_timeout_s = "

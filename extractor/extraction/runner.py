@@ -155,9 +155,11 @@ class _Run:
                     row.update(agreed.value)
                     agreement: dict[str, float] | None = agreed.agreement
                 elif self.config.resolved_strategy == "fields":
+                    unfilled: list[str] = []
                     value = await extract_fields(model.complete_json, self.schema, ready.text, meter,
-                                                 identity.examples)
+                                                 identity.examples, unfilled)
                     row.update(value.model_dump(mode="json"))
+                    rec.note_unfilled(row, unfilled)
                     agreement = None
                 else:
                     value = await model.extract(ready.messages, self.schema.model, meter)
