@@ -492,3 +492,14 @@ def test_importing_a_child_csv_on_its_own_says_which_file_to_pass(invoices: RunC
     path = _export(invoices, "csv")
     with pytest.raises(ConfigError, match=r"pass results\.csv"):
         import_corrections(ImportConfig(settings=invoices, file=Layout.child_export(path, "line_items")))
+
+
+def test_the_eval_history_keeps_each_item_field(tmp_path: Path) -> None:
+    from extractor.store import Journal
+
+    _evaluate(tmp_path, {**GOLD, "d.txt": [GOLD["d.txt"][0], GOLD["d.txt"][1], {**GOLD["d.txt"][2], "amount": "1"}]})
+    with Journal.open_readonly(Layout.of(tmp_path / "out", "invoice").journal) as journal:
+        history = {row["field"]: row for row in journal.eval_history()}
+    assert history["line_items"]["precision"] == 1.0
+    assert history["line_items.amount"]["accuracy"] == pytest.approx(5 / 6)
+    assert history["line_items.description"]["accuracy"] == 1.0
