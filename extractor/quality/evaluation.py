@@ -252,10 +252,15 @@ def evaluate(config: EvalConfig) -> EvalReport:
         write_verdict(layout.calibration, calibration, ",".join(report.models), report.schema_version, now)
     journal = Journal(path)
     try:
-        journal.record_eval([{"evaluated_at": now, "schema_version": report.schema_version,
-                              "model": ",".join(report.models), "field": s.field, "documents": s.documents,
-                              "accuracy": s.accuracy, "precision": s.precision, "recall": s.recall, "f1": s.f1}
-                             for s in scores])
+        common = {"evaluated_at": now, "schema_version": report.schema_version, "model": ",".join(report.models)}
+        rows_kept = [{**common, "field": s.field, "documents": s.documents, "accuracy": s.accuracy,
+                      "precision": s.precision, "recall": s.recall, "f1": s.f1} for s in scores]
+        # An item field of a list of objects is kept too (`line_items.amount`, over the matched items), so the
+        # history shows which of them prompt work does not fix.
+        rows_kept += [{**common, "field": f"{s.field}.{name}", "documents": s.documents, "accuracy": sub.accuracy,
+                       "precision": None, "recall": None, "f1": None}
+                      for s in scores if isinstance(s, RecordScore) for name, sub in s.sub_fields.items()]
+        journal.record_eval(rows_kept)
     finally:
         journal.close()
     return report
