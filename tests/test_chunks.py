@@ -13,7 +13,7 @@ from extractor.documents import chunk_text
 
 def _paragraphs(n: int, seed: int = 0) -> str:
     rng = random.Random(seed)
-    words = ["the", "team", "shipped", "a", "release", "of", "the", "platform", "with", "care", "and", "measured", "results"]
+    words = ["the", "team", "shipped", "a", "release", "of", "the", "platform", "with", "care", "and"]
     paras = []
     for _ in range(n):
         sentences = [" ".join(rng.choice(words) for _ in range(rng.randint(6, 14))).capitalize() + "."
