@@ -40,7 +40,7 @@ META_COLUMNS = (
     "schema_name", "schema_version", "model", "endpoint", "attempts", "prompt_tokens",
     "completion_tokens", "cached_tokens", "cost_usd", "latency_s", "compute_s", "extracted_at", "run_id",
     "batch_id", "corrected", "from_labels", "grounded", "needs_review",
-    "archived_to",
+    "archived_to", "chunks", "conflicts",
 )
 
 

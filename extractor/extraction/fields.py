@@ -36,7 +36,7 @@ import json
 import logging
 import re
 import typing
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -523,11 +523,12 @@ class FieldExtractor:
 
     # -- the document --------------------------------------------------------------------------------------
 
-    async def extract(self) -> BaseModel:
+    async def extract(self, skip: Collection[str] = ()) -> BaseModel:
+        """The document's fields, each asked or found; those in `skip` (settled elsewhere) are left empty."""
         model = self.schema.model
         values: dict[str, Any] = {}
         for info in describe(model):
-            values[info.name] = await self.field(info)
+            values[info.name] = None if info.name in skip else await self.field(info)
         values = drop_example_values(self.schema, values, self.text, [shot.output for shot, _ in self.shots])
         return validate_leniently(model, values)
 
@@ -614,14 +615,36 @@ def validate_leniently(model: type[BaseModel], values: dict[str, Any]) -> BaseMo
 
 
 async def extract_fields(ask: Ask, schema: Schema, text: str, meter: CallMeter,
-                         shots: Sequence[Shot] = ()) -> BaseModel:
+                         shots: Sequence[Shot] = (), skip: Collection[str] = ()) -> BaseModel:
     """One document, field by field (see the module docstring); `shots`: its retrieved examples
-    (`--examples similar:K`), shown as per-field demonstrations."""
-    return await FieldExtractor(ask, schema, text, meter, shots).extract()
+    (`--examples similar:K`), shown as per-field demonstrations; `skip`: fields settled elsewhere, left empty."""
+    return await FieldExtractor(ask, schema, text, meter, shots).extract(skip)
+
+
+class _WouldAsk(Exception):
+    """Raised by `settled`'s ask: the field needs a question."""
+
+
+async def settled(schema: Schema, text: str, shots: Sequence[Shot] = ()) -> dict[str, Any]:
+    """The top-level fields a whole document settles without a question to the model (one e-mail address, the
+    language, a stated place, the skills its lists name, ..., or none at all where no finder sees a candidate):
+    a long document asked chunk by chunk does not ask them again in every chunk."""
+
+    async def refuse(messages: list[dict[str, str]], answer: dict[str, Any], max_tokens: int, m: CallMeter) -> str:
+        raise _WouldAsk
+
+    extractor = FieldExtractor(refuse, schema, text, CallMeter(), shots)
+    out: dict[str, Any] = {}
+    for info in describe(schema.model):
+        try:
+            out[info.name] = await extractor.field(info)
+        except _WouldAsk:
+            continue
+    return out
 
 
 async def sample_fields(ask: Ask, schema: Schema, text: str, meter: CallMeter, shots: Sequence[Shot], k: int,
-                        temperature: float) -> list[BaseModel | None]:
+                        temperature: float, skip: Collection[str] = ()) -> list[BaseModel | None]:
     """K answers of the field strategy at `temperature` (self-consistency), each asked field by field as the
     document's unsampled answer is: the agreement then describes the extractor that gives the results. A
     sample that fails is None (a disagreeing sample), as in the whole-schema strategy."""
@@ -633,7 +656,7 @@ async def sample_fields(ask: Ask, schema: Schema, text: str, meter: CallMeter, s
     answers: list[BaseModel | None] = []
     for _ in range(k):
         try:
-            answers.append(await extract_fields(hot, schema, text, meter, shots))
+            answers.append(await extract_fields(hot, schema, text, meter, shots, skip))
         except ExtractionError:
             answers.append(None)
     return answers

@@ -65,6 +65,10 @@ class RunSummary:
     batches: list[str] = field(default_factory=list)  # --batch: ids of the batches this run submitted
     not_found_values: int = 0  # values of fresh results that nothing in their document supports
     not_found_documents: int = 0  # fresh results with at least one such value
+    chunked: int = 0  # fresh documents too long for the model's context, asked in chunks
+    chunks: int = 0  # the chunks those documents were asked in
+    conflicts: int = 0  # fields whose chunks gave grounded answers that disagree (extraction.merge)
+    conflicted_documents: int = 0  # documents with at least one such field (they need review)
     sampled: int = 0  # documents extracted K times for self-consistency
     # per field: sum over the sampled docs that answered it (see mean_agreement; run_summary.json holds shares)
     agreement: dict[str, float] = field(default_factory=dict)
@@ -147,7 +151,7 @@ class Recorder:
             schema_version=self.summary.schema_version, model=self.summary.model,
             endpoint=self.summary.endpoint, attempts=0, prompt_tokens=0, completion_tokens=0,
             cached_tokens=0, cost_usd=0.0, latency_s=None, compute_s=None, extracted_at=None,
-            run_id=self.summary.run_id, batch_id=None)
+            run_id=self.summary.run_id, batch_id=None, chunks=None, conflicts=None)
         if examples:
             row["examples"] = list(examples)
         return row
@@ -227,9 +231,13 @@ class Recorder:
             s.cost_usd += s.embedding_cost_usd
 
     def attach_evidence(self, row: dict[str, Any], text: str, pages: tuple[int, ...] | None,
-                        agreement: dict[str, float] | None = None) -> None:
+                        agreement: dict[str, float] | None = None, conflicts: Sequence[str] = ()) -> None:
         """Where each value of an ok row stands in the document's text (extractor.values.evidence), kept in the row
-        itself so that it is committed, carried and replaced exactly as the result is."""
+        itself so that it is committed, carried and replaced exactly as the result is. `conflicts`: fields whose
+        chunks disagreed (extraction.merge): the row needs review, and the run counts them."""
+        if conflicts:
+            self.summary.conflicts += len(conflicts)
+            self.summary.conflicted_documents += 1
         try:
             found = ground(self.schema.model, row, text, pages, agreement)
         except Exception as exc:  # a paid result is never lost to its evidence: keep it, say so
@@ -239,6 +247,7 @@ class Recorder:
             return
         row[EVIDENCE_KEY] = [e.as_dict() for e in found]
         row["grounded"], row["needs_review"] = verdict(found, self.config.review_threshold)
+        row["needs_review"] = row["needs_review"] or bool(conflicts)
         missing = sum(e.status == "not_found" for e in found)
         if missing:
             self.summary.not_found_values += missing
@@ -296,6 +305,9 @@ class Recorder:
         if cached:
             s.cached += 1
         else:
+            if (row.get("chunks") or 0) > 1:
+                s.chunked += 1
+                s.chunks += row["chunks"]
             s.prompt_tokens += row["prompt_tokens"] or 0
             s.completion_tokens += row["completion_tokens"] or 0
             s.cached_tokens += row["cached_tokens"] or 0
@@ -363,6 +375,11 @@ class Recorder:
             s.cost_limited = (f"cost limit {usd_as_given(self.config.max_cost_usd)} reached after spending "
                               f"{usd(s.cost_usd)}: {s.deferred} document(s) were not sent and are left for the "
                               "next run (raise --max-cost to send them now)")
+        if s.conflicted_documents:
+            s.warnings.append(
+                f"{s.conflicted_documents} long document(s) had {s.conflicts} field(s) whose chunks gave different "
+                "answers, each found in its part of the text: the first best-evidenced answer was kept and the "
+                "rows need review (results.parquet: conflicts)")
         if s.timeouts:
             s.warnings.append(
                 f"{s.timeouts} request(s) got no answer within request_timeout_s = "
