@@ -19,7 +19,8 @@ which makes them deterministic per document under any concurrency:
 Several fault directives are consumed in order. `fail_rate` adds random transient 429/500/503s.
 `context_tokens=4096`: a request whose prompt (and `max_tokens`) is longer gets HTTP 400
 `context_length_exceeded`, as OpenAI answers. `anchored={text: values}`: an oracle that answers a request only
-with what its document contains: the values of every anchor text found in it (whitespace- and case-blind),
+with what its document contains: the values of every anchor text found in it (as whole words, whitespace- and
+case-blind),
 merged (lists joined, first scalar wins); a field no anchor in it answers is left at its generated default.
 Every request is logged with the usage it reported (GET /_log), so tests can reconcile tokens.
 POST /v1/embeddings answers hashed word-count vectors (logged with `embeddings: true`).
@@ -182,7 +183,8 @@ class FakeOpenAI:
         # A context window: a longer request is refused with 400 context_length_exceeded.
         self.context_tokens = context_tokens
         # The chunk oracle: each anchor's values are answered where the document contains the anchor.
-        self.anchored = [(_collapse(anchor), values) for anchor, values in (anchored or {}).items()]
+        self.anchored = [(re.compile(rf"(?<!\w){re.escape(_collapse(anchor))}(?!\w)"), values)
+                         for anchor, values in (anchored or {}).items()]
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict[str, Any]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -543,7 +545,7 @@ class FakeOpenAI:
         text = _collapse(first_user)
         out: dict[str, Any] = {}
         for anchor, values in self.anchored:
-            if anchor in text:
+            if anchor.search(text):
                 _merge_into(out, values)
         return out
 
