@@ -207,7 +207,7 @@ def write_packs(out: Path, *, pages: int = 150, names: Sequence[str] | None = No
                 labels: Path | None = None) -> list[dict[str, Any]]:
     """Write the packs (one per letter and format) under `out`; returns their labels (doc_id: the pack's file
     name), also written to `labels` (default `<out>/labels.jsonl`)."""
-    if not 3 <= pages:
+    if not pages >= 3:
         raise ValueError("a pack needs at least 3 pages")
     out.mkdir(parents=True, exist_ok=True)
     written = []
