@@ -130,3 +130,24 @@ def test_past_max_chars_a_document_fails_naming_the_setting(tmp_path: Path) -> N
         summary = runner.run(config)
         assert server_log(server) == []
     assert summary.failed == 1 and "max_chars" in summary.failures[0][2]
+
+
+def test_a_long_document_goes_through_the_batch_api_as_one_line_per_chunk(
+        tmp_path: Path, oracle: dict[str, dict[str, Any]]) -> None:
+    labels = {w["doc_id"]: w for w in packs.write_packs(tmp_path / "in", pages=100, names=LETTERS, formats=["txt"],
+                                                         labels=tmp_path / "labels.jsonl")}
+    with serving(context_tokens=4096, anchored=oracle) as server:
+        config = make_config(tmp_path, server, context_tokens=4096, batch=True)
+        first = runner.run(config)
+        assert first.submitted == 2 and first.ok == 0
+        (batch,) = server.batches.values()
+        lines = server.files[batch["input_file_id"]].decode().splitlines()
+        second = runner.run(config)
+        log = server_log(server)
+    assert second.ok == 2 and second.failed == 0, second.failures
+    rows = pl.read_parquet(config.layout.results).to_dicts()
+    assert sum(r["chunks"] for r in rows) == len(lines) == len(log)
+    model = load_schema(ROOT / "schemas", "cover_letter").model
+    assert [s.field for s in score(rows, labels, model) if s.accuracy != 1.0] == []
+    assert sum(r["prompt_tokens"] for r in rows) == sum(r["prompt_tokens"] for r in log)
+    assert all(r["batch_id"] == batch["id"] and r["grounded"] == 1.0 for r in rows)

@@ -173,6 +173,11 @@ async def extract_document(model: Backend, config: RunConfig, schema: Schema, ch
     return _merged(schema, results, k, sampled, skip)
 
 
+def merged_answers(schema: Schema, answers: list[tuple[Chunk, list[BaseModel | None]]]) -> Extracted:
+    """One answer per chunk (None: it failed validation), merged: a long document's Batch API answers."""
+    return _merged(schema, answers, 1, False, {})
+
+
 def _single(schema: Schema, answers: list[BaseModel | None], sampled: bool) -> Extracted:
     if not sampled:
         answer = answers[0]
