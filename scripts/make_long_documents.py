@@ -19,8 +19,8 @@ import io
 import json
 import random
 import re
-import textwrap
 import sys
+import textwrap
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path

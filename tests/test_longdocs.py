@@ -151,3 +151,23 @@ def test_a_long_document_goes_through_the_batch_api_as_one_line_per_chunk(
     assert [s.field for s in score(rows, labels, model) if s.accuracy != 1.0] == []
     assert sum(r["prompt_tokens"] for r in rows) == sum(r["prompt_tokens"] for r in log)
     assert all(r["batch_id"] == batch["id"] and r["grounded"] == 1.0 for r in rows)
+
+
+def test_field_by_field_each_chunk_is_asked_only_what_the_whole_document_does_not_settle(
+        tmp_path: Path, oracle: dict[str, dict[str, Any]]) -> None:
+    labels = {w["doc_id"]: w for w in packs.write_packs(tmp_path / "in", pages=100, names=LETTERS[:1],
+                                                         formats=["txt"], labels=tmp_path / "labels.jsonl")}
+    with serving(context_tokens=4096, anchored=oracle) as server:
+        config = make_config(tmp_path, server, context_tokens=4096, strategy="fields")
+        summary = runner.run(config)
+        log = server_log(server)
+    (row,) = pl.read_parquet(config.layout.results).to_dicts()
+    assert summary.ok == 1 and row["chunks"] > 10
+    asked = {r["messages"][-1]["content"].rsplit("Question: ", 1)[-1].split(" (")[0] for r in log}
+    # one e-mail address, one phone number, the salary's amounts: found in the whole text, asked in no chunk
+    assert asked and not asked & {"email", "phone", "salary"}, asked
+    assert all(r["status"] == 200 for r in log)
+    model = load_schema(ROOT / "schemas", "cover_letter").model
+    right = {s.field for s in score([row], labels, model) if s.accuracy == 1.0}
+    assert {"applicant_name", "email", "phone", "desired_role", "company", "salary.min", "salary.currency"} <= right
+    assert row["prompt_tokens"] == sum(r["prompt_tokens"] for r in log) and row["attempts"] == len(log)

@@ -36,7 +36,7 @@ import json
 import logging
 import re
 import typing
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -523,12 +523,13 @@ class FieldExtractor:
 
     # -- the document --------------------------------------------------------------------------------------
 
-    async def extract(self, skip: Collection[str] = ()) -> BaseModel:
-        """The document's fields, each asked or found; those in `skip` (settled elsewhere) are left empty."""
+    async def extract(self, settled: Mapping[str, Any] | None = None) -> BaseModel:
+        """The document's fields, each asked or found; those `settled` elsewhere (the whole text of a long
+        document, `settled()`) are taken as they are."""
         model = self.schema.model
         values: dict[str, Any] = {}
         for info in describe(model):
-            values[info.name] = None if info.name in skip else await self.field(info)
+            values[info.name] = settled[info.name] if settled and info.name in settled else await self.field(info)
         values = drop_example_values(self.schema, values, self.text, [shot.output for shot, _ in self.shots])
         return validate_leniently(model, values)
 
@@ -615,10 +616,10 @@ def validate_leniently(model: type[BaseModel], values: dict[str, Any]) -> BaseMo
 
 
 async def extract_fields(ask: Ask, schema: Schema, text: str, meter: CallMeter,
-                         shots: Sequence[Shot] = (), skip: Collection[str] = ()) -> BaseModel:
+                         shots: Sequence[Shot] = (), settled: Mapping[str, Any] | None = None) -> BaseModel:
     """One document, field by field (see the module docstring); `shots`: its retrieved examples
-    (`--examples similar:K`), shown as per-field demonstrations; `skip`: fields settled elsewhere, left empty."""
-    return await FieldExtractor(ask, schema, text, meter, shots).extract(skip)
+    (`--examples similar:K`), shown as per-field demonstrations; `settled`: values found elsewhere, not asked."""
+    return await FieldExtractor(ask, schema, text, meter, shots).extract(settled)
 
 
 class _WouldAsk(Exception):
@@ -644,7 +645,7 @@ async def settled(schema: Schema, text: str, shots: Sequence[Shot] = ()) -> dict
 
 
 async def sample_fields(ask: Ask, schema: Schema, text: str, meter: CallMeter, shots: Sequence[Shot], k: int,
-                        temperature: float, skip: Collection[str] = ()) -> list[BaseModel | None]:
+                        temperature: float, settled: Mapping[str, Any] | None = None) -> list[BaseModel | None]:
     """K answers of the field strategy at `temperature` (self-consistency), each asked field by field as the
     document's unsampled answer is: the agreement then describes the extractor that gives the results. A
     sample that fails is None (a disagreeing sample), as in the whole-schema strategy."""
@@ -656,7 +657,7 @@ async def sample_fields(ask: Ask, schema: Schema, text: str, meter: CallMeter, s
     answers: list[BaseModel | None] = []
     for _ in range(k):
         try:
-            answers.append(await extract_fields(hot, schema, text, meter, shots, skip))
+            answers.append(await extract_fields(hot, schema, text, meter, shots, settled))
         except ExtractionError:
             answers.append(None)
     return answers
