@@ -171,3 +171,31 @@ def test_field_by_field_each_chunk_is_asked_only_what_the_whole_document_does_no
     right = {s.field for s in score([row], labels, model) if s.accuracy == 1.0}
     assert {"applicant_name", "email", "phone", "desired_role", "company", "salary.min", "salary.currency"} <= right
     assert row["prompt_tokens"] == sum(r["prompt_tokens"] for r in log) and row["attempts"] == len(log)
+
+
+@pytest.mark.integration
+def test_a_600000_character_document_finishes_in_bounded_time_and_memory(
+        tmp_path: Path, oracle: dict[str, dict[str, Any]]) -> None:
+    import os
+    import resource
+    import subprocess
+    import time
+
+    packs.write_packs(tmp_path / "in", pages=334, names=LETTERS[:1], formats=["txt"], labels=tmp_path / "l.jsonl")
+    (pack,) = (tmp_path / "in").iterdir()
+    assert len(pack.read_text(encoding="utf-8")) > 600_000
+    with serving(context_tokens=4096, anchored=oracle) as server:
+        began = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, "-m", "extractor", "run", str(tmp_path / "in"), "--schemas", str(ROOT / "schemas"),
+             "--output", str(tmp_path / "out"), "--base-url", server.base_url, "--model", "gpt-4o-mini",
+             "--context-tokens", "4096", "--no-progress"],
+            env={**os.environ, "OPENAI_API_KEY": "sk-test-0000000000", "PYTHONPATH": str(ROOT)},
+            capture_output=True, text=True, timeout=300)
+        wall = time.perf_counter() - began
+    assert done.returncode == 0, done.stderr[-2000:]
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    (row,) = pl.read_parquet(tmp_path / "out" / "cover_letter" / "results.parquet").to_dicts()
+    assert row["status"] == "ok" and row["chunks"] > 100
+    assert peak_mb < 500, f"peak RSS {peak_mb:.0f} MB"
+    assert wall < 240, f"{wall:.0f} s"  # measured ~10 s quiet; a bound, not a benchmark (bench/longdocs.py)
