@@ -44,7 +44,7 @@ META_COLUMNS = (
     "schema_name", "schema_version", "model", "endpoint", "attempts", "prompt_tokens",
     "completion_tokens", "cached_tokens", "cost_usd", "latency_s", "compute_s", "extracted_at", "run_id",
     "batch_id", "corrected", "from_labels", "grounded", "needs_review", "review_flags",
-    "archived_to",
+    "archived_to", "chunks", "conflicts",
 )
 # The key columns of a child table (table.CHILD_KEYS): an item field of a list of objects may not reuse them.
 CHILD_KEYS = ("doc_id", "index")

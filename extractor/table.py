@@ -45,6 +45,9 @@ META_DTYPES: dict[str, pl.DataType] = {
     # why a row needs review besides its values' evidence: a schema's CHECKS that fail ("total_amount: net 10.00 +
     # tax 1.90 is 11.90, the total is 12.90"), a list item whose values stand far apart in the document
     "review_flags": pl.List(pl.String()),
+
+    "chunks": pl.Int32(),  # parts the text was asked in (1: it fit the model's context); null: not sent
+    "conflicts": pl.Int32(),  # fields whose chunks gave grounded answers that disagree (the row needs review)
 }
 
 

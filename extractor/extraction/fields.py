@@ -657,11 +657,13 @@ class FieldExtractor:
 
     # -- the document --------------------------------------------------------------------------------------
 
-    async def extract(self) -> BaseModel:
+    async def extract(self, settled: Mapping[str, Any] | None = None) -> BaseModel:
+        """The document's fields, each asked or found; those `settled` elsewhere (the whole text of a long
+        document, `settled()`) are taken as they are."""
         model = self.schema.model
         values: dict[str, Any] = {}
         for info in describe(model):
-            values[info.name] = await self.field(info)
+            values[info.name] = settled[info.name] if settled and info.name in settled else await self.field(info)
         values = drop_example_values(self.schema, values, self.text, [shot.output for shot, _ in self.shots])
         return validate_leniently(model, values)
 
@@ -748,19 +750,43 @@ def validate_leniently(model: type[BaseModel], values: dict[str, Any]) -> BaseMo
 
 
 async def extract_fields(ask: Ask, schema: Schema, text: str, meter: CallMeter,
-                         shots: Sequence[Shot] = (), notes: list[str] | None = None) -> BaseModel:
+                         shots: Sequence[Shot] = (), notes: list[str] | None = None,
+                         settled: Mapping[str, Any] | None = None) -> BaseModel:
     """One document, field by field (see the module docstring); `shots`: its retrieved examples
     (`--examples similar:K`), shown as per-field demonstrations; `notes` receives what could not be filled
-    (review flags such as "line_items[3]: quantity not read from the row ...")."""
+    (review flags such as "line_items[3]: quantity not read from the row ..."); `settled`: values found
+    elsewhere, not asked."""
     extractor = FieldExtractor(ask, schema, text, meter, shots)
-    value = await extractor.extract()
+    value = await extractor.extract(settled)
     if notes is not None:
         notes.extend(extractor.notes)
     return value
 
 
+class _WouldAsk(Exception):
+    """Raised by `settled`'s ask: the field needs a question."""
+
+
+async def settled(schema: Schema, text: str, shots: Sequence[Shot] = ()) -> dict[str, Any]:
+    """The top-level fields a whole document settles without a question to the model (one e-mail address, the
+    language, a stated place, the skills its lists name, ..., or none at all where no finder sees a candidate):
+    a long document asked chunk by chunk does not ask them again in every chunk."""
+
+    async def refuse(messages: list[dict[str, str]], answer: dict[str, Any], max_tokens: int, m: CallMeter) -> str:
+        raise _WouldAsk
+
+    extractor = FieldExtractor(refuse, schema, text, CallMeter(), shots)
+    out: dict[str, Any] = {}
+    for info in describe(schema.model):
+        try:
+            out[info.name] = await extractor.field(info)
+        except _WouldAsk:
+            continue
+    return out
+
+
 async def sample_fields(ask: Ask, schema: Schema, text: str, meter: CallMeter, shots: Sequence[Shot], k: int,
-                        temperature: float) -> list[BaseModel | None]:
+                        temperature: float, settled: Mapping[str, Any] | None = None) -> list[BaseModel | None]:
     """K answers of the field strategy at `temperature` (self-consistency), each asked field by field as the
     document's unsampled answer is: the agreement then describes the extractor that gives the results. A
     sample that fails is None (a disagreeing sample), as in the whole-schema strategy."""
@@ -772,7 +798,7 @@ async def sample_fields(ask: Ask, schema: Schema, text: str, meter: CallMeter, s
     answers: list[BaseModel | None] = []
     for _ in range(k):
         try:
-            answers.append(await extract_fields(hot, schema, text, meter, shots))
+            answers.append(await extract_fields(hot, schema, text, meter, shots, settled=settled))
         except ExtractionError:
             answers.append(None)
     return answers

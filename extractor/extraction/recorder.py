@@ -68,6 +68,11 @@ class RunSummary:
     flagged_documents: int = 0  # fresh results with review flags: a schema's check broken, an item's values apart
     unfilled_values: int = 0  # --strategy fields: list items or cells it could not fill (each a review flag)
     unfilled_documents: int = 0  # fresh results with at least one such gap
+
+    chunked: int = 0  # fresh documents too long for the model's context, asked in chunks
+    chunks: int = 0  # the chunks those documents were asked in
+    conflicts: int = 0  # fields whose chunks gave grounded answers that disagree (extraction.merge)
+    conflicted_documents: int = 0  # documents with at least one such field (they need review)
     sampled: int = 0  # documents extracted K times for self-consistency
     # per field: sum over the sampled docs that answered it (see mean_agreement; run_summary.json holds shares)
     agreement: dict[str, float] = field(default_factory=dict)
@@ -150,7 +155,7 @@ class Recorder:
             schema_version=self.summary.schema_version, model=self.summary.model,
             endpoint=self.summary.endpoint, attempts=0, prompt_tokens=0, completion_tokens=0,
             cached_tokens=0, cost_usd=0.0, latency_s=None, compute_s=None, extracted_at=None,
-            run_id=self.summary.run_id, batch_id=None)
+            run_id=self.summary.run_id, batch_id=None, chunks=None, conflicts=None)
         if examples:
             row["examples"] = list(examples)
         return row
@@ -230,9 +235,13 @@ class Recorder:
             s.cost_usd += s.embedding_cost_usd
 
     def attach_evidence(self, row: dict[str, Any], text: str, pages: tuple[int, ...] | None,
-                        agreement: dict[str, float] | None = None) -> None:
+                        agreement: dict[str, float] | None = None, conflicts: Sequence[str] = ()) -> None:
         """Where each value of an ok row stands in the document's text (extractor.values.evidence), kept in the row
-        itself so that it is committed, carried and replaced exactly as the result is."""
+        itself so that it is committed, carried and replaced exactly as the result is. `conflicts`: fields whose
+        chunks disagreed (extraction.merge): the row needs review, and the run counts them."""
+        if conflicts:
+            self.summary.conflicts += len(conflicts)
+            self.summary.conflicted_documents += 1
         try:
             found, flags = ground_with_flags(self.schema.model, row, text, pages, agreement)
         except Exception as exc:  # a paid result is never lost to its evidence: keep it, say so
@@ -253,6 +262,8 @@ class Recorder:
         if flags:
             row["needs_review"] = True
             self.summary.flagged_documents += 1
+
+        row["needs_review"] = row["needs_review"] or bool(conflicts)
         missing = sum(e.status == "not_found" for e in found)
         if missing:
             self.summary.not_found_values += missing
@@ -318,6 +329,9 @@ class Recorder:
         if cached:
             s.cached += 1
         else:
+            if (row.get("chunks") or 0) > 1:
+                s.chunked += 1
+                s.chunks += row["chunks"]
             s.prompt_tokens += row["prompt_tokens"] or 0
             s.completion_tokens += row["completion_tokens"] or 0
             s.cached_tokens += row["cached_tokens"] or 0
@@ -395,6 +409,12 @@ class Recorder:
                 f"the field strategy could not fill {s.unfilled_values} list item(s) or cell(s) in "
                 f"{s.unfilled_documents} document(s): those rows need review (review_flags says which row and "
                 "field); a larger model (--model) or --strategy whole may read them")
+
+        if s.conflicted_documents:
+            s.warnings.append(
+                f"{s.conflicted_documents} long document(s) had {s.conflicts} field(s) whose chunks gave different "
+                "answers, each found in its part of the text: the first best-evidenced answer was kept and the "
+                "rows need review (results.parquet: conflicts)")
         if s.timeouts:
             s.warnings.append(
                 f"{s.timeouts} request(s) got no answer within request_timeout_s = "
