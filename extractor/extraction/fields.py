@@ -133,6 +133,13 @@ def _is_money(model: type[BaseModel]) -> bool:
     return "currency" in kinds and "number" in kinds
 
 
+def _choice_tokens(info: FieldInfo, choices: Sequence[str]) -> int:
+    """Room for `{ "name": "choice" }`: a token per character of the longest choice (digits are one token each in
+    SmolLM2's vocabulary) plus the key's and the braces'. 8 + the choice's length cut `{ "invoice_date":
+    "03.12.2026" }` (20 tokens) at 18, and the truncated JSON read as no answer."""
+    return min(96, 12 + len(info.name) // 2 + max(len(c) for c in choices))
+
+
 def _name_words(info: FieldInfo) -> list[str]:
     """The words of a field's name, folded and cut to 5 letters ("unit_price" -> unit, price): how a table's
     header names the column that holds it."""
@@ -299,7 +306,7 @@ class FieldExtractor:
         """One of `choices` (or null), picked by the model under an enum grammar."""
         question = self._question_text(info, "Choose one of: " + " | ".join(choices) + ", or null.")
         answer = await self._question(info, question, {"enum": [*choices, None]},
-                                      max_tokens=min(96, 8 + max(len(c) for c in choices)), demos=demos)
+                                      max_tokens=_choice_tokens(info, choices), demos=demos)
         return answer if answer in choices else None
 
     async def _from_candidates(self, info: FieldInfo, find: Finder) -> Any:
@@ -606,7 +613,7 @@ class FieldExtractor:
         question = (f"Which column of the table holds the {sub.name.replace('_', ' ')}{described} of each "
                     f"{info.name.replace('_', ' ')}? Choose one of: " + " | ".join(choices) + ", or null.")
         answer = await self._question(sub, question, {"enum": [*choices, None]},
-                                      max_tokens=min(96, 8 + max(len(c) for c in choices)))
+                                      max_tokens=_choice_tokens(sub, choices))
         return answer if answer in choices else None
 
     async def _cell(self, info: FieldInfo, sub: FieldInfo, line: str) -> Any:
