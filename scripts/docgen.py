@@ -440,6 +440,10 @@ def output_files() -> str:
             path, doc = layout.log("<run_id>"), inspect.getdoc(member) or ""
         elif name == "export":
             path, doc = layout.export("<xlsx|csv>"), inspect.getdoc(member) or ""
+        elif name == "child":
+            path, doc = layout.child("<field>"), inspect.getdoc(member) or ""
+        elif name == "child_export":
+            path, doc = Layout.child_export(layout.export("csv"), "<field>"), inspect.getdoc(member) or ""
         else:
             continue
         text = FILES.get(name) or " ".join(doc.split())

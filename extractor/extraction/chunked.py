@@ -135,9 +135,11 @@ async def _lenient(chunk: Chunk, answer: Answer, k: int) -> list[BaseModel | Non
 
 async def extract_document(model: Backend, config: RunConfig, schema: Schema, chunks: Sequence[Chunk], text: str,
                            messages: Callable[[Chunk], list[dict[str, str]]], meter: CallMeter,
-                           shots: Sequence[Shot] = (), sampled: bool = False) -> Extracted:
+                           shots: Sequence[Shot] = (), sampled: bool = False,
+                           notes: list[str] | None = None) -> Extracted:
     """The document's answer from its chunks (see the module docstring); `messages`: a chunk's whole-schema
-    request; `sampled`: K answers (config.samples) and their consensus."""
+    request; `sampled`: K answers (config.samples) and their consensus; `notes` receives what the field strategy
+    could not fill (review flags)."""
     k = config.samples if sampled else 1
     by_fields = config.resolved_strategy == "fields"
     skip: dict[str, Any] = {}
@@ -149,7 +151,8 @@ async def extract_document(model: Backend, config: RunConfig, schema: Schema, ch
             return await fields.sample_fields(model.complete_json, schema, chunk.text, meter, shots, k,
                                               config.sample_temperature, skip)
         if by_fields:
-            return [await fields.extract_fields(model.complete_json, schema, chunk.text, meter, shots, skip)]
+            return [await fields.extract_fields(model.complete_json, schema, chunk.text, meter, shots, notes=notes,
+                                                settled=skip)]
         if sampled:
             return await model.sample(messages(chunk), schema.model, meter, k, config.sample_temperature)
         return [await model.extract(messages(chunk), schema.model, meter)]

@@ -139,11 +139,12 @@ class _Run:
         try:
             model = await backend.get()
             # The meter's deadline stops retries from starting; this also bounds an in-flight call.
+            unfilled: list[str] = []  # the field strategy's gaps (a table row's cell it could not read)
             async with asyncio.timeout(deadline_s):
                 # Sampled or not, whole or field by field, in one part or in chunks (extraction.chunked).
                 got = await extract_document(model, self.config, self.schema, ready.parts, ready.text,
                                              lambda chunk: self.intake.chunk_messages(ready, chunk), meter,
-                                             identity.examples, identity.sampled)
+                                             identity.examples, identity.sampled, unfilled)
             row["chunks"], row["conflicts"] = got.chunks, len(got.conflicts)
             agreement: dict[str, float] | None = None
             if got.consensus is not None:
@@ -154,6 +155,7 @@ class _Run:
                 raise ExtractionError(f"none of the {samples} samples passed schema validation",
                                       error_type="ValidationError")
             row.update(got.value)
+            rec.note_unfilled(row, unfilled)
             row["status"] = "ok"
             rec.attach_evidence(row, ready.text, ready.pages, agreement, got.conflicts)
         except TimeoutError:

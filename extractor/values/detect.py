@@ -255,6 +255,39 @@ def _amount(text: str) -> tuple[float | None, str | None]:
     return value, currency
 
 
+_WRITTEN_NUMBER = re.compile(r"[-−–(]?\s?\d[\d,.\u00a0\u202f'’ ]*")
+
+
+def written_number(text: str) -> float | None:
+    """The number a person wrote, in the notations of the locales the evidence search knows: "1,234.56" (en),
+    "1.234,56" (de), "1 234,56" (fr, with no-break or narrow spaces), "1'234.56" (CH), "-12.50", "(12.50)",
+    with a currency sign or code around it ("€ 1.234,56", "CHF 18.40"). A lone separator followed by exactly
+    three digits is a thousands group ("1.234" is 1234, "1,234" is 1234); by one, two or four or more digits it
+    is the decimal mark ("18,4", "0,25", "1.2345"). None where no digit is written."""
+    match = _WRITTEN_NUMBER.search(text)
+    if match is None:
+        return None
+    written = match.group(0).strip(" \u00a0\u202f,.'’")
+    negative = written[:1] in "-−–("
+    body = re.sub(r"^[-−–(]\s?", "", written)
+    marks = [(i, c) for i, c in enumerate(body) if c in ",."]
+    decimal_at = None
+    if marks:
+        last_at = marks[-1][0]
+        tail = len(body) - last_at - 1
+        if len({c for _, c in marks}) > 1 or (len(marks) == 1 and tail != 3):
+            decimal_at = last_at  # "1.234,56", "1,234.56", "18,4": the last mark of two kinds, or a lone one
+        elif len(marks) == 1 and re.search(r"[\u00a0\u202f'’ ]", body):
+            decimal_at = last_at  # "1 234,567" with spaces as groups: the comma is the decimal mark
+    whole = body[:decimal_at] if decimal_at is not None else body
+    fraction = body[decimal_at + 1:] if decimal_at is not None else ""
+    digits = re.sub(r"\D", "", whole)
+    if not digits:
+        return None
+    value = float(digits + "." + (re.sub(r"\D", "", fraction) or "0"))
+    return -value if negative else value
+
+
 def money(text: str) -> list[Candidate]:
     """Amounts of money with a currency (a symbol, an ISO code or a currency word), single or ranges;
     value = {"min", "max", "currency", "period"} with period one of year/month/day/hour or None."""

@@ -15,7 +15,7 @@ from extractor.extraction.recorder import RunSummary
 from extractor.formatting import pct, usd, usd_as_given
 from extractor.layout import Layout
 from extractor.quality.evaluation import EvalReport
-from extractor.values.metrics import best_by_field, wilson
+from extractor.values.metrics import RecordScore, best_by_field, wilson
 
 if TYPE_CHECKING:
     from extractor.ladder.experiment import ExperimentPlan, ExperimentReport
@@ -54,6 +54,9 @@ def print_summary(summary: RunSummary, console: Console) -> None:
                         f"{summary.not_found_documents} document(s): needs_review is set on those rows "
                         "(evidence.parquet says where every value was found)")]
           if summary.not_found_values else []),
+        *([("flags", f"{summary.flagged_documents} document(s) flagged for review by the schema's checks or by "
+                     "line items whose values stand apart (review_flags says why)")]
+          if summary.flagged_documents else []),
         ("results", summary.results_path),
     ]
     for key, value in rows:
@@ -152,6 +155,8 @@ def print_eval(report: EvalReport, console: Console) -> None:
         table.add_row(s.field, str(s.documents),
                       *(pct(score, 1) for score in (s.accuracy, s.precision, s.recall, s.f1)),
                       f"{min(known):.2f}" if known else "-")
+        for name, sub in (s.sub_fields if isinstance(s, RecordScore) else {}).items():  # each item field, matched items
+            table.add_row(f"  {s.field}.{name}", f"{sub.values} items", pct(sub.accuracy, 1), "", "", "", "")
     console.print(table)
     if total:
         console.print(f"fields right / total: {right:.1f}/{total} = {pct(right / total, 1)}")
