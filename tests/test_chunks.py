@@ -80,14 +80,17 @@ def test_junk_without_any_boundary_is_cut_at_the_window() -> None:
 
 
 def test_chunking_a_long_text_is_linear() -> None:
-    small = _paragraphs(1_000, seed=1)
+    small = _paragraphs(2_000, seed=1)
     large = small * 8
     timings = []
-    for text in (small, large):
-        began = time.perf_counter()
-        chunk_text(text, 4_000, overlap=400)
-        timings.append(time.perf_counter() - began)
-    assert timings[1] < 8 * timings[0] * 3 + 0.05  # 8x the text: about 8x the time, far from 64x
+    for text in (small, large):  # the best of 5: the machine is shared
+        best = float("inf")
+        for _ in range(5):
+            began = time.perf_counter()
+            chunk_text(text, 4_000, overlap=400)
+            best = min(best, time.perf_counter() - began)
+        timings.append(best)
+    assert timings[1] < 20 * timings[0]  # 8x the text: about 8x the time; quadratic would be 64x
 
 
 def test_max_chars_must_be_positive() -> None:

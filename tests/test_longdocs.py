@@ -199,3 +199,21 @@ def test_a_600000_character_document_finishes_in_bounded_time_and_memory(
     assert row["status"] == "ok" and row["chunks"] > 100
     assert peak_mb < 500, f"peak RSS {peak_mb:.0f} MB"
     assert wall < 240, f"{wall:.0f} s"  # measured ~10 s quiet; a bound, not a benchmark (bench/longdocs.py)
+
+
+@pytest.mark.parametrize("said", [
+    "This model's maximum context length is 4096 tokens. However, you requested 5000 tokens",  # OpenAI, vLLM
+    "the request exceeds the available context size, try increasing it",  # llama.cpp's server
+    "Requested tokens (9000) exceed context window of 8192",  # llama-cpp-python
+    "input length exceeds the context length",  # Ollama
+])
+def test_the_context_refusals_of_known_servers_are_recognized(said: str) -> None:
+    from extractor.llm.backends import _over_context
+
+    assert _over_context(ValueError(said))
+
+
+def test_other_refusals_are_not_context_refusals() -> None:
+    from extractor.llm.backends import _over_context
+
+    assert not _over_context(ValueError("Invalid schema for function 'CoverLetter': 'enum' must be an array"))

@@ -573,9 +573,12 @@ def main() -> None:
     parser.add_argument("--max-in-flight", type=int, default=None,
                         help="answer 429 to a request that arrives while this many are in flight")
     parser.add_argument("--retry-after", type=float, default=0.0, help="Retry-After seconds of a 429")
+    parser.add_argument("--context-tokens", type=int, default=None,
+                        help="answer 400 context_length_exceeded to a longer request")
     args = parser.parse_args()
     server = FakeOpenAI(latency_s=args.latency, fail_rate=args.fail_rate, seed=args.seed,
-                        max_in_flight=args.max_in_flight, retry_after_s=args.retry_after)
+                        max_in_flight=args.max_in_flight, retry_after_s=args.retry_after,
+                        context_tokens=args.context_tokens)
     print(server.start(args.port), flush=True)
     try:
         threading.Event().wait()
