@@ -98,7 +98,7 @@ async def plan_async(config: RunConfig, files: list[SourceFile] | None = None,
     # The run's own admission rule, with every document in flight at once (nothing settles here).
     budget = Budget(config.max_cost_usd, pricer, rate)
     reader = DocumentReader(max_chars=config.max_chars, timeout_s=config.parse_timeout_s)
-    intake = Intake.open(config, journal, schema, reader=reader, budget=budget, labels=labels)
+    intake = Intake.open(config, journal, schema, reader=reader, budget=budget, labels=labels, files=files)
     fit = 0
     try:
         for src in files:

@@ -232,7 +232,8 @@ async def run_async(config: RunConfig, observer: Observer | None = None,
             journal.tokens_per_char(summary.model) if config.max_cost_usd is not None else None))
         reader = DocumentReader(max_chars=config.max_chars, timeout_s=config.parse_timeout_s)
         backend = _LazyBackend(config)
-        intake = Intake.open(config, journal, schema, reader=reader, budget=budget, embed=backend.embed)
+        intake = Intake.open(config, journal, schema, reader=reader, budget=budget, embed=backend.embed,
+                             files=files, remember=True)
         recorder = Recorder(config, schema, journal, events, summary, observer, files, pricer, budget)
         state = _Run(config, schema, intake, recorder)
         if not files:
