@@ -50,7 +50,7 @@ class RunSummary:
     backend: str
     model: str
     endpoint: str
-    strategy: str = ""  # `whole` or `fields`: how the run asked the model (RunConfig.resolved_strategy)
+    strategy: str = ""  # `whole` or `fields`: how the run judged the model (RunConfig.resolved_strategy)
     documents: int = 0
     ok: int = 0
     failed: int = 0
@@ -227,11 +227,12 @@ class Recorder:
             s.cost_usd += s.embedding_cost_usd
 
     def attach_evidence(self, row: dict[str, Any], text: str, pages: tuple[int, ...] | None,
-                        agreement: dict[str, float] | None = None) -> None:
+                        agreement: dict[str, float] | None = None, judged: frozenset[str] | None = None) -> None:
         """Where each value of an ok row stands in the document's text (extractor.values.evidence), kept in the row
-        itself so that it is committed, carried and replaced exactly as the result is."""
+        itself so that it is committed, carried and replaced exactly as the result is. `judged`: the fields the
+        field strategy's questions answered (snapped answers, judged by their cue words too)."""
         try:
-            found = ground(self.schema.model, row, text, pages, agreement)
+            found = ground(self.schema.model, row, text, pages, agreement, judged)
         except Exception as exc:  # a paid result is never lost to its evidence: keep it, say so
             log.warning("could not ground %s: %s: %s", row["doc_id"], type(exc).__name__, exc)
             self.summary.warnings.append(f"evidence for {row['doc_id']} could not be computed ({exc}); "

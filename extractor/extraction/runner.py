@@ -20,7 +20,7 @@ from extractor.config import RunConfig
 from extractor.documents import DocumentReader, SourceFile, discover
 from extractor.errors import ConfigError, DocumentError, ExtractionError, Interrupted, OutputError, RunStop
 from extractor.extraction.budget import Budget
-from extractor.extraction.fields import extract_fields, sample_fields
+from extractor.extraction.fields import answer_fields, sample_fields
 from extractor.extraction.intake import Carry, Fresh, Intake, NotSendable, Pending, Unreadable
 from extractor.extraction.lock import RunLock
 from extractor.extraction.recorder import Observer, Recorder, RunSummary, iso, runs_frame
@@ -154,17 +154,18 @@ class _Run:
                                               error_type="ValidationError")
                     row.update(agreed.value)
                     agreement: dict[str, float] | None = agreed.agreement
+                    judged: frozenset[str] | None = None
                 elif self.config.resolved_strategy == "fields":
-                    value = await extract_fields(model.complete_json, self.schema, ready.text, meter,
-                                                 identity.examples)
+                    value, judged = await answer_fields(model.complete_json, self.schema, ready.text, meter,
+                                                       identity.examples)
                     row.update(value.model_dump(mode="json"))
                     agreement = None
                 else:
                     value = await model.extract(ready.messages, self.schema.model, meter)
                     row.update(value.model_dump(mode="json"))
-                    agreement = None
+                    agreement, judged = None, None
             row["status"] = "ok"
-            rec.attach_evidence(row, ready.text, ready.pages, agreement)
+            rec.attach_evidence(row, ready.text, ready.pages, agreement, judged)
         except TimeoutError:
             row.update(error_type="DeadlineExceeded",
                        error_message=f"the document took longer than document_deadline_s = "
