@@ -615,6 +615,21 @@ def validate_leniently(model: type[BaseModel], values: dict[str, Any]) -> BaseMo
     return model.model_validate(values)
 
 
+async def questions_chars(schema: Schema, text: str) -> tuple[int, int]:
+    """(characters of every question the strategy sends for this document, of the longest one): what a dry run
+    prices before any run of the model (the document goes once per question, not once). The strategy itself is
+    walked with every answer null, so the finders and the letter's conventions answer what they answer without a
+    question, as in the run; only a re-ask after a copied demonstration is not counted (there are none here)."""
+    sizes: list[int] = []
+
+    async def ask(messages: list[dict[str, str]], answer: dict[str, Any], max_tokens: int, meter: CallMeter) -> str:
+        sizes.append(sum(len(m["content"]) for m in messages))
+        return "null"
+
+    await FieldExtractor(ask, schema, text, CallMeter()).extract()
+    return sum(sizes), max(sizes, default=0)
+
+
 async def extract_fields(ask: Ask, schema: Schema, text: str, meter: CallMeter,
                          shots: Sequence[Shot] = ()) -> BaseModel:
     """One document, field by field (see the module docstring); `shots`: its retrieved examples

@@ -19,9 +19,10 @@ from extractor.config import RunConfig
 from extractor.documents import DocumentReader, SourceFile, discover
 from extractor.errors import ConfigError, DocumentError, JournalError
 from extractor.extraction.budget import Budget
+from extractor.extraction.fields import questions_chars
 from extractor.extraction.intake import Carry, Intake, NotSendable, Pending, Unreadable
 from extractor.llm.pricing import Pricer, context_window
-from extractor.llm.tokens import DEFAULT_TOKENS_PER_CHAR, TokenRate
+from extractor.llm.tokens import DEFAULT_TOKENS_PER_CHAR, TokenRate, answer_tokens
 from extractor.schemas import load_schema
 from extractor.store import Journal
 
@@ -33,6 +34,7 @@ class PlannedDocument:
     prompt_chars: int
     prompt_tokens: int
     completion_tokens: int
+    request_tokens: int | None = None  # the longest single request's prompt (field strategy: one question's)
 
 
 @dataclass
@@ -55,7 +57,8 @@ class Plan:
         """Documents whose estimated prompt and answer would not fit the model's context: they would fail."""
         if self.context_tokens is None:
             return []
-        return [d for d in self.to_send if d.prompt_tokens + d.completion_tokens > self.context_tokens]
+        return [d for d in self.to_send
+                if (d.request_tokens or d.prompt_tokens) + d.completion_tokens > self.context_tokens]
 
     @property
     def prompt_tokens(self) -> int:
@@ -86,14 +89,18 @@ async def plan_async(config: RunConfig, files: list[SourceFile] | None = None,
             raise ConfigError(str(exc)) from None
     journal = _open_journal(config.layout.journal)
     result = Plan(documents=len(files), model=config.resolved_model, context_tokens=context_window(config))
-    rate = TokenRate.observed(journal.tokens_per_char(config.resolved_model) if journal is not None else None)
+    rate = TokenRate.observed(journal.tokens_per_char(config.resolved_model) if journal is not None else None,
+                              completion=answer_tokens(schema))
+    by_question = config.resolved_strategy == "fields"
     result.tokens_per_char = rate.per_char
     if rate.calibrated:
         result.calibration = (f"calibrated on {rate.documents} earlier document(s) of {config.resolved_model}: "
                               f"{rate.chars_per_token:.2f} characters per prompt token")
     else:
         result.calibration = (f"no earlier run of {config.resolved_model}: assuming {rate.chars_per_token:g} "
-                              f"characters per token and {rate.completion:.0f} completion tokens")
+                              f"characters per token and {rate.completion:.0f} completion tokens (from the schema"
+                              + ("; field by field, the document is priced once per question it would be asked)"
+                                 if by_question else ")"))
     pricer = Pricer.for_config(config)
     # The run's own admission rule, with every document in flight at once (nothing settles here).
     budget = Budget(config.max_cost_usd, pricer, rate)
@@ -118,10 +125,15 @@ async def plan_async(config: RunConfig, files: list[SourceFile] | None = None,
                 continue
             fit += intake.admit(ready) is not None
             chars = ready.prompt_chars
+            prompt = longest = rate.prompt_tokens(chars)
+            if by_question:  # the document goes once per question (a calibrated rate has that in it already)
+                every, one = await questions_chars(schema, ready.text)
+                longest = TokenRate().prompt_tokens(one)
+                prompt = prompt if rate.calibrated else rate.prompt_tokens(every)
             result.to_send.append(PlannedDocument(
                 doc_id=src.doc_id, reason=_reason(config, journal, ready.identity.sha256, src.doc_id),
-                prompt_chars=chars, prompt_tokens=rate.prompt_tokens(chars),
-                completion_tokens=round(rate.completion)))
+                prompt_chars=chars, prompt_tokens=prompt, completion_tokens=round(rate.completion),
+                request_tokens=longest))
     finally:
         reader.close()
         if journal is not None:
