@@ -50,7 +50,7 @@ class RunSummary:
     backend: str
     model: str
     endpoint: str
-    strategy: str = ""  # `whole` or `fields`: how the run judged the model (RunConfig.resolved_strategy)
+    strategy: str = ""  # `whole` or `fields`: how the run asked the model (RunConfig.resolved_strategy)
     documents: int = 0
     ok: int = 0
     failed: int = 0
@@ -229,8 +229,8 @@ class Recorder:
     def attach_evidence(self, row: dict[str, Any], text: str, pages: tuple[int, ...] | None,
                         agreement: dict[str, float] | None = None, judged: frozenset[str] | None = None) -> None:
         """Where each value of an ok row stands in the document's text (extractor.values.evidence), kept in the row
-        itself so that it is committed, carried and replaced exactly as the result is. `judged`: the fields the
-        field strategy's questions answered (snapped answers, judged by their cue words too)."""
+        itself so that it is committed, carried and replaced exactly as the result is. `judged`: the fields whose
+        spans only their cue words can judge (the field strategy's, `fields.FieldExtractor.judged`)."""
         try:
             found = ground(self.schema.model, row, text, pages, agreement, judged)
         except Exception as exc:  # a paid result is never lost to its evidence: keep it, say so
