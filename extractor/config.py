@@ -81,7 +81,7 @@ class RunConfig:
     max_chars: int = 2_000_000
     context_tokens: int | None = None  # the model's context window (prompt + answer); None: the known window
     samples: int = 1  # >1: self-consistency, K answers per sampled document, the majority is the result
-    sample_fraction: float = 1.0  # share of documents sampled (seeded by doc_id, stable across runs)
+    sample_fraction: float = 1.0  # share of documents sampled: round(F * n), remembered (extraction.sampling)
     sample_temperature: float = 0.7
     sample_seed: int = 0
     parse_timeout_s: float = 60.0
@@ -218,19 +218,13 @@ class RunConfig:
         """Where this schema's outputs live (journal, results, logs, ...)."""
         return Layout.of(self.output_dir, self.schema)
 
-    def sampled(self, doc_id: str) -> bool:
-        """Whether this document gets self-consistency samples: a seeded, stable draw per doc_id."""
-        if self.samples < 2:
-            return False
-        draw = int(hashlib.sha256(f"{self.sample_seed}:{doc_id}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
-        return draw < self.sample_fraction
-
-    def document_key(self, doc_id: str, content_sha256: str, schema_version: str,
+    def document_key(self, content_sha256: str, schema_version: str, *, sampled: bool,
                      examples: str | None = None) -> str:
-        """`cache_key` of one document as this run would extract it (K samples if it is sampled; `examples`:
-        the digest of the retrieved examples it is sent with, see extractor.extraction.retrieval)."""
+        """`cache_key` of one document as this run would extract it (K samples if it is `sampled`, see
+        extractor.extraction.sampling; `examples`: the digest of the retrieved examples it is sent with, see
+        extractor.extraction.retrieval)."""
         return self.cache_key(content_sha256, schema_version,
-                              samples=self.samples if self.sampled(doc_id) else 1, examples=examples)
+                              samples=self.samples if sampled else 1, examples=examples)
 
     def cache_key(self, content_sha256: str, schema_version: str, samples: int = 1,
                   examples: str | None = None) -> str:

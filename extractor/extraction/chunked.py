@@ -103,6 +103,8 @@ class Extracted:
     consensus: Consensus | None = None  # sampled documents: the K answers' agreement
     chunks: int = 1  # requests' worth of text it was asked in (refused chunks' halves counted)
     conflicts: list[str] = field(default_factory=list)
+    # the fields whose spans only their cue words can judge (the unsampled field strategy's; evidence.ground)
+    judged: frozenset[str] | None = None
 
 
 Answer = Callable[[Chunk], Awaitable[list[BaseModel | None]]]
@@ -143,6 +145,7 @@ async def extract_document(model: Backend, config: RunConfig, schema: Schema, ch
     k = config.samples if sampled else 1
     by_fields = config.resolved_strategy == "fields"
     skip: dict[str, Any] = {}
+    judged: set[str] = set()  # the field strategy's snapped fields, over every chunk (evidence.ground)
     if by_fields and (len(chunks) > 1):
         skip = await fields.settled(schema, text, shots)
 
@@ -151,15 +154,17 @@ async def extract_document(model: Backend, config: RunConfig, schema: Schema, ch
             return await fields.sample_fields(model.complete_json, schema, chunk.text, meter, shots, k,
                                               config.sample_temperature, skip)
         if by_fields:
-            return [await fields.extract_fields(model.complete_json, schema, chunk.text, meter, shots, notes=notes,
-                                                settled=skip)]
+            value, spans_judged = await fields.answer_fields(model.complete_json, schema, chunk.text, meter, shots,
+                                                             notes=notes, settled=skip)
+            judged.update(spans_judged)
+            return [value]
         if sampled:
             return await model.sample(messages(chunk), schema.model, meter, k, config.sample_temperature)
         return [await model.extract(messages(chunk), schema.model, meter)]
 
     if len(chunks) == 1:  # as before chunks existed, unless the server refuses it as too long
         try:
-            return _single(schema, await answer(chunks[0]), sampled)
+            return _judged(_single(schema, await answer(chunks[0]), sampled), judged, by_fields and not sampled)
         except ContextExceeded:
             pass
         chunks = split(chunks[0])
@@ -173,7 +178,12 @@ async def extract_document(model: Backend, config: RunConfig, schema: Schema, ch
         results = [pair for chunk in chunks for pair in await _answered(chunk, tolerant)]
     else:
         results = [pair for group in await asyncio.gather(*(_answered(c, tolerant) for c in chunks)) for pair in group]
-    return _merged(schema, results, k, sampled, skip)
+    return _judged(_merged(schema, results, k, sampled, skip), judged, by_fields and not sampled)
+
+
+def _judged(got: Extracted, judged: set[str], known: bool) -> Extracted:
+    got.judged = frozenset(judged) if known else None
+    return got
 
 
 def merged_answers(schema: Schema, answers: list[tuple[Chunk, list[BaseModel | None]]]) -> Extracted:

@@ -48,7 +48,7 @@ from extractor.extraction.retrieval import Shot
 from extractor.llm.transport import CallMeter
 from extractor.schemas import Schema, field_kinds, unwrap
 from extractor.values import detect, letters, places, tables
-from extractor.values.evidence import Grounder, Leaf, fold, grounded_as
+from extractor.values.evidence import Grounder, Leaf, cue_words, fold, grounded_as
 
 log = logging.getLogger("extractor.extraction.fields")
 
@@ -66,10 +66,6 @@ MAX_STRING = 80
 MAX_DEMOS = 3  # demonstrations per question: a 135M model's attention, and every question pays their tokens
 SNIPPET = 160  # characters of a retrieved example's text shown around its labeled value
 DEMO = "Example from a similar document: "
-_STOP = {"the", "of", "a", "an", "to", "in", "for", "and", "or", "as", "is", "at", "by", "on", "from", "with",
-         "when", "only", "are", "e.g", "eg", "null", "if", "its", "it", "this", "that", "be", "what", "which",
-         "date", "dates", "days", "weeks", "months", "years", "number", "given", "compute", "total", "name"}
-
 
 @dataclass(frozen=True)
 class FieldInfo:
@@ -110,9 +106,8 @@ def _base_type(info: FieldInfo) -> Any:
 
 def keywords(info: FieldInfo) -> list[str]:
     """Word prefixes of a field's name and the first clause of its description: where its value is
-    likely mentioned ("notice period" for notice_period_days)."""
-    words = info.name.lower().split("_") + re.split(r"\W+", re.split(r"[;(]", info.description.lower())[0])
-    return sorted({fold(w)[:5] for w in words if len(w) >= 3 and w not in _STOP})
+    likely mentioned ("notice period" for notice_period_days; `evidence.cue_words`)."""
+    return list(cue_words(info.name, info.description))
 
 
 def _is_language(info: FieldInfo) -> bool:
@@ -212,6 +207,10 @@ class FieldExtractor:
         self.prefix = wrap_document(text)
         self.language = detect.language(text)
         self.questions = 0
+        # Fields whose span is found whatever the answer, so only cue words can judge it (`evidence.ground`): the
+        # model's own answers snapped to a span, and dates or numbers taken from the text's candidates (a letter's
+        # own date is a date too, but not its available_from). E-mails and phones say what they are.
+        self.judged: set[str] = set()
         self.shots = [(shot, Grounder(shot.text)) for shot in shots]
         self.notes: list[str] = []  # what this strategy could not fill, as review flags ("line_items[3].amount: ...")
 
@@ -314,6 +313,8 @@ class FieldExtractor:
         candidates = find(self.text)
         if not candidates:
             return None
+        if info.kind in ("date", "number"):
+            self.judged.add(info.path)
         if len(candidates) > 1:
             close = detect.near(self.text, candidates, keywords(info))
             candidates = close or candidates
@@ -455,6 +456,7 @@ class FieldExtractor:
         example's value that this document does not support (a 135M model often copies the last example's
         answer instead of reading the document: measured, bench/examples.py)."""
         demos = self.demonstrations(info)
+        self.judged.add(info.path)
         answer = await self._question(info, question, answer_schema, max_tokens, demos)
         result = ground(answer)
         if demos and result in (None, []) and answer not in (None, []) and self.copied(info, answer):
@@ -756,6 +758,21 @@ def validate_leniently(model: type[BaseModel], values: dict[str, Any]) -> BaseMo
     return model.model_validate(values)
 
 
+async def questions_chars(schema: Schema, text: str) -> tuple[int, int]:
+    """(characters of every question the strategy sends for this document, of the longest one): what a dry run
+    prices before any run of the model (the document goes once per question, not once). The strategy itself is
+    walked with every answer null, so the finders and the letter's conventions answer what they answer without a
+    question, as in the run; only a re-ask after a copied demonstration is not counted (there are none here)."""
+    sizes: list[int] = []
+
+    async def ask(messages: list[dict[str, str]], answer: dict[str, Any], max_tokens: int, meter: CallMeter) -> str:
+        sizes.append(sum(len(m["content"]) for m in messages))
+        return "null"
+
+    await FieldExtractor(ask, schema, text, CallMeter()).extract()
+    return sum(sizes), max(sizes, default=0)
+
+
 async def extract_fields(ask: Ask, schema: Schema, text: str, meter: CallMeter,
                          shots: Sequence[Shot] = (), notes: list[str] | None = None,
                          settled: Mapping[str, Any] | None = None) -> BaseModel:
@@ -763,11 +780,19 @@ async def extract_fields(ask: Ask, schema: Schema, text: str, meter: CallMeter,
     (`--examples similar:K`), shown as per-field demonstrations; `notes` receives what could not be filled
     (review flags such as "line_items[3]: quantity not read from the row ..."); `settled`: values found
     elsewhere, not asked."""
+    return (await answer_fields(ask, schema, text, meter, shots, notes, settled))[0]
+
+
+async def answer_fields(ask: Ask, schema: Schema, text: str, meter: CallMeter, shots: Sequence[Shot] = (),
+                        notes: list[str] | None = None,
+                        settled: Mapping[str, Any] | None = None) -> tuple[BaseModel, frozenset[str]]:
+    """`extract_fields`, and the fields whose spans only their cue words can judge (`FieldExtractor.judged`, see
+    `evidence.ground`)."""
     extractor = FieldExtractor(ask, schema, text, meter, shots)
     value = await extractor.extract(settled)
     if notes is not None:
         notes.extend(extractor.notes)
-    return value
+    return value, frozenset(extractor.judged)
 
 
 class _WouldAsk(Exception):

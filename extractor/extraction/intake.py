@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,7 @@ from extractor.extraction import chunked
 from extractor.extraction.budget import Budget
 from extractor.extraction.prompts import build_messages, system_prompt
 from extractor.extraction.retrieval import Embed, Retriever, Shot, digest
+from extractor.extraction.sampling import draw_for_run
 from extractor.llm.pricing import context_window
 from extractor.schemas import Schema
 from extractor.store import Journal
@@ -100,8 +102,10 @@ class Intake:
     """The per-document decision of one invocation (see the module docstring)."""
 
     def __init__(self, config: RunConfig, journal: Journal | None, *, schema_version: str, system: str,
-                 reader: DocumentReader, budget: Budget, retriever: Retriever | None = None) -> None:
+                 reader: DocumentReader, budget: Budget, retriever: Retriever | None = None,
+                 sampled: frozenset[str] = frozenset()) -> None:
         self.config = config
+        self.sampled = sampled  # the doc_ids drawn for K self-consistency samples (extraction.sampling)
         self.retriever = retriever
         self.journal = journal
         self.schema_version = schema_version
@@ -124,14 +128,16 @@ class Intake:
     @classmethod
     def open(cls, config: RunConfig, journal: Journal | None, schema: Schema, *, reader: DocumentReader,
              budget: Budget, labels: dict[str, dict[str, Any]] | None = None,
-             embed: Embed | None = None) -> Intake:
+             embed: Embed | None = None, files: Sequence[SourceFile] = (), remember: bool = False) -> Intake:
         """The intake for `schema` under `config.examples`: static (the schema's examples in the system
         prompt), none (no examples at all) or similar:K (the static prefix plus K retrieved examples, from
         `labels` if given, else the journal's labels store; `embed`: the backend's embeddings, for
-        `retrieval = "embeddings"`)."""
+        `retrieval = "embeddings"`). `files`: the documents of this invocation, over which the self-consistency
+        draw is taken (`remember`: keep its new decisions in the journal, as a run does and a dry run does not)."""
+        sampled = draw_for_run(config, journal, (f.doc_id for f in files), remember=remember)
         intake = cls(config, journal, schema_version=schema.version,
                      system=system_prompt(schema, examples=config.examples != "none"), reader=reader, budget=budget,
-                     retriever=Retriever.open(config, schema.model, journal, reader, labels, embed))
+                     retriever=Retriever.open(config, schema.model, journal, reader, labels, embed), sampled=sampled)
         intake.schema = schema
         return intake
 
@@ -146,8 +152,10 @@ class Intake:
             return Unreadable(src, f"cannot read file: {exc.strerror or exc}")
         # The examples are part of the result's identity: other examples, another key (none: the old key).
         shots = await self.retriever.choose(src, sha, raw) if self.retriever is not None else ()
-        key = self.config.document_key(src.doc_id, sha, self.schema_version, digest(shots) if shots else None)
-        return Identity(src, sha, key, self.config.sampled(src.doc_id), raw, shots)
+        sampled = src.doc_id in self.sampled
+        key = self.config.document_key(sha, self.schema_version, sampled=sampled,
+                                       examples=digest(shots) if shots else None)
+        return Identity(src, sha, key, sampled, raw, shots)
 
     def lookup(self, identity: Identity) -> Carry | Pending | Fresh:
         """Whether a document already has its result (carry), waits in a batch (pending) or needs the model."""

@@ -235,15 +235,17 @@ class Recorder:
             s.cost_usd += s.embedding_cost_usd
 
     def attach_evidence(self, row: dict[str, Any], text: str, pages: tuple[int, ...] | None,
-                        agreement: dict[str, float] | None = None, conflicts: Sequence[str] = ()) -> None:
+                        agreement: dict[str, float] | None = None, conflicts: Sequence[str] = (),
+                        judged: frozenset[str] | None = None) -> None:
         """Where each value of an ok row stands in the document's text (extractor.values.evidence), kept in the row
         itself so that it is committed, carried and replaced exactly as the result is. `conflicts`: fields whose
-        chunks disagreed (extraction.merge): the row needs review, and the run counts them."""
+        chunks disagreed (extraction.merge): the row needs review, and the run counts them. `judged`: the fields
+        whose spans only their cue words can judge (the field strategy's, `fields.FieldExtractor.judged`)."""
         if conflicts:
             self.summary.conflicts += len(conflicts)
             self.summary.conflicted_documents += 1
         try:
-            found, flags = ground_with_flags(self.schema.model, row, text, pages, agreement)
+            found, flags = ground_with_flags(self.schema.model, row, text, pages, agreement, judged)
         except Exception as exc:  # a paid result is never lost to its evidence: keep it, say so
             log.warning("could not ground %s: %s: %s", row["doc_id"], type(exc).__name__, exc)
             self.summary.warnings.append(f"evidence for {row['doc_id']} could not be computed ({exc}); "

@@ -26,7 +26,7 @@ from extractor.extraction.lock import RunLock
 from extractor.extraction.recorder import Observer, Recorder, RunSummary, iso, runs_frame
 from extractor.llm.backends import Backend, open_backend
 from extractor.llm.pricing import Pricer
-from extractor.llm.tokens import TokenRate
+from extractor.llm.tokens import TokenRate, answer_tokens
 from extractor.llm.transport import CallMeter
 from extractor.schemas import Schema, load_schema
 from extractor.store import EventLog, Journal
@@ -157,7 +157,7 @@ class _Run:
             row.update(got.value)
             rec.note_unfilled(row, unfilled)
             row["status"] = "ok"
-            rec.attach_evidence(row, ready.text, ready.pages, agreement, got.conflicts)
+            rec.attach_evidence(row, ready.text, ready.pages, agreement, got.conflicts, got.judged)
         except TimeoutError:
             row.update(error_type="DeadlineExceeded",
                        error_message=f"the document took longer than document_deadline_s = "
@@ -224,10 +224,12 @@ async def run_async(config: RunConfig, observer: Observer | None = None,
         events.write("run_started", run_id=summary.run_id, documents=len(files), model=summary.model,
                      endpoint=summary.endpoint, schema=schema.name, schema_version=schema.version)
         budget = Budget(config.max_cost_usd, pricer, TokenRate.observed(
-            journal.tokens_per_char(summary.model) if config.max_cost_usd is not None else None))
+            journal.tokens_per_char(summary.model) if config.max_cost_usd is not None else None,
+            completion=answer_tokens(schema)))
         reader = DocumentReader(max_chars=config.max_chars, timeout_s=config.parse_timeout_s)
         backend = _LazyBackend(config)
-        intake = Intake.open(config, journal, schema, reader=reader, budget=budget, embed=backend.embed)
+        intake = Intake.open(config, journal, schema, reader=reader, budget=budget, embed=backend.embed,
+                             files=files, remember=True)
         recorder = Recorder(config, schema, journal, events, summary, observer, files, pricer, budget)
         state = _Run(config, schema, intake, recorder)
         if not files:

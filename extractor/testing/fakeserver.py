@@ -149,7 +149,7 @@ class FakeOpenAI:
                  answers: dict[str, dict[str, Any]] | None = None,
                  model_answers: dict[str, dict[str, dict[str, Any]]] | None = None,
                  embeddings: bool = True, models: set[str] | None = None, context_tokens: int | None = None,
-                 anchored: dict[str, dict[str, Any]] | None = None) -> None:
+                 anchored: dict[str, dict[str, Any]] | None = None, wrong_spans: float = 0.0) -> None:
         self.supports_n = supports_n  # False: behave like servers that ignore `n` (llama.cpp)
         # A provider's rate limit, simplified: a request arriving while this many are being answered
         # gets 429 with Retry-After at once. Peak concurrency seen is kept in `peak_in_flight`.
@@ -185,6 +185,12 @@ class FakeOpenAI:
         # The chunk oracle: each anchor's values are answered where the document contains the anchor.
         self.anchored = [(re.compile(rf"(?<!\w){re.escape(_collapse(anchor))}(?!\w)"), values)
                          for anchor, values in (anchored or {}).items()]
+
+        # A small model's typical error on one-field questions: this seeded share of the questions whose oracle
+        # value is a string is answered with another span of the same document instead (another field's value
+        # where one is in the text, the applicant's name as the company; else a few of its words).
+        self.wrong_spans = wrong_spans
+        self.seed = seed
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict[str, Any]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -520,9 +526,11 @@ class FakeOpenAI:
         match = _ANSWER.search(first_user)
         if match and isinstance(value, dict):
             value.update(json.loads(match.group(1)))
+        oracle: dict[str, Any] = {}
         for key, answer in self.answers.items():
             if key in first_user and isinstance(value, dict):
                 value.update(answer)
+                oracle = answer
                 break
         for key, answer in self.model_answers.get(str(body.get("model")), {}).items():
             if key in first_user and isinstance(value, dict):
@@ -534,10 +542,11 @@ class FakeOpenAI:
             # the k-th answer ever given for this document takes the k-th option (cycling)
             picked = options.split("|")[choice % len(options.split("|"))]
             value[name] = json.loads(picked) if picked[:1] in "[{0123456789-" or picked == "null" else picked
+        if self.wrong_spans and isinstance(value, dict) and len(schema.get("properties", {})) == 1:
+            value.update(self._wrong_span(first_user, next(iter(schema["properties"])), oracle))
         if _INVALID_SAMPLE.search(first_user) and choice % 4 == 3:
             return json.dumps({"unexpected": True})
         return json.dumps(value, ensure_ascii=False)
-
 
     def _contained(self, first_user: str) -> dict[str, Any]:
         """The values of every anchor this document contains, merged: nested tables field by field, lists
@@ -548,6 +557,25 @@ class FakeOpenAI:
             if anchor.search(text):
                 _merge_into(out, values)
         return out
+
+
+    def _wrong_span(self, first_user: str, name: str, oracle: dict[str, Any]) -> dict[str, Any]:
+        """For a one-field question (the field strategy's): with seeded probability `wrong_spans`, a wrong span
+        of the document instead of the oracle's string value (see __init__); {} otherwise."""
+        right = oracle.get(name)
+        if not isinstance(right, str) or not right:
+            return {}
+        draw = random.Random(f"{self.seed}:{name}:{first_user}")  # the same question gets the same answer
+        if draw.random() >= self.wrong_spans:
+            return {}
+        document = first_user.split("\n\nQuestion:")[0].removeprefix("<document>\n").removesuffix("</document>")
+        others = sorted({v for k, v in oracle.items() if k != name and isinstance(v, str) and len(v) >= 3
+                         and v.casefold() != right.casefold() and v in document})
+        if others:
+            return {name: draw.choice(others)}
+        pairs = [m.group(0) for m in re.finditer(r"[^\W\d_][\w'-]+ [^\W\d_][\w'-]+", document)
+                 if m.group(0).casefold() not in right.casefold() and right.casefold() not in m.group(0).casefold()]
+        return {name: draw.choice(pairs)} if pairs else {}
 
 
 def _collapse(text: str) -> str:
