@@ -55,7 +55,8 @@ def _settings(config_file: Path | None, **flags: Any) -> RunConfig:
 def run(
     input_dir: Annotated[Path, typer.Argument(help="folder of documents (read recursively)")],
     schema: Annotated[str | None, typer.Option(
-        help="schema name, a file in the schemas folder \\[cover_letter]")] = None,
+        help="schema name, a file in the schemas folder, or auto: route each document to the schema of its kind "
+             "\\[cover_letter]")] = None,
     schemas: SchemasOpt = None,
     output: OutputOpt = None,
     model: ModelOpt = None,
@@ -106,6 +107,12 @@ def run(
                         strategy=strategy, concurrency=concurrency, max_chars=max_chars, samples=samples,
                         sample_fraction=sample_fraction, force=force or None, archive_dir=archive,
                         max_cost_usd=max_cost, batch=batch or None, examples=examples)
+        if dry_run and cfg.routed:
+            from extractor.extraction.routing import plan_routed
+            from extractor.views.terminal import print_routed_plan
+
+            print_routed_plan(plan_routed(cfg), Console())
+            return
         if dry_run:
             from extractor.extraction.plan import plan
             from extractor.views.terminal import print_plan
@@ -119,6 +126,24 @@ def run(
         observer: RichProgress | LogProgress | None = None
         if progress:
             observer = progress_for(console)
+        if cfg.routed:
+            from extractor.extraction.routing import run_routed
+            from extractor.views.terminal import print_routed_summary
+
+            try:
+                routed = run_routed(cfg, observer)
+            finally:
+                if observer is not None:
+                    observer.close()
+            print_routed_summary(routed, Console())
+            if xlsx:
+                typer.echo("--xlsx with --schema auto: export each schema's sheet with "
+                           "`extractor export --schema NAME`", err=True)
+            for part in routed.runs:
+                for message in (part.aborted, part.batch_failed, part.cost_limited):
+                    if message:
+                        typer.echo(f"error: {part.schema_name}: {message}", err=True)
+            raise typer.Exit(routed.exit_code)
         try:
             summary = runner.run(cfg, observer)
         finally:

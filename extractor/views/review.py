@@ -227,7 +227,7 @@ async def read_text_again(doc: DocReview, reader: DocumentReader, archive_dir: P
             doc.no_text = f"source file missing: {doc.source_path} does not exist{where}"
         return
     try:
-        read = await reader.read(SourceFile(path=found, doc_id=doc.doc_id))
+        read = await reader.read(SourceFile.of(found, doc.doc_id))
     except DocumentError as exc:
         doc.no_text = f"cannot read {found} again: {exc}"
         return
