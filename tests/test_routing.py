@@ -20,7 +20,8 @@ from extractor.testing.fakeserver import FakeOpenAI
 from tests.conftest import ROOT, make_config, server_log, serving, write_docs
 
 RESUMES = ROOT.parent / "shared" / "datasets" / "resumes-dotin" / "545_cvs_train_v2.zip"
-LETTER_LABELS = [json.loads(line) for line in (ROOT / "bench" / "labels" / "cover_letters.jsonl").read_text().splitlines()]
+LETTER_LABELS = [json.loads(line)
+                 for line in (ROOT / "bench" / "labels" / "cover_letters.jsonl").read_text().splitlines()]
 
 # Documents of no known kind, with the words that tell the fake server so ("none" is its answer for them).
 RECIPE = ("Lemon drizzle cake\n\nIngredients: 225 g butter, 225 g caster sugar, 4 eggs, 225 g self-raising flour, "
