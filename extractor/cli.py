@@ -243,11 +243,26 @@ def evaluate_results(
     output: OutputOpt = None,
     config: ConfigOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object: fields, overall, calibration")] = False,
+    routing: Annotated[bool, typer.Option(
+        "--routing", help="score `run --schema auto`'s routes against re-routes and labeled documents instead",
+    )] = False,
 ) -> None:
     """Score the latest results against gold labels (a file, plus stored corrections)."""
     import json
 
     from rich.console import Console
+
+    if routing:
+        from extractor.quality.routing import evaluate_routing
+        from extractor.views.terminal import print_routing_eval
+
+        with _errors():
+            routed = evaluate_routing(_settings(config, schema="auto", schemas_dir=schemas, output_dir=output))
+        if as_json:
+            typer.echo(json.dumps(routed.as_dict(), ensure_ascii=False))
+        else:
+            print_routing_eval(routed, Console(width=160))
+        return
 
     from extractor.quality.evaluation import EvalConfig, evaluate
     from extractor.views.terminal import print_eval
@@ -259,6 +274,38 @@ def evaluate_results(
         typer.echo(json.dumps(report.as_dict(), ensure_ascii=False))
     else:
         print_eval(report, Console(width=160))
+
+
+@app.command("route")
+def route(
+    doc_id: Annotated[str | None, typer.Argument(help="the document, as its doc_id in routes.parquet")] = None,
+    schema: Annotated[str | None, typer.Argument(help="the schema it is, or none (of no known kind)")] = None,
+    from_file: Annotated[Path | None, typer.Option(
+        "--import", help="a sheet (.csv, .xlsx, .parquet) with doc_id and schema_name columns: its changed rows",
+    )] = None,
+    schemas: SchemasOpt = None,
+    output: OutputOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Re-route documents of `run --schema auto`: a person's label of a document's kind, followed by the next run."""
+    import getpass
+
+    from extractor.extraction.routing import import_routes, reroute
+
+    with _errors():
+        cfg = _settings(config, schema="auto", schemas_dir=schemas, output_dir=output)
+        if from_file is not None:
+            report = import_routes(cfg, from_file)
+            typer.echo(f"{report.rows_read} row(s) read, {len(report.stored)} re-route(s) stored")
+        elif doc_id and schema:
+            report = reroute(cfg, [(doc_id, schema)], source=f"person:{getpass.getuser()}")
+        else:
+            raise _fail("give DOC_ID SCHEMA, or --import FILE")
+    for stored_id, name in report.stored:
+        typer.echo(f"  {stored_id} -> {name} (the next `run --schema auto` routes it so)")
+    for message in report.rejected:
+        typer.echo(f"  skipped {message}", err=True)
+    raise typer.Exit(report.exit_code)
 
 
 @app.command("experiment")

@@ -253,3 +253,37 @@ def test_schemas_setting_restricts_the_candidates_and_refuses_routing_words(tmp_
         load_candidates(ROOT / "schemas", ("none",))
     with pytest.raises(ConfigError, match="no schema named"):
         load_candidates(ROOT / "schemas", ("invoices",))
+
+
+SHORT = "Hello Orbital team, I would love to join you as a product designer this spring. Ines\n"
+
+
+def test_a_reviewer_re_routes_a_document_from_a_sheet_and_eval_reports_routing_accuracy(tmp_path: Path) -> None:
+    from extractor.extraction.routing import import_routes, reroute
+    from extractor.quality.routing import evaluate_routing
+    from extractor.store import PERSON, Labels
+
+    write_docs(tmp_path / "in", {"letter.txt": LETTER, "short.txt": SHORT, "recipe.txt": RECIPE})
+    answers = {"Orbital": {"kind": "resume", "name": "Ines"}, "Lisbon Freight": {"applicant_name": "Ines Duarte"},
+               "Lemon drizzle": {"kind": "none"}}
+    out = tmp_path / "out"
+    with serving(answers=answers) as server:
+        cfg = make_config(tmp_path, server, schema="auto")
+        run_routed(cfg)
+        assert routes(out)["short.txt"]["schema_name"] == "resume"  # the model got it wrong
+        # A reviewer edits the routes sheet: short.txt is a letter; the unchanged rows are not labels.
+        sheet = tmp_path / "routes.csv"
+        sheet.write_text("doc_id,schema_name\nletter.txt,cover_letter\nshort.txt,cover_letter\nrecipe.txt,\n")
+        report = import_routes(cfg, sheet)
+        assert report.stored == [("short.txt", "cover_letter")] and report.rows_read == 3
+        assert reroute(cfg, [("letter.txt", "invoices")], source="test").rejected  # not a candidate: refused
+        again = run_routed(cfg)
+    assert again.methods.get("label") == 1 and again.moved == [["short.txt", "resume", "cover_letter"]]
+    assert results(out, "cover_letter")["short.txt"]["status"] == "ok" and "short.txt" not in results(out, "resume")
+    # A labeled letter is a letter too (the labels store knows its schema).
+    labels = Labels(out / "cover_letter" / "journal.sqlite3")
+    labels.add("letter.txt", "applicant_name", "Ines Duarte", source="test", content_sha256=None, kind=PERSON)
+    labels.close()
+    scored = evaluate_routing(cfg)
+    assert (scored.labeled, scored.scored, scored.right) == (2, 2, 1)  # short.txt's own route was wrong
+    assert scored.confusion[("cover_letter", "resume")] == 1 and scored.by_method["keywords"] == [1, 1]

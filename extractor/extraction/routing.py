@@ -691,3 +691,93 @@ async def plan_routed_async(config: RunConfig) -> RoutedPlan:
 
 def plan_routed(config: RunConfig) -> RoutedPlan:
     return asyncio.run(plan_routed_async(config))
+
+
+# -- people correct it -----------------------------------------------------------------------------------------
+
+@dataclass
+class RerouteReport:
+    stored: list[tuple[str, str]] = field(default_factory=list)  # (doc_id, schema or "none")
+    rejected: list[str] = field(default_factory=list)  # why a row was not stored
+    rows_read: int = 0
+
+    @property
+    def exit_code(self) -> int:
+        return ExitCode.SOME_FAILED if self.rejected else ExitCode.OK
+
+
+def reroute(config: RunConfig, changes: Sequence[tuple[str, str]], *, source: str) -> RerouteReport:
+    """Store a person's routes: each (doc_id, schema or "none") is this document's kind, for the bytes it was last
+    routed with (whatever its bytes when it was never routed); the next routed run follows it."""
+    names = {s.name for s in load_candidates(config.schemas_dir, config.schemas)}
+    report = RerouteReport()
+    store = Routes(config.routing_layout.store)
+    try:
+        for doc_id, schema in changes:
+            schema = schema.strip()
+            if schema not in names and schema != NONE_OF_THEM:
+                report.rejected.append(f"{doc_id}: {schema!r} is not a candidate schema "
+                                       f"({', '.join(sorted(names))}) nor {NONE_OF_THEM!r}")
+                continue
+            last = store.latest_route(doc_id)
+            store.add_reroute(doc_id, schema, content_sha256=last.get("content_sha256") if last else None,
+                              source=source)
+            report.stored.append((doc_id, schema))
+    finally:
+        store.close()
+    return report
+
+
+def import_routes(config: RunConfig, path: Path) -> RerouteReport:
+    """Re-routes from a sheet (.csv, .xlsx or .parquet with `doc_id` and `schema_name` or `schema` columns, e.g.
+    routes.parquet edited): the rows whose schema differs from the document's route now."""
+    rows = _sheet_rows(path)
+    store = Routes.open_readonly(config.routing_layout.store)
+    changes: list[tuple[str, str]] = []
+    bad: list[str] = []
+    try:
+        for number, row in enumerate(rows, start=2):
+            doc_id = str(row.get("doc_id") or "").strip()
+            wanted = row.get("schema_name", row.get("schema"))
+            wanted = str(wanted).strip() if wanted not in (None, "") else NONE_OF_THEM
+            if not doc_id:
+                bad.append(f"{path.name} row {number}: no doc_id")
+                continue
+            now = store.latest_route(doc_id) if store is not None else None
+            if now is not None and (now.get("schema_name") or NONE_OF_THEM) == wanted and now.get("method") != "label":
+                continue  # unchanged: the route stands as the signals decided it
+            if now is not None and now.get("method") == "label" and (now.get("schema_name") or NONE_OF_THEM) == wanted:
+                continue
+            changes.append((doc_id, wanted))
+    finally:
+        if store is not None:
+            store.close()
+    report = reroute(config, changes, source=f"sheet:{path.name}")
+    report.rows_read = len(rows)
+    report.rejected[:0] = bad
+    return report
+
+
+def _sheet_rows(path: Path) -> list[dict[str, Any]]:
+    suffix = path.suffix.lower()
+    if not path.is_file():
+        raise ConfigError(f"routes file {path} does not exist")
+    if suffix == ".parquet":
+        import polars as pl
+
+        return pl.read_parquet(path).to_dicts()
+    if suffix == ".csv":
+        import csv
+
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            return list(csv.DictReader(fh))
+    if suffix == ".xlsx":
+        import openpyxl
+
+        sheet = openpyxl.load_workbook(path, read_only=True).worksheets[0]
+        values = list(sheet.iter_rows(values_only=True))
+        if not values:
+            return []
+        header = [str(h) if h is not None else "" for h in values[0]]
+        return [dict(zip(header, row, strict=False)) for row in values[1:]]
+    raise ConfigError(f"routes file {path}: expected .csv, .xlsx or .parquet with doc_id and schema_name columns")

@@ -84,6 +84,15 @@ class Routes:
         row = self._db.execute("SELECT row FROM routes WHERE doc_id = ? ORDER BY id DESC LIMIT 1", (doc_id,)).fetchone()
         return json.loads(row[0]) if row else None
 
+    def automatic_route(self, doc_id: str) -> dict[str, Any] | None:
+        """The document's newest route that the signals decided (not a reviewer's re-route): what `eval --routing`
+        scores."""
+        for (row,) in self._db.execute("SELECT row FROM routes WHERE doc_id = ? ORDER BY id DESC", (doc_id,)):
+            route = json.loads(row)
+            if route.get("method") not in (None, "label"):
+                return route
+        return None
+
     def latest_routes(self, doc_ids: Iterable[str] | None = None) -> list[str]:
         """The newest route (as JSON) of each of `doc_ids` (None: every document ever routed), by doc_id."""
         rows = self._db.execute(

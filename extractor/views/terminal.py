@@ -16,6 +16,7 @@ from extractor.extraction.routing import RoutedPlan, RoutedSummary
 from extractor.formatting import pct, usd, usd_as_given
 from extractor.layout import Layout
 from extractor.quality.evaluation import EvalReport
+from extractor.quality.routing import RoutingReport
 from extractor.values.metrics import best_by_field, wilson
 
 if TYPE_CHECKING:
@@ -308,3 +309,24 @@ def print_routed_plan(plan: RoutedPlan, console: Console) -> None:
         console.print(f"[bold]{escape(name)}[/]")
         print_plan(schema_plan, console)
     console.print(f"estimated cost of what is known now: {usd(plan.cost_usd, unknown='unknown')}")
+
+
+def print_routing_eval(report: RoutingReport, console: Console) -> None:
+    """`eval --routing`: routing accuracy, by method, and where the wrong ones went."""
+    if not report.scored:
+        console.print(f"no route to score: {report.labeled} document(s) have a known kind, none of them a route "
+                      "decided by the signals yet (run --schema auto, then re-route what is wrong: extractor route)")
+        return
+    low, high = report.interval or (0.0, 1.0)
+    console.print(f"routing accuracy: {report.right}/{report.scored} = {pct(report.accuracy, 1)} "
+                  f"(95% interval {pct(low, 1)}-{pct(high, 1)}) on the documents whose kind is known")
+    for method, (right, n) in sorted(report.by_method.items()):
+        console.print(f"  decided by {escape(method)}: {right}/{n} right")
+    table = Table("truth", "routed to", "documents", title="the wrong ones", title_justify="left")
+    for (truth, routed), n in sorted(report.confusion.items()):
+        if truth != routed:
+            table.add_row(escape(truth), escape(routed), str(n))
+    if table.row_count:
+        console.print(table)
+    if report.unscored:
+        console.print(f"not scored: {len(report.unscored)} document(s) without a decided route")
