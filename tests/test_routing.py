@@ -159,6 +159,12 @@ def test_an_email_with_a_cover_letter_and_a_cv_attached_gives_one_row_in_each_sc
     assert cvs["mail.eml#cv.pdf"]["companies"] == ["Porto Logistics"]
     # Each part's evidence is found in that part's own text (a PDF's too), not in the whole e-mail's.
     assert cvs["mail.eml#cv.pdf"]["grounded"] == 1.0
+    # Its row's hash is its own bytes': the review page finds that part again in the e-mail (review, finetune).
+    from extractor.documents import SourceFile, content_sha256
+
+    row = cvs["mail.eml#cv.pdf"]
+    again = SourceFile.of(Path(row["source_path"]), row["doc_id"])
+    assert again.part == "cv.pdf" and content_sha256(again) == row["content_sha256"]
     # The body says nothing of a kind: a route of its own, skipped, listed.
     assert routes(out)["mail.eml#body"]["status"] == "skipped"
     assert summary.skips and summary.skips[0][0] == "mail.eml#body"
@@ -287,3 +293,24 @@ def test_a_reviewer_re_routes_a_document_from_a_sheet_and_eval_reports_routing_a
     scored = evaluate_routing(cfg)
     assert (scored.labeled, scored.scored, scored.right) == (2, 2, 1)  # short.txt's own route was wrong
     assert scored.confusion[("cover_letter", "resume")] == 1 and scored.by_method["keywords"] == [1, 1]
+
+
+def test_labeled_documents_vote_as_neighbours_when_the_hints_alone_do_not_decide(tmp_path: Path) -> None:
+    from extractor.store import PERSON, Labels
+
+    letters = {f"l{i}.txt": f"Dear team,\n\nI am writing to apply for the data engineer position at Orbital Freight "
+                            f"({i}): Airflow pipelines, dbt models and freight reporting.\n\nSincerely,\n"
+                            f"Applicant {i}\n" for i in range(3)}
+    new = ("Data engineer for Orbital Freight: my Airflow pipelines and dbt models cut the freight reporting time in "
+           "half. Dear reader, more on request.\n")
+    write_docs(tmp_path / "in", {**letters, "new.txt": new})
+    labels = Labels(tmp_path / "out" / "cover_letter" / "journal.sqlite3")
+    for i, doc_id in enumerate(letters):
+        labels.add(doc_id, "applicant_name", f"Applicant {i}", source="test", content_sha256=None, kind=PERSON)
+    labels.close()
+    with serving() as server:
+        run_routed(make_config(tmp_path, server, schema="auto"))
+        assert routing_requests(server) == [], "no question: the neighbours and one hint decided"
+    route = routes(tmp_path / "out")["new.txt"]
+    assert (route["schema_name"], route["method"], route["confidence"]) == ("cover_letter", "neighbours", 1.0)
+    assert all(doc_id in route["error_message"] for doc_id in letters)

@@ -19,6 +19,7 @@ from extractor.documents.parsers import SUPPORTED_SUFFIXES, decode_text, email_p
 from extractor.documents.reader import (
     SMALL_TEXT_BYTES,
     DocumentReader,
+    content_sha256,
     document_from_bytes,
     load_document,
     part_bytes,
@@ -38,6 +39,7 @@ __all__ = [
     "Document",
     "DocumentReader",
     "SourceFile",
+    "content_sha256",
     "decode_text",
     "discover",
     "document_from_bytes",

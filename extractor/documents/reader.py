@@ -179,6 +179,14 @@ def part_bytes(src: SourceFile) -> bytes:
     return found[1]
 
 
+def content_sha256(src: SourceFile) -> str:
+    """The sha256 a document's row records: of its bytes (an e-mail's part: of the part's own bytes). Raises
+    OSError, or DocumentError for a part that is gone."""
+    if src.part is not None:
+        return hashlib.sha256(part_bytes(src)).hexdigest()
+    return sha256_file(src.path)
+
+
 def split_emails(files: list[SourceFile]) -> list[SourceFile]:
     """Every e-mail with attachments as its parts (`mail.eml#body`, `mail.eml#cv.pdf`: documents of their own,
     for `--schema auto`), every other file as it is. An e-mail that cannot be read stays whole (its row says why)."""
