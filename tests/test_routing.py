@@ -314,3 +314,28 @@ def test_labeled_documents_vote_as_neighbours_when_the_hints_alone_do_not_decide
     route = routes(tmp_path / "out")["new.txt"]
     assert (route["schema_name"], route["method"], route["confidence"]) == ("cover_letter", "neighbours", 1.0)
     assert all(doc_id in route["error_message"] for doc_id in letters)
+
+
+@pytest.mark.integration
+def test_the_cli_routes_a_folder_lists_the_unknown_kinds_and_takes_a_re_route(tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+        return subprocess.run([sys.executable, "-m", "extractor", *args], capture_output=True, text=True, env=env,
+                              cwd=ROOT, timeout=120)
+
+    write_docs(tmp_path / "in", {"letter.txt": LETTER, "recipe.txt": RECIPE})
+    with serving(answers={"Lemon drizzle": {"kind": "none"}}) as server:
+        common = ["--base-url", server.base_url, "--output", str(tmp_path / "out"), "--model", "gpt-4o-mini"]
+        planned = cli("run", str(tmp_path / "in"), "--schema", "auto", "--dry-run", *common)
+        assert planned.returncode == 0, planned.stderr
+        assert "routing questions to ask: 1" in planned.stdout and "keywords" in planned.stdout
+        done = cli("run", str(tmp_path / "in"), "--schema", "auto", *common)
+        assert done.returncode == 0, done.stderr
+        assert "recipe.txt: of no known kind: none of cover_letter, resume" in " ".join(done.stdout.split())
+        rerouted = cli("route", "recipe.txt", "cover_letter", "--output", str(tmp_path / "out"))
+        assert rerouted.returncode == 0 and "recipe.txt -> cover_letter" in rerouted.stdout
+        scored = cli("eval", "--routing", "--output", str(tmp_path / "out"), "--json")
+    assert json.loads(scored.stdout)["right"] == 0 and json.loads(scored.stdout)["scored"] == 1
