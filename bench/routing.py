@@ -5,15 +5,17 @@ The mixed folder: the 24 sample letters (`inputs/`), the 10 held-out letters (`b
 of the shared dataset that no test uses (`scripts/make_resumes.py --limit 60`, the last 20: cv_041 to cv_060),
 and the 5 documents of no known kind in `bench/routing_unknown/` (a recipe, minutes, two notices, a returns page).
 
-    python bench/routing.py                  # both measurements below
-    python bench/routing.py --model-only     # only (1): the enum question asked about every document
-    python bench/routing.py --run-only       # only (2): the routed run
+    python bench/routing.py                  # all three measurements below
+    python bench/routing.py --only 1,2       # some of them
+    python bench/routing.py --run-docs 12    # (3) on every 5th document only (the whole folder by default)
 
 1. **The question alone**: every document asked the constrained question (schema names and "none"), no hints,
    no neighbours: the embedded model's own accuracy at it, and its seconds per document.
-2. **The routed run** (`run --schema auto`, embedded default, fresh outputs): the cascade's accuracy (routes
-   against the truth above), how each document was decided, and routing's share of the run's wall time
-   (`routing_s / wall_s`: deciding every document, against routing plus every schema's extraction).
+2. **The cascade** (what `--schema auto` decides: hints, then the question for the rest), every document, no
+   extraction: its accuracy against the truth above, how each document was decided, and routing's seconds.
+3. **The routed run** (`run --schema auto`, embedded default, fresh outputs) on `--run-docs` documents (a stable
+   spread over the kinds): routing's share of the run's wall time (`routing_s / wall_s`: deciding every
+   document, against routing plus every schema's extraction), and its accuracy there too.
 """
 
 from __future__ import annotations
@@ -95,9 +97,39 @@ async def model_only(work: Path, truth: dict[str, str]) -> None:
         print(f"      truth {want:12} answered {got:12} {count}")
 
 
-def routed_run(work: Path, truth: dict[str, str]) -> None:
+async def cascade(work: Path, truth: dict[str, str]) -> None:
+    cfg = config(work, "out-cascade")
+    candidates = load_candidates(cfg.schemas_dir)
+    reader = DocumentReader(max_chars=cfg.max_chars, timeout_s=cfg.parse_timeout_s)
+    router = routing.Router(cfg, candidates, None, reader, Pricer.for_config(cfg))
+    try:
+        async with open_backend(cfg) as backend:
+            started = time.perf_counter()
+            decided = await routing.decide_all(router, split_emails(discover(cfg.input_dir)), backend.complete_json,
+                                               "bench")
+            seconds = time.perf_counter() - started
+    finally:
+        reader.close()
+    right = sum((d.schema or NONE_OF_THEM) == truth[src.doc_id] for src, _, d, _ in decided if d is not None)
+    methods = Counter(d.method if d is not None else "failed" for _, _, d, _ in decided)
+    n = len(truth)
+    print(f"(2) the cascade: {right}/{n} = {right / n:.1%} routed right; decided by {dict(methods)}; "
+          f"{seconds:.1f} s for {len(decided)} documents ({seconds / len(decided):.2f} s/document)", flush=True)
+    for src, _, d, row in decided:
+        if d is None or (d.schema or NONE_OF_THEM) != truth.get(src.doc_id):
+            print(f"      wrong: {src.doc_id} truth {truth.get(src.doc_id)} routed {d and d.schema} "
+                  f"({d and d.method}: {row['error_message']})")
+
+
+def routed_run(work: Path, truth: dict[str, str], docs: int) -> None:
     import polars as pl
 
+    if docs and docs < len(truth):  # every k-th document: a spread over the kinds, the same one each time
+        keep = set(sorted(truth)[:: max(1, len(truth) // docs)][:docs])
+        for doc_id in sorted(truth):
+            if doc_id not in keep:
+                (work / "in" / doc_id).unlink()
+        truth = {d: k for d, k in truth.items() if d in keep}
     cfg = config(work, "out-routed")
     summary = routing.run_routed(cfg)
     routes = {r["doc_id"]: r for r in pl.read_parquet(cfg.routing_layout.routes).to_dicts()}
@@ -106,7 +138,8 @@ def routed_run(work: Path, truth: dict[str, str]) -> None:
     wrong = [(d, kind, routes[d]["schema_name"], routes[d]["method"]) for d, kind in truth.items()
              if d in routes and (routes[d]["schema_name"] or NONE_OF_THEM) != kind]
     n = len(truth)
-    print(f"(2) the routed run: {right}/{n} = {right / n:.1%} routed right; decided by {dict(summary.methods)}; "
+    print(f"(3) the routed run on {n} documents ({dict(Counter(truth.values()))}): {right}/{n} = {right / n:.1%} "
+          f"routed right; decided by {dict(summary.methods)}; "
           f"routing {summary.routing_s:.1f} s of {summary.wall_s:.1f} s = {summary.routing_s / summary.wall_s:.1%} "
           f"of the run; extracted ok: " + ", ".join(f"{r.schema_name} {r.ok}/{r.documents}" for r in summary.runs),
           flush=True)
@@ -118,8 +151,8 @@ def routed_run(work: Path, truth: dict[str, str]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model-only", action="store_true")
-    parser.add_argument("--run-only", action="store_true")
+    parser.add_argument("--only", default="1,2,3", help="which measurements, e.g. 1,2")
+    parser.add_argument("--run-docs", type=int, default=0, help="(3) on this many documents (0: all)")
     args = parser.parse_args()
     if not DATASET.is_file():
         raise SystemExit(f"the shared resume dataset is not here: {DATASET}")
@@ -128,11 +161,14 @@ def main() -> None:
         truth = build_folder(work)
         kinds = Counter(truth.values())
         print(f"mixed folder: {len(truth)} documents ({dict(kinds)})", flush=True)
-        if not args.run_only:
+        only = set(args.only.split(","))
+        if "1" in only:
             asyncio.run(model_only(work, truth))
-        if not args.model_only:
+        if "2" in only:
+            asyncio.run(cascade(work, truth))
+        if "3" in only:
             with contextlib.suppress(KeyboardInterrupt):
-                routed_run(work, truth)
+                routed_run(work, truth, args.run_docs)
 
 
 if __name__ == "__main__":

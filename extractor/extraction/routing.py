@@ -360,10 +360,11 @@ class _Tracker:
     def __init__(self, observer: Observer | None) -> None:
         self.observer = observer
         self.status: dict[str, str] = {}
+        self.schema = ""  # the schema whose run reports now
 
     def started(self, total: int, backend: str, model: str) -> None:
         if self.observer is not None:
-            self.observer.started(total, backend, model)
+            self.observer.started(total, f"{self.schema} {backend}" if self.schema else backend, model)
 
     def finished(self, row: dict[str, Any], totals: RunSummary) -> None:
         self.status[row["doc_id"]] = row["status"]
@@ -382,6 +383,10 @@ async def decide_all(router: Router, files: Sequence[SourceFile], ask: Ask | Non
     limit = asyncio.Semaphore(router.config.resolved_concurrency)
 
     async def one(src: SourceFile) -> Routed:
+        async with limit:  # documents in flight, as in a run: memory holds at most this many texts
+            return await decide(src)
+
+    async def decide(src: SourceFile) -> Routed:
         previous_route = router.store.latest_route(src.doc_id) if router.store is not None else None
         previous = previous_route.get("schema_name") if previous_route else None
         try:
@@ -403,8 +408,7 @@ async def decide_all(router: Router, files: Sequence[SourceFile], ask: Ask | Non
                     return src, sha, None, _route_row(src, sha, None, router, run_id, previous, status="ok",
                                                       error="needs the routing question (model)")
                 try:
-                    async with limit:
-                        decision = await router.ask(ask, text, seen)
+                    decision = await router.ask(ask, text, seen)
                 except (ExtractionError, TimeoutError) as exc:
                     message = str(exc) or f"the routing question took longer than document_deadline_s = " \
                                           f"{router.config.document_deadline_s:g}s"
@@ -586,6 +590,7 @@ async def run_routed_async(config: RunConfig, observer: Observer | None = None,
                         continue
                     if config.max_cost_usd is not None:  # one limit for the whole routed run
                         sub = _with_limit(sub, config.max_cost_usd - spent)
+                    tracker.schema = schema.name
                     result = await run_async(sub, tracker, stop, files=group, backend=shared.get)
                     summary.runs.append(result)
                     spent += result.cost_usd or 0.0
