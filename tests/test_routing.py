@@ -339,3 +339,19 @@ def test_the_cli_routes_a_folder_lists_the_unknown_kinds_and_takes_a_re_route(tm
         assert rerouted.returncode == 0 and "recipe.txt -> cover_letter" in rerouted.stdout
         scored = cli("eval", "--routing", "--output", str(tmp_path / "out"), "--json")
     assert json.loads(scored.stdout)["right"] == 0 and json.loads(scored.stdout)["scored"] == 1
+
+
+def test_an_email_is_split_only_when_it_has_attachments_and_a_hash_in_a_file_name_is_no_part(tmp_path: Path) -> None:
+    from extractor.documents import SourceFile, discover, email_parts, split_emails
+
+    plain = email.message.EmailMessage()
+    plain["Subject"] = "Hello"
+    plain.set_content("Just a note.")
+    write_docs(tmp_path, {"plain.eml": bytes(plain), "with.eml": _application_email(LETTER, _pdf(CV), body=" "),
+                          "a#b.txt": "a file whose name has a hash"})
+    found = {s.doc_id: s for s in split_emails(discover(tmp_path))}
+    assert set(found) == {"a#b.txt", "plain.eml", "with.eml#letter.txt", "with.eml#cv.pdf"}  # no empty body
+    assert found["with.eml#cv.pdf"].suffix == ".pdf" and found["a#b.txt"].part is None
+    assert SourceFile.of(tmp_path / "a#b.txt", "a#b.txt").part is None
+    assert SourceFile.of(tmp_path / "with.eml", "with.eml#cv.pdf").part == "cv.pdf"
+    assert email_parts(bytes(plain)) == {}
