@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from extractor.errors import ConfigError
-from extractor.layout import Layout
+from extractor.layout import Layout, RoutingLayout
 
 DEFAULT_CONFIG_FILE = Path("extractor.toml")
 DEFAULT_REMOTE_MODEL = "gpt-4o-mini"
@@ -57,7 +57,8 @@ class RunConfig:
     `input_dir` is needed only by the commands that read documents (run, dry run)."""
 
     input_dir: Path | None = None
-    schema: str = "cover_letter"
+    schema: str = "cover_letter"  # or "auto": each document routed to the schema of its kind (extraction.routing)
+    schemas: tuple[str, ...] = ()  # with schema = "auto": the schemas routed among (empty: all in schemas_dir)
     schemas_dir: Path = Path("schemas")
     output_dir: Path = Path("outputs")
     backend: str = "auto"
@@ -144,6 +145,15 @@ class RunConfig:
         if self.batch and self.samples > 1:
             raise ConfigError("--batch cannot take self-consistency samples (--samples): run those without it")
 
+    @property
+    def routed(self) -> bool:
+        """`schema = "auto"`: documents are routed to their schemas (extraction.routing), not extracted as one."""
+        return self.schema == "auto"
+
+    def for_schema(self, name: str) -> RunConfig:
+        """These settings for one schema (what `--schema auto` runs each routed group of documents with)."""
+        return dataclasses.replace(self, schema=name)
+
     def require_reachable_model(self) -> None:
         """Refuse (ConfigError, exit 2) a model no configured backend can serve, before a run stores anything.
 
@@ -216,7 +226,16 @@ class RunConfig:
     @property
     def layout(self) -> Layout:
         """Where this schema's outputs live (journal, results, logs, ...)."""
+        if self.routed:
+            raise ConfigError("--schema auto has no outputs of its own: name the schema whose outputs you mean "
+                              "(--schema NAME); the routing decisions are in "
+                              f"{RoutingLayout.of(self.output_dir).routes}")
         return Layout.of(self.output_dir, self.schema)
+
+    @property
+    def routing_layout(self) -> RoutingLayout:
+        """Where `--schema auto` keeps its decisions (`<output>/_routing/`)."""
+        return RoutingLayout.of(self.output_dir)
 
     def document_key(self, content_sha256: str, schema_version: str, *, sampled: bool,
                      examples: str | None = None) -> str:
@@ -329,6 +348,14 @@ def build_config(
         if not isinstance(values[name], str | Path):
             raise ConfigError(f"{name} must be a path, not {values[name]!r}")
         values[name] = Path(values[name])
+    if "schemas" in values:
+        names = values["schemas"]
+        if isinstance(names, str):
+            names = [n for n in names.replace(",", " ").split() if n]
+        if not isinstance(names, list | tuple) or not all(isinstance(n, str) and n for n in names):
+            raise ConfigError(f"setting schemas must be a list of schema names, e.g. [\"invoice\", \"resume\"], "
+                              f"not {names!r}")
+        values["schemas"] = tuple(names)
     values["prices"] = _prices(file_values.get("prices"))
     values["finetune_prices"] = _finetune_prices(file_values.get("finetune_prices"))
     _check_types(values)

@@ -1,10 +1,11 @@
 """Document schemas: a pydantic model, its instructions and few-shot examples, found in `schemas/`.
 
 A schema module defines `MODEL` (a pydantic model), `INSTRUCTIONS` (str) and `EXAMPLES` (a list of
-`(document_text, MODEL instance)` pairs), and optionally `DESCRIPTION` and `CHECKS`: functions of a validated
-MODEL instance that yield `(field, message)` for each rule its values break (an invoice's lines that do not add
-up to its net); a broken rule flags the row for review (`review_flags`, `needs_review`), it never fails it.
-Its name is the file stem.
+`(document_text, MODEL instance)` pairs), and optionally `DESCRIPTION` (one line: what kind of document it is),
+`KEYWORDS` (words and phrases typical of that kind: routing hints for `--schema auto`, `extraction.routing`) and
+`CHECKS`: functions of a validated MODEL instance that yield `(field, message)` for each rule its values break (an
+invoice's lines that do not add up to its net); a broken rule flags the row for review (`review_flags`,
+`needs_review`), it never fails it. Its name is the file stem.
 Its version is a hash of the JSON schema, the instructions and the examples, recorded on every row,
 so a change to any of them is visible in the results.
 
@@ -68,6 +69,7 @@ class Schema:
     description: str
     path: Path
     checks: tuple[Check, ...] = ()  # the module's CHECKS (see the module docstring)
+    keywords: tuple[str, ...] = ()  # routing hints (KEYWORDS): not part of the version, they route, not extract
 
     @property
     def json_schema(self) -> dict:
@@ -279,8 +281,11 @@ def load_schema_file(path: Path) -> Schema:
     if not all(callable(check) for check in checks):
         raise ConfigError(f"schema {path.name}: CHECKS must be a list of functions of a {model.__name__} that "
                           f"yield (field, message) for each rule its values break")
+    keywords = getattr(module, "KEYWORDS", ())
+    if isinstance(keywords, str) or not all(isinstance(k, str) and k.strip() for k in keywords):
+        raise ConfigError(f"schema {path.name}: KEYWORDS must be a list of words or phrases (non-empty strings)")
     return Schema(name=path.stem, model=model, instructions=instructions.strip(), examples=tuple(examples),
-                  description=str(description), path=path, checks=checks)
+                  description=str(description), path=path, checks=checks, keywords=tuple(k.strip() for k in keywords))
 
 
 def schema_files(schemas_dir: Path) -> list[Path]:
@@ -303,3 +308,27 @@ def load_schema(schemas_dir: Path, name: str) -> Schema:
 
 def list_schemas(schemas_dir: Path) -> list[Schema]:
     return [load_schema_file(p) for p in schema_files(schemas_dir)]
+
+
+AUTO = "auto"  # `--schema auto`: each document routed to the schema of its kind (extraction.routing)
+NONE_OF_THEM = "none"  # the routing answer for a document of no known kind
+
+
+def load_candidates(schemas_dir: Path, names: Sequence[str] = ()) -> list[Schema]:
+    """The schemas `--schema auto` routes among: `names` (the `schemas` setting) or every schema in the folder."""
+    if AUTO in names or NONE_OF_THEM in names:
+        raise ConfigError(f"schemas: {AUTO!r} and {NONE_OF_THEM!r} are routing words, not schema names")
+    found = [load_schema(schemas_dir, name) for name in names] if names else list_schemas(schemas_dir)
+    if not found:
+        raise ConfigError(f"--schema auto: no schema in {schemas_dir} to route documents to (a schema is a .py file "
+                          "with MODEL and INSTRUCTIONS)")
+    if any(s.name in (AUTO, NONE_OF_THEM) for s in found):
+        raise ConfigError(f"--schema auto: a schema may not be named {AUTO!r} or {NONE_OF_THEM!r} (rename the file)")
+    return found
+
+
+def candidates_version(schemas: Sequence[Schema], method: str) -> str:
+    """The identity of a routing decision's question: which schemas, as described and hinted, and how it was
+    decided (`method`: the routing rules' own version). A change to any of them asks every document again."""
+    payload = {"method": method, "schemas": [[s.name, s.description, list(s.keywords)] for s in schemas]}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:12]

@@ -145,6 +145,24 @@ def experiments_schema() -> dict[str, pl.DataType]:
     }
 
 
+def routes_schema() -> dict[str, pl.DataType]:
+    """`_routing/routes.parquet`: one row per document of a `--schema auto` run, the route it took.
+
+    `status`: ok (routed to `schema_name`), skipped (of no known kind: `error_message` names the candidates) or
+    failed (the question could not be asked; asked again next run). `method`: label (a reviewer's re-route),
+    keywords (the schemas' routing hints), neighbours (labeled documents like it), model (the constrained
+    question), with `cached` when an earlier run's decision for the same bytes and candidates was reused."""
+    return {
+        "doc_id": pl.String(), "source_path": pl.String(), "content_sha256": pl.String(),
+        "status": pl.Enum(list(STATUSES)), "schema_name": pl.String(), "method": pl.String(),
+        "confidence": pl.Float64(), "error_message": pl.String(), "candidates": pl.List(pl.String()),
+        "candidates_version": pl.String(), "previous_schema": pl.String(), "cached": pl.Boolean(),
+        "prompt_tokens": pl.Int64(), "completion_tokens": pl.Int64(), "cost_usd": pl.Float64(),
+        "latency_s": pl.Float64(), "model": pl.String(), "run_id": pl.String(),
+        "routed_at": pl.Datetime("us", "UTC"),
+    }
+
+
 # -- child tables: a list of objects as rows of its own ------------------------------------------------------------
 
 ITEM_INDEX = "index"  # a child table's column of the item's place in its document's list (0-based, as `items[3]`)

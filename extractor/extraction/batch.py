@@ -167,7 +167,7 @@ async def record_answer(recorder: Recorder, api: BatchAPI, batch_id: str, docume
     if doc is None:
         log.warning("batch %s answered an unknown custom_id %r", batch_id, line.get("custom_id"))
         return None
-    row = recorder.base_row(SourceFile(path=Path(doc["source_path"]), doc_id=doc["doc_id"]), doc["content_sha256"],
+    row = recorder.base_row(SourceFile.of(Path(doc["source_path"]), doc["doc_id"]), doc["content_sha256"],
                             doc.get("examples") or ())  # submissions from before it was kept have none
     response = line.get("response") or {}
     body = response.get("body") or {}
@@ -254,7 +254,7 @@ async def _evidence(recorder: Recorder, row: dict[str, Any], reader: DocumentRea
     if reader is None:
         return
     try:
-        doc = await reader.read(SourceFile(path=Path(row["source_path"]), doc_id=row["doc_id"]))
+        doc = await reader.read(SourceFile.of(Path(row["source_path"]), row["doc_id"]))
     except (DocumentError, OSError):
         return  # moved, archived or unreadable now: the row keeps its values, without evidence
     if doc.sha256 == row["content_sha256"]:

@@ -348,7 +348,9 @@ class Recorder:
             cached_tokens=row["cached_tokens"], cost_usd=row["cost_usd"], latency_s=row["latency_s"],
             error_type=row["error_type"], error_message=row["error_message"])
         if self.config.archive_dir is not None and row["status"] == "ok":
-            self.archive(SourceFile(path=Path(row["source_path"]), doc_id=row["doc_id"]))
+            src = SourceFile.of(Path(row["source_path"]), row["doc_id"])
+            if src.part is None:  # an e-mail's part: the routed run moves the e-mail once all its parts are done
+                self.archive(src)
         if self.observer is not None:
             self.observer.finished(row, self.summary)
         if time.monotonic() - self.last_checkpoint >= self.config.checkpoint_s:
