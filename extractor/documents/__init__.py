@@ -4,21 +4,26 @@ Every file gets a stable `doc_id` (its path relative to the input folder) and th
 bytes. Files that cannot be read raise `DocumentError` with a message a person understands and the
 row status they deserve (`skipped` for nothing-to-do, `failed` for broken input).
 
-- `model`: `SourceFile` (a file found) and `Document` (its text and page starts);
+- `model`: `SourceFile` (a file found) and `Document` (its text and page starts; for pages read by OCR a
+  `Box` per line: its offsets, page, bbox as fractions of the page, OCR confidence; `PageInfo` per page);
 - `sources`: `discover` and `sha256_file`;
-- `parsers`: the text of a file's bytes, by format;
+- `ocr`: scanned pages and photos read offline (RapidOCR): orientation, reading order, limits, page images;
+- `parsers`: the text of a file's bytes, by format (scans and images through `ocr`);
 - `reader`: `DocumentReader`, which parses under a time limit in worker processes, and `read_text`.
 
-May import: `errors` only. Later: page images, OCR boxes and chunks live here too.
+May import: `errors` only. Later: chunks live here too.
 """
 
-from extractor.documents.model import PAGE_MARK, Document, SourceFile, text_json
+from extractor.documents.model import PAGE_MARK, Box, Document, PageInfo, ParseOptions, SourceFile, text_json
+from extractor.documents.ocr import IMAGE_SUFFIXES, may_need_ocr, page_image
+from extractor.documents.ocr import engine_id as ocr_engine
 from extractor.documents.parsers import SUPPORTED_SUFFIXES, decode_text, html_to_text, parse_bytes
 from extractor.documents.reader import SMALL_TEXT_BYTES, DocumentReader, document_from_bytes, load_document, read_text
 from extractor.documents.sources import MAX_FILE_BYTES, NOT_DOCUMENTS, discover, sha256_file
 
 __all__ = [
-    "MAX_FILE_BYTES", "NOT_DOCUMENTS", "PAGE_MARK", "SMALL_TEXT_BYTES", "SUPPORTED_SUFFIXES", "Document",
-    "DocumentReader", "SourceFile", "decode_text", "discover", "document_from_bytes", "html_to_text",
-    "load_document", "parse_bytes", "read_text", "sha256_file", "text_json",
+    "IMAGE_SUFFIXES", "MAX_FILE_BYTES", "NOT_DOCUMENTS", "PAGE_MARK", "SMALL_TEXT_BYTES", "SUPPORTED_SUFFIXES",
+    "Box", "Document", "DocumentReader", "PageInfo", "ParseOptions", "SourceFile", "decode_text", "discover",
+    "document_from_bytes", "html_to_text", "load_document", "may_need_ocr", "ocr_engine", "page_image",
+    "parse_bytes", "read_text", "sha256_file", "text_json",
 ]

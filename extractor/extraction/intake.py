@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from extractor.config import RunConfig
-from extractor.documents import DocumentReader, SourceFile, sha256_file
+from extractor.documents import Box, DocumentReader, SourceFile, may_need_ocr, ocr_engine, sha256_file
 from extractor.errors import DocumentError
 from extractor.extraction.budget import Budget
 from extractor.extraction.prompts import build_messages, system_prompt
@@ -40,6 +40,9 @@ class Identity:
     sampled: bool  # gets K self-consistency samples
     raw: bytes | None = None  # small plain text, read once for the hash and the text
     examples: tuple[Shot, ...] = ()  # `--examples similar:K`: the labeled documents sent as its examples
+    # A file that may be read by OCR (an image, a PDF): its key if it is, which names the OCR engine and version,
+    # so that another engine or version extracts it again; a text PDF keeps `key` (known once it is parsed).
+    ocr_key: str | None = None
 
     @property
     def example_ids(self) -> list[str]:
@@ -83,6 +86,7 @@ class Ready:
     prompt_chars: int
     text: str  # the document's text as the model sees it: what evidence offsets index into
     pages: tuple[int, ...] | None = None  # where each page starts in `text` (PDF)
+    boxes: tuple[Box, ...] = ()  # the OCR'd lines, where pages were read by OCR
 
 
 Triage = Unreadable | Carry | Pending | Fresh
@@ -127,16 +131,23 @@ class Intake:
             return Unreadable(src, f"cannot read file: {exc.strerror or exc}")
         # The examples are part of the result's identity: other examples, another key (none: the old key).
         shots = await self.retriever.choose(src, sha, raw) if self.retriever is not None else ()
-        key = self.config.document_key(src.doc_id, sha, self.schema_version, digest(shots) if shots else None)
-        return Identity(src, sha, key, self.config.sampled(src.doc_id), raw, shots)
+        examples = digest(shots) if shots else None
+        key = self.config.document_key(src.doc_id, sha, self.schema_version, examples)
+        engine = ocr_engine() if may_need_ocr(src.path) else None
+        ocr_key = (self.config.document_key(src.doc_id, sha, self.schema_version, examples, ocr=engine)
+                   if engine else None)
+        return Identity(src, sha, key, self.config.sampled(src.doc_id), raw, shots, ocr_key)
 
     def lookup(self, identity: Identity) -> Carry | Pending | Fresh:
         """Whether a document already has its result (carry), waits in a batch (pending) or needs the model."""
-        stored = None if self.config.force or self.journal is None else self.journal.cached_row(identity.key)
-        if stored is not None:
-            return Carry(identity, stored)
+        for key in (identity.key, identity.ocr_key):
+            if key is None:
+                continue
+            stored = None if self.config.force or self.journal is None else self.journal.cached_row(key)
+            if stored is not None:
+                return Carry(dataclasses.replace(identity, key=key), stored)
         # --force re-extracts a pending document through a plain run; a batch run never submits it twice.
-        if identity.key in self.in_batch and (self.config.batch or not self.config.force):
+        if {identity.key, identity.ocr_key} & self.in_batch and (self.config.batch or not self.config.force):
             return Pending(identity)
         return Fresh(identity)
 
@@ -155,7 +166,9 @@ class Intake:
         messages = build_messages(self.system, doc.text, [(s.text, s.output) for s in identity.examples])
         # The document's characters and every system message's (the retrieved examples' too), as before them.
         chars = sum(len(m["content"]) for m in messages if m["role"] == "system") + len(doc.text)
-        return Ready(dataclasses.replace(identity, raw=None), messages, chars, doc.text, doc.pages)
+        key = identity.ocr_key if doc.ocr is not None and identity.ocr_key is not None else identity.key
+        return Ready(dataclasses.replace(identity, raw=None, key=key), messages, chars, doc.text, doc.pages,
+                     doc.boxes)
 
     def admit(self, ready: Ready) -> tuple[float, float] | None:
         """Reserve a ready document's expected cost under the cost limit; None: defer it to the next run."""

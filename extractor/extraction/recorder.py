@@ -28,7 +28,7 @@ from extractor.llm.transport import CallMeter
 from extractor.schemas import Schema
 from extractor.store import EventLog, Journal, frame_from_json_rows, write_json_atomic, write_parquet_atomic
 from extractor.table import row_schema, runs_schema
-from extractor.values.evidence import EVIDENCE_KEY, evidence_frame, ground, verdict
+from extractor.values.evidence import EVIDENCE_KEY, OcrBox, evidence_frame, ground, verdict
 from extractor.values.metrics import Consensus, compared_kinds, leaves, similarity
 
 log = logging.getLogger("extractor.extraction.recorder")
@@ -227,11 +227,11 @@ class Recorder:
             s.cost_usd += s.embedding_cost_usd
 
     def attach_evidence(self, row: dict[str, Any], text: str, pages: tuple[int, ...] | None,
-                        agreement: dict[str, float] | None = None) -> None:
+                        agreement: dict[str, float] | None = None, boxes: Sequence[OcrBox] = ()) -> None:
         """Where each value of an ok row stands in the document's text (extractor.values.evidence), kept in the row
-        itself so that it is committed, carried and replaced exactly as the result is."""
+        itself so that it is committed, carried and replaced exactly as the result is; `boxes`: the OCR'd lines."""
         try:
-            found = ground(self.schema.model, row, text, pages, agreement)
+            found = ground(self.schema.model, row, text, pages, agreement, boxes)
         except Exception as exc:  # a paid result is never lost to its evidence: keep it, say so
             log.warning("could not ground %s: %s: %s", row["doc_id"], type(exc).__name__, exc)
             self.summary.warnings.append(f"evidence for {row['doc_id']} could not be computed ({exc}); "

@@ -164,7 +164,7 @@ class _Run:
                     row.update(value.model_dump(mode="json"))
                     agreement = None
             row["status"] = "ok"
-            rec.attach_evidence(row, ready.text, ready.pages, agreement)
+            rec.attach_evidence(row, ready.text, ready.pages, agreement, ready.boxes)
         except TimeoutError:
             row.update(error_type="DeadlineExceeded",
                        error_message=f"the document took longer than document_deadline_s = "
@@ -230,7 +230,8 @@ async def run_async(config: RunConfig, observer: Observer | None = None,
                      endpoint=summary.endpoint, schema=schema.name, schema_version=schema.version)
         budget = Budget(config.max_cost_usd, pricer, TokenRate.observed(
             journal.tokens_per_char(summary.model) if config.max_cost_usd is not None else None))
-        reader = DocumentReader(max_chars=config.max_chars, timeout_s=config.parse_timeout_s)
+        reader = DocumentReader(max_chars=config.max_chars, timeout_s=config.parse_timeout_s,
+                                ocr_max_pages=config.ocr_max_pages, ocr_page_timeout_s=config.ocr_page_timeout_s)
         backend = _LazyBackend(config)
         intake = Intake.open(config, journal, schema, reader=reader, budget=budget, embed=backend.embed)
         recorder = Recorder(config, schema, journal, events, summary, observer, files, pricer, budget)

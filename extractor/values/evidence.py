@@ -30,7 +30,7 @@ import re
 import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel
 
@@ -48,7 +48,23 @@ EVIDENCE_KEY = "_evidence"  # where a journal row keeps its evidence (not a colu
 EVIDENCE_COLUMNS = {"doc_id": "String", "field": "String", "value": "String", "quote": "String",
                     "start": "Int64", "end": "Int64", "page": "Int64", "status": "String",
                     "confidence": "Float64", "score": "Float64", "schema_version": "String", "model": "String",
-                    "extracted_at": "String"}
+                    "extracted_at": "String", "bbox": "List(Float64)", "ocr_confidence": "Float64"}
+
+
+class OcrBox(Protocol):
+    """A line of OCR'd text (extractor.documents.Box): `text[start:end]` stands at `bbox` on `page`, read with
+    `confidence`; bbox is (x0, y0, x1, y1) as fractions of the page, origin top-left."""
+
+    @property
+    def start(self) -> int: ...
+    @property
+    def end(self) -> int: ...
+    @property
+    def page(self) -> int: ...
+    @property
+    def bbox(self) -> tuple[float, float, float, float]: ...
+    @property
+    def confidence(self) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -71,9 +87,16 @@ class Evidence:
     status: str
     confidence: float
     score: float | None = None  # the fuzzy match's score, when fuzzy
+    # Read by OCR: the quote's box on its page (x0, y0, x1, y1, fractions of the page, origin top-left) and the
+    # lowest OCR confidence of the lines it spans (folded into `confidence`); None for text-layer documents.
+    bbox: tuple[float, float, float, float] | None = None
+    ocr_confidence: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)  # flat fields only: dataclasses.asdict's deep copy costs ~10x more
+        out = dict(self.__dict__)  # flat fields only: dataclasses.asdict's deep copy costs ~10x more
+        if self.bbox is not None:
+            out["bbox"] = list(self.bbox)
+        return out
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Evidence:
@@ -81,7 +104,8 @@ class Evidence:
         return cls(field=row["field"], value=row["value"] if row.get("value") is not None else "",
                    quote=row.get("quote"), start=row.get("start"), end=row.get("end"), page=row.get("page"),
                    status=row.get("status") or "not_found", confidence=float(row.get("confidence") or 0.0),
-                   score=row.get("score"))
+                   score=row.get("score"), bbox=_bbox(row.get("bbox")),
+                   ocr_confidence=row.get("ocr_confidence"))
 
     @property
     def group(self) -> str:
@@ -95,6 +119,14 @@ class Evidence:
 
 
 # -- what a schema's fields are ---------------------------------------------------------------------------
+
+
+def _bbox(value: Any) -> tuple[float, float, float, float] | None:
+    """A stored bbox (a list of four numbers) as a tuple; None where there is none."""
+    if value is None or len(value) != 4:
+        return None
+    x0, y0, x1, y1 = (float(v) for v in value)
+    return x0, y0, x1, y1
 
 
 def grounded_as(kind: FieldKind) -> str:
@@ -336,11 +368,14 @@ def _phone_digits(text: str) -> str:
 
 
 class Grounder:
-    """Finds the values of one document in its text; `pages` are the 1-based pages' start offsets."""
+    """Finds the values of one document in its text; `pages` are the 1-based pages' start offsets, `boxes` the
+    OCR'd lines (in text order) where some pages were read by OCR."""
 
-    def __init__(self, text: str, pages: Sequence[int] | None = None) -> None:
+    def __init__(self, text: str, pages: Sequence[int] | None = None, boxes: Sequence[OcrBox] = ()) -> None:
         self.text = text
         self.pages = list(pages) if pages else None
+        self.boxes = list(boxes)
+        self._box_starts = [box.start for box in self.boxes]
         self._folded: str | None = None
         self._cues: tuple[str, ...] = ()  # the words of the field being grounded (see `_likeliest`)
 
@@ -355,6 +390,25 @@ class Grounder:
     def page(self, start: int) -> int | None:
         return bisect.bisect_right(self.pages, start) if self.pages else None
 
+    def located(self, start: int, end: int) -> tuple[tuple[float, float, float, float] | None, float | None]:
+        """(bbox, OCR confidence) of a span read by OCR: the union of the boxes of its lines on the page it starts
+        on, and the lowest confidence among them; (None, None) where the span was not OCR'd."""
+        if not self.boxes:
+            return None, None
+        first = max(0, bisect.bisect_right(self._box_starts, start) - 1)
+        hit = []
+        for box in self.boxes[first:]:
+            if box.start >= end:
+                break
+            if box.end > start:
+                hit.append(box)
+        if not hit:
+            return None, None
+        same = [box for box in hit if box.page == hit[0].page]
+        bbox = (min(b.bbox[0] for b in same), min(b.bbox[1] for b in same), max(b.bbox[2] for b in same),
+                max(b.bbox[3] for b in same))
+        return bbox, min(box.confidence for box in hit)
+
     def ground(self, leaf: Leaf, agreement: float | None = None) -> Evidence:
         value = leaf.value
         shown = value if isinstance(value, str) else _text(value)
@@ -368,10 +422,11 @@ class Grounder:
             status = found[2]
         score = found[3] if found is not None else None
         start, end = (found[0], found[1]) if found is not None else (None, None)
+        bbox, read = self.located(start, end) if start is not None and end is not None else (None, None)
         return Evidence(
             field=leaf.field, value=shown, quote=self.text[start:end] if start is not None else None,
             start=start, end=end, page=self.page(start) if start is not None else None, status=status,
-            confidence=confidence(status, score, agreement), score=score)
+            confidence=confidence(status, score, agreement, read), score=score, bbox=bbox, ocr_confidence=read)
 
     def _find(self, leaf: Leaf) -> tuple[int, int, str, float | None] | None:
         value, kind = leaf.value, leaf.kind
@@ -683,25 +738,31 @@ def _text(value: Any) -> str:
 # -- confidence and the document's verdict ---------------------------------------------------------------
 
 
-def confidence(status: str, score: float | None = None, agreement: float | None = None) -> float:
+def confidence(status: str, score: float | None = None, agreement: float | None = None,
+               ocr: float | None = None) -> float:
     """How far a value can be trusted without labels, 0..1.
 
     From the evidence: exact 0.95, normalized 0.9, derived 0.7, not_found 0.05; fuzzy from 0.6 at the
-    threshold up to 0.85 at a perfect score. Where the document was sampled (self-consistency), the
-    field's agreement a over the K answers is blended in: 0.6 x evidence + 0.4 x a.
+    threshold up to 0.85 at a perfect score. Where the quote was read by OCR, times the OCR confidence o of its
+    lines (an exact match in a line read at 0.6 is 0.57, not 0.95: the text itself may be misread). Where the
+    document was sampled (self-consistency), the field's agreement a over the K answers is blended in:
+    0.6 x evidence + 0.4 x a.
     """
     base = STATUS_CONFIDENCE[status]
     if status == "fuzzy" and score is not None:
         base += 0.25 * (score - FUZZY_THRESHOLD) / (100.0 - FUZZY_THRESHOLD)
+    if ocr is not None:
+        base *= max(0.0, min(1.0, ocr))
     if agreement is not None:
         base = 0.6 * base + 0.4 * agreement
     return round(min(1.0, max(0.0, base)), 4)
 
 
 def ground(model: type[BaseModel], value: Mapping[str, Any], text: str, pages: Sequence[int] | None = None,
-           agreement: Mapping[str, float] | None = None) -> list[Evidence]:
-    """Evidence for every leaf of a validated result. `agreement` (field -> 0..1) where it was sampled."""
-    grounder = Grounder(text, pages)
+           agreement: Mapping[str, float] | None = None, boxes: Sequence[OcrBox] = ()) -> list[Evidence]:
+    """Evidence for every leaf of a validated result. `agreement` (field -> 0..1) where it was sampled; `boxes`
+    the OCR'd lines, for the page boxes and OCR confidence of what was read by OCR."""
+    grounder = Grounder(text, pages, boxes)
     out = []
     for leaf in leaves(model, value):
         field = re.sub(r"\[\d+\]", "", leaf.field)
@@ -732,5 +793,6 @@ def evidence_frame(rows: Sequence[str]) -> Any:
         for item in row.get(EVIDENCE_KEY) or []:
             records.append({"doc_id": row["doc_id"], **item, "schema_version": row.get("schema_version"),
                             "model": row.get("model"), "extracted_at": row.get("extracted_at")})
-    schema = {name: getattr(pl, dtype)() for name, dtype in EVIDENCE_COLUMNS.items()}
+    schema = {name: pl.List(pl.Float64) if dtype == "List(Float64)" else getattr(pl, dtype)()
+              for name, dtype in EVIDENCE_COLUMNS.items()}
     return pl.DataFrame(records, schema=schema) if records else pl.DataFrame(schema=schema)
