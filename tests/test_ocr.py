@@ -165,7 +165,7 @@ def _line(x0: float, y0: float, text: str, width: float = 300, height: float = 2
 
 def test_reading_order_is_columns_left_to_right_then_lines_and_table_rows_stay_rows() -> None:
     columns = [_line(50, 100 + 30 * i, f"left {i}") for i in range(4)]
-    columns += [_line(500, 105 + 30 * i, f"right {i}") for i in range(4)]
+    columns += [_line(400, 100 + 30 * i, f"right {i}") for i in range(4)]  # a gutter 2.5 lines wide
     text, boxes = layout_text(sorted(columns, key=lambda line: line.y0), 1000, 1000, 1)
     assert text.split("\n\n") == ["left 0\nleft 1\nleft 2\nleft 3", "right 0\nright 1\nright 2\nright 3"]
     table = [_line(50, 100 + 30 * i, f"label {i}", width=150) for i in range(3)]
@@ -191,6 +191,12 @@ def test_evidence_of_an_ocr_read_value_has_its_box_and_its_confidence_folds_in_t
     assert total.confidence == pytest.approx(0.9 * 0.6, abs=1e-3), "a value read at 0.6 is not 'normalized 0.9'"
     plain = Grounder(text).ground(Leaf("email", "anna.schmidt@web.de", "email"))
     assert plain.bbox is None and plain.ocr_confidence is None and plain.confidence == 0.95
+    # OCR may lose the gap between two words; in OCR'd text they are found touching, in other text not
+    merged = "Mit freundlichen Grüßen\nAnnaSchmidt"
+    box = [Box(0, len(merged), 1, (0.1, 0.8, 0.3, 0.85), 0.98)]
+    name = Grounder(merged, [0], box).ground(Leaf("applicant_name", "Anna Schmidt", "text"))
+    assert (name.status, name.quote) == ("normalized", "AnnaSchmidt")
+    assert Grounder(merged).ground(Leaf("applicant_name", "Anna Schmidt", "text")).status != "normalized"
 
 
 def test_the_spreadsheet_comment_says_read_by_ocr_and_the_page() -> None:

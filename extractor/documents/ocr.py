@@ -10,9 +10,10 @@ A page goes through:
 1. limits: an image's pixel count is checked from its header before it is decoded (a 20,000 x 20,000 PNG is
    refused, not decoded: `MAX_IMAGE_PIXELS`); a page is read at most `MAX_SIDE` pixels on its long side (the
    engine's own limit, so nothing is lost) and one page at a time, so memory stays bounded;
-2. orientation: text detection on a small copy says whether lines run across or up the page (turned 90 or 270
-   degrees), and the line-direction model on its widest lines says whether it stands on its head; the page is
-   turned upright before it is read (`PageInfo.rotation`). EXIF orientation is applied first;
+2. orientation: EXIF orientation is applied first. A page is read as it stands; when that reading looks turned
+   (mostly tall lines, or mostly unsure ones), text detection on a small copy says whether lines run across or
+   up the page (turned 90 or 270 degrees), and the line-direction model on its widest lines says whether it
+   stands on its head; the page is turned upright and read again (`PageInfo.rotation`);
 3. reading order: the lines are cut into columns and paragraphs (a recursive XY cut), each block read top to
    bottom, each line left to right; a blank line between paragraphs.
 
@@ -118,7 +119,13 @@ def image_frames(raw: bytes, suffix: str, options: ParseOptions) -> Iterator[tup
 
     kind = suffix.lstrip(".").upper() or "image"
     try:
-        image = Image.open(io.BytesIO(raw))
+        # Opening reads the header only; Pillow's own guard would refuse a bomb here with its pixel count alone,
+        # so it waits for the check below, which names the size. Nothing is decoded before that check.
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            image = Image.open(io.BytesIO(raw))
+        finally:
+            Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
     except UnidentifiedImageError:
         raise DocumentError(f"not a readable {kind} image (damaged, or not an image at all)") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -183,8 +190,9 @@ def render_pdf_page(raw: bytes, index: int, dpi: float = RENDER_DPI) -> Any:
         scale = dpi / 72.0
         if width * height * scale * scale > MAX_IMAGE_PIXELS:
             scale = (MAX_IMAGE_PIXELS / (width * height)) ** 0.5
-        # Never more than the engine reads: a poster-sized page is rendered small, not rendered large and shrunk.
-        scale = min(scale, MAX_SIDE / max(width, height, 1.0)) if max(width, height) * scale > MAX_SIDE else scale
+        # Rendered at `dpi` and scaled down to MAX_SIDE by Pillow (read_page), not rendered at the smaller size:
+        # pdfium's own downscaling of a scanned page's image blurred the gaps between words, and the engine ran
+        # words together ("AnnaSchmidt"; CER of a sample letter's image-only PDF 1.4%, its PNG 0.08%).
         return page.render(scale=scale).to_pil()
     finally:
         pdf.close()
@@ -234,20 +242,46 @@ class _Line:
 
 
 def read_page(image: Any, number: int) -> ParsedPage:
-    """One page image read by OCR: upright, in reading order, a box per detected line."""
-    import numpy as np
+    """One page image read by OCR: upright, in reading order, a box per detected line.
 
+    Most pages stand upright, so a page is read as it is first; only when that reading looks like a turned page
+    (most lines taller than wide, or a median line confidence under SUSPECT_SCORE, which is what text upside down
+    reads as) does the orientation probe run, and the page is read again only if the probe turns it."""
     image = image.convert("RGB")
     if max(image.size) > MAX_SIDE:
         image.thumbnail((MAX_SIDE, MAX_SIDE))
-    rotation = orientation(image)
-    if rotation:
-        image = image.rotate(-rotation, expand=True)  # PIL turns counter-clockwise
+    rotation = 0
+    lines = _read(image)
+    if _suspect(lines):
+        rotation = orientation(image)
+        if rotation:
+            image = image.rotate(-rotation, expand=True)  # PIL turns counter-clockwise
+            lines = _read(image)
+    width, height = image.size
+    text, boxes = layout_text(lines, width, height, number)
+    return ParsedPage(text, PageInfo(number, width, height, ocr=True, rotation=rotation), boxes)
+
+
+SUSPECT_SCORE = 0.8  # median line confidence: upright letters read at 0.95-0.99, upside-down ones far lower
+
+
+def _suspect(lines: list[_Line]) -> bool:
+    """Whether a reading looks like a page on its side or head: mostly tall lines, or mostly unsure ones."""
+    if not lines:
+        return True  # nothing read: perhaps turned lines the detector missed; the probe says
+    tall = sum(line.height > 1.5 * (line.x1 - line.x0) for line in lines)
+    return tall * 2 > len(lines) or statistics.median(line.score for line in lines) < SUSPECT_SCORE
+
+
+def _read(image: Any) -> list[_Line]:
+    """The engine's lines of an upright page image, in page pixels."""
+    import numpy as np
+
     width, height = image.size
     # Every flag each call: rapidocr keeps the flags of the previous call (the probe's) as its new defaults.
     # No line-direction classifier here: the page already stands upright, and the classifier turned single
     # lines of upright letters on their heads (a 78-character line of a sample letter came out "Dos n -n n n s
-    # n icn"; CER of that page 5.2% with it), and it costs ~8% of the page's time.
+    # n icn"; CER of that page 5.2% with it, 0.08% without), and it costs ~8% of the page's time.
     result = _engine()(np.asarray(image), use_det=True, use_cls=False, use_rec=True)
     lines = []
     for quad, text, score in zip(result.boxes if result.boxes is not None else [], result.txts or (),
@@ -258,8 +292,7 @@ def read_page(image: Any, number: int) -> ParsedPage:
         xs, ys = [float(p[0]) for p in quad], [float(p[1]) for p in quad]
         lines.append(_Line(max(0.0, min(xs)), max(0.0, min(ys)), min(float(width), max(xs)),
                            min(float(height), max(ys)), text, float(score)))
-    text, boxes = layout_text(lines, width, height, number)
-    return ParsedPage(text, PageInfo(number, width, height, ocr=True, rotation=rotation), boxes)
+    return lines
 
 
 def orientation(image: Any) -> int:
@@ -370,9 +403,13 @@ def _cut(lines: list[_Line], unit: float, depth: int = 0) -> list[list[_Line]]:
 
 def _columns(left: list[_Line], right: list[_Line], unit: float) -> bool:
     """Two sides of a gutter are columns of text, not the cells of table rows ("Total" ... "120.00"): at least
-    two lines on each side, and most lines of the shorter side without a partner at the same height."""
+    two lines on each side, and either a narrow gutter (under 4 lines' height: columns of prose set side by
+    side, whose lines may well stand at the same heights) or most lines of the shorter side without a partner
+    at the same height (a wide gap between label and value, row by row, is a table or a form)."""
     if len(_rows(left)) < 2 or len(_rows(right)) < 2:
         return False
+    if min(line.x0 for line in right) - max(line.x1 for line in left) < 4 * unit:
+        return True
     fewer, other = (left, right) if len(left) <= len(right) else (right, left)
     paired = sum(any(abs(a.cy - b.cy) < 0.5 * unit for b in other) for a in fewer)
     return paired <= len(fewer) / 2

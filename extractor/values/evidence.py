@@ -214,14 +214,18 @@ def _word_pattern(word: str) -> str:
 
 _WORD = re.compile(r"\w+")
 _SEPARATOR = r"[\W_]+"
+# In text read by OCR the gap between two words may be lost ("AnnaSchmidt", "um18 Prozent": 6 merges on a sample
+# letter's image-only PDF at 200 dpi), so words may also touch there.
+_OCR_SEPARATOR = r"[\W_]*"
 
 
-def normalized_pattern(value: str) -> re.Pattern[str] | None:
-    """Case-, accent-, whitespace- and punctuation-blind pattern of a text value; None without words."""
+def normalized_pattern(value: str, ocr: bool = False) -> re.Pattern[str] | None:
+    """Case-, accent-, whitespace- and punctuation-blind pattern of a text value; None without words. `ocr`: the
+    words may touch (a gap OCR lost)."""
     words = _WORD.findall(value)
     if not words:
         return None
-    body = _SEPARATOR.join(_word_pattern(w) for w in words)
+    body = (_OCR_SEPARATOR if ocr else _SEPARATOR).join(_word_pattern(w) for w in words)
     return re.compile(rf"(?<!\w){body}(?!\w)", re.IGNORECASE)
 
 
@@ -535,10 +539,10 @@ class Grounder:
             words = _WORD.findall(fold(value))
             if not words:
                 return None
-            body = _SEPARATOR.join(re.escape(w) for w in words)
+            body = (_OCR_SEPARATOR if self.boxes else _SEPARATOR).join(re.escape(w) for w in words)
             match = re.compile(rf"(?<!\w){body}(?!\w)").search(folded, start)
             return (match.start(), match.end(), "normalized", None) if match is not None else None
-        pattern = normalized_pattern(value)
+        pattern = normalized_pattern(value, ocr=bool(self.boxes))
         if pattern is not None and (match := pattern.search(self.text, start)):
             return match.start(), match.end(), "normalized", None
         return None
