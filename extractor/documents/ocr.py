@@ -156,7 +156,8 @@ def read_image(raw: bytes, suffix: str, options: ParseOptions) -> list[ParsedPag
     """Every page of an image file, read by OCR."""
     if not options.ocr:
         raise DocumentError("OCR is off (ocr_max_pages = 0): images are not read", status="skipped")
-    _engine()  # a missing OCR package is a skipped row before any decoding
+    if engine_id() is None:  # a missing OCR package is a skipped row before any decoding
+        raise DocumentError(INSTALL_HINT, status="skipped")
     Image = _pillow()
     try:
         frames = getattr(Image.open(io.BytesIO(raw)), "n_frames", 1)
@@ -207,8 +208,9 @@ def read_pdf_pages(raw: bytes, indexes: list[int], total: int, options: ParseOpt
             f"PDF has {len(indexes)} of {total} page(s) without a text layer, above ocr_max_pages = "
             f"{options.ocr_max_pages} (OCR takes a few seconds a page); split the file or raise ocr_max_pages "
             "in the config file")
-    _engine()
-    if options.defer_ocr:
+    if engine_id() is None:
+        raise DocumentError(INSTALL_HINT, status="skipped")
+    if options.defer_ocr:  # the models are loaded only by the pass that reads
         raise OcrNeeded(len(indexes))
     clock = _Clock(options, len(indexes))
     out: dict[int, ParsedPage] = {}
