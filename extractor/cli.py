@@ -486,8 +486,9 @@ def _serve_review(cfg: RunConfig, host: str | None, port: int | None) -> None:
 
 @app.command("text")
 def text(
-    file: Annotated[Path, typer.Argument(help="a document (txt, md, pdf, docx, html, eml)")],
-    as_json: Annotated[bool, typer.Option("--json", help="JSON with page boundaries")] = False,
+    file: Annotated[Path, typer.Argument(help="a document (txt, md, pdf, docx, html, eml, or a scan: png, jpg, "
+                                              "tif, webp, bmp)")],
+    as_json: Annotated[bool, typer.Option("--json", help="JSON with page boundaries and OCR boxes")] = False,
     config: ConfigOpt = None,
 ) -> None:
     """Print exactly the text the model sees for FILE (evidence offsets index into it)."""
@@ -498,7 +499,8 @@ def text(
     with _errors():
         cfg = _settings(config)
         # Any length: evidence offsets of a chunked long document index into this text, whatever max_chars is.
-        doc = read_text(file, max_chars=sys.maxsize, timeout_s=cfg.parse_timeout_s)
+        doc = read_text(file, max_chars=sys.maxsize, timeout_s=cfg.parse_timeout_s,
+                        ocr_max_pages=cfg.ocr_max_pages, ocr_page_timeout_s=cfg.ocr_page_timeout_s)
     if as_json:
         typer.echo(json.dumps(text_json(doc), ensure_ascii=False, indent=2))
     else:

@@ -86,6 +86,8 @@ class RunConfig:
     sample_temperature: float = 0.7
     sample_seed: int = 0
     parse_timeout_s: float = 60.0
+    ocr_max_pages: int = 50  # a document with more pages to read by OCR is a failed row (0: OCR off)
+    ocr_page_timeout_s: float = 30.0  # each page read by OCR adds this to the document's parse time limit
     force: bool = False  # re-extract documents that already have a stored result
     archive_dir: Path | None = None  # move ok inputs here once their result is durable
     grace_s: float = 30.0  # after SIGINT/SIGTERM: time for in-flight documents to finish
@@ -238,15 +240,16 @@ class RunConfig:
         return RoutingLayout.of(self.output_dir)
 
     def document_key(self, content_sha256: str, schema_version: str, *, sampled: bool,
-                     examples: str | None = None) -> str:
+                     examples: str | None = None, ocr: str | None = None) -> str:
         """`cache_key` of one document as this run would extract it (K samples if it is `sampled`, see
         extractor.extraction.sampling; `examples`: the digest of the retrieved examples it is sent with, see
-        extractor.extraction.retrieval)."""
+        extractor.extraction.retrieval; `ocr`: the OCR engine and version that read it, see
+        extractor.documents.ocr)."""
         return self.cache_key(content_sha256, schema_version,
-                              samples=self.samples if sampled else 1, examples=examples)
+                              samples=self.samples if sampled else 1, examples=examples, ocr=ocr)
 
     def cache_key(self, content_sha256: str, schema_version: str, samples: int = 1,
-                  examples: str | None = None) -> str:
+                  examples: str | None = None, ocr: str | None = None) -> str:
         """Identity of an extraction: same bytes, schema version, model and settings -> same result.
 
         A stored ok result with this key is reused instead of paying for the document again. The schema's
@@ -267,6 +270,8 @@ class RunConfig:
             identity.update(samples=samples, sample_temperature=self.sample_temperature)
         if examples is not None or self.examples == "none":
             identity.update(examples=examples or "none")
+        if ocr is not None:  # only then: documents with a text layer keep the keys they always had
+            identity.update(ocr=ocr)
         if examples is not None and self.resolved_strategy == "fields":
             # The field strategy shows retrieved examples since "fields-demos-v1"; its results from before,
             # under the same digest but never shown them, are not carried.

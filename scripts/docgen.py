@@ -136,6 +136,9 @@ SETTINGS = {
     "sample_temperature": "temperature of the K self-consistency answers",
     "sample_seed": "seed of the sampled documents' draw",
     "parse_timeout_s": "PDF, DOCX, HTML and e-mail parsers are killed past this",
+    "ocr_max_pages": "scans and photos: a document with more pages to read by OCR is a failed row, before any "
+                     "is read; 0 turns OCR off (images and image-only PDFs are skipped)",
+    "ocr_page_timeout_s": "each page read by OCR adds this many seconds to the document's `parse_timeout_s`",
     "force": "re-extract documents that already have a stored result",
     "archive_dir": "move ok inputs here once their result is durable (`run --archive`)",
     "grace_s": "after SIGINT/SIGTERM: time in-flight documents get to finish",
@@ -296,13 +299,16 @@ EVIDENCE = {
     "quote": "the exact document text that supports it, or null",
     "start": "character offset: `text[start:end] == quote` (the text `extractor text FILE` prints)",
     "end": "character offset, exclusive",
-    "page": "1-based page for PDFs, else null",
+    "page": "1-based page for PDFs, multi-page TIFFs and images, else null",
     "status": "`exact`, `normalized`, `fuzzy`, `derived` or `not_found` (see Evidence and review)",
     "confidence": "label-free confidence, 0..1",
     "score": "the fuzzy match's score (rapidfuzz partial ratio, 0-100), when fuzzy",
     "schema_version": "of the result it belongs to",
     "model": "of the result it belongs to",
     "extracted_at": "of the result it belongs to",
+    "bbox": "read by OCR: the quote's box on its page, `[x0, y0, x1, y1]` as fractions of the page's width and "
+            "height (origin top-left, the page turned upright); null for text",
+    "ocr_confidence": "read by OCR: the lowest OCR confidence of the quote's lines (0..1), folded into `confidence`",
 }
 RUNS = {
     "run_id": "the run", "started_at": "when it started (UTC, ISO 8601)", "finished_at": "when it finished",

@@ -72,14 +72,13 @@ def test_a_named_model_without_a_server_stops_the_run_before_anything_is_stored(
 
 
 def test_skipped_files_are_named_in_the_summary(tmp_path: Path, fake_server: FakeOpenAI) -> None:
-    png = b"\x89PNG\r\n\x1a\n" + bytes(64)
-    write_docs(tmp_path / "in", {"a.txt": "Letter", "scan.png": png, "empty.txt": "", "photo.jpg": b"\xff\xd8\xff"})
+    write_docs(tmp_path / "in", {"a.txt": "Letter", "part.stl": bytes(64), "empty.txt": "", "song.mp3": b"ID3\x03"})
     result = cli("run", str(tmp_path / "in"), "--base-url", fake_server.base_url, "--output", str(tmp_path / "out"),
                  "--model", "gpt-4o-mini")
     assert result.returncode == 0, result.stderr
     assert "1 ok, 0 failed, 3 skipped" in result.stdout
     skipped = result.stdout[result.stdout.index("skipped: 3 file(s)"):]
-    for name, why in (("scan.png", "unsupported file type '.png'"), ("photo.jpg", "unsupported file type '.jpg'"),
+    for name, why in (("part.stl", "unsupported file type '.stl'"), ("song.mp3", "unsupported file type '.mp3'"),
                       ("empty.txt", "empty file")):
         assert f"{name}: {why}" in skipped.replace("\n  ", " "), result.stdout
 

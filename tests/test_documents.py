@@ -491,11 +491,11 @@ def test_unsupported_type_is_skipped_without_a_parser_process(tmp_path: Path) ->
     from extractor.errors import DocumentError
 
     assert set(SUPPORTED_SUFFIXES) == set(_PARSERS)
-    (tmp_path / "photo.PNG").write_bytes(random_bytes(4096))
+    (tmp_path / "model.STL").write_bytes(random_bytes(4096))
     reader = DocumentReader(max_chars=1000, timeout_s=5)
     try:
-        with pytest.raises(DocumentError, match=r"unsupported file type '\.png'") as exc:
-            asyncio.run(reader.read(SourceFile(path=tmp_path / "photo.PNG", doc_id="photo.PNG")))
+        with pytest.raises(DocumentError, match=r"unsupported file type '\.stl'") as exc:
+            asyncio.run(reader.read(SourceFile(path=tmp_path / "model.STL", doc_id="model.STL")))
         assert exc.value.status == "skipped"
         assert reader._pool is None, "no worker process is started to say a file type is unsupported"
     finally:

@@ -97,11 +97,11 @@ def test_the_cost_limit(tmp_path: Path, fake_server: FakeOpenAI) -> None:
     assert not any("cost limit" in w for w in summary.warnings), "said once, not also as a warning"
 
 
-def _crash(raw: bytes) -> str:
+def _crash(raw: bytes, options: object = None) -> str:
     os._exit(3)
 
 
-def _hang(raw: bytes) -> str:
+def _hang(raw: bytes, options: object = None) -> str:
     import time
 
     time.sleep(30)

@@ -5,19 +5,33 @@ bytes. Files that cannot be read raise `DocumentError` with a message a person u
 row status they deserve (`skipped` for nothing-to-do, `failed` for broken input).
 
 - `model`: `SourceFile` (a file found, or one part of an e-mail: `mail.eml#cv.pdf`) and `Document` (its text
-  and page starts);
+  and page starts; for pages read by OCR a `Box` per line: its offsets, page, bbox as fractions of the page, OCR
+  confidence; `PageInfo` per page);
 - `sources`: `discover` and `sha256_file`;
-- `parsers`: the text of a file's bytes, by format;
+- `ocr`: scanned pages and photos read offline (RapidOCR): orientation, reading order, limits, page images;
+- `parsers`: the text of a file's bytes, by format (scans and images through `ocr`);
 - `reader`: `DocumentReader`, which parses under a time limit in worker processes, `read_text`, and
   `split_emails` (an e-mail with attachments as documents of their own, for `--schema auto`);
 - `chunks`: `chunk_text`, a text too long for one request cut on its pages, paragraphs and sentences, with an
   overlap, each `Chunk` with its offsets into the whole text.
 
-May import: `errors` only. Later: page images and OCR boxes live here too.
+May import: `errors` only.
 """
 
 from extractor.documents.chunks import Chunk, chunk_text
-from extractor.documents.model import BODY_PART, PAGE_MARK, PART_MARK, Document, SourceFile, text_json
+from extractor.documents.model import (
+    BODY_PART,
+    PAGE_MARK,
+    PART_MARK,
+    Box,
+    Document,
+    PageInfo,
+    ParseOptions,
+    SourceFile,
+    text_json,
+)
+from extractor.documents.ocr import IMAGE_SUFFIXES, may_need_ocr, page_image
+from extractor.documents.ocr import engine_id as ocr_engine
 from extractor.documents.parsers import SUPPORTED_SUFFIXES, decode_text, email_parts, html_to_text, parse_bytes
 from extractor.documents.reader import (
     SMALL_TEXT_BYTES,
@@ -32,29 +46,9 @@ from extractor.documents.reader import (
 from extractor.documents.sources import MAX_FILE_BYTES, NOT_DOCUMENTS, discover, sha256_file
 
 __all__ = [
-    "BODY_PART",
-    "MAX_FILE_BYTES",
-    "NOT_DOCUMENTS",
-    "PAGE_MARK",
-    "PART_MARK",
-    "SMALL_TEXT_BYTES",
-    "SUPPORTED_SUFFIXES",
-    "Chunk",
-    "Document",
-    "DocumentReader",
-    "SourceFile",
-    "chunk_text",
-    "content_sha256",
-    "decode_text",
-    "discover",
-    "document_from_bytes",
-    "email_parts",
-    "html_to_text",
-    "load_document",
-    "parse_bytes",
-    "part_bytes",
-    "read_text",
-    "sha256_file",
-    "split_emails",
-    "text_json",
+    "BODY_PART", "IMAGE_SUFFIXES", "MAX_FILE_BYTES", "NOT_DOCUMENTS", "PAGE_MARK", "PART_MARK", "SMALL_TEXT_BYTES",
+    "SUPPORTED_SUFFIXES", "Box", "Chunk", "Document", "DocumentReader", "PageInfo", "ParseOptions", "SourceFile",
+    "chunk_text", "content_sha256", "decode_text", "discover", "document_from_bytes", "email_parts", "html_to_text",
+    "load_document", "may_need_ocr", "ocr_engine", "page_image", "parse_bytes", "part_bytes", "read_text",
+    "sha256_file", "split_emails", "text_json",
 ]

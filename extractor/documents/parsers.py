@@ -1,4 +1,5 @@
-"""Parsers: the text of a file's bytes by format (text, Markdown, PDF, DOCX, HTML, e-mail), tidied."""
+"""Parsers: the text of a file's bytes by format (text, Markdown, PDF, DOCX, HTML, e-mail), tidied; scans
+(image-only PDF pages) and images through `ocr`."""
 
 from __future__ import annotations
 
@@ -14,10 +15,17 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from extractor.documents.model import BODY_PART, PAGE_MARK, PART_MARK
+from extractor.documents.model import BODY_PART, PAGE_MARK, PART_MARK, PageInfo, ParsedPage, ParseOptions
+from extractor.documents.ocr import IMAGE_SUFFIXES, INSTALL_HINT, engine_id, read_image, read_pdf_pages
 from extractor.errors import DocumentError
 
-SUPPORTED_SUFFIXES = (".txt", ".md", ".pdf", ".docx", ".html", ".htm", ".eml")  # the keys of _PARSERS (tested)
+SUPPORTED_SUFFIXES = (".txt", ".md", ".pdf", ".docx", ".html", ".htm", ".eml",
+                      *IMAGE_SUFFIXES)  # the keys of _PARSERS (tested)
+# A PDF page with fewer letters and digits than this in its text layer is read by OCR (a scan with a stamped
+# page number is still a scan).
+OCR_BELOW_CHARS = 10
+# What a parser gives: plain text (PDF pages separated by PAGE_MARK), or pages already laid out (OCR'd).
+Parsed = str | list[ParsedPage]
 
 # Elements that are never content: code, styling, page chrome around the main text, and what a browser
 # would not show (the hidden attribute, aria-hidden, an inline display:none or visibility:hidden).
@@ -31,8 +39,9 @@ _HTML_DROP_XPATH = " | ".join(
        "//*[contains(translate(@style, 'ABDEHILNOPSTVY ', 'abdehilnopstvy'), 'visibility:hidden')]"])
 
 
-def parse_bytes(raw: bytes, suffix: str) -> str:
-    """Text of a file's bytes, chosen by suffix (or by sniffing when there is none)."""
+def parse_bytes(raw: bytes, suffix: str, options: ParseOptions | None = None) -> Parsed:
+    """Text of a file's bytes, chosen by suffix (or by sniffing when there is none): a str, or the pages of a
+    document read (partly) by OCR."""
     if not raw:
         raise DocumentError("empty file (0 bytes)", status="skipped")
     if suffix == "":
@@ -40,7 +49,13 @@ def parse_bytes(raw: bytes, suffix: str) -> str:
     parser = _PARSERS.get(suffix)
     if parser is None:
         raise _unsupported(suffix)
-    return parser(raw)
+    return parser(raw, options or ParseOptions())
+
+
+def parse_text(raw: bytes, suffix: str) -> str:
+    """Text of a file's bytes without OCR (an e-mail's attachments): OCR'd pages joined, boxes dropped."""
+    parsed = parse_bytes(raw, suffix, ParseOptions(ocr=False))
+    return parsed if isinstance(parsed, str) else "\n\n".join(page.text for page in parsed)
 
 
 def _unsupported(suffix: str) -> DocumentError:
@@ -51,6 +66,10 @@ def _unsupported(suffix: str) -> DocumentError:
                          status="skipped")
 
 
+_IMAGE_MAGIC = ((b"\x89PNG\r\n\x1a\n", ".png"), (b"\xff\xd8\xff", ".jpg"), (b"II*\x00", ".tif"),
+                (b"MM\x00*", ".tif"), (b"BM", ".bmp"))
+
+
 def _sniff(raw: bytes) -> str:
     """The format of a file without an extension, from its bytes: a PDF, DOCX, HTML page, e-mail or plain
     text; anything else (binary, or text that is mostly not prose) is skipped as unsupported."""
@@ -58,6 +77,9 @@ def _sniff(raw: bytes) -> str:
         return ".pdf"
     if raw.startswith(b"PK\x03\x04"):
         return ".docx"
+    for magic, suffix in _IMAGE_MAGIC:
+        if raw.startswith(magic):
+            return suffix
     head = raw[:2048].lower()
     if b"<html" in head or b"<!doctype html" in head:
         return ".html"
@@ -117,7 +139,7 @@ def _parse_text(raw: bytes) -> str:
     return decode_text(raw)
 
 
-def _parse_pdf(raw: bytes) -> str:
+def _parse_pdf(raw: bytes, options: ParseOptions) -> Parsed:
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
@@ -134,15 +156,25 @@ def _parse_pdf(raw: bytes) -> str:
             if not opened:
                 raise DocumentError("PDF is encrypted with a password; cannot read its text")
         pages = [(page.extract_text() or "").replace(PAGE_MARK, "") for page in reader.pages]
+        sizes = [(int(float(page.mediabox.width)), int(float(page.mediabox.height))) for page in reader.pages]
     except DocumentError:
         raise
     except PdfReadError as exc:
         raise DocumentError(f"corrupted or truncated PDF: {exc}") from None
+    scanned = [i for i, page in enumerate(pages) if sum(c.isalnum() for c in page) < OCR_BELOW_CHARS]
+    if scanned and options.ocr and engine_id() is not None:
+        read = read_pdf_pages(raw, scanned, len(pages), options)
+        out = [read[i] if i in read else ParsedPage(_tidy(page), PageInfo(i + 1, *sizes[i], ocr=False))
+               for i, page in enumerate(pages)]
+        if not any(page.text.strip() for page in out):
+            raise DocumentError(f"PDF has no text layer and OCR read no text on its {len(pages)} page(s) (blank, "
+                                "or pictures without writing)", status="skipped")
+        return out
     text = PAGE_MARK + ("\n\n" + PAGE_MARK).join(pages)
     if not text.replace(PAGE_MARK, "").strip():
-        raise DocumentError(
-            f"PDF has no text layer ({len(pages)} page(s), image-only or scanned); OCR is not supported",
-            status="skipped")
+        why = "OCR is off" if not options.ocr else INSTALL_HINT
+        raise DocumentError(f"PDF has no text layer ({len(pages)} page(s), image-only or scanned); {why}",
+                            status="skipped")
     return text
 
 
@@ -272,8 +304,8 @@ def _email_sections(raw: bytes) -> tuple[list[str], str, list[tuple[str, str, by
         suffix = Path(name).suffix.lower()
         if attachment.get_content_maintype() == "text" and suffix not in _PARSERS:
             suffix = ".html" if attachment.get_content_subtype() == "html" else ".txt"
-        if suffix not in _PARSERS or suffix == ".eml":
-            continue
+        if suffix not in _PARSERS or suffix == ".eml" or suffix in IMAGE_SUFFIXES:
+            continue  # an e-mail's pictures are logos and signatures far more often than documents
         payload = attachment.get_payload(decode=True) or b""
         if isinstance(payload, bytes):
             attachments.append((name, suffix, payload))
@@ -285,7 +317,7 @@ def _parse_eml(raw: bytes) -> str:
     parts: list[str] = [body_text] if body_text else []
     for name, suffix, payload in attachments:
         try:
-            text = parse_bytes(payload, suffix).replace(PAGE_MARK, "")  # the e-mail has no pages
+            text = parse_text(payload, suffix).replace(PAGE_MARK, "")  # the e-mail has no pages
         except DocumentError:
             continue  # an unreadable attachment does not sink the e-mail's own body
         if text.strip():
@@ -326,12 +358,22 @@ def _tidy(text: str) -> str:
 
 
 
-_PARSERS: dict[str, Callable[[bytes], str]] = {
-    ".txt": _parse_text,
-    ".md": _parse_text,
+def _plain(parse: Callable[[bytes], str]) -> Callable[[bytes, ParseOptions], Parsed]:
+    """A parser that needs no options (no OCR)."""
+    return lambda raw, options: parse(raw)
+
+
+def _image(suffix: str) -> Callable[[bytes, ParseOptions], Parsed]:
+    return lambda raw, options: read_image(raw, suffix, options)
+
+
+_PARSERS: dict[str, Callable[[bytes, ParseOptions], Parsed]] = {
+    ".txt": _plain(_parse_text),
+    ".md": _plain(_parse_text),
     ".pdf": _parse_pdf,
-    ".docx": _parse_docx,
-    ".html": _parse_html,
-    ".htm": _parse_html,
-    ".eml": _parse_eml,
+    ".docx": _plain(_parse_docx),
+    ".html": _plain(_parse_html),
+    ".htm": _plain(_parse_html),
+    ".eml": _plain(_parse_eml),
+    **{suffix: _image(suffix) for suffix in IMAGE_SUFFIXES},
 }

@@ -5,21 +5,33 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import hashlib
 from pathlib import Path
 from typing import Any
 
-from extractor.documents.model import PAGE_MARK, PART_MARK, Document, SourceFile
+from extractor.documents.model import (
+    PAGE_MARK,
+    PART_MARK,
+    Box,
+    Document,
+    OcrNeeded,
+    PageInfo,
+    ParseOptions,
+    SourceFile,
+    assemble,
+)
+from extractor.documents.ocr import engine_id, ocr_timeout
 from extractor.documents.parsers import _PARSERS, _tidy, _unsupported, email_parts, parse_bytes
 from extractor.documents.sources import MAX_FILE_BYTES, NOT_DOCUMENTS, sha256_file
 from extractor.errors import DocumentError
 
 
-def load_document(src: SourceFile, *, max_chars: int) -> Document:
+def load_document(src: SourceFile, *, max_chars: int, options: ParseOptions | None = None) -> Document:
     """Read and parse one file (or one part of an e-mail). Raises DocumentError (with `.sha256` when the bytes
     were read)."""
     if src.part is not None:
-        return document_from_bytes(src, part_bytes(src), max_chars=max_chars)
+        return document_from_bytes(src, part_bytes(src), max_chars=max_chars, options=options)
     try:
         size = src.path.stat().st_size
         if size > MAX_FILE_BYTES:
@@ -30,22 +42,31 @@ def load_document(src: SourceFile, *, max_chars: int) -> Document:
     except OSError as exc:
         raise DocumentError(f"cannot read file: {exc.strerror or exc}", status="failed",
                                      sha256=None) from None
-    return document_from_bytes(src, raw, max_chars=max_chars)
+    return document_from_bytes(src, raw, max_chars=max_chars, options=options)
 
 
-def document_from_bytes(src: SourceFile, raw: bytes, *, max_chars: int) -> Document:
+def document_from_bytes(src: SourceFile, raw: bytes, *, max_chars: int,
+                        options: ParseOptions | None = None) -> Document:
     """Parse bytes already read from `src` (see load_document)."""
     sha = hashlib.sha256(raw).hexdigest()
     try:
-        text = parse_bytes(raw, src.suffix)
+        parsed = parse_bytes(raw, src.suffix, options)
+    except OcrNeeded:
+        raise
     except DocumentError as exc:
         raise DocumentError(str(exc), status=exc.status, sha256=sha) from None
     except Exception as exc:  # a parser library choking on hostile input is a bad file, not a crash
         raise DocumentError(
             f"could not parse {src.suffix or 'file'}: {type(exc).__name__}: {exc}",
             status="failed", sha256=sha) from None
-    text = _tidy(text)
     pages: tuple[int, ...] | None = None
+    boxes: tuple[Box, ...] = ()
+    info: tuple[PageInfo, ...] = ()
+    if isinstance(parsed, list):  # laid out page by page (OCR): already tidy, and the boxes index into it
+        text, pages, boxes = assemble(parsed)
+        info = tuple(page.info for page in parsed)
+    else:
+        text = _tidy(parsed)
     if PAGE_MARK in text:  # each page begins with the mark
         parts = text.split(PAGE_MARK)
         position, starts = len(parts[0]), []
@@ -59,7 +80,8 @@ def document_from_bytes(src: SourceFile, raw: bytes, *, max_chars: int) -> Docum
         raise DocumentError(
             f"document text is {len(text):,} characters, above the limit of {max_chars:,} "
             "(raise max_chars to send it)", status="failed", sha256=sha)
-    return Document(doc_id=src.doc_id, source_path=src.path, sha256=sha, text=text, pages=pages)
+    return Document(doc_id=src.doc_id, source_path=src.path, sha256=sha, text=text, pages=pages, boxes=boxes,
+                    page_info=info, ocr=engine_id() if any(page.ocr for page in info) else None)
 
 
 # Plain text decodes in bounded time; every other parser gets a worker process and a time limit,
@@ -75,9 +97,12 @@ SMALL_TEXT_BYTES = 256 * 1024
 class DocumentReader:
     """Reads documents with a per-document parse time limit; a parser that hangs is killed."""
 
-    def __init__(self, *, max_chars: int, timeout_s: float, workers: int = 2) -> None:
+    def __init__(self, *, max_chars: int, timeout_s: float, workers: int = 2, ocr_max_pages: int = 50,
+                 ocr_page_timeout_s: float = 30.0) -> None:
         self.max_chars = max_chars
         self.timeout_s = timeout_s
+        self.options = ParseOptions(ocr=ocr_max_pages > 0, ocr_max_pages=ocr_max_pages,
+                                    ocr_page_timeout_s=ocr_page_timeout_s, parse_timeout_s=timeout_s)
         self.workers = workers
         self._pool: object | None = None
 
@@ -123,9 +148,10 @@ class DocumentReader:
                                 "extension are skipped)", status="skipped")
         if suffix in _INLINE_SUFFIXES:
             return await asyncio.to_thread(load_document, src, max_chars=self.max_chars)
-        future = self._get_pool().schedule(load_document, args=(src,), kwargs={"max_chars": self.max_chars},
-                                           timeout=self.timeout_s)
-        return await self._settle(src, future)
+
+        # Parsed under parse_timeout_s; a file that needs OCR says so with its page count and is parsed again
+        # with time for those pages (the worker also stops itself page by page: extractor.documents.ocr).
+        return await self._parse_with_ocr(src, None)
 
     async def _read_part(self, src: SourceFile, raw: bytes | None) -> Document:
         """An e-mail's part: text inline, anything else parsed in a worker under the time limit like a file."""
@@ -133,24 +159,44 @@ class DocumentReader:
             raw = await asyncio.to_thread(part_bytes, src)
         if src.suffix in _INLINE_SUFFIXES:
             return document_from_bytes(src, raw, max_chars=self.max_chars)
-        future = self._get_pool().schedule(document_from_bytes, args=(src, raw), kwargs={"max_chars": self.max_chars},
-                                           timeout=self.timeout_s)
-        return await self._settle(src, future)
+        return await self._parse_with_ocr(src, raw)
 
-    async def _settle(self, src: SourceFile, future: Any) -> Document:
+    async def _parse_with_ocr(self, src: SourceFile, raw: bytes | None) -> Document:
+        try:
+            return await self._parse(src, dataclasses.replace(self.options, defer_ocr=True), self.timeout_s, raw=raw)
+        except OcrNeeded as need:
+            return await self._parse(src, self.options, ocr_timeout(self.options, need.pages), need.pages, raw=raw)
+
+    async def _parse(self, src: SourceFile, options: ParseOptions, timeout: float, ocr_pages: int = 0,
+                     raw: bytes | None = None) -> Document:
+        """`src` (or an e-mail part's `raw` bytes) parsed in a worker process under `timeout`."""
         from pebble import ProcessExpired
+
+        kwargs = {"max_chars": self.max_chars, "options": options}
+        if raw is None:
+            future = self._get_pool().schedule(load_document, args=(src,), timeout=timeout, kwargs=kwargs)
+        else:
+            future = self._get_pool().schedule(document_from_bytes, args=(src, raw), timeout=timeout, kwargs=kwargs)
+
+        async def sha() -> str:
+            if raw is not None:
+                return hashlib.sha256(raw).hexdigest()
+            return await asyncio.to_thread(sha256_file, src.path)
 
         try:
             return await asyncio.wrap_future(future)
         except concurrent.futures.TimeoutError:
-            sha = await asyncio.to_thread(sha256_file, src.path)
-            raise DocumentError(f"parsing took longer than parse_timeout_s = {self.timeout_s:g}s; the parser was "
-                                "stopped: raise parse_timeout_s in the config file if the file is just large, "
-                                "or check the file", sha256=sha) from None
+            digest = await sha()
+            ocr = (f" + ocr_page_timeout_s = {options.ocr_page_timeout_s:g}s for each of its {ocr_pages} page(s) "
+                   "to read by OCR" if ocr_pages else "")
+            raise DocumentError(f"parsing took longer than parse_timeout_s = {self.timeout_s:g}s{ocr}; the parser "
+                                "was stopped: raise parse_timeout_s in the config file if the file is just large, "
+                                "or check the file", sha256=digest) from None
         except ProcessExpired as exc:
-            sha = await asyncio.to_thread(sha256_file, src.path)
+            digest = await sha()
             raise DocumentError(f"the parser crashed on this file (exit code {exc.exitcode}): the file is probably "
-                                "damaged; open and save it again, or convert it to PDF or text", sha256=sha) from None
+                                "damaged; open and save it again, or convert it to PDF or text",
+                                sha256=digest) from None
         except asyncio.CancelledError:
             future.cancel()
             raise
@@ -206,11 +252,13 @@ def split_emails(files: list[SourceFile]) -> list[SourceFile]:
     return out
 
 
-def read_text(path: Path, *, max_chars: int, timeout_s: float) -> Document:
+def read_text(path: Path, *, max_chars: int, timeout_s: float, ocr_max_pages: int = 50,
+              ocr_page_timeout_s: float = 30.0) -> Document:
     """The text the model sees for one file (the text evidence offsets index into), read as a run reads it."""
     if not path.is_file():
         raise DocumentError(f"{path} does not exist or is not a file")
-    reader = DocumentReader(max_chars=max_chars, timeout_s=timeout_s)
+    reader = DocumentReader(max_chars=max_chars, timeout_s=timeout_s, ocr_max_pages=ocr_max_pages,
+                            ocr_page_timeout_s=ocr_page_timeout_s)
     try:
         return asyncio.run(reader.read(SourceFile(path=path, doc_id=path.name)))
     finally:

@@ -69,6 +69,7 @@ async def run_batch(intake: Intake, recorder: Recorder, files: list[SourceFile],
             if intake.admit(ready) is None:
                 recorder.defer()
                 continue
+            identity = ready.identity  # read by OCR: the key that names the OCR engine (Intake.prepare)
             documents[identity.key] = {"doc_id": src.doc_id, "source_path": str(src.path),
                                        "content_sha256": identity.sha256, "prompt_chars": ready.prompt_chars,
                                        "examples": identity.example_ids}
@@ -258,4 +259,4 @@ async def _evidence(recorder: Recorder, row: dict[str, Any], reader: DocumentRea
     except (DocumentError, OSError):
         return  # moved, archived or unreadable now: the row keeps its values, without evidence
     if doc.sha256 == row["content_sha256"]:
-        recorder.attach_evidence(row, doc.text, doc.pages)
+        recorder.attach_evidence(row, doc.text, doc.pages, boxes=doc.boxes)

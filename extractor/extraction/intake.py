@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from extractor.config import RunConfig
-from extractor.documents import Chunk, DocumentReader, SourceFile, sha256_file
+from extractor.documents import Box, Chunk, DocumentReader, SourceFile, may_need_ocr, ocr_engine, sha256_file
 from extractor.errors import DocumentError
 from extractor.extraction import chunked
 from extractor.extraction.budget import Budget
@@ -44,6 +44,9 @@ class Identity:
     sampled: bool  # gets K self-consistency samples
     raw: bytes | None = None  # small plain text, read once for the hash and the text
     examples: tuple[Shot, ...] = ()  # `--examples similar:K`: the labeled documents sent as its examples
+    # A file that may be read by OCR (an image, a PDF): its key if it is, which names the OCR engine and version,
+    # so that another engine or version extracts it again; a text PDF keeps `key` (known once it is parsed).
+    ocr_key: str | None = None
 
     @property
     def example_ids(self) -> list[str]:
@@ -89,6 +92,7 @@ class Ready:
     pages: tuple[int, ...] | None = None  # where each page starts in `text` (PDF)
     # The parts it is asked in (`extraction.chunked`): one, the whole text, where it fits the model's context.
     chunks: tuple[Chunk, ...] = ()
+    boxes: tuple[Box, ...] = ()  # the OCR'd lines, where pages were read by OCR
 
     @property
     def parts(self) -> tuple[Chunk, ...]:
@@ -153,17 +157,23 @@ class Intake:
         # The examples are part of the result's identity: other examples, another key (none: the old key).
         shots = await self.retriever.choose(src, sha, raw) if self.retriever is not None else ()
         sampled = src.doc_id in self.sampled
-        key = self.config.document_key(sha, self.schema_version, sampled=sampled,
-                                       examples=digest(shots) if shots else None)
-        return Identity(src, sha, key, sampled, raw, shots)
+        examples = digest(shots) if shots else None
+        key = self.config.document_key(sha, self.schema_version, sampled=sampled, examples=examples)
+        engine = ocr_engine() if may_need_ocr(src.path) else None
+        ocr_key = (self.config.document_key(sha, self.schema_version, sampled=sampled, examples=examples, ocr=engine)
+                   if engine else None)
+        return Identity(src, sha, key, sampled, raw, shots, ocr_key)
 
     def lookup(self, identity: Identity) -> Carry | Pending | Fresh:
         """Whether a document already has its result (carry), waits in a batch (pending) or needs the model."""
-        stored = None if self.config.force or self.journal is None else self.journal.cached_row(identity.key)
-        if stored is not None:
-            return Carry(identity, stored)
+        for key in (identity.key, identity.ocr_key):
+            if key is None:
+                continue
+            stored = None if self.config.force or self.journal is None else self.journal.cached_row(key)
+            if stored is not None:
+                return Carry(dataclasses.replace(identity, key=key), stored)
         # --force re-extracts a pending document through a plain run; a batch run never submits it twice.
-        if identity.key in self.in_batch and (self.config.batch or not self.config.force):
+        if {identity.key, identity.ocr_key} & self.in_batch and (self.config.batch or not self.config.force):
             return Pending(identity)
         return Fresh(identity)
 
@@ -191,7 +201,9 @@ class Intake:
         # The document's characters and every system message's (the retrieved examples' too), as before them,
         # once per chunk for a long document.
         chars = system_chars * len(chunks) + sum(len(c) for c in chunks)
-        return Ready(dataclasses.replace(identity, raw=None), messages, chars, doc.text, doc.pages, chunks)
+        key = identity.ocr_key if doc.ocr is not None and identity.ocr_key is not None else identity.key
+        return Ready(dataclasses.replace(identity, raw=None, key=key), messages, chars, doc.text, doc.pages,
+                     chunks=chunks, boxes=doc.boxes)
 
     def chunks(self, text: str, pages: tuple[int, ...] | None, system_chars: int,
                shots: tuple[Shot, ...]) -> tuple[Chunk, ...]:

@@ -110,7 +110,8 @@ async def plan_async(config: RunConfig, files: list[SourceFile] | None = None,
     pricer = Pricer.for_config(config)
     # The run's own admission rule, with every document in flight at once (nothing settles here).
     budget = Budget(config.max_cost_usd, pricer, rate)
-    reader = DocumentReader(max_chars=config.max_chars, timeout_s=config.parse_timeout_s)
+    reader = DocumentReader(max_chars=config.max_chars, timeout_s=config.parse_timeout_s,
+                            ocr_max_pages=config.ocr_max_pages, ocr_page_timeout_s=config.ocr_page_timeout_s)
     intake = Intake.open(config, journal, schema, reader=reader, budget=budget, labels=labels, files=files)
     fit = 0
     try:

@@ -163,7 +163,7 @@ class _Run:
             row.update(got.value)
             rec.note_unfilled(row, unfilled)
             row["status"] = "ok"
-            rec.attach_evidence(row, ready.text, ready.pages, agreement, got.conflicts, got.judged)
+            rec.attach_evidence(row, ready.text, ready.pages, agreement, got.conflicts, got.judged, ready.boxes)
         except TimeoutError:
             row.update(error_type="DeadlineExceeded",
                        error_message=f"the document took longer than document_deadline_s = "
@@ -238,7 +238,8 @@ async def run_async(config: RunConfig, observer: Observer | None = None,
         budget = Budget(config.max_cost_usd, pricer, TokenRate.observed(
             journal.tokens_per_char(summary.model) if config.max_cost_usd is not None else None,
             completion=answer_tokens(schema)))
-        reader = DocumentReader(max_chars=config.max_chars, timeout_s=config.parse_timeout_s)
+        reader = DocumentReader(max_chars=config.max_chars, timeout_s=config.parse_timeout_s,
+                                ocr_max_pages=config.ocr_max_pages, ocr_page_timeout_s=config.ocr_page_timeout_s)
         lazy = _LazyBackend(config, backend)
         intake = Intake.open(config, journal, schema, reader=reader, budget=budget, embed=lazy.embed,
                              files=files, remember=True)

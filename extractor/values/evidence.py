@@ -31,7 +31,7 @@ import re
 import unicodedata
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel
 
@@ -49,7 +49,23 @@ EVIDENCE_KEY = "_evidence"  # where a journal row keeps its evidence (not a colu
 EVIDENCE_COLUMNS = {"doc_id": "String", "field": "String", "value": "String", "quote": "String",
                     "start": "Int64", "end": "Int64", "page": "Int64", "status": "String",
                     "confidence": "Float64", "score": "Float64", "schema_version": "String", "model": "String",
-                    "extracted_at": "String"}
+                    "extracted_at": "String", "bbox": "List(Float64)", "ocr_confidence": "Float64"}
+
+
+class OcrBox(Protocol):
+    """A line of OCR'd text (extractor.documents.Box): `text[start:end]` stands at `bbox` on `page`, read with
+    `confidence`; bbox is (x0, y0, x1, y1) as fractions of the page, origin top-left."""
+
+    @property
+    def start(self) -> int: ...
+    @property
+    def end(self) -> int: ...
+    @property
+    def page(self) -> int: ...
+    @property
+    def bbox(self) -> tuple[float, float, float, float]: ...
+    @property
+    def confidence(self) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -72,9 +88,16 @@ class Evidence:
     status: str
     confidence: float
     score: float | None = None  # the fuzzy match's score, when fuzzy
+    # Read by OCR: the quote's box on its page (x0, y0, x1, y1, fractions of the page, origin top-left) and the
+    # lowest OCR confidence of the lines it spans (folded into `confidence`); None for text-layer documents.
+    bbox: tuple[float, float, float, float] | None = None
+    ocr_confidence: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)  # flat fields only: dataclasses.asdict's deep copy costs ~10x more
+        out = dict(self.__dict__)  # flat fields only: dataclasses.asdict's deep copy costs ~10x more
+        if self.bbox is not None:
+            out["bbox"] = list(self.bbox)
+        return out
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Evidence:
@@ -82,7 +105,8 @@ class Evidence:
         return cls(field=row["field"], value=row["value"] if row.get("value") is not None else "",
                    quote=row.get("quote"), start=row.get("start"), end=row.get("end"), page=row.get("page"),
                    status=row.get("status") or "not_found", confidence=float(row.get("confidence") or 0.0),
-                   score=row.get("score"))
+                   score=row.get("score"), bbox=_bbox(row.get("bbox")),
+                   ocr_confidence=row.get("ocr_confidence"))
 
     @property
     def group(self) -> str:
@@ -96,6 +120,14 @@ class Evidence:
 
 
 # -- what a schema's fields are ---------------------------------------------------------------------------
+
+
+def _bbox(value: Any) -> tuple[float, float, float, float] | None:
+    """A stored bbox (a list of four numbers) as a tuple; None where there is none."""
+    if value is None or len(value) != 4:
+        return None
+    x0, y0, x1, y1 = (float(v) for v in value)
+    return x0, y0, x1, y1
 
 
 def grounded_as(kind: FieldKind) -> str:
@@ -183,14 +215,18 @@ def _word_pattern(word: str) -> str:
 
 _WORD = re.compile(r"\w+")
 _SEPARATOR = r"[\W_]+"
+# In text read by OCR the gap between two words may be lost ("AnnaSchmidt", "um18 Prozent": 6 merges on a sample
+# letter's image-only PDF at 200 dpi), so words may also touch there.
+_OCR_SEPARATOR = r"[\W_]*"
 
 
-def normalized_pattern(value: str) -> re.Pattern[str] | None:
-    """Case-, accent-, whitespace- and punctuation-blind pattern of a text value; None without words."""
+def normalized_pattern(value: str, ocr: bool = False) -> re.Pattern[str] | None:
+    """Case-, accent-, whitespace- and punctuation-blind pattern of a text value; None without words. `ocr`: the
+    words may touch (a gap OCR lost)."""
     words = _WORD.findall(value)
     if not words:
         return None
-    body = _SEPARATOR.join(_word_pattern(w) for w in words)
+    body = (_OCR_SEPARATOR if ocr else _SEPARATOR).join(_word_pattern(w) for w in words)
     return re.compile(rf"(?<!\w){body}(?!\w)", re.IGNORECASE)
 
 
@@ -337,11 +373,14 @@ def _phone_digits(text: str) -> str:
 
 
 class Grounder:
-    """Finds the values of one document in its text; `pages` are the 1-based pages' start offsets."""
+    """Finds the values of one document in its text; `pages` are the 1-based pages' start offsets, `boxes` the
+    OCR'd lines (in text order) where some pages were read by OCR."""
 
-    def __init__(self, text: str, pages: Sequence[int] | None = None) -> None:
+    def __init__(self, text: str, pages: Sequence[int] | None = None, boxes: Sequence[OcrBox] = ()) -> None:
         self.text = text
         self.pages = list(pages) if pages else None
+        self.boxes = list(boxes)
+        self._box_starts = [box.start for box in self.boxes]
         self._folded: str | None = None
         self._cues: tuple[str, ...] = ()  # the words of the field being grounded (see `_likeliest`)
 
@@ -356,6 +395,25 @@ class Grounder:
     def page(self, start: int) -> int | None:
         return bisect.bisect_right(self.pages, start) if self.pages else None
 
+    def located(self, start: int, end: int) -> tuple[tuple[float, float, float, float] | None, float | None]:
+        """(bbox, OCR confidence) of a span read by OCR: the union of the boxes of its lines on the page it starts
+        on, and the lowest confidence among them; (None, None) where the span was not OCR'd."""
+        if not self.boxes:
+            return None, None
+        first = max(0, bisect.bisect_right(self._box_starts, start) - 1)
+        hit = []
+        for box in self.boxes[first:]:
+            if box.start >= end:
+                break
+            if box.end > start:
+                hit.append(box)
+        if not hit:
+            return None, None
+        same = [box for box in hit if box.page == hit[0].page]
+        bbox = (min(b.bbox[0] for b in same), min(b.bbox[1] for b in same), max(b.bbox[2] for b in same),
+                max(b.bbox[3] for b in same))
+        return bbox, min(box.confidence for box in hit)
+
     def ground(self, leaf: Leaf, agreement: float | None = None) -> Evidence:
         value = leaf.value
         shown = value if isinstance(value, str) else _text(value)
@@ -369,10 +427,11 @@ class Grounder:
             status = found[2]
         score = found[3] if found is not None else None
         start, end = (found[0], found[1]) if found is not None else (None, None)
+        bbox, read = self.located(start, end) if start is not None and end is not None else (None, None)
         return Evidence(
             field=leaf.field, value=shown, quote=self.text[start:end] if start is not None else None,
             start=start, end=end, page=self.page(start) if start is not None else None, status=status,
-            confidence=confidence(status, score, agreement), score=score)
+            confidence=confidence(status, score, agreement, read), score=score, bbox=bbox, ocr_confidence=read)
 
     def ground_within(self, leaf: Leaf, lo: int, hi: int, agreement: float | None = None) -> Evidence:
         """`ground` in text[lo:hi] only (offsets and pages still the whole text's)."""
@@ -490,10 +549,10 @@ class Grounder:
             words = _WORD.findall(fold(value))
             if not words:
                 return None
-            body = _SEPARATOR.join(re.escape(w) for w in words)
+            body = (_OCR_SEPARATOR if self.boxes else _SEPARATOR).join(re.escape(w) for w in words)
             match = re.compile(rf"(?<!\w){body}(?!\w)").search(folded, start)
             return (match.start(), match.end(), "normalized", None) if match is not None else None
-        pattern = normalized_pattern(value)
+        pattern = normalized_pattern(value, ocr=bool(self.boxes))
         if pattern is not None and (match := pattern.search(self.text, start)):
             return match.start(), match.end(), "normalized", None
         return None
@@ -718,19 +777,23 @@ def cued(text: str, start: int, end: int, cues: Sequence[str]) -> bool:
     return any(re.search(rf"(?<!\w){re.escape(cue)}", around) for cue in cues)
 
 
-def confidence(status: str, score: float | None = None, agreement: float | None = None, *,
-               cue: bool | None = None, shared: bool = False) -> float:
+def confidence(status: str, score: float | None = None, agreement: float | None = None,
+               ocr: float | None = None, *, cue: bool | None = None, shared: bool = False) -> float:
     """How far a value can be trusted without labels, 0..1.
 
     From the evidence: exact 0.95, normalized 0.9, derived 0.7, not_found 0.05; fuzzy from 0.6 at the
     threshold up to 0.85 at a perfect score. For a snapped answer (the span is found whatever the model said)
     `cue` says whether its field's cue words lead up to the span (False: x UNCUED); `shared`: the same value was
-    given to another field too (x SHARED). Where the document was sampled (self-consistency), the field's
+    given to another field too (x SHARED). Where the quote was read by OCR, times the OCR confidence o of its
+    lines (an exact match in a line read at 0.6 is 0.57, not 0.95: the text itself may be misread). Where the
+    document was sampled (self-consistency), the field's
     agreement a over the K answers is blended in: 0.6 x evidence + 0.4 x a.
     """
     base = STATUS_CONFIDENCE[status]
     if status == "fuzzy" and score is not None:
         base += 0.25 * (score - FUZZY_THRESHOLD) / (100.0 - FUZZY_THRESHOLD)
+    if ocr is not None:
+        base *= max(0.0, min(1.0, ocr))
     if status not in ("not_found", "derived"):
         base *= (UNCUED if cue is False else 1.0) * (SHARED if shared else 1.0)
     if agreement is not None:
@@ -739,9 +802,10 @@ def confidence(status: str, score: float | None = None, agreement: float | None 
 
 
 def ground(model: type[BaseModel], value: Mapping[str, Any], text: str, pages: Sequence[int] | None = None,
-           agreement: Mapping[str, float] | None = None, judged: Collection[str] | None = None) -> list[Evidence]:
+           agreement: Mapping[str, float] | None = None, judged: Collection[str] | None = None,
+           boxes: Sequence[OcrBox] = ()) -> list[Evidence]:
     """Evidence for every leaf of a validated result (`ground_with_flags` without its review flags)."""
-    return ground_with_flags(model, value, text, pages, agreement, judged)[0]
+    return ground_with_flags(model, value, text, pages, agreement, judged, boxes)[0]
 
 
 # An item of a list of objects (a line item, a job) stands in one place: the line where its anchor (its first
@@ -757,7 +821,8 @@ _ITEM = re.compile(r"^([^\[\].]+\[\d+\])\.")
 def ground_with_flags(model: type[BaseModel], value: Mapping[str, Any], text: str,
                       pages: Sequence[int] | None = None,
                       agreement: Mapping[str, float] | None = None,
-                      judged: Collection[str] | None = None) -> tuple[list[Evidence], list[str]]:
+                      judged: Collection[str] | None = None,
+                      boxes: Sequence[OcrBox] = ()) -> tuple[list[Evidence], list[str]]:
     """Evidence for every leaf of a validated result, and a review flag ("line_items[3]: ...") for each item of a
     list of objects whose values are found only apart from each other.
 
@@ -770,8 +835,9 @@ def ground_with_flags(model: type[BaseModel], value: Mapping[str, Any], text: st
     span is found whatever the answer, so that only their cue words say whether the span plays the field's part:
     the model's own answers snapped to a span, and dates or numbers a finder took from several in the text (the
     field strategy, `fields.FieldExtractor.judged`); None where that is not known (the whole-schema strategy:
-    there a value the model made up is not found)."""
-    grounder = Grounder(text, pages)
+    there a value the model made up is not found); `boxes`: the OCR'd lines, for the page boxes and OCR
+    confidence of what was read by OCR."""
+    grounder = Grounder(text, pages, boxes)
     found: dict[int, Evidence] = {}
     items: dict[str, list[tuple[int, Leaf]]] = {}
     all_leaves = list(leaves(model, value))
@@ -817,8 +883,8 @@ def _ground_items(grounder: Grounder, items: dict[str, list[tuple[int, Leaf]]], 
             if placed is None:
                 placed = grounder.ground(leaf, _agreement(agreement, leaf))
                 if placed.start is not None:
-                    placed = Evidence(**{**placed.as_dict(),
-                                         "confidence": min(placed.confidence, OUT_OF_PLACE_CONFIDENCE)})
+                    placed = dataclasses.replace(placed,
+                                                 confidence=min(placed.confidence, OUT_OF_PLACE_CONFIDENCE))
                     apart.append(f"{leaf.field.rsplit('.', 1)[-1]} {placed.quote!r} on line "
                                  f"{text.count(chr(10), 0, placed.start) + 1}")
             found[n] = placed
@@ -874,7 +940,8 @@ def _judge(model: type[BaseModel], text: str, leaves_: Sequence[Leaf], out: list
         cue = cued(text, found.start, found.end, cues.get(group, ())) if snapped else None  # type: ignore[arg-type]
         if cue is False or i in shared:
             out[i] = dataclasses.replace(found, confidence=min(found.confidence, confidence(
-                found.status, found.score, (agreement or {}).get(group), cue=cue, shared=i in shared)))
+                found.status, found.score, (agreement or {}).get(group), found.ocr_confidence, cue=cue,
+                shared=i in shared)))
     return out
 
 
@@ -942,5 +1009,6 @@ def evidence_frame(rows: Sequence[str]) -> Any:
         for item in row.get(EVIDENCE_KEY) or []:
             records.append({"doc_id": row["doc_id"], **item, "schema_version": row.get("schema_version"),
                             "model": row.get("model"), "extracted_at": row.get("extracted_at")})
-    schema = {name: getattr(pl, dtype)() for name, dtype in EVIDENCE_COLUMNS.items()}
+    schema = {name: pl.List(pl.Float64) if dtype == "List(Float64)" else getattr(pl, dtype)()
+              for name, dtype in EVIDENCE_COLUMNS.items()}
     return pl.DataFrame(records, schema=schema) if records else pl.DataFrame(schema=schema)

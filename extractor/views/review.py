@@ -7,6 +7,10 @@ and pages. Texts are read again from each result's `source_path`, or from `archi
 moved the input; a file that is gone or whose bytes changed since it was extracted is listed with its values
 but without text, and the page says why.
 
+A page read by OCR (a scan, a photo) is shown as its image beside the text, scaled down and embedded as a data
+URI, with a box drawn where each value was read (`<div class="box" data-field=...>`, placed by the evidence's
+bbox, fractions of the page).
+
 The page opens from disk with no network: inline CSS, one small inline script for filtering by field,
 status and review flag (allowed by its hash in the page's Content-Security-Policy; without it every value
 is simply shown), no URL. Documents are untrusted: every piece of their text is escaped.
@@ -28,7 +32,7 @@ from pathlib import Path
 import polars as pl
 
 from extractor.config import RunConfig
-from extractor.documents import DocumentReader, SourceFile, content_sha256
+from extractor.documents import DocumentReader, PageInfo, SourceFile, content_sha256, page_image
 from extractor.errors import DocumentError
 from extractor.formatting import pct
 from extractor.quality.calibration import ConfidenceVerdict, read_verdict
@@ -37,6 +41,8 @@ from extractor.store import require_results, write_atomic_bytes
 from extractor.values.evidence import STATUSES, Evidence
 
 READERS = 4  # documents read at once (PDF, docx and HTML are parsed in worker processes)
+SCAN_PAGES = 6  # OCR'd pages shown as images per document: those with values first (each ~60-120 kB embedded)
+SCAN_SIDE = 900  # pixels on the long side of an embedded page image
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,8 @@ class DocReview:
     no_text: str | None = None  # why the text is not shown
     empty: list[str] = field(default_factory=list)  # fields the result gives no value (`company`, `salary.max`)
     unjudged: bool = False  # eval found the confidence of this document's model uninformative: no green badge
+    # Pages read by OCR: page -> (its image as a data URI, how it was read), for the page images with boxes.
+    scans: dict[int, tuple[str, PageInfo]] = field(default_factory=dict)
 
     @property
     def not_found(self) -> list[Evidence]:
@@ -173,7 +181,8 @@ def _when(moment: dt.datetime | None) -> str | None:
 
 async def _read_texts(docs: Sequence[DocReview], settings: RunConfig) -> None:
     # Unlimited length: the result was accepted under the max_chars of its run, whatever it is today.
-    reader = DocumentReader(max_chars=sys.maxsize, timeout_s=settings.parse_timeout_s)
+    reader = DocumentReader(max_chars=sys.maxsize, timeout_s=settings.parse_timeout_s,
+                            ocr_max_pages=settings.ocr_max_pages, ocr_page_timeout_s=settings.ocr_page_timeout_s)
     gate = asyncio.Semaphore(READERS)
 
     async def one(doc: DocReview) -> None:
@@ -233,6 +242,22 @@ async def read_text_again(doc: DocReview, reader: DocumentReader, archive_dir: P
         doc.no_text = f"cannot read {found} again: {exc}"
         return
     doc.text, doc.pages, doc.read_from, doc.no_text = read.text, read.pages, found, None
+    if read.ocr is not None:
+        await asyncio.to_thread(_scan_images, doc, found, [info for info in read.page_info if info.ocr])
+
+
+def _scan_images(doc: DocReview, path: Path, pages: Sequence[PageInfo]) -> None:
+    """The OCR'd pages' images (those with values first, at most SCAN_PAGES), scaled down, as data URIs."""
+    with_values = {v.page for v in doc.values if v.bbox is not None}
+    chosen = sorted(pages, key=lambda info: (info.page not in with_values, info.page))[:SCAN_PAGES]
+    try:
+        raw = path.read_bytes()
+        for info in sorted(chosen, key=lambda info: info.page):
+            jpeg = page_image(raw, path.suffix, info.page, info.rotation, SCAN_SIDE)
+            doc.scans[info.page] = ("data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii"), info)
+    except (OSError, DocumentError) as exc:  # the text is shown all the same
+        doc.scans.clear()
+        doc.error = (doc.error + "; " if doc.error else "") + f"page images not shown: {exc}"
 
 
 # -- the page ----------------------------------------------------------------------------------------------
@@ -330,6 +355,17 @@ mark[data-status=normalized]{background:var(--normalized);border-bottom-color:#2
 mark[data-status=fuzzy]{background:var(--fuzzy);border-bottom-color:#d97706}
 mark[data-status=derived]{background:var(--derived);border-bottom-color:#9333ea}
 mark.off{background:none;border-bottom-color:transparent}
+.ocr{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:12px;align-items:start}
+.scans{display:flex;flex-direction:column;gap:10px;max-height:48em;overflow:auto}
+figure.scan{margin:0}
+figure.scan figcaption{color:var(--muted);font-size:12px}
+.scanpage{position:relative;border:1px solid var(--line);line-height:0}
+.scanpage img{width:100%;height:auto}
+.box{position:absolute;border:2px solid #16a34a;background:rgba(22,163,74,.12);border-radius:2px}
+.box[data-status=normalized]{border-color:#2563eb;background:rgba(37,99,235,.12)}
+.box[data-status=fuzzy]{border-color:#d97706;background:rgba(217,119,6,.15)}
+.box[data-status=derived]{border-color:#9333ea;background:rgba(147,51,234,.12)}
+.box.off{display:none}
 .pagebreak{display:block;color:var(--muted);font:12px system-ui,sans-serif;border-top:1px dashed #cbd5e1;
  margin:6px 0 2px;padding-top:2px}
 .pagebreak:first-child{border-top:0;margin-top:0}
@@ -427,6 +463,24 @@ def _values_table(doc: DocReview) -> str:
             "<th class=\"num\">page</th><th>quote</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
 
 
+def _scans_html(doc: DocReview) -> str:
+    """Each OCR'd page as its image, with a box where each value was read (bbox: fractions of the page)."""
+    figures = []
+    for page, (uri, info) in sorted(doc.scans.items()):
+        boxes = []
+        for v in doc.values:
+            if v.bbox is None or v.page != page:
+                continue
+            x0, y0, x1, y1 = (min(1.0, max(0.0, c)) * 100 for c in v.bbox)
+            boxes.append(f'<div class="box" {_attrs(v)} title="{_e(_title(v))}" style="left:{x0:.2f}%;'
+                         f'top:{y0:.2f}%;width:{x1 - x0:.2f}%;height:{y1 - y0:.2f}%"></div>')
+        turned = f", turned {info.rotation}° to read" if info.rotation else ""
+        figures.append(f'<figure class="scan" data-page="{page}"><div class="scanpage"><img src="{uri}" '
+                       f'alt="page {page} as read by OCR">{"".join(boxes)}</div><figcaption>page {page}, read by '
+                       f"OCR{_e(turned)}; {len(boxes)} value(s) boxed</figcaption></figure>")
+    return f'<div class="scans">{"".join(figures)}</div>'
+
+
 def _doc_html(n: int, doc: DocReview) -> str:
     meta = [f"status {_e(doc.status)}"]
     if doc.status == "ok":
@@ -451,7 +505,10 @@ def _doc_html(n: int, doc: DocReview) -> str:
     if unplaced := doc.unplaced:
         body.append("<h3>Quotes no longer at their offsets (the file reads differently now)</h3>"
                     + _value_items(unplaced, "unplaced"))
-    if doc.text is not None:
+    if doc.text is not None and doc.scans:
+        body.append(f'<div class="ocr">{_scans_html(doc)}'
+                    f'<div class="doctext">{highlight(doc.text, doc.values, doc.pages)}</div></div>')
+    elif doc.text is not None:
         body.append(f'<div class="doctext">{highlight(doc.text, doc.values, doc.pages)}</div>')
     elif doc.no_text:
         body.append(f'<p class="why">Text not shown: {_e(doc.no_text)}.</p>')
@@ -502,7 +559,8 @@ def render_review(data: ReviewData) -> str:
         said = data.confidence.note()
         note += f'<p class="why" id="confidence">{_e(said[:1].upper() + said[1:])}.</p>'
     sections = [_doc_html(n, d) for n, d in enumerate(docs, start=1)]
-    csp = (f"default-src 'none'; style-src 'unsafe-inline'; script-src '{_script_hash(_SCRIPT)}'")
+    # img-src data: only the page images embedded in the page itself (scans read by OCR).
+    csp = (f"default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src '{_script_hash(_SCRIPT)}'")
     return "\n".join([
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',

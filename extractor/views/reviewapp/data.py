@@ -132,7 +132,9 @@ class ReviewDesk:
         self._texts: OrderedDict[tuple[str, str | None, str | None], DocReview] = OrderedDict()
         self._read_lock = threading.Lock()
         # Unlimited length: the result was accepted under the max_chars of its run, whatever it is today.
-        self._reader = DocumentReader(max_chars=sys.maxsize, timeout_s=settings.parse_timeout_s)
+        self._reader = DocumentReader(max_chars=sys.maxsize, timeout_s=settings.parse_timeout_s,
+                                      ocr_max_pages=settings.ocr_max_pages,
+                                      ocr_page_timeout_s=settings.ocr_page_timeout_s)
 
     def close(self) -> None:
         self._reader.close()

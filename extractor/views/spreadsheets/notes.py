@@ -78,7 +78,12 @@ def _note(items: list[tuple[int | None, dict[str, Any]]]) -> CellNote | None:
         if e["status"] in ("not_found", "derived") or e["quote"] is None:
             continue  # derived: computed or classified, a quote would only clutter the sheet
         how = [e["status"]] if e["status"] in ("normalized", "fuzzy") else []
-        how += [f"page {e['page']}"] if e["page"] is not None else []
+        if e.get("bbox") is not None:  # a scan: the reviewer checks it against the page image, not a text
+            read = e.get("ocr_confidence")
+            how += [f"read by OCR, page {e['page'] or 1}" + (f", OCR confidence {read:.2f}" if read is not None
+                                                              else "")]
+        else:
+            how += [f"page {e['page']}"] if e["page"] is not None else []
         line = _quoted(e["quote"]) + (f" ({', '.join(how)})" if how else "")
         if line not in lines:
             lines.append(line)
@@ -102,7 +107,9 @@ def _shown_evidence(frame: pl.DataFrame, layout: Layout) -> list[tuple[str, str,
     path = layout.evidence
     if not path.is_file():
         return None
-    evidence = pl.read_parquet(path, columns=[c for c in EVIDENCE_COLUMNS if c != "schema_version"])
+    # An evidence.parquet written before a column existed (bbox, ocr_confidence) is read without it.
+    present = set(pl.read_parquet_schema(path))
+    evidence = pl.read_parquet(path, columns=[c for c in EVIDENCE_COLUMNS if c != "schema_version" and c in present])
     results: dict[str, tuple[dt.datetime | None, set[str]]] = {}
     for row in frame.select("doc_id", "extracted_at", "corrected", "from_labels").iter_rows(named=True):
         replaced = {name for key in ("corrected", "from_labels") for name in (row[key] or "").split(LIST_SEPARATOR)}

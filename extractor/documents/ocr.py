@@ -1,0 +1,445 @@
+"""OCR: the text of scanned pages and photos, offline, with a box and a confidence per line.
+
+The engine is RapidOCR (PP-OCR detection, line-direction and recognition models as ONNX, shipped inside the
+`rapidocr` wheel; onnxruntime runs them on the CPU): no model is downloaded at run time. Chosen by measurement
+(bench/ocr.py; docs/benchmarks.md): on the sample letters rendered at 200 dpi it reads a page in a few seconds
+on 2 cores with a character error rate of about 1%.
+
+A page goes through:
+
+1. limits: an image's pixel count is checked from its header before it is decoded (a 20,000 x 20,000 PNG is
+   refused, not decoded: `MAX_IMAGE_PIXELS`); a page is read at most `MAX_SIDE` pixels on its long side (the
+   engine's own limit, so nothing is lost) and one page at a time, so memory stays bounded;
+2. orientation: EXIF orientation is applied first. A page is read as it stands; when that reading looks turned
+   (mostly tall lines, or mostly unsure ones), text detection on a small copy says whether lines run across or
+   up the page (turned 90 or 270 degrees), and the line-direction model on its widest lines says whether it
+   stands on its head; the page is turned upright and read again (`PageInfo.rotation`);
+3. reading order: the lines are cut into columns and paragraphs (a recursive XY cut), each block read top to
+   bottom, each line left to right; a blank line between paragraphs.
+
+Imports of Pillow, numpy, pypdfium2 and rapidocr are lazy: `extractor --help` must stay fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import statistics
+import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+from extractor.documents.model import Box, OcrNeeded, PageInfo, ParsedPage, ParseOptions
+from extractor.errors import DocumentError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
+# Pillow's own guard warns above 89 MP and refuses above twice that; set explicitly, and lower: an A3 page at
+# 600 dpi is 70 MP, and a 20,000 x 20,000 bomb (400 MP, 1.2 GB as RGB) is refused from its header alone.
+MAX_IMAGE_PIXELS = 80_000_000
+MAX_SIDE = 2000  # rapidocr's Global.max_side_len: a larger page is scaled down by the engine anyway
+RENDER_DPI = 200  # PDF pages are rendered at this resolution (a letter page: 1700 x 2200 px)
+PROBE_SIDE = 1024  # the small copy the orientation probe detects lines on
+PIPELINE = "1"  # bump when the page pipeline changes what text comes out (it is in the cache key)
+INSTALL_HINT = "reading scans and photos needs the OCR packages: pip install 'extractor[ocr]' (or scripts/setup.sh)"
+
+
+def engine_id() -> str | None:
+    """The OCR engine, its models' runtime and this pipeline's version, as the cache key records them; None
+    when the OCR packages are not installed. Cheap: package metadata only, no import."""
+    try:
+        return (f"rapidocr {metadata.version('rapidocr')}; onnxruntime {metadata.version('onnxruntime')}; "
+                f"pipeline {PIPELINE}")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+@functools.cache
+def _engine() -> Any:
+    try:
+        from rapidocr import RapidOCR
+    except ImportError:
+        raise DocumentError(INSTALL_HINT, status="skipped") from None
+    return RapidOCR(params={"Global.log_level": "error", "Global.max_side_len": MAX_SIDE})
+
+
+@dataclass
+class _Clock:
+    """The document's OCR time budget: the parse time limit plus `ocr_page_timeout_s` a page."""
+
+    options: ParseOptions
+    pages: int
+    started: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.started = time.monotonic()
+
+    def check(self, done: int) -> None:
+        budget = self.options.parse_timeout_s + self.options.ocr_page_timeout_s * done
+        elapsed = time.monotonic() - self.started
+        if elapsed > budget:
+            raise DocumentError(
+                f"OCR stopped after {done} of {self.pages} page(s): {elapsed:.0f} s, above parse_timeout_s + "
+                f"ocr_page_timeout_s a page ({budget:.0f} s); raise ocr_page_timeout_s if the pages are just "
+                "large or the machine is busy")
+
+
+def ocr_timeout(options: ParseOptions, pages: int) -> float:
+    """The worker's kill time for a file with `pages` pages to read by OCR."""
+    return options.parse_timeout_s + options.ocr_page_timeout_s * pages
+
+
+# -- images -----------------------------------------------------------------------------------------------
+
+
+def _pillow() -> Any:
+    from PIL import Image
+
+    # Explicit, whatever a library or the environment set: above this, Pillow raises instead of decoding.
+    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+    warnings.simplefilter("error", Image.DecompressionBombWarning)
+    return Image
+
+
+def _check_pixels(width: int, height: int, what: str) -> None:
+    if width * height > MAX_IMAGE_PIXELS:
+        raise DocumentError(
+            f"{what} is {width:,} x {height:,} px ({width * height / 1e6:,.0f} MP), above the "
+            f"{MAX_IMAGE_PIXELS / 1e6:.0f} MP limit (a decompression-bomb guard); not decoded: scan it again at "
+            "300 dpi or less")
+
+
+def image_frames(raw: bytes, suffix: str, options: ParseOptions) -> Iterator[tuple[Any, int]]:
+    """The pages of an image file (every frame of a TIFF), upright by their EXIF orientation, each checked
+    against the pixel limit before it is decoded."""
+    Image = _pillow()
+    from PIL import ImageOps, UnidentifiedImageError
+
+    kind = suffix.lstrip(".").upper() or "image"
+    try:
+        # Opening reads the header only; Pillow's own guard would refuse a bomb here with its pixel count alone,
+        # so it waits for the check below, which names the size. Nothing is decoded before that check.
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            image = Image.open(io.BytesIO(raw))
+        finally:
+            Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+    except UnidentifiedImageError:
+        raise DocumentError(f"not a readable {kind} image (damaged, or not an image at all)") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise DocumentError(f"{kind} image is above the {MAX_IMAGE_PIXELS / 1e6:.0f} MP limit "
+                            "(a decompression-bomb guard); not decoded") from None
+    frames = getattr(image, "n_frames", 1)
+    if frames > options.ocr_max_pages:
+        raise DocumentError(f"{kind} has {frames} pages, above ocr_max_pages = {options.ocr_max_pages}; "
+                            "split it or raise ocr_max_pages in the config file")
+    for index in range(frames):
+        try:
+            image.seek(index)
+            width, height = image.size
+            _check_pixels(width, height, f"{kind} page {index + 1}" if frames > 1 else f"{kind} image")
+            frame = ImageOps.exif_transpose(image)
+            frame.load()
+        except DocumentError:
+            raise
+        except (OSError, SyntaxError, ValueError, EOFError) as exc:
+            raise DocumentError(f"{kind} image is damaged or truncated (page {index + 1}): {exc}") from None
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise DocumentError(f"{kind} image is above the {MAX_IMAGE_PIXELS / 1e6:.0f} MP limit "
+                                "(a decompression-bomb guard); not decoded") from None
+        yield frame, index
+
+
+def read_image(raw: bytes, suffix: str, options: ParseOptions) -> list[ParsedPage]:
+    """Every page of an image file, read by OCR."""
+    if not options.ocr:
+        raise DocumentError("OCR is off (ocr_max_pages = 0): images are not read", status="skipped")
+    if engine_id() is None:  # a missing OCR package is a skipped row before any decoding
+        raise DocumentError(INSTALL_HINT, status="skipped")
+    Image = _pillow()
+    try:
+        frames = getattr(Image.open(io.BytesIO(raw)), "n_frames", 1)
+    except Exception:
+        frames = 1  # image_frames says what is wrong with it
+    if options.defer_ocr:
+        next(image_frames(raw, suffix, options), None)  # header, page count, pixels, decoding: checked first
+        raise OcrNeeded(frames)
+    clock = _Clock(options, frames)
+    pages = []
+    for frame, index in image_frames(raw, suffix, options):
+        clock.check(index)
+        pages.append(read_page(frame, index + 1))
+    if not any(page.text.strip() for page in pages):
+        raise DocumentError(f"OCR read no text in this {suffix.lstrip('.').upper()} image (a picture without "
+                            "writing, or too blurred to read)", status="skipped")
+    return pages
+
+
+# -- PDFs ---------------------------------------------------------------------------------------------------
+
+
+def render_pdf_page(raw: bytes, index: int, dpi: float = RENDER_DPI) -> Any:
+    """One page of a PDF as a Pillow image at `dpi`, scaled down to stay within the pixel limit."""
+    import pypdfium2 as pdfium
+
+    pdf = pdfium.PdfDocument(raw)
+    try:
+        page = pdf[index]
+        width, height = page.get_size()  # points
+        scale = dpi / 72.0
+        if width * height * scale * scale > MAX_IMAGE_PIXELS:
+            scale = (MAX_IMAGE_PIXELS / (width * height)) ** 0.5
+        # Rendered at `dpi` and scaled down to MAX_SIDE by Pillow (read_page), not rendered at the smaller size:
+        # pdfium's own downscaling of a scanned page's image blurred the gaps between words, and the engine ran
+        # words together ("AnnaSchmidt"; CER of a sample letter's image-only PDF 1.4%, its PNG 0.08%).
+        return page.render(scale=scale).to_pil()
+    finally:
+        pdf.close()
+
+
+def read_pdf_pages(raw: bytes, indexes: list[int], total: int, options: ParseOptions) -> dict[int, ParsedPage]:
+    """The pages of a PDF without a text layer (0-based `indexes`), rendered one at a time and read by OCR."""
+    if not options.ocr:
+        raise DocumentError(f"PDF has {len(indexes)} page(s) without a text layer and OCR is off", status="skipped")
+    if len(indexes) > options.ocr_max_pages:
+        raise DocumentError(
+            f"PDF has {len(indexes)} of {total} page(s) without a text layer, above ocr_max_pages = "
+            f"{options.ocr_max_pages} (OCR takes a few seconds a page); split the file or raise ocr_max_pages "
+            "in the config file")
+    if engine_id() is None:
+        raise DocumentError(INSTALL_HINT, status="skipped")
+    if options.defer_ocr:  # the models are loaded only by the pass that reads
+        raise OcrNeeded(len(indexes))
+    clock = _Clock(options, len(indexes))
+    out: dict[int, ParsedPage] = {}
+    for done, index in enumerate(indexes):
+        clock.check(done)
+        out[index] = read_page(render_pdf_page(raw, index), index + 1)
+    return out
+
+
+# -- one page -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Line:
+    """One detected text segment in page pixels."""
+
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    text: str
+    score: float
+
+    @property
+    def height(self) -> float:
+        return self.y1 - self.y0
+
+    @property
+    def cy(self) -> float:
+        return (self.y0 + self.y1) / 2
+
+
+def read_page(image: Any, number: int) -> ParsedPage:
+    """One page image read by OCR: upright, in reading order, a box per detected line.
+
+    Most pages stand upright, so a page is read as it is first; only when that reading looks like a turned page
+    (most lines taller than wide, or a median line confidence under SUSPECT_SCORE, which is what text upside down
+    reads as) does the orientation probe run, and the page is read again only if the probe turns it."""
+    image = image.convert("RGB")
+    if max(image.size) > MAX_SIDE:
+        image.thumbnail((MAX_SIDE, MAX_SIDE))
+    rotation = 0
+    lines = _read(image)
+    if _suspect(lines):
+        rotation = orientation(image)
+        if rotation:
+            image = image.rotate(-rotation, expand=True)  # PIL turns counter-clockwise
+            lines = _read(image)
+    width, height = image.size
+    text, boxes = layout_text(lines, width, height, number)
+    return ParsedPage(text, PageInfo(number, width, height, ocr=True, rotation=rotation), boxes)
+
+
+SUSPECT_SCORE = 0.8  # median line confidence: upright letters read at 0.95-0.99, upside-down ones far lower
+
+
+def _suspect(lines: list[_Line]) -> bool:
+    """Whether a reading looks like a page on its side or head: mostly tall lines, or mostly unsure ones."""
+    if not lines:
+        return True  # nothing read: perhaps turned lines the detector missed; the probe says
+    tall = sum(line.height > 1.5 * (line.x1 - line.x0) for line in lines)
+    return tall * 2 > len(lines) or statistics.median(line.score for line in lines) < SUSPECT_SCORE
+
+
+def _read(image: Any) -> list[_Line]:
+    """The engine's lines of an upright page image, in page pixels."""
+    import numpy as np
+
+    width, height = image.size
+    # Every flag each call: rapidocr keeps the flags of the previous call (the probe's) as its new defaults.
+    # No line-direction classifier here: the page already stands upright, and the classifier turned single
+    # lines of upright letters on their heads (a 78-character line of a sample letter came out "Dos n -n n n s
+    # n icn"; CER of that page 5.2% with it, 0.08% without), and it costs ~8% of the page's time.
+    result = _engine()(np.asarray(image), use_det=True, use_cls=False, use_rec=True)
+    lines = []
+    for quad, text, score in zip(result.boxes if result.boxes is not None else [], result.txts or (),
+                                 result.scores or (), strict=False):
+        text = " ".join(str(text).split())
+        if not text:
+            continue
+        xs, ys = [float(p[0]) for p in quad], [float(p[1]) for p in quad]
+        lines.append(_Line(max(0.0, min(xs)), max(0.0, min(ys)), min(float(width), max(xs)),
+                           min(float(height), max(ys)), text, float(score)))
+    return lines
+
+
+def orientation(image: Any) -> int:
+    """Degrees (0, 90, 180, 270) to turn a page clockwise so that its text stands upright.
+
+    Lines taller than wide mean the page lies on its side; then the line-direction classifier, run on the widest
+    lines of the page turned a quarter, says whether it is upside down. Costs a detection on a 1024 px copy and a
+    classification of at most 16 lines (measured in bench/ocr.py)."""
+    import numpy as np
+
+    small = image.copy()
+    small.thumbnail((PROBE_SIDE, PROBE_SIDE))
+    engine = _engine()
+    found = engine(np.asarray(small), use_det=True, use_cls=False, use_rec=False)
+    quads = list(found.boxes) if getattr(found, "boxes", None) is not None else []
+    if not quads:
+        return 0
+    spans = [(float(q[:, 0].min()), float(q[:, 1].min()), float(q[:, 0].max()), float(q[:, 1].max())) for q in quads]
+    tall = sum((y1 - y0) > 1.5 * (x1 - x0) for x0, y0, x1, y1 in spans)
+    wide = sum((x1 - x0) > 1.5 * (y1 - y0) for x0, y0, x1, y1 in spans)
+    turn = 90 if tall > wide else 0
+    longest = sorted(spans, key=lambda s: max(s[2] - s[0], s[3] - s[1]), reverse=True)[:16]
+    upside_down = 0
+    for x0, y0, x1, y1 in longest:
+        crop = small.crop((int(x0), int(y0), int(x1) + 1, int(y1) + 1))
+        if turn:
+            crop = crop.rotate(-90, expand=True)
+        verdict = engine(np.asarray(crop), use_det=False, use_cls=True, use_rec=False)
+        labels = getattr(verdict, "cls_res", None) or []
+        upside_down += sum(1 for label, _ in labels if str(label) == "180")
+    return (turn + (180 if upside_down * 2 > len(longest) else 0)) % 360
+
+
+# -- reading order ------------------------------------------------------------------------------------------
+
+
+def layout_text(lines: list[_Line], width: int, height: int, page: int) -> tuple[str, tuple[Box, ...]]:
+    """The page's text in reading order (blocks by an XY cut, a blank line between them) and a box per line
+    segment, its offsets into that text and its bbox as fractions of the page."""
+    if not lines:
+        return "", ()
+    unit = statistics.median(line.height for line in lines) or 1.0
+    parts: list[str] = []
+    boxes: list[Box] = []
+    position = 0
+    for block in _cut(lines, unit):
+        if parts:
+            parts.append("\n\n")
+            position += 2
+        for r, row in enumerate(_rows(block)):
+            if r:
+                parts.append("\n")
+                position += 1
+            for s, segment in enumerate(row):
+                if s:
+                    parts.append(" ")
+                    position += 1
+                parts.append(segment.text)
+                bbox = (round(segment.x0 / width, 5), round(segment.y0 / height, 5), round(segment.x1 / width, 5),
+                        round(segment.y1 / height, 5))
+                boxes.append(Box(position, position + len(segment.text), page, bbox, round(segment.score, 4)))
+                position += len(segment.text)
+    return "".join(parts), tuple(boxes)
+
+
+def _rows(block: list[_Line]) -> list[list[_Line]]:
+    """Lines of one block: segments whose vertical centres are within half a line of each other, left to right."""
+    rows: list[list[_Line]] = []
+    for line in sorted(block, key=lambda item: item.cy):
+        if rows and abs(line.cy - statistics.fmean(x.cy for x in rows[-1])) < 0.5 * max(line.height, 1.0):
+            rows[-1].append(line)
+        else:
+            rows.append([line])
+    return [sorted(row, key=lambda item: item.x0) for row in rows]
+
+
+def _gaps(spans: list[tuple[float, float]], least: float) -> list[float]:
+    """Where a projection of intervals has empty stretches at least `least` long: the middle of each."""
+    cuts = []
+    spans = sorted(spans)
+    reach = spans[0][1]
+    for lo, hi in spans[1:]:
+        if lo - reach >= least:
+            cuts.append((reach + lo) / 2)
+        reach = max(reach, hi)
+    return cuts
+
+
+def _cut(lines: list[_Line], unit: float, depth: int = 0) -> list[list[_Line]]:
+    """Blocks in reading order: columns (a vertical gutter at least 1.5 lines wide, whose two sides are not
+    rows of one table) left to right, then paragraphs (a vertical gap of more than 0.8 of a line) top to
+    bottom, recursively."""
+    if len(lines) < 2 or depth > 12:
+        return [lines]
+    for x in _gaps([(line.x0, line.x1) for line in lines], 1.5 * unit):
+        left = [line for line in lines if line.x1 <= x]
+        right = [line for line in lines if line.x0 >= x]
+        if _columns(left, right, unit):
+            return _cut(left, unit, depth + 1) + _cut(right, unit, depth + 1)
+    cuts = _gaps([(line.y0, line.y1) for line in lines], 0.8 * unit)
+    if not cuts:
+        return [lines]
+    bands: list[list[_Line]] = [[] for _ in range(len(cuts) + 1)]
+    for line in lines:
+        bands[sum(line.cy > y for y in cuts)].append(line)
+    return [block for band in bands if band for block in _cut(band, unit, depth + 1)]
+
+
+def _columns(left: list[_Line], right: list[_Line], unit: float) -> bool:
+    """Two sides of a gutter are columns of text, not the cells of table rows ("Total" ... "120.00"): at least
+    two lines on each side, and either a narrow gutter (under 4 lines' height: columns of prose set side by
+    side, whose lines may well stand at the same heights) or most lines of the shorter side without a partner
+    at the same height (a wide gap between label and value, row by row, is a table or a form)."""
+    if len(_rows(left)) < 2 or len(_rows(right)) < 2:
+        return False
+    if min(line.x0 for line in right) - max(line.x1 for line in left) < 4 * unit:
+        return True
+    fewer, other = (left, right) if len(left) <= len(right) else (right, left)
+    paired = sum(any(abs(a.cy - b.cy) < 0.5 * unit for b in other) for a in fewer)
+    return paired <= len(fewer) / 2
+
+
+# -- what the review page shows -----------------------------------------------------------------------------
+
+
+def may_need_ocr(path: Any) -> bool:
+    """Whether a file may be read by OCR, from its name alone: an image, a PDF, or no extension (sniffed)."""
+    suffix = str(getattr(path, "suffix", "")).lower()
+    return suffix in (".pdf", "", *IMAGE_SUFFIXES)
+
+
+def page_image(raw: bytes, suffix: str, page: int, rotation: int = 0, max_side: int = 900) -> bytes:
+    """One page as the OCR read it (upright), scaled down to `max_side` pixels, as JPEG bytes: for the review
+    page, which embeds it (no network). The boxes' fractions apply to it as they do to the page read."""
+    if suffix.lower() == ".pdf":
+        image = render_pdf_page(raw, page - 1, dpi=min(RENDER_DPI, 110))
+    else:
+        frames = image_frames(raw, suffix, ParseOptions(ocr_max_pages=10_000))
+        image = next((frame for frame, index in frames if index == page - 1), None)
+        if image is None:
+            raise DocumentError(f"the image has no page {page}")
+    image = image.convert("RGB")
+    if rotation:
+        image = image.rotate(-rotation, expand=True)
+    image.thumbnail((max_side, max_side))
+    out = io.BytesIO()
+    image.save(out, format="JPEG", quality=70)
+    return out.getvalue()

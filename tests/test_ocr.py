@@ -1,0 +1,389 @@
+"""Scans and photos: OCR in the parsing layer, boxes and page provenance, bad images, review, cache keys.
+
+The OCR itself is the real engine (RapidOCR, its models from its wheel); a page takes seconds on 2 shared cores,
+so the quick tests read small images, and the scan set made from the sample letters (bench/make_scans.py) is
+read in the `integration` tests; bench/ocr.py reads all of it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import struct
+import time
+import zlib
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from extractor.documents import SourceFile, load_document, text_json
+from extractor.documents.model import Box, ParseOptions
+from extractor.documents.ocr import _Line, layout_text
+from extractor.errors import DocumentError
+from extractor.extraction import runner
+from extractor.schemas import load_schema
+from extractor.testing.fakeserver import oracle_answers
+from extractor.values.evidence import Grounder, Leaf, derived_fields, leaves
+
+from .conftest import ROOT, make_config, serving, write_docs
+
+rapidocr = pytest.importorskip("rapidocr", reason="the OCR extra is not installed (pip install -e '.[ocr]')")
+# Runs the OCR models: a few seconds a small page on 2 quiet cores, a minute when they are shared.
+reads = pytest.mark.slow
+CHROMIUM = Path("/usr/bin/chromium")
+FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+
+
+def _scans_module() -> Any:
+    spec = importlib.util.spec_from_file_location("make_scans_under_test", ROOT / "bench" / "make_scans.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def small_page(lines: list[str], size: int = 34, width: int = 1100) -> Any:
+    """A small white page with `lines` in black, like a crop of a 200 dpi scan."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.truetype(FONT, size)
+    image = Image.new("L", (width, 80 + int(size * 1.6) * len(lines)), 255)
+    draw = ImageDraw.Draw(image)
+    for i, line in enumerate(lines):
+        draw.text((50, 40 + i * int(size * 1.6)), line, font=font, fill=0)
+    return image
+
+
+def png_bytes(image: Any, **options: Any) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format=options.pop("format", "PNG"), **options)
+    return out.getvalue()
+
+
+LINES = ["Invoice number 4711 from Orbital Freight", "Total due: 1,250.00 EUR", "Contact: anna.schmidt@web.de"]
+
+
+def read(tmp_path: Path, name: str, raw: bytes, **options: Any) -> Any:
+    path = tmp_path / name
+    path.write_bytes(raw)
+    return load_document(SourceFile(path, name), max_chars=100_000, options=ParseOptions(**options))
+
+
+def read_error(tmp_path: Path, name: str, raw: bytes, **options: Any) -> DocumentError:
+    with pytest.raises(DocumentError) as exc:
+        read(tmp_path, name, raw, **options)
+    return exc.value
+
+
+# -- one page -------------------------------------------------------------------------------------------------
+
+
+@reads
+def test_a_png_is_read_with_a_box_per_line_whose_offsets_index_the_text(tmp_path: Path) -> None:
+    doc = read(tmp_path, "scan.png", png_bytes(small_page(LINES)))
+    assert doc.ocr is not None and doc.ocr.startswith("rapidocr ")
+    for line in LINES:
+        assert line in doc.text, doc.text
+    assert doc.text.index("Invoice") < doc.text.index("Total") < doc.text.index("Contact")
+    assert doc.pages == (0,) and doc.page_info[0].ocr and doc.page_info[0].rotation == 0
+    assert len(doc.boxes) >= 3
+    for box in doc.boxes:
+        assert box.page == 1 and 0 <= box.start < box.end <= len(doc.text)
+        x0, y0, x1, y1 = box.bbox
+        assert 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1, box
+        assert 0.5 < box.confidence <= 1
+    total = next(b for b in doc.boxes if "Total" in doc.text[b.start:b.end])
+    invoice = next(b for b in doc.boxes if "Invoice" in doc.text[b.start:b.end])
+    assert invoice.bbox[1] < total.bbox[1], "lines further down have larger y"
+    shown = text_json(doc)
+    assert shown["ocr"] == doc.ocr and shown["boxes"][0]["bbox"] == list(doc.boxes[0].bbox)
+    assert shown["pages"][0]["width"] == doc.page_info[0].width and "fraction" in shown["bbox_units"]
+
+
+@reads
+@pytest.mark.parametrize("turn", [90, 180, 270])
+def test_a_turned_page_is_turned_back_before_it_is_read(tmp_path: Path, turn: int) -> None:
+    page = small_page([*LINES, "Please pay within thirty days of the invoice date"])
+    doc = read(tmp_path, "turned.png", png_bytes(page.rotate(turn, expand=True)))
+    # PIL turns counter-clockwise: a page turned 90 degrees that way is turned back 90 degrees clockwise
+    assert doc.page_info[0].rotation == turn
+    assert doc.text.index("Invoice") < doc.text.index("Total") < doc.text.index("Please pay"), doc.text
+
+
+@reads
+def test_exif_orientation_is_applied(tmp_path: Path) -> None:
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored turned; show it turned 90 degrees clockwise
+    stored = small_page(LINES).rotate(90, expand=True).convert("RGB")
+    doc = read(tmp_path, "photo.jpg", png_bytes(stored, format="JPEG", quality=90, exif=exif))
+    assert doc.page_info[0].rotation == 0, "EXIF turned it upright; nothing left to detect"
+    assert "Total due" in doc.text
+
+
+@reads
+def test_every_page_of_a_tiff_is_read_and_marked(tmp_path: Path) -> None:
+    first, second = small_page(["Page one says hello"]), small_page(["Page two says goodbye"])
+    doc = read(tmp_path, "fax.tif", png_bytes(first, format="TIFF", save_all=True, append_images=[second]))
+    assert doc.pages is not None and len(doc.pages) == 2
+    assert doc.text.index("hello") < doc.pages[1] <= doc.text.index("goodbye")
+    assert {box.page for box in doc.boxes} == {1, 2}
+
+
+@reads
+def test_a_pdf_with_a_scanned_page_reads_the_text_layer_and_ocrs_the_scan(tmp_path: Path) -> None:
+    from fpdf import FPDF
+    from pypdf import PdfReader, PdfWriter
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=12)
+    pdf.multi_cell(0, 8, "Dear hiring team, this first page has a text layer.")
+    writer = PdfWriter()
+    writer.append(PdfReader(io.BytesIO(bytes(pdf.output()))))
+    scan = io.BytesIO()
+    small_page(LINES).save(scan, format="PDF", resolution=150)
+    writer.append(PdfReader(io.BytesIO(scan.getvalue())))
+    out = io.BytesIO()
+    writer.write(out)
+    doc = read(tmp_path, "mixed.pdf", out.getvalue())
+    assert [info.ocr for info in doc.page_info] == [False, True]
+    assert doc.text.index("text layer") < doc.pages[1] <= doc.text.index("Total due")
+    assert doc.boxes and all(box.page == 2 and box.start >= doc.pages[1] for box in doc.boxes)
+
+
+# -- reading order (no engine) --------------------------------------------------------------------------------
+
+
+def _line(x0: float, y0: float, text: str, width: float = 300, height: float = 20) -> _Line:
+    return _Line(x0, y0, x0 + width, y0 + height, text, 0.99)
+
+
+def test_reading_order_is_columns_left_to_right_then_lines_and_table_rows_stay_rows() -> None:
+    columns = [_line(50, 100 + 30 * i, f"left {i}") for i in range(4)]
+    columns += [_line(400, 100 + 30 * i, f"right {i}") for i in range(4)]  # a gutter 2.5 lines wide
+    text, boxes = layout_text(sorted(columns, key=lambda line: line.y0), 1000, 1000, 1)
+    assert text.split("\n\n") == ["left 0\nleft 1\nleft 2\nleft 3", "right 0\nright 1\nright 2\nright 3"]
+    table = [_line(50, 100 + 30 * i, f"label {i}", width=150) for i in range(3)]
+    table += [_line(700, 100 + 30 * i, f"value {i}", width=100) for i in range(3)]
+    text, boxes = layout_text(table, 1000, 1000, 1)
+    assert text == "label 0 value 0\nlabel 1 value 1\nlabel 2 value 2"
+    assert [text[b.start:b.end] for b in boxes][:2] == ["label 0", "value 0"]
+    paragraphs = [_line(50, 100, "first paragraph"), _line(50, 125, "goes on"), _line(50, 200, "second one")]
+    assert layout_text(paragraphs, 1000, 1000, 1)[0] == "first paragraph\ngoes on\n\nsecond one"
+
+
+# -- evidence -------------------------------------------------------------------------------------------------
+
+
+def test_evidence_of_an_ocr_read_value_has_its_box_and_its_confidence_folds_in_the_ocr_confidence() -> None:
+    text = "Total due: 1,250.00 EUR\nanna.schmidt@web.de"
+    boxes = [Box(0, 23, 1, (0.1, 0.2, 0.5, 0.25), 0.6), Box(24, 43, 1, (0.1, 0.3, 0.4, 0.35), 0.99)]
+    grounder = Grounder(text, [0], boxes)
+    email = grounder.ground(Leaf("email", "anna.schmidt@web.de", "email"))
+    assert (email.status, email.page, email.bbox, email.ocr_confidence) == ("exact", 1, (0.1, 0.3, 0.4, 0.35), 0.99)
+    total = grounder.ground(Leaf("total", 1250.0, "number"))
+    assert total.bbox == (0.1, 0.2, 0.5, 0.25) and total.ocr_confidence == 0.6
+    assert total.confidence == pytest.approx(0.9 * 0.6, abs=1e-3), "a value read at 0.6 is not 'normalized 0.9'"
+    plain = Grounder(text).ground(Leaf("email", "anna.schmidt@web.de", "email"))
+    assert plain.bbox is None and plain.ocr_confidence is None and plain.confidence == 0.95
+    # OCR may lose the gap between two words; in OCR'd text they are found touching, in other text not
+    merged = "Mit freundlichen Grüßen\nAnnaSchmidt"
+    box = [Box(0, len(merged), 1, (0.1, 0.8, 0.3, 0.85), 0.98)]
+    name = Grounder(merged, [0], box).ground(Leaf("applicant_name", "Anna Schmidt", "text"))
+    assert (name.status, name.quote) == ("normalized", "AnnaSchmidt")
+    assert Grounder(merged).ground(Leaf("applicant_name", "Anna Schmidt", "text")).status != "normalized"
+
+
+def test_the_spreadsheet_comment_says_read_by_ocr_and_the_page() -> None:
+    from extractor.views.spreadsheets.notes import _note
+
+    item = {"status": "exact", "quote": "Orbital Freight", "value": "Orbital Freight", "page": 2,
+            "bbox": [0.1, 0.2, 0.3, 0.25], "ocr_confidence": 0.93}
+    note = _note([(None, item)])
+    assert note is not None and note.text == '"Orbital Freight" (read by OCR, page 2, OCR confidence 0.93)'
+
+
+# -- bad images -----------------------------------------------------------------------------------------------
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def bomb_png(side: int = 20_000) -> bytes:
+    """A PNG header announcing side x side pixels (grey, 8 bit) and a few compressed rows: what a decompression
+    bomb looks like until it is decoded (decoding it would take 400 MB)."""
+    rows = zlib.compress(b"\x00" * (side + 1) * 8, 9)
+    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0))
+            + _chunk(b"IDAT", rows) + _chunk(b"IEND", b""))
+
+
+def scanned_pdf(pages: int) -> bytes:
+    """An image-only PDF of `pages` pages (one small picture, embedded once, on each)."""
+    from fpdf import FPDF
+
+    picture = io.BytesIO(png_bytes(small_page(["scanned"], size=20, width=300)))
+    pdf = FPDF()
+    for _ in range(pages):
+        pdf.add_page()
+        pdf.image(picture, x=20, y=20, w=80)
+    return bytes(pdf.output())
+
+
+@reads
+def test_bad_images_are_each_one_row_with_a_message_in_bounded_time(tmp_path: Path) -> None:
+    """A truncated PNG, a JPEG that is not one, a 0-byte PNG, a 20,000 x 20,000 px bomb and a 500-page scanned
+    PDF: one row each with what is wrong, while the letter beside them is extracted."""
+    good = png_bytes(small_page(["Dear hiring team at Orbital Freight,", "I am Anna Schmidt."]))
+    write_docs(tmp_path / "in", {
+        "letter.txt": "Dear hiring team, I am Anna Schmidt.",
+        "damaged.png": good[: len(good) // 3], "not-an-image.jpg": b"\xff\xd8\xff" + bytes(200),
+        "empty.png": b"", "bomb.png": bomb_png(), "archive.pdf": scanned_pdf(500)})
+    with serving() as server:
+        config = make_config(tmp_path, server, ocr_max_pages=20)
+        started = time.monotonic()
+        summary = runner.run(config)
+        elapsed = time.monotonic() - started
+    rows = {r["doc_id"]: r for r in pl.read_parquet(config.layout.results).to_dicts()}
+    assert len(rows) == 6, "one row per file"
+    expect = {"letter.txt": ("ok", ""),
+              "damaged.png": ("failed", "damaged or truncated"), "not-an-image.jpg": ("failed", "not a readable JPG"),
+              "empty.png": ("skipped", "empty file"), "bomb.png": ("failed", "decompression-bomb guard"),
+              "archive.pdf": ("failed", "500 of 500 page(s) without a text layer, above ocr_max_pages = 20")}
+    for name, (status, message) in expect.items():
+        assert rows[name]["status"] == status, (name, rows[name])
+        assert message in (rows[name]["error_message"] or ""), (name, rows[name]["error_message"])
+    assert "20,000 x 20,000 px" in rows["bomb.png"]["error_message"]
+    assert summary.ok == 1
+    # None is decoded past its header or page count. 82 s measured here at a load of 18 on 2 cores (worker
+    # start, pypdf over 500 pages); reading 20 of those pages by OCR would take longer than this bound alone.
+    assert elapsed < 120, f"bad files cost {elapsed:.0f} s"
+
+
+@reads
+def test_an_image_without_writing_is_skipped_and_ocr_off_skips_images(tmp_path: Path) -> None:
+    from PIL import Image
+
+    blank = png_bytes(Image.new("L", (400, 300), 255))
+    assert "OCR read no text" in str(read_error(tmp_path, "blank.png", blank))
+    off = read_error(tmp_path, "scan.png", png_bytes(small_page(LINES)), ocr=False)
+    assert off.status == "skipped" and "OCR is off" in str(off)
+
+
+# -- runs: cache keys -----------------------------------------------------------------------------------------
+
+
+@reads
+def test_an_ocr_read_document_is_keyed_by_the_ocr_engine_and_a_rerun_carries_it(tmp_path: Path) -> None:
+    from extractor.documents import ocr_engine
+
+    write_docs(tmp_path / "in", {"scan.png": png_bytes(small_page(["Dear hiring team,", "I am Anna Schmidt."]))})
+    with serving() as server:
+        config = make_config(tmp_path, server)
+        first = runner.run(config)
+        second = runner.run(config)
+    assert (first.ok, second.ok, second.cached) == (1, 1, 1)
+    row = pl.read_parquet(config.layout.results).to_dicts()[0]
+    version = load_schema(ROOT / "schemas", "cover_letter").version
+    engine = ocr_engine()
+    assert engine is not None
+    sha = row["content_sha256"]
+    with_ocr = config.document_key("scan.png", sha, version, ocr=engine)
+    assert with_ocr != config.document_key("scan.png", sha, version)
+    assert with_ocr != config.document_key("scan.png", sha, version, ocr=engine.replace("rapidocr ", "rapidocr 0."))
+    import sqlite3
+
+    with sqlite3.connect(config.layout.journal) as db:
+        keys = {key for (key,) in db.execute("SELECT cache_key FROM results WHERE status = 'ok'")}
+    assert keys == {with_ocr}
+
+
+# -- the scan set of the sample letters -----------------------------------------------------------------------
+
+
+COPIED_CLEAN, COPIED_HARD = 0.97, 0.90
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(1500)
+def test_the_scan_set_of_the_sample_letters(tmp_path: Path) -> None:
+    """Two letters in every variant, extracted with the fake server answering their labels: all ok, the copied
+    values found (>= 97% clean, >= 90% turned and photos), each with its page and a bbox inside the page; the
+    review page draws the boxes over the page images in Chromium; `extractor text --json` shows boxes."""
+    labels = _scans_module().make(tmp_path / "in", letters=2)
+    answers, _ = oracle_answers(labels)
+    with serving(answers=answers) as server:
+        summary = runner.run(make_config(tmp_path, server, parse_timeout_s=120))
+        config = make_config(tmp_path, server)
+    assert summary.ok == len(labels), summary
+    model = load_schema(ROOT / "schemas", "cover_letter").model
+    derived = derived_fields(model)
+    evidence = pl.read_parquet(config.layout.evidence).to_dicts()
+    by_doc: dict[str, list[dict[str, Any]]] = {}
+    for item in evidence:
+        by_doc.setdefault(item["doc_id"], []).append(item)
+    found: dict[str, list[bool]] = {"clean": [], "hard": []}
+    for label in labels:
+        group = "hard" if label["doc_id"].split("/")[0] in ("turned", "photo") else "clean"
+        items = {e["field"]: e for e in by_doc[label["doc_id"]]}
+        for leaf in leaves(model, {k: v for k, v in label.items() if k not in ("doc_id", "source", "pages")}):
+            if leaf.kind == "derived" or leaf.field.split("[")[0].split(".")[0] in derived:
+                continue
+            item = items.get(leaf.field)
+            hit = item is not None and item["status"] != "not_found"
+            found[group].append(hit)
+            if hit and item is not None and item["bbox"] is not None:
+                x0, y0, x1, y1 = item["bbox"]
+                assert item["page"] >= 1 and 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1, item
+    clean, hard = (sum(v) / len(v) for v in (found["clean"], found["hard"]))
+    assert clean >= COPIED_CLEAN, f"clean scans: {clean:.1%} of copied values found"
+    assert hard >= COPIED_HARD, f"turned and photo-like: {hard:.1%} found"
+    ocr_read = [e for e in evidence if e["bbox"] is not None]
+    assert ocr_read and all(e["ocr_confidence"] is not None for e in ocr_read)
+    mixed = [e for e in evidence if e["doc_id"].startswith("mixed/") and e["status"] != "not_found"]
+    assert any(e["bbox"] is None and e["page"] == 1 for e in mixed), "text-layer page: a page, no box"
+
+    from extractor.views.review import ReviewConfig, write_review
+
+    page = write_review(ReviewConfig(config))
+    markup = page.read_text(encoding="utf-8")
+    assert markup.count('<figure class="scan"') >= len(labels) - 2 and "img-src data:" in markup
+    assert 'src="http' not in markup
+    if not CHROMIUM.exists():
+        pytest.skip("needs Debian's Chromium at /usr/bin/chromium for the rendered check")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("needs playwright")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
+        try:
+            view = browser.new_page(viewport={"width": 1200, "height": 1400})
+            view.goto(page.as_uri())
+            figure = view.locator('figure.scan').first
+            figure.scroll_into_view_if_needed()
+            image = figure.locator("img").bounding_box()
+            boxes = [b.bounding_box() for b in figure.locator(".box").all()]
+            loaded = figure.locator("img").evaluate("img => img.complete && img.naturalWidth > 0")
+        finally:
+            browser.close()
+    assert loaded, "the embedded page image decoded under the page's CSP"
+    assert image is not None and image["width"] > 200 and boxes
+    for box in boxes:
+        assert box is not None and box["width"] > 2 and box["height"] > 2
+        assert image["x"] - 1 <= box["x"] and box["x"] + box["width"] <= image["x"] + image["width"] + 1
+        assert image["y"] - 1 <= box["y"] and box["y"] + box["height"] <= image["y"] + image["height"] + 1
+
+    import subprocess
+    import sys
+
+    scan = next(tmp_path.joinpath("in").glob("clean/*"))
+    shown = subprocess.run([sys.executable, "-m", "extractor", "text", str(scan), "--json"], capture_output=True,
+                           text=True, timeout=300, check=True)
+    out = json.loads(shown.stdout)
+    assert out["ocr"].startswith("rapidocr") and out["boxes"] and out["pages"][0]["ocr"] is True
