@@ -43,8 +43,8 @@ META_COLUMNS = (
     "doc_id", "source_path", "content_sha256", "status", "error_type", "error_message",
     "schema_name", "schema_version", "model", "endpoint", "attempts", "prompt_tokens",
     "completion_tokens", "cached_tokens", "cost_usd", "latency_s", "compute_s", "extracted_at", "run_id",
-    "batch_id", "corrected", "from_labels", "grounded", "needs_review",
-    "archived_to",
+    "batch_id", "corrected", "from_labels", "grounded", "needs_review", "review_flags",
+    "archived_to", "chunks", "conflicts",
 )
 # The key columns of a child table (table.CHILD_KEYS): an item field of a list of objects may not reuse them.
 CHILD_KEYS = ("doc_id", "index")
@@ -82,6 +82,15 @@ class Schema:
         }
         blob = json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
+
+    def flags(self, values: dict[str, Any]) -> list[str]:
+        """What the schema's CHECKS say of a result's values (JSON form, as a row holds them): one
+        "field: message" per broken rule, none when every rule holds or the schema declares none. Raises
+        pydantic.ValidationError where the values no longer validate, and whatever a check raises."""
+        if not self.checks:
+            return []
+        instance = self.model.model_validate({k: values.get(k) for k in self.model.model_fields if k in values})
+        return [f"{field}: {message}" for check in self.checks for field, message in check(instance)]
 
     @property
     def field_names(self) -> list[str]:

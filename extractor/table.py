@@ -42,6 +42,12 @@ META_DTYPES: dict[str, pl.DataType] = {
     "archived_to": pl.String(),  # where `run --archive` moved the input (its row stays in the results)
     "grounded": pl.Float64(),  # share of the copied values found in the document (extractor.values.evidence)
     "needs_review": pl.Boolean(),  # a value not found in the document, or trusted less than the threshold
+    # why a row needs review besides its values' evidence: a schema's CHECKS that fail ("total_amount: net 10.00 +
+    # tax 1.90 is 11.90, the total is 12.90"), a list item whose values stand far apart in the document
+    "review_flags": pl.List(pl.String()),
+
+    "chunks": pl.Int32(),  # parts the text was asked in (1: it fit the model's context); null: not sent
+    "conflicts": pl.Int32(),  # fields whose chunks gave grounded answers that disagree (the row needs review)
 }
 
 

@@ -243,7 +243,7 @@ def _totals(inv: Invoice) -> list[tuple[str, str]]:
 def render_text(inv: Invoice) -> str:
     """Aligned columns, as an accounting system prints an invoice to text."""
     head, rows = _table(inv)
-    widths = [5, 34, 7, 15, 15]
+    widths = [6, 34, 7, 15, 15]
 
     def line(cells: list[str]) -> str:
         return (f"{cells[0]:<{widths[0]}}{cells[1]:<{widths[1]}}" +
@@ -277,7 +277,7 @@ def render_html(inv: Invoice) -> str:
 <html lang="{inv.locale.language}">
 <head><meta charset="utf-8"><title>{e(inv.locale.words['invoice'])} {e(inv.number)}</title></head>
 <body>
-  <header><p>{supplier}</p></header>
+  <div class="supplier"><p>{supplier}</p></div>
   <h1>{e(inv.locale.words['invoice'])}</h1>
   <dl>{dl}</dl>
   <table class="items">

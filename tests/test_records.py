@@ -513,7 +513,7 @@ def test_item_text_is_never_a_formula_and_a_formula_typed_into_a_child_sheet_is_
         config = invoice_config(tmp_path, server)
         runner.run(config)
     path = _export(config)
-    header, _, sheet = _sheet(path, "line_items")
+    header, _rows, sheet = _sheet(path, "line_items")
     cell = sheet.cell(row=2, column=header.index("description") + 1)
     assert cell.value == payload and cell.data_type == "s"
     csv_path = _export(config, "csv")

@@ -31,8 +31,9 @@ class PlannedDocument:
     doc_id: str
     reason: str  # new | changed | retry | settings changed | forced
     prompt_chars: int
-    prompt_tokens: int
+    prompt_tokens: int  # every chunk's, for a long document
     completion_tokens: int
+    chunks: int = 1  # requests its text is asked in: more than one when it would not fit the model's context
 
 
 @dataclass
@@ -52,10 +53,16 @@ class Plan:
 
     @property
     def over_context(self) -> list[PlannedDocument]:
-        """Documents whose estimated prompt and answer would not fit the model's context: they would fail."""
+        """Documents whose estimated prompt and answer would not fit the model's context in one request: they
+        are asked in chunks (`extraction.chunked`)."""
         if self.context_tokens is None:
             return []
-        return [d for d in self.to_send if d.prompt_tokens + d.completion_tokens > self.context_tokens]
+        return [d for d in self.to_send
+                if d.chunks > 1 or d.prompt_tokens + d.completion_tokens > self.context_tokens]
+
+    @property
+    def chunks(self) -> int:
+        return sum(d.chunks for d in self.to_send)
 
     @property
     def prompt_tokens(self) -> int:
@@ -121,7 +128,7 @@ async def plan_async(config: RunConfig, files: list[SourceFile] | None = None,
             result.to_send.append(PlannedDocument(
                 doc_id=src.doc_id, reason=_reason(config, journal, ready.identity.sha256, src.doc_id),
                 prompt_chars=chars, prompt_tokens=rate.prompt_tokens(chars),
-                completion_tokens=round(rate.completion)))
+                completion_tokens=round(rate.completion) * len(ready.parts), chunks=len(ready.parts)))
     finally:
         reader.close()
         if journal is not None:

@@ -44,7 +44,7 @@ from extractor.values.metrics import FieldScore, RecordScore, score
 # `schemas` is the --schemas folder (another version of the schema's module: a prompt/schema version).
 VARIANT_SETTINGS = ("schema", "schemas_dir", "model", "base_url", "backend", "model_path", "mode", "strategy",
                     "examples", "retrieval", "samples", "sample_fraction", "sample_temperature", "temperature",
-                    "max_tokens", "max_reasks", "max_chars")
+                    "max_tokens", "max_reasks", "max_chars", "context_tokens")
 _ALIASES = {"schemas": "schemas_dir", "prompt": "schemas_dir"}
 
 
