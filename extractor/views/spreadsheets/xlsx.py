@@ -118,6 +118,11 @@ class ChildSheet:
     fields: set[str]
     notes: dict[tuple[str, int, str], CellNote]
 
+    def note_of(self, row: tuple[Any, ...], column: str) -> CellNote | None:
+        """The comment of one cell of a row of `flat` (doc_id first, then the item's index)."""
+        index = row[self.flat.columns.index(ITEM_INDEX)]
+        return None if index is None else self.notes.get((str(row[0]), int(index), column))
+
 
 def _xlsx_bytes(flat: pl.DataFrame, summary: list[tuple[str, Any, _Format | None, float | None]],
                 fields: set[str], export_id: str, notes: dict[tuple[str, str], CellNote] | None = None,
@@ -134,10 +139,7 @@ def _xlsx_bytes(flat: pl.DataFrame, summary: list[tuple[str, Any, _Format | None
     _write_table(workbook, header_format, "results", flat, fields,
                  lambda row, column: main_notes.get((str(row[0]), column)))
     for child in children or ():
-        index = child.flat.columns.index(ITEM_INDEX)
-        _write_table(workbook, header_format, child.name, child.flat, child.fields,
-                     lambda row, column, child=child, index=index: child.notes.get(  # type: ignore[misc]
-                         (str(row[0]), int(row[index]), column)) if row[index] is not None else None)
+        _write_table(workbook, header_format, child.name, child.flat, child.fields, child.note_of)
     sheet = workbook.add_worksheet("summary")
     columns: list[list[str]] = [[], [], []]  # the summary's texts, column by column
     share_format = workbook.add_format({"num_format": _SHARE.code})
