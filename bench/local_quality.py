@@ -82,13 +82,15 @@ def memoize(cache_file: Path | None, only: set[str]) -> dict[str, int]:
 _PROMPT_EVAL = re.compile(r"prompt eval time\s*=\s*[\d.]+ ms /\s*(\d+) tokens")
 
 
-def run_one(model: str, strategy: str, folder: Path, labels: Path, work: Path, schema: str = "cover_letter") -> dict:
+def run_one(model: str, strategy: str, folder: Path, labels: Path, work: Path, schema: str = "cover_letter",
+            deadline_s: float = 300.0) -> dict:
     out = work / f"out-{model}-{strategy}"
     log_path = work / f"llama-{model}-{strategy}.log"
     os.environ["EXTRACTOR_LLAMA_LOG"] = str(log_path)
     try:
         config = build_config(dict(input_dir=folder, schema=schema, schemas_dir=ROOT / "schemas",
                                    output_dir=out, backend="embedded", strategy=strategy,
+                                   document_deadline_s=deadline_s,
                                    model_path=model_file(model)), env={})
         started = time.perf_counter()
         summary = runner.run(config)
@@ -153,6 +155,8 @@ def main() -> None:
     parser.add_argument("--only", default="", help="comma-separated fields whose questions go to the model")
     parser.add_argument("--schema", default="cover_letter", help="the schema in schemas/ (default cover_letter)")
     parser.add_argument("--docs", default="", help="comma-separated doc ids: only these documents")
+    parser.add_argument("--deadline", type=float, default=300.0,
+                        help="document_deadline_s (default 300 as a run's; a loaded machine needs more)")
     args = parser.parse_args()
     only = set(filter(None, args.only.split(",")))
     stats = memoize(args.cache, only)
@@ -172,7 +176,7 @@ def main() -> None:
             target.write_bytes(src.path.read_bytes())
         for model in args.models.split(","):
             for strategy in args.strategies.split(","):
-                result = run_one(model, strategy, folder, args.labels, work, args.schema)
+                result = run_one(model, strategy, folder, args.labels, work, args.schema, args.deadline)
                 results.append(result)
                 print(f"{model:8} {strategy:6} ok {result['ok']}/{result['docs']}  fields right "
                       f"{result['right']:.1f}/{result['total']} = {result['right'] / max(result['total'], 1):.1%}  "

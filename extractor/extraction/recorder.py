@@ -251,6 +251,8 @@ class Recorder:
             log.warning("could not ground %s: %s: %s", row["doc_id"], type(exc).__name__, exc)
             self.summary.warnings.append(f"evidence for {row['doc_id']} could not be computed ({exc}); "
                                          "its values are kept without it")
+            if row.get("review_flags"):  # what the extraction could not fill still says so
+                row["needs_review"] = True
             return
         flags = [*(row.get("review_flags") or []), *flags]  # what the extraction itself could not fill first
         try:

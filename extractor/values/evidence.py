@@ -815,6 +815,9 @@ ITEM_LINES = 3
 # A value of an item found only outside the item's place may be another row's (the 4 of row 4 for a quantity of
 # 40): below the default review threshold (0.5), so its row needs review and its cell is marked.
 OUT_OF_PLACE_CONFIDENCE = 0.4
+# The next item's anchor is looked for this far after the previous one (a page of text and more), then anywhere:
+# a window, not the rest of the text, so a long document with many items is still grounded in linear time.
+ANCHOR_WINDOW = 5_000
 _ITEM = re.compile(r"^([^\[\].]+\[\d+\])\.")
 
 
@@ -860,7 +863,7 @@ def _ground_items(grounder: Grounder, items: dict[str, list[tuple[int, Leaf]]], 
         n, leaf = next(((n, lf) for n, lf in item_leaves if lf.kind == "text"), (None, item_leaves[0][1]))
         if n is None:
             continue
-        evidence = grounder.ground_within(leaf, cursor, len(text), _agreement(agreement, leaf))
+        evidence = grounder.ground_within(leaf, cursor, cursor + ANCHOR_WINDOW, _agreement(agreement, leaf))
         if evidence.status == "not_found":
             evidence = grounder.ground(leaf, _agreement(agreement, leaf))
         elif evidence.end is not None:
