@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -97,11 +96,10 @@ def _row(journal_path: Path, doc_id: str) -> dict | None:
 
 
 def _invoice_schema(tmp_path: Path) -> Path:
-    from .test_invoice_evidence import SCHEMA as INVOICE
-
+    """The shipped invoice schema (schemas/invoice.py) under another name, as a user's copy would be."""
     schemas = tmp_path / "schemas"
     schemas.mkdir(exist_ok=True)
-    (schemas / "my_invoice.py").write_text(textwrap.dedent(INVOICE))
+    (schemas / "my_invoice.py").write_text((ROOT / "schemas" / "invoice.py").read_text())
     return schemas
 
 

@@ -958,10 +958,15 @@ def _model_cues(model: type[BaseModel], prefix: str = "") -> dict[str, tuple[str
     return out
 
 
+# Kinds whose values a document's own arithmetic or calendar often makes equal (a one-line invoice's amount is its
+# net, a total without tax is the net, a start date is the letter's date): twins of these are no warning.
+_RELATED = frozenset({"number", "date", "currency"})
+
+
 def _shared(leaves_: Sequence[Leaf], found: Sequence[Evidence], judged: Collection[str] | None) -> set[int]:
     """Indexes of values also given to another field: the same text (folded, three characters or more), or
     mostly the same span of the document (the phone number's span as the desired role). Fields of one nested
-    model (a salary's min and max quoting one figure) are not twins. Where the twins are a judged value and one
+    model (a salary's min and max quoting one figure) are not twins, nor two numbers or dates (`_RELATED`). Where the twins are a judged value and one
     found otherwise (a finder's e-mail, a convention's company), only the judged one is suspect; otherwise all."""
     def parent(i: int) -> str:
         return found[i].group.rsplit(".", 1)[0] if "." in found[i].group else found[i].group
@@ -970,7 +975,7 @@ def _shared(leaves_: Sequence[Leaf], found: Sequence[Evidence], judged: Collecti
     pairs: list[tuple[int, int]] = []
     for n, i in enumerate(located):
         for j in located[n + 1:]:
-            if parent(i) == parent(j):
+            if parent(i) == parent(j) or (leaves_[i].kind in _RELATED and leaves_[j].kind in _RELATED):
                 continue
             a, b = found[i], found[j]
             same = (leaves_[i].kind == "text" and leaves_[j].kind == "text" and isinstance(leaves_[i].value, str)
