@@ -55,7 +55,8 @@ def _settings(config_file: Path | None, **flags: Any) -> RunConfig:
 def run(
     input_dir: Annotated[Path, typer.Argument(help="folder of documents (read recursively)")],
     schema: Annotated[str | None, typer.Option(
-        help="schema name, a file in the schemas folder \\[cover_letter]")] = None,
+        help="schema name, a file in the schemas folder, or auto: route each document to the schema of its kind "
+             "\\[cover_letter]")] = None,
     schemas: SchemasOpt = None,
     output: OutputOpt = None,
     model: ModelOpt = None,
@@ -67,7 +68,9 @@ def run(
         help="auto | whole | fields: one call for the whole schema, or one grounded question per field "
              "(small local models) [auto: fields for the embedded model, whole otherwise]")] = None,
     concurrency: Annotated[int | None, typer.Option(help="documents in flight [8; 1 for the embedded model]")] = None,
-    max_chars: Annotated[int | None, typer.Option(help="longest document text sent [200000]")] = None,
+    max_chars: Annotated[int | None, typer.Option(help="longest document text read [2000000]")] = None,
+    context_tokens: Annotated[int | None, typer.Option(
+        help="the model's context window: longer documents are chunked [known window]")] = None,
     samples: Annotated[int | None, typer.Option(help="self-consistency: answers per sampled document")] = None,
     sample_fraction: Annotated[float | None, typer.Option(help="share of documents sampled [1.0]")] = None,
     examples: Annotated[str | None, typer.Option(
@@ -105,7 +108,14 @@ def run(
                         model=model, base_url=base_url, backend=backend, model_path=model_path, mode=mode,
                         strategy=strategy, concurrency=concurrency, max_chars=max_chars, samples=samples,
                         sample_fraction=sample_fraction, force=force or None, archive_dir=archive,
-                        max_cost_usd=max_cost, batch=batch or None, examples=examples)
+                        max_cost_usd=max_cost, batch=batch or None, examples=examples,
+                        context_tokens=context_tokens)
+        if dry_run and cfg.routed:
+            from extractor.extraction.routing import plan_routed
+            from extractor.views.terminal import print_routed_plan
+
+            print_routed_plan(plan_routed(cfg), Console())
+            return
         if dry_run:
             from extractor.extraction.plan import plan
             from extractor.views.terminal import print_plan
@@ -119,6 +129,24 @@ def run(
         observer: RichProgress | LogProgress | None = None
         if progress:
             observer = progress_for(console)
+        if cfg.routed:
+            from extractor.extraction.routing import run_routed
+            from extractor.views.terminal import print_routed_summary
+
+            try:
+                routed = run_routed(cfg, observer)
+            finally:
+                if observer is not None:
+                    observer.close()
+            print_routed_summary(routed, Console())
+            if xlsx:
+                typer.echo("--xlsx with --schema auto: export each schema's sheet with "
+                           "`extractor export --schema NAME`", err=True)
+            for part in routed.runs:
+                for message in (part.aborted, part.batch_failed, part.cost_limited):
+                    if message:
+                        typer.echo(f"error: {part.schema_name}: {message}", err=True)
+            raise typer.Exit(routed.exit_code)
         try:
             summary = runner.run(cfg, observer)
         finally:
@@ -218,11 +246,26 @@ def evaluate_results(
     output: OutputOpt = None,
     config: ConfigOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object: fields, overall, calibration")] = False,
+    routing: Annotated[bool, typer.Option(
+        "--routing", help="score `run --schema auto`'s routes against re-routes and labeled documents instead",
+    )] = False,
 ) -> None:
     """Score the latest results against gold labels (a file, plus stored corrections)."""
     import json
 
     from rich.console import Console
+
+    if routing:
+        from extractor.quality.routing import evaluate_routing
+        from extractor.views.terminal import print_routing_eval
+
+        with _errors():
+            routed = evaluate_routing(_settings(config, schema="auto", schemas_dir=schemas, output_dir=output))
+        if as_json:
+            typer.echo(json.dumps(routed.as_dict(), ensure_ascii=False))
+        else:
+            print_routing_eval(routed, Console(width=160))
+        return
 
     from extractor.quality.evaluation import EvalConfig, evaluate
     from extractor.views.terminal import print_eval
@@ -234,6 +277,38 @@ def evaluate_results(
         typer.echo(json.dumps(report.as_dict(), ensure_ascii=False))
     else:
         print_eval(report, Console(width=160))
+
+
+@app.command("route")
+def route(
+    doc_id: Annotated[str | None, typer.Argument(help="the document, as its doc_id in routes.parquet")] = None,
+    schema: Annotated[str | None, typer.Argument(help="the schema it is, or none (of no known kind)")] = None,
+    from_file: Annotated[Path | None, typer.Option(
+        "--import", help="a sheet (.csv, .xlsx, .parquet) with doc_id and schema_name columns: its changed rows",
+    )] = None,
+    schemas: SchemasOpt = None,
+    output: OutputOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Re-route documents of `run --schema auto`: a person's label of a document's kind, followed by the next run."""
+    import getpass
+
+    from extractor.extraction.routing import import_routes, reroute
+
+    with _errors():
+        cfg = _settings(config, schema="auto", schemas_dir=schemas, output_dir=output)
+        if from_file is not None:
+            report = import_routes(cfg, from_file)
+            typer.echo(f"{report.rows_read} row(s) read, {len(report.stored)} re-route(s) stored")
+        elif doc_id and schema:
+            report = reroute(cfg, [(doc_id, schema)], source=f"person:{getpass.getuser()}")
+        else:
+            raise _fail("give DOC_ID SCHEMA, or --import FILE")
+    for stored_id, name in report.stored:
+        typer.echo(f"  {stored_id} -> {name} (the next `run --schema auto` routes it so)")
+    for message in report.rejected:
+        typer.echo(f"  skipped {message}", err=True)
+    raise typer.Exit(report.exit_code)
 
 
 @app.command("experiment")
@@ -422,7 +497,8 @@ def text(
 
     with _errors():
         cfg = _settings(config)
-        doc = read_text(file, max_chars=cfg.max_chars, timeout_s=cfg.parse_timeout_s)
+        # Any length: evidence offsets of a chunked long document index into this text, whatever max_chars is.
+        doc = read_text(file, max_chars=sys.maxsize, timeout_s=cfg.parse_timeout_s)
     if as_json:
         typer.echo(json.dumps(text_json(doc), ensure_ascii=False, indent=2))
     else:

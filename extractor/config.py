@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from extractor.errors import ConfigError
-from extractor.layout import Layout
+from extractor.layout import Layout, RoutingLayout
 
 DEFAULT_CONFIG_FILE = Path("extractor.toml")
 DEFAULT_REMOTE_MODEL = "gpt-4o-mini"
@@ -30,6 +30,7 @@ EMBEDDED_MODEL = "smollm2-135m-instruct-q4_1"
 MODES = ("tools", "json_schema", "json", "md_json")
 BACKENDS = ("auto", "openai", "embedded")
 STRATEGIES = ("auto", "whole", "fields")
+MIN_CONTEXT_TOKENS = 1_024
 
 
 class Secret(str):
@@ -56,7 +57,8 @@ class RunConfig:
     `input_dir` is needed only by the commands that read documents (run, dry run)."""
 
     input_dir: Path | None = None
-    schema: str = "cover_letter"
+    schema: str = "cover_letter"  # or "auto": each document routed to the schema of its kind (extraction.routing)
+    schemas: tuple[str, ...] = ()  # with schema = "auto": the schemas routed among (empty: all in schemas_dir)
     schemas_dir: Path = Path("schemas")
     output_dir: Path = Path("outputs")
     backend: str = "auto"
@@ -75,7 +77,10 @@ class RunConfig:
     document_deadline_s: float = 300.0
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
-    max_chars: int = 200_000
+    # A guard against runaway cost, not a context limit: a longer document is chunked to its model's context
+    # (extraction.chunked); past this it fails, so a 20 MB text of junk never becomes a thousand requests.
+    max_chars: int = 2_000_000
+    context_tokens: int | None = None  # the model's context window (prompt + answer); None: the known window
     samples: int = 1  # >1: self-consistency, K answers per sampled document, the majority is the result
     sample_fraction: float = 1.0  # share of documents sampled: round(F * n), remembered (extraction.sampling)
     sample_temperature: float = 0.7
@@ -116,6 +121,9 @@ class RunConfig:
             raise ConfigError("max_attempts must be >= 1 and max_reasks >= 0")
         if self.max_chars < 1:
             raise ConfigError("max_chars must be positive")
+        if self.context_tokens is not None and self.context_tokens < MIN_CONTEXT_TOKENS:
+            raise ConfigError(f"context_tokens must be at least {MIN_CONTEXT_TOKENS:,} (the instructions, the schema "
+                              f"and an answer need room besides the document), not {self.context_tokens}")
         if self.samples < 1 or not 0.0 <= self.sample_fraction <= 1.0:
             raise ConfigError("--samples must be >= 1 and --sample-fraction between 0 and 1")
         if not 0.0 <= self.review_threshold <= 1.0:
@@ -136,6 +144,15 @@ class RunConfig:
             raise ConfigError("--batch needs an OpenAI-compatible server with the Batch API (a key or --base-url)")
         if self.batch and self.samples > 1:
             raise ConfigError("--batch cannot take self-consistency samples (--samples): run those without it")
+
+    @property
+    def routed(self) -> bool:
+        """`schema = "auto"`: documents are routed to their schemas (extraction.routing), not extracted as one."""
+        return self.schema == "auto"
+
+    def for_schema(self, name: str) -> RunConfig:
+        """These settings for one schema (what `--schema auto` runs each routed group of documents with)."""
+        return dataclasses.replace(self, schema=name)
 
     def require_reachable_model(self) -> None:
         """Refuse (ConfigError, exit 2) a model no configured backend can serve, before a run stores anything.
@@ -209,7 +226,16 @@ class RunConfig:
     @property
     def layout(self) -> Layout:
         """Where this schema's outputs live (journal, results, logs, ...)."""
+        if self.routed:
+            raise ConfigError("--schema auto has no outputs of its own: name the schema whose outputs you mean "
+                              "(--schema NAME); the routing decisions are in "
+                              f"{RoutingLayout.of(self.output_dir).routes}")
         return Layout.of(self.output_dir, self.schema)
+
+    @property
+    def routing_layout(self) -> RoutingLayout:
+        """Where `--schema auto` keeps its decisions (`<output>/_routing/`)."""
+        return RoutingLayout.of(self.output_dir)
 
     def document_key(self, content_sha256: str, schema_version: str, *, sampled: bool,
                      examples: str | None = None) -> str:
@@ -235,6 +261,8 @@ class RunConfig:
         }
         if self.resolved_strategy != "whole":  # only then: whole-schema results keep the keys they always had
             identity.update(strategy=self.resolved_strategy)
+        if self.context_tokens is not None:  # only when set: a long document is chunked to another size
+            identity.update(context_tokens=self.context_tokens)
         if samples > 1:  # only then: unsampled documents keep the keys they always had
             identity.update(samples=samples, sample_temperature=self.sample_temperature)
         if examples is not None or self.examples == "none":
@@ -320,6 +348,14 @@ def build_config(
         if not isinstance(values[name], str | Path):
             raise ConfigError(f"{name} must be a path, not {values[name]!r}")
         values[name] = Path(values[name])
+    if "schemas" in values:
+        names = values["schemas"]
+        if isinstance(names, str):
+            names = [n for n in names.replace(",", " ").split() if n]
+        if not isinstance(names, list | tuple) or not all(isinstance(n, str) and n for n in names):
+            raise ConfigError(f"setting schemas must be a list of schema names, e.g. [\"invoice\", \"resume\"], "
+                              f"not {names!r}")
+        values["schemas"] = tuple(names)
     values["prices"] = _prices(file_values.get("prices"))
     values["finetune_prices"] = _finetune_prices(file_values.get("finetune_prices"))
     _check_types(values)

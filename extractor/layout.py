@@ -1,4 +1,6 @@
-"""Where one schema's outputs live: every file name under `<output>/<schema>/` is spelled here once."""
+"""Where one schema's outputs live: every file name under `<output>/<schema>/` is spelled here once; and where
+`--schema auto` keeps its routing decisions (`<output>/_routing/`, a name no schema can have: schema files
+starting with "_" are not schemas)."""
 
 from __future__ import annotations
 
@@ -85,3 +87,47 @@ class Layout:
     def export(self, fmt: str) -> Path:
         """The spreadsheet export: results.xlsx or results.csv."""
         return self.root / f"results.{fmt}"
+
+    def child(self, field: str) -> Path:
+        """The child table of a schema's list-of-objects field: `line_items` -> line_items.parquet (one row per
+        item; extractor.table.child_frame)."""
+        return self.root / f"{field}.parquet"
+
+    @staticmethod
+    def child_export(export: Path, field: str) -> Path:
+        """A CSV export's file for a child table, next to it: results.csv -> results.line_items.csv."""
+        return export.with_name(f"{export.stem}.{field}{export.suffix}")
+
+
+# The stems of the Parquet files above, and the export's summary sheet: a child table may not be named so
+# (schemas.load_schema_file says so).
+TAKEN_STEMS = ("results", "evidence", "metrics", "runs", "experiments", "summary")
+
+@dataclass(frozen=True)
+class RoutingLayout:
+    """The output folder of `--schema auto`'s routing (`<output_dir>/_routing`)."""
+
+    root: Path
+
+    @classmethod
+    def of(cls, output_dir: Path) -> RoutingLayout:
+        return cls(Path(output_dir) / "_routing")
+
+    @property
+    def store(self) -> Path:
+        """SQLite: every routing decision by content hash, each document's newest route, reviewers' re-routes."""
+        return self.root / "routes.sqlite3"
+
+    @property
+    def routes(self) -> Path:
+        """One row per document of the folder: the schema it went to (or why none), how, how sure, at what cost."""
+        return self.root / "routes.parquet"
+
+    @property
+    def summary(self) -> Path:
+        """The last routed run: routing's own figures and each schema's run summary."""
+        return self.root / "run_summary.json"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / "run.lock"

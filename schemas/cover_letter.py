@@ -145,6 +145,15 @@ class CoverLetter(BaseModel):
 
 MODEL = CoverLetter
 DESCRIPTION = "Job application cover letters (recruiting)"
+# Routing hints for `--schema auto`: what a letter applying for a job says, in the words of the trade (counted as
+# whole words in a document's beginning; a few decide without asking the model).
+KEYWORDS = ["cover letter", "dear", "apply", "applying", "application for", "position", "vacancy", "I am writing",
+            "sincerely", "kind regards", "best regards", "yours faithfully", "interview", "look forward",
+            "consideration", "notice period", "my resume", "my CV", "candidacy",
+            # the same conventions in French, German, Spanish, Italian and Portuguese letters
+            "candidature", "madame", "monsieur", "cordialement", "Bewerbung", "sehr geehrte", "sehr geehrter",
+            "freundlichen Grüßen", "estimado", "estimada", "candidatura", "atentamente", "egregio", "gentile",
+            "distinti saluti", "prezado"]
 
 INSTRUCTIONS = """\
 You extract structured fields from one job application cover letter.

@@ -95,6 +95,11 @@ class Resume(BaseModel):
 
 MODEL = Resume
 DESCRIPTION = "Resumes and CVs (recruiting)"
+# Routing hints for `--schema auto`: the headings and words of a CV (whole words in a document's beginning).
+KEYWORDS = ["resume", "curriculum vitae", "work experience", "professional experience", "employment history",
+            "education", "skills", "technical skills", "certifications", "projects", "languages", "references",
+            "summary", "objective", "profile", "responsibilities", "achievements", "B.Tech", "Bachelor", "Master",
+            "university", "college", "years of experience"]
 
 INSTRUCTIONS = """\
 You extract structured fields from one resume (CV).

@@ -100,7 +100,10 @@ def cli_reference() -> str:
 
 SETTINGS = {
     "input_dir": "the drop folder (the argument of `run` and `experiment`; rarely set in the file)",
-    "schema": "the schema's name: a module `<schemas_dir>/<schema>.py`",
+    "schema": "the schema's name: a module `<schemas_dir>/<schema>.py`; or `auto`: each document is routed to the "
+              "schema of its kind, or to none ([Several kinds in one folder](../guides/routing.md))",
+    "schemas": "with `schema = \"auto\"`: the schemas documents are routed among, e.g. `[\"invoice\", \"resume\"]` "
+               "(empty: every schema in `schemas_dir`)",
     "schemas_dir": "folder of schema modules",
     "output_dir": "folder of outputs; each schema writes under `<output_dir>/<schema>/`",
     "backend": "`auto` (a key or base URL: that server; otherwise the embedded model), `openai` "
@@ -123,7 +126,11 @@ SETTINGS = {
     "document_deadline_s": "no retry starts after this many seconds on one document",
     "backoff_initial_s": "first retry's backoff (exponential, with jitter; `Retry-After` honoured)",
     "backoff_max_s": "longest backoff between two attempts",
-    "max_chars": "longest document text sent; a longer document fails with `DocumentError`",
+    "max_chars": "longest document text read, a guard against runaway cost (a document longer than the model's "
+                 "context is chunked, not refused); a longer one fails with `DocumentError`",
+    "context_tokens": "the model's context window in tokens (prompt and answer); a document that would not fit is "
+                      "cut into chunks whose answers are merged; unset: the embedded server's `n_ctx`, else "
+                      "genai-prices' table, else no limit (a server's context refusal still splits the document)",
     "samples": "self-consistency: K answers per sampled document, the majority value is the result",
     "sample_fraction": "share of documents sampled (a seeded, stable draw by doc_id)",
     "sample_temperature": "temperature of the K self-consistency answers",
@@ -436,6 +443,10 @@ def output_files() -> str:
             path, doc = layout.log("<run_id>"), inspect.getdoc(member) or ""
         elif name == "export":
             path, doc = layout.export("<xlsx|csv>"), inspect.getdoc(member) or ""
+        elif name == "child":
+            path, doc = layout.child("<field>"), inspect.getdoc(member) or ""
+        elif name == "child_export":
+            path, doc = Layout.child_export(layout.export("csv"), "<field>"), inspect.getdoc(member) or ""
         else:
             continue
         text = FILES.get(name) or " ".join(doc.split())
@@ -459,6 +470,55 @@ FILES = {
     "review": "`extractor review`'s self-contained HTML page",
     "experiments": "`extractor experiment`'s comparisons: one row per experiment, variant and field (below)",
 }
+
+
+def routing_files() -> str:
+    """Every file under `<output>/_routing/`, as extractor.layout.RoutingLayout names it."""
+    from extractor.layout import RoutingLayout
+
+    layout = RoutingLayout(Path("outputs/_routing"))
+    rows = ["| file | what it is |", "| --- | --- |"]
+    for name, member in vars(RoutingLayout).items():
+        if name.startswith("_") or name in ("of", "root") or not isinstance(member, property):
+            continue
+        text = {"lock": "the flock that keeps a second routed run out (exit code 3)"}.get(name) or " ".join(
+            (inspect.getdoc(member.fget) or "").split())
+        if not text:
+            raise Undocumented(f"RoutingLayout.{name} has no docstring")
+        rows.append(f"| `{getattr(layout, name).as_posix()}` | {text} |")
+    return "\n".join(rows) + "\n"
+
+
+ROUTES = {
+    "doc_id": "the document (`mail.eml#cv.pdf`: an attachment routed on its own)",
+    "source_path": "where its bytes were read",
+    "content_sha256": "sha256 of its bytes (of the part's own bytes for an e-mail's part)",
+    "status": "ok (routed to `schema_name`), skipped (of no known kind, or no text) or failed (asked again next run)",
+    "schema_name": "the schema it was sent to; null: none",
+    "method": "label (a reviewer's re-route), keywords (the schemas' `KEYWORDS`), neighbours (labeled documents "
+              "like it), model (the constrained question); `a+b` for an e-mail kept whole, from its parts'",
+    "confidence": "the share of the signals present that agree with the decision (not a calibrated probability)",
+    "error_message": "why: the hints or answer behind it; for a skipped one, the candidates it is none of",
+    "candidates": "the schemas it was routed among",
+    "candidates_version": "hash of the candidates, their descriptions and hints, and the routing rules",
+    "previous_schema": "the schema of its route before this run (another one: it moved)",
+    "cached": "the decision of an earlier run for the same bytes and candidates was reused (free)",
+    "prompt_tokens": "tokens of the routing question (0 unless the model was asked in this run)",
+    "completion_tokens": "tokens of its answer",
+    "cost_usd": "what the question cost, in the run's cost",
+    "latency_s": "seconds the question took",
+    "model": "the model that answered the question",
+    "run_id": "the routed run",
+    "routed_at": "when it was decided",
+}
+
+
+def routes_columns() -> str:
+    """_routing/routes.parquet's columns."""
+    import extractor.table as table
+
+    columns = {k: short_dtype(v) for k, v in table.routes_schema().items()}
+    return _columns_table(columns, ROUTES, what="routes.parquet")
 
 
 def journal_tables() -> str:

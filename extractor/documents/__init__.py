@@ -4,21 +4,57 @@ Every file gets a stable `doc_id` (its path relative to the input folder) and th
 bytes. Files that cannot be read raise `DocumentError` with a message a person understands and the
 row status they deserve (`skipped` for nothing-to-do, `failed` for broken input).
 
-- `model`: `SourceFile` (a file found) and `Document` (its text and page starts);
+- `model`: `SourceFile` (a file found, or one part of an e-mail: `mail.eml#cv.pdf`) and `Document` (its text
+  and page starts);
 - `sources`: `discover` and `sha256_file`;
 - `parsers`: the text of a file's bytes, by format;
-- `reader`: `DocumentReader`, which parses under a time limit in worker processes, and `read_text`.
+- `reader`: `DocumentReader`, which parses under a time limit in worker processes, `read_text`, and
+  `split_emails` (an e-mail with attachments as documents of their own, for `--schema auto`);
+- `chunks`: `chunk_text`, a text too long for one request cut on its pages, paragraphs and sentences, with an
+  overlap, each `Chunk` with its offsets into the whole text.
 
-May import: `errors` only. Later: page images, OCR boxes and chunks live here too.
+May import: `errors` only. Later: page images and OCR boxes live here too.
 """
 
-from extractor.documents.model import PAGE_MARK, Document, SourceFile, text_json
-from extractor.documents.parsers import SUPPORTED_SUFFIXES, decode_text, html_to_text, parse_bytes
-from extractor.documents.reader import SMALL_TEXT_BYTES, DocumentReader, document_from_bytes, load_document, read_text
+from extractor.documents.chunks import Chunk, chunk_text
+from extractor.documents.model import BODY_PART, PAGE_MARK, PART_MARK, Document, SourceFile, text_json
+from extractor.documents.parsers import SUPPORTED_SUFFIXES, decode_text, email_parts, html_to_text, parse_bytes
+from extractor.documents.reader import (
+    SMALL_TEXT_BYTES,
+    DocumentReader,
+    content_sha256,
+    document_from_bytes,
+    load_document,
+    part_bytes,
+    read_text,
+    split_emails,
+)
 from extractor.documents.sources import MAX_FILE_BYTES, NOT_DOCUMENTS, discover, sha256_file
 
 __all__ = [
-    "MAX_FILE_BYTES", "NOT_DOCUMENTS", "PAGE_MARK", "SMALL_TEXT_BYTES", "SUPPORTED_SUFFIXES", "Document",
-    "DocumentReader", "SourceFile", "decode_text", "discover", "document_from_bytes", "html_to_text",
-    "load_document", "parse_bytes", "read_text", "sha256_file", "text_json",
+    "BODY_PART",
+    "MAX_FILE_BYTES",
+    "NOT_DOCUMENTS",
+    "PAGE_MARK",
+    "PART_MARK",
+    "SMALL_TEXT_BYTES",
+    "SUPPORTED_SUFFIXES",
+    "Chunk",
+    "Document",
+    "DocumentReader",
+    "SourceFile",
+    "chunk_text",
+    "content_sha256",
+    "decode_text",
+    "discover",
+    "document_from_bytes",
+    "email_parts",
+    "html_to_text",
+    "load_document",
+    "parse_bytes",
+    "part_bytes",
+    "read_text",
+    "sha256_file",
+    "split_emails",
+    "text_json",
 ]

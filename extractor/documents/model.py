@@ -7,13 +7,33 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+PART_MARK = "#"  # `mail.eml#cv.pdf`: the attachment cv.pdf of mail.eml, a document of its own
+BODY_PART = "body"  # `mail.eml#body`: an e-mail's own text (its headers and body) without its attachments
+
 
 @dataclass(frozen=True)
 class SourceFile:
-    """A file found in the input folder; nothing has been read yet."""
+    """A file found in the input folder (or one part of an e-mail, `part`); nothing has been read yet."""
 
     path: Path
     doc_id: str
+    part: str | None = None  # an attachment's file name, or BODY_PART: the document is that part of `path`
+
+    @classmethod
+    def of(cls, path: Path, doc_id: str) -> SourceFile:
+        """The document a stored row names (its `source_path` and `doc_id`): a part of an e-mail when the doc_id
+        names one (`mail.eml#cv.pdf` of `.../mail.eml`), else the file itself."""
+        head, mark, part = doc_id.rpartition(PART_MARK)
+        if mark and part and PART_MARK not in Path(path).name and head.endswith(Path(path).name):
+            return cls(path=Path(path), doc_id=doc_id, part=part)
+        return cls(path=Path(path), doc_id=doc_id)
+
+    @property
+    def suffix(self) -> str:
+        """The format its bytes are parsed as: the part's (an e-mail's body is text), else the file's."""
+        if self.part is None:
+            return self.path.suffix.lower()
+        return ".txt" if self.part == BODY_PART else Path(self.part).suffix.lower()
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from extractor.documents.model import PAGE_MARK
+from extractor.documents.model import BODY_PART, PAGE_MARK, PART_MARK
 from extractor.errors import DocumentError
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".pdf", ".docx", ".html", ".htm", ".eml")  # the keys of _PARSERS (tested)
@@ -257,14 +257,16 @@ def _parse_html(raw: bytes) -> str:
     return html_to_text(decode_text(raw))
 
 
-def _parse_eml(raw: bytes) -> str:
+def _email_sections(raw: bytes) -> tuple[list[str], str, list[tuple[str, str, bytes]]]:
+    """An e-mail's header lines, its body text and its attachments that a parser takes: (name, suffix, bytes)."""
     msg = email.message_from_bytes(raw, policy=email.policy.default)
     header_lines = [f"{name}: {msg[name]}" for name in ("From", "To", "Date", "Subject") if msg[name]]
-    parts: list[str] = []
+    body_text = ""
     body = msg.get_body(preferencelist=("plain", "html"))
     if body is not None:
         content = body.get_content()
-        parts.append(html_to_text(content) if body.get_content_subtype() == "html" else content)
+        body_text = html_to_text(content) if body.get_content_subtype() == "html" else content
+    attachments: list[tuple[str, str, bytes]] = []
     for attachment in msg.iter_attachments():
         name = attachment.get_filename() or "attachment"
         suffix = Path(name).suffix.lower()
@@ -273,8 +275,15 @@ def _parse_eml(raw: bytes) -> str:
         if suffix not in _PARSERS or suffix == ".eml":
             continue
         payload = attachment.get_payload(decode=True) or b""
-        if not isinstance(payload, bytes):
-            continue
+        if isinstance(payload, bytes):
+            attachments.append((name, suffix, payload))
+    return header_lines, body_text, attachments
+
+
+def _parse_eml(raw: bytes) -> str:
+    header_lines, body_text, attachments = _email_sections(raw)
+    parts: list[str] = [body_text] if body_text else []
+    for name, suffix, payload in attachments:
         try:
             text = parse_bytes(payload, suffix).replace(PAGE_MARK, "")  # the e-mail has no pages
         except DocumentError:
@@ -285,6 +294,29 @@ def _parse_eml(raw: bytes) -> str:
         raise DocumentError("e-mail has no text body and no readable attachment", status="skipped")
     # The headers as a block, like a mail client shows them; then the body and each attachment.
     return "\n\n".join(["\n".join(header_lines), *parts] if header_lines else parts)
+
+
+def email_parts(raw: bytes) -> dict[str, tuple[str, bytes]]:
+    """An e-mail as documents of their own (`--schema auto` routes each): part name -> (suffix, bytes).
+
+    Every attachment a parser takes, by its file name (a repeated name gets ` (2)`, ...), and the body as
+    `BODY_PART` (the header block and the body text, as UTF-8 text) when the body has words; an e-mail
+    without such attachments has no parts (it stays one document)."""
+    header_lines, body_text, attachments = _email_sections(raw)
+    if not attachments:
+        return {}
+    parts: dict[str, tuple[str, bytes]] = {}
+    if body_text.strip():
+        text = "\n\n".join(["\n".join(header_lines), body_text] if header_lines else [body_text])
+        parts[BODY_PART] = (".txt", text.encode())
+    for name, suffix, payload in attachments:
+        shown = Path(name).name.replace(PART_MARK, "_") or "attachment"
+        unique, n = shown, 1
+        while unique in parts:
+            n += 1
+            unique = f"{Path(shown).stem} ({n}){Path(shown).suffix}"
+        parts[unique] = (suffix, payload)
+    return parts
 
 
 def _tidy(text: str) -> str:

@@ -32,8 +32,9 @@ class PlannedDocument:
     doc_id: str
     reason: str  # new | changed | retry | settings changed | forced
     prompt_chars: int
-    prompt_tokens: int
+    prompt_tokens: int  # every chunk's, for a long document
     completion_tokens: int
+    chunks: int = 1  # requests its text is asked in: more than one when it would not fit the model's context
     request_tokens: int | None = None  # the longest single request's prompt (field strategy: one question's)
 
 
@@ -54,11 +55,16 @@ class Plan:
 
     @property
     def over_context(self) -> list[PlannedDocument]:
-        """Documents whose estimated prompt and answer would not fit the model's context: they would fail."""
+        """Documents whose estimated prompt and answer would not fit the model's context in one request: they
+        are asked in chunks (`extraction.chunked`)."""
         if self.context_tokens is None:
             return []
         return [d for d in self.to_send
-                if (d.request_tokens or d.prompt_tokens) + d.completion_tokens > self.context_tokens]
+                if d.chunks > 1 or (d.request_tokens or d.prompt_tokens) + d.completion_tokens > self.context_tokens]
+
+    @property
+    def chunks(self) -> int:
+        return sum(d.chunks for d in self.to_send)
 
     @property
     def prompt_tokens(self) -> int:
@@ -126,14 +132,19 @@ async def plan_async(config: RunConfig, files: list[SourceFile] | None = None,
                 continue
             fit += intake.admit(ready) is not None
             chars = ready.prompt_chars
-            prompt = longest = rate.prompt_tokens(chars)
-            if by_question:  # the document goes once per question (a calibrated rate has that in it already)
-                every, one = await walked.questions(ready.text, chars)
+            prompt = rate.prompt_tokens(chars)
+            longest = rate.prompt_tokens(chars // len(ready.parts))  # a chunk's request (chunks are of a size)
+            if by_question:  # each chunk goes once per question (a calibrated rate has that in it already)
+                every = one = 0
+                for part in ready.parts:
+                    part_every, part_one = await walked.questions(part.text, chars // len(ready.parts))
+                    every, one = every + part_every, max(one, part_one)
                 longest = TokenRate().prompt_tokens(one)
                 prompt = prompt if rate.calibrated else rate.prompt_tokens(every)
             result.to_send.append(PlannedDocument(
                 doc_id=src.doc_id, reason=_reason(config, journal, ready.identity.sha256, src.doc_id),
-                prompt_chars=chars, prompt_tokens=prompt, completion_tokens=round(rate.completion),
+                prompt_chars=chars, prompt_tokens=prompt,
+                completion_tokens=round(rate.completion) * len(ready.parts), chunks=len(ready.parts),
                 request_tokens=longest))
     finally:
         reader.close()

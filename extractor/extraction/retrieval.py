@@ -231,7 +231,7 @@ class Retriever:
             if path is None:
                 self.skipped[doc_id] = "its text cannot be found"
                 continue
-            src = SourceFile(path=path, doc_id=doc_id)
+            src = SourceFile.of(path, doc_id)
             try:
                 raw = DocumentReader.small_text(src)
                 sha = hashlib.sha256(raw).hexdigest() if raw is not None else await asyncio.to_thread(

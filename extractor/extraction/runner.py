@@ -15,12 +15,14 @@ import logging
 import secrets
 import signal
 import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from extractor.config import RunConfig
 from extractor.documents import DocumentReader, SourceFile, discover
 from extractor.errors import ConfigError, DocumentError, ExtractionError, Interrupted, OutputError, RunStop
 from extractor.extraction.budget import Budget
-from extractor.extraction.fields import answer_fields, sample_fields
+from extractor.extraction.chunked import extract_document
 from extractor.extraction.intake import Carry, Fresh, Intake, NotSendable, Pending, Unreadable
 from extractor.extraction.lock import RunLock
 from extractor.extraction.recorder import Observer, Recorder, RunSummary, iso, runs_frame
@@ -30,7 +32,6 @@ from extractor.llm.tokens import TokenRate, answer_tokens
 from extractor.llm.transport import CallMeter
 from extractor.schemas import Schema, load_schema
 from extractor.store import EventLog, Journal
-from extractor.values.metrics import consensus
 
 __all__ = ["Interrupted", "Observer", "RunSummary", "run", "run_async", "runs_frame"]
 
@@ -45,17 +46,21 @@ class _LazyBackend:
     """Opens the backend on the first document that needs the model: a run whose documents are all
     cached or skipped starts no embedded server and opens no connection."""
 
-    def __init__(self, config: RunConfig) -> None:
+    def __init__(self, config: RunConfig, opener: Callable[[], Awaitable[Backend]] | None = None) -> None:
         self._config = config
         self.stack: contextlib.AsyncExitStack | None = None  # set by the run: where the backend is closed
         self._backend: Backend | None = None
+        self._opener = opener  # a caller's backend (`--schema auto` shares one across its schemas), opened lazily
         self._lock = asyncio.Lock()
 
     async def get(self) -> Backend:
         async with self._lock:
             if self._backend is None:
-                assert self.stack is not None, "the run opens the backend inside its exit stack"
-                self._backend = await self.stack.enter_async_context(open_backend(self._config))
+                if self._opener is not None:
+                    self._backend = await self._opener()
+                else:
+                    assert self.stack is not None, "the run opens the backend inside its exit stack"
+                    self._backend = await self.stack.enter_async_context(open_backend(self._config))
                 _freeze_import_heap()
             return self._backend
 
@@ -133,44 +138,39 @@ class _Run:
             return rec.defer()
         identity = ready.identity
         row = rec.base_row(identity.src, identity.sha256, identity.example_ids)
-        meter = CallMeter(deadline=time.monotonic() + self.config.document_deadline_s)
+        # The deadline is per request's worth of text: a long document asked in N chunks gets N times it.
+        deadline_s = self.config.document_deadline_s * len(ready.parts)
+        meter = CallMeter(deadline=time.monotonic() + deadline_s)
         started = time.perf_counter()
         try:
             model = await backend.get()
             # The meter's deadline stops retries from starting; this also bounds an in-flight call.
-            async with asyncio.timeout(self.config.document_deadline_s):
-                if identity.sampled:
-                    if self.config.resolved_strategy == "fields":  # sampled the way its result is extracted
-                        answers = await sample_fields(model.complete_json, self.schema, ready.text, meter,
-                                                      identity.examples, self.config.samples,
-                                                      self.config.sample_temperature)
-                    else:
-                        answers = await model.sample(ready.messages, self.schema.model, meter,
-                                                     self.config.samples, self.config.sample_temperature)
-                    agreed = consensus(self.schema.model, answers)
-                    rec.record_consistency(identity.src.doc_id, agreed)
-                    if agreed.value is None:
-                        raise ExtractionError(f"none of the {agreed.samples} samples passed schema validation",
-                                              error_type="ValidationError")
-                    row.update(agreed.value)
-                    agreement: dict[str, float] | None = agreed.agreement
-                    judged: frozenset[str] | None = None
-                elif self.config.resolved_strategy == "fields":
-                    value, judged = await answer_fields(model.complete_json, self.schema, ready.text, meter,
-                                                       identity.examples)
-                    row.update(value.model_dump(mode="json"))
-                    agreement = None
-                else:
-                    value = await model.extract(ready.messages, self.schema.model, meter)
-                    row.update(value.model_dump(mode="json"))
-                    agreement, judged = None, None
+            unfilled: list[str] = []  # the field strategy's gaps (a table row's cell it could not read)
+            async with asyncio.timeout(deadline_s):
+                # Sampled or not, whole or field by field, in one part or in chunks (extraction.chunked).
+                got = await extract_document(model, self.config, self.schema, ready.parts, ready.text,
+                                             lambda chunk: self.intake.chunk_messages(ready, chunk), meter,
+                                             identity.examples, identity.sampled, unfilled)
+            row["chunks"], row["conflicts"] = got.chunks, len(got.conflicts)
+            agreement: dict[str, float] | None = None
+            if got.consensus is not None:
+                rec.record_consistency(identity.src.doc_id, got.consensus)
+                agreement = got.consensus.agreement
+            if got.value is None:
+                samples = got.consensus.samples if got.consensus is not None else 1
+                raise ExtractionError(f"none of the {samples} samples passed schema validation",
+                                      error_type="ValidationError")
+            row.update(got.value)
+            rec.note_unfilled(row, unfilled)
             row["status"] = "ok"
-            rec.attach_evidence(row, ready.text, ready.pages, agreement, judged)
+            rec.attach_evidence(row, ready.text, ready.pages, agreement, got.conflicts, got.judged)
         except TimeoutError:
             row.update(error_type="DeadlineExceeded",
                        error_message=f"the document took longer than document_deadline_s = "
-                                     f"{self.config.document_deadline_s:g}s: raise it in the config file for a slow "
-                                     "server; the next run tries this document again")
+                                     f"{self.config.document_deadline_s:g}s"
+                                     + (f" per chunk ({len(ready.parts)} chunks)" if len(ready.parts) > 1 else "")
+                                     + ": raise it in the config file for a slow server; the next run tries this "
+                                     "document again")
         except ExtractionError as exc:
             row.update(error_type=exc.error_type, error_message=str(exc))
         except RunStop as exc:  # bad credentials, an unreachable server: the other documents would fail too
@@ -197,12 +197,17 @@ class _Run:
 
 
 async def run_async(config: RunConfig, observer: Observer | None = None,
-                    stop: asyncio.Event | None = None, files: list[SourceFile] | None = None) -> RunSummary:
+                    stop: asyncio.Event | None = None, files: list[SourceFile] | None = None,
+                    backend: Callable[[], Awaitable[Backend]] | None = None) -> RunSummary:
     """Extract every document under `config.input_dir`; returns the summary (see `exit_code`).
 
     Setting `stop` ends the run gracefully: no new document starts, in-flight ones finish. `files`: only these
-    documents of the folder (an experiment's labeled sample); the results then hold only them too.
+    documents of the folder (an experiment's labeled sample, the documents routed to this schema); the results
+    then hold only them too. `backend`: opens the caller's backend (which the caller closes) instead of this
+    run's own.
     """
+    if config.routed:
+        raise ConfigError("--schema auto routes documents first: call extraction.routing.run_routed")
     if config.input_dir is None:
         raise ConfigError("which folder? give the input folder of documents to extract")
     config.require_reachable_model()
@@ -211,6 +216,7 @@ async def run_async(config: RunConfig, observer: Observer | None = None,
     if config.max_cost_usd is not None and not pricer.known:
         raise ConfigError(f"--max-cost cannot be enforced: no price is known for model {config.resolved_model!r}; "
                           f"set [prices.{config.resolved_model!r}] in the config file")
+    discovered = files is None
     if files is None:
         try:
             files = discover(config.input_dir)
@@ -233,12 +239,12 @@ async def run_async(config: RunConfig, observer: Observer | None = None,
             journal.tokens_per_char(summary.model) if config.max_cost_usd is not None else None,
             completion=answer_tokens(schema)))
         reader = DocumentReader(max_chars=config.max_chars, timeout_s=config.parse_timeout_s)
-        backend = _LazyBackend(config)
-        intake = Intake.open(config, journal, schema, reader=reader, budget=budget, embed=backend.embed,
+        lazy = _LazyBackend(config, backend)
+        intake = Intake.open(config, journal, schema, reader=reader, budget=budget, embed=lazy.embed,
                              files=files, remember=True)
         recorder = Recorder(config, schema, journal, events, summary, observer, files, pricer, budget)
         state = _Run(config, schema, intake, recorder)
-        if not files:
+        if not files and discovered:
             summary.warnings.append(f"no documents found in {config.input_dir}: nothing to extract; the results keep "
                                     "the documents extracted before that were archived")
         unwritable: OutputError | None = None
@@ -247,19 +253,19 @@ async def run_async(config: RunConfig, observer: Observer | None = None,
             observer.started(len(files), summary.backend, summary.model)
         try:
             async with contextlib.AsyncExitStack() as stack:
-                backend.stack = stack
+                lazy.stack = stack
                 to_extract = files
                 if config.batch:  # submitted and collected through the Batch API, not one by one
                     from extractor.extraction.batch import run_batch
 
-                    api = (await backend.get()).batch_api(config.temperature)
+                    api = (await lazy.get()).batch_api(config.temperature)
                     if api is None:
                         raise ConfigError(f"--batch: the {config.resolved_backend} backend has no Batch API")
                     state.stop_reason = await run_batch(intake, recorder, files, api, stop)
                     to_extract = []
                 concurrency = config.resolved_concurrency
                 queue: asyncio.Queue[SourceFile | None] = asyncio.Queue(maxsize=concurrency * 2)
-                workers = [asyncio.create_task(state.worker(queue, backend, stop)) for _ in range(concurrency)]
+                workers = [asyncio.create_task(state.worker(queue, lazy, stop)) for _ in range(concurrency)]
                 try:
                     for src in to_extract:
                         if stop.is_set() or state.unwritable is not None:
@@ -306,8 +312,17 @@ def run(config: RunConfig, observer: Observer | None = None, files: list[SourceF
     outputs, exit 130. A second signal, or the end of the grace period, cancels what is still in
     flight (its cost so far is recorded).
     """
+    return run_with_signals(config, lambda stop: run_async(config, observer, stop, files))
 
-    async def main() -> RunSummary:
+
+T = TypeVar("T")
+
+
+def run_with_signals(config: RunConfig, start: Callable[[asyncio.Event], Awaitable[T]]) -> T:
+    """Run `start(stop)` with `run`'s signal handling: the first signal sets `stop`, a second (or the end of
+    `grace_s`) cancels."""
+
+    async def main() -> T:
         task = asyncio.current_task()
         assert task is not None
         loop = asyncio.get_running_loop()
@@ -324,7 +339,7 @@ def run(config: RunConfig, observer: Observer | None = None, files: list[SourceF
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, on_signal, sig.name)
-        return await run_async(config, observer, stop, files)
+        return await start(stop)
 
     try:
         return asyncio.run(main())

@@ -456,7 +456,7 @@ def _read_text(row: dict[str, Any], settings: RunConfig) -> tuple[str | None, Sk
     if path is None or not path.exists():
         return None, Skipped(doc_id, MISSING, f"{row.get('source_path')} does not exist")
     try:
-        doc = load_document(SourceFile(path=path, doc_id=doc_id), max_chars=settings.max_chars)
+        doc = load_document(SourceFile.of(path, doc_id), max_chars=settings.max_chars)
     except DocumentError as exc:
         return None, Skipped(doc_id, UNREADABLE, str(exc))
     if row.get("content_sha256") and doc.sha256 != row["content_sha256"]:

@@ -64,6 +64,10 @@ class TokenRate:
         """Tokens of `chars` characters, unrounded (a mean per request, as break-even prices them)."""
         return chars * self.per_char
 
+    def chars(self, tokens: float) -> int:
+        """Characters that make `tokens` prompt tokens at this rate, rounded down (how much text fits a budget)."""
+        return math.floor(tokens / self.per_char)
+
     def prompt_tokens(self, chars: int, unmeasured_chars: int = 0) -> int:
         """Prompt tokens of `chars` characters, rounded up. `unmeasured_chars`: what is sent besides them but not
         counted in a document's prompt characters (a tool definition): a calibrated rate already includes it (the

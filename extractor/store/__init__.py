@@ -7,6 +7,8 @@ without reading Parquet. WAL lets a reader (`extractor runs`, a dry run) look wh
 
 - `journal`: `Journal`, the results, runs, evals, metrics and Batch API books of one schema's outputs;
 - `labels`: `Labels`, gold values of people and labels files, and the rule that a person's correction wins;
+- `routes`: `Routes`, the decisions of `--schema auto` (its own file beside the schemas' outputs) and
+  reviewers' re-routes;
 - `migrations`: the journal's schema as an ordered list of migrations, and how a journal is opened;
 - `files`: atomic writes of bytes, Parquet and JSON, and the per-run event log.
 
@@ -30,9 +32,10 @@ from extractor.store.journal import (
 )
 from extractor.store.labels import Label, Labels
 from extractor.store.migrations import LABELS_FILE, PERSON, SCHEMA_VERSION, migrate
+from extractor.store.routes import Routes
 
 __all__ = [
     "JOURNAL_FILE", "LABELS_FILE", "PERSON", "SCHEMA_VERSION", "BilledDocument", "EventLog", "Journal", "Label",
-    "Labels", "PaidExtraction", "frame_from_json_rows", "journal_path", "migrate", "require_results",
+    "Labels", "PaidExtraction", "Routes", "frame_from_json_rows", "journal_path", "migrate", "require_results",
     "write_atomic_bytes", "write_json_atomic", "write_parquet_atomic",
 ]

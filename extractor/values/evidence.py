@@ -374,6 +374,15 @@ class Grounder:
             start=start, end=end, page=self.page(start) if start is not None else None, status=status,
             confidence=confidence(status, score, agreement), score=score)
 
+    def ground_within(self, leaf: Leaf, lo: int, hi: int, agreement: float | None = None) -> Evidence:
+        """`ground` in text[lo:hi] only (offsets and pages still the whole text's)."""
+        part = Grounder(self.text[lo:hi])
+        evidence = part.ground(leaf, agreement)
+        if evidence.start is None or evidence.end is None:
+            return evidence
+        start, end = evidence.start + lo, evidence.end + lo
+        return Evidence(**{**evidence.as_dict(), "start": start, "end": end, "page": self.page(start)})
+
     def _find(self, leaf: Leaf) -> tuple[int, int, str, float | None] | None:
         value, kind = leaf.value, leaf.kind
         if isinstance(value, bool):
@@ -731,16 +740,132 @@ def confidence(status: str, score: float | None = None, agreement: float | None 
 
 def ground(model: type[BaseModel], value: Mapping[str, Any], text: str, pages: Sequence[int] | None = None,
            agreement: Mapping[str, float] | None = None, judged: Collection[str] | None = None) -> list[Evidence]:
-    """Evidence for every leaf of a validated result. `agreement` (field -> 0..1) where it was sampled; `judged`:
-    the fields (dotted, without list indexes) whose span is found whatever the answer, so that only their cue
-    words say whether the span plays the field's part: the model's own answers snapped to a span, and dates or
-    numbers a finder took from several in the text (the field strategy, `fields.FieldExtractor.judged`); None
-    where that is not known (the whole-schema strategy: there a value the model made up is not found)."""
+    """Evidence for every leaf of a validated result (`ground_with_flags` without its review flags)."""
+    return ground_with_flags(model, value, text, pages, agreement, judged)[0]
+
+
+# An item of a list of objects (a line item, a job) stands in one place: the line where its anchor (its first
+# text value, the description) is found, and the lines after it up to the next item's anchor, at most this many
+# lines in all (a description wrapped over two lines, a cell's second line).
+ITEM_LINES = 3
+# A value of an item found only outside the item's place may be another row's (the 4 of row 4 for a quantity of
+# 40): below the default review threshold (0.5), so its row needs review and its cell is marked.
+OUT_OF_PLACE_CONFIDENCE = 0.4
+_ITEM = re.compile(r"^([^\[\].]+\[\d+\])\.")
+
+
+def ground_with_flags(model: type[BaseModel], value: Mapping[str, Any], text: str,
+                      pages: Sequence[int] | None = None,
+                      agreement: Mapping[str, float] | None = None,
+                      judged: Collection[str] | None = None) -> tuple[list[Evidence], list[str]]:
+    """Evidence for every leaf of a validated result, and a review flag ("line_items[3]: ...") for each item of a
+    list of objects whose values are found only apart from each other.
+
+    An item's values are looked for first in the item's own place: its anchor (its first text value) is searched
+    after the previous item's, then each of its other values on the anchor's line (after the anchor first, then
+    before it, where a row's own position number is no value of it), then on the item's following lines; only
+    then anywhere, and a value found only there is trusted OUT_OF_PLACE_CONFIDENCE and flagged.
+
+    `agreement` (field -> 0..1) where it was sampled; `judged`: the fields (dotted, without list indexes) whose
+    span is found whatever the answer, so that only their cue words say whether the span plays the field's part:
+    the model's own answers snapped to a span, and dates or numbers a finder took from several in the text (the
+    field strategy, `fields.FieldExtractor.judged`); None where that is not known (the whole-schema strategy:
+    there a value the model made up is not found)."""
     grounder = Grounder(text, pages)
-    leaves_ = list(leaves(model, value))
-    out = []
-    for leaf in leaves_:
-        out.append(grounder.ground(leaf, (agreement or {}).get(re.sub(r"\[\d+\]", "", leaf.field))))
+    found: dict[int, Evidence] = {}
+    items: dict[str, list[tuple[int, Leaf]]] = {}
+    all_leaves = list(leaves(model, value))
+    for n, leaf in enumerate(all_leaves):
+        match = _ITEM.match(leaf.field)
+        if match is not None and leaf.kind != "derived":
+            items.setdefault(match.group(1), []).append((n, leaf))
+        else:
+            found[n] = grounder.ground(leaf, (agreement or {}).get(re.sub(r"\[\d+\]", "", leaf.field)))
+    flags = _ground_items(grounder, items, found, agreement or {})
+    return _judge(model, text, all_leaves, [found[n] for n in range(len(all_leaves))], agreement, judged), flags
+
+
+def _ground_items(grounder: Grounder, items: dict[str, list[tuple[int, Leaf]]], found: dict[int, Evidence],
+                  agreement: Mapping[str, float]) -> list[str]:
+    text = grounder.text
+    anchors: dict[str, Evidence] = {}
+    cursor = 0
+    for item, item_leaves in items.items():  # anchors first, in order: each after the one before
+        n, leaf = next(((n, lf) for n, lf in item_leaves if lf.kind == "text"), (None, item_leaves[0][1]))
+        if n is None:
+            continue
+        evidence = grounder.ground_within(leaf, cursor, len(text), _agreement(agreement, leaf))
+        if evidence.status == "not_found":
+            evidence = grounder.ground(leaf, _agreement(agreement, leaf))
+        elif evidence.end is not None:
+            cursor = evidence.end
+        found[n] = evidence
+        if evidence.start is not None:
+            anchors[item] = evidence
+    starts = sorted(e.start for e in anchors.values() if e.start is not None)
+    flags: list[str] = []
+    for item, item_leaves in items.items():
+        anchor = anchors.get(item)
+        apart: list[str] = []
+        for n, leaf in item_leaves:
+            if n in found:
+                continue
+            if anchor is None or anchor.start is None or anchor.end is None:
+                found[n] = grounder.ground(leaf, _agreement(agreement, leaf))
+                continue
+            placed = _in_place(grounder, leaf, anchor.start, anchor.end, starts, _agreement(agreement, leaf))
+            if placed is None:
+                placed = grounder.ground(leaf, _agreement(agreement, leaf))
+                if placed.start is not None:
+                    placed = Evidence(**{**placed.as_dict(),
+                                         "confidence": min(placed.confidence, OUT_OF_PLACE_CONFIDENCE)})
+                    apart.append(f"{leaf.field.rsplit('.', 1)[-1]} {placed.quote!r} on line "
+                                 f"{text.count(chr(10), 0, placed.start) + 1}")
+            found[n] = placed
+        if apart and anchor is not None and anchor.start is not None:
+            flags.append(f"{item}: its values stand apart: {anchor.quote!r} on line "
+                         f"{text.count(chr(10), 0, anchor.start) + 1}, {', '.join(apart)}")
+    return flags
+
+
+def _agreement(agreement: Mapping[str, float], leaf: Leaf) -> float | None:
+    return agreement.get(re.sub(r"\[\d+\]", "", leaf.field))
+
+
+def _in_place(grounder: Grounder, leaf: Leaf, start: int, end: int, anchors: Sequence[int],
+              agreement: float | None) -> Evidence | None:
+    """`leaf` in the place of the item whose anchor spans start:end; None where it is not there."""
+    text = grounder.text
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", end)
+    line_end = len(text) if line_end < 0 else line_end
+    after = bisect.bisect_right(anchors, start)
+    limit = anchors[after] if after < len(anchors) else len(text)
+    block_end = line_end
+    for _ in range(ITEM_LINES - 1):
+        if block_end >= min(limit, len(text)):
+            break
+        following = text.find("\n", block_end + 1)
+        block_end = len(text) if following < 0 else following
+    block_end = min(block_end, text.rfind("\n", 0, limit) if limit < len(text) else len(text))
+    ordinal = re.match(r"\s*(?:\|\s*)?(\d+)\.?(?=\s|\|)", text[line_start:start])
+    for lo, hi in ((end, line_end), (line_start, start), (line_end, block_end)):
+        if hi <= lo:
+            continue
+        evidence = grounder.ground_within(leaf, lo, hi, agreement)
+        if evidence.status == "not_found" or evidence.start is None:
+            continue
+        if lo == line_start and ordinal is not None and evidence.start == line_start + ordinal.start(1) and \
+                leaf.kind == "number":
+            continue  # the row's position number ("4" in "4  Monitor arm ... 40") is not its quantity
+        return evidence
+    return None
+
+
+def _judge(model: type[BaseModel], text: str, leaves_: Sequence[Leaf], out: list[Evidence],
+           agreement: Mapping[str, float] | None, judged: Collection[str] | None) -> list[Evidence]:
+    """Each value's confidence lowered where its span lacks the field's cue words (a snapped answer, `judged`) or
+    the value is given to two fields too (`_shared`); never raised above what its place allowed."""
     cues = _model_cues(model)
     shared = _shared(leaves_, out, judged)
     for i, found in enumerate(out):
@@ -748,8 +873,8 @@ def ground(model: type[BaseModel], value: Mapping[str, Any], text: str, pages: S
         snapped = judged is not None and group in judged and found.start is not None and found.end is not None
         cue = cued(text, found.start, found.end, cues.get(group, ())) if snapped else None  # type: ignore[arg-type]
         if cue is False or i in shared:
-            out[i] = dataclasses.replace(found, confidence=confidence(
-                found.status, found.score, (agreement or {}).get(group), cue=cue, shared=i in shared))
+            out[i] = dataclasses.replace(found, confidence=min(found.confidence, confidence(
+                found.status, found.score, (agreement or {}).get(group), cue=cue, shared=i in shared)))
     return out
 
 

@@ -54,6 +54,7 @@ class LogProgress:
 
     def started(self, total: int, backend: str, model: str) -> None:
         self._total = total
+        self._done = 0  # `--schema auto` starts one run per schema
         self._started = self._last = time.monotonic()
         self._line(f"started: {total} document(s) with {backend}:{model}")
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import polars as pl
 
 from extractor.config import RunConfig
-from extractor.documents import DocumentReader, SourceFile, sha256_file
+from extractor.documents import DocumentReader, SourceFile, content_sha256
 from extractor.errors import DocumentError
 from extractor.formatting import pct
 from extractor.quality.calibration import ConfidenceVerdict, read_verdict
@@ -208,9 +208,10 @@ async def read_text_again(doc: DocReview, reader: DocumentReader, archive_dir: P
         if not path.is_file():
             continue
         try:
-            same = doc.content_sha256 is None or await asyncio.to_thread(sha256_file, path) == doc.content_sha256
-        except OSError as exc:
-            doc.no_text = f"cannot read {path}: {exc.strerror or exc}"
+            same = doc.content_sha256 is None or await asyncio.to_thread(
+                content_sha256, SourceFile.of(path, doc.doc_id)) == doc.content_sha256
+        except (OSError, DocumentError) as exc:
+            doc.no_text = f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}"
             continue
         existing.append(path)
         if same:
@@ -227,7 +228,7 @@ async def read_text_again(doc: DocReview, reader: DocumentReader, archive_dir: P
             doc.no_text = f"source file missing: {doc.source_path} does not exist{where}"
         return
     try:
-        read = await reader.read(SourceFile(path=found, doc_id=doc.doc_id))
+        read = await reader.read(SourceFile.of(found, doc.doc_id))
     except DocumentError as exc:
         doc.no_text = f"cannot read {found} again: {exc}"
         return

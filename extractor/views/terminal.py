@@ -12,10 +12,12 @@ from rich.table import Table
 from extractor.errors import ConfigError
 from extractor.extraction.plan import Plan
 from extractor.extraction.recorder import RunSummary
+from extractor.extraction.routing import RoutedPlan, RoutedSummary
 from extractor.formatting import pct, usd, usd_as_given
 from extractor.layout import Layout
 from extractor.quality.evaluation import EvalReport
-from extractor.values.metrics import best_by_field, wilson
+from extractor.quality.routing import RoutingReport
+from extractor.values.metrics import RecordScore, best_by_field, wilson
 
 if TYPE_CHECKING:
     from extractor.ladder.experiment import ExperimentPlan, ExperimentReport
@@ -54,6 +56,9 @@ def print_summary(summary: RunSummary, console: Console) -> None:
                         f"{summary.not_found_documents} document(s): needs_review is set on those rows "
                         "(evidence.parquet says where every value was found)")]
           if summary.not_found_values else []),
+        *([("flags", f"{summary.flagged_documents} document(s) flagged for review by the schema's checks or by "
+                     "line items whose values stand apart (review_flags says why)")]
+          if summary.flagged_documents else []),
         ("results", summary.results_path),
     ]
     for key, value in rows:
@@ -112,11 +117,11 @@ def print_runs(runs: pl.DataFrame, console: Console) -> None:
 
 
 def print_plan(plan: Plan, console: Console) -> None:
-    table = Table("document", "why", "prompt chars", "est. prompt tokens", "est. completion tokens",
+    table = Table("document", "why", "prompt chars", "chunks", "est. prompt tokens", "est. completion tokens",
                   title=f"dry run: {len(plan.to_send)} of {plan.documents} document(s) would be sent",
                   title_justify="left")
     for d in plan.to_send:
-        table.add_row(escape(d.doc_id), d.reason, f"{d.prompt_chars:,}", f"{d.prompt_tokens:,}",
+        table.add_row(escape(d.doc_id), d.reason, f"{d.prompt_chars:,}", f"{d.chunks:,}", f"{d.prompt_tokens:,}",
                       f"{d.completion_tokens:,}")
     console.print(table)
     for doc_id, status, message in plan.not_sendable:
@@ -131,11 +136,13 @@ def print_plan(plan: Plan, console: Console) -> None:
         console.print(f"cost limit {usd_as_given(plan.max_cost_usd)}: about {plan.fit_under_limit} of "
                       f"{len(plan.to_send)} document(s) fit; the rest would wait for the next run")
     if over := plan.over_context:
-        # A request over the context window is refused by the server: say so before anything is paid.
+        # Say before anything is paid that a document is asked in parts: its cost is every chunk's.
         console.print(f"[yellow]over the context window:[/] {len(over)} document(s) would not fit the "
-                      f"{plan.context_tokens:,} tokens {escape(plan.model)} reads and would fail: "
-                      + ", ".join(f"{escape(d.doc_id)} (~{d.prompt_tokens + d.completion_tokens:,})"
-                                  for d in over[:5]) + (f" and {len(over) - 5} more" if len(over) > 5 else ""))
+                      f"{plan.context_tokens:,} tokens {escape(plan.model)} reads in one request; each is asked in "
+                      "chunks whose answers are merged (priced above, every chunk counted): "
+                      + ", ".join(f"{escape(d.doc_id)} (~{d.prompt_tokens + d.completion_tokens:,} tokens, "
+                                  f"{d.chunks} chunks)" for d in over[:5])
+                      + (f" and {len(over) - 5} more" if len(over) > 5 else ""))
 
 
 def print_eval(report: EvalReport, console: Console) -> None:
@@ -150,6 +157,8 @@ def print_eval(report: EvalReport, console: Console) -> None:
         table.add_row(s.field, str(s.documents),
                       *(pct(score, 1) for score in (s.accuracy, s.precision, s.recall, s.f1)),
                       f"{min(known):.2f}" if known else "-")
+        for name, sub in (s.sub_fields if isinstance(s, RecordScore) else {}).items():  # each item field, matched items
+            table.add_row(f"  {s.field}.{name}", f"{sub.values} items", pct(sub.accuracy, 1), "", "", "", "")
     console.print(table)
     if total:
         console.print(f"fields right / total: {right:.1f}/{total} = {pct(right / total, 1)}")
@@ -252,3 +261,79 @@ def print_experiment_plan(plan: ExperimentPlan, console: Console) -> None:
     console.print(f"estimated cost of the experiment: {total}")
     for message in plan.rejected:
         console.print(f"[yellow]label skipped:[/] {escape(message)}")
+
+
+def print_routed_summary(summary: RoutedSummary, console: Console) -> None:
+    """`run --schema auto`: where the documents went, what routing cost, then each schema's own summary."""
+    for run in summary.runs:
+        print_summary(run, console)
+    table = Table(title=f"routed run {summary.run_id}", show_header=False, title_justify="left")
+    routed = ", ".join(f"{name} {n}" for name, n in summary.routed.items()) or "none"
+    methods = ", ".join(f"{name} {n}" for name, n in sorted(summary.methods.items()))
+    share = (f", {pct(summary.routing_s / summary.wall_s)} of the run" if summary.wall_s else "")
+    rows = [
+        ("candidates", ", ".join(summary.candidates) + f" (version {summary.candidates_version})"),
+        ("documents", f"{summary.documents}: routed {routed}; {summary.skipped} of no known kind or unreadable, "
+                      f"{summary.failed} failed"),
+        ("decided by", (methods or "-")
+         + (f" ({summary.cached} reused from an earlier run)" if summary.cached else "")),
+        ("routing", f"{summary.routing_prompt_tokens:,} prompt + {summary.routing_completion_tokens:,} completion "
+                    f"tokens, {usd(summary.routing_cost_usd, unknown='price unknown')}, {summary.routing_s:.2f} s"
+                    + share),
+        ("cost", usd(summary.cost_usd, unknown="unknown (no price for this model)") + " (routing and every schema)"),
+        ("wall time", f"{summary.wall_s:.2f} s"),
+        ("routes", summary.routes_path),
+    ]
+    for key, value in rows:
+        table.add_row(key, escape(value))
+    console.print(table)
+    for doc_id, old, new in summary.moved[:FAILURES_SHOWN]:
+        console.print(f"moved: {escape(doc_id)} from {escape(old)} to {escape(new)} (its {escape(old)} row is retired)")
+    if summary.skips:
+        console.print(f"[yellow]not extracted:[/] {summary.skipped} document(s) of no known kind or unreadable")
+        for doc_id, why in summary.skips[:FAILURES_SHOWN]:
+            console.print(f"  {escape(doc_id)}: {escape(why)}", soft_wrap=True)
+        if summary.skipped > FAILURES_SHOWN:
+            console.print(f"  and {summary.skipped - FAILURES_SHOWN} more; see {escape(summary.routes_path)}")
+    for doc_id, why in summary.failures[:FAILURES_SHOWN]:
+        console.print(f"[red]routing failed:[/] {escape(doc_id)}: {escape(why)}", soft_wrap=True)
+    for warning in summary.warnings:
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
+
+
+def print_routed_plan(plan: RoutedPlan, console: Console) -> None:
+    """`run --schema auto --dry-run`: each document's planned route, the questions' cost, each schema's plan."""
+    table = Table("document", "schema", "decided by", "why", title=f"dry run: routing {plan.documents} document(s)",
+                  title_justify="left")
+    for r in plan.routes:
+        shown = r.schema or ("?" if r.method == "model" else "none (skipped)")
+        table.add_row(escape(r.doc_id), escape(shown), r.method, escape(r.reason))
+    console.print(table)
+    console.print(f"routing questions to ask: {plan.questions} (~{plan.question_tokens:,} prompt tokens, "
+                  f"{usd(plan.question_cost_usd, unknown='price unknown')}); their documents' extraction is "
+                  "planned once they are routed")
+    for name, schema_plan in plan.plans.items():
+        console.print(f"[bold]{escape(name)}[/]")
+        print_plan(schema_plan, console)
+    console.print(f"estimated cost of what is known now: {usd(plan.cost_usd, unknown='unknown')}")
+
+
+def print_routing_eval(report: RoutingReport, console: Console) -> None:
+    """`eval --routing`: routing accuracy, by method, and where the wrong ones went."""
+    if not report.scored:
+        console.print(f"no route to score: {report.labeled} document(s) have a known kind, none of them a route "
+                      "decided by the signals yet (run --schema auto, then re-route what is wrong: extractor route)")
+        return
+    low, high = report.interval or (0.0, 1.0)
+    console.print(f"routing accuracy: {report.right}/{report.scored} = {pct(report.accuracy, 1)} "
+                  f"(95% interval {pct(low, 1)}-{pct(high, 1)}) on the documents whose kind is known")
+    for method, (right, n) in sorted(report.by_method.items()):
+        console.print(f"  decided by {escape(method)}: {right}/{n} right")
+    table = Table("truth", "routed to", "documents", title="the wrong ones", title_justify="left")
+    for (truth, routed), n in sorted(report.confusion.items()):
+        if truth != routed:
+            table.add_row(escape(truth), escape(routed), str(n))
+    if table.row_count:
+        console.print(table)
+    if report.unscored:
+        console.print(f"not scored: {len(report.unscored)} document(s) without a decided route")

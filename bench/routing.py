@@ -1,0 +1,175 @@
+"""Routing with the embedded default: how often `--schema auto` sends a document to the right schema (or to none),
+and how much of a routed run's time routing takes. Not a test: prints measured figures.
+
+The mixed folder: the 24 sample letters (`inputs/`), the 10 held-out letters (`bench/heldout/letters`), 20 resumes
+of the shared dataset that no test uses (`scripts/make_resumes.py --limit 60`, the last 20: cv_041 to cv_060),
+and the 5 documents of no known kind in `bench/routing_unknown/` (a recipe, minutes, two notices, a returns page).
+
+    python bench/routing.py                  # all three measurements below
+    python bench/routing.py --only 1,2       # some of them
+    python bench/routing.py --run-docs 12    # (3) on every 5th document only (the whole folder by default)
+
+1. **The question alone**: every document asked the constrained question (schema names and "none"), no hints,
+   no neighbours: the embedded model's own accuracy at it, and its seconds per document.
+2. **The cascade** (what `--schema auto` decides: hints, then the question for the rest), every document, no
+   extraction: its accuracy against the truth above, how each document was decided, and routing's seconds.
+3. **The routed run** (`run --schema auto`, embedded default, fresh outputs) on `--run-docs` documents (a stable
+   spread over the kinds): routing's share of the run's wall time (`routing_s / wall_s`: deciding every
+   document, against routing plus every schema's extraction), and its accuracy there too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import shutil
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from extractor.config import build_config  # noqa: E402
+from extractor.documents import DocumentReader, discover, split_emails  # noqa: E402
+from extractor.extraction import routing  # noqa: E402
+from extractor.llm.backends import open_backend  # noqa: E402
+from extractor.llm.pricing import Pricer  # noqa: E402
+from extractor.schemas import NONE_OF_THEM, load_candidates  # noqa: E402
+
+DATASET = ROOT.parent / "shared" / "datasets" / "resumes-dotin" / "545_cvs_train_v2.zip"
+
+
+def build_folder(work: Path) -> dict[str, str]:
+    """The mixed folder under `work/in`; doc_id -> its true kind ("none": of no known kind)."""
+    folder = work / "in"
+    shutil.copytree(ROOT / "inputs", folder / "letters")
+    shutil.copytree(ROOT / "bench" / "heldout" / "letters", folder / "heldout")
+    import subprocess
+
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "make_resumes.py"), "--source", str(DATASET),
+                    "--out", str(work / "dataset"), "--limit", "60"], check=True, capture_output=True)
+    (folder / "resumes").mkdir(parents=True)
+    for path in sorted((work / "dataset" / "resumes").glob("*.txt"))[40:60]:
+        shutil.copy(path, folder / "resumes" / path.name)
+    shutil.copytree(ROOT / "bench" / "routing_unknown", folder / "misc")
+    truth = {}
+    for src in discover(folder):
+        top = src.doc_id.split("/")[0]
+        truth[src.doc_id] = {"letters": "cover_letter", "heldout": "cover_letter", "resumes": "resume"}.get(
+            top, NONE_OF_THEM)
+    return truth
+
+
+def config(work: Path, out: str):
+    return build_config(dict(input_dir=work / "in", schema="auto", schemas_dir=ROOT / "schemas",
+                             output_dir=work / out, backend="embedded"), env={})
+
+
+async def model_only(work: Path, truth: dict[str, str]) -> None:
+    cfg = config(work, "out-model-only")
+    candidates = load_candidates(cfg.schemas_dir)
+    reader = DocumentReader(max_chars=cfg.max_chars, timeout_s=cfg.parse_timeout_s)
+    router = routing.Router(cfg, candidates, None, reader, Pricer.for_config(cfg))
+    right, seconds, confusion = 0, 0.0, Counter()
+    files = [s for s in split_emails(discover(cfg.input_dir)) if s.part is None]  # whole documents only
+    try:
+        async with open_backend(cfg) as backend:
+            for src in files:
+                text = (await reader.read(src, DocumentReader.small_text(src))).text
+                started = time.perf_counter()
+                try:
+                    decision = await router.ask(backend.complete_json, text, {})
+                    answer = decision.schema or NONE_OF_THEM
+                except Exception as exc:
+                    answer = f"failed ({type(exc).__name__})"
+                seconds += time.perf_counter() - started
+                right += answer == truth[src.doc_id]
+                confusion[(truth[src.doc_id], answer)] += 1
+    finally:
+        reader.close()
+    n = len(files)
+    print(f"(1) the question alone: {right}/{n} = {right / n:.1%} right, {seconds / n:.2f} s/document", flush=True)
+    for (want, got), count in sorted(confusion.items()):
+        print(f"      truth {want:12} answered {got:12} {count}")
+
+
+async def cascade(work: Path, truth: dict[str, str]) -> None:
+    cfg = config(work, "out-cascade")
+    candidates = load_candidates(cfg.schemas_dir)
+    reader = DocumentReader(max_chars=cfg.max_chars, timeout_s=cfg.parse_timeout_s)
+    router = routing.Router(cfg, candidates, None, reader, Pricer.for_config(cfg))
+    try:
+        async with open_backend(cfg) as backend:
+            started = time.perf_counter()
+            decided = await routing.decide_all(router, split_emails(discover(cfg.input_dir)), backend.complete_json,
+                                               "bench")
+            seconds = time.perf_counter() - started
+    finally:
+        reader.close()
+    right = sum((d.schema or NONE_OF_THEM) == truth[src.doc_id] for src, _, d, _ in decided if d is not None)
+    methods = Counter(d.method if d is not None else "failed" for _, _, d, _ in decided)
+    n = len(truth)
+    print(f"(2) the cascade: {right}/{n} = {right / n:.1%} routed right; decided by {dict(methods)}; "
+          f"{seconds:.1f} s for {len(decided)} documents ({seconds / len(decided):.2f} s/document)", flush=True)
+    for src, _, d, row in decided:
+        if d is None or (d.schema or NONE_OF_THEM) != truth.get(src.doc_id):
+            print(f"      wrong: {src.doc_id} truth {truth.get(src.doc_id)} routed {d and d.schema} "
+                  f"({d and d.method}: {row['error_message']})")
+
+
+def routed_run(work: Path, truth: dict[str, str], docs: int) -> None:
+    import polars as pl
+
+    if docs and docs < len(truth):  # every k-th document: a spread over the kinds, the same one each time
+        keep = set(sorted(truth)[:: max(1, len(truth) // docs)][:docs])
+        for doc_id in sorted(truth):
+            if doc_id not in keep:
+                (work / "in" / doc_id).unlink()
+        truth = {d: k for d, k in truth.items() if d in keep}
+    cfg = config(work, "out-routed")
+    summary = routing.run_routed(cfg)
+    routes = {r["doc_id"]: r for r in pl.read_parquet(cfg.routing_layout.routes).to_dicts()}
+    right = sum((routes[d]["schema_name"] or NONE_OF_THEM) == kind for d, kind in truth.items() if d in routes)
+    missing = [d for d in truth if d not in routes]
+    wrong = [(d, kind, routes[d]["schema_name"], routes[d]["method"]) for d, kind in truth.items()
+             if d in routes and (routes[d]["schema_name"] or NONE_OF_THEM) != kind]
+    n = len(truth)
+    print(f"(3) the routed run on {n} documents ({dict(Counter(truth.values()))}): {right}/{n} = {right / n:.1%} "
+          f"routed right; decided by {dict(summary.methods)}; "
+          f"routing {summary.routing_s:.1f} s of {summary.wall_s:.1f} s = {summary.routing_s / summary.wall_s:.1%} "
+          f"of the run; extracted ok: " + ", ".join(f"{r.schema_name} {r.ok}/{r.documents}" for r in summary.runs),
+          flush=True)
+    for item in wrong:
+        print(f"      wrong: {item}")
+    if missing:
+        print(f"      no route: {missing}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default="1,2,3", help="which measurements, e.g. 1,2")
+    parser.add_argument("--run-docs", type=int, default=0, help="(3) on this many documents (0: all)")
+    args = parser.parse_args()
+    if not DATASET.is_file():
+        raise SystemExit(f"the shared resume dataset is not here: {DATASET}")
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        truth = build_folder(work)
+        kinds = Counter(truth.values())
+        print(f"mixed folder: {len(truth)} documents ({dict(kinds)})", flush=True)
+        only = set(args.only.split(","))
+        if "1" in only:
+            asyncio.run(model_only(work, truth))
+        if "2" in only:
+            asyncio.run(cascade(work, truth))
+        if "3" in only:
+            with contextlib.suppress(KeyboardInterrupt):
+                routed_run(work, truth, args.run_docs)
+
+
+if __name__ == "__main__":
+    main()

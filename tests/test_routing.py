@@ -1,0 +1,357 @@
+"""`--schema auto`: one drop folder, several kinds, each document routed to its schema (extraction.routing)."""
+
+from __future__ import annotations
+
+import email.message
+import importlib.util
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from extractor.config import build_config
+from extractor.errors import ConfigError
+from extractor.extraction.routing import plan_routed, run_routed
+from extractor.testing.fakeserver import FakeOpenAI
+from tests.conftest import ROOT, make_config, server_log, serving, write_docs
+
+RESUMES = ROOT.parent / "shared" / "datasets" / "resumes-dotin" / "545_cvs_train_v2.zip"
+LETTER_LABELS = [json.loads(line)
+                 for line in (ROOT / "bench" / "labels" / "cover_letters.jsonl").read_text().splitlines()]
+
+# Documents of no known kind, with the words that tell the fake server so ("none" is its answer for them).
+RECIPE = ("Lemon drizzle cake\n\nIngredients: 225 g butter, 225 g caster sugar, 4 eggs, 225 g self-raising flour, "
+          "2 lemons.\n\nPreheat the oven to 180 C. Beat the butter and sugar, add the eggs one by one, fold in the "
+          "flour and the zest. Bake for 45 minutes; pour the lemon syrup over the warm cake.\n")
+MINUTES = ("# Minutes of the board meeting, 3 November 2026\n\nPresent: the chair, the treasurer and four members.\n\n"
+           "1. The minutes of the last meeting were approved.\n2. The treasurer reported a surplus of 1,200 EUR.\n"
+           "3. Any other business: none.\n\nAction: the secretary circulates the budget by Friday.\n")
+NOTICE = ("NOTICE TO RESIDENTS\n\nThe water supply to blocks A and B will be interrupted on Tuesday 8 December from "
+          "09:00 to 13:00 for maintenance of the pumps. We apologise for the inconvenience.\n\n"
+          "The building management\n")
+UNKNOWN = {"misc/recipe.txt": RECIPE, "misc/minutes.md": MINUTES, "misc/notice.txt": NOTICE}
+NONE_KEYS = ("Lemon drizzle cake", "Minutes of the board meeting", "NOTICE TO RESIDENTS")
+
+
+def _make_resumes() -> Any:
+    spec = importlib.util.spec_from_file_location("make_resumes_for_routing", ROOT / "scripts" / "make_resumes.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def resumes(out: Path, limit: int = 20) -> list[dict[str, Any]]:
+    """The first `limit` resumes of the shared dataset as .txt files under `out/resumes`, and their labels."""
+    if not RESUMES.is_file():
+        pytest.skip(f"the shared resume dataset is not here ({RESUMES})")
+    _make_resumes().main(["--source", str(RESUMES), "--out", str(out), "--limit", str(limit)])
+    return [json.loads(line) for line in (out / "labels.jsonl").read_text().splitlines()]
+
+
+def oracle(letters: list[dict[str, Any]], cvs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The fake server's answers: each document's labels (keyed by the name written in it) and its kind."""
+    answers: dict[str, dict[str, Any]] = {}
+    for label in letters:
+        answers[label["applicant_name"]] = {**{k: v for k, v in label.items() if k != "doc_id"}, "kind": "cover_letter"}
+    for label in cvs:
+        answers[label["name"]] = {**{k: v for k, v in label.items() if k != "doc_id"}, "kind": "resume"}
+    for key in NONE_KEYS:
+        answers[key] = {"kind": "none"}
+    return answers
+
+
+def results(out: Path, schema: str) -> dict[str, dict[str, Any]]:
+    path = out / schema / "results.parquet"
+    return {row["doc_id"]: row for row in pl.read_parquet(path).to_dicts()} if path.exists() else {}
+
+
+def routes(out: Path) -> dict[str, dict[str, Any]]:
+    return {row["doc_id"]: row for row in pl.read_parquet(out / "_routing" / "routes.parquet").to_dicts()}
+
+
+def routing_requests(server: FakeOpenAI) -> list[dict[str, Any]]:
+    return [r for r in server_log(server) if "which kind of document is this" in r["first_user"]]
+
+
+def test_a_mixed_folder_sends_every_document_to_its_own_schema_and_the_unknown_kinds_nowhere(tmp_path: Path) -> None:
+    cvs = resumes(tmp_path / "dataset")
+    shutil.copytree(ROOT / "inputs", tmp_path / "in" / "letters")
+    shutil.copytree(tmp_path / "dataset" / "resumes", tmp_path / "in" / "resumes")
+    write_docs(tmp_path / "in", UNKNOWN)
+    with serving(answers=oracle(LETTER_LABELS, cvs)) as server:
+        summary = run_routed(make_config(tmp_path, server, schema="auto"))
+    out = tmp_path / "out"
+    expected = {"cover_letter": ({f"letters/{x['doc_id']}": x for x in LETTER_LABELS},
+                                 ("applicant_name", "email", "phone", "company", "desired_role")),
+                "resume": ({f"resumes/{x['doc_id']}": x for x in cvs}, ("name", "email", "location", "current_title"))}
+    for schema, (labels, fields) in expected.items():
+        rows = results(out, schema)
+        for doc_id, label in labels.items():
+            assert rows[doc_id]["status"] == "ok", (schema, doc_id, rows.get(doc_id))
+            assert {f: rows[doc_id][f] for f in fields} == {f: label.get(f) for f in fields}, (schema, doc_id)
+        strays = [d for d, row in rows.items() if d not in labels and row["status"] == "ok"]
+        assert strays == [], f"{schema} has ok rows of other kinds: {strays}"
+    assert summary.routed == {"cover_letter": 24, "resume": 20}
+    route = routes(out)
+    for doc_id in UNKNOWN:
+        assert route[doc_id]["status"] == "skipped" and route[doc_id]["schema_name"] is None
+        assert "cover_letter, resume" in route[doc_id]["error_message"]  # the reason names the candidates
+    assert sorted(d for d, _ in summary.skips) == sorted(UNKNOWN)
+    # An e-mail whose attachment is part of the same letter stays one document, as a one-schema run reads it.
+    assert "letters/2026-11/jakub_dvorak.eml" in results(out, "cover_letter")
+    assert not [d for d in route if "#" in d]
+    # Every decision says how it was made, how sure, and what it cost; the questions' tokens are in the run's cost.
+    # (an e-mail kept whole names the methods of its parts: "keywords+model")
+    assert {m for r in route.values() for m in r["method"].split("+")} <= {"keywords", "neighbours", "model"}
+    asked = [r for r in route.values() if r["method"] == "model"]
+    assert asked and all(r["prompt_tokens"] > 0 and r["cost_usd"] > 0 for r in asked)
+    assert summary.routing_cost_usd == pytest.approx(sum(r["cost_usd"] for r in route.values()))
+    assert summary.cost_usd == pytest.approx(summary.routing_cost_usd + sum(r.cost_usd or 0 for r in summary.runs))
+    saved = json.loads((out / "_routing" / "run_summary.json").read_text())
+    assert saved["skipped"] == 3 and {r["schema_name"] for r in saved["runs"]} == {"cover_letter", "resume"}
+
+
+def _application_email(letter: str, cv_pdf: bytes, body: str = "Please find my application attached.") -> bytes:
+    msg = email.message.EmailMessage()
+    msg["From"] = "Ines Duarte <ines.duarte@example.pt>"
+    msg["To"] = "jobs@example.com"
+    msg["Subject"] = "Application"
+    msg.set_content(body)
+    msg.add_attachment(letter.encode(), maintype="text", subtype="plain", filename="letter.txt")
+    msg.add_attachment(cv_pdf, maintype="application", subtype="pdf", filename="cv.pdf")
+    return bytes(msg)
+
+
+LETTER = ("Dear hiring team,\n\nI am writing to apply for the position of Data Engineer at Lisbon Freight. "
+          "I look forward to an interview.\n\nSincerely,\nInes Duarte\n")
+CV = ("Ines Duarte - CV\nLisbon, Portugal\n\nWORK EXPERIENCE\nData Engineer, Porto Logistics, 2021 - 2026\n\n"
+      "EDUCATION\nMSc Computer Science, University of Lisbon, 2020\n\nSKILLS\nPython, SQL, Airflow\n")
+
+
+def _pdf(text: str) -> bytes:
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.set_font("Helvetica", size=11)
+    pdf.add_page()
+    pdf.multi_cell(0, 6, text)
+    return bytes(pdf.output())
+
+
+def test_an_email_with_a_cover_letter_and_a_cv_attached_gives_one_row_in_each_schema(tmp_path: Path) -> None:
+    write_docs(tmp_path / "in", {"mail.eml": _application_email(LETTER, _pdf(CV))})
+    answers = {"Lisbon Freight": {"applicant_name": "Ines Duarte", "company": "Lisbon Freight", "kind": "cover_letter"},
+               "Porto Logistics": {"name": "Ines Duarte", "companies": ["Porto Logistics"], "kind": "resume"},
+               "Please find my application": {"kind": "none"}}
+    with serving(answers=answers) as server:
+        summary = run_routed(make_config(tmp_path, server, schema="auto"))
+    out = tmp_path / "out"
+    letters, cvs = results(out, "cover_letter"), results(out, "resume")
+    assert list(letters) == ["mail.eml#letter.txt"] and letters["mail.eml#letter.txt"]["status"] == "ok"
+    assert letters["mail.eml#letter.txt"]["company"] == "Lisbon Freight"
+    assert list(cvs) == ["mail.eml#cv.pdf"] and cvs["mail.eml#cv.pdf"]["status"] == "ok"
+    assert cvs["mail.eml#cv.pdf"]["companies"] == ["Porto Logistics"]
+    # Each part's evidence is found in that part's own text (a PDF's too), not in the whole e-mail's.
+    assert cvs["mail.eml#cv.pdf"]["grounded"] == 1.0
+    # Its row's hash is its own bytes': the review page finds that part again in the e-mail (review, finetune).
+    from extractor.documents import SourceFile, content_sha256
+
+    row = cvs["mail.eml#cv.pdf"]
+    again = SourceFile.of(Path(row["source_path"]), row["doc_id"])
+    assert again.part == "cv.pdf" and content_sha256(again) == row["content_sha256"]
+    # The body says nothing of a kind: a route of its own, skipped, listed.
+    assert routes(out)["mail.eml#body"]["status"] == "skipped"
+    assert summary.skips and summary.skips[0][0] == "mail.eml#body"
+
+
+def test_an_email_is_archived_once_all_its_parts_are_done_and_a_document_of_no_kind_never(tmp_path: Path) -> None:
+    write_docs(tmp_path / "in", {"mail.eml": _application_email(LETTER, _pdf(CV)), "recipe.txt": RECIPE})
+    answers = {"Lisbon Freight": {"kind": "cover_letter", "applicant_name": "Ines Duarte"},
+               "Porto Logistics": {"kind": "resume", "name": "Ines Duarte"},
+               "Please find my application": {"kind": "none"}, "Lemon drizzle": {"kind": "none"}}
+    archive = tmp_path / "archive"
+    with serving(answers=answers) as server:
+        summary = run_routed(make_config(tmp_path, server, schema="auto", archive_dir=archive))
+    assert summary.archived_emails == 1
+    assert (archive / "mail.eml").is_file() and not (tmp_path / "in" / "mail.eml").exists()
+    assert (tmp_path / "in" / "recipe.txt").is_file() and not (archive / "recipe.txt").exists()
+
+
+def test_a_decision_is_reused_for_the_same_bytes_and_candidates_and_asked_again_when_they_change(
+        tmp_path: Path) -> None:
+    write_docs(tmp_path / "in", {"recipe.txt": RECIPE, "notice.txt": NOTICE})
+    answers = {"Lemon drizzle": {"kind": "none"}, "NOTICE TO": {"kind": "none"}}
+    with serving(answers=answers) as server:
+        cfg = make_config(tmp_path, server, schema="auto")
+        first = run_routed(cfg)
+        assert len(routing_requests(server)) == 2 and first.cached == 0
+        again = run_routed(cfg)
+        assert len(routing_requests(server)) == 2, "an unchanged document is not asked again"
+        assert again.cached == 2 and again.routing_cost_usd == 0.0 and again.skipped == 2
+        fewer = run_routed(make_config(tmp_path, server, schema="auto", schemas=("resume",)))
+        assert len(routing_requests(server)) == 4, "another candidate set is another question"
+        assert fewer.candidates == ["resume"] and fewer.candidates_version != first.candidates_version
+
+
+def test_a_document_that_changes_kind_moves_and_its_old_schemas_row_is_retired(tmp_path: Path) -> None:
+    write_docs(tmp_path / "in", {"doc.txt": LETTER})
+    answers = {"Lisbon Freight": {"kind": "cover_letter", "applicant_name": "Ines Duarte"},
+               "Porto Logistics": {"kind": "resume", "name": "Ines Duarte"}}
+    out = tmp_path / "out"
+    with serving(answers=answers) as server:
+        cfg = make_config(tmp_path, server, schema="auto")
+        run_routed(cfg)
+        assert results(out, "cover_letter")["doc.txt"]["status"] == "ok"
+        write_docs(tmp_path / "in", {"doc.txt": CV})
+        moved = run_routed(cfg)
+    assert moved.moved == [["doc.txt", "cover_letter", "resume"]]
+    assert "doc.txt" not in results(out, "cover_letter"), "the letter's row is retired from the letters' results"
+    assert results(out, "resume")["doc.txt"]["status"] == "ok"
+    assert routes(out)["doc.txt"]["previous_schema"] == "cover_letter"
+
+
+def test_the_dry_run_shows_the_planned_routes_and_their_cost_and_sends_and_writes_nothing(tmp_path: Path) -> None:
+    write_docs(tmp_path / "in", {"letter.txt": LETTER, "recipe.txt": RECIPE})
+    with serving() as server:
+        plan = plan_routed(make_config(tmp_path, server, schema="auto"))
+        assert server_log(server) == []
+    assert not (tmp_path / "out").exists()
+    planned = {r.doc_id: r for r in plan.routes}
+    assert planned["letter.txt"].schema == "cover_letter" and planned["letter.txt"].method == "keywords"
+    assert planned["recipe.txt"].method == "model" and plan.questions == 1
+    assert plan.question_tokens > 0 and plan.question_cost_usd and plan.question_cost_usd > 0
+    assert plan.plans["cover_letter"].to_send[0].doc_id == "letter.txt"
+    assert plan.cost_usd == pytest.approx(plan.question_cost_usd + (plan.plans["cover_letter"].cost_usd or 0))
+
+
+def test_the_routing_question_offers_only_the_schema_names_and_none(tmp_path: Path) -> None:
+    import hashlib
+
+    from extractor.extraction.routing import question
+    from extractor.schemas import load_candidates
+
+    write_docs(tmp_path / "in", {"recipe.txt": RECIPE})
+    with serving(answers={"Lemon drizzle": {"kind": "none"}}) as server:
+        run_routed(make_config(tmp_path, server, schema="auto"))
+        log = server_log(server)
+    assert len(log) == 1, "one question, and nothing extracted for a document of no known kind"
+    messages, answer = question(load_candidates(ROOT / "schemas"), RECIPE.strip())
+    assert answer["properties"]["kind"]["enum"] == ["cover_letter", "resume", "none"]
+    assert log[0]["schema_sha256"] == hashlib.sha256(json.dumps(answer, sort_keys=True).encode()).hexdigest()
+    assert log[0]["messages"] == messages and "<document>" in messages[1]["content"]  # the document fenced as data
+
+
+def test_schemas_setting_restricts_the_candidates_and_refuses_routing_words(tmp_path: Path) -> None:
+    (tmp_path / "extractor.toml").write_text('schema = "auto"\nschemas = ["resume", "cover_letter"]\n')
+    cfg = build_config({"schemas_dir": ROOT / "schemas"}, tmp_path / "extractor.toml", env={})
+    assert cfg.routed and cfg.schemas == ("resume", "cover_letter")
+    (tmp_path / "extractor.toml").write_text('schema = "auto"\nschemas = "resume"\n')
+    assert build_config({}, tmp_path / "extractor.toml", env={}).schemas == ("resume",)
+    from extractor.schemas import load_candidates
+
+    with pytest.raises(ConfigError, match="routing words"):
+        load_candidates(ROOT / "schemas", ("none",))
+    with pytest.raises(ConfigError, match="no schema named"):
+        load_candidates(ROOT / "schemas", ("invoices",))
+
+
+SHORT = "Hello Orbital team, I would love to join you as a product designer this spring. Ines\n"
+
+
+def test_a_reviewer_re_routes_a_document_from_a_sheet_and_eval_reports_routing_accuracy(tmp_path: Path) -> None:
+    from extractor.extraction.routing import import_routes, reroute
+    from extractor.quality.routing import evaluate_routing
+    from extractor.store import PERSON, Labels
+
+    write_docs(tmp_path / "in", {"letter.txt": LETTER, "short.txt": SHORT, "recipe.txt": RECIPE})
+    answers = {"Orbital": {"kind": "resume", "name": "Ines"}, "Lisbon Freight": {"applicant_name": "Ines Duarte"},
+               "Lemon drizzle": {"kind": "none"}}
+    out = tmp_path / "out"
+    with serving(answers=answers) as server:
+        cfg = make_config(tmp_path, server, schema="auto")
+        run_routed(cfg)
+        assert routes(out)["short.txt"]["schema_name"] == "resume"  # the model got it wrong
+        # A reviewer edits the routes sheet: short.txt is a letter; the unchanged rows are not labels.
+        sheet = tmp_path / "routes.csv"
+        sheet.write_text("doc_id,schema_name\nletter.txt,cover_letter\nshort.txt,cover_letter\nrecipe.txt,\n")
+        report = import_routes(cfg, sheet)
+        assert report.stored == [("short.txt", "cover_letter")] and report.rows_read == 3
+        assert reroute(cfg, [("letter.txt", "invoices")], source="test").rejected  # not a candidate: refused
+        again = run_routed(cfg)
+    assert again.methods.get("label") == 1 and again.moved == [["short.txt", "resume", "cover_letter"]]
+    assert results(out, "cover_letter")["short.txt"]["status"] == "ok" and "short.txt" not in results(out, "resume")
+    # A labeled letter is a letter too (the labels store knows its schema).
+    labels = Labels(out / "cover_letter" / "journal.sqlite3")
+    labels.add("letter.txt", "applicant_name", "Ines Duarte", source="test", content_sha256=None, kind=PERSON)
+    labels.close()
+    scored = evaluate_routing(cfg)
+    assert (scored.labeled, scored.scored, scored.right) == (2, 2, 1)  # short.txt's own route was wrong
+    assert scored.confusion[("cover_letter", "resume")] == 1 and scored.by_method["keywords"] == [1, 1]
+
+
+def test_labeled_documents_vote_as_neighbours_when_the_hints_alone_do_not_decide(tmp_path: Path) -> None:
+    from extractor.store import PERSON, Labels
+
+    letters = {f"l{i}.txt": f"Dear team,\n\nI am writing to apply for the data engineer position at Orbital Freight "
+                            f"({i}): Airflow pipelines, dbt models and freight reporting.\n\nSincerely,\n"
+                            f"Applicant {i}\n" for i in range(3)}
+    new = ("Data engineer for Orbital Freight: my Airflow pipelines and dbt models cut the freight reporting time in "
+           "half. Dear reader, more on request.\n")
+    write_docs(tmp_path / "in", {**letters, "new.txt": new})
+    labels = Labels(tmp_path / "out" / "cover_letter" / "journal.sqlite3")
+    for i, doc_id in enumerate(letters):
+        labels.add(doc_id, "applicant_name", f"Applicant {i}", source="test", content_sha256=None, kind=PERSON)
+    labels.close()
+    with serving() as server:
+        run_routed(make_config(tmp_path, server, schema="auto"))
+        assert routing_requests(server) == [], "no question: the neighbours and one hint decided"
+    route = routes(tmp_path / "out")["new.txt"]
+    assert (route["schema_name"], route["method"], route["confidence"]) == ("cover_letter", "neighbours", 1.0)
+    assert all(doc_id in route["error_message"] for doc_id in letters)
+
+
+@pytest.mark.integration
+def test_the_cli_routes_a_folder_lists_the_unknown_kinds_and_takes_a_re_route(tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+        return subprocess.run([sys.executable, "-m", "extractor", *args], capture_output=True, text=True, env=env,
+                              cwd=ROOT, timeout=120)
+
+    write_docs(tmp_path / "in", {"letter.txt": LETTER, "recipe.txt": RECIPE})
+    with serving(answers={"Lemon drizzle": {"kind": "none"}}) as server:
+        common = ["--base-url", server.base_url, "--output", str(tmp_path / "out"), "--model", "gpt-4o-mini"]
+        planned = cli("run", str(tmp_path / "in"), "--schema", "auto", "--dry-run", *common)
+        assert planned.returncode == 0, planned.stderr
+        assert "routing questions to ask: 1" in planned.stdout and "keywords" in planned.stdout
+        done = cli("run", str(tmp_path / "in"), "--schema", "auto", *common)
+        assert done.returncode == 0, done.stderr
+        assert "recipe.txt: of no known kind: none of cover_letter, resume" in " ".join(done.stdout.split())
+        rerouted = cli("route", "recipe.txt", "cover_letter", "--output", str(tmp_path / "out"))
+        assert rerouted.returncode == 0 and "recipe.txt -> cover_letter" in rerouted.stdout
+        scored = cli("eval", "--routing", "--output", str(tmp_path / "out"), "--json")
+    assert json.loads(scored.stdout)["right"] == 0 and json.loads(scored.stdout)["scored"] == 1
+
+
+def test_an_email_is_split_only_when_it_has_attachments_and_a_hash_in_a_file_name_is_no_part(tmp_path: Path) -> None:
+    from extractor.documents import SourceFile, discover, email_parts, split_emails
+
+    plain = email.message.EmailMessage()
+    plain["Subject"] = "Hello"
+    plain.set_content("Just a note.")
+    write_docs(tmp_path, {"plain.eml": bytes(plain), "with.eml": _application_email(LETTER, _pdf(CV), body=" "),
+                          "a#b.txt": "a file whose name has a hash"})
+    found = {s.doc_id: s for s in split_emails(discover(tmp_path))}
+    assert set(found) == {"a#b.txt", "plain.eml", "with.eml#letter.txt", "with.eml#cv.pdf"}  # no empty body
+    assert found["with.eml#cv.pdf"].suffix == ".pdf" and found["a#b.txt"].part is None
+    assert SourceFile.of(tmp_path / "a#b.txt", "a#b.txt").part is None
+    assert SourceFile.of(tmp_path / "with.eml", "with.eml#cv.pdf").part == "cv.pdf"
+    assert email_parts(bytes(plain)) == {}
