@@ -96,9 +96,38 @@ def _row(journal_path: Path, doc_id: str) -> dict | None:
 # -- estimates with no earlier run (issue 25: a flat 200 completion tokens; issue 28: the field strategy) -------
 
 
-def _invoice_schema(tmp_path: Path) -> Path:
-    from .test_invoice_evidence import SCHEMA as INVOICE
+INVOICE = """
+import datetime as dt
+from decimal import Decimal
 
+from pydantic import BaseModel
+
+
+class LineItem(BaseModel):
+    description: str
+    quantity: float
+    unit_price: Decimal
+    amount: Decimal
+
+
+class Invoice(BaseModel):
+    invoice_number: str
+    invoice_date: dt.date
+    supplier_name: str
+    supplier_vat_id: str | None = None
+    net_amount: Decimal
+    tax_amount: Decimal
+    total_amount: float
+    line_items: list[LineItem] = []
+
+
+MODEL = Invoice
+INSTRUCTIONS = "Extract the invoice's fields as printed; amounts as numbers."
+"""
+
+
+def _invoice_schema(tmp_path: Path) -> Path:
+    """A user's invoice-like schema without examples (an 18-line invoice's answer is mostly its line items)."""
     schemas = tmp_path / "schemas"
     schemas.mkdir(exist_ok=True)
     (schemas / "my_invoice.py").write_text(textwrap.dedent(INVOICE))
