@@ -109,7 +109,7 @@ def test_the_dry_run_counts_and_prices_the_chunks_of_a_long_document(tmp_path: P
     (doc,) = planned.to_send
     assert doc.chunks > 20
     assert planned.over_context == [doc]
-    # each chunk answered once, at the schema's completion estimate (no earlier run: llm.tokens.answer_tokens)
+    # With no history, each chunk's answer is the schema's estimate (llm.tokens.answer_tokens), not a flat 200.
     assert doc.completion_tokens == doc.chunks * round(answer_tokens(load_schema(ROOT / "schemas", "cover_letter")))
     assert planned.cost_usd is not None and planned.cost_usd > 0
 

@@ -964,14 +964,18 @@ _RELATED = frozenset({"number", "date", "currency"})
 
 
 def _shared(leaves_: Sequence[Leaf], found: Sequence[Evidence], judged: Collection[str] | None) -> set[int]:
-    """Indexes of values also given to another field: the same text (folded, three characters or more), or
-    mostly the same span of the document (the phone number's span as the desired role). Fields of one nested
-    model (a salary's min and max quoting one figure) are not twins, nor two numbers or dates (`_RELATED`). Where the twins are a judged value and one
-    found otherwise (a finder's e-mail, a convention's company), only the judged one is suspect; otherwise all."""
+    """Indexes of judged values (see `ground`) also given to another field: the same text (folded, three
+    characters or more), or mostly the same span of the document (the phone number's span as the desired role).
+    Scalars only; fields of one nested model (a salary's min and max quoting one figure) are not twins, nor two
+    numbers or dates (`_RELATED`). A twin found otherwise (a finder's e-mail, a convention's company) stays
+    trusted: only the judged one is suspect."""
     def parent(i: int) -> str:
         return found[i].group.rsplit(".", 1)[0] if "." in found[i].group else found[i].group
 
-    located = [i for i, e in enumerate(found) if e.status not in ("not_found", "derived")]
+    if judged is None:  # the whole-schema strategy: a value found is signal enough (and twins can be right)
+        return set()
+    # Scalars only: list items legitimately repeat other fields (a university among employers and colleges).
+    located = [i for i, e in enumerate(found) if e.status not in ("not_found", "derived") and "[" not in e.field]
     pairs: list[tuple[int, int]] = []
     for n, i in enumerate(located):
         for j in located[n + 1:]:
@@ -988,9 +992,8 @@ def _shared(leaves_: Sequence[Leaf], found: Sequence[Evidence], judged: Collecti
             if same:
                 pairs.append((i, j))
     out: set[int] = set()
-    for i, j in pairs:
-        mine = [k for k in (i, j) if judged is not None and found[k].group in judged]
-        out |= set(mine) if len(mine) == 1 else {i, j}
+    for i, j in pairs:  # only the judged twins: a finder's e-mail or a convention's company stays trusted
+        out |= {k for k in (i, j) if found[k].group in judged}
     return out
 
 
