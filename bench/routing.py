@@ -133,6 +133,7 @@ def routed_run(work: Path, truth: dict[str, str], docs: int) -> None:
     cfg = config(work, "out-routed")
     summary = routing.run_routed(cfg)
     routes = {r["doc_id"]: r for r in pl.read_parquet(cfg.routing_layout.routes).to_dicts()}
+    cpu = summary.routing_compute_s + sum(r.compute_s for r in summary.runs)
     right = sum((routes[d]["schema_name"] or NONE_OF_THEM) == kind for d, kind in truth.items() if d in routes)
     missing = [d for d in truth if d not in routes]
     wrong = [(d, kind, routes[d]["schema_name"], routes[d]["method"]) for d, kind in truth.items()
@@ -141,7 +142,9 @@ def routed_run(work: Path, truth: dict[str, str], docs: int) -> None:
     print(f"(3) the routed run on {n} documents ({dict(Counter(truth.values()))}): {right}/{n} = {right / n:.1%} "
           f"routed right; decided by {dict(summary.methods)}; "
           f"routing {summary.routing_s:.1f} s of {summary.wall_s:.1f} s = {summary.routing_s / summary.wall_s:.1%} "
-          f"of the run; extracted ok: " + ", ".join(f"{r.schema_name} {r.ok}/{r.documents}" for r in summary.runs),
+          f"of the run's wall time; model CPU {summary.routing_compute_s:.1f} of {cpu:.1f} s = "
+          f"{summary.routing_compute_s / max(cpu, 1e-9):.1%}; extracted ok: "
+          + ", ".join(f"{r.schema_name} {r.ok}/{r.documents}" for r in summary.runs),
           flush=True)
     for item in wrong:
         print(f"      wrong: {item}")
