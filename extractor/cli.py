@@ -68,7 +68,9 @@ def run(
         help="auto | whole | fields: one call for the whole schema, or one grounded question per field "
              "(small local models) [auto: fields for the embedded model, whole otherwise]")] = None,
     concurrency: Annotated[int | None, typer.Option(help="documents in flight [8; 1 for the embedded model]")] = None,
-    max_chars: Annotated[int | None, typer.Option(help="longest document text sent [200000]")] = None,
+    max_chars: Annotated[int | None, typer.Option(help="longest document text read [2000000]")] = None,
+    context_tokens: Annotated[int | None, typer.Option(
+        help="the model's context window: longer documents are chunked [known window]")] = None,
     samples: Annotated[int | None, typer.Option(help="self-consistency: answers per sampled document")] = None,
     sample_fraction: Annotated[float | None, typer.Option(help="share of documents sampled [1.0]")] = None,
     examples: Annotated[str | None, typer.Option(
@@ -106,7 +108,8 @@ def run(
                         model=model, base_url=base_url, backend=backend, model_path=model_path, mode=mode,
                         strategy=strategy, concurrency=concurrency, max_chars=max_chars, samples=samples,
                         sample_fraction=sample_fraction, force=force or None, archive_dir=archive,
-                        max_cost_usd=max_cost, batch=batch or None, examples=examples)
+                        max_cost_usd=max_cost, batch=batch or None, examples=examples,
+                        context_tokens=context_tokens)
         if dry_run and cfg.routed:
             from extractor.extraction.routing import plan_routed
             from extractor.views.terminal import print_routed_plan
@@ -494,7 +497,8 @@ def text(
 
     with _errors():
         cfg = _settings(config)
-        doc = read_text(file, max_chars=cfg.max_chars, timeout_s=cfg.parse_timeout_s)
+        # Any length: evidence offsets of a chunked long document index into this text, whatever max_chars is.
+        doc = read_text(file, max_chars=sys.maxsize, timeout_s=cfg.parse_timeout_s)
     if as_json:
         typer.echo(json.dumps(text_json(doc), ensure_ascii=False, indent=2))
     else:

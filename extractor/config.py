@@ -30,6 +30,7 @@ EMBEDDED_MODEL = "smollm2-135m-instruct-q4_1"
 MODES = ("tools", "json_schema", "json", "md_json")
 BACKENDS = ("auto", "openai", "embedded")
 STRATEGIES = ("auto", "whole", "fields")
+MIN_CONTEXT_TOKENS = 1_024
 
 
 class Secret(str):
@@ -76,9 +77,12 @@ class RunConfig:
     document_deadline_s: float = 300.0
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
-    max_chars: int = 200_000
+    # A guard against runaway cost, not a context limit: a longer document is chunked to its model's context
+    # (extraction.chunked); past this it fails, so a 20 MB text of junk never becomes a thousand requests.
+    max_chars: int = 2_000_000
+    context_tokens: int | None = None  # the model's context window (prompt + answer); None: the known window
     samples: int = 1  # >1: self-consistency, K answers per sampled document, the majority is the result
-    sample_fraction: float = 1.0  # share of documents sampled (seeded by doc_id, stable across runs)
+    sample_fraction: float = 1.0  # share of documents sampled: round(F * n), remembered (extraction.sampling)
     sample_temperature: float = 0.7
     sample_seed: int = 0
     parse_timeout_s: float = 60.0
@@ -117,6 +121,9 @@ class RunConfig:
             raise ConfigError("max_attempts must be >= 1 and max_reasks >= 0")
         if self.max_chars < 1:
             raise ConfigError("max_chars must be positive")
+        if self.context_tokens is not None and self.context_tokens < MIN_CONTEXT_TOKENS:
+            raise ConfigError(f"context_tokens must be at least {MIN_CONTEXT_TOKENS:,} (the instructions, the schema "
+                              f"and an answer need room besides the document), not {self.context_tokens}")
         if self.samples < 1 or not 0.0 <= self.sample_fraction <= 1.0:
             raise ConfigError("--samples must be >= 1 and --sample-fraction between 0 and 1")
         if not 0.0 <= self.review_threshold <= 1.0:
@@ -230,19 +237,13 @@ class RunConfig:
         """Where `--schema auto` keeps its decisions (`<output>/_routing/`)."""
         return RoutingLayout.of(self.output_dir)
 
-    def sampled(self, doc_id: str) -> bool:
-        """Whether this document gets self-consistency samples: a seeded, stable draw per doc_id."""
-        if self.samples < 2:
-            return False
-        draw = int(hashlib.sha256(f"{self.sample_seed}:{doc_id}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
-        return draw < self.sample_fraction
-
-    def document_key(self, doc_id: str, content_sha256: str, schema_version: str,
+    def document_key(self, content_sha256: str, schema_version: str, *, sampled: bool,
                      examples: str | None = None) -> str:
-        """`cache_key` of one document as this run would extract it (K samples if it is sampled; `examples`:
-        the digest of the retrieved examples it is sent with, see extractor.extraction.retrieval)."""
+        """`cache_key` of one document as this run would extract it (K samples if it is `sampled`, see
+        extractor.extraction.sampling; `examples`: the digest of the retrieved examples it is sent with, see
+        extractor.extraction.retrieval)."""
         return self.cache_key(content_sha256, schema_version,
-                              samples=self.samples if self.sampled(doc_id) else 1, examples=examples)
+                              samples=self.samples if sampled else 1, examples=examples)
 
     def cache_key(self, content_sha256: str, schema_version: str, samples: int = 1,
                   examples: str | None = None) -> str:
@@ -260,6 +261,8 @@ class RunConfig:
         }
         if self.resolved_strategy != "whole":  # only then: whole-schema results keep the keys they always had
             identity.update(strategy=self.resolved_strategy)
+        if self.context_tokens is not None:  # only when set: a long document is chunked to another size
+            identity.update(context_tokens=self.context_tokens)
         if samples > 1:  # only then: unsampled documents keep the keys they always had
             identity.update(samples=samples, sample_temperature=self.sample_temperature)
         if examples is not None or self.examples == "none":

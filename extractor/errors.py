@@ -74,6 +74,14 @@ class ExtractionError(ExtractorError):
         self.error_type = error_type
 
 
+class ContextExceeded(ExtractionError):
+    """The server refused a request as longer than the model's context (OpenAI's `context_length_exceeded`, the
+    same words from llama.cpp, vLLM, Ollama): the document is split and its parts asked instead."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, error_type="ContextLengthExceeded")
+
+
 class RunStop(ExtractorError):
     """The server cannot serve any document: the run stops, the documents not attempted get `RunStopped`
     rows. `error_type` names the cause for the row of the document that found it."""

@@ -88,6 +88,20 @@ class Layout:
         """The spreadsheet export: results.xlsx or results.csv."""
         return self.root / f"results.{fmt}"
 
+    def child(self, field: str) -> Path:
+        """The child table of a schema's list-of-objects field: `line_items` -> line_items.parquet (one row per
+        item; extractor.table.child_frame)."""
+        return self.root / f"{field}.parquet"
+
+    @staticmethod
+    def child_export(export: Path, field: str) -> Path:
+        """A CSV export's file for a child table, next to it: results.csv -> results.line_items.csv."""
+        return export.with_name(f"{export.stem}.{field}{export.suffix}")
+
+
+# The stems of the Parquet files above, and the export's summary sheet: a child table may not be named so
+# (schemas.load_schema_file says so).
+TAKEN_STEMS = ("results", "evidence", "metrics", "runs", "experiments", "summary")
 
 @dataclass(frozen=True)
 class RoutingLayout:

@@ -1,9 +1,11 @@
 """Document schemas: a pydantic model, its instructions and few-shot examples, found in `schemas/`.
 
 A schema module defines `MODEL` (a pydantic model), `INSTRUCTIONS` (str) and `EXAMPLES` (a list of
-`(document_text, MODEL instance)` pairs), and optionally `DESCRIPTION` (one line: what kind of document it is)
-and `KEYWORDS` (words and phrases typical of that kind: routing hints for `--schema auto`,
-`extraction.routing`). Its name is the file stem.
+`(document_text, MODEL instance)` pairs), and optionally `DESCRIPTION` (one line: what kind of document it is),
+`KEYWORDS` (words and phrases typical of that kind: routing hints for `--schema auto`, `extraction.routing`) and
+`CHECKS`: functions of a validated MODEL instance that yield `(field, message)` for each rule its values break (an
+invoice's lines that do not add up to its net); a broken rule flags the row for review (`review_flags`,
+`needs_review`), it never fails it. Its name is the file stem.
 Its version is a hash of the JSON schema, the instructions and the examples, recorded on every row,
 so a change to any of them is visible in the results.
 
@@ -25,7 +27,7 @@ import json
 import sys
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Union
@@ -33,6 +35,7 @@ from typing import Any, Literal, Union
 from pydantic import BaseModel
 
 from extractor.errors import ConfigError
+from extractor.layout import TAKEN_STEMS
 
 # Columns extractor adds to rows (table.META_DTYPES, plus the spreadsheet export's `corrected` and
 # `from_labels`); a schema field may not reuse these names. Kept as plain names so listing schemas does
@@ -41,15 +44,20 @@ META_COLUMNS = (
     "doc_id", "source_path", "content_sha256", "status", "error_type", "error_message",
     "schema_name", "schema_version", "model", "endpoint", "attempts", "prompt_tokens",
     "completion_tokens", "cached_tokens", "cost_usd", "latency_s", "compute_s", "extracted_at", "run_id",
-    "batch_id", "corrected", "from_labels", "grounded", "needs_review",
-    "archived_to",
+    "batch_id", "corrected", "from_labels", "grounded", "needs_review", "review_flags",
+    "archived_to", "chunks", "conflicts",
 )
+# The key columns of a child table (table.CHILD_KEYS): an item field of a list of objects may not reuse them.
+CHILD_KEYS = ("doc_id", "index")
 
 
 @dataclass(frozen=True)
 class Example:
     text: str
     output: BaseModel
+
+
+Check = Callable[[Any], Iterable[tuple[str, str]]]  # a validated MODEL -> (field, message) per broken rule
 
 
 @dataclass(frozen=True)
@@ -60,6 +68,7 @@ class Schema:
     examples: tuple[Example, ...]
     description: str
     path: Path
+    checks: tuple[Check, ...] = ()  # the module's CHECKS (see the module docstring)
     keywords: tuple[str, ...] = ()  # routing hints (KEYWORDS): not part of the version, they route, not extract
 
     @property
@@ -75,6 +84,15 @@ class Schema:
         }
         blob = json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
+
+    def flags(self, values: dict[str, Any]) -> list[str]:
+        """What the schema's CHECKS say of a result's values (JSON form, as a row holds them): one
+        "field: message" per broken rule, none when every rule holds or the schema declares none. Raises
+        pydantic.ValidationError where the values no longer validate, and whatever a check raises."""
+        if not self.checks:
+            return []
+        instance = self.model.model_validate({k: values.get(k) for k in self.model.model_fields if k in values})
+        return [f"{field}: {message}" for check in self.checks for field, message in check(instance)]
 
     @property
     def field_names(self) -> list[str]:
@@ -247,14 +265,27 @@ def load_schema_file(path: Path) -> Schema:
         kind_paths(model)  # every field's kind, nested ones too, checked now rather than mid-run
     except ConfigError as exc:
         raise ConfigError(f"schema {path.name}: {exc}") from None
+    for name, kind in field_kinds(model).items():
+        if kind.is_list and kind.nested is not None:  # a child table of its own (extractor.table.child_frame)
+            if name in TAKEN_STEMS:
+                raise ConfigError(f"schema {path.name}: the list of objects {name!r} would be written over "
+                                  f"{name}.parquet, which extractor writes itself: rename the field")
+            clash = set(kind.nested.model_fields) & set(CHILD_KEYS)
+            if clash:
+                raise ConfigError(f"schema {path.name}: {name}'s item field(s) {sorted(clash)} clash with the "
+                                  f"child table's key columns {list(CHILD_KEYS)}: rename them")
     description = getattr(module, "DESCRIPTION", None) or (model.__doc__ or "").strip().splitlines()[0:1]
     if isinstance(description, list):
         description = description[0] if description else ""
+    checks = tuple(getattr(module, "CHECKS", ()))
+    if not all(callable(check) for check in checks):
+        raise ConfigError(f"schema {path.name}: CHECKS must be a list of functions of a {model.__name__} that "
+                          f"yield (field, message) for each rule its values break")
     keywords = getattr(module, "KEYWORDS", ())
     if isinstance(keywords, str) or not all(isinstance(k, str) and k.strip() for k in keywords):
         raise ConfigError(f"schema {path.name}: KEYWORDS must be a list of words or phrases (non-empty strings)")
     return Schema(name=path.stem, model=model, instructions=instructions.strip(), examples=tuple(examples),
-                  description=str(description), path=path, keywords=tuple(k.strip() for k in keywords))
+                  description=str(description), path=path, checks=checks, keywords=tuple(k.strip() for k in keywords))
 
 
 def schema_files(schemas_dir: Path) -> list[Path]:

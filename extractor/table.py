@@ -42,6 +42,12 @@ META_DTYPES: dict[str, pl.DataType] = {
     "archived_to": pl.String(),  # where `run --archive` moved the input (its row stays in the results)
     "grounded": pl.Float64(),  # share of the copied values found in the document (extractor.values.evidence)
     "needs_review": pl.Boolean(),  # a value not found in the document, or trusted less than the threshold
+    # why a row needs review besides its values' evidence: a schema's CHECKS that fail ("total_amount: net 10.00 +
+    # tax 1.90 is 11.90, the total is 12.90"), a list item whose values stand far apart in the document
+    "review_flags": pl.List(pl.String()),
+
+    "chunks": pl.Int32(),  # parts the text was asked in (1: it fit the model's context); null: not sent
+    "conflicts": pl.Int32(),  # fields whose chunks gave grounded answers that disagree (the row needs review)
 }
 
 
@@ -119,10 +125,11 @@ def experiments_schema() -> dict[str, pl.DataType]:
         "variant": pl.String(),  # the SPEC as given: "examples=similar:3", "model=gpt-4.1-mini,examples=static"
         "schema_version": pl.String(), "backend": pl.String(), "model": pl.String(), "examples": pl.String(),
         "strategy": pl.String(), "samples": pl.Int64(), "run_id": pl.String(),
-        "field": pl.String(),
+        "field": pl.String(),  # a schema field; `line_items.amount`: an item field of a list of objects (matched items)
         "documents": pl.Int64(),  # labeled documents scored (for OVERALL: in the sample)
         "accuracy": pl.Float64(),  # mean per-document accuracy of the field; OVERALL: fields right / labeled fields
-        "labeled_values": pl.Int64(),  # labeled field values scored (OVERALL: all of them)
+        "labeled_values": pl.Int64(),  # labeled field values scored (OVERALL: all of them; a list of objects:
+        # each labeled item value, values.metrics.RecordScore)
         "ok": pl.Int64(), "failed": pl.Int64(),  # the sample's documents by status
         "prompt_tokens_per_doc": pl.Float64(), "completion_tokens_per_doc": pl.Float64(),
         "cached_tokens_per_doc": pl.Float64(), "requests_per_doc": pl.Float64(),
@@ -154,3 +161,56 @@ def routes_schema() -> dict[str, pl.DataType]:
         "latency_s": pl.Float64(), "model": pl.String(), "run_id": pl.String(),
         "routed_at": pl.Datetime("us", "UTC"),
     }
+
+
+# -- child tables: a list of objects as rows of its own ------------------------------------------------------------
+
+ITEM_INDEX = "index"  # a child table's column of the item's place in its document's list (0-based, as `items[3]`)
+# The two columns that say which document's which item a child row is (schemas.CHILD_KEYS, which checks a schema's
+# item fields do not reuse them, spells them again without polars; a test keeps the two in step).
+CHILD_KEYS = ("doc_id", ITEM_INDEX)
+
+
+def _item_model(annotation: Any) -> type[BaseModel] | None:
+    """The item model of `list[Model]` (inside Optional/Annotated), else None."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return _item_model(args[0])
+    if origin in (Union, types.UnionType):
+        rest = [a for a in args if a is not type(None)]
+        return _item_model(rest[0]) if len(rest) == 1 else None
+    if origin in (list, tuple, set, frozenset) and args:
+        item = args[0]
+        while typing.get_origin(item) is typing.Annotated:
+            item = typing.get_args(item)[0]
+        if isinstance(item, type) and issubclass(item, BaseModel):
+            return item
+    return None
+
+
+def child_fields(model: type[BaseModel]) -> dict[str, type[BaseModel]]:
+    """Field -> item model of every `list[BaseModel]` field of a schema: each is a child table of its own
+    (`line_items` -> line_items.parquet, a `line_items` sheet), in the schema's field order."""
+    return {name: item for name, f in model.model_fields.items() if (item := _item_model(f.annotation)) is not None}
+
+
+def child_schema(item: type[BaseModel]) -> dict[str, pl.DataType]:
+    """Columns of a child table: `doc_id`, `index`, then one typed column per item field (nested as in the
+    parent: an object stays a Struct, a list a List)."""
+    return {"doc_id": pl.String(), ITEM_INDEX: pl.Int64(),
+            **{name: dtype_for(f.annotation) for name, f in item.model_fields.items()}}
+
+
+def child_frame(results: pl.DataFrame, name: str, item: type[BaseModel]) -> pl.DataFrame:
+    """One row per item of the `name` list of each results row (`row_schema` columns), in document then list
+    order; a row with no items (failed, skipped, or an empty list) has none."""
+    schema = child_schema(item)
+    if results.is_empty():
+        return pl.DataFrame(schema=schema)
+    items = (results.select("doc_id", pl.col(name).alias("_item"))
+             .filter(pl.col("_item").list.len() > 0)
+             .with_columns(pl.int_ranges(pl.col("_item").list.len(), dtype=pl.Int64).alias(ITEM_INDEX))
+             .explode("_item", ITEM_INDEX))
+    fields = [pl.col("_item").struct.field(f).alias(f) for f in item.model_fields]
+    return items.select("doc_id", ITEM_INDEX, *fields).cast(schema)  # type: ignore[arg-type]

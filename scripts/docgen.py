@@ -126,7 +126,11 @@ SETTINGS = {
     "document_deadline_s": "no retry starts after this many seconds on one document",
     "backoff_initial_s": "first retry's backoff (exponential, with jitter; `Retry-After` honoured)",
     "backoff_max_s": "longest backoff between two attempts",
-    "max_chars": "longest document text sent; a longer document fails with `DocumentError`",
+    "max_chars": "longest document text read, a guard against runaway cost (a document longer than the model's "
+                 "context is chunked, not refused); a longer one fails with `DocumentError`",
+    "context_tokens": "the model's context window in tokens (prompt and answer); a document that would not fit is "
+                      "cut into chunks whose answers are merged; unset: the embedded server's `n_ctx`, else "
+                      "genai-prices' table, else no limit (a server's context refusal still splits the document)",
     "samples": "self-consistency: K answers per sampled document, the majority value is the result",
     "sample_fraction": "share of documents sampled (a seeded, stable draw by doc_id)",
     "sample_temperature": "temperature of the K self-consistency answers",
@@ -439,6 +443,10 @@ def output_files() -> str:
             path, doc = layout.log("<run_id>"), inspect.getdoc(member) or ""
         elif name == "export":
             path, doc = layout.export("<xlsx|csv>"), inspect.getdoc(member) or ""
+        elif name == "child":
+            path, doc = layout.child("<field>"), inspect.getdoc(member) or ""
+        elif name == "child_export":
+            path, doc = Layout.child_export(layout.export("csv"), "<field>"), inspect.getdoc(member) or ""
         else:
             continue
         text = FILES.get(name) or " ".join(doc.split())

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import polars as pl
 import pytest
 
+from extractor.config import RunConfig
 from extractor.extraction import runner
+from extractor.extraction.plan import plan
+from extractor.extraction.sampling import draw, scope
 from extractor.schemas import load_schema
+from extractor.store import Journal
 from extractor.testing.fakeserver import FakeOpenAI
 from extractor.values.metrics import consensus
 
@@ -65,18 +70,49 @@ def test_invalid_samples_count_as_disagreement(tmp_path: Path, fake_server: Fake
     assert metrics["agree_applicant_name"] == pytest.approx(3 / 4)
 
 
-def test_sample_fraction_is_seeded_and_stable(tmp_path: Path, fake_server: FakeOpenAI) -> None:
-    write_docs(tmp_path / "in", {f"d{i:02}.txt": f"Letter {i}" for i in range(40)})
+def test_sample_fraction_draws_the_stated_share_and_keeps_each_decision_as_the_folder_grows(
+        tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    write_docs(tmp_path / "in", {f"d{i:02}.txt": f"Letter {i}" for i in range(24)})
     config = make_config(tmp_path, fake_server, samples=3, sample_fraction=0.25)
-    chosen = {f"d{i:02}.txt" for i in range(40) if config.sampled(f"d{i:02}.txt")}
-    assert 4 <= len(chosen) <= 18
     summary = runner.run(config)
-    assert summary.sampled == len(chosen)
-    assert set(_metrics(config)) == chosen
+    assert summary.sampled == 6, "25% of 24 letters is 6 (independent draws gave 8)"
+    chosen = set(_metrics(config))
+    assert len(chosen) == 6
     again = runner.run(config)
-    assert again.cached == 40, "the same documents are sampled again, so their stored results are reused"
-    assert chosen == {d for d in chosen if make_config(tmp_path, fake_server, samples=3,
-                                                       sample_fraction=0.25).sampled(d)}
+    assert again.cached == 24 and again.sampled == 0, "the same documents are drawn: their results are reused"
+    # Eight more letters: 25% of 32 is 8, the six drawn before stay drawn (their keys do not flip), two new join.
+    write_docs(tmp_path / "in", {f"e{i:02}.txt": f"Letter e{i}" for i in range(8)})
+    grown = runner.run(config)
+    assert grown.cached == 24 and grown.sampled == 2
+    assert chosen < set(_metrics(config)) and len(_metrics(config)) == 8
+    # Another seed is another draw, exact too (and it takes its own decisions, not the first seed's).
+    other = runner.run(make_config(tmp_path, fake_server, samples=3, sample_fraction=0.25, sample_seed=7, force=True))
+    assert other.sampled == 8
+
+
+def test_the_draw_is_exact_to_within_one_document_and_keeps_remembered_decisions() -> None:
+    config = RunConfig(samples=3, sample_fraction=0.25)
+    for n in (1, 2, 3, 7, 24, 25, 99):
+        ids = [f"doc{i}" for i in range(n)]
+        assert len(draw(config, ids, {}).sampled) == math.floor(0.25 * n + 0.5)
+    ids = [f"doc{i}" for i in range(24)]
+    first = draw(config, ids, {})
+    remembered = first.new
+    assert draw(config, ids, remembered).sampled == first.sampled and draw(config, ids, remembered).new == {}
+    more = draw(config, ids + [f"new{i}" for i in range(12)], remembered)
+    assert first.sampled < more.sampled and len(more.sampled) == 9
+    assert not any(more.new[d] for d in more.new if d.startswith("doc"))
+    assert draw(RunConfig(samples=1, sample_fraction=0.25), ids, {}).sampled == frozenset()
+
+
+def test_a_dry_run_previews_the_draw_without_remembering_it(tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    write_docs(tmp_path / "in", {f"d{i:02}.txt": f"Letter {i}" for i in range(8)})
+    config = make_config(tmp_path, fake_server, samples=3, sample_fraction=0.5)
+    runner.run(make_config(tmp_path, fake_server))  # a journal exists, with no draw in it
+    plan(config)
+    with Journal(config.layout.journal) as journal:
+        assert journal.sample_decisions(scope(config), [f"d{i:02}.txt" for i in range(8)]) == {}
+    assert runner.run(config).sampled == 4
 
 
 def test_consensus_falls_back_when_no_sample_is_valid() -> None:

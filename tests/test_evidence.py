@@ -378,10 +378,10 @@ def test_a_result_is_kept_when_its_evidence_cannot_be_computed(tmp_path: Path, f
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     from extractor.extraction import recorder
 
-    def broken(*args: Any, **kwargs: Any) -> list[evidence.Evidence]:
+    def broken(*args: Any, **kwargs: Any) -> tuple[list[evidence.Evidence], list[str]]:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(recorder, "ground", broken)
+    monkeypatch.setattr(recorder, "ground_with_flags", broken)
     write_docs(tmp_path / "in", {"a.txt": "Letter A"})
     config = make_config(tmp_path, fake_server)
     summary = runner.run(config)

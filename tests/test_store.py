@@ -22,7 +22,7 @@ from extractor.testing.fakeserver import FakeOpenAI
 from .conftest import ROOT, make_config, write_docs
 
 TODAY_TABLES = {"results", "runs", "evals", "batch_submissions", "batch_documents", "metrics", "labels",
-                "archived", "retrieval_features"}
+                "archived", "retrieval_features", "sample_draws"}
 ROW = {"doc_id": "a.txt", "status": "ok", "content_sha256": "abc", "source_path": "in/a.txt",
        "extracted_at": "2026-01-01T00:00:00+00:00", "model": "gpt-4o-mini"}
 

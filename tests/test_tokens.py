@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -15,12 +16,12 @@ from extractor.extraction.plan import plan
 from extractor.ladder.costmodel import observed_from_journal
 from extractor.ladder.finetune import FinetuneConfig, export_finetune
 from extractor.llm.pricing import Pricer
-from extractor.llm.tokens import DEFAULT_COMPLETION_TOKENS, DEFAULT_TOKENS_PER_CHAR, TokenRate
+from extractor.llm.tokens import DEFAULT_COMPLETION_TOKENS, DEFAULT_TOKENS_PER_CHAR, TokenRate, answer_tokens
 from extractor.schemas import load_schema
 from extractor.store import PERSON, Journal, Labels
 from extractor.testing.fakeserver import FakeOpenAI
 
-from .conftest import ROOT, make_config, settings, write_docs
+from .conftest import ROOT, make_config, server_log, serving, settings, write_docs
 
 SCHEMA = load_schema(ROOT / "schemas", "cover_letter")
 RATE = TokenRate(per_char=0.1, completion=7.0, documents=3)  # no tokenizer counts like this: it shows where it went
@@ -90,3 +91,60 @@ def _row(journal_path: Path, doc_id: str) -> dict | None:
     with Journal.open_readonly(journal_path) as journal:
         found = [r for r in journal.paid_extractions("gpt-4o-mini") if r.doc_id == doc_id]
         return journal.result_row(found[0].run_id, doc_id) if found else None
+
+
+# -- estimates with no earlier run (issue 25: a flat 200 completion tokens; issue 28: the field strategy) -------
+
+
+def _invoice_schema(tmp_path: Path) -> Path:
+    from .test_invoice_evidence import SCHEMA as INVOICE
+
+    schemas = tmp_path / "schemas"
+    schemas.mkdir(exist_ok=True)
+    (schemas / "my_invoice.py").write_text(textwrap.dedent(INVOICE))
+    return schemas
+
+
+def test_the_completion_estimate_comes_from_the_schema_not_a_flat_200(tmp_path: Path) -> None:
+    """An 18-line invoice answered with its true values: the schema's estimate (no examples: its fields, a list of
+    objects assumed ROWS rows) is within a factor 2 of what the server billed (298 against 500), closer than a flat
+    200 (2.5x off); the schema cannot know how many rows a document has."""
+    schemas = _invoice_schema(tmp_path)
+    schema = load_schema(schemas, "my_invoice")
+    items = [{"description": f"Item number {i} of the order", "quantity": i % 5 + 1, "unit_price": 12.5 + i,
+              "amount": (i % 5 + 1) * (12.5 + i)} for i in range(18)]
+    values = {"invoice_number": "INV-2026-118", "invoice_date": "2026-10-01", "supplier_name": "Harbor Office Supply",
+              "supplier_vat_id": "US941234567", "net_amount": 1000.0, "tax_amount": 190.0, "total_amount": 1190.0,
+              "line_items": items}
+    text = "Invoice INV-2026-118\n" + "\n".join(f"{i['description']} {i['quantity']} {i['unit_price']}" for i in items)
+    write_docs(tmp_path / "in", {"inv.txt": text})
+    with serving(answers={"INV-2026-118": values}) as server:
+        config = make_config(tmp_path, server, schema="my_invoice", schemas_dir=schemas)
+        runner.run(config)
+        billed = sum(r["completion_tokens"] for r in server_log(server) if r["status"] == 200)
+    estimate = answer_tokens(schema)
+    assert billed > 400
+    assert billed / 2 <= estimate <= billed * 2, (estimate, billed)
+    assert abs(estimate - billed) < abs(DEFAULT_COMPLETION_TOKENS - billed)
+    # A schema with examples: their answers' length (the cover letter's example is one whole answer).
+    letter = load_schema(ROOT / "schemas", "cover_letter")
+    assert answer_tokens(letter) == pytest.approx(
+        sum(len(json.dumps(e.output.model_dump(mode="json"), ensure_ascii=False)) for e in letter.examples)
+        / len(letter.examples) / 4)
+
+
+def test_the_field_strategys_dry_run_prices_the_document_once_per_question(tmp_path: Path) -> None:
+    """Before any run, the dry run prices a letter under the field strategy once per question it would be asked (the
+    finders and conventions answer the rest), each with the letter: within 10% of what the server then bills (the
+    whole-schema prompt, once, was a third of it)."""
+    letters = {p.name: p.read_bytes() for p in sorted((ROOT / "inputs").glob("*.txt"))[:4]}
+    write_docs(tmp_path / "in", letters)
+    with serving() as server:
+        config = make_config(tmp_path, server, strategy="fields")
+        planned = plan(config)
+        assert "once per question" in planned.calibration
+        runner.run(config)
+        billed = sum(r["prompt_tokens"] for r in server_log(server) if r["status"] == 200)
+    assert planned.prompt_tokens == pytest.approx(billed, rel=0.1), (planned.prompt_tokens, billed)
+    whole = max(d.request_tokens or 0 for d in planned.to_send)
+    assert whole < planned.prompt_tokens / 5, "the context check looks at one question, not their sum"

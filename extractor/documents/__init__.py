@@ -9,11 +9,14 @@ row status they deserve (`skipped` for nothing-to-do, `failed` for broken input)
 - `sources`: `discover` and `sha256_file`;
 - `parsers`: the text of a file's bytes, by format;
 - `reader`: `DocumentReader`, which parses under a time limit in worker processes, `read_text`, and
-  `split_emails` (an e-mail with attachments as documents of their own, for `--schema auto`).
+  `split_emails` (an e-mail with attachments as documents of their own, for `--schema auto`);
+- `chunks`: `chunk_text`, a text too long for one request cut on its pages, paragraphs and sentences, with an
+  overlap, each `Chunk` with its offsets into the whole text.
 
-May import: `errors` only. Later: page images, OCR boxes and chunks live here too.
+May import: `errors` only. Later: page images and OCR boxes live here too.
 """
 
+from extractor.documents.chunks import Chunk, chunk_text
 from extractor.documents.model import BODY_PART, PAGE_MARK, PART_MARK, Document, SourceFile, text_json
 from extractor.documents.parsers import SUPPORTED_SUFFIXES, decode_text, email_parts, html_to_text, parse_bytes
 from extractor.documents.reader import (
@@ -36,9 +39,11 @@ __all__ = [
     "PART_MARK",
     "SMALL_TEXT_BYTES",
     "SUPPORTED_SUFFIXES",
+    "Chunk",
     "Document",
     "DocumentReader",
     "SourceFile",
+    "chunk_text",
     "content_sha256",
     "decode_text",
     "discover",

@@ -22,14 +22,19 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from extractor.documents import DocumentReader, SourceFile
+from pydantic import BaseModel
+
+from extractor.documents import Chunk, Document, DocumentReader, SourceFile
 from extractor.errors import BatchNotCreated, DocumentError, ExtractorError, RunStop
+from extractor.extraction.chunked import merged_answers
 from extractor.extraction.intake import Carry, Intake, NotSendable, Pending, Unreadable
 from extractor.extraction.recorder import Recorder
 from extractor.llm.batchapi import BatchAPI
 from extractor.llm.transport import CallMeter
 
 log = logging.getLogger("extractor.extraction.batch")
+
+CHUNK_MARK = "#"  # custom_id of a long document's chunk: its cache key, the mark, the chunk's index
 
 
 async def run_batch(intake: Intake, recorder: Recorder, files: list[SourceFile], api: BatchAPI,
@@ -64,10 +69,18 @@ async def run_batch(intake: Intake, recorder: Recorder, files: list[SourceFile],
             if intake.admit(ready) is None:
                 recorder.defer()
                 continue
-            lines[identity.key] = api.request_line(identity.key, ready.messages, recorder.schema.model)
             documents[identity.key] = {"doc_id": src.doc_id, "source_path": str(src.path),
                                        "content_sha256": identity.sha256, "prompt_chars": ready.prompt_chars,
                                        "examples": identity.example_ids}
+            if len(ready.parts) == 1:
+                lines[identity.key] = api.request_line(identity.key, ready.messages, recorder.schema.model)
+                continue
+            # A long document: one line per chunk (custom_id KEY#i); its row is written once every chunk is answered.
+            documents[identity.key]["chunks"] = [[c.start, c.end] for c in ready.parts]
+            for chunk in ready.parts:
+                custom_id = f"{identity.key}{CHUNK_MARK}{chunk.index}"
+                lines[custom_id] = api.request_line(custom_id, intake.chunk_messages(ready, chunk),
+                                                    recorder.schema.model)
         if lines and not stop.is_set():
             await submit(recorder, api, lines, documents)
     except RunStop as exc:
@@ -92,8 +105,19 @@ async def collect(recorder: Recorder, api: BatchAPI, reader: DocumentReader | No
             if not state.finished:
                 continue  # its documents are counted as pending when the folder is walked
             answered = 0
+            parts: dict[str, dict[int, dict[str, Any]]] = {}  # a long document's answered chunks, by index
             for line in state.answers:
-                if done := await record_answer(recorder, api, batch_id, documents, line, reader):
+                key, mark, index = str(line.get("custom_id", "")).partition(CHUNK_MARK)
+                if mark and index.isdigit():
+                    parts.setdefault(key, {})[int(index)] = line
+                elif done := await record_answer(recorder, api, batch_id, documents, line, reader):
+                    collected.add(done)
+                    answered += 1
+            for key, lines in parts.items():
+                doc = documents.get(key)
+                if doc is None or len(lines) < len(doc.get("chunks") or ()):
+                    continue  # not every chunk answered (an expired batch): the document is submitted again
+                if done := await record_chunks(recorder, api, batch_id, key, doc, lines, reader):
                     collected.add(done)
                     answered += 1
             if answered < len(documents):
@@ -131,7 +155,7 @@ async def submit(recorder: Recorder, api: BatchAPI, lines: dict[str, dict[str, A
                                 "the next run checks whether it was created, then submits again")
         return
     recorder.journal.set_batch_id(submission_id, batch_id)
-    summary.submitted += len(lines)
+    summary.submitted += len(documents)
     summary.batches.append(batch_id)
 
 
@@ -170,6 +194,59 @@ async def record_answer(recorder: Recorder, api: BatchAPI, batch_id: str, docume
     recorder.summary.requests += 1
     recorder.commit(row, cache_key=line["custom_id"], prompt_chars=doc["prompt_chars"])
     return doc["doc_id"], line["custom_id"]
+
+
+async def record_chunks(recorder: Recorder, api: BatchAPI, batch_id: str, key: str, doc: dict[str, Any],
+                        lines: dict[int, dict[str, Any]], reader: DocumentReader | None = None) -> tuple[str, str]:
+    """Commit the row of a long document whose every chunk was answered: the chunks' answers merged
+    (`extraction.chunked`), their usage summed; failed if a chunk's answer is an error."""
+    row = recorder.base_row(SourceFile(path=Path(doc["source_path"]), doc_id=doc["doc_id"]), doc["content_sha256"],
+                            doc.get("examples") or ())
+    meter = CallMeter(requests=len(lines))
+    for line in lines.values():
+        meter.add_usage(((line.get("response") or {}).get("body") or {}).get("usage") or {})
+    row.update(batch_id=batch_id, attempts=meter.requests, prompt_tokens=meter.prompt_tokens,
+               completion_tokens=meter.completion_tokens, cached_tokens=meter.cached_tokens, chunks=len(lines),
+               cost_usd=recorder.pricer.cost(meter.prompt_tokens, meter.completion_tokens, meter.cached_tokens))
+    found = await _read(row, reader)
+    text = found.text if found is not None else None
+    answers: list[tuple[Chunk, list[BaseModel | None]]] = []
+    errors: list[str] = []
+    for index, (start, end) in enumerate(doc["chunks"]):
+        response = lines[index].get("response") or {}
+        body = response.get("body") or {}
+        if response.get("status_code") != 200:
+            error = body.get("error") or lines[index].get("error") or {}
+            errors.append(f"chunk {index + 1}: {error.get('message') if isinstance(error, dict) else error}")
+            continue
+        answers.append((Chunk(index, start, end, text[start:end] if text else ""), [api.parse(recorder.schema.model,
+                                                                                             body)]))
+    got = merged_answers(recorder.schema, answers) if not errors else None
+    if got is not None and got.value is not None:
+        row.update(got.value, status="ok", conflicts=len(got.conflicts))
+        if found is not None:
+            recorder.attach_evidence(row, found.text, found.pages, None, got.conflicts)
+    elif errors:
+        row.update(error_type="BatchError", error_message=f"the batch answered {len(errors)} of the document's "
+                   f"{len(lines)} chunks with an error: {'; '.join(errors[:3])}")
+    else:
+        row.update(error_type="ValidationError", error_message="no chunk's batch answer passed schema validation (a "
+                   "batch cannot re-ask; the next run tries again)")
+    recorder.summary.requests += len(lines)
+    recorder.commit(row, cache_key=key, prompt_chars=doc["prompt_chars"])
+    return doc["doc_id"], key
+
+
+async def _read(row: dict[str, Any], reader: DocumentReader | None) -> Document | None:
+    """The document, if it is still there with the bytes that were sent (else a long document's chunks are
+    merged without their text, and the row has no evidence)."""
+    if reader is None:
+        return None
+    try:
+        doc = await reader.read(SourceFile(path=Path(row["source_path"]), doc_id=row["doc_id"]))
+    except (DocumentError, OSError):
+        return None
+    return doc if doc.sha256 == row["content_sha256"] else None
 
 
 async def _evidence(recorder: Recorder, row: dict[str, Any], reader: DocumentReader | None) -> None:

@@ -26,7 +26,7 @@ class Budget:
         self._pricer = pricer
         self.rate = rate or TokenRate()
         self.spent = 0.0
-        self._in_flight = 0.0  # expected cost of documents sent and not yet settled
+        self._in_flight = 0.0  # estimated cost of documents sent and not yet settled (scaled when compared)
         self._estimated = 0.0  # estimates of the settled paid documents
 
     @property
@@ -34,20 +34,25 @@ class Budget:
         """This run's actual cost over its estimates so far (1 until a paid document settled)."""
         return self.spent / self._estimated if self._estimated > 0 and self.spent > 0 else 1.0
 
-    def admit(self, prompt_chars: int) -> tuple[float, float] | None:
-        """(estimate, expected cost) if the document may be sent now, reserving it; else None."""
+    def admit(self, prompt_chars: int, requests: int = 1) -> tuple[float, float] | None:
+        """(estimate, expected cost) if the document may be sent now, reserving it; else None. `requests`: the
+        chunks a long document is asked in, each with its answer (`prompt_chars` counts all of them)."""
         if self.limit is None:
             return 0.0, 0.0
-        estimate = self._pricer.cost(self.rate.prompt_tokens(prompt_chars), round(self.rate.completion), 0) or 0.0
+        completion = round(self.rate.completion) * requests
+        estimate = self._pricer.cost(self.rate.prompt_tokens(prompt_chars), completion, 0) or 0.0
         expected = estimate * self.scale
-        if self.spent + self._in_flight + expected > self.limit:
+        # What is in flight at today's scale, not the one it was admitted at: the first documents go out before
+        # any cost is known, and an estimate below the real cost (the schema's answer is longer than guessed)
+        # would otherwise let the run overspend by what they were underestimated.
+        if self.spent + self._in_flight * self.scale + expected > self.limit:
             return None
-        self._in_flight += expected
+        self._in_flight += estimate
         return estimate, expected
 
     def settle(self, reservation: tuple[float, float], cost: float | None) -> None:
-        estimate, expected = reservation
-        self._in_flight -= expected
+        estimate, _ = reservation
+        self._in_flight -= estimate
         if cost:  # a document that billed nothing (a 400, unreadable) says nothing about the scale
             self.spent += cost
             self._estimated += estimate

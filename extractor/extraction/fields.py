@@ -47,8 +47,8 @@ from extractor.extraction.prompts import defuse, wrap_document
 from extractor.extraction.retrieval import Shot
 from extractor.llm.transport import CallMeter
 from extractor.schemas import Schema, field_kinds, unwrap
-from extractor.values import detect, letters, places
-from extractor.values.evidence import Grounder, Leaf, fold, grounded_as
+from extractor.values import detect, letters, places, tables
+from extractor.values.evidence import Grounder, Leaf, cue_words, fold, grounded_as
 
 log = logging.getLogger("extractor.extraction.fields")
 
@@ -66,10 +66,6 @@ MAX_STRING = 80
 MAX_DEMOS = 3  # demonstrations per question: a 135M model's attention, and every question pays their tokens
 SNIPPET = 160  # characters of a retrieved example's text shown around its labeled value
 DEMO = "Example from a similar document: "
-_STOP = {"the", "of", "a", "an", "to", "in", "for", "and", "or", "as", "is", "at", "by", "on", "from", "with",
-         "when", "only", "are", "e.g", "eg", "null", "if", "its", "it", "this", "that", "be", "what", "which",
-         "date", "dates", "days", "weeks", "months", "years", "number", "given", "compute", "total", "name"}
-
 
 @dataclass(frozen=True)
 class FieldInfo:
@@ -110,9 +106,8 @@ def _base_type(info: FieldInfo) -> Any:
 
 def keywords(info: FieldInfo) -> list[str]:
     """Word prefixes of a field's name and the first clause of its description: where its value is
-    likely mentioned ("notice period" for notice_period_days)."""
-    words = info.name.lower().split("_") + re.split(r"\W+", re.split(r"[;(]", info.description.lower())[0])
-    return sorted({fold(w)[:5] for w in words if len(w) >= 3 and w not in _STOP})
+    likely mentioned ("notice period" for notice_period_days; `evidence.cue_words`)."""
+    return list(cue_words(info.name, info.description))
 
 
 def _is_language(info: FieldInfo) -> bool:
@@ -131,6 +126,19 @@ def _duration_unit(info: FieldInfo) -> str | None:
 def _is_money(model: type[BaseModel]) -> bool:
     kinds = [grounded_as(kind) for kind in field_kinds(model).values()]
     return "currency" in kinds and "number" in kinds
+
+
+def _choice_tokens(info: FieldInfo, choices: Sequence[str]) -> int:
+    """Room for `{ "name": "choice" }`: a token per character of the longest choice (digits are one token each in
+    SmolLM2's vocabulary) plus the key's and the braces'. 8 + the choice's length cut `{ "invoice_date":
+    "03.12.2026" }` (20 tokens) at 18, and the truncated JSON read as no answer."""
+    return min(96, 12 + len(info.name) // 2 + max(len(c) for c in choices))
+
+
+def _name_words(info: FieldInfo) -> list[str]:
+    """The words of a field's name, folded and cut to 5 letters ("unit_price" -> unit, price): how a table's
+    header names the column that holds it."""
+    return [fold(w)[:5] for w in info.name.split("_") if len(w) >= 3]
 
 
 def _is_url(info: FieldInfo) -> bool:
@@ -199,7 +207,12 @@ class FieldExtractor:
         self.prefix = wrap_document(text)
         self.language = detect.language(text)
         self.questions = 0
+        # Fields whose span is found whatever the answer, so only cue words can judge it (`evidence.ground`): the
+        # model's own answers snapped to a span, and dates or numbers taken from the text's candidates (a letter's
+        # own date is a date too, but not its available_from). E-mails and phones say what they are.
+        self.judged: set[str] = set()
         self.shots = [(shot, Grounder(shot.text)) for shot in shots]
+        self.notes: list[str] = []  # what this strategy could not fill, as review flags ("line_items[3].amount: ...")
 
     # -- the questions ------------------------------------------------------------------------------------
 
@@ -292,7 +305,7 @@ class FieldExtractor:
         """One of `choices` (or null), picked by the model under an enum grammar."""
         question = self._question_text(info, "Choose one of: " + " | ".join(choices) + ", or null.")
         answer = await self._question(info, question, {"enum": [*choices, None]},
-                                      max_tokens=min(96, 8 + max(len(c) for c in choices)), demos=demos)
+                                      max_tokens=_choice_tokens(info, choices), demos=demos)
         return answer if answer in choices else None
 
     async def _from_candidates(self, info: FieldInfo, find: Finder) -> Any:
@@ -300,6 +313,8 @@ class FieldExtractor:
         candidates = find(self.text)
         if not candidates:
             return None
+        if info.kind in ("date", "number"):
+            self.judged.add(info.path)
         if len(candidates) > 1:
             close = detect.near(self.text, candidates, keywords(info))
             candidates = close or candidates
@@ -322,7 +337,7 @@ class FieldExtractor:
             values = {sub.name: await self.field(sub) for sub in describe(info.nested, info.path + ".")}
             return values if any(v not in (None, [], "") for v in values.values()) else None
         if info.nested is not None:
-            return []  # lists of objects: beyond what a small model answers one question at a time
+            return await self._records(info)
         if _is_language(info):
             return self.language
         if info.options is not None and not info.is_list:
@@ -441,6 +456,7 @@ class FieldExtractor:
         example's value that this document does not support (a 135M model often copies the last example's
         answer instead of reading the document: measured, bench/examples.py)."""
         demos = self.demonstrations(info)
+        self.judged.add(info.path)
         answer = await self._question(info, question, answer_schema, max_tokens, demos)
         result = ground(answer)
         if demos and result in (None, []) and answer not in (None, []) and self.copied(info, answer):
@@ -521,13 +537,142 @@ class FieldExtractor:
                 out[sub.name] = found["min"] if low and len(numbers) > 1 else found["max"]
         return out
 
+    # -- a list of objects: the rows of the document's table (extractor.values.tables) -------------------------
+
+    async def _records(self, info: FieldInfo) -> list[dict[str, Any]]:
+        """A list of objects (line items) from the document's table: its rows found without a model, each column
+        mapped onto one of the item's fields (`_columns`), each cell read as its field's type; a cell that cannot
+        be read, or a field no column holds, is one question about that row under a grammar (a number, or text
+        copied from the row). What still cannot be filled is said in `notes` (a review flag on the row, a warning
+        in the summary), never left as a silent empty list."""
+        assert info.nested is not None
+        found = tables.table(self.text)
+        if found is None:
+            self.notes.append(f"{info.name}: no table found in the document; the field strategy left it empty")
+            return []
+        subs = describe(info.nested, info.path + ".")
+        columns = await self._columns(info, subs, found)
+        out: list[dict[str, Any]] = []
+        for i, row in enumerate(found.rows):
+            line = self.text[row.start:row.end]
+            item: dict[str, Any] = {}
+            for sub in subs:
+                column = columns.get(sub.name)
+                cell = row.cells[column] if column is not None else None
+                if _base_type(sub) in (int, float) or sub.kind == "number":
+                    value: Any = cell.number if cell is not None else None
+                else:
+                    value = cell.text if cell is not None else None
+                if value is None and sub.kind in ("text", "number"):
+                    value = await self._cell(info, sub, line)
+                item[sub.name] = value
+            valid = self._valid_item(info, i, item, line)
+            if valid:
+                out.append(valid)
+        return out
+
+    async def _columns(self, info: FieldInfo, subs: list[FieldInfo], found: tables.Table) -> dict[str, int]:
+        """Item field -> the table's column that holds it. Text fields take the text columns (the first, the
+        longest cells); number fields the number columns but a position column (1, 2, 3, ...): by the header's
+        words where they name the field ("Unit price" for unit_price), the rest in the order of the item's fields
+        where as many columns as fields remain, else the model's choice among the remaining columns' headers."""
+        width = found.width
+        text_columns = [c for c in range(width) if not found.numeric(c)]
+        number_columns = [c for c in range(width) if found.numeric(c) and not found.position(c)]
+        texts = [s for s in subs if s.kind == "text" and _base_type(s) is str]
+        numbers = [s for s in subs if s.kind == "number" or _base_type(s) in (int, float)]
+        mapped: dict[str, int] = {}
+        if texts and text_columns:
+            longest = max(text_columns, key=lambda c: sum(len(r.cells[c].text) for r in found.rows))
+            rest = [c for c in text_columns if c != longest]
+            mapped[texts[0].name] = longest
+            mapped.update({s.name: c for s, c in zip(texts[1:], rest, strict=False)})
+        if found.header is not None:
+            heads = [fold(h) for h in found.header]
+            scored = sorted(((sum(w in heads[c] for w in _name_words(s)), s.name, c) for s in numbers
+                             for c in number_columns), reverse=True)
+            for score, name, column in scored:
+                if score and name not in mapped and column not in mapped.values():
+                    mapped[name] = column
+        left = [s for s in numbers if s.name not in mapped]
+        free = [c for c in number_columns if c not in mapped.values()]
+        if len(left) == len(free):
+            mapped.update({s.name: c for s, c in zip(left, free, strict=True)})
+        elif left and free:
+            for sub in left:
+                free = [c for c in number_columns if c not in mapped.values()]
+                if not free:
+                    break
+                shown = {f"{found.header[c] if found.header else f'column {c + 1}'} "
+                         f"(e.g. {found.rows[0].cells[c].text})": c for c in free}
+                picked = await self._pick_column(info, sub, list(shown))
+                if picked is not None:
+                    mapped[sub.name] = shown[picked]
+        return mapped
+
+    async def _pick_column(self, info: FieldInfo, sub: FieldInfo, choices: list[str]) -> str | None:
+        described = f" ({sub.description})" if sub.description else ""
+        question = (f"Which column of the table holds the {sub.name.replace('_', ' ')}{described} of each "
+                    f"{info.name.replace('_', ' ')}? Choose one of: " + " | ".join(choices) + ", or null.")
+        answer = await self._question(sub, question, {"enum": [*choices, None]},
+                                      max_tokens=_choice_tokens(sub, choices))
+        return answer if answer in choices else None
+
+    async def _cell(self, info: FieldInfo, sub: FieldInfo, line: str) -> Any:
+        """One cell of one row, asked of the model with the row shown, the answer grounded in that row."""
+        row = Grounder(line)
+        shown = defuse(" ".join(line.split()))[:240]
+        if sub.kind == "number" or _base_type(sub) in (int, float):
+            question = (f"In this row of the table: \"{shown}\", what is the {sub.name.replace('_', ' ')}? "
+                        "Answer with a number from the row, or null.")
+            answer = await self._question(sub, question, {"anyOf": [{"type": "number"}, {"type": "null"}]}, 16)
+            if isinstance(answer, int | float) and not isinstance(answer, bool) and \
+                    row.ground(Leaf(sub.path, answer, "number")).status != "not_found":
+                return answer
+            return None
+        question = (f"In this row of the table: \"{shown}\", what is the {sub.name.replace('_', ' ')}? "
+                    "Copy it from the row, or answer null.")
+        answer = await self._question(sub, question, {"anyOf": [{"type": "string"}, {"type": "null"}]}, 32)
+        if isinstance(answer, str) and answer.strip() and row.ground(Leaf(sub.path, answer, "text")).status in (
+                "exact", "normalized"):
+            return answer.strip()
+        return None
+
+    def _valid_item(self, info: FieldInfo, index: int, item: dict[str, Any], line: str) -> dict[str, Any] | None:
+        """The item as its model validates it; a value that fails is dropped (a required one drops the row), and
+        each gap is noted with the row it came from."""
+        assert info.nested is not None
+        shown = " ".join(line.split())[:120]
+        where = f"{info.name}[{index}]"
+        for _ in range(len(item) + 1):
+            try:
+                valid = info.nested.model_validate(item).model_dump(mode="json")
+                break
+            except ValidationError as exc:
+                failed = {str(e["loc"][0]) for e in exc.errors() if e["loc"]} & item.keys()
+                required = {n for n in failed if info.nested.model_fields[n].is_required()}
+                if required or not failed or all(item[n] is None for n in failed):
+                    self.notes.append(f"{where}: the row {shown!r} has no valid {', '.join(sorted(failed or item))}; "
+                                      "left out")
+                    return None
+                for name in failed:
+                    item[name] = None
+        else:
+            return None
+        empty = [name for name, value in valid.items() if value is None and name in item]
+        if empty:
+            self.notes.append(f"{where}: {', '.join(empty)} not read from the row {shown!r}")
+        return dict(valid)
+
     # -- the document --------------------------------------------------------------------------------------
 
-    async def extract(self) -> BaseModel:
+    async def extract(self, settled: Mapping[str, Any] | None = None) -> BaseModel:
+        """The document's fields, each asked or found; those `settled` elsewhere (the whole text of a long
+        document, `settled()`) are taken as they are."""
         model = self.schema.model
         values: dict[str, Any] = {}
         for info in describe(model):
-            values[info.name] = await self.field(info)
+            values[info.name] = settled[info.name] if settled and info.name in settled else await self.field(info)
         values = drop_example_values(self.schema, values, self.text, [shot.output for shot, _ in self.shots])
         return validate_leniently(model, values)
 
@@ -613,15 +758,67 @@ def validate_leniently(model: type[BaseModel], values: dict[str, Any]) -> BaseMo
     return model.model_validate(values)
 
 
+async def questions_chars(schema: Schema, text: str) -> tuple[int, int]:
+    """(characters of every question the strategy sends for this document, of the longest one): what a dry run
+    prices before any run of the model (the document goes once per question, not once). The strategy itself is
+    walked with every answer null, so the finders and the letter's conventions answer what they answer without a
+    question, as in the run; only a re-ask after a copied demonstration is not counted (there are none here)."""
+    sizes: list[int] = []
+
+    async def ask(messages: list[dict[str, str]], answer: dict[str, Any], max_tokens: int, meter: CallMeter) -> str:
+        sizes.append(sum(len(m["content"]) for m in messages))
+        return "null"
+
+    await FieldExtractor(ask, schema, text, CallMeter()).extract()
+    return sum(sizes), max(sizes, default=0)
+
+
 async def extract_fields(ask: Ask, schema: Schema, text: str, meter: CallMeter,
-                         shots: Sequence[Shot] = ()) -> BaseModel:
+                         shots: Sequence[Shot] = (), notes: list[str] | None = None,
+                         settled: Mapping[str, Any] | None = None) -> BaseModel:
     """One document, field by field (see the module docstring); `shots`: its retrieved examples
-    (`--examples similar:K`), shown as per-field demonstrations."""
-    return await FieldExtractor(ask, schema, text, meter, shots).extract()
+    (`--examples similar:K`), shown as per-field demonstrations; `notes` receives what could not be filled
+    (review flags such as "line_items[3]: quantity not read from the row ..."); `settled`: values found
+    elsewhere, not asked."""
+    return (await answer_fields(ask, schema, text, meter, shots, notes, settled))[0]
+
+
+async def answer_fields(ask: Ask, schema: Schema, text: str, meter: CallMeter, shots: Sequence[Shot] = (),
+                        notes: list[str] | None = None,
+                        settled: Mapping[str, Any] | None = None) -> tuple[BaseModel, frozenset[str]]:
+    """`extract_fields`, and the fields whose spans only their cue words can judge (`FieldExtractor.judged`, see
+    `evidence.ground`)."""
+    extractor = FieldExtractor(ask, schema, text, meter, shots)
+    value = await extractor.extract(settled)
+    if notes is not None:
+        notes.extend(extractor.notes)
+    return value, frozenset(extractor.judged)
+
+
+class _WouldAsk(Exception):
+    """Raised by `settled`'s ask: the field needs a question."""
+
+
+async def settled(schema: Schema, text: str, shots: Sequence[Shot] = ()) -> dict[str, Any]:
+    """The top-level fields a whole document settles without a question to the model (one e-mail address, the
+    language, a stated place, the skills its lists name, ..., or none at all where no finder sees a candidate):
+    a long document asked chunk by chunk does not ask them again in every chunk."""
+
+    async def refuse(messages: list[dict[str, str]], answer: dict[str, Any], max_tokens: int, m: CallMeter) -> str:
+        raise _WouldAsk
+
+    extractor = FieldExtractor(refuse, schema, text, CallMeter(), shots)
+    out: dict[str, Any] = {}
+    for info in describe(schema.model):
+        try:
+            out[info.name] = await extractor.field(info)
+        except _WouldAsk:
+            continue
+    return out
 
 
 async def sample_fields(ask: Ask, schema: Schema, text: str, meter: CallMeter, shots: Sequence[Shot], k: int,
-                        temperature: float) -> list[BaseModel | None]:
+                        temperature: float, settled: Mapping[str, Any] | None = None) -> list[BaseModel | None]:
     """K answers of the field strategy at `temperature` (self-consistency), each asked field by field as the
     document's unsampled answer is: the agreement then describes the extractor that gives the results. A
     sample that fails is None (a disagreeing sample), as in the whole-schema strategy."""
@@ -633,7 +830,7 @@ async def sample_fields(ask: Ask, schema: Schema, text: str, meter: CallMeter, s
     answers: list[BaseModel | None] = []
     for _ in range(k):
         try:
-            answers.append(await extract_fields(hot, schema, text, meter, shots))
+            answers.append(await extract_fields(hot, schema, text, meter, shots, settled=settled))
         except ExtractionError:
             answers.append(None)
     return answers

@@ -17,15 +17,19 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from extractor.config import RunConfig
-from extractor.documents import DocumentReader, SourceFile, sha256_file
+from extractor.documents import Chunk, DocumentReader, SourceFile, sha256_file
 from extractor.errors import DocumentError
+from extractor.extraction import chunked
 from extractor.extraction.budget import Budget
 from extractor.extraction.prompts import build_messages, system_prompt
 from extractor.extraction.retrieval import Embed, Retriever, Shot, digest
+from extractor.extraction.sampling import draw_for_run
+from extractor.llm.pricing import context_window
 from extractor.schemas import Schema
 from extractor.store import Journal
 
@@ -83,6 +87,12 @@ class Ready:
     prompt_chars: int
     text: str  # the document's text as the model sees it: what evidence offsets index into
     pages: tuple[int, ...] | None = None  # where each page starts in `text` (PDF)
+    # The parts it is asked in (`extraction.chunked`): one, the whole text, where it fits the model's context.
+    chunks: tuple[Chunk, ...] = ()
+
+    @property
+    def parts(self) -> tuple[Chunk, ...]:
+        return self.chunks or (Chunk(0, 0, len(self.text), self.text),)
 
 
 Triage = Unreadable | Carry | Pending | Fresh
@@ -92,8 +102,10 @@ class Intake:
     """The per-document decision of one invocation (see the module docstring)."""
 
     def __init__(self, config: RunConfig, journal: Journal | None, *, schema_version: str, system: str,
-                 reader: DocumentReader, budget: Budget, retriever: Retriever | None = None) -> None:
+                 reader: DocumentReader, budget: Budget, retriever: Retriever | None = None,
+                 sampled: frozenset[str] = frozenset()) -> None:
         self.config = config
+        self.sampled = sampled  # the doc_ids drawn for K self-consistency samples (extraction.sampling)
         self.retriever = retriever
         self.journal = journal
         self.schema_version = schema_version
@@ -103,18 +115,31 @@ class Intake:
         # Documents submitted to the Batch API and not collected yet: never sent again meanwhile.
         # (A dry run before the first run has no journal: nothing is stored, nothing waits.)
         self.in_batch = {key for _, _, docs in journal.open_submissions() for key in docs} if journal else set()
+        self.schema: Schema | None = None  # set by `open`: what sizes a long document's chunks
+        self._context: tuple[int | None] | None = None  # the model's context window, looked up once
+
+    @property
+    def context_tokens(self) -> int | None:
+        """The model's context window (`llm.pricing.context_window`), looked up on the first document."""
+        if self._context is None:
+            self._context = (context_window(self.config),)
+        return self._context[0]
 
     @classmethod
     def open(cls, config: RunConfig, journal: Journal | None, schema: Schema, *, reader: DocumentReader,
              budget: Budget, labels: dict[str, dict[str, Any]] | None = None,
-             embed: Embed | None = None) -> Intake:
+             embed: Embed | None = None, files: Sequence[SourceFile] = (), remember: bool = False) -> Intake:
         """The intake for `schema` under `config.examples`: static (the schema's examples in the system
         prompt), none (no examples at all) or similar:K (the static prefix plus K retrieved examples, from
         `labels` if given, else the journal's labels store; `embed`: the backend's embeddings, for
-        `retrieval = "embeddings"`)."""
-        return cls(config, journal, schema_version=schema.version,
-                   system=system_prompt(schema, examples=config.examples != "none"), reader=reader, budget=budget,
-                   retriever=Retriever.open(config, schema.model, journal, reader, labels, embed))
+        `retrieval = "embeddings"`). `files`: the documents of this invocation, over which the self-consistency
+        draw is taken (`remember`: keep its new decisions in the journal, as a run does and a dry run does not)."""
+        sampled = draw_for_run(config, journal, (f.doc_id for f in files), remember=remember)
+        intake = cls(config, journal, schema_version=schema.version,
+                     system=system_prompt(schema, examples=config.examples != "none"), reader=reader, budget=budget,
+                     retriever=Retriever.open(config, schema.model, journal, reader, labels, embed), sampled=sampled)
+        intake.schema = schema
+        return intake
 
     async def identify(self, src: SourceFile) -> Identity | Unreadable:
         try:
@@ -127,8 +152,10 @@ class Intake:
             return Unreadable(src, f"cannot read file: {exc.strerror or exc}")
         # The examples are part of the result's identity: other examples, another key (none: the old key).
         shots = await self.retriever.choose(src, sha, raw) if self.retriever is not None else ()
-        key = self.config.document_key(src.doc_id, sha, self.schema_version, digest(shots) if shots else None)
-        return Identity(src, sha, key, self.config.sampled(src.doc_id), raw, shots)
+        sampled = src.doc_id in self.sampled
+        key = self.config.document_key(sha, self.schema_version, sampled=sampled,
+                                       examples=digest(shots) if shots else None)
+        return Identity(src, sha, key, sampled, raw, shots)
 
     def lookup(self, identity: Identity) -> Carry | Pending | Fresh:
         """Whether a document already has its result (carry), waits in a batch (pending) or needs the model."""
@@ -153,10 +180,35 @@ class Intake:
             return NotSendable(identity, exc.status, str(exc))
         # The raw bytes are not needed past this point: memory holds only what is in flight.
         messages = build_messages(self.system, doc.text, [(s.text, s.output) for s in identity.examples])
-        # The document's characters and every system message's (the retrieved examples' too), as before them.
-        chars = sum(len(m["content"]) for m in messages if m["role"] == "system") + len(doc.text)
-        return Ready(dataclasses.replace(identity, raw=None), messages, chars, doc.text, doc.pages)
+        system_chars = sum(len(m["content"]) for m in messages if m["role"] == "system")
+        try:
+            chunks = self.chunks(doc.text, doc.pages, system_chars, identity.examples)
+        except chunked.ContextTooSmall:
+            return NotSendable(identity, "failed", (
+                f"context_tokens = {self.context_tokens:,} leaves no room for the document beside the prompt's "
+                f"fixed part (instructions, examples, schema, answer: about {system_chars:,} characters): raise "
+                "context_tokens to the model's real context window, or use --examples none"))
+        # The document's characters and every system message's (the retrieved examples' too), as before them,
+        # once per chunk for a long document.
+        chars = system_chars * len(chunks) + sum(len(c) for c in chunks)
+        return Ready(dataclasses.replace(identity, raw=None), messages, chars, doc.text, doc.pages, chunks)
+
+    def chunks(self, text: str, pages: tuple[int, ...] | None, system_chars: int,
+               shots: tuple[Shot, ...]) -> tuple[Chunk, ...]:
+        """The parts a text is asked in under the model's context (`chunked.plan_chunks`)."""
+        if self.schema is None:
+            return (Chunk(0, 0, len(text), text),)
+        fixed = chunked.fixed_chars(self.config, self.schema, system_chars, shots)
+        limit = chunked.chunk_limit(self.context_tokens, fixed, chunked.answer_tokens(self.config), self.budget.rate)
+        return chunked.plan_chunks(text, pages, limit)
+
+    def chunk_messages(self, ready: Ready, chunk: Chunk) -> list[dict[str, str]]:
+        """The whole-schema request of one chunk: the document's messages with the chunk in its place."""
+        if len(chunk) == len(ready.text):
+            return ready.messages
+        return build_messages(self.system, chunk.text, [(s.text, s.output) for s in ready.identity.examples])
 
     def admit(self, ready: Ready) -> tuple[float, float] | None:
-        """Reserve a ready document's expected cost under the cost limit; None: defer it to the next run."""
-        return self.budget.admit(ready.prompt_chars)
+        """Reserve a ready document's expected cost under the cost limit, every chunk of it (a long document is
+        sent whole or not at all); None: defer it to the next run."""
+        return self.budget.admit(ready.prompt_chars, requests=len(ready.parts))

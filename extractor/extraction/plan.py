@@ -19,9 +19,10 @@ from extractor.config import RunConfig
 from extractor.documents import DocumentReader, SourceFile, discover
 from extractor.errors import ConfigError, DocumentError, JournalError
 from extractor.extraction.budget import Budget
+from extractor.extraction.fields import questions_chars
 from extractor.extraction.intake import Carry, Intake, NotSendable, Pending, Unreadable
 from extractor.llm.pricing import Pricer, context_window
-from extractor.llm.tokens import DEFAULT_TOKENS_PER_CHAR, TokenRate
+from extractor.llm.tokens import DEFAULT_TOKENS_PER_CHAR, TokenRate, answer_tokens
 from extractor.schemas import load_schema
 from extractor.store import Journal
 
@@ -31,8 +32,10 @@ class PlannedDocument:
     doc_id: str
     reason: str  # new | changed | retry | settings changed | forced
     prompt_chars: int
-    prompt_tokens: int
+    prompt_tokens: int  # every chunk's, for a long document
     completion_tokens: int
+    chunks: int = 1  # requests its text is asked in: more than one when it would not fit the model's context
+    request_tokens: int | None = None  # the longest single request's prompt (field strategy: one question's)
 
 
 @dataclass
@@ -52,10 +55,16 @@ class Plan:
 
     @property
     def over_context(self) -> list[PlannedDocument]:
-        """Documents whose estimated prompt and answer would not fit the model's context: they would fail."""
+        """Documents whose estimated prompt and answer would not fit the model's context in one request: they
+        are asked in chunks (`extraction.chunked`)."""
         if self.context_tokens is None:
             return []
-        return [d for d in self.to_send if d.prompt_tokens + d.completion_tokens > self.context_tokens]
+        return [d for d in self.to_send
+                if d.chunks > 1 or (d.request_tokens or d.prompt_tokens) + d.completion_tokens > self.context_tokens]
+
+    @property
+    def chunks(self) -> int:
+        return sum(d.chunks for d in self.to_send)
 
     @property
     def prompt_tokens(self) -> int:
@@ -86,19 +95,23 @@ async def plan_async(config: RunConfig, files: list[SourceFile] | None = None,
             raise ConfigError(str(exc)) from None
     journal = _open_journal(config.layout.journal)
     result = Plan(documents=len(files), model=config.resolved_model, context_tokens=context_window(config))
-    rate = TokenRate.observed(journal.tokens_per_char(config.resolved_model) if journal is not None else None)
+    rate = TokenRate.observed(journal.tokens_per_char(config.resolved_model) if journal is not None else None,
+                              completion=answer_tokens(schema))
+    by_question = config.resolved_strategy == "fields"
     result.tokens_per_char = rate.per_char
     if rate.calibrated:
         result.calibration = (f"calibrated on {rate.documents} earlier document(s) of {config.resolved_model}: "
                               f"{rate.chars_per_token:.2f} characters per prompt token")
     else:
         result.calibration = (f"no earlier run of {config.resolved_model}: assuming {rate.chars_per_token:g} "
-                              f"characters per token and {rate.completion:.0f} completion tokens")
+                              f"characters per token and {rate.completion:.0f} completion tokens (from the schema"
+                              + ("; field by field, the document is priced once per question it would be asked)"
+                                 if by_question else ")"))
     pricer = Pricer.for_config(config)
     # The run's own admission rule, with every document in flight at once (nothing settles here).
     budget = Budget(config.max_cost_usd, pricer, rate)
     reader = DocumentReader(max_chars=config.max_chars, timeout_s=config.parse_timeout_s)
-    intake = Intake.open(config, journal, schema, reader=reader, budget=budget, labels=labels)
+    intake = Intake.open(config, journal, schema, reader=reader, budget=budget, labels=labels, files=files)
     fit = 0
     try:
         for src in files:
@@ -118,10 +131,20 @@ async def plan_async(config: RunConfig, files: list[SourceFile] | None = None,
                 continue
             fit += intake.admit(ready) is not None
             chars = ready.prompt_chars
+            prompt = rate.prompt_tokens(chars)
+            longest = rate.prompt_tokens(chars // len(ready.parts))  # a chunk's request (chunks are of a size)
+            if by_question:  # each chunk goes once per question (a calibrated rate has that in it already)
+                every = one = 0
+                for part in ready.parts:
+                    part_every, part_one = await questions_chars(schema, part.text)
+                    every, one = every + part_every, max(one, part_one)
+                longest = TokenRate().prompt_tokens(one)
+                prompt = prompt if rate.calibrated else rate.prompt_tokens(every)
             result.to_send.append(PlannedDocument(
                 doc_id=src.doc_id, reason=_reason(config, journal, ready.identity.sha256, src.doc_id),
-                prompt_chars=chars, prompt_tokens=rate.prompt_tokens(chars),
-                completion_tokens=round(rate.completion)))
+                prompt_chars=chars, prompt_tokens=prompt,
+                completion_tokens=round(rate.completion) * len(ready.parts), chunks=len(ready.parts),
+                request_tokens=longest))
     finally:
         reader.close()
         if journal is not None:

@@ -27,8 +27,8 @@ from extractor.llm.pricing import Pricer
 from extractor.llm.transport import CallMeter
 from extractor.schemas import Schema
 from extractor.store import EventLog, Journal, frame_from_json_rows, write_json_atomic, write_parquet_atomic
-from extractor.table import row_schema, runs_schema
-from extractor.values.evidence import EVIDENCE_KEY, evidence_frame, ground, verdict
+from extractor.table import child_fields, child_frame, row_schema, runs_schema
+from extractor.values.evidence import EVIDENCE_KEY, evidence_frame, ground_with_flags, verdict
 from extractor.values.metrics import Consensus, compared_kinds, leaves, similarity
 
 log = logging.getLogger("extractor.extraction.recorder")
@@ -65,6 +65,14 @@ class RunSummary:
     batches: list[str] = field(default_factory=list)  # --batch: ids of the batches this run submitted
     not_found_values: int = 0  # values of fresh results that nothing in their document supports
     not_found_documents: int = 0  # fresh results with at least one such value
+    flagged_documents: int = 0  # fresh results with review flags: a schema's check broken, an item's values apart
+    unfilled_values: int = 0  # --strategy fields: list items or cells it could not fill (each a review flag)
+    unfilled_documents: int = 0  # fresh results with at least one such gap
+
+    chunked: int = 0  # fresh documents too long for the model's context, asked in chunks
+    chunks: int = 0  # the chunks those documents were asked in
+    conflicts: int = 0  # fields whose chunks gave grounded answers that disagree (extraction.merge)
+    conflicted_documents: int = 0  # documents with at least one such field (they need review)
     sampled: int = 0  # documents extracted K times for self-consistency
     # per field: sum over the sampled docs that answered it (see mean_agreement; run_summary.json holds shares)
     agreement: dict[str, float] = field(default_factory=dict)
@@ -147,7 +155,7 @@ class Recorder:
             schema_version=self.summary.schema_version, model=self.summary.model,
             endpoint=self.summary.endpoint, attempts=0, prompt_tokens=0, completion_tokens=0,
             cached_tokens=0, cost_usd=0.0, latency_s=None, compute_s=None, extracted_at=None,
-            run_id=self.summary.run_id, batch_id=None)
+            run_id=self.summary.run_id, batch_id=None, chunks=None, conflicts=None)
         if examples:
             row["examples"] = list(examples)
         return row
@@ -227,22 +235,49 @@ class Recorder:
             s.cost_usd += s.embedding_cost_usd
 
     def attach_evidence(self, row: dict[str, Any], text: str, pages: tuple[int, ...] | None,
-                        agreement: dict[str, float] | None = None) -> None:
+                        agreement: dict[str, float] | None = None, conflicts: Sequence[str] = (),
+                        judged: frozenset[str] | None = None) -> None:
         """Where each value of an ok row stands in the document's text (extractor.values.evidence), kept in the row
-        itself so that it is committed, carried and replaced exactly as the result is."""
+        itself so that it is committed, carried and replaced exactly as the result is. `conflicts`: fields whose
+        chunks disagreed (extraction.merge): the row needs review, and the run counts them. `judged`: the fields
+        whose spans only their cue words can judge (the field strategy's, `fields.FieldExtractor.judged`)."""
+        if conflicts:
+            self.summary.conflicts += len(conflicts)
+            self.summary.conflicted_documents += 1
         try:
-            found = ground(self.schema.model, row, text, pages, agreement)
+            found, flags = ground_with_flags(self.schema.model, row, text, pages, agreement, judged)
         except Exception as exc:  # a paid result is never lost to its evidence: keep it, say so
             log.warning("could not ground %s: %s: %s", row["doc_id"], type(exc).__name__, exc)
             self.summary.warnings.append(f"evidence for {row['doc_id']} could not be computed ({exc}); "
                                          "its values are kept without it")
             return
+        flags = [*(row.get("review_flags") or []), *flags]  # what the extraction itself could not fill first
+        try:
+            flags += self.schema.flags(row)
+        except Exception as exc:  # a schema's check that breaks never costs the row: say so, flag it
+            log.warning("the checks of %s failed on %s: %s: %s", self.schema.name, row["doc_id"],
+                        type(exc).__name__, exc)
+            flags.append(f"the schema's checks could not run ({type(exc).__name__}: {exc})")
         row[EVIDENCE_KEY] = [e.as_dict() for e in found]
         row["grounded"], row["needs_review"] = verdict(found, self.config.review_threshold)
+        row["review_flags"] = flags
+        if flags:
+            row["needs_review"] = True
+            self.summary.flagged_documents += 1
+
+        row["needs_review"] = row["needs_review"] or bool(conflicts)
         missing = sum(e.status == "not_found" for e in found)
         if missing:
             self.summary.not_found_values += missing
             self.summary.not_found_documents += 1
+
+    def note_unfilled(self, row: dict[str, Any], notes: Sequence[str]) -> None:
+        """What the field strategy could not fill in this row (a table row's cell, a list it found no table for):
+        the row's first review flags (attach_evidence adds its own), counted for the run's warning."""
+        if notes:
+            row["review_flags"] = list(notes)
+            self.summary.unfilled_values += len(notes)
+            self.summary.unfilled_documents += 1
 
     def record_consistency(self, doc_id: str, agreed: Consensus) -> None:
         # schema_version and model say which prompt and model the agreement belongs to: a document not
@@ -296,6 +331,9 @@ class Recorder:
         if cached:
             s.cached += 1
         else:
+            if (row.get("chunks") or 0) > 1:
+                s.chunked += 1
+                s.chunks += row["chunks"]
             s.prompt_tokens += row["prompt_tokens"] or 0
             s.completion_tokens += row["completion_tokens"] or 0
             s.cached_tokens += row["cached_tokens"] or 0
@@ -345,6 +383,11 @@ class Recorder:
                  if source is None or not (source / doc_id).exists()}
         frame = frame.with_columns(archived_to=pl.col("doc_id").replace_strict(moved, default=None,
                                                                               return_dtype=pl.String))
+        # Child tables first, from the very frame results.parquet is written from: a kill between the files
+        # leaves a child table a checkpoint ahead of the results, never behind them, and the next
+        # checkpoint rewrites all of them from the journal.
+        for name, item in child_fields(self.schema.model).items():
+            write_parquet_atomic(child_frame(frame, name, item), layout.child(name))
         write_parquet_atomic(frame, layout.results)
         write_parquet_atomic(evidence_frame(rows), layout.evidence)
         self.summary.results_path = str(layout.results)
@@ -365,6 +408,17 @@ class Recorder:
             s.cost_limited = (f"cost limit {usd_as_given(self.config.max_cost_usd)} reached after spending "
                               f"{usd(s.cost_usd)}: {s.deferred} document(s) were not sent and are left for the "
                               "next run (raise --max-cost to send them now)")
+        if s.unfilled_values:
+            s.warnings.append(
+                f"the field strategy could not fill {s.unfilled_values} list item(s) or cell(s) in "
+                f"{s.unfilled_documents} document(s): those rows need review (review_flags says which row and "
+                "field); a larger model (--model) or --strategy whole may read them")
+
+        if s.conflicted_documents:
+            s.warnings.append(
+                f"{s.conflicted_documents} long document(s) had {s.conflicts} field(s) whose chunks gave different "
+                "answers, each found in its part of the text: the first best-evidenced answer was kept and the "
+                "rows need review (results.parquet: conflicts)")
         if s.timeouts:
             s.warnings.append(
                 f"{s.timeouts} request(s) got no answer within request_timeout_s = "

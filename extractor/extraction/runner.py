@@ -22,17 +22,16 @@ from extractor.config import RunConfig
 from extractor.documents import DocumentReader, SourceFile, discover
 from extractor.errors import ConfigError, DocumentError, ExtractionError, Interrupted, OutputError, RunStop
 from extractor.extraction.budget import Budget
-from extractor.extraction.fields import extract_fields, sample_fields
+from extractor.extraction.chunked import extract_document
 from extractor.extraction.intake import Carry, Fresh, Intake, NotSendable, Pending, Unreadable
 from extractor.extraction.lock import RunLock
 from extractor.extraction.recorder import Observer, Recorder, RunSummary, iso, runs_frame
 from extractor.llm.backends import Backend, open_backend
 from extractor.llm.pricing import Pricer
-from extractor.llm.tokens import TokenRate
+from extractor.llm.tokens import TokenRate, answer_tokens
 from extractor.llm.transport import CallMeter
 from extractor.schemas import Schema, load_schema
 from extractor.store import EventLog, Journal
-from extractor.values.metrics import consensus
 
 __all__ = ["Interrupted", "Observer", "RunSummary", "run", "run_async", "runs_frame"]
 
@@ -139,43 +138,39 @@ class _Run:
             return rec.defer()
         identity = ready.identity
         row = rec.base_row(identity.src, identity.sha256, identity.example_ids)
-        meter = CallMeter(deadline=time.monotonic() + self.config.document_deadline_s)
+        # The deadline is per request's worth of text: a long document asked in N chunks gets N times it.
+        deadline_s = self.config.document_deadline_s * len(ready.parts)
+        meter = CallMeter(deadline=time.monotonic() + deadline_s)
         started = time.perf_counter()
         try:
             model = await backend.get()
             # The meter's deadline stops retries from starting; this also bounds an in-flight call.
-            async with asyncio.timeout(self.config.document_deadline_s):
-                if identity.sampled:
-                    if self.config.resolved_strategy == "fields":  # sampled the way its result is extracted
-                        answers = await sample_fields(model.complete_json, self.schema, ready.text, meter,
-                                                      identity.examples, self.config.samples,
-                                                      self.config.sample_temperature)
-                    else:
-                        answers = await model.sample(ready.messages, self.schema.model, meter,
-                                                     self.config.samples, self.config.sample_temperature)
-                    agreed = consensus(self.schema.model, answers)
-                    rec.record_consistency(identity.src.doc_id, agreed)
-                    if agreed.value is None:
-                        raise ExtractionError(f"none of the {agreed.samples} samples passed schema validation",
-                                              error_type="ValidationError")
-                    row.update(agreed.value)
-                    agreement: dict[str, float] | None = agreed.agreement
-                elif self.config.resolved_strategy == "fields":
-                    value = await extract_fields(model.complete_json, self.schema, ready.text, meter,
-                                                 identity.examples)
-                    row.update(value.model_dump(mode="json"))
-                    agreement = None
-                else:
-                    value = await model.extract(ready.messages, self.schema.model, meter)
-                    row.update(value.model_dump(mode="json"))
-                    agreement = None
+            unfilled: list[str] = []  # the field strategy's gaps (a table row's cell it could not read)
+            async with asyncio.timeout(deadline_s):
+                # Sampled or not, whole or field by field, in one part or in chunks (extraction.chunked).
+                got = await extract_document(model, self.config, self.schema, ready.parts, ready.text,
+                                             lambda chunk: self.intake.chunk_messages(ready, chunk), meter,
+                                             identity.examples, identity.sampled, unfilled)
+            row["chunks"], row["conflicts"] = got.chunks, len(got.conflicts)
+            agreement: dict[str, float] | None = None
+            if got.consensus is not None:
+                rec.record_consistency(identity.src.doc_id, got.consensus)
+                agreement = got.consensus.agreement
+            if got.value is None:
+                samples = got.consensus.samples if got.consensus is not None else 1
+                raise ExtractionError(f"none of the {samples} samples passed schema validation",
+                                      error_type="ValidationError")
+            row.update(got.value)
+            rec.note_unfilled(row, unfilled)
             row["status"] = "ok"
-            rec.attach_evidence(row, ready.text, ready.pages, agreement)
+            rec.attach_evidence(row, ready.text, ready.pages, agreement, got.conflicts, got.judged)
         except TimeoutError:
             row.update(error_type="DeadlineExceeded",
                        error_message=f"the document took longer than document_deadline_s = "
-                                     f"{self.config.document_deadline_s:g}s: raise it in the config file for a slow "
-                                     "server; the next run tries this document again")
+                                     f"{self.config.document_deadline_s:g}s"
+                                     + (f" per chunk ({len(ready.parts)} chunks)" if len(ready.parts) > 1 else "")
+                                     + ": raise it in the config file for a slow server; the next run tries this "
+                                     "document again")
         except ExtractionError as exc:
             row.update(error_type=exc.error_type, error_message=str(exc))
         except RunStop as exc:  # bad credentials, an unreachable server: the other documents would fail too
@@ -241,10 +236,12 @@ async def run_async(config: RunConfig, observer: Observer | None = None,
         events.write("run_started", run_id=summary.run_id, documents=len(files), model=summary.model,
                      endpoint=summary.endpoint, schema=schema.name, schema_version=schema.version)
         budget = Budget(config.max_cost_usd, pricer, TokenRate.observed(
-            journal.tokens_per_char(summary.model) if config.max_cost_usd is not None else None))
+            journal.tokens_per_char(summary.model) if config.max_cost_usd is not None else None,
+            completion=answer_tokens(schema)))
         reader = DocumentReader(max_chars=config.max_chars, timeout_s=config.parse_timeout_s)
         lazy = _LazyBackend(config, backend)
-        intake = Intake.open(config, journal, schema, reader=reader, budget=budget, embed=lazy.embed)
+        intake = Intake.open(config, journal, schema, reader=reader, budget=budget, embed=lazy.embed,
+                             files=files, remember=True)
         recorder = Recorder(config, schema, journal, events, summary, observer, files, pricer, budget)
         state = _Run(config, schema, intake, recorder)
         if not files and discovered:

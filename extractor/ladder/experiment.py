@@ -38,13 +38,13 @@ from extractor.quality.evaluation import read_labels_file, store_labels_file
 from extractor.schemas import Schema, load_schema
 from extractor.store import Journal, Labels, frame_from_json_rows, write_parquet_atomic
 from extractor.table import OVERALL, experiments_schema, row_schema
-from extractor.values.metrics import FieldScore, score
+from extractor.values.metrics import FieldScore, RecordScore, score
 
 # What a variant may change: the settings that shape an extraction (and its identity). Names are RunConfig's,
 # `schemas` is the --schemas folder (another version of the schema's module: a prompt/schema version).
 VARIANT_SETTINGS = ("schema", "schemas_dir", "model", "base_url", "backend", "model_path", "mode", "strategy",
                     "examples", "retrieval", "samples", "sample_fraction", "sample_temperature", "temperature",
-                    "max_tokens", "max_reasks", "max_chars")
+                    "max_tokens", "max_reasks", "max_chars", "context_tokens")
 _ALIASES = {"schemas": "schemas_dir", "prompt": "schemas_dir"}
 
 
@@ -337,19 +337,28 @@ def measure(settings: RunConfig, schema: Schema, spec: str, summary: RunSummary,
     }
     not_found = _not_found_shares(rows)
     agreement = _agreements(metrics)
-    right = sum(s.accuracy_sum for s in scores)
-    values = sum(s.documents for s in scores)
+    right = sum(s.right for s in scores)  # eval's headline: a list of objects counts each labeled item value
+    values = sum(s.values for s in scores)
     out = [{**common, "field": OVERALL, "documents": len(rows), "accuracy": right / values if values else None,
             "labeled_values": values, "agreement": _mean(list(agreement.values())),
             "not_found_share": _share([flag for flags in not_found.values() for flag in flags])}]
-    out += [_field_row(common, s, agreement.get(s.field), not_found.get(s.field)) for s in scores]
+    for s in scores:
+        if isinstance(s, RecordScore):  # its not-found share over all its items' values, then a row per item field
+            flags = [f for name, fs in not_found.items() if name.startswith(s.field + ".") for f in fs]
+            out.append(_field_row(common, s, agreement.get(s.field), flags or None))
+            out += [{**common, "field": f"{s.field}.{name}", "documents": s.documents, "accuracy": sub.accuracy,
+                     "labeled_values": sub.values, "agreement": None,
+                     "not_found_share": _share(not_found.get(f"{s.field}.{name}") or [])}
+                    for name, sub in s.sub_fields.items()]
+        else:
+            out.append(_field_row(common, s, agreement.get(s.field), not_found.get(s.field)))
     return out
 
 
 def _field_row(common: dict[str, Any], s: FieldScore, agreement: float | None,
                not_found: list[bool] | None) -> dict[str, Any]:
     return {**common, "field": s.field, "documents": s.documents, "accuracy": s.accuracy,
-            "labeled_values": s.documents, "agreement": agreement, "not_found_share": _share(not_found or [])}
+            "labeled_values": s.values, "agreement": agreement, "not_found_share": _share(not_found or [])}
 
 
 def _not_found_shares(rows: list[dict[str, Any]]) -> dict[str, list[bool]]:

@@ -23,6 +23,7 @@ from extractor.errors import (
     AuthError,
     BatchNotCreated,
     ConfigError,
+    ContextExceeded,
     ExtractionError,
     ModelUnavailable,
     RunStop,
@@ -266,6 +267,10 @@ class OpenAICompatibleBackend:
                 return ModelUnavailable(redact(
                     f"the server has no model {self._settings.model!r} (HTTP 404: {_short(err)}); check --model "
                     "against the models the server lists (GET /v1/models) and the base URL", self._secret))
+            if isinstance(err, openai.APIStatusError) and err.status_code in (400, 413) and _over_context(err):
+                return ContextExceeded(redact(
+                    f"HTTP {err.status_code}: {_short(err)}; the request is longer than the model's context: "
+                    "set context_tokens to the server's real context window", self._secret))
             if isinstance(err, openai.APIStatusError):
                 return _extraction_error(type(err).__name__, redact(
                     f"HTTP {err.status_code}: {_short(err)}; {_status_advice(err.status_code)}", self._secret))
@@ -382,6 +387,20 @@ def _names_a_model(err: BaseException) -> bool:
     code = getattr(err, "code", None)
     text = str(err).lower()
     return code == "model_not_found" or ("model" in text and ("not exist" in text or "not found" in text))
+
+
+# How servers word a prompt longer than the context: OpenAI (`context_length_exceeded`, "maximum context length"),
+# vLLM ("maximum context length is 4096 tokens"), llama.cpp's server ("exceeds the available context size"),
+# llama-cpp-python ("Requested tokens (9000) exceed context window of 8192"), Ollama ("input length exceeds the
+# context length"), others ("prompt is too long", "too many tokens").
+_OVER_CONTEXT = re.compile(
+    r"context_length_exceeded|maximum context length|exceeds? (?:the )?(?:available )?context (?:size|window|length)"
+    r"|exceed context window|prompt is too long|too many (?:input )?tokens|context length exceeded", re.IGNORECASE)
+
+
+def _over_context(err: BaseException) -> bool:
+    """A refusal because the request does not fit the model's context (see `_OVER_CONTEXT`)."""
+    return getattr(err, "code", None) == "context_length_exceeded" or bool(_OVER_CONTEXT.search(str(err)))
 
 
 def _status_advice(status: int) -> str:

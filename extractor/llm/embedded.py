@@ -251,7 +251,8 @@ class EmbeddedBackend:
 async def open_embedded_backend(config: RunConfig) -> AsyncIterator[EmbeddedBackend]:
     model_path = config.model_path or default_model_path()
     log.info("using the embedded model %s (no API key or base URL configured)", model_path.name)
-    with local_server(model_path) as server:
+    # context_tokens, where set, is the server's n_ctx too: the chunk budget and the server then agree.
+    with local_server(model_path, n_ctx=config.context_tokens or CONTEXT_TOKENS) as server:
         settings = call_settings(
             config, model="embedded", mode="tools",
             max_tokens=config.max_tokens or EMBEDDED_MAX_TOKENS, extra_body=EMBEDDED_EXTRA_BODY,

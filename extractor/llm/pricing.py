@@ -48,7 +48,10 @@ def list_cost(model: str, prompt_tokens: int, completion_tokens: int, cached_tok
 
 def context_window(config: RunConfig) -> int | None:
     """Tokens the model reads at most (prompt and answer): the embedded server's context, else genai-prices'
-    maintained table (matched as `list_cost` matches prices); None when unknown (a self-hosted model)."""
+    maintained table (matched as `list_cost` matches prices); None when unknown (a self-hosted model). The setting
+    `context_tokens` wins over both."""
+    if config.context_tokens is not None:
+        return config.context_tokens
     if config.resolved_backend == "embedded":
         from extractor.llm.embedded import CONTEXT_TOKENS
 

@@ -1,21 +1,36 @@
 """How many tokens a text costs a model: the one estimate, from characters.
 
-No tokenizer can be downloaded offline, so tokens are counted from characters at a rate calibrated on what the
-API reported for earlier documents of the same model (the journal's prompt tokens per prompt character and mean
-completion tokens, `Journal.tokens_per_char`); with no such history, 4 characters a token and 200 completion
-tokens. The run's `--max-cost` budget, the dry run, the fine-tuning export's estimate and the break-even analysis
-all count through `TokenRate`; a fine-tuning example (what the export writes and the break-even prices a
-fine-tuned model and its training on) through `RequestRate.request_tokens`, its per-request form, calibrated on
-the journal's one-call extractions only (a field-by-field request asks one question: another shape).
+No tokenizer can be downloaded offline, so tokens are counted from characters at a rate calibrated on what the API
+reported for earlier documents of the same model (the journal's prompt tokens per prompt character and mean
+completion tokens, `Journal.tokens_per_char`); with no such history, 4 characters a token and the completion
+estimated from the schema (`answer_tokens`: its examples' answers, else its fields; an 18-line invoice billed 544
+completion tokens where a flat 200 was assumed). The run's `--max-cost` budget, the dry run, the fine-tuning
+export's estimate and the break-even analysis all count through `TokenRate`; a fine-tuning example (what the export
+writes and the break-even prices a fine-tuned model and its training on) through `RequestRate.request_tokens`, its
+per-request form, calibrated on the journal's one-call extractions only (a field-by-field request asks one
+question: another shape).
 """
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from extractor.schemas import Schema
 
 DEFAULT_TOKENS_PER_CHAR = 0.25  # 4 characters a token, with no earlier run of the model to calibrate on
-DEFAULT_COMPLETION_TOKENS = 200.0
+DEFAULT_COMPLETION_TOKENS = 200.0  # a schema-less caller's guess; a run and a dry run use `answer_tokens`
+# With no example answer: characters of one field's value in an answer's JSON, by kind (a date's ISO form is 12
+# with its quotes; a short name or title ~20), and the items a list is assumed to hold.
+VALUE_CHARS = {"text": 22, "email": 26, "phone": 16, "url": 32, "date": 12, "number": 7, "currency": 5,
+               "bool": 5}
+LIST_ITEMS = 5  # items of a list of values (skills)
+ROWS = 10  # items of a list of objects (an invoice's line items)
 
 Calibration = tuple[float, float, int]  # (prompt tokens per prompt character, mean completion tokens, documents)
 
@@ -29,10 +44,11 @@ class TokenRate:
     documents: int = 0  # earlier documents it was calibrated on; 0: the defaults
 
     @classmethod
-    def observed(cls, calibration: Calibration | None) -> TokenRate:
-        """The rate `Journal.tokens_per_char` observed for a model, or the defaults where it observed none."""
+    def observed(cls, calibration: Calibration | None, completion: float = DEFAULT_COMPLETION_TOKENS) -> TokenRate:
+        """The rate `Journal.tokens_per_char` observed for a model, or the defaults where it observed none
+        (`completion`: the completion tokens to assume then, `answer_tokens` of the schema)."""
         if calibration is None:
-            return cls()
+            return cls(completion=completion)
         per_char, completion, documents = calibration
         return cls(per_char=per_char, completion=completion, documents=documents)
 
@@ -48,11 +64,41 @@ class TokenRate:
         """Tokens of `chars` characters, unrounded (a mean per request, as break-even prices them)."""
         return chars * self.per_char
 
+    def chars(self, tokens: float) -> int:
+        """Characters that make `tokens` prompt tokens at this rate, rounded down (how much text fits a budget)."""
+        return math.floor(tokens / self.per_char)
+
     def prompt_tokens(self, chars: int, unmeasured_chars: int = 0) -> int:
         """Prompt tokens of `chars` characters, rounded up. `unmeasured_chars`: what is sent besides them but not
         counted in a document's prompt characters (a tool definition): a calibrated rate already includes it (the
         API billed it in the tokens the rate was measured on), the default rate counts it too."""
         return math.ceil(self.tokens(chars if self.calibrated else chars + unmeasured_chars))
+
+
+def answer_tokens(schema: Schema) -> float:
+    """Completion tokens of one answer, with no earlier run to measure them: the mean JSON of the schema's example
+    answers where it has examples, else its fields' JSON (a key, a value of VALUE_CHARS, punctuation; a list
+    LIST_ITEMS values, a list of objects ROWS rows), at 4 characters a token."""
+    if schema.examples:
+        chars = sum(len(json.dumps(e.output.model_dump(mode="json"), ensure_ascii=False)) for e in schema.examples)
+        return max(1.0, chars / len(schema.examples) * DEFAULT_TOKENS_PER_CHAR)
+    return max(1.0, _answer_chars(schema.model) * DEFAULT_TOKENS_PER_CHAR)
+
+
+def _answer_chars(model: type[BaseModel]) -> float:
+    from extractor.schemas import field_kinds
+
+    chars = 2.0  # the braces
+    for name, kind in field_kinds(model).items():
+        key = len(name) + 4  # "name": and the comma
+        if kind.nested is not None:
+            value = _answer_chars(kind.nested) * (ROWS if kind.is_list else 1) + (2 if kind.is_list else 0)
+        else:
+            one = VALUE_CHARS.get(kind.kind, VALUE_CHARS["text"]) if kind.options is None else max(
+                (len(str(o)) + 2 for o in kind.options), default=8)
+            value = (one + 2) * LIST_ITEMS if kind.is_list else one
+        chars += key + value
+    return chars
 
 
 def fit_tokens_per_char(points: list[tuple[int, int]]) -> tuple[float, float] | None:

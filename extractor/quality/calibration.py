@@ -2,8 +2,9 @@
 
 Every extracted value that has evidence (a row of evidence.parquet) and a label is right or wrong by the
 same rules as accuracy (names case- and punctuation-blind, phones by digits, numbers within 2%, dates
-by day; a list item is right when the labeled list holds it). Its confidence was computed without the
-label. The AUROC is the chance that a right value has a higher confidence than a wrong one (ties count
+by day; a list item is right when the labeled list holds it; a value of an item of a list of objects is right when
+the labeled item eval matched it to has it, and wrong on an item matched to none). Its confidence was computed
+without the label. The AUROC is the chance that a right value has a higher confidence than a wrong one (ties count
 half): 0.5 is no better than a coin, 1.0 separates perfectly.
 """
 
@@ -17,7 +18,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from extractor.values.metrics import compared_kinds, leaves, normalize, similarity
+from extractor.schemas import field_kinds
+from extractor.values.metrics import compared_kinds, item_kinds, leaves, match_items, normalize, similarity
 
 BANDS = ((0.0, 0.25), (0.25, 0.5), (0.5, 0.75), (0.75, 0.9), (0.9, 1.0001))
 # Below this AUROC the confidence tells right from wrong little better than a coin (0.5): needs_review and the
@@ -82,15 +84,57 @@ def _base(field_path: str) -> tuple[str, bool]:
     return base, base != field_path
 
 
+_ITEM = re.compile(r"([^.\[]+)\[(\d+)\]\.(.+)")  # line_items[3].amount, line_items[3].tax.value
+
+
+def _item_matches(rows: Iterable[Mapping[str, Any]], labels: Mapping[str, Mapping[str, Any]],
+                  records: Mapping[str, dict[str, str]]) -> dict[tuple[str, str], dict[int, int]]:
+    """(doc_id, list-of-objects field) -> {predicted item index: the labeled item it is}, matched as eval
+    matches them (`match_items`)."""
+    out: dict[tuple[str, str], dict[int, int]] = {}
+    for row in rows:
+        gold = labels.get(row["doc_id"]) or {}
+        for name, kinds in records.items():
+            if name in gold:
+                pairs = match_items(list(row.get(name) or ()), list(gold[name] or ()), kinds)
+                out[(row["doc_id"], name)] = {i: j for i, j, _ in pairs}
+    return out
+
+
 def calibrate(evidence: Iterable[Mapping[str, Any]], labels: Mapping[str, Mapping[str, Any]],
-              model: type[BaseModel]) -> Calibration:
-    """Correctness against labels of every evidence row whose field is labeled for its document."""
+              model: type[BaseModel], rows: Iterable[Mapping[str, Any]] = ()) -> Calibration:
+    """Correctness against labels of every evidence row whose field is labeled for its document. An item's
+    value of a list of objects (`line_items[3].amount`) is right when the labeled item it was matched to (as
+    eval matches items, so the results `rows` are needed) has the same value, wrong when its item matched none
+    (invented); it is listed under `line_items.amount`."""
     kinds = compared_kinds(model)
+    records = {name: item_kinds(kind.nested) for name, kind in field_kinds(model).items()
+               if kind.nested is not None and kind.is_list}
+    matches = _item_matches(rows, labels, records)
     flat = {doc_id: leaves(values, kinds) for doc_id, values in labels.items()}
     scored: list[tuple[str, float, bool]] = []
     for row in evidence:
         gold = flat.get(row["doc_id"])
         if gold is None:
+            continue
+        item = _ITEM.fullmatch(row["field"])
+        if item is not None and item.group(1) in records:
+            name, index, sub = item.group(1), int(item.group(2)), re.sub(r"\[\d+\]", "", item.group(3))
+            matched = matches.get((row["doc_id"], name))
+            if matched is None or sub not in records[name]:
+                continue  # the list is not labeled for this document (or no results rows were given)
+            j = matched.get(index)
+            labeled = list(gold.get(name) or ())
+            if j is None:
+                right = False  # an invented item: none of its values is right
+            else:
+                sub_kind = records[name][sub]
+                expected = leaves(labeled[j], {sub: sub_kind}).get(sub) if isinstance(labeled[j], Mapping) else None
+                if sub_kind == "list":
+                    right = normalize("text", row["value"]) in {normalize("text", x) for x in expected or []}
+                else:
+                    right = similarity(sub_kind, expected, _typed(row["value"], sub_kind)) == 1.0
+            scored.append((f"{name}.{sub}", float(row["confidence"]), right))
             continue
         base, is_item = _base(row["field"])
         if base not in gold:

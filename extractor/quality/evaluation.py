@@ -27,7 +27,7 @@ from extractor.errors import ConfigError
 from extractor.quality.calibration import Calibration, calibrate, write_verdict
 from extractor.schemas import Schema, load_schema, validate_field
 from extractor.store import LABELS_FILE, PERSON, Journal, Label, Labels, require_results
-from extractor.values.metrics import FieldScore, compared_kinds, leaves, score, similarity
+from extractor.values.metrics import FieldScore, RecordScore, compared_kinds, leaves, score, similarity
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,14 @@ class EvalReport:
         right, total = self.fields_right
         fields: dict[str, dict[str, Any]] = {s.field: {"kind": s.kind, "documents": s.documents, "accuracy": s.accuracy,
                             "precision": s.precision, "recall": s.recall, "f1": s.f1,
-                            "tp": s.tp, "fp": s.fp, "fn": s.fn, "tn": s.tn} for s in self.scores}
+                            "tp": s.tp, "fp": s.fp, "fn": s.fn, "tn": s.tn, "values": s.values,
+                            "right": round(s.right, 4)} for s in self.scores}
+        for s in self.scores:
+            if isinstance(s, RecordScore):  # items matched, invented, missed; each item field over the matched
+                fields[s.field]["items"] = {"matched": s.tp, "invented": s.fp, "missed": s.fn,
+                                            "precision": s.precision, "recall": s.recall, "f1": s.f1}
+                fields[s.field]["sub_fields"] = {name: {"values": sub.values, "right": sub.right,
+                                                        "accuracy": sub.accuracy} for name, sub in s.sub_fields.items()}
         if self.calibration is not None:
             for name, numbers in self.calibration.per_field.items():
                 fields.setdefault(name.split(".")[0], {}).setdefault("calibration", {})[name] = numbers
@@ -88,8 +95,9 @@ class EvalReport:
 
     @property
     def fields_right(self) -> tuple[float, int]:
-        """(sum of per-document field accuracy, labeled fields): the headline "fields right / total"."""
-        return sum(s.accuracy_sum for s in self.scores), sum(s.documents for s in self.scores)
+        """(values right, labeled values): the headline "fields right / total". A field counts once per labeled
+        document (a list its set F1); a list of objects counts each labeled item value (`RecordScore`)."""
+        return sum(s.right for s in self.scores), sum(s.values for s in self.scores)
 
 
 def read_labels_file(path: Path, schema: Schema) -> tuple[dict[str, dict[str, Any]], list[str]]:
@@ -234,7 +242,7 @@ def evaluate(config: EvalConfig) -> EvalReport:
     scored = {r["doc_id"] for r in rows} & set(labels)
     calibration = None
     if layout.evidence.exists():  # results from before evidence have no confidence to judge
-        calibration = calibrate(pl.read_parquet(layout.evidence).to_dicts(), labels, schema.model)
+        calibration = calibrate(pl.read_parquet(layout.evidence).to_dicts(), labels, schema.model, rows)
     report = EvalReport(scores=scores, labeled_documents=len(labels), scored_documents=len(scored),
                         schema_version=schema.version, models=sorted({r["model"] for r in rows if r["model"]}),
                         imported=imported, rejected=rejected, shared_labels=shared, conflicts=conflicts,
@@ -244,10 +252,15 @@ def evaluate(config: EvalConfig) -> EvalReport:
         write_verdict(layout.calibration, calibration, ",".join(report.models), report.schema_version, now)
     journal = Journal(path)
     try:
-        journal.record_eval([{"evaluated_at": now, "schema_version": report.schema_version,
-                              "model": ",".join(report.models), "field": s.field, "documents": s.documents,
-                              "accuracy": s.accuracy, "precision": s.precision, "recall": s.recall, "f1": s.f1}
-                             for s in scores])
+        common = {"evaluated_at": now, "schema_version": report.schema_version, "model": ",".join(report.models)}
+        rows_kept = [{**common, "field": s.field, "documents": s.documents, "accuracy": s.accuracy,
+                      "precision": s.precision, "recall": s.recall, "f1": s.f1} for s in scores]
+        # An item field of a list of objects is kept too (`line_items.amount`, over the matched items), so the
+        # history shows which of them prompt work does not fix.
+        rows_kept += [{**common, "field": f"{s.field}.{name}", "documents": s.documents, "accuracy": sub.accuracy,
+                       "precision": None, "recall": None, "f1": None}
+                      for s in scores if isinstance(s, RecordScore) for name, sub in s.sub_fields.items()]
+        journal.record_eval(rows_kept)
     finally:
         journal.close()
     return report

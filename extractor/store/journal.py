@@ -186,6 +186,24 @@ class Journal:
             self._db.execute("INSERT OR REPLACE INTO retrieval_features VALUES (?, ?, ?)",
                              (content_sha256, method, json.dumps(features, ensure_ascii=False)))
 
+    def sample_decisions(self, scope: str, doc_ids: Iterable[str]) -> dict[str, bool]:
+        """doc_id -> whether it was drawn for self-consistency samples under `scope` (extraction.sampling)."""
+        wanted = set(doc_ids)
+        try:
+            found = self._db.execute("SELECT doc_id, sampled FROM sample_draws WHERE scope = ?", (scope,)).fetchall()
+        except sqlite3.OperationalError:  # an older journal opened read-only: no such table
+            return {}
+        return {doc_id: bool(sampled) for doc_id, sampled in found if doc_id in wanted}
+
+    @_writes
+    def record_sample_decisions(self, scope: str, decisions: dict[str, bool]) -> None:
+        """Remember draws: a document keeps its decision night after night (its cache key does not flip)."""
+        now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        with self._db:  # one transaction: a folder of 10,000 new documents is one commit, not 10,000
+            self._db.execute("BEGIN")
+            self._db.executemany("INSERT OR IGNORE INTO sample_draws VALUES (?, ?, ?, ?)",
+                                 ((scope, doc_id, int(sampled), now) for doc_id, sampled in decisions.items()))
+
     @_writes
     def record_metrics(self, run_id: str, doc_id: str, metrics: dict[str, Any]) -> None:
         self._db.execute("INSERT OR REPLACE INTO metrics VALUES (?, ?, ?, ?)",

@@ -142,9 +142,16 @@ def _retrieval_features(db: sqlite3.Connection) -> None:
                " features_json TEXT NOT NULL, PRIMARY KEY (content_sha256, method))")
 
 
+def _sample_draws(db: sqlite3.Connection) -> None:
+    """Version 7: who was drawn for self-consistency samples, per seed and fraction (extraction.sampling), so
+    the draw is exact and a document keeps its decision (and its cache key) as the folder grows."""
+    db.execute("CREATE TABLE IF NOT EXISTS sample_draws (scope TEXT NOT NULL, doc_id TEXT NOT NULL,"
+               " sampled INTEGER NOT NULL, decided_at TEXT NOT NULL, PRIMARY KEY (scope, doc_id))")
+
+
 Migration = Callable[[sqlite3.Connection], None]
 MIGRATIONS: tuple[Migration, ...] = (_journal_of_today, _incremental_runs, _tables_added_at_version_2,
-                                     _label_kinds, _archived_inputs, _retrieval_features)
+                                     _label_kinds, _archived_inputs, _retrieval_features, _sample_draws)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # What readers query: a journal older than SCHEMA_VERSION with all of this can be read without migrating.

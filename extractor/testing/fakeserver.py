@@ -17,6 +17,11 @@ which makes them deterministic per document under any concurrency:
     [[invalid-every-4th]] every 4th answer breaks the schema
 
 Several fault directives are consumed in order. `fail_rate` adds random transient 429/500/503s.
+`context_tokens=4096`: a request whose prompt (and `max_tokens`) is longer gets HTTP 400
+`context_length_exceeded`, as OpenAI answers. `anchored={text: values}`: an oracle that answers a request only
+with what its document contains: the values of every anchor text found in it (as whole words, whitespace- and
+case-blind),
+merged (lists joined, first scalar wins); a field no anchor in it answers is left at its generated default.
 Every request is logged with the usage it reported (GET /_log), so tests can reconcile tokens.
 POST /v1/embeddings answers hashed word-count vectors (logged with `embeddings: true`).
 """
@@ -143,7 +148,8 @@ class FakeOpenAI:
                  batch_answers_lost: int = 0, batch_api: bool = True,
                  answers: dict[str, dict[str, Any]] | None = None,
                  model_answers: dict[str, dict[str, dict[str, Any]]] | None = None,
-                 embeddings: bool = True, models: set[str] | None = None) -> None:
+                 embeddings: bool = True, models: set[str] | None = None, context_tokens: int | None = None,
+                 anchored: dict[str, dict[str, Any]] | None = None, wrong_spans: float = 0.0) -> None:
         self.supports_n = supports_n  # False: behave like servers that ignore `n` (llama.cpp)
         # A provider's rate limit, simplified: a request arriving while this many are being answered
         # gets 429 with Retry-After at once. Peak concurrency seen is kept in `peak_in_flight`.
@@ -174,6 +180,17 @@ class FakeOpenAI:
         self.embeddings = embeddings  # False: no /v1/embeddings (404), like a chat-only server
         # The models served, like vLLM or Ollama: another model's request is a 404 naming it. None: any model.
         self.models = set(models) if models is not None else None
+        # A context window: a longer request is refused with 400 context_length_exceeded.
+        self.context_tokens = context_tokens
+        # The chunk oracle: each anchor's values are answered where the document contains the anchor.
+        self.anchored = [(re.compile(rf"(?<!\w){re.escape(_collapse(anchor))}(?!\w)"), values)
+                         for anchor, values in (anchored or {}).items()]
+
+        # A small model's typical error on one-field questions: this seeded share of the questions whose oracle
+        # value is a string is answered with another span of the same document instead (another field's value
+        # where one is in the text, the applicant's name as the company; else a few of its words).
+        self.wrong_spans = wrong_spans
+        self.seed = seed
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict[str, Any]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -441,6 +458,16 @@ class FakeOpenAI:
                                                "code": fault}}, delay
         if fault == "slow":
             delay += self.slow_s
+        if self.context_tokens is not None:
+            asked = _tokens(json.dumps(messages, ensure_ascii=False) + json.dumps(body.get("tools", ""))) + int(
+                body.get("max_tokens") or body.get("max_completion_tokens") or 0)
+            if asked > self.context_tokens:
+                record.update(status=400, fault="context")
+                self._append(record)
+                return 400, {}, {"error": {
+                    "message": f"This model's maximum context length is {self.context_tokens} tokens. However, you "
+                               f"requested {asked} tokens. Please reduce the length of the messages.",
+                    "type": "invalid_request_error", "param": "messages", "code": "context_length_exceeded"}}, delay
         n = max(1, int(body.get("n") or 1)) if self.supports_n else 1
         with self._lock:
             first_choice = self._choices.get(key, 0)
@@ -499,21 +526,70 @@ class FakeOpenAI:
         match = _ANSWER.search(first_user)
         if match and isinstance(value, dict):
             value.update(json.loads(match.group(1)))
+        oracle: dict[str, Any] = {}
         for key, answer in self.answers.items():
             if key in first_user and isinstance(value, dict):
                 value.update(answer)
+                oracle = answer
                 break
         for key, answer in self.model_answers.get(str(body.get("model")), {}).items():
             if key in first_user and isinstance(value, dict):
                 value.update(answer)
                 break
+        if self.anchored and isinstance(value, dict):
+            value.update(self._contained(first_user))
         for name, options in _VARY.findall(first_user):
             # the k-th answer ever given for this document takes the k-th option (cycling)
             picked = options.split("|")[choice % len(options.split("|"))]
             value[name] = json.loads(picked) if picked[:1] in "[{0123456789-" or picked == "null" else picked
+        if self.wrong_spans and isinstance(value, dict) and len(schema.get("properties", {})) == 1:
+            value.update(self._wrong_span(first_user, next(iter(schema["properties"])), oracle))
         if _INVALID_SAMPLE.search(first_user) and choice % 4 == 3:
             return json.dumps({"unexpected": True})
         return json.dumps(value, ensure_ascii=False)
+
+    def _contained(self, first_user: str) -> dict[str, Any]:
+        """The values of every anchor this document contains, merged: nested tables field by field, lists
+        joined without repeats, the first anchor's scalar wins."""
+        text = _collapse(first_user)
+        out: dict[str, Any] = {}
+        for anchor, values in self.anchored:
+            if anchor.search(text):
+                _merge_into(out, values)
+        return out
+
+
+    def _wrong_span(self, first_user: str, name: str, oracle: dict[str, Any]) -> dict[str, Any]:
+        """For a one-field question (the field strategy's): with seeded probability `wrong_spans`, a wrong span
+        of the document instead of the oracle's string value (see __init__); {} otherwise."""
+        right = oracle.get(name)
+        if not isinstance(right, str) or not right:
+            return {}
+        draw = random.Random(f"{self.seed}:{name}:{first_user}")  # the same question gets the same answer
+        if draw.random() >= self.wrong_spans:
+            return {}
+        document = first_user.split("\n\nQuestion:")[0].removeprefix("<document>\n").removesuffix("</document>")
+        others = sorted({v for k, v in oracle.items() if k != name and isinstance(v, str) and len(v) >= 3
+                         and v.casefold() != right.casefold() and v in document})
+        if others:
+            return {name: draw.choice(others)}
+        pairs = [m.group(0) for m in re.finditer(r"[^\W\d_][\w'-]+ [^\W\d_][\w'-]+", document)
+                 if m.group(0).casefold() not in right.casefold() and right.casefold() not in m.group(0).casefold()]
+        return {name: draw.choice(pairs)} if pairs else {}
+
+
+def _collapse(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def _merge_into(out: dict[str, Any], values: dict[str, Any]) -> None:
+    for key, item in values.items():
+        if isinstance(item, dict) and isinstance(out.get(key), dict):
+            _merge_into(out[key], item)
+        elif isinstance(item, list) and isinstance(out.get(key), list):
+            out[key].extend(x for x in item if x not in out[key])
+        elif key not in out:
+            out[key] = json.loads(json.dumps(item))  # a copy: the anchor's values stay as given
 
 
 def main() -> None:
@@ -525,9 +601,12 @@ def main() -> None:
     parser.add_argument("--max-in-flight", type=int, default=None,
                         help="answer 429 to a request that arrives while this many are in flight")
     parser.add_argument("--retry-after", type=float, default=0.0, help="Retry-After seconds of a 429")
+    parser.add_argument("--context-tokens", type=int, default=None,
+                        help="answer 400 context_length_exceeded to a longer request")
     args = parser.parse_args()
     server = FakeOpenAI(latency_s=args.latency, fail_rate=args.fail_rate, seed=args.seed,
-                        max_in_flight=args.max_in_flight, retry_after_s=args.retry_after)
+                        max_in_flight=args.max_in_flight, retry_after_s=args.retry_after,
+                        context_tokens=args.context_tokens)
     print(server.start(args.port), flush=True)
     try:
         threading.Event().wait()

@@ -74,8 +74,31 @@ _FULL_DATE_HINT = re.compile(r"\d")
 _YEAR = re.compile(r"(?<!\d)(?:19|20)\d{2}(?!\d)")
 
 
+LONG_TEXT = 20_000  # characters past which dates are searched only around years
+_AROUND_YEAR = 80  # characters searched on each side of a year: a written-out date is shorter
+
+
 def dates(text: str, language: str | None = None) -> list[Candidate]:
-    """Calendar dates with day, month and year (dateparser's multilingual search)."""
+    """Calendar dates with day, month and year (dateparser's multilingual search).
+
+    A long text is searched only in windows around its years (every date kept has one): dateparser took 40 s on
+    a 200,000-character pack, and grows with the text (measured)."""
+    if len(text) <= LONG_TEXT:
+        return _unique(_dates(text, language))
+    windows: list[list[int]] = []
+    for year in _YEAR.finditer(text):
+        lo, hi = max(0, year.start() - _AROUND_YEAR), min(len(text), year.end() + _AROUND_YEAR)
+        if windows and lo <= windows[-1][1]:
+            windows[-1][1] = hi
+        else:
+            windows.append([lo, hi])
+    out: list[Candidate] = []
+    for lo, hi in windows:
+        out += [Candidate(c.text, c.start + lo, c.end + lo, c.value) for c in _dates(text[lo:hi], language)]
+    return _unique(out)
+
+
+def _dates(text: str, language: str | None) -> list[Candidate]:
     from dateparser.search import search_dates
 
     languages = [language] if language else None
@@ -99,7 +122,7 @@ def dates(text: str, language: str | None = None) -> list[Candidate]:
             continue
         position = start + len(written)
         out.append(Candidate(written.strip(), start, start + len(written), when.date()))
-    return _unique(out)
+    return out
 
 
 # -- durations ("three months", "6 weeks", "quatre années et demie") -----------------------------------------
@@ -230,6 +253,39 @@ def _amount(text: str) -> tuple[float | None, str | None]:
     if value is not None and multiplier is not None:
         value *= {"k": 1_000, "lakh": 100_000, "lakhs": 100_000}.get(multiplier.group(1), 1_000_000)
     return value, currency
+
+
+_WRITTEN_NUMBER = re.compile(r"[-−–(]?\s?\d[\d,.\u00a0\u202f'’ ]*")
+
+
+def written_number(text: str) -> float | None:
+    """The number a person wrote, in the notations of the locales the evidence search knows: "1,234.56" (en),
+    "1.234,56" (de), "1 234,56" (fr, with no-break or narrow spaces), "1'234.56" (CH), "-12.50", "(12.50)",
+    with a currency sign or code around it ("€ 1.234,56", "CHF 18.40"). A lone separator followed by exactly
+    three digits is a thousands group ("1.234" is 1234, "1,234" is 1234); by one, two or four or more digits it
+    is the decimal mark ("18,4", "0,25", "1.2345"). None where no digit is written."""
+    match = _WRITTEN_NUMBER.search(text)
+    if match is None:
+        return None
+    written = match.group(0).strip(" \u00a0\u202f,.'’")
+    negative = written[:1] in "-−–("
+    body = re.sub(r"^[-−–(]\s?", "", written)
+    marks = [(i, c) for i, c in enumerate(body) if c in ",."]
+    decimal_at = None
+    if marks:
+        last_at = marks[-1][0]
+        tail = len(body) - last_at - 1
+        if len({c for _, c in marks}) > 1 or (len(marks) == 1 and tail != 3):
+            decimal_at = last_at  # "1.234,56", "1,234.56", "18,4": the last mark of two kinds, or a lone one
+        elif len(marks) == 1 and re.search(r"[\u00a0\u202f'’ ]", body):
+            decimal_at = last_at  # "1 234,567" with spaces as groups: the comma is the decimal mark
+    whole = body[:decimal_at] if decimal_at is not None else body
+    fraction = body[decimal_at + 1:] if decimal_at is not None else ""
+    digits = re.sub(r"\D", "", whole)
+    if not digits:
+        return None
+    value = float(digits + "." + (re.sub(r"\D", "", fraction) or "0"))
+    return -value if negative else value
 
 
 def money(text: str) -> list[Candidate]:

@@ -23,12 +23,13 @@ around the value's words), never a quadratic loop, so a 20 MB text is grounded i
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import datetime as dt
 import functools
 import math
 import re
 import unicodedata
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -373,6 +374,15 @@ class Grounder:
             start=start, end=end, page=self.page(start) if start is not None else None, status=status,
             confidence=confidence(status, score, agreement), score=score)
 
+    def ground_within(self, leaf: Leaf, lo: int, hi: int, agreement: float | None = None) -> Evidence:
+        """`ground` in text[lo:hi] only (offsets and pages still the whole text's)."""
+        part = Grounder(self.text[lo:hi])
+        evidence = part.ground(leaf, agreement)
+        if evidence.start is None or evidence.end is None:
+            return evidence
+        start, end = evidence.start + lo, evidence.end + lo
+        return Evidence(**{**evidence.as_dict(), "start": start, "end": end, "page": self.page(start)})
+
     def _find(self, leaf: Leaf) -> tuple[int, int, str, float | None] | None:
         value, kind = leaf.value, leaf.kind
         if isinstance(value, bool):
@@ -683,29 +693,229 @@ def _text(value: Any) -> str:
 # -- confidence and the document's verdict ---------------------------------------------------------------
 
 
-def confidence(status: str, score: float | None = None, agreement: float | None = None) -> float:
+# Signals for values whose span is always found (the field strategy snaps the model's answer to a span, so its
+# evidence is exact or normalized whatever the answer): measured with tests/test_snapped_confidence.py, a server
+# answering a wrong span of the letter for 30% of the field questions (see its numbers there).
+UNCUED = 0.75  # a snapped answer with none of its field's cue words before it: 0.95 -> 0.71
+SHARED = 0.5  # one value given to two different fields (the applicant's name as the company): -> below 0.5
+CUE_WINDOW = 60  # characters before a span (and half as many after) where the field's cue words count
+CUE_STOP = frozenset({
+    "the", "of", "a", "an", "to", "in", "for", "and", "or", "as", "is", "at", "by", "on", "from", "with", "when",
+    "only", "are", "e.g", "eg", "null", "if", "its", "it", "this", "that", "be", "what", "which", "date", "dates",
+    "days", "weeks", "months", "years", "number", "given", "compute", "total", "name"})
+
+
+def cue_words(name: str, description: str = "") -> tuple[str, ...]:
+    """Word prefixes (five letters, folded) of a field's name and the first clause of its description: the words
+    a document uses where it gives the value ("notice period" for notice_period_days)."""
+    words = name.lower().split("_") + re.split(r"\W+", re.split(r"[;(]", description.lower())[0])
+    return tuple(sorted({fold(w)[:5] for w in words if len(w) >= 3 and w not in CUE_STOP}))
+
+
+def cued(text: str, start: int, end: int, cues: Sequence[str]) -> bool:
+    """Whether one of `cues` begins a word within CUE_WINDOW characters before the span (or half that after)."""
+    around = fold(text[max(0, start - CUE_WINDOW):start] + " " + text[end:end + CUE_WINDOW // 2])
+    return any(re.search(rf"(?<!\w){re.escape(cue)}", around) for cue in cues)
+
+
+def confidence(status: str, score: float | None = None, agreement: float | None = None, *,
+               cue: bool | None = None, shared: bool = False) -> float:
     """How far a value can be trusted without labels, 0..1.
 
     From the evidence: exact 0.95, normalized 0.9, derived 0.7, not_found 0.05; fuzzy from 0.6 at the
-    threshold up to 0.85 at a perfect score. Where the document was sampled (self-consistency), the
-    field's agreement a over the K answers is blended in: 0.6 x evidence + 0.4 x a.
+    threshold up to 0.85 at a perfect score. For a snapped answer (the span is found whatever the model said)
+    `cue` says whether its field's cue words lead up to the span (False: x UNCUED); `shared`: the same value was
+    given to another field too (x SHARED). Where the document was sampled (self-consistency), the field's
+    agreement a over the K answers is blended in: 0.6 x evidence + 0.4 x a.
     """
     base = STATUS_CONFIDENCE[status]
     if status == "fuzzy" and score is not None:
         base += 0.25 * (score - FUZZY_THRESHOLD) / (100.0 - FUZZY_THRESHOLD)
+    if status not in ("not_found", "derived"):
+        base *= (UNCUED if cue is False else 1.0) * (SHARED if shared else 1.0)
     if agreement is not None:
         base = 0.6 * base + 0.4 * agreement
     return round(min(1.0, max(0.0, base)), 4)
 
 
 def ground(model: type[BaseModel], value: Mapping[str, Any], text: str, pages: Sequence[int] | None = None,
-           agreement: Mapping[str, float] | None = None) -> list[Evidence]:
-    """Evidence for every leaf of a validated result. `agreement` (field -> 0..1) where it was sampled."""
+           agreement: Mapping[str, float] | None = None, judged: Collection[str] | None = None) -> list[Evidence]:
+    """Evidence for every leaf of a validated result (`ground_with_flags` without its review flags)."""
+    return ground_with_flags(model, value, text, pages, agreement, judged)[0]
+
+
+# An item of a list of objects (a line item, a job) stands in one place: the line where its anchor (its first
+# text value, the description) is found, and the lines after it up to the next item's anchor, at most this many
+# lines in all (a description wrapped over two lines, a cell's second line).
+ITEM_LINES = 3
+# A value of an item found only outside the item's place may be another row's (the 4 of row 4 for a quantity of
+# 40): below the default review threshold (0.5), so its row needs review and its cell is marked.
+OUT_OF_PLACE_CONFIDENCE = 0.4
+_ITEM = re.compile(r"^([^\[\].]+\[\d+\])\.")
+
+
+def ground_with_flags(model: type[BaseModel], value: Mapping[str, Any], text: str,
+                      pages: Sequence[int] | None = None,
+                      agreement: Mapping[str, float] | None = None,
+                      judged: Collection[str] | None = None) -> tuple[list[Evidence], list[str]]:
+    """Evidence for every leaf of a validated result, and a review flag ("line_items[3]: ...") for each item of a
+    list of objects whose values are found only apart from each other.
+
+    An item's values are looked for first in the item's own place: its anchor (its first text value) is searched
+    after the previous item's, then each of its other values on the anchor's line (after the anchor first, then
+    before it, where a row's own position number is no value of it), then on the item's following lines; only
+    then anywhere, and a value found only there is trusted OUT_OF_PLACE_CONFIDENCE and flagged.
+
+    `agreement` (field -> 0..1) where it was sampled; `judged`: the fields (dotted, without list indexes) whose
+    span is found whatever the answer, so that only their cue words say whether the span plays the field's part:
+    the model's own answers snapped to a span, and dates or numbers a finder took from several in the text (the
+    field strategy, `fields.FieldExtractor.judged`); None where that is not known (the whole-schema strategy:
+    there a value the model made up is not found)."""
     grounder = Grounder(text, pages)
-    out = []
-    for leaf in leaves(model, value):
-        field = re.sub(r"\[\d+\]", "", leaf.field)
-        out.append(grounder.ground(leaf, (agreement or {}).get(field)))
+    found: dict[int, Evidence] = {}
+    items: dict[str, list[tuple[int, Leaf]]] = {}
+    all_leaves = list(leaves(model, value))
+    for n, leaf in enumerate(all_leaves):
+        match = _ITEM.match(leaf.field)
+        if match is not None and leaf.kind != "derived":
+            items.setdefault(match.group(1), []).append((n, leaf))
+        else:
+            found[n] = grounder.ground(leaf, (agreement or {}).get(re.sub(r"\[\d+\]", "", leaf.field)))
+    flags = _ground_items(grounder, items, found, agreement or {})
+    return _judge(model, text, all_leaves, [found[n] for n in range(len(all_leaves))], agreement, judged), flags
+
+
+def _ground_items(grounder: Grounder, items: dict[str, list[tuple[int, Leaf]]], found: dict[int, Evidence],
+                  agreement: Mapping[str, float]) -> list[str]:
+    text = grounder.text
+    anchors: dict[str, Evidence] = {}
+    cursor = 0
+    for item, item_leaves in items.items():  # anchors first, in order: each after the one before
+        n, leaf = next(((n, lf) for n, lf in item_leaves if lf.kind == "text"), (None, item_leaves[0][1]))
+        if n is None:
+            continue
+        evidence = grounder.ground_within(leaf, cursor, len(text), _agreement(agreement, leaf))
+        if evidence.status == "not_found":
+            evidence = grounder.ground(leaf, _agreement(agreement, leaf))
+        elif evidence.end is not None:
+            cursor = evidence.end
+        found[n] = evidence
+        if evidence.start is not None:
+            anchors[item] = evidence
+    starts = sorted(e.start for e in anchors.values() if e.start is not None)
+    flags: list[str] = []
+    for item, item_leaves in items.items():
+        anchor = anchors.get(item)
+        apart: list[str] = []
+        for n, leaf in item_leaves:
+            if n in found:
+                continue
+            if anchor is None or anchor.start is None or anchor.end is None:
+                found[n] = grounder.ground(leaf, _agreement(agreement, leaf))
+                continue
+            placed = _in_place(grounder, leaf, anchor.start, anchor.end, starts, _agreement(agreement, leaf))
+            if placed is None:
+                placed = grounder.ground(leaf, _agreement(agreement, leaf))
+                if placed.start is not None:
+                    placed = Evidence(**{**placed.as_dict(),
+                                         "confidence": min(placed.confidence, OUT_OF_PLACE_CONFIDENCE)})
+                    apart.append(f"{leaf.field.rsplit('.', 1)[-1]} {placed.quote!r} on line "
+                                 f"{text.count(chr(10), 0, placed.start) + 1}")
+            found[n] = placed
+        if apart and anchor is not None and anchor.start is not None:
+            flags.append(f"{item}: its values stand apart: {anchor.quote!r} on line "
+                         f"{text.count(chr(10), 0, anchor.start) + 1}, {', '.join(apart)}")
+    return flags
+
+
+def _agreement(agreement: Mapping[str, float], leaf: Leaf) -> float | None:
+    return agreement.get(re.sub(r"\[\d+\]", "", leaf.field))
+
+
+def _in_place(grounder: Grounder, leaf: Leaf, start: int, end: int, anchors: Sequence[int],
+              agreement: float | None) -> Evidence | None:
+    """`leaf` in the place of the item whose anchor spans start:end; None where it is not there."""
+    text = grounder.text
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", end)
+    line_end = len(text) if line_end < 0 else line_end
+    after = bisect.bisect_right(anchors, start)
+    limit = anchors[after] if after < len(anchors) else len(text)
+    block_end = line_end
+    for _ in range(ITEM_LINES - 1):
+        if block_end >= min(limit, len(text)):
+            break
+        following = text.find("\n", block_end + 1)
+        block_end = len(text) if following < 0 else following
+    block_end = min(block_end, text.rfind("\n", 0, limit) if limit < len(text) else len(text))
+    ordinal = re.match(r"\s*(?:\|\s*)?(\d+)\.?(?=\s|\|)", text[line_start:start])
+    for lo, hi in ((end, line_end), (line_start, start), (line_end, block_end)):
+        if hi <= lo:
+            continue
+        evidence = grounder.ground_within(leaf, lo, hi, agreement)
+        if evidence.status == "not_found" or evidence.start is None:
+            continue
+        if lo == line_start and ordinal is not None and evidence.start == line_start + ordinal.start(1) and \
+                leaf.kind == "number":
+            continue  # the row's position number ("4" in "4  Monitor arm ... 40") is not its quantity
+        return evidence
+    return None
+
+
+def _judge(model: type[BaseModel], text: str, leaves_: Sequence[Leaf], out: list[Evidence],
+           agreement: Mapping[str, float] | None, judged: Collection[str] | None) -> list[Evidence]:
+    """Each value's confidence lowered where its span lacks the field's cue words (a snapped answer, `judged`) or
+    the value is given to two fields too (`_shared`); never raised above what its place allowed."""
+    cues = _model_cues(model)
+    shared = _shared(leaves_, out, judged)
+    for i, found in enumerate(out):
+        group = found.group
+        snapped = judged is not None and group in judged and found.start is not None and found.end is not None
+        cue = cued(text, found.start, found.end, cues.get(group, ())) if snapped else None  # type: ignore[arg-type]
+        if cue is False or i in shared:
+            out[i] = dataclasses.replace(found, confidence=min(found.confidence, confidence(
+                found.status, found.score, (agreement or {}).get(group), cue=cue, shared=i in shared)))
+    return out
+
+
+def _model_cues(model: type[BaseModel], prefix: str = "") -> dict[str, tuple[str, ...]]:
+    """Dotted field path -> its cue words (`cue_words`), nested models included."""
+    out: dict[str, tuple[str, ...]] = {}
+    for name, kind in field_kinds(model).items():
+        out[prefix + name] = cue_words(name, model.model_fields[name].description or "")
+        if kind.nested is not None:
+            out |= _model_cues(kind.nested, f"{prefix}{name}.")
+    return out
+
+
+def _shared(leaves_: Sequence[Leaf], found: Sequence[Evidence], judged: Collection[str] | None) -> set[int]:
+    """Indexes of values also given to another field: the same text (folded, three characters or more), or
+    mostly the same span of the document (the phone number's span as the desired role). Fields of one nested
+    model (a salary's min and max quoting one figure) are not twins. Where the twins are a judged value and one
+    found otherwise (a finder's e-mail, a convention's company), only the judged one is suspect; otherwise all."""
+    def parent(i: int) -> str:
+        return found[i].group.rsplit(".", 1)[0] if "." in found[i].group else found[i].group
+
+    located = [i for i, e in enumerate(found) if e.status not in ("not_found", "derived")]
+    pairs: list[tuple[int, int]] = []
+    for n, i in enumerate(located):
+        for j in located[n + 1:]:
+            if parent(i) == parent(j):
+                continue
+            a, b = found[i], found[j]
+            same = (leaves_[i].kind == "text" and leaves_[j].kind == "text" and isinstance(leaves_[i].value, str)
+                    and isinstance(leaves_[j].value, str) and len(leaves_[i].value.strip()) >= 3
+                    and " ".join(fold(leaves_[i].value).split()) == " ".join(fold(leaves_[j].value).split()))
+            if not same and None not in (a.start, a.end, b.start, b.end):
+                overlap = min(a.end, b.end) - max(a.start, b.start)  # type: ignore[type-var, operator]
+                longer = max(a.end - a.start, b.end - b.start)  # type: ignore[operator]
+                same = overlap > 0 and overlap >= 0.5 * longer
+            if same:
+                pairs.append((i, j))
+    out: set[int] = set()
+    for i, j in pairs:
+        mine = [k for k in (i, j) if judged is not None and found[k].group in judged]
+        out |= set(mine) if len(mine) == 1 else {i, j}
     return out
 
 

@@ -3,8 +3,11 @@
 Every comparison goes through one normalization per kind of field, so "agreement" and "accuracy"
 mean the same thing everywhere: names and text compare case-, space- and punctuation-blind, phones by
 their digits, numbers within a relative tolerance, dates as ISO days, lists as sets (Jaccard / set F1).
-Nested objects are compared per leaf (`salary.min`, `salary.currency`, ...). The kind of each field is the
-schema's (`schemas.FieldKind`); `compared_as` says how each kind compares.
+Nested objects are compared per leaf (`salary.min`, `salary.currency`, ...). A list of objects (an invoice's
+`line_items`) is a list of records: its items are matched one to one between two lists by an assignment on their
+fields' similarity (`match_items`), then scored as items (matched, invented, missed) and item field by item field
+(`RecordScore`). The kind of each field is the schema's (`schemas.FieldKind`); `compared_as` says how each kind
+compares.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
@@ -24,8 +27,11 @@ NUMBER_TOLERANCE = 0.02  # relative; 85,000 vs 86,000 is the same salary, 3 vs 4
 
 
 def compared_as(kind: FieldKind) -> str:
-    """How a field's values are compared, from its kind (`schemas.FieldKind`): list (a set of names), number, date,
-    email, phone, name, or text (text, currencies, choices, booleans, an object nested in a nested object)."""
+    """How a field's values are compared, from its kind (`schemas.FieldKind`): records (a list of objects), list (a
+    set of names), number, date, email, phone, name, or text (text, currencies, choices, booleans, an object nested
+    in a nested object)."""
+    if kind.is_list and kind.nested is not None:
+        return "records"  # a list of objects: items matched one to one, then compared field by field
     if kind.is_list:
         return "list"
     if kind.kind == "number":
@@ -80,6 +86,8 @@ def normalize(kind: str, value: Any) -> Any:
     """Canonical form of a value of this kind; None for "no value" (None, "", [])."""
     if value is None or value == "" or value == []:
         return None
+    if kind == "records":  # the items themselves: they are compared by `records_similarity`, never as a set
+        return tuple(value) if isinstance(value, (list, tuple)) else None
     if kind == "list":
         items = value if isinstance(value, (list, tuple, set, frozenset)) else str(value).split(";")
         normalized = frozenset(n for n in (normalize("name", i) for i in items) if n)
@@ -100,14 +108,117 @@ def normalize(kind: str, value: Any) -> Any:
 
 def similarity(kind: str, a: Any, b: Any) -> float:
     """1.0 for the same value, 0.0 for different ones; Jaccard for lists. Inputs are raw values."""
-    x, y = normalize(kind, a), normalize(kind, b)
+    return _agree(kind, normalize(kind, a), normalize(kind, b))
+
+
+def _agree(kind: str, x: Any, y: Any) -> float:
+    """`similarity` of two values already normalized (`normalize`)."""
     if x is None or y is None:
         return 1.0 if x is y else 0.0
+    if kind == "records":
+        return records_similarity(list(x), list(y))
     if kind == "list":
         return len(x & y) / len(x | y)
     if kind == "number" and isinstance(x, float) and isinstance(y, float):
         return 1.0 if abs(x - y) <= NUMBER_TOLERANCE * max(abs(x), abs(y), 1.0) else 0.0
     return 1.0 if x == y else 0.0
+
+
+# -- lists of objects: items matched one to one, then compared field by field -----------------------------------
+
+# Items whose fields agree less than this (mean over the fields either gives) are not the same item: an invented
+# line and a missed one are two errors, not one altered line. Half: an item with 2 of its 4 fields changed is still
+# that item (its sub-field scores say which 2), one that shares only its quantity is not.
+MATCH_MIN = 0.5
+
+
+def item_kinds(model: type[BaseModel]) -> dict[str, str]:
+    """Leaf -> how it is compared, for the items of a list of objects (`compared_kinds` of the item model:
+    `tax.value` for an object inside an item)."""
+    return compared_kinds(model)
+
+
+def _guess(value: Any) -> str:
+    """How to compare an item's value when the item model is not at hand: a number as a number, else a name."""
+    if isinstance(value, bool):
+        return "text"
+    if isinstance(value, int | float):
+        return "number"
+    try:
+        float(str(value))
+    except ValueError:
+        return "name"
+    return "number"
+
+
+def _item_leaves(items: list[Any], kinds: Mapping[str, str] | None) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """Each item's leaves normalized once (`tax.value` of a nested object), and how each leaf compares: from
+    `kinds`, else guessed from the first value given (a number as a number, anything else as a name)."""
+    raw = [_leaf_paths(item) for item in items]
+    known = dict(kinds or {})
+    if kinds is None:
+        for leaves_of in raw:
+            for key, value in leaves_of.items():
+                if key not in known and value is not None:
+                    known[key] = _guess(value)
+    return [{k: v for k in known if (v := normalize(known[k], leaves_of.get(k))) is not None}
+            for leaves_of in raw], known
+
+
+def _item_agreement(x: dict[str, Any], y: dict[str, Any], kinds: Mapping[str, str]) -> float:
+    given = x.keys() | y.keys()
+    if not given:
+        return 1.0
+    return sum(_agree(kinds[k], x.get(k), y.get(k)) for k in given) / len(given)
+
+
+def item_similarity(a: Mapping[str, Any], b: Mapping[str, Any], kinds: Mapping[str, str] | None = None) -> float:
+    """Mean agreement of two items over the leaves either of them gives (`tax.value` of a nested object); 1.0
+    for two items that give nothing. Without `kinds` (no item model at hand) a number compares as a number
+    and anything else as a name."""
+    (x, y), known = _item_leaves([a, b], kinds)
+    return _item_agreement(x, y, known)
+
+
+def _leaf_paths(item: Any) -> dict[str, Any]:
+    """{`tax.value`: ...} of an item: one level of nested objects spread, as `compared_kinds` spreads them."""
+    if not isinstance(item, Mapping):
+        return {}
+    out: dict[str, Any] = {}
+    for key, value in item.items():
+        if isinstance(value, Mapping):
+            out.update({f"{key}.{sub}": v for sub, v in value.items()})
+        else:
+            out[key] = value
+    return out
+
+
+def match_items(predicted: list[Any], gold: list[Any], kinds: Mapping[str, str] | None = None,
+                ) -> list[tuple[int, int, float]]:
+    """(predicted index, gold index, similarity) of the items that are the same item: the assignment that
+    maximizes the summed `item_similarity` (scipy's linear_sum_assignment, the Hungarian method), keeping the
+    pairs at or above MATCH_MIN. Order does not matter; a duplicate is an item of its own (two identical
+    predicted lines against one labeled line: one match and one invented item)."""
+    if not predicted or not gold:
+        return []
+    import numpy as np
+    from scipy.optimize import linear_sum_assignment  # lazy: scipy costs ~0.2 s to import
+
+    # Leaves normalized once per item, not once per pair: a 200-line invoice is 40,000 pairs.
+    normalized, known = _item_leaves([*predicted, *gold], kinds)
+    mine, theirs = normalized[:len(predicted)], normalized[len(predicted):]
+    matrix = np.array([[_item_agreement(p, g, known) for g in theirs] for p in mine])
+    rows, cols = linear_sum_assignment(matrix, maximize=True)
+    return [(int(i), int(j), float(matrix[i, j])) for i, j in zip(rows, cols, strict=True)
+            if matrix[i, j] >= MATCH_MIN]
+
+
+def records_similarity(a: list[Any], b: list[Any], kinds: Mapping[str, str] | None = None) -> float:
+    """Agreement of two lists of objects: the matched items' similarities over the longer list's length (a
+    missed or invented item counts 0); 1.0 for two empty lists."""
+    if not a and not b:
+        return 1.0
+    return sum(sim for *_, sim in match_items(a, b, kinds)) / max(len(a), len(b))
 
 
 def majority(kind: str, values: list[Any], sim: Callable[[Any, Any], float] | None = None) -> tuple[Any, float]:
@@ -205,6 +316,16 @@ class FieldScore:
             return None
         return 2 * p * r / (p + r) if p + r else 0.0
 
+    @property
+    def values(self) -> int:
+        """Labeled values this field puts into the headline "fields right / total" (one per document here)."""
+        return self.documents
+
+    @property
+    def right(self) -> float:
+        """Of those, how many were right (a list counts its per-document set F1)."""
+        return self.accuracy_sum
+
     def add(self, predicted: Any, gold: Any) -> None:
         self.documents += 1
         p, g = normalize(self.kind, predicted), normalize(self.kind, gold)
@@ -232,11 +353,80 @@ class FieldScore:
             self.fn += 1
 
 
+@dataclass
+class SubFieldScore:
+    """One field of the items of a list of objects, over the matched items whose label gives it."""
+
+    values: int = 0
+    right: int = 0
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.right / self.values if self.values else None
+
+
+@dataclass
+class RecordScore(FieldScore):
+    """A list of objects against its labels, item by item (`match_items`): tp/fp/fn count items (matched,
+    invented, missed; a duplicate is an item), so precision and recall are the items'; `sub_fields` is each
+    item field's accuracy over the matched items.
+
+    In the headline every labeled item value counts as one field: a matched item adds its labeled fields
+    (right or wrong), a missed or invented item adds its fields all wrong, and a document whose label and
+    answer both have no items adds one right value. So 4 wrong lines of 26 weigh what 4 wrong fields of 26
+    would, instead of the whole list counting as one field. `accuracy` is the mean per-document share."""
+
+    item_fields: dict[str, str] = field(default_factory=dict)  # leaf of an item -> how it is compared
+    sub_fields: dict[str, SubFieldScore] = field(default_factory=dict)
+    labeled_values: int = 0
+    right_values: int = 0
+
+    @property
+    def values(self) -> int:
+        return self.labeled_values
+
+    @property
+    def right(self) -> float:
+        return float(self.right_values)
+
+    def add(self, predicted: Any, gold: Any) -> None:
+        self.documents += 1
+        p = [i for i in predicted or () if isinstance(i, Mapping)]
+        g = [i for i in gold or () if isinstance(i, Mapping)]
+        width = max(len(self.item_fields), 1)
+        pairs = match_items(p, g, self.item_fields)
+        self.tp += len(pairs)
+        self.fp += len(p) - len(pairs)
+        self.fn += len(g) - len(pairs)
+        values = (len(p) - len(pairs) + len(g) - len(pairs)) * width
+        right = 0
+        for i, j, _ in pairs:
+            mine, theirs = _leaf_paths(p[i]), _leaf_paths(g[j])
+            for key, kind in self.item_fields.items():
+                if key.split(".", 1)[0] not in g[j]:
+                    continue  # the label does not give this part of the item
+                sub = self.sub_fields.setdefault(key, SubFieldScore())
+                hit = similarity(kind, mine.get(key), theirs.get(key)) == 1.0
+                sub.values += 1
+                sub.right += hit
+                values += 1
+                right += hit
+        if not p and not g:
+            self.tn += 1
+            values, right = 1, 1
+        self.labeled_values += values
+        self.right_values += right
+        self.accuracy_sum += right / values if values else 1.0
+
+
 def score(rows: Iterable[Mapping[str, Any]], labels: Mapping[str, Mapping[str, Any]],
           model: type[BaseModel]) -> list[FieldScore]:
-    """Per-field scores of result rows against labels; only labeled (document, field) pairs count."""
+    """Per-field scores of result rows against labels; only labeled (document, field) pairs count. A list of
+    objects is scored item by item (`RecordScore`)."""
     kinds = compared_kinds(model)
-    scores = {name: FieldScore(field=name, kind=kind) for name, kind in kinds.items()}
+    nested = {name: kind.nested for name, kind in field_kinds(model).items() if kind.nested is not None}
+    scores = {name: RecordScore(field=name, kind=kind, item_fields=item_kinds(nested[name])) if kind == "records"
+              else FieldScore(field=name, kind=kind) for name, kind in kinds.items()}
     for row in rows:
         gold = labels.get(row["doc_id"])
         if not gold:

@@ -17,7 +17,7 @@ from extractor.formatting import pct, usd, usd_as_given
 from extractor.layout import Layout
 from extractor.quality.evaluation import EvalReport
 from extractor.quality.routing import RoutingReport
-from extractor.values.metrics import best_by_field, wilson
+from extractor.values.metrics import RecordScore, best_by_field, wilson
 
 if TYPE_CHECKING:
     from extractor.ladder.experiment import ExperimentPlan, ExperimentReport
@@ -56,6 +56,9 @@ def print_summary(summary: RunSummary, console: Console) -> None:
                         f"{summary.not_found_documents} document(s): needs_review is set on those rows "
                         "(evidence.parquet says where every value was found)")]
           if summary.not_found_values else []),
+        *([("flags", f"{summary.flagged_documents} document(s) flagged for review by the schema's checks or by "
+                     "line items whose values stand apart (review_flags says why)")]
+          if summary.flagged_documents else []),
         ("results", summary.results_path),
     ]
     for key, value in rows:
@@ -114,11 +117,11 @@ def print_runs(runs: pl.DataFrame, console: Console) -> None:
 
 
 def print_plan(plan: Plan, console: Console) -> None:
-    table = Table("document", "why", "prompt chars", "est. prompt tokens", "est. completion tokens",
+    table = Table("document", "why", "prompt chars", "chunks", "est. prompt tokens", "est. completion tokens",
                   title=f"dry run: {len(plan.to_send)} of {plan.documents} document(s) would be sent",
                   title_justify="left")
     for d in plan.to_send:
-        table.add_row(escape(d.doc_id), d.reason, f"{d.prompt_chars:,}", f"{d.prompt_tokens:,}",
+        table.add_row(escape(d.doc_id), d.reason, f"{d.prompt_chars:,}", f"{d.chunks:,}", f"{d.prompt_tokens:,}",
                       f"{d.completion_tokens:,}")
     console.print(table)
     for doc_id, status, message in plan.not_sendable:
@@ -133,11 +136,13 @@ def print_plan(plan: Plan, console: Console) -> None:
         console.print(f"cost limit {usd_as_given(plan.max_cost_usd)}: about {plan.fit_under_limit} of "
                       f"{len(plan.to_send)} document(s) fit; the rest would wait for the next run")
     if over := plan.over_context:
-        # A request over the context window is refused by the server: say so before anything is paid.
+        # Say before anything is paid that a document is asked in parts: its cost is every chunk's.
         console.print(f"[yellow]over the context window:[/] {len(over)} document(s) would not fit the "
-                      f"{plan.context_tokens:,} tokens {escape(plan.model)} reads and would fail: "
-                      + ", ".join(f"{escape(d.doc_id)} (~{d.prompt_tokens + d.completion_tokens:,})"
-                                  for d in over[:5]) + (f" and {len(over) - 5} more" if len(over) > 5 else ""))
+                      f"{plan.context_tokens:,} tokens {escape(plan.model)} reads in one request; each is asked in "
+                      "chunks whose answers are merged (priced above, every chunk counted): "
+                      + ", ".join(f"{escape(d.doc_id)} (~{d.prompt_tokens + d.completion_tokens:,} tokens, "
+                                  f"{d.chunks} chunks)" for d in over[:5])
+                      + (f" and {len(over) - 5} more" if len(over) > 5 else ""))
 
 
 def print_eval(report: EvalReport, console: Console) -> None:
@@ -152,6 +157,8 @@ def print_eval(report: EvalReport, console: Console) -> None:
         table.add_row(s.field, str(s.documents),
                       *(pct(score, 1) for score in (s.accuracy, s.precision, s.recall, s.f1)),
                       f"{min(known):.2f}" if known else "-")
+        for name, sub in (s.sub_fields if isinstance(s, RecordScore) else {}).items():  # each item field, matched items
+            table.add_row(f"  {s.field}.{name}", f"{sub.values} items", pct(sub.accuracy, 1), "", "", "", "")
     console.print(table)
     if total:
         console.print(f"fields right / total: {right:.1f}/{total} = {pct(right / total, 1)}")

@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+from pydantic import BaseModel
 
 from extractor.errors import ConfigError
+from extractor.layout import Layout
 from extractor.schemas import Schema
-from extractor.table import LIST_SEPARATOR, PolarsDataType
+from extractor.table import LIST_SEPARATOR, PolarsDataType, child_fields, child_frame
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 EXPORT_PROPERTY = "extractor export"  # XLSX document property: the id of the export's snapshot
@@ -26,17 +28,30 @@ _TAIL = ["error_type", "error_message", "cost_usd", "prompt_tokens", "completion
 
 
 def flatten(frame: pl.DataFrame, schema: Schema) -> pl.DataFrame:
-    """One plain column per cell a person edits: lists joined, structs spread, enums as text."""
+    """One plain column per cell a person edits: lists joined, structs spread, enums as text. A list of objects
+    has a sheet of its own (`flatten_child`): its column here holds how many items the document has."""
+    children = child_fields(schema.model)
     columns: list[pl.Expr] = []
     for name in _HEAD + list(schema.model.model_fields) + _TAIL:
-        dtype = frame.schema[name]
-        col = pl.col(name)
-        if isinstance(dtype, pl.Struct):
-            for sub in dtype.fields:
-                columns.append(_plain(col.struct.field(sub.name), sub.dtype).alias(f"{name}.{sub.name}"))
+        if name in children:
+            columns.append(pl.col(name).list.len().cast(pl.Int64).alias(name))
         else:
-            columns.append(_plain(col, dtype).alias(name))
+            columns.extend(_spread(name, frame.schema[name]))
     return frame.select(columns)
+
+
+def flatten_child(frame: pl.DataFrame, schema: Schema, name: str) -> pl.DataFrame:
+    """The sheet of a list-of-objects field: one row per item (`table.child_frame` of the exported rows), with
+    doc_id and index first, then the item's fields flattened as `flatten` does the document's."""
+    items = child_frame(frame, name, child_fields(schema.model)[name])
+    return items.select([c for column, dtype in items.schema.items() for c in _spread(column, dtype)])
+
+
+def _spread(name: str, dtype: PolarsDataType) -> list[pl.Expr]:
+    col = pl.col(name)
+    if isinstance(dtype, pl.Struct):
+        return [_plain(col.struct.field(sub.name), sub.dtype).alias(f"{name}.{sub.name}") for sub in dtype.fields]
+    return [_plain(col, dtype).alias(name)]
 
 
 def _plain(col: pl.Expr, dtype: PolarsDataType) -> pl.Expr:
@@ -51,14 +66,23 @@ def _plain(col: pl.Expr, dtype: PolarsDataType) -> pl.Expr:
     return col
 
 
-def _field_columns(schema: Schema, header: list[str]) -> dict[str, list[str]]:
-    """Schema field -> the columns of `header` that hold it (`salary` -> salary.min, salary.max, ...)."""
+def _field_columns(schema: Schema, header: list[str], item: type[BaseModel] | None = None) -> dict[str, list[str]]:
+    """Schema field -> the columns of `header` that hold it (`salary` -> salary.min, salary.max, ...); with
+    `item`, the item fields of a child sheet. A list of objects is not a field of the results sheet (its count
+    is shown there; its items are edited in their own sheet)."""
+    fields = (item or schema.model).model_fields
+    children = child_fields(schema.model) if item is None else {}
     groups: dict[str, list[str]] = {}
     for column in header:
         top = column.split(".", 1)[0]
-        if top in schema.model.model_fields:
+        if top in fields and top not in children:
             groups.setdefault(top, []).append(column)
     return groups
+
+
+def sheet_name(field: str) -> str:
+    """The XLSX sheet of a child table: the field's name (Excel allows 31 characters)."""
+    return field[:31]
 
 
 def neutralize_csv(frame: pl.DataFrame) -> pl.DataFrame:
@@ -78,8 +102,9 @@ class _Sheet:
     export_id: str | None = None
 
 
-def _read_cells(path: Path) -> _Sheet:
-    """Header, rows, formula cells and export id of the results sheet of an XLSX, or of a CSV file."""
+def _read_cells(path: Path, sheet_of: str | None = None) -> _Sheet:
+    """Header, rows, formula cells and export id of the results sheet of an XLSX (with `sheet_of`, of the sheet
+    of that child table), or of a CSV file."""
     if path.suffix.lower() == ".csv":
         try:
             text = path.read_bytes().decode("utf-8-sig")
@@ -102,7 +127,10 @@ def _read_cells(path: Path) -> _Sheet:
     except Exception as exc:
         raise ConfigError(f"cannot read {path.name} as a spreadsheet: {exc}") from None
     export_id = next((str(p.value) for p in workbook.custom_doc_props.props if p.name == EXPORT_PROPERTY), None)
-    sheet = workbook["results"] if "results" in workbook.sheetnames else workbook.worksheets[0]
+    if sheet_of is not None:
+        sheet = workbook[sheet_name(sheet_of)]
+    else:
+        sheet = workbook["results"] if "results" in workbook.sheetnames else workbook.worksheets[0]
     rows_iter = sheet.iter_rows()
     header = [str(c.value) if c.value is not None else "" for c in next(rows_iter, [])]
     rows: list[dict[str, Any]] = []
@@ -116,6 +144,23 @@ def _read_cells(path: Path) -> _Sheet:
         rows.append(row)
     workbook.close()
     return _Sheet(header, rows, formulas, export_id)
+
+
+def _read_child(path: Path, field: str) -> _Sheet | None:
+    """The child sheet of `field` in an exported file: its sheet in an XLSX, its own CSV file next to a CSV
+    (`Layout.child_export`); None when the file has none (then its items are not touched)."""
+    if path.suffix.lower() == ".csv":
+        child = Layout.child_export(path, field)
+        return _read_cells(child) if child.is_file() else None
+    import openpyxl
+
+    try:
+        workbook = openpyxl.load_workbook(path, read_only=True)
+        present = sheet_name(field) in workbook.sheetnames
+        workbook.close()
+    except Exception as exc:
+        raise ConfigError(f"cannot read {path.name} as a spreadsheet: {exc}") from None
+    return _read_cells(path, field) if present else None
 
 
 def _unquote(value: str | None) -> str | None:

@@ -9,18 +9,22 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+import polars as pl
+
 from extractor.config import RunConfig
 from extractor.errors import ConfigError
+from extractor.layout import Layout
 from extractor.schemas import load_schema
 from extractor.store import (
     write_atomic_bytes,
     write_json_atomic,
 )
 from extractor.store.labels import corrected_results
-from extractor.views.spreadsheets.cells import _field_columns, flatten, neutralize_csv
-from extractor.views.spreadsheets.notes import cell_notes
-from extractor.views.spreadsheets.snapshot import _canon_cells, _refuse_to_replace, snapshot_path
-from extractor.views.spreadsheets.xlsx import _summary, _xlsx_bytes
+from extractor.table import child_fields
+from extractor.views.spreadsheets.cells import _field_columns, flatten, flatten_child, neutralize_csv, sheet_name
+from extractor.views.spreadsheets.notes import cell_notes, child_notes
+from extractor.views.spreadsheets.snapshot import _canon_cells, _canon_items, _refuse_to_replace, snapshot_path
+from extractor.views.spreadsheets.xlsx import ChildSheet, _summary, _xlsx_bytes
 
 DEFAULT_CSV_ENCODING = "utf-8-sig"  # the BOM tells Excel the file is UTF-8 ("Dvořák", not "DvoÅ™Ã¡k")
 
@@ -54,28 +58,43 @@ def export(config: ExportConfig) -> Path:
     layout = settings.layout
     corrected = corrected_results(schema, layout)
     flat = flatten(corrected, schema)
+    children = {name: flatten_child(corrected, schema, name) for name in child_fields(schema.model)}
     out = config.out or layout.export(config.fmt)
     if out.exists() and not config.overwrite:
-        _refuse_to_replace(out, schema, flat)
+        _refuse_to_replace(out, schema, flat, corrected)
     exported_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
     export_id = f"{exported_at.isoformat()} {secrets.token_hex(4)}"
     if config.fmt == "csv":
-        buffer = io.BytesIO()
-        neutralize_csv(flat).write_csv(buffer, date_format="%Y-%m-%d", datetime_format="%Y-%m-%d %H:%M:%S")
-        text = buffer.getvalue().decode("utf-8")
-        try:
-            data = text.encode(config.encoding)
-        except UnicodeEncodeError as exc:
-            raise ConfigError(f"cannot write {out} in {config.encoding}: it has no code for "
-                              f"{text[exc.start:exc.end]!r}; use utf-8-sig (the default)") from None
-        write_atomic_bytes(out, data)
+        # Every file is written before the snapshot that says what they hold: one CSV per table.
+        for name, items in children.items():
+            write_atomic_bytes(Layout.child_export(out, name), _csv_bytes(items, Layout.child_export(out, name),
+                                                                         config.encoding))
+        write_atomic_bytes(out, _csv_bytes(flat, out, config.encoding))
     else:
-        notes, tally = cell_notes(corrected, flat.columns, layout)
+        notes, tally = cell_notes(corrected, [c for c in flat.columns if c not in children], layout)
+        sheets = []
+        for name, items in children.items():
+            item = child_fields(schema.model)[name]
+            item_notes, item_tally = child_notes(corrected, name, items.columns, layout)
+            if tally is not None and item_tally is not None:
+                tally = tally + item_tally
+            sheets.append(ChildSheet(sheet_name(name), items, set(item.model_fields), item_notes))
         summary = _summary(corrected, schema, layout, exported_at, tally)
-        write_atomic_bytes(out, _xlsx_bytes(flat, summary, set(schema.model.model_fields), export_id, notes))
+        write_atomic_bytes(out, _xlsx_bytes(flat, summary, set(schema.model.model_fields), export_id, notes, sheets))
     columns = [c for group in _field_columns(schema, flat.columns).values() for c in group]
     write_json_atomic({"export_id": export_id, "format": config.fmt, "exported_at": exported_at.isoformat(),
-                       "cells": _canon_cells(flat, columns), "imported": {}}, snapshot_path(out))
+                       "cells": _canon_cells(flat, columns), "imported": {},
+                       "children": {name: _canon_items(items) for name, items in children.items()},
+                       "imported_children": {}}, snapshot_path(out))
     return out
 
 
+def _csv_bytes(flat: pl.DataFrame, out: Path, encoding: str) -> bytes:
+    buffer = io.BytesIO()
+    neutralize_csv(flat).write_csv(buffer, date_format="%Y-%m-%d", datetime_format="%Y-%m-%d %H:%M:%S")
+    text = buffer.getvalue().decode("utf-8")
+    try:
+        return text.encode(encoding)
+    except UnicodeEncodeError as exc:
+        raise ConfigError(f"cannot write {out} in {encoding}: it has no code for "
+                          f"{text[exc.start:exc.end]!r}; use utf-8-sig (the default)") from None

@@ -41,6 +41,11 @@ class CellNote:
 class NotFoundTally:
     values: int  # values shown as not found (a value a label replaced is not shown)
     documents: int
+    doc_ids: frozenset[str] = frozenset()  # the documents counted (to add up the tallies of several sheets)
+
+    def __add__(self, other: NotFoundTally) -> NotFoundTally:
+        doc_ids = self.doc_ids | other.doc_ids
+        return NotFoundTally(self.values + other.values, len(doc_ids), doc_ids)
 
 
 def _quoted(text: str) -> str:
@@ -89,32 +94,70 @@ def _same_time(evidence_at: str | None, result_at: dt.datetime | None) -> bool:
         return True
 
 
-def cell_notes(frame: pl.DataFrame, columns: list[str], layout: Layout,
-               ) -> tuple[dict[tuple[str, str], CellNote], NotFoundTally | None]:
-    """(doc_id, column) -> the comment of each field cell with evidence, and the values not found, for the
-    exported rows (`corrected_results`). A field a label replaced shows the label's value, so the model's
-    evidence says nothing about it; results from before evidence have none (None: no evidence.parquet)."""
+def _shown_evidence(frame: pl.DataFrame, layout: Layout) -> list[tuple[str, str, dict[str, Any]]] | None:
+    """(doc_id, the evidence's field path, its row) of the evidence of the exported rows (`corrected_results`)
+    that the sheets show: a field a label replaced shows the label's value, so the model's evidence says
+    nothing about it, and evidence of another result than the one shown says nothing either. None: no
+    evidence.parquet (results from before evidence have none)."""
     path = layout.evidence
     if not path.is_file():
-        return {}, None
+        return None
     evidence = pl.read_parquet(path, columns=[c for c in EVIDENCE_COLUMNS if c != "schema_version"])
     results: dict[str, tuple[dt.datetime | None, set[str]]] = {}
     for row in frame.select("doc_id", "extracted_at", "corrected", "from_labels").iter_rows(named=True):
         replaced = {name for key in ("corrected", "from_labels") for name in (row[key] or "").split(LIST_SEPARATOR)}
         results[row["doc_id"]] = (row["extracted_at"], replaced)
-    fields = {c for c in columns if c not in _HEAD and c not in _TAIL}
-    cells: dict[tuple[str, str], list[tuple[int | None, dict[str, Any]]]] = {}
+    shown = []
     for item in evidence.iter_rows(named=True):
         known = results.get(item["doc_id"])
-        where = _column_of(item["field"], fields)
-        if known is None or where is None or not _same_time(item["extracted_at"], known[0]):
-            continue  # a document not exported, or evidence of another result than the one shown
-        column, index = where
-        if column.split(".", 1)[0] in known[1]:
+        if known is None or not _same_time(item["extracted_at"], known[0]):
             continue
-        cells.setdefault((item["doc_id"], column), []).append((index, item))
+        if re.split(r"[.\[]", item["field"], maxsplit=1)[0] in known[1]:
+            continue
+        shown.append((item["doc_id"], item["field"], item))
+    return shown
+
+
+def cell_notes(frame: pl.DataFrame, columns: list[str], layout: Layout,
+               ) -> tuple[dict[tuple[str, str], CellNote], NotFoundTally | None]:
+    """(doc_id, column) -> the comment of each field cell with evidence, and the values not found, for the
+    exported rows (`corrected_results`) of the results sheet (see `_shown_evidence`)."""
+    shown = _shown_evidence(frame, layout)
+    if shown is None:
+        return {}, None
+    fields = {c for c in columns if c not in _HEAD and c not in _TAIL}
+    cells: dict[tuple[str, str], list[tuple[int | None, dict[str, Any]]]] = {}
+    for doc_id, path, item in shown:
+        where = _column_of(path, fields)
+        if where is None:
+            continue
+        column, index = where
+        cells.setdefault((doc_id, column), []).append((index, item))
+    return _notes_of(cells)
+
+
+def child_notes(frame: pl.DataFrame, field: str, columns: list[str], layout: Layout,
+                ) -> tuple[dict[tuple[str, int, str], CellNote], NotFoundTally | None]:
+    """(doc_id, index, column) -> the comment of each cell of the `field` sheet (one row per item), from the
+    evidence of `field[index].<column>`, and that sheet's values not found."""
+    shown = _shown_evidence(frame, layout)
+    if shown is None:
+        return {}, None
+    prefix = re.compile(rf"{re.escape(field)}\[(\d+)\]\.(.+)")
+    item_columns = set(columns)
+    cells: dict[tuple[str, int, str], list[tuple[int | None, dict[str, Any]]]] = {}
+    for doc_id, path, item in shown:
+        found = prefix.fullmatch(path)
+        where = _column_of(found.group(2), item_columns) if found else None
+        if found is None or where is None:
+            continue
+        column, index = where
+        cells.setdefault((doc_id, int(found.group(1)), column), []).append((index, item))
+    return _notes_of(cells)
+
+
+def _notes_of(cells: dict[Any, list[tuple[int | None, dict[str, Any]]]]) -> tuple[dict[Any, CellNote], NotFoundTally]:
     notes = {key: note for key, items in cells.items() if (note := _note(items)) is not None}
-    missing = [(doc_id, sum(e["status"] == "not_found" for _, e in items)) for (doc_id, _), items in cells.items()]
-    return notes, NotFoundTally(sum(n for _, n in missing), len({doc_id for doc_id, n in missing if n}))
-
-
+    missing = [(key[0], sum(e["status"] == "not_found" for _, e in items)) for key, items in cells.items()]
+    return notes, NotFoundTally(sum(n for _, n in missing), len({doc_id for doc_id, n in missing if n}),
+                                frozenset(doc_id for doc_id, n in missing if n))

@@ -15,7 +15,7 @@ import polars as pl
 from extractor.layout import Layout
 from extractor.quality.calibration import read_verdict
 from extractor.schemas import Schema
-from extractor.table import PolarsDataType
+from extractor.table import ITEM_INDEX, PolarsDataType
 from extractor.views.spreadsheets.cells import EXPORT_PROPERTY
 from extractor.views.spreadsheets.notes import FLAG_STYLE, CellNote, NotFoundTally
 
@@ -108,8 +108,20 @@ def _prepare_sheet(sheet: Any, header_format: Any, header: list[str], rows: int,
     sheet.hide_gridlines(0)  # print the grid: a printed sheet reads like the screen
 
 
+@dataclass(frozen=True)
+class ChildSheet:
+    """The sheet of one list-of-objects field: its flattened items (`flatten_child`), the item fields (whole
+    numbers there are formatted as the schema's), and the comments of its cells by (doc_id, index, column)."""
+
+    name: str
+    flat: pl.DataFrame
+    fields: set[str]
+    notes: dict[tuple[str, int, str], CellNote]
+
+
 def _xlsx_bytes(flat: pl.DataFrame, summary: list[tuple[str, Any, _Format | None, float | None]],
-                fields: set[str], export_id: str, notes: dict[tuple[str, str], CellNote] | None = None) -> bytes:
+                fields: set[str], export_id: str, notes: dict[tuple[str, str], CellNote] | None = None,
+                children: list[ChildSheet] | None = None) -> bytes:
     import xlsxwriter
 
     buffer = io.BytesIO()
@@ -118,43 +130,14 @@ def _xlsx_bytes(flat: pl.DataFrame, summary: list[tuple[str, Any, _Format | None
                                             "nan_inf_to_errors": True})
     workbook.set_custom_property(EXPORT_PROPERTY, export_id)
     header_format = workbook.add_format({"bold": True, "bottom": 1})
-
-    sheet = workbook.add_worksheet("results")
-    sheet.set_comments_author("extractor")
-    widths: list[float] = []
-    cell_formats: list[Any] = []
-    numbers: list[_Format | None] = []
-    for name, dtype in flat.schema.items():
-        values = flat[name].to_list()
-        number = _column_format(name, dtype, values, fields)
-        numbers.append(number)
-        cell_formats.append(workbook.add_format({"num_format": number.code}) if number else None)
-        if number is not None:
-            texts = [number.render(v) for v in values if v is not None and not (isinstance(v, float) and
-                                                                                 not math.isfinite(v))]
-        else:
-            texts = [max(str(v).splitlines() or [""], key=len) for v in values if v is not None]
-        widths.append(_width(texts, name, number is not None))
-    _prepare_sheet(sheet, header_format, flat.columns, flat.height, widths)
-    flagged: dict[int, Any] = {}  # column -> its number format, filled: a value to look at
-
-    def flag(c: int) -> Any:
-        if c not in flagged:
-            number = numbers[c]
-            flagged[c] = workbook.add_format({**({"num_format": number.code} if number else {}), **FLAG_STYLE})
-        return flagged[c]
-
-    notes = notes or {}
-    review = flat.columns.index("needs_review") if "needs_review" in flat.columns else None
-    for r, row in enumerate(flat.iter_rows(), start=1):
-        doc_id = str(row[0])
-        for c, value in enumerate(row):
-            note = notes.get((doc_id, flat.columns[c])) if value is not None else None
-            flagged_cell = (note is not None and note.missing) or (c == review and value is True)
-            _write_cell(sheet, r, c, value, flag(c) if flagged_cell else cell_formats[c])
-            if note is not None:
-                sheet.write_comment(r, c, note.text, note.box())
-
+    main_notes = notes or {}
+    _write_table(workbook, header_format, "results", flat, fields,
+                 lambda row, column: main_notes.get((str(row[0]), column)))
+    for child in children or ():
+        index = child.flat.columns.index(ITEM_INDEX)
+        _write_table(workbook, header_format, child.name, child.flat, child.fields,
+                     lambda row, column, child=child, index=index: child.notes.get(  # type: ignore[misc]
+                         (str(row[0]), int(row[index]), column)) if row[index] is not None else None)
     sheet = workbook.add_worksheet("summary")
     columns: list[list[str]] = [[], [], []]  # the summary's texts, column by column
     share_format = workbook.add_format({"num_format": _SHARE.code})
@@ -172,6 +155,45 @@ def _xlsx_bytes(flat: pl.DataFrame, summary: list[tuple[str, Any, _Format | None
                     _width(columns[2], "share", True)])
     workbook.close()
     return buffer.getvalue()
+
+
+def _write_table(workbook: Any, header_format: Any, name: str, flat: pl.DataFrame, fields: set[str],
+                 note_of: Callable[[tuple[Any, ...], str], CellNote | None]) -> None:
+    """One sheet of rows: number formats and widths by column, each cell's comment (`note_of(row, column)`)
+    and the not-found fill, `needs_review` filled where true."""
+    sheet = workbook.add_worksheet(name)
+    sheet.set_comments_author("extractor")
+    widths: list[float] = []
+    cell_formats: list[Any] = []
+    numbers: list[_Format | None] = []
+    for column, dtype in flat.schema.items():
+        values = flat[column].to_list()
+        number = _column_format(column, dtype, values, fields)
+        numbers.append(number)
+        cell_formats.append(workbook.add_format({"num_format": number.code}) if number else None)
+        if number is not None:
+            texts = [number.render(v) for v in values if v is not None and not (isinstance(v, float) and
+                                                                                 not math.isfinite(v))]
+        else:
+            texts = [max(str(v).splitlines() or [""], key=len) for v in values if v is not None]
+        widths.append(_width(texts, column, number is not None))
+    _prepare_sheet(sheet, header_format, flat.columns, flat.height, widths)
+    flagged: dict[int, Any] = {}  # column -> its number format, filled: a value to look at
+
+    def flag(c: int) -> Any:
+        if c not in flagged:
+            number = numbers[c]
+            flagged[c] = workbook.add_format({**({"num_format": number.code} if number else {}), **FLAG_STYLE})
+        return flagged[c]
+
+    review = flat.columns.index("needs_review") if "needs_review" in flat.columns else None
+    for r, row in enumerate(flat.iter_rows(), start=1):
+        for c, value in enumerate(row):
+            note = note_of(row, flat.columns[c]) if value is not None else None
+            flagged_cell = (note is not None and note.missing) or (c == review and value is True)
+            _write_cell(sheet, r, c, value, flag(c) if flagged_cell else cell_formats[c])
+            if note is not None:
+                sheet.write_comment(r, c, note.text, note.box())
 
 
 def _summary(frame: pl.DataFrame, schema: Schema, layout: Layout, exported_at: dt.datetime,

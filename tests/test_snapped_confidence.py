@@ -1,0 +1,98 @@
+"""Confidence for snapped answers (issue 28 item 3): the field strategy snaps every answer to a span of the
+document, so its evidence is "found" whatever the model said. A server that answers a wrong span of the letter
+for 30% of the field questions (another field's value where the letter has one, else two of its words) must
+still be told apart from the right answers by the label-free confidence, and its documents flagged."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from extractor.extraction import runner
+from extractor.quality.calibration import auroc, calibrate
+from extractor.quality.evaluation import EvalConfig, evaluate
+from extractor.schemas import load_schema
+from extractor.testing.fakeserver import oracle_answers
+from extractor.values.evidence import Grounder, Leaf, confidence, cued, ground
+
+from .conftest import ROOT, make_config, server_log, serving, settings
+
+LABELS_FILE = ROOT / "bench" / "labels" / "cover_letters.jsonl"
+LABELS = [json.loads(line) for line in LABELS_FILE.read_text().splitlines()]
+SCHEMA = load_schema(ROOT / "schemas", "cover_letter")
+
+
+def _run(tmp_path: Path, wrong_spans: float) -> tuple[Any, pl.DataFrame, pl.DataFrame, set[str]]:
+    """inputs/ under the field strategy, the server answering from the labels (`wrong_spans` of its string
+    answers a wrong span); eval's report, evidence, results, and the string fields the server was asked."""
+    answers, _ = oracle_answers(LABELS)
+    with serving(answers=answers, wrong_spans=wrong_spans, seed=5) as server:
+        config = make_config(tmp_path, server, input_dir=ROOT / "inputs", strategy="fields")
+        assert runner.run(config).ok == len(LABELS)
+        asked = {name for r in server_log(server) for name in [_asked_field(r["messages"])] if name}
+    report = evaluate(EvalConfig(settings=settings(tmp_path / "out", strategy="fields"), labels_file=LABELS_FILE))
+    strings = {name for name in asked if any(isinstance(row.get(name), str) for row in LABELS)}
+    return report, pl.read_parquet(config.layout.evidence), pl.read_parquet(config.layout.results), strings
+
+
+def _asked_field(messages: list[dict[str, str]]) -> str | None:
+    """The field a free question asks to copy (not a choice among the text's candidates)."""
+    question = messages[-1]["content"].rsplit("Question: ", 1)[-1]
+    if "Copy it from the document" not in question:
+        return None
+    name = question.split("?")[0].split(" (")[0].replace(" ", "_")
+    return name if name in LABELS[0] else None
+
+
+def test_a_wrong_span_for_30_percent_of_field_questions_is_told_apart_and_flags_its_documents(
+        tmp_path: Path) -> None:
+    report, found, results, asked = _run(tmp_path, wrong_spans=0.3)
+    assert {"applicant_name", "desired_role"} <= asked
+    # The values the server's answers gave (the fields asked a question): their confidence separates.
+    rows = found.filter(pl.col("field").is_in(sorted(asked))).to_dicts()
+    mine = calibrate(rows, {r["doc_id"]: r for r in LABELS}, SCHEMA.model)
+    assert mine.auroc is not None and mine.values - mine.right >= 10, mine.as_dict()
+    assert mine.auroc >= 0.7, mine.as_dict()
+    # Over every value (the finders' and the conventions' own errors at 0.95 included: skills items such as
+    # "CTO", a letter's date as available_from), eval no longer finds the confidence uninformative.
+    assert report.calibration is not None and not report.calibration.uninformative, report.calibration.as_dict()
+    # The documents holding a wrong answer: flagged for review, and clean ones far less often.
+    gold = {row["doc_id"]: row for row in LABELS}
+    wrong_docs = {r["doc_id"] for r in rows if r["value"].casefold() != str(gold[r["doc_id"]][r["field"]]).casefold()}
+    assert len(wrong_docs) >= 8, wrong_docs
+    review = dict(zip(results["doc_id"], results["needs_review"], strict=True))
+    flagged = sum(review[d] for d in wrong_docs) / len(wrong_docs)
+    assert flagged >= 0.75, [(r["doc_id"], r["field"], r["value"], r["confidence"], review[r["doc_id"]]) for r in rows
+                             if r["value"].casefold() != str(gold[r["doc_id"]][r["field"]]).casefold()]
+    clean = [d for d in review if d not in wrong_docs]
+    assert sum(review[d] for d in clean) <= len(clean) // 4
+
+
+def test_a_truthful_server_leaves_the_documents_unflagged(tmp_path: Path) -> None:
+    _, _, results, _ = _run(tmp_path, wrong_spans=0.0)
+    assert results["needs_review"].sum() == 0, results.filter(pl.col("needs_review")).select("doc_id").to_dicts()
+
+
+def test_cue_words_and_a_value_given_to_two_fields() -> None:
+    text = ("Dear Ms Hill,\nI apply for the role of Data Engineer at Acme. " + "I have built pipelines. " * 4
+            + "\nSincerely, Bob Stone")
+    start = text.index("Data Engineer")
+    assert cued(text, start, start + len("Data Engineer"), ("role",))
+    assert not cued(text, text.index("Bob"), text.index("Bob") + 9, ("role",))
+    assert confidence("exact", cue=False) < confidence("exact") and confidence("exact", shared=True) < 0.5
+    assert confidence("not_found", cue=False) == confidence("not_found")
+    model = SCHEMA.model
+    row = {"applicant_name": "Bob Stone", "company": "Bob Stone", "desired_role": "Data Engineer"}
+    # Both the model's answers: both suspect. Only the company asked (the name found otherwise): the company.
+    both = {e.field: e.confidence for e in ground(model, row, text, judged={"applicant_name", "company"})}
+    assert both["applicant_name"] < 0.5 and both["company"] < 0.5
+    one = {e.field: e.confidence for e in ground(model, row, text, judged={"company", "desired_role"})}
+    assert one["company"] < 0.5 and one["applicant_name"] >= 0.9
+    assert one["desired_role"] == Grounder(text).ground(Leaf("desired_role", "Data Engineer", "text")).confidence
+    # Without `asked` (the whole-schema strategy) the cue words do not judge: nothing was snapped.
+    whole = {e.field: e.confidence for e in ground(model, {"desired_role": "Acme"}, text)}
+    assert whole["desired_role"] >= 0.9
+    assert auroc([(0.9, True), (0.4, False)]) == 1.0
