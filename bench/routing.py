@@ -3,12 +3,15 @@ and how much of a routed run's time routing takes. Not a test: prints measured f
 
 The mixed folder: the 24 sample letters (`inputs/`), the 10 held-out letters (`bench/heldout/letters`), 20 resumes
 of the shared dataset that no test uses (`scripts/make_resumes.py --limit 60`, the last 20: cv_041 to cv_060),
-and the 5 documents of no known kind in `bench/routing_unknown/` (a recipe, minutes, two notices, a returns page).
+the 5 documents of no known kind in `bench/routing_unknown/` (a recipe, minutes, two notices, a returns page), and
+the 30 sample invoices (`samples/invoices`) where an invoice schema exists.
 
-    python bench/routing.py                  # all three measurements below
+    python bench/routing.py                  # all four measurements below
     python bench/routing.py --only 1,2       # some of them
     python bench/routing.py --run-docs 12    # (3) on every 5th document only (the whole folder by default)
 
+0. **The hints alone** (the schemas' `KEYWORDS`, no model): how many documents they decide, and how many of
+   those right. Seconds in all.
 1. **The question alone**: every document asked the constrained question (schema names and "none"), no hints,
    no neighbours: the embedded model's own accuracy at it, and its seconds per document.
 2. **The cascade** (what `--schema auto` decides: hints, then the question for the rest), every document, no
@@ -56,17 +59,37 @@ def build_folder(work: Path) -> dict[str, str]:
     for path in sorted((work / "dataset" / "resumes").glob("*.txt"))[40:60]:
         shutil.copy(path, folder / "resumes" / path.name)
     shutil.copytree(ROOT / "bench" / "routing_unknown", folder / "misc")
+    if (ROOT / "schemas" / "invoice.py").is_file():
+        shutil.copytree(ROOT / "samples" / "invoices", folder / "invoices")
     truth = {}
     for src in discover(folder):
         top = src.doc_id.split("/")[0]
-        truth[src.doc_id] = {"letters": "cover_letter", "heldout": "cover_letter", "resumes": "resume"}.get(
-            top, NONE_OF_THEM)
+        kinds = {"letters": "cover_letter", "heldout": "cover_letter", "resumes": "resume", "invoices": "invoice"}
+        truth[src.doc_id] = kinds.get(top, NONE_OF_THEM)
     return truth
 
 
 def config(work: Path, out: str):
     return build_config(dict(input_dir=work / "in", schema="auto", schemas_dir=ROOT / "schemas",
                              output_dir=work / out, backend="embedded"), env={})
+
+
+async def hints_only(work: Path, truth: dict[str, str]) -> None:
+    cfg = config(work, "out-hints")
+    hints = routing.Hints(load_candidates(cfg.schemas_dir))
+    reader = DocumentReader(max_chars=cfg.max_chars, timeout_s=cfg.parse_timeout_s)
+    decided, right, started = 0, 0, time.perf_counter()
+    try:
+        for src in discover(cfg.input_dir):
+            text = (await reader.read(src, DocumentReader.small_text(src))).text
+            decision = hints.decide(hints.hits(text))
+            if decision is not None:
+                decided += 1
+                right += decision.schema == truth[src.doc_id]
+    finally:
+        reader.close()
+    print(f"(0) the hints alone: decided {decided}/{len(truth)} documents, {right}/{decided} of them right "
+          f"({time.perf_counter() - started:.1f} s, reading included)", flush=True)
 
 
 async def model_only(work: Path, truth: dict[str, str]) -> None:
@@ -133,6 +156,7 @@ def routed_run(work: Path, truth: dict[str, str], docs: int) -> None:
     cfg = config(work, "out-routed")
     summary = routing.run_routed(cfg)
     routes = {r["doc_id"]: r for r in pl.read_parquet(cfg.routing_layout.routes).to_dicts()}
+    cpu = summary.routing_compute_s + sum(r.compute_s for r in summary.runs)
     right = sum((routes[d]["schema_name"] or NONE_OF_THEM) == kind for d, kind in truth.items() if d in routes)
     missing = [d for d in truth if d not in routes]
     wrong = [(d, kind, routes[d]["schema_name"], routes[d]["method"]) for d, kind in truth.items()
@@ -141,7 +165,9 @@ def routed_run(work: Path, truth: dict[str, str], docs: int) -> None:
     print(f"(3) the routed run on {n} documents ({dict(Counter(truth.values()))}): {right}/{n} = {right / n:.1%} "
           f"routed right; decided by {dict(summary.methods)}; "
           f"routing {summary.routing_s:.1f} s of {summary.wall_s:.1f} s = {summary.routing_s / summary.wall_s:.1%} "
-          f"of the run; extracted ok: " + ", ".join(f"{r.schema_name} {r.ok}/{r.documents}" for r in summary.runs),
+          f"of the run's wall time; model CPU {summary.routing_compute_s:.1f} of {cpu:.1f} s = "
+          f"{summary.routing_compute_s / max(cpu, 1e-9):.1%}; extracted ok: "
+          + ", ".join(f"{r.schema_name} {r.ok}/{r.documents}" for r in summary.runs),
           flush=True)
     for item in wrong:
         print(f"      wrong: {item}")
@@ -151,7 +177,7 @@ def routed_run(work: Path, truth: dict[str, str], docs: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default="1,2,3", help="which measurements, e.g. 1,2")
+    parser.add_argument("--only", default="0,1,2,3", help="which measurements, e.g. 0,2")
     parser.add_argument("--run-docs", type=int, default=0, help="(3) on this many documents (0: all)")
     args = parser.parse_args()
     if not DATASET.is_file():
@@ -162,6 +188,8 @@ def main() -> None:
         kinds = Counter(truth.values())
         print(f"mixed folder: {len(truth)} documents ({dict(kinds)})", flush=True)
         only = set(args.only.split(","))
+        if "0" in only:
+            asyncio.run(hints_only(work, truth))
         if "1" in only:
             asyncio.run(model_only(work, truth))
         if "2" in only:

@@ -138,6 +138,11 @@ def arithmetic(invoice: Invoice) -> Iterator[tuple[str, str]]:
 
 MODEL = Invoice
 DESCRIPTION = "Supplier invoices with line items (finance, accounts payable)"
+# Routing hints for `--schema auto`: an invoice's headings and terms in English, German, French, Italian, Spanish
+# and Portuguese (whole words in a document's beginning; a few decide without asking the model).
+KEYWORDS = ["invoice", "invoice number", "invoice no", "bill to", "due date", "VAT", "subtotal", "total due",
+            "amount due", "payment terms", "IBAN", "Rechnung", "Rechnungsnummer", "MwSt", "Zahlungsziel", "facture",
+            "TVA", "échéance", "fattura", "IVA", "factura", "fatura", "NIF"]
 CHECKS = [arithmetic]
 
 INSTRUCTIONS = """\

@@ -54,9 +54,16 @@ def resumes(out: Path, limit: int = 20) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (out / "labels.jsonl").read_text().splitlines()]
 
 
-def oracle(letters: list[dict[str, Any]], cvs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The fake server's answers: each document's labels (keyed by the name written in it) and its kind."""
+INVOICE_LABELS = [json.loads(line)
+                  for line in (ROOT / "bench" / "labels" / "invoices.jsonl").read_text().splitlines()]
+
+
+def oracle(letters: list[dict[str, Any]], cvs: list[dict[str, Any]],
+           invoices: list[dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
+    """The fake server's answers: each document's labels (keyed by the name or number written in it) and its kind."""
     answers: dict[str, dict[str, Any]] = {}
+    for label in invoices or []:
+        answers[label["invoice_number"]] = {**{k: v for k, v in label.items() if k != "doc_id"}, "kind": "invoice"}
     for label in letters:
         answers[label["applicant_name"]] = {**{k: v for k, v in label.items() if k != "doc_id"}, "kind": "cover_letter"}
     for label in cvs:
@@ -83,13 +90,16 @@ def test_a_mixed_folder_sends_every_document_to_its_own_schema_and_the_unknown_k
     cvs = resumes(tmp_path / "dataset")
     shutil.copytree(ROOT / "inputs", tmp_path / "in" / "letters")
     shutil.copytree(tmp_path / "dataset" / "resumes", tmp_path / "in" / "resumes")
+    shutil.copytree(ROOT / "samples" / "invoices", tmp_path / "in" / "invoices")
     write_docs(tmp_path / "in", UNKNOWN)
-    with serving(answers=oracle(LETTER_LABELS, cvs)) as server:
+    with serving(answers=oracle(LETTER_LABELS, cvs, INVOICE_LABELS)) as server:
         summary = run_routed(make_config(tmp_path, server, schema="auto"))
     out = tmp_path / "out"
     expected = {"cover_letter": ({f"letters/{x['doc_id']}": x for x in LETTER_LABELS},
                                  ("applicant_name", "email", "phone", "company", "desired_role")),
-                "resume": ({f"resumes/{x['doc_id']}": x for x in cvs}, ("name", "email", "location", "current_title"))}
+                "resume": ({f"resumes/{x['doc_id']}": x for x in cvs}, ("name", "email", "location", "current_title")),
+                "invoice": ({f"invoices/{x['doc_id']}": x for x in INVOICE_LABELS},
+                            ("invoice_number", "supplier_name", "customer_name", "currency", "total_amount"))}
     for schema, (labels, fields) in expected.items():
         rows = results(out, schema)
         for doc_id, label in labels.items():
@@ -97,11 +107,11 @@ def test_a_mixed_folder_sends_every_document_to_its_own_schema_and_the_unknown_k
             assert {f: rows[doc_id][f] for f in fields} == {f: label.get(f) for f in fields}, (schema, doc_id)
         strays = [d for d, row in rows.items() if d not in labels and row["status"] == "ok"]
         assert strays == [], f"{schema} has ok rows of other kinds: {strays}"
-    assert summary.routed == {"cover_letter": 24, "resume": 20}
+    assert summary.routed == {"cover_letter": 24, "resume": 20, "invoice": 30}
     route = routes(out)
     for doc_id in UNKNOWN:
         assert route[doc_id]["status"] == "skipped" and route[doc_id]["schema_name"] is None
-        assert "cover_letter, resume" in route[doc_id]["error_message"]  # the reason names the candidates
+        assert "cover_letter, invoice, resume" in route[doc_id]["error_message"]  # the reason names the candidates
     assert sorted(d for d, _ in summary.skips) == sorted(UNKNOWN)
     # An e-mail whose attachment is part of the same letter stays one document, as a one-schema run reads it.
     assert "letters/2026-11/jakub_dvorak.eml" in results(out, "cover_letter")
@@ -114,7 +124,8 @@ def test_a_mixed_folder_sends_every_document_to_its_own_schema_and_the_unknown_k
     assert summary.routing_cost_usd == pytest.approx(sum(r["cost_usd"] for r in route.values()))
     assert summary.cost_usd == pytest.approx(summary.routing_cost_usd + sum(r.cost_usd or 0 for r in summary.runs))
     saved = json.loads((out / "_routing" / "run_summary.json").read_text())
-    assert saved["skipped"] == 3 and {r["schema_name"] for r in saved["runs"]} == {"cover_letter", "resume"}
+    assert saved["skipped"] == 3 and {r["schema_name"] for r in saved["runs"]} == {
+        "cover_letter", "invoice", "resume"}
 
 
 def _application_email(letter: str, cv_pdf: bytes, body: str = "Please find my application attached.") -> bytes:
@@ -242,7 +253,7 @@ def test_the_routing_question_offers_only_the_schema_names_and_none(tmp_path: Pa
         log = server_log(server)
     assert len(log) == 1, "one question, and nothing extracted for a document of no known kind"
     messages, answer = question(load_candidates(ROOT / "schemas"), RECIPE.strip())
-    assert answer["properties"]["kind"]["enum"] == ["cover_letter", "resume", "none"]
+    assert answer["properties"]["kind"]["enum"] == ["cover_letter", "invoice", "resume", "none"]
     assert log[0]["schema_sha256"] == hashlib.sha256(json.dumps(answer, sort_keys=True).encode()).hexdigest()
     assert log[0]["messages"] == messages and "<document>" in messages[1]["content"]  # the document fenced as data
 
@@ -334,7 +345,7 @@ def test_the_cli_routes_a_folder_lists_the_unknown_kinds_and_takes_a_re_route(tm
         assert "routing questions to ask: 1" in planned.stdout and "keywords" in planned.stdout
         done = cli("run", str(tmp_path / "in"), "--schema", "auto", *common)
         assert done.returncode == 0, done.stderr
-        assert "recipe.txt: of no known kind: none of cover_letter, resume" in " ".join(done.stdout.split())
+        assert "recipe.txt: of no known kind: none of cover_letter, invoice, resume" in " ".join(done.stdout.split())
         rerouted = cli("route", "recipe.txt", "cover_letter", "--output", str(tmp_path / "out"))
         assert rerouted.returncode == 0 and "recipe.txt -> cover_letter" in rerouted.stdout
         scored = cli("eval", "--routing", "--output", str(tmp_path / "out"), "--json")

@@ -81,6 +81,7 @@ class Decision:
     cost_usd: float | None = 0.0
     latency_s: float = 0.0
     cached: bool = False
+    compute_s: float | None = None  # CPU seconds of a local model server answering the question
 
 
 def _hint_pattern(keyword: str) -> re.Pattern[str]:
@@ -217,7 +218,7 @@ class Router:
         if stored is None:
             return None
         return Decision(**{**stored, "cached": True, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0,
-                           "latency_s": 0.0})
+                           "latency_s": 0.0, "compute_s": None})
 
     def without_model(self, text: str, sha256: str, doc_id: str) -> tuple[Decision | None, dict[str, Any]]:
         """The free signals: a decision when they are conclusive, and what they saw (for the model's confidence)."""
@@ -247,7 +248,7 @@ class Router:
             kind = None
         cost = self.pricer.cost(meter.prompt_tokens, meter.completion_tokens, meter.cached_tokens)
         common = dict(prompt_tokens=meter.prompt_tokens, completion_tokens=meter.completion_tokens, cost_usd=cost,
-                      latency_s=round(time.perf_counter() - started, 6))
+                      latency_s=round(time.perf_counter() - started, 6), compute_s=meter.compute_s)
         if kind not in (*self.names, NONE_OF_THEM):
             raise ExtractionError(f"the routing question got {content[:80]!r}, not one of "
                                   f"{', '.join([*self.names, NONE_OF_THEM])}", error_type="RoutingError")
@@ -284,6 +285,7 @@ class RoutedSummary:
     routing_completion_tokens: int = 0
     routing_cost_usd: float | None = 0.0
     routing_s: float = 0.0  # wall time of the routing (deciding every document)
+    routing_compute_s: float = 0.0  # CPU seconds the embedded model spent on routing questions
     wall_s: float = 0.0  # the whole run's, routing and every schema's extraction
     cost_usd: float | None = 0.0  # routing and every schema's run
     routes_path: str = ""
@@ -474,7 +476,8 @@ async def _whole_email(router: Router, parts: list[Routed], run_id: str) -> Rout
         prompt_tokens=sum(d.prompt_tokens for _, d in decided),
         completion_tokens=sum(d.completion_tokens for _, d in decided),
         cost_usd=None if any(c is None for c in costs) else sum(c or 0.0 for c in costs),
-        latency_s=round(sum(d.latency_s for _, d in decided), 6), cached=all(d.cached for _, d in decided))
+        latency_s=round(sum(d.latency_s for _, d in decided), 6), cached=all(d.cached for _, d in decided),
+        compute_s=round(sum(d.compute_s or 0.0 for _, d in decided), 3))
     return whole, sha, decision, _route_row(whole, sha, decision, router, run_id, previous)
 
 
@@ -499,6 +502,7 @@ def _account(summary: RoutedSummary, row: dict[str, Any], decision: Decision | N
     summary.cached += decision.cached
     summary.routing_prompt_tokens += decision.prompt_tokens
     summary.routing_completion_tokens += decision.completion_tokens
+    summary.routing_compute_s = round(summary.routing_compute_s + (decision.compute_s or 0.0), 3)
     if decision.cost_usd is None:
         summary.routing_cost_usd = None
     elif summary.routing_cost_usd is not None:
