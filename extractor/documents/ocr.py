@@ -46,6 +46,7 @@ PIPELINE = "1"  # bump when the page pipeline changes what text comes out (it is
 INSTALL_HINT = "reading scans and photos needs the OCR packages: pip install 'extractor[ocr]' (or scripts/setup.sh)"
 
 
+@functools.cache  # asked for every PDF and image of a run: the installed packages do not change meanwhile
 def engine_id() -> str | None:
     """The OCR engine, its models' runtime and this pipeline's version, as the cache key records them; None
     when the OCR packages are not installed. Cheap: package metadata only, no import."""
