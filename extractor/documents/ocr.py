@@ -46,6 +46,7 @@ PIPELINE = "1"  # bump when the page pipeline changes what text comes out (it is
 INSTALL_HINT = "reading scans and photos needs the OCR packages: pip install 'extractor[ocr]' (or scripts/setup.sh)"
 
 
+@functools.cache  # asked for every PDF and image of a run: the installed packages do not change meanwhile
 def engine_id() -> str | None:
     """The OCR engine, its models' runtime and this pipeline's version, as the cache key records them; None
     when the OCR packages are not installed. Cheap: package metadata only, no import."""
@@ -233,10 +234,22 @@ class _Line:
     y1: float
     text: str
     score: float
+    # The middle of the line's left edge: where reading starts. On a skewed photo a long line's box rises or
+    # falls by more than a line across the page, so its centre would order it among its neighbours wrongly.
+    left_y: float | None = None
+    left_h: float | None = None
 
     @property
     def height(self) -> float:
         return self.y1 - self.y0
+
+    @property
+    def row_y(self) -> float:
+        return self.left_y if self.left_y is not None else self.cy
+
+    @property
+    def row_h(self) -> float:
+        return self.left_h if self.left_h is not None else self.height
 
     @property
     def cy(self) -> float:
@@ -292,8 +305,10 @@ def _read(image: Any) -> list[_Line]:
         if not text:
             continue
         xs, ys = [float(p[0]) for p in quad], [float(p[1]) for p in quad]
+        # rapidocr's quads run top-left, top-right, bottom-right, bottom-left
+        left_y, left_h = (ys[0] + ys[3]) / 2, abs(ys[3] - ys[0])
         lines.append(_Line(max(0.0, min(xs)), max(0.0, min(ys)), min(float(width), max(xs)),
-                           min(float(height), max(ys)), text, float(score)))
+                           min(float(height), max(ys)), text, float(score), left_y, left_h or None))
     return lines
 
 
@@ -336,7 +351,7 @@ def layout_text(lines: list[_Line], width: int, height: int, page: int) -> tuple
     segment, its offsets into that text and its bbox as fractions of the page."""
     if not lines:
         return "", ()
-    unit = statistics.median(line.height for line in lines) or 1.0
+    unit = statistics.median(line.row_h for line in lines) or 1.0
     parts: list[str] = []
     boxes: list[Box] = []
     position = 0
@@ -363,8 +378,8 @@ def layout_text(lines: list[_Line], width: int, height: int, page: int) -> tuple
 def _rows(block: list[_Line]) -> list[list[_Line]]:
     """Lines of one block: segments whose vertical centres are within half a line of each other, left to right."""
     rows: list[list[_Line]] = []
-    for line in sorted(block, key=lambda item: item.cy):
-        if rows and abs(line.cy - statistics.fmean(x.cy for x in rows[-1])) < 0.5 * max(line.height, 1.0):
+    for line in sorted(block, key=lambda item: item.row_y):
+        if rows and abs(line.row_y - statistics.fmean(x.row_y for x in rows[-1])) < 0.5 * max(line.row_h, 1.0):
             rows[-1].append(line)
         else:
             rows.append([line])
