@@ -219,3 +219,21 @@ def test_other_refusals_are_not_context_refusals() -> None:
     from extractor.llm.backends import _over_context
 
     assert not _over_context(ValueError("Invalid schema for function 'CoverLetter': 'enum' must be an array"))
+
+
+def test_a_sampled_long_document_merges_each_sample_over_the_chunks(
+        tmp_path: Path, oracle: dict[str, dict[str, Any]]) -> None:
+    labels = {w["doc_id"]: w for w in packs.write_packs(tmp_path / "in", pages=100, names=LETTERS[:1],
+                                                         formats=["txt"], labels=tmp_path / "labels.jsonl")}
+    with serving(context_tokens=4096, anchored=oracle) as server:
+        config = make_config(tmp_path, server, context_tokens=4096, samples=3)
+        summary = runner.run(config)
+        log = server_log(server)
+    (row,) = pl.read_parquet(config.layout.results).to_dicts()
+    assert summary.ok == 1 and summary.sampled == 1 and row["chunks"] > 20
+    assert {r["choices"] for r in log} == {3} and len(log) == row["chunks"]  # one n=3 request per chunk
+    metrics = pl.read_parquet(config.layout.metrics).to_dicts()
+    assert metrics[0]["consistency"] == 1.0  # the oracle answers every sample alike
+    model = load_schema(ROOT / "schemas", "cover_letter").model
+    assert [s.field for s in score([row], labels, model) if s.accuracy != 1.0] == []
+    assert row["prompt_tokens"] == sum(r["prompt_tokens"] for r in log)

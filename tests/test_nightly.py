@@ -300,7 +300,7 @@ def test_a_dry_run_names_the_documents_over_the_models_context_window(tmp_path: 
     print_plan(planned, console)
     printed = " ".join(console.file.getvalue().split())  # type: ignore[attr-defined]  # as read, not as wrapped
     assert "over the context window: 1 document(s) would not fit the 128,000 tokens gpt-4o-mini reads" in printed
-    assert "pack.txt (~" in printed and "2 chunks" in printed
+    assert "pack.txt (~" in printed and "each is asked in chunks" in printed and "2 chunks)" in printed
 
 
 @pytest.mark.integration

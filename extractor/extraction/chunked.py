@@ -19,6 +19,7 @@ merged into one record (`extraction.merge`), on every path (whole, fields, sampl
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import math
 from collections.abc import Awaitable, Callable, Sequence
@@ -64,7 +65,13 @@ def fixed_chars(config: RunConfig, schema: Schema, system_chars: int, shots: Seq
     static and retrieved examples) and the schema as a tool, or a field question and its demonstrations."""
     if config.resolved_strategy == "fields":
         return len(fields.SYSTEM) + FIELD_QUESTION_CHARS + (DEMO_CHARS if shots else 0)
-    return system_chars + len(json.dumps(schema.model.model_json_schema())) + 64  # the fence and framing
+    return system_chars + _schema_chars(schema.model) + 64  # the fence and framing
+
+
+@functools.cache
+def _schema_chars(model: type[BaseModel]) -> int:
+    """Characters of the schema as the tool a whole-schema request carries, worked out once per schema."""
+    return len(json.dumps(model.model_json_schema()))
 
 
 def chunk_limit(context_tokens: int | None, fixed: int, answer: int, rate: TokenRate) -> int | None:
