@@ -22,6 +22,7 @@ from extractor.store import PERSON, Journal, Labels
 from extractor.testing.fakeserver import FakeOpenAI
 
 from .conftest import ROOT, make_config, server_log, serving, settings, write_docs
+from .test_invoice_evidence import USER_SCHEMA  # a user's invoice-like schema without examples
 
 SCHEMA = load_schema(ROOT / "schemas", "cover_letter")
 RATE = TokenRate(per_char=0.1, completion=7.0, documents=3)  # no tokenizer counts like this: it shows where it went
@@ -96,34 +97,6 @@ def _row(journal_path: Path, doc_id: str) -> dict | None:
 # -- estimates with no earlier run (issue 25: a flat 200 completion tokens; issue 28: the field strategy) -------
 
 
-INVOICE = """
-import datetime as dt
-from decimal import Decimal
-
-from pydantic import BaseModel
-
-
-class LineItem(BaseModel):
-    description: str
-    quantity: float
-    unit_price: Decimal
-    amount: Decimal
-
-
-class Invoice(BaseModel):
-    invoice_number: str
-    invoice_date: dt.date
-    supplier_name: str
-    supplier_vat_id: str | None = None
-    net_amount: Decimal
-    tax_amount: Decimal
-    total_amount: float
-    line_items: list[LineItem] = []
-
-
-MODEL = Invoice
-INSTRUCTIONS = "Extract the invoice's fields as printed; amounts as numbers."
-"""
 
 
 def _invoice_schema(tmp_path: Path, shipped: bool = False) -> Path:
@@ -131,7 +104,7 @@ def _invoice_schema(tmp_path: Path, shipped: bool = False) -> Path:
     the shipped one (schemas/invoice.py, whose examples have 2 and 3 lines) under another name."""
     schemas = tmp_path / "schemas"
     schemas.mkdir(exist_ok=True)
-    source = (ROOT / "schemas" / "invoice.py").read_text() if shipped else textwrap.dedent(INVOICE)
+    source = (ROOT / "schemas" / "invoice.py").read_text() if shipped else textwrap.dedent(USER_SCHEMA)
     (schemas / "my_invoice.py").write_text(source)
     return schemas
 
