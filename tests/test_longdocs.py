@@ -237,3 +237,45 @@ def test_a_sampled_long_document_merges_each_sample_over_the_chunks(
     model = load_schema(ROOT / "schemas", "cover_letter").model
     assert [s.field for s in score([row], labels, model) if s.accuracy != 1.0] == []
     assert row["prompt_tokens"] == sum(r["prompt_tokens"] for r in log)
+
+
+def test_retrieved_examples_are_chosen_once_per_long_document_and_sent_with_every_chunk(
+        tmp_path: Path, oracle: dict[str, dict[str, Any]]) -> None:
+    import json
+    import sqlite3
+
+    from extractor.store import LABELS_FILE, Labels
+
+    labels = {w["doc_id"]: w for w in packs.write_packs(tmp_path / "in", pages=60, names=LETTERS[:1],
+                                                         formats=["txt"], labels=tmp_path / "labels.jsonl")}
+    shown = {}  # two short labeled letters, the examples the pack may be shown
+    for line in (ROOT / "bench" / "labels" / "cover_letters.jsonl").read_text().splitlines():
+        label = json.loads(line)
+        if label["doc_id"] in ("daniel_whitaker.txt", "priya_raman.txt"):
+            shown[label.pop("doc_id")] = label
+    for doc_id in shown:
+        (tmp_path / "in" / doc_id).write_text((ROOT / "inputs" / doc_id).read_text())
+    with serving(context_tokens=4096, anchored=oracle) as server:
+        config = make_config(tmp_path, server, context_tokens=4096, examples="similar:1")
+        with Labels(config.layout.journal) as store:
+            for doc_id, values in shown.items():
+                for name, value in values.items():
+                    store.add(doc_id, name, value, source="labels.jsonl", content_sha256=None, kind=LABELS_FILE)
+        summary = runner.run(config)
+        log = server_log(server)
+    rows = {r["doc_id"]: r for r in pl.read_parquet(config.layout.results).to_dicts()}
+    (pack,) = labels
+    assert summary.failed == 0 and rows[pack]["status"] == "ok" and rows[pack]["chunks"] > 5
+    text = read_text(tmp_path / "in" / pack, max_chars=10**9, timeout_s=60).text
+    mine = [r for r in log if _inner(r["first_user"]) in text]
+    assert len(mine) == rows[pack]["chunks"] and not [r for r in mine if r["status"] != 200]
+    # one choice of examples for the whole document: every chunk's request carries the same second system message
+    examples = {next(m["content"] for m in r["messages"][1:] if m["role"] == "system") for r in mine}
+    assert len(examples) == 1
+    (sent,) = examples
+    assert sum((ROOT / "inputs" / d).read_text()[:200] in sent for d in shown) == 1, "one example, a labeled one"
+    with sqlite3.connect(config.layout.journal) as db:
+        (recorded,) = db.execute("SELECT row_json FROM results WHERE doc_id = ?", (pack,)).fetchone()
+    assert json.loads(recorded)["examples"] in ([d] for d in shown)
+    model = load_schema(ROOT / "schemas", "cover_letter").model
+    assert [s.field for s in score([rows[pack]], labels, model) if s.accuracy != 1.0] == []
