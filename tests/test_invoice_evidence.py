@@ -132,6 +132,17 @@ def test_a_made_up_total_and_a_row_s_number_for_its_quantity_are_flagged(tmp_pat
     assert results.filter(pl.col("doc_id").is_in(list(flags)))["needs_review"].to_list() == [True, True]
     quantity = evidence.filter((pl.col("doc_id") == "us_03.pdf") & (pl.col("field") == "line_items[3].quantity"))
     assert quantity["confidence"].item() < 0.5, "found only outside its row: not trusted"
+    # the sheet a person reviews says why, next to needs_review
+    import csv
+    import types
+
+    from extractor.views.spreadsheets import ExportConfig, export
+
+    offline = types.SimpleNamespace(base_url="http://127.0.0.1:9/v1")  # exporting asks no server
+    path = export(ExportConfig(make_config(tmp_path, offline, input_dir=SAMPLES, schema="invoice"), fmt="csv"))
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        shown = {r["doc_id"]: r["review_flags"] for r in csv.DictReader(fh)}
+    assert shown["de_13.txt"].startswith("total_amount: net ") and shown["us_01.txt"] == ""
 
 
 def test_an_item_quantity_is_not_found_in_the_cents_or_the_date(

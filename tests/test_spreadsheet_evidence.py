@@ -69,7 +69,7 @@ def _summary(path: Path) -> dict[str, tuple[object, object]]:
 def _check_evidence(path: Path) -> None:
     """What a reviewer sees: made-up values filled and said so, found ones quoted, derived ones quiet."""
     header, rows = _cells(path)
-    assert header[:5] == ["doc_id", "status", "needs_review", "grounded", "corrected"]
+    assert header[:6] == ["doc_id", "status", "needs_review", "review_flags", "grounded", "corrected"]
     ada, marta, bob = rows["ada.txt"], rows["marta.pdf"], rows["bob.txt"]
 
     email = ada["email"]
@@ -102,8 +102,8 @@ def _check_evidence(path: Path) -> None:
     assert bob["grounded"].value == 1.0 and bob["grounded"].number_format == "0.0%"
     assert 0 < ada["grounded"].value < 1
     for row in rows.values():  # comments only on field cells
-        assert all(_comment(row[c]) is None for c in ("doc_id", "status", "needs_review", "grounded", "corrected",
-                                                      "model", "extracted_at"))
+        assert all(_comment(row[c]) is None for c in ("doc_id", "status", "needs_review", "review_flags", "grounded",
+                                                      "corrected", "model", "extracted_at"))
 
     summary = _summary(path)
     assert summary["documents"] == (4, None)
@@ -121,7 +121,8 @@ def test_csv_has_needs_review_and_grounded(project: Path) -> None:
     with path.open(newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
         rows = {r["doc_id"]: r for r in reader}
-        assert (reader.fieldnames or [])[:5] == ["doc_id", "status", "needs_review", "grounded", "corrected"]
+        head = ["doc_id", "status", "needs_review", "review_flags", "grounded", "corrected"]
+        assert (reader.fieldnames or [])[:6] == head
     assert rows["ada.txt"]["needs_review"] == "true" and rows["bob.txt"]["needs_review"] == "false"
     assert rows["bob.txt"]["grounded"] == "1.0" and 0 < float(rows["ada.txt"]["grounded"]) < 1
     assert rows["refused.txt"]["needs_review"] == "" and rows["refused.txt"]["grounded"] == ""

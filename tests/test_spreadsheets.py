@@ -63,7 +63,7 @@ def test_xlsx_is_typed_flat_and_formula_free(exported: tuple[Path, ExportConfig]
     assert workbook.sheetnames == ["results", "summary"]
     assert workbook["results"].freeze_panes == "A2"
     header, rows = _sheet_rows(path)
-    assert header[:6] == ["doc_id", "status", "needs_review", "grounded", "corrected", "applicant_name"]
+    assert header[:7] == ["doc_id", "status", "needs_review", "review_flags", "grounded", "corrected", "applicant_name"]
     assert {"salary.min", "salary.max", "salary.currency", "salary.period"} <= set(header)
     ada = rows["ada.txt"]
     assert ada["skills"].value == "Python; SQL"

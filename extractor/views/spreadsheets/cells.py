@@ -22,7 +22,8 @@ from extractor.table import LIST_SEPARATOR, PolarsDataType, child_fields, child_
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 EXPORT_PROPERTY = "extractor export"  # XLSX document property: the id of the export's snapshot
 # Columns people see besides the schema's fields, in this order; only field columns are importable.
-_HEAD = ["doc_id", "status", "needs_review", "grounded", "corrected"]
+# review_flags: why a row needs review besides its values' evidence (a schema's CHECKS, an item's values apart)
+_HEAD = ["doc_id", "status", "needs_review", "review_flags", "grounded", "corrected"]
 _TAIL = ["error_type", "error_message", "cost_usd", "prompt_tokens", "completion_tokens",
          "cached_tokens", "attempts", "latency_s", "model", "schema_version", "run_id", "extracted_at"]
 
@@ -33,6 +34,8 @@ def flatten(frame: pl.DataFrame, schema: Schema) -> pl.DataFrame:
     children = child_fields(schema.model)
     columns: list[pl.Expr] = []
     for name in _HEAD + list(schema.model.model_fields) + _TAIL:
+        if name not in frame.schema and name in _HEAD + _TAIL:
+            continue  # results from before the column existed (review_flags)
         if name in children:
             columns.append(pl.col(name).list.len().cast(pl.Int64).alias(name))
         else:
