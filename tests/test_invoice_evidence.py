@@ -143,6 +143,12 @@ def test_a_made_up_total_and_a_row_s_number_for_its_quantity_are_flagged(tmp_pat
     with path.open(encoding="utf-8-sig", newline="") as fh:
         shown = {r["doc_id"]: r["review_flags"] for r in csv.DictReader(fh)}
     assert shown["de_13.txt"].startswith("total_amount: net ") and shown["us_01.txt"] == ""
+    # and so does the review page
+    from extractor.views.review import ReviewConfig, write_review
+
+    page = write_review(ReviewConfig(settings=make_config(tmp_path, offline, input_dir=SAMPLES, schema="invoice"),
+                                     out=tmp_path / "review.html")).read_text()
+    assert page.count("<h3>Flagged for review</h3>") == 2 and "line_items[3]: its values stand apart" in page
 
 
 def test_an_item_quantity_is_not_found_in_the_cents_or_the_date(

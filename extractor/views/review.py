@@ -78,6 +78,7 @@ class DocReview:
     pages: tuple[int, ...] | None = None
     read_from: Path | None = None  # where the text was read (the source, or the archive)
     no_text: str | None = None  # why the text is not shown
+    flags: list[str] = field(default_factory=list)  # review_flags: a schema's broken checks, unread table cells
     empty: list[str] = field(default_factory=list)  # fields the result gives no value (`company`, `salary.max`)
     unjudged: bool = False  # eval found the confidence of this document's model uninformative: no green badge
     # Pages read by OCR: page -> (its image as a data URI, how it was read), for the page images with boxes.
@@ -145,7 +146,7 @@ def build_review(config: ReviewConfig) -> ReviewData:
             needs_review=bool(row.get("needs_review")), values=evidence.get(row["doc_id"], []),
             source_path=row.get("source_path"), content_sha256=row.get("content_sha256"), error=error,
             model=row.get("model"), extracted_at=_when(extracted),
-            empty=_empty_fields(row) if status == "ok" else []))
+            empty=_empty_fields(row) if status == "ok" else [], flags=list(row.get("review_flags") or [])))
     verdict = read_verdict(layout.calibration)
     if verdict is not None and verdict.uninformative:
         judged = set(verdict.model.split(","))
@@ -497,6 +498,9 @@ def _doc_html(n: int, doc: DocReview) -> str:
         body.append(f'<p class="meta">read from <span class="id">{_e(doc.read_from)}</span> (archived)</p>')
     if doc.error:
         body.append(f'<p class="why">{_e(doc.error)}</p>')
+    if doc.flags:
+        body.append("<h3>Flagged for review</h3><ul class=\"flags\">"
+                    + "".join(f"<li>{_e(flag)}</li>" for flag in doc.flags) + "</ul>")
     if doc.status == "ok" and not doc.values:
         body.append('<p class="empty">No evidence recorded for this result (it was extracted before evidence '
                     "existed, or it has no value).</p>")
