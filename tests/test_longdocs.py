@@ -279,3 +279,24 @@ def test_retrieved_examples_are_chosen_once_per_long_document_and_sent_with_ever
     assert json.loads(recorded)["examples"] in ([d] for d in shown)
     model = load_schema(ROOT / "schemas", "cover_letter").model
     assert [s.field for s in score([rows[pack]], labels, model) if s.accuracy != 1.0] == []
+
+
+def test_the_context_is_an_experiment_variant_measured_like_any_other(
+        tmp_path: Path, oracle: dict[str, dict[str, Any]]) -> None:
+    from extractor.ladder.experiment import ExperimentConfig, run_experiment
+
+    packs.write_packs(tmp_path / "in", pages=60, names=LETTERS[:1], formats=["txt"], labels=tmp_path / "l.jsonl")
+    with serving(context_tokens=8192, anchored=oracle) as server:
+        config = make_config(tmp_path, server)
+        report = run_experiment(ExperimentConfig(settings=config, labels_file=tmp_path / "l.jsonl",
+                                                 variants=("context_tokens=4096", "context_tokens=8192")))
+        log = server_log(server)
+    assert report.exit_code == 0 and not [r for r in log if r["status"] != 200], "each variant's chunks fit"
+    overall = {v.spec: v.overall for v in report.variants}
+    small, large = overall["context_tokens=4096"], overall["context_tokens=8192"]
+    assert small["accuracy"] == large["accuracy"] == 1.0
+    # the smaller context asks the same pack in more, smaller requests: what the variant names is what ran
+    assert small["requests_per_doc"] > 1.5 * large["requests_per_doc"] > 1.5
+    assert small["prompt_tokens_per_doc"] > large["prompt_tokens_per_doc"], "the fixed prompt repeats per chunk"
+    assert sum(r["prompt_tokens"] for r in log) == pytest.approx(
+        small["prompt_tokens_per_doc"] + large["prompt_tokens_per_doc"])
