@@ -53,8 +53,8 @@ OVERLAP_SHARE = 0.1  # of a chunk, repeated from the one before: a value cut by 
 MIN_CHUNK_CHARS = 400  # below this a chunk holds too little to answer from: the context is too small
 
 
-def answer_tokens(config: RunConfig) -> int:
-    """Room a request leaves for its answer."""
+def answer_room(config: RunConfig) -> int:
+    """Room a request leaves for its answer (not `llm.tokens.answer_tokens`, the estimate of what an answer costs)."""
     if config.resolved_strategy == "fields":
         return FIELD_ANSWER_TOKENS
     return config.max_tokens or ANSWER_TOKENS

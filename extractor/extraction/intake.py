@@ -211,7 +211,7 @@ class Intake:
         if self.schema is None:
             return (Chunk(0, 0, len(text), text),)
         fixed = chunked.fixed_chars(self.config, self.schema, system_chars, shots)
-        limit = chunked.chunk_limit(self.context_tokens, fixed, chunked.answer_tokens(self.config), self.budget.rate)
+        limit = chunked.chunk_limit(self.context_tokens, fixed, chunked.answer_room(self.config), self.budget.rate)
         return chunked.plan_chunks(text, pages, limit)
 
     def chunk_messages(self, ready: Ready, chunk: Chunk) -> list[dict[str, str]]:
