@@ -293,9 +293,9 @@ def test_an_ocr_read_document_is_keyed_by_the_ocr_engine_and_a_rerun_carries_it(
     engine = ocr_engine()
     assert engine is not None
     sha = row["content_sha256"]
-    with_ocr = config.document_key("scan.png", sha, version, ocr=engine)
-    assert with_ocr != config.document_key("scan.png", sha, version)
-    assert with_ocr != config.document_key("scan.png", sha, version, ocr=engine.replace("rapidocr ", "rapidocr 0."))
+    with_ocr = config.document_key(sha, version, sampled=False, ocr=engine)
+    assert with_ocr != config.document_key(sha, version, sampled=False)
+    assert with_ocr != config.document_key(sha, version, sampled=False, ocr=engine.replace("rapidocr ", "rapidocr 0."))
     import sqlite3
 
     with sqlite3.connect(config.layout.journal) as db:
