@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
+import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -152,3 +154,14 @@ def write_experiments(path: Path, variants: list[dict[str, Any]]) -> None:
     if path.exists():
         frame = pl.concat([pl.read_parquet(path), frame])
     frame.write_parquet(path)
+
+
+def load_script(path: Path, name: str) -> Any:
+    """A script of scripts/ or bench/ (not a package) imported as module `name`, registered in sys.modules (its
+    dataclasses look their module up there)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None, path
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

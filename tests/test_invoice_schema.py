@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -15,18 +13,14 @@ from pydantic import ValidationError
 from extractor.schemas import load_schema
 from extractor.values.detect import written_number
 
-ROOT = Path(__file__).resolve().parent.parent
+from .conftest import ROOT, load_script
+
 SAMPLES = ROOT / "samples" / "invoices"
 LABELS = ROOT / "bench" / "labels" / "invoices.jsonl"
 
 
 def _script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("make_invoices_under_test", ROOT / "scripts" / "make_invoices.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script(ROOT / "scripts" / "make_invoices.py", "make_invoices_under_test")
 
 
 make_invoices = _script()

@@ -3,7 +3,6 @@ context that answers each chunk only with what that chunk shows (scripts/make_lo
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,19 +16,14 @@ from extractor.extraction.plan import plan
 from extractor.llm.tokens import answer_tokens
 from extractor.schemas import load_schema
 from extractor.values.metrics import score
-from tests.conftest import ROOT, make_config, server_log, serving
+from tests.conftest import ROOT, load_script, make_config, server_log, serving
 
 SCRIPT = ROOT / "scripts" / "make_long_documents.py"
 LETTERS = ("jonas_berg", "anna_schmidt")
 
 
 def _script() -> Any:
-    spec = importlib.util.spec_from_file_location("make_long_documents_under_test", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT, "make_long_documents_under_test")
 
 
 packs = _script()

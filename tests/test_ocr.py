@@ -7,7 +7,6 @@ read in the `integration` tests; bench/ocr.py reads all of it.
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import struct
@@ -28,7 +27,7 @@ from extractor.schemas import load_schema
 from extractor.testing.fakeserver import oracle_answers
 from extractor.values.evidence import Grounder, Leaf, derived_fields, leaves
 
-from .conftest import ROOT, make_config, serving, write_docs
+from .conftest import ROOT, load_script, make_config, serving, write_docs
 
 rapidocr = pytest.importorskip("rapidocr", reason="the OCR extra is not installed (pip install -e '.[ocr]')")
 # Runs the OCR models: a few seconds a small page on 2 quiet cores, a minute when they are shared.
@@ -38,11 +37,7 @@ FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 
 
 def _scans_module() -> Any:
-    spec = importlib.util.spec_from_file_location("make_scans_under_test", ROOT / "bench" / "make_scans.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(ROOT / "bench" / "make_scans.py", "make_scans_under_test")
 
 
 def small_page(lines: list[str], size: int = 34, width: int = 1100) -> Any:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 import zipfile
 from pathlib import Path
 from types import ModuleType
@@ -14,18 +12,14 @@ from pydantic import ValidationError
 
 from extractor.schemas import load_schema
 
-ROOT = Path(__file__).resolve().parent.parent
+from .conftest import ROOT, load_script
+
 SCRIPT = ROOT / "scripts" / "make_resumes.py"
 REAL_DATA = ROOT.parent / "shared" / "datasets" / "resumes-dotin"
 
 
 def _script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("make_resumes_under_test", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT, "make_resumes_under_test")
 
 
 make_resumes = _script()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import email.message
-import importlib.util
 import json
 import shutil
 import sys
@@ -17,7 +16,7 @@ from extractor.config import build_config
 from extractor.errors import ConfigError
 from extractor.extraction.routing import plan_routed, run_routed
 from extractor.testing.fakeserver import FakeOpenAI
-from tests.conftest import ROOT, make_config, server_log, serving, write_docs
+from tests.conftest import ROOT, load_script, make_config, server_log, serving, write_docs
 
 RESUMES = ROOT.parent / "shared" / "datasets" / "resumes-dotin" / "545_cvs_train_v2.zip"
 LETTER_LABELS = [json.loads(line)
@@ -38,12 +37,7 @@ NONE_KEYS = ("Lemon drizzle cake", "Minutes of the board meeting", "NOTICE TO RE
 
 
 def _make_resumes() -> Any:
-    spec = importlib.util.spec_from_file_location("make_resumes_for_routing", ROOT / "scripts" / "make_resumes.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script(ROOT / "scripts" / "make_resumes.py", "make_resumes_for_routing")
 
 
 def resumes(out: Path, limit: int = 20) -> list[dict[str, Any]]:
