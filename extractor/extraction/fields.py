@@ -8,24 +8,28 @@ about a document. So, per document:
 2. values whose type says what they are come from deterministic finders (`extractor.values.detect`): e-mail
    addresses, phone numbers, URLs, dates, durations, money amounts, the language. One candidate is
    used directly; several are offered to the model as the only choices (an enum grammar);
-3. a place, the organization a letter is addressed to, and a list of skills or tools come from the letter's
+3. a value a business document prints next to its label ("Invoice no.: INV-7", "Total due $4,485.65", "Rechnung
+   an" over the customer's name; `extractor.values.printed`), and the issuer's letterhead, for the fields whose
+   names say they are such a value (`invoice_number`, `due_date`, `total_amount`, `supplier_name`, ...): a value
+   printed so stands without a question; without one, the field is asked as below;
+4. a place, the organization a letter is addressed to, and a list of skills or tools come from the letter's
    conventions first (`extractor.values.places`, `extractor.values.letters`): an address line or "based in ..."
    completed to "City, Country" by a gazetteer, the address block, the salutation or "the role at X" (never the
    writer's current employer), the things its sentences list. One such value stands; several go to the model
    as choices; without any, the field is a question like the others;
-4. every other field is one question, generated from the schema (name, description, type), its
+5. every other field is one question, generated from the schema (name, description, type), its
    answer constrained by a JSON schema built from that field (enums a choice, numbers a number,
    strings and lists bounded), which the server turns into a grammar;
-5. string answers are snapped to a span of the document (`evidence.Grounder`: exact, normalized,
+6. string answers are snapped to a span of the document (`evidence.Grounder`: exact, normalized,
    fuzzy); an answer the document does not support becomes null, so a small model can neither invent
    a value nor copy one from the schema's few-shot examples (which are never sent either) or from the
    retrieved examples;
-6. with `--examples similar:K`, each question is preceded by short demonstrations from the retrieved
+7. with `--examples similar:K`, each question is preceded by short demonstrations from the retrieved
    examples (`examples.Shot`): that field's labeled value in a similar document, with the snippet of that
    document it was copied from. They go after the document and before the question, so the document-first
    prefix stays byte-identical; without retrieved examples the prompts are exactly what they were. An
    answer that is a demonstration's value this document does not support is asked once more without them;
-7. the result goes through the schema's pydantic validation; a field that fails it becomes null
+8. the result goes through the schema's pydantic validation; a field that fails it becomes null
    (a required one falls back to its empty value) instead of failing the document.
 """
 
@@ -47,7 +51,7 @@ from extractor.extraction.prompts import defuse, wrap_document
 from extractor.extraction.retrieval import Shot
 from extractor.llm.transport import CallMeter
 from extractor.schemas import Schema, field_kinds, unwrap
-from extractor.values import detect, letters, places, tables
+from extractor.values import detect, letters, places, printed, tables
 from extractor.values.evidence import Grounder, Leaf, cue_words, fold, grounded_as
 
 log = logging.getLogger("extractor.extraction.fields")
@@ -338,6 +342,8 @@ class FieldExtractor:
             return values if any(v not in (None, [], "") for v in values.values()) else None
         if info.nested is not None:
             return await self._records(info)
+        if not info.is_list and (found := self.printed(info)) is not None:
+            return found
         if _is_language(info):
             return self.language
         if info.options is not None and not info.is_list:
@@ -369,6 +375,20 @@ class FieldExtractor:
         if _is_addressee(info):
             return await self._addressee(info)
         return await self._string(info)
+
+    # -- what a business document prints next to its labels (extractor.values.printed) ----------------------
+
+    def printed(self, info: FieldInfo) -> Any:
+        """The value printed under the label of the field's concept ("Invoice no.", "Total due", "Rechnung an";
+        `printed.concept` reads the concept from the field's name), typed as the field; None where the field is
+        no such concept or the document prints no readable value for it (the field is then asked as before)."""
+        value = printed.value(self.text, info.name, info.kind, self.language)
+        if value is None:
+            return None
+        base = _base_type(info)
+        if base is int and isinstance(value, float):
+            return round(value)
+        return value
 
     # -- what a letter's conventions say (extractor.values.places, extractor.values.letters) -----------------
 

@@ -9,6 +9,7 @@ or to offer to the model as the only choices. Maintained libraries do the parsin
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import re
 from dataclasses import dataclass
@@ -102,6 +103,14 @@ def _dates(text: str, language: str | None) -> list[Candidate]:
     from dateparser.search import search_dates
 
     languages = [language] if language else None
+    original = text
+    # French ordinals of the first day ("1er novembre 2026") are no date to dateparser: searched as "1 novembre",
+    # offsets mapped back past each cut
+    cuts = [m.start(1) + 1 for m in _ORDINAL_FIRST.finditer(text)]
+    text = _ORDINAL_FIRST.sub(r"\1", text)
+
+    def back(offset: int) -> int:
+        return offset + sum(2 for n, cut in enumerate(cuts) if cut - 2 * n <= offset)
     try:
         hits = search_dates(text, languages=languages,
                             settings={"REQUIRE_PARTS": ["day", "month", "year"], "PREFER_DAY_OF_MONTH": "first"}) or []
@@ -121,8 +130,33 @@ def _dates(text: str, language: str | None) -> list[Candidate]:
         if start < 0:
             continue
         position = start + len(written)
-        out.append(Candidate(written.strip(), start, start + len(written), when.date()))
+        first, last = back(start), back(start + len(written) - 1) + 1
+        out.append(Candidate(original[first:last].strip(), first, last,
+                             _numeric_order(written.strip(), when.date(), language)))
     return out
+
+
+_ORDINAL_FIRST = re.compile(r"\b(1)(?:er|re)(?=\s)", re.IGNORECASE)
+_NUMERIC_DATE = re.compile(r"(\d{1,2})([./-])(\d{1,2})\2((?:19|20)\d{2})")
+
+
+def _numeric_order(written: str, parsed: dt.date, language: str | None) -> dt.date:
+    """A date written in digits, in the order its writer meant: dotted or dashed ("11.09.2026") is day first in
+    every locale that writes it so; slashed is month first in English ("10/31/2026") and day first elsewhere
+    ("11/09/2026" in French), unless only the other order is a date. dateparser read "11.09.2026" as 9 November
+    even with languages=["de"] (measured: 7 of the 30 sample invoices' dates)."""
+    match = _NUMERIC_DATE.fullmatch(written)
+    if match is None:
+        return parsed
+    first, mark, second, year = int(match.group(1)), match.group(2), int(match.group(3)), int(match.group(4))
+    day_first = mark in ".-" or (language or "en") != "en"
+    orders = [(first, second), (second, first)] if day_first else [(second, first), (first, second)]
+    for day, month in orders:
+        try:
+            return dt.date(year, month, day)
+        except ValueError:
+            continue
+    return parsed
 
 
 # -- durations ("three months", "6 weeks", "quatre années et demie") -----------------------------------------
@@ -204,6 +238,11 @@ def _iso_codes() -> frozenset[str]:
     from babel.numbers import list_currencies
 
     return frozenset(list_currencies())
+
+
+def money_codes() -> frozenset[str]:
+    """The ISO 4217 codes babel knows."""
+    return _iso_codes()
 
 
 @functools.cache

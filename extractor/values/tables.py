@@ -71,6 +71,23 @@ def _number(text: str) -> float | None:
     return written_number(text)
 
 
+_LEADING_NUMBER = re.compile(rf"[-−(]?\s?(?:{_CURRENCY}\s?)?[-−]?{_DIGITS}\)?(?:\s?(?:{_CURRENCY}))?(?=\s|$|[;,)])")
+
+
+def leading_amount(text: str) -> tuple[float, int] | None:
+    """(the amount, where it ends) of the one amount `text` starts with, as a table's number cell is read ("$4,485.65
+    (paid)", "285,34 € zzgl."); None where it starts with anything else."""
+    text = text.rstrip()
+    match = _LEADING_NUMBER.match(text)
+    while match is not None:
+        number = _number(match.group(0))
+        if number is not None:
+            return number, match.end()
+        # a trailing code that is no currency ("19.00 USt") or a grouping read too far: one character less
+        match = _LEADING_NUMBER.match(text[: match.end() - 1]) if match.end() > 1 else None
+    return None
+
+
 @functools.cache
 def _codes() -> frozenset[str]:
     from babel.numbers import list_currencies
