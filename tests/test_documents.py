@@ -372,6 +372,17 @@ def test_html_to_text_drops_aria_chrome_and_hidden() -> None:
     assert html_to_text(html) == "kept"
 
 
+def test_an_html_header_with_content_is_kept_and_one_of_links_only_is_dropped_as_chrome() -> None:
+    invoice = ('<body><header><nav><a href="/">Home</a></nav><div class="supplier"><p>Bürobedarf Zürich AG<br>'
+               'Seefeldstrasse 21, 8008 Zürich</p></div></header><h1>Rechnung</h1><p>Rechnungsnummer: RG-7</p></body>')
+    assert html_to_text(invoice).splitlines() == ["Bürobedarf Zürich AG", "Seefeldstrasse 21, 8008 Zürich", "",
+                                                  "Rechnung", "", "Rechnungsnummer: RG-7"]
+    site = ('<body><header><a href="/"><img alt="ACME" src="logo.png"></a> <a href="/blog">Blog</a> | '
+            '<a href="/about">About</a><nav><a href="/x">Menu</a></nav></header>'
+            '<div role="banner"><a href="/">ACME</a></div><p>Dear team,</p></body>')
+    assert html_to_text(site) == "Dear team,"
+
+
 def test_html_definition_lists_and_sections_put_labels_and_values_on_lines_of_their_own() -> None:
     html = ("<dl><dt>Invoice date</dt><dd>1 October 2026</dd><dt>Due date</dt><dd>31 October 2026</dd></dl>"
             "<section>Net 30</section><section>Total $3,088.34</section>")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import codecs
+import copy
 import email
 import email.policy
 import functools
@@ -28,12 +29,16 @@ OCR_BELOW_CHARS = 10
 Parsed = str | list[ParsedPage]
 
 # Elements that are never content: code, styling, page chrome around the main text, and what a browser
-# would not show (the hidden attribute, aria-hidden, an inline display:none or visibility:hidden).
-_HTML_DROP = ["script", "style", "noscript", "template", "svg", "nav", "header", "footer", "aside",
+# would not show (the hidden attribute, aria-hidden, an inline display:none or visibility:hidden). A page's
+# <header> (or role=banner) is chrome only when it holds nothing but navigation (`_HTML_BANNER_XPATH`): an
+# invoice's <header> is where its supplier block stands.
+_HTML_DROP = ["script", "style", "noscript", "template", "svg", "nav", "footer", "aside",
               "form", "iframe", "button", "select", "head"]
+_HTML_BANNER_XPATH = "//header | //*[@role='banner']"
+_HTML_LINKS_XPATH = ".//a | .//img | .//picture"  # what a banner of links and a logo shows besides navigation
 _HTML_DROP_XPATH = " | ".join(
     [f"//{tag}" for tag in _HTML_DROP]
-    + ["//*[@role='navigation' or @role='banner' or @role='contentinfo']", "//*[@hidden]",
+    + ["//*[@role='navigation' or @role='contentinfo']", "//*[@hidden]",
        "//*[@aria-hidden='true']",
        "//*[contains(translate(@style, 'ABDEHILNOPSTVY ', 'abdehilnopstvy'), 'display:none')]",
        "//*[contains(translate(@style, 'ABDEHILNOPSTVY ', 'abdehilnopstvy'), 'visibility:hidden')]"])
@@ -280,9 +285,23 @@ def html_to_text(html: str) -> str:
     for node in tree.xpath(_HTML_DROP_XPATH):
         if node.getparent() is not None:  # an ancestor may already have been dropped
             node.drop_tree()  # keeps the tail: text after the element belongs to its parent
+    for node in tree.xpath(_HTML_BANNER_XPATH):
+        if node.getparent() is not None and not _banner_content(node):
+            node.drop_tree()
     text = Inscriptis(tree, ParserConfig(css=_html_css(), display_links=False, display_images=False)).get_text()
     lines = [line.strip() for line in text.splitlines()]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def _banner_content(node: Any) -> bool:
+    """A <header> carries content besides navigation: text outside its links and logo (its <nav> is gone already).
+    "<header><a>Home</a> | <a>Blog</a></header>" is chrome; "<header><p>Bürobedarf Zürich AG<br>...</p></header>"
+    is an invoice's supplier block."""
+    bare = copy.deepcopy(node)
+    for link in bare.xpath(_HTML_LINKS_XPATH):
+        if link.getparent() is not None:
+            link.drop_tree()
+    return bool(re.search(r"[^\W_]", bare.text_content() or ""))
 
 
 def _parse_html(raw: bytes) -> str:

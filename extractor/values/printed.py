@@ -237,7 +237,8 @@ def concept(name: str, kind: str) -> str | None:
         if any(a <= words for a in alternatives):
             fits = kind == wanted or (wanted == "text" and kind == "text") or (
                 wanted == "currency" and kind in ("currency", "text"))
-            return found if fits else None
+            if fits:
+                return found
     return None
 
 
@@ -268,7 +269,16 @@ def _tax_id(item: Printed) -> str | None:
 
 def _name(item: Printed) -> str | None:
     """A party's name: the value up to its first comma when an address follows it on the same line."""
-    value = re.split(r",\s+(?=\d)|\s+<", item.text, maxsplit=1)[0].strip(" ,;")
+    from extractor.values import letters
+
+    # "Bakkerij de Molen B.V., Dorpsstraat 3, Zeist", "Nordlicht Design Ltd, Hamburg": the name, not its address;
+    # "Acme, Inc." is one name
+    parts = re.split(r"\s+<", item.text, maxsplit=1)[0].split(", ")
+    value = parts[0]
+    if len(parts) > 1 and letters.legal_form(value) is None and len(parts[1].split()) <= 2 and \
+            letters.legal_form(f"{value} {parts[1]}") is not None:
+        value = f"{value}, {parts[1]}"
+    value = value.strip(" ,;")
     if not re.search(r"[^\W\d_]", value) or _is_label(value) or "@" in value:
         return None
     return value
