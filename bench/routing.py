@@ -10,8 +10,8 @@ the 30 sample invoices (`samples/invoices`) where an invoice schema exists.
     python bench/routing.py --only 1,2       # some of them
     python bench/routing.py --run-docs 12    # (3) on every 5th document only (the whole folder by default)
 
-0. **The hints alone** (the schemas' `KEYWORDS`, no model): how many documents they decide, and how many of
-   those right. Seconds in all.
+0. **The hints alone** (the schemas' `KEYWORDS` and `SHAPES`, no model): how many documents they decide (a kind,
+   or "none" where no candidate's hint is in it at all), and how many of those right. Seconds in all.
 1. **The question alone**: every document asked the constrained question (schema names and "none"), no hints,
    no neighbours: the embedded model's own accuracy at it, and its seconds per document.
 2. **The cascade** (what `--schema auto` decides: hints, then the question for the rest), every document, no
@@ -78,18 +78,21 @@ async def hints_only(work: Path, truth: dict[str, str]) -> None:
     cfg = config(work, "out-hints")
     hints = routing.Hints(load_candidates(cfg.schemas_dir))
     reader = DocumentReader(max_chars=cfg.max_chars, timeout_s=cfg.parse_timeout_s)
-    decided, right, started = 0, 0, time.perf_counter()
+    decided, right, started = Counter(), Counter(), time.perf_counter()
     try:
         for src in discover(cfg.input_dir):
             text = (await reader.read(src, DocumentReader.small_text(src))).text
-            decision = hints.decide(hints.hits(text))
+            hits = hints.hits(text)
+            decision = hints.decide(hits) or hints.abstain(hits)
             if decision is not None:
-                decided += 1
-                right += decision.schema == truth[src.doc_id]
+                decided[decision.method] += 1
+                right[decision.method] += (decision.schema or NONE_OF_THEM) == truth[src.doc_id]
     finally:
         reader.close()
-    print(f"(0) the hints alone: decided {decided}/{len(truth)} documents, {right}/{decided} of them right "
-          f"({time.perf_counter() - started:.1f} s, reading included)", flush=True)
+    n = sum(decided.values())
+    print(f"(0) the hints alone (keywords and shapes): decided {n}/{len(truth)} documents, "
+          f"{sum(right.values())}/{n} of them right (" + ", ".join(f"{m} {right[m]}/{k}" for m, k in decided.items())
+          + f"; {time.perf_counter() - started:.1f} s, reading included)", flush=True)
 
 
 async def model_only(work: Path, truth: dict[str, str]) -> None:
