@@ -349,8 +349,11 @@ def test_the_cli_routes_a_folder_lists_the_unknown_kinds_and_takes_a_re_route(tm
         planned = cli("run", str(tmp_path / "in"), "--schema", "auto", "--dry-run", *common)
         assert planned.returncode == 0, planned.stderr
         assert "routing questions to ask: 1" in planned.stdout and "keywords" in planned.stdout
-        done = cli("run", str(tmp_path / "in"), "--schema", "auto", *common)
+        done = cli("run", str(tmp_path / "in"), "--schema", "auto", "--xlsx", *common)
         assert done.returncode == 0, done.stderr
+        # --xlsx: each schema's sheet and the routes sheet
+        assert (tmp_path / "out" / "cover_letter" / "results.xlsx").is_file()
+        assert f"wrote {tmp_path / 'out' / '_routing' / 'routes.xlsx'}" in done.stdout
         assert "recipe.txt: of no known kind: none of cover_letter, invoice, resume" in " ".join(done.stdout.split())
         rerouted = cli("route", "recipe.txt", "cover_letter", "--output", str(tmp_path / "out"))
         assert rerouted.returncode == 0 and "recipe.txt -> cover_letter" in rerouted.stdout
@@ -442,3 +445,43 @@ def test_the_question_offers_the_likeliest_kind_first_and_an_unknown_shape_is_re
         'SHAPES = ["date-ranges", "headings"]', 'SHAPES = ["date-range"]'))
     with pytest.raises(ConfigError, match=r"resume\.py: SHAPES \['date-range'\] are not shapes"):
         Hints(load_candidates(schemas))
+
+
+def test_the_routes_sheet_shows_each_documents_kind_how_decided_and_how_sure_and_comes_back_as_re_routes(
+        tmp_path: Path) -> None:
+    import openpyxl
+
+    from extractor.errors import ExportRefused
+    from extractor.extraction.routing import import_routes
+    from extractor.views.spreadsheets import ExportConfig, export_routes
+
+    write_docs(tmp_path / "in", {"letter.txt": LETTER, "short.txt": SHORT, "recipe.txt": RECIPE})
+    answers = {"Orbital": {"kind": "resume", "name": "Ines"}, "Lisbon Freight": {"applicant_name": "Ines Duarte"}}
+    with serving(answers=answers) as server:
+        cfg = make_config(tmp_path, server, schema="auto")
+        run_routed(cfg)
+        sheet = export_routes(ExportConfig(settings=cfg))
+        assert sheet == tmp_path / "out" / "_routing" / "routes.xlsx"
+        book = openpyxl.load_workbook(sheet)
+        rows = list(book["routes"].iter_rows(values_only=True))
+        header = list(rows[0])
+        assert header[:4] == ["doc_id", "schema_name", "method", "confidence"]
+        got = {r[0]: dict(zip(header, r, strict=True)) for r in rows[1:]}
+        assert (got["letter.txt"]["schema_name"], got["letter.txt"]["method"]) == ("cover_letter", "keywords")
+        assert (got["recipe.txt"]["schema_name"], got["recipe.txt"]["method"]) == (None, "abstained")
+        assert (got["short.txt"]["schema_name"], got["short.txt"]["method"]) == ("resume", "model")
+        assert 0 < got["short.txt"]["confidence"] <= 1 and got["short.txt"]["cost_usd"] > 0
+        # A reviewer corrects short.txt in the sheet: not exported over until imported, then followed.
+        column = header.index("schema_name") + 1
+        number = [r[0] for r in rows].index("short.txt") + 1
+        book["routes"].cell(row=number, column=column, value="cover_letter")
+        book.save(sheet)
+        with pytest.raises(ExportRefused, match=r"short\.txt"):
+            export_routes(ExportConfig(settings=cfg))
+        assert import_routes(cfg, sheet).stored == [("short.txt", "cover_letter")]
+        assert import_routes(cfg, sheet).stored == [], "imported once: the same sheet again stores nothing"
+        export_routes(ExportConfig(settings=cfg, fmt="csv"))
+        again = run_routed(cfg)
+    assert again.moved == [["short.txt", "resume", "cover_letter"]]
+    csv_rows = (tmp_path / "out" / "_routing" / "routes.csv").read_text(encoding="utf-8-sig").splitlines()
+    assert csv_rows[0].startswith("doc_id,schema_name,method,confidence")

@@ -785,11 +785,29 @@ def reroute(config: RunConfig, changes: Sequence[tuple[str, str]], *, source: st
 
 def import_routes(config: RunConfig, path: Path) -> RerouteReport:
     """Re-routes from a sheet (.csv, .xlsx or .parquet with `doc_id` and `schema_name` or `schema` columns, e.g.
-    routes.parquet edited): the rows whose schema differs from the document's route now."""
+    routes.xlsx or routes.parquet edited): the rows whose schema differs from the document's route now."""
     rows = _sheet_rows(path)
+    changes, bad = _sheet_changes(config, path, rows)
+    report = reroute(config, changes, source=f"sheet:{path.name}")
+    report.rows_read = len(rows)
+    report.rejected[:0] = bad
+    return report
+
+
+def pending_reroutes(config: RunConfig, path: Path) -> list[str]:
+    """The documents whose kind a person changed in the routes sheet `path` and that are not re-routed yet (an
+    export over it would lose them); [] when the file is not there."""
+    if not path.is_file():
+        return []
+    return [doc_id for doc_id, _ in _sheet_changes(config, path, _sheet_rows(path))[0]]
+
+
+def _sheet_changes(config: RunConfig, path: Path, rows: list[dict[str, Any]]
+                   ) -> tuple[list[tuple[str, str]], list[str]]:
     store = Routes.open_readonly(config.routing_layout.store)
     changes: list[tuple[str, str]] = []
     bad: list[str] = []
+    reroutes = store.reroutes() if store is not None else {}
     try:
         for number, row in enumerate(rows, start=2):
             doc_id = str(row.get("doc_id") or "").strip()
@@ -799,18 +817,15 @@ def import_routes(config: RunConfig, path: Path) -> RerouteReport:
                 bad.append(f"{path.name} row {number}: no doc_id")
                 continue
             now = store.latest_route(doc_id) if store is not None else None
-            if now is not None and (now.get("schema_name") or NONE_OF_THEM) == wanted and now.get("method") != "label":
-                continue  # unchanged: the route stands as the signals decided it
-            if now is not None and now.get("method") == "label" and (now.get("schema_name") or NONE_OF_THEM) == wanted:
-                continue
+            if now is not None and (now.get("schema_name") or NONE_OF_THEM) == wanted:
+                continue  # unchanged: the route stands as it was decided (by the signals or a reviewer)
+            if doc_id in reroutes and reroutes[doc_id][0] == wanted:
+                continue  # re-routed so already (imported before; the next run follows it)
             changes.append((doc_id, wanted))
     finally:
         if store is not None:
             store.close()
-    report = reroute(config, changes, source=f"sheet:{path.name}")
-    report.rows_read = len(rows)
-    report.rejected[:0] = bad
-    return report
+    return changes, bad
 
 
 def _sheet_rows(path: Path) -> list[dict[str, Any]]:
