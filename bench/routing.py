@@ -8,10 +8,11 @@ the 30 sample invoices (`samples/invoices`) where an invoice schema exists.
 
     python bench/routing.py                  # all four measurements below
     python bench/routing.py --only 1,2       # some of them
-    python bench/routing.py --run-docs 12    # (3) on every 5th document only (the whole folder by default)
+    python bench/routing.py --run-docs 12    # (3) on a spread of 12 documents only (the whole folder by default)
+    python bench/routing.py --only 3 --run-docs 12 --run-kinds cover_letter,resume,none   # ... without invoices
 
-0. **The hints alone** (the schemas' `KEYWORDS`, no model): how many documents they decide, and how many of
-   those right. Seconds in all.
+0. **The hints alone** (the schemas' `KEYWORDS` and `SHAPES`, no model): how many documents they decide (a kind,
+   or "none" where no candidate's hint is in it at all), and how many of those right. Seconds in all.
 1. **The question alone**: every document asked the constrained question (schema names and "none"), no hints,
    no neighbours: the embedded model's own accuracy at it, and its seconds per document.
 2. **The cascade** (what `--schema auto` decides: hints, then the question for the rest), every document, no
@@ -78,18 +79,21 @@ async def hints_only(work: Path, truth: dict[str, str]) -> None:
     cfg = config(work, "out-hints")
     hints = routing.Hints(load_candidates(cfg.schemas_dir))
     reader = DocumentReader(max_chars=cfg.max_chars, timeout_s=cfg.parse_timeout_s)
-    decided, right, started = 0, 0, time.perf_counter()
+    decided, right, started = Counter(), Counter(), time.perf_counter()
     try:
         for src in discover(cfg.input_dir):
             text = (await reader.read(src, DocumentReader.small_text(src))).text
-            decision = hints.decide(hints.hits(text))
+            hits = hints.hits(text)
+            decision = hints.decide(hits) or hints.abstain(hits)
             if decision is not None:
-                decided += 1
-                right += decision.schema == truth[src.doc_id]
+                decided[decision.method] += 1
+                right[decision.method] += (decision.schema or NONE_OF_THEM) == truth[src.doc_id]
     finally:
         reader.close()
-    print(f"(0) the hints alone: decided {decided}/{len(truth)} documents, {right}/{decided} of them right "
-          f"({time.perf_counter() - started:.1f} s, reading included)", flush=True)
+    n = sum(decided.values())
+    print(f"(0) the hints alone (keywords and shapes): decided {n}/{len(truth)} documents, "
+          f"{sum(right.values())}/{n} of them right (" + ", ".join(f"{m} {right[m]}/{k}" for m, k in decided.items())
+          + f"; {time.perf_counter() - started:.1f} s, reading included)", flush=True)
 
 
 async def model_only(work: Path, truth: dict[str, str]) -> None:
@@ -144,9 +148,13 @@ async def cascade(work: Path, truth: dict[str, str]) -> None:
                   f"({d and d.method}: {row['error_message']})")
 
 
-def routed_run(work: Path, truth: dict[str, str], docs: int) -> None:
+def routed_run(work: Path, truth: dict[str, str], docs: int, kinds: set[str] | None = None) -> None:
     import polars as pl
 
+    if kinds:  # only these kinds in the run (the others' files removed)
+        for doc_id in [d for d, kind in truth.items() if kind not in kinds]:
+            (work / "in" / doc_id).unlink()
+        truth = {d: k for d, k in truth.items() if k in kinds}
     if docs and docs < len(truth):  # every k-th document: a spread over the kinds, the same one each time
         keep = set(sorted(truth)[:: max(1, len(truth) // docs)][:docs])
         for doc_id in sorted(truth):
@@ -179,6 +187,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="0,1,2,3", help="which measurements, e.g. 0,2")
     parser.add_argument("--run-docs", type=int, default=0, help="(3) on this many documents (0: all)")
+    parser.add_argument("--run-kinds", default="", help="(3) only documents of these kinds, e.g. cover_letter,resume,"
+                                                        "none (an invoice takes the embedded model minutes)")
     args = parser.parse_args()
     if not DATASET.is_file():
         raise SystemExit(f"the shared resume dataset is not here: {DATASET}")
@@ -196,7 +206,7 @@ def main() -> None:
             asyncio.run(cascade(work, truth))
         if "3" in only:
             with contextlib.suppress(KeyboardInterrupt):
-                routed_run(work, truth, args.run_docs)
+                routed_run(work, truth, args.run_docs, set(filter(None, args.run_kinds.split(","))) or None)
 
 
 if __name__ == "__main__":

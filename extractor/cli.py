@@ -78,7 +78,9 @@ def run(
     )] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="list what would be sent, and its cost")] = False,
     force: Annotated[bool, typer.Option("--force", help="re-extract documents that have a stored result")] = False,
-    xlsx: Annotated[bool, typer.Option("--xlsx", help="also write outputs/<schema>/results.xlsx")] = False,
+    xlsx: Annotated[bool, typer.Option(
+        "--xlsx", help="also write outputs/<schema>/results.xlsx (with --schema auto: each schema's, and "
+                       "outputs/_routing/routes.xlsx)")] = False,
     overwrite: Annotated[bool, typer.Option(
         "--overwrite", help="with --xlsx: replace results.xlsx even if it holds edits that were not imported",
     )] = False,
@@ -139,14 +141,14 @@ def run(
                 if observer is not None:
                     observer.close()
             print_routed_summary(routed, Console())
+            exit_code = routed.exit_code
             if xlsx:
-                typer.echo("--xlsx with --schema auto: export each schema's sheet with "
-                           "`extractor export --schema NAME`", err=True)
+                exit_code = _export_routed(cfg, [part.schema_name for part in routed.runs], overwrite) or exit_code
             for part in routed.runs:
                 for message in (part.aborted, part.batch_failed, part.cost_limited):
                     if message:
                         typer.echo(f"error: {part.schema_name}: {message}", err=True)
-            raise typer.Exit(routed.exit_code)
+            raise typer.Exit(exit_code)
         try:
             summary = runner.run(cfg, observer)
         finally:
@@ -175,6 +177,24 @@ def run(
     raise typer.Exit(exit_code)
 
 
+def _export_routed(cfg: Any, schemas: list[str], overwrite: bool) -> int:
+    """`run --schema auto --xlsx`: each schema's results.xlsx and the routes sheet; the exit code of a refusal."""
+    from extractor.views.spreadsheets import ExportConfig, export, export_routes
+
+    code = 0
+    for name in [*schemas, None]:  # None: the routes sheet, last
+        try:
+            with _errors():
+                if name is None:
+                    path = export_routes(ExportConfig(settings=cfg, overwrite=overwrite))
+                else:
+                    path = export(ExportConfig(settings=cfg.for_schema(name), overwrite=overwrite))
+            typer.echo(f"wrote {path}")
+        except typer.Exit as refused:  # said why on stderr; the run's results are saved, so go on
+            code = code or refused.exit_code
+    return code
+
+
 @app.command("export")
 def export_results(
     what: Annotated[str, typer.Argument(help="results (a spreadsheet) | finetune (OpenAI chat JSONL)")] = "results",
@@ -182,7 +202,9 @@ def export_results(
     target_model: Annotated[str | None, typer.Option(help="finetune: model to fine-tune (for the estimate)")] = None,
     config: ConfigOpt = None,
     fmt: Annotated[str, typer.Option("--format", help="xlsx | csv")] = "xlsx",
-    out: Annotated[Path | None, typer.Option(help="file to write \\[outputs/<schema>/results.<format>]")] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="file to write \\[outputs/<schema>/results.<format>; with --schema auto: "
+             "outputs/_routing/routes.<format>]")] = None,
     overwrite: Annotated[bool, typer.Option(
         "--overwrite", help="replace the file even if it holds edits that were not imported (they are lost)",
     )] = False,
@@ -207,9 +229,10 @@ def export_results(
                                                     **given(target_model=target_model)))
             typer.echo(report.as_text())
             return
-        from extractor.views.spreadsheets import ExportConfig, export
+        from extractor.views.spreadsheets import ExportConfig, export, export_routes
 
-        path = export(ExportConfig(settings=cfg, fmt=fmt, out=out, overwrite=overwrite, encoding=encoding))
+        options = ExportConfig(settings=cfg, fmt=fmt, out=out, overwrite=overwrite, encoding=encoding)
+        path = export_routes(options) if cfg.routed else export(options)
     typer.echo(f"wrote {path}")
 
 

@@ -123,6 +123,10 @@ class RoutingLayout:
         """One row per document of the folder: the schema it went to (or why none), how, how sure, at what cost."""
         return self.root / "routes.parquet"
 
+    def export(self, fmt: str) -> Path:
+        """`routes.xlsx` / `routes.csv`: the routes as a sheet to check and correct (`extractor route --import`)."""
+        return self.root / f"routes.{fmt}"
+
     @property
     def summary(self) -> Path:
         """The last routed run: routing's own figures and each schema's run summary."""

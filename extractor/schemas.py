@@ -2,7 +2,8 @@
 
 A schema module defines `MODEL` (a pydantic model), `INSTRUCTIONS` (str) and `EXAMPLES` (a list of
 `(document_text, MODEL instance)` pairs), and optionally `DESCRIPTION` (one line: what kind of document it is),
-`KEYWORDS` (words and phrases typical of that kind: routing hints for `--schema auto`, `extraction.routing`) and
+`KEYWORDS` (words and phrases typical of that kind: routing hints for `--schema auto`, `extraction.routing`),
+`SHAPES` (names of the shapes of that kind, in any language: `extraction.shapes`, e.g. a letter's "salutation") and
 `CHECKS`: functions of a validated MODEL instance that yield `(field, message)` for each rule its values break (an
 invoice's lines that do not add up to its net); a broken rule flags the row for review (`review_flags`,
 `needs_review`), it never fails it. Its name is the file stem.
@@ -70,6 +71,7 @@ class Schema:
     path: Path
     checks: tuple[Check, ...] = ()  # the module's CHECKS (see the module docstring)
     keywords: tuple[str, ...] = ()  # routing hints (KEYWORDS): not part of the version, they route, not extract
+    shapes: tuple[str, ...] = ()  # routing hints (SHAPES): names of `extraction.shapes` detectors, as keywords
 
     @property
     def json_schema(self) -> dict:
@@ -284,8 +286,12 @@ def load_schema_file(path: Path) -> Schema:
     keywords = getattr(module, "KEYWORDS", ())
     if isinstance(keywords, str) or not all(isinstance(k, str) and k.strip() for k in keywords):
         raise ConfigError(f"schema {path.name}: KEYWORDS must be a list of words or phrases (non-empty strings)")
+    shapes = getattr(module, "SHAPES", ())
+    if isinstance(shapes, str) or not all(isinstance(k, str) and k.strip() for k in shapes):
+        raise ConfigError(f"schema {path.name}: SHAPES must be a list of shape names (non-empty strings)")
     return Schema(name=path.stem, model=model, instructions=instructions.strip(), examples=tuple(examples),
-                  description=str(description), path=path, checks=checks, keywords=tuple(k.strip() for k in keywords))
+                  description=str(description), path=path, checks=checks, keywords=tuple(k.strip() for k in keywords),
+                  shapes=tuple(k.strip() for k in shapes))
 
 
 def schema_files(schemas_dir: Path) -> list[Path]:
@@ -330,5 +336,6 @@ def load_candidates(schemas_dir: Path, names: Sequence[str] = ()) -> list[Schema
 def candidates_version(schemas: Sequence[Schema], method: str) -> str:
     """The identity of a routing decision's question: which schemas, as described and hinted, and how it was
     decided (`method`: the routing rules' own version). A change to any of them asks every document again."""
-    payload = {"method": method, "schemas": [[s.name, s.description, list(s.keywords)] for s in schemas]}
+    payload = {"method": method,
+               "schemas": [[s.name, s.description, list(s.keywords), list(s.shapes)] for s in schemas]}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:12]

@@ -150,8 +150,9 @@ def routes_schema() -> dict[str, pl.DataType]:
 
     `status`: ok (routed to `schema_name`), skipped (of no known kind: `error_message` names the candidates) or
     failed (the question could not be asked; asked again next run). `method`: label (a reviewer's re-route),
-    keywords (the schemas' routing hints), neighbours (labeled documents like it), model (the constrained
-    question), with `cached` when an earlier run's decision for the same bytes and candidates was reused."""
+    keywords (the schemas' routing hints: keywords and shapes), abstained (no hint of any candidate: none),
+    neighbours (labeled documents like it), model (the constrained question), with `cached` when an earlier
+    run's decision for the same bytes and candidates was reused."""
     return {
         "doc_id": pl.String(), "source_path": pl.String(), "content_sha256": pl.String(),
         "status": pl.Enum(list(STATUSES)), "schema_name": pl.String(), "method": pl.String(),

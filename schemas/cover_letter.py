@@ -154,6 +154,8 @@ KEYWORDS = ["cover letter", "dear", "apply", "applying", "application for", "pos
             "candidature", "madame", "monsieur", "cordialement", "Bewerbung", "sehr geehrte", "sehr geehrter",
             "freundlichen Grüßen", "estimado", "estimada", "candidatura", "atentamente", "egregio", "gentile",
             "distinti saluti", "prezado"]
+# ... and its shape in any language (`extractor.extraction.shapes`): a greeting line, a sign-off and a name.
+SHAPES = ["salutation", "closing"]
 
 INSTRUCTIONS = """\
 You extract structured fields from one job application cover letter.

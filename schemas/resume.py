@@ -100,6 +100,8 @@ KEYWORDS = ["resume", "curriculum vitae", "work experience", "professional exper
             "education", "skills", "technical skills", "certifications", "projects", "languages", "references",
             "summary", "objective", "profile", "responsibilities", "achievements", "B.Tech", "Bachelor", "Master",
             "university", "college", "years of experience"]
+# ... and its shape in any language (`extractor.extraction.shapes`): spans of years, headings in capitals.
+SHAPES = ["date-ranges", "headings"]
 
 INSTRUCTIONS = """\
 You extract structured fields from one resume (CV).

@@ -501,8 +501,9 @@ ROUTES = {
     "content_sha256": "sha256 of its bytes (of the part's own bytes for an e-mail's part)",
     "status": "ok (routed to `schema_name`), skipped (of no known kind, or no text) or failed (asked again next run)",
     "schema_name": "the schema it was sent to; null: none",
-    "method": "label (a reviewer's re-route), keywords (the schemas' `KEYWORDS`), neighbours (labeled documents "
-              "like it), model (the constrained question); `a+b` for an e-mail kept whole, from its parts'",
+    "method": "label (a reviewer's re-route), keywords (the schemas' `KEYWORDS` and `SHAPES`), abstained (no hint "
+              "of any candidate: none), neighbours (labeled documents like it), model (the constrained question); "
+              "`a+b` for an e-mail kept whole, from its parts'",
     "confidence": "the share of the signals present that agree with the decision (not a calibrated probability)",
     "error_message": "why: the hints or answer behind it; for a skipped one, the candidates it is none of",
     "candidates": "the schemas it was routed among",

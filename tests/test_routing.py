@@ -32,8 +32,16 @@ MINUTES = ("# Minutes of the board meeting, 3 November 2026\n\nPresent: the chai
 NOTICE = ("NOTICE TO RESIDENTS\n\nThe water supply to blocks A and B will be interrupted on Tuesday 8 December from "
           "09:00 to 13:00 for maintenance of the pumps. We apologise for the inconvenience.\n\n"
           "The building management\n")
-UNKNOWN = {"misc/recipe.txt": RECIPE, "misc/minutes.md": MINUTES, "misc/notice.txt": NOTICE}
-NONE_KEYS = ("Lemon drizzle cake", "Minutes of the board meeting", "NOTICE TO RESIDENTS")
+# A letter, but not a job application: a letter's shape and two of a cover letter's words, so the hints do not
+# decide and the question does (the fake server says "none" for it).
+RESIDENTS = ("Dear residents,\n\nThe lift in the east staircase will be out of service from Monday while the engineers "
+             "replace its door motors. The concierge can help with heavy shopping.\n\nKind regards,\n"
+             "Estate Management Office\n")
+# One hint (a CV's "references") and nothing else: the question decides.
+SHORT = "Hello Orbital team, I would love to join you as a product designer this spring; references on request. Ines\n"
+UNKNOWN = {"misc/recipe.txt": RECIPE, "misc/minutes.md": MINUTES, "misc/notice.txt": NOTICE,
+           "misc/residents.txt": RESIDENTS}
+NONE_KEYS = ("Lemon drizzle cake", "Minutes of the board meeting", "NOTICE TO RESIDENTS", "Dear residents")
 
 
 def _make_resumes() -> Any:
@@ -112,13 +120,14 @@ def test_a_mixed_folder_sends_every_document_to_its_own_schema_and_the_unknown_k
     assert not [d for d in route if "#" in d]
     # Every decision says how it was made, how sure, and what it cost; the questions' tokens are in the run's cost.
     # (an e-mail kept whole names the methods of its parts: "keywords+model")
-    assert {m for r in route.values() for m in r["method"].split("+")} <= {"keywords", "neighbours", "model"}
+    assert {m for r in route.values() for m in r["method"].split("+")} <= {"keywords", "abstained", "neighbours",
+                                                                          "model"}
     asked = [r for r in route.values() if r["method"] == "model"]
     assert asked and all(r["prompt_tokens"] > 0 and r["cost_usd"] > 0 for r in asked)
     assert summary.routing_cost_usd == pytest.approx(sum(r["cost_usd"] for r in route.values()))
     assert summary.cost_usd == pytest.approx(summary.routing_cost_usd + sum(r.cost_usd or 0 for r in summary.runs))
     saved = json.loads((out / "_routing" / "run_summary.json").read_text())
-    assert saved["skipped"] == 3 and {r["schema_name"] for r in saved["runs"]} == {
+    assert saved["skipped"] == 4 and {r["schema_name"] for r in saved["runs"]} == {
         "cover_letter", "invoice", "resume"}
 
 
@@ -190,8 +199,8 @@ def test_an_email_is_archived_once_all_its_parts_are_done_and_a_document_of_no_k
 
 def test_a_decision_is_reused_for_the_same_bytes_and_candidates_and_asked_again_when_they_change(
         tmp_path: Path) -> None:
-    write_docs(tmp_path / "in", {"recipe.txt": RECIPE, "notice.txt": NOTICE})
-    answers = {"Lemon drizzle": {"kind": "none"}, "NOTICE TO": {"kind": "none"}}
+    write_docs(tmp_path / "in", {"residents.txt": RESIDENTS, "short.txt": SHORT})
+    answers = {"Dear residents": {"kind": "none"}, "Orbital": {"kind": "none"}}
     with serving(answers=answers) as server:
         cfg = make_config(tmp_path, server, schema="auto")
         first = run_routed(cfg)
@@ -200,7 +209,10 @@ def test_a_decision_is_reused_for_the_same_bytes_and_candidates_and_asked_again_
         assert len(routing_requests(server)) == 2, "an unchanged document is not asked again"
         assert again.cached == 2 and again.routing_cost_usd == 0.0 and again.skipped == 2
         fewer = run_routed(make_config(tmp_path, server, schema="auto", schemas=("resume",)))
-        assert len(routing_requests(server)) == 4, "another candidate set is another question"
+        # Another candidate set is another question: asked again for short.txt, whose "references" is a CV's hint;
+        # the residents' letter has none of a resume's hints, so it is of no known kind without asking.
+        assert len(routing_requests(server)) == 3, "another candidate set is another question"
+        assert routes(tmp_path / "out")["residents.txt"]["method"] == "abstained"
         assert fewer.candidates == ["resume"] and fewer.candidates_version != first.candidates_version
 
 
@@ -222,14 +234,15 @@ def test_a_document_that_changes_kind_moves_and_its_old_schemas_row_is_retired(t
 
 
 def test_the_dry_run_shows_the_planned_routes_and_their_cost_and_sends_and_writes_nothing(tmp_path: Path) -> None:
-    write_docs(tmp_path / "in", {"letter.txt": LETTER, "recipe.txt": RECIPE})
+    write_docs(tmp_path / "in", {"letter.txt": LETTER, "recipe.txt": RECIPE, "residents.txt": RESIDENTS})
     with serving() as server:
         plan = plan_routed(make_config(tmp_path, server, schema="auto"))
         assert server_log(server) == []
     assert not (tmp_path / "out").exists()
     planned = {r.doc_id: r for r in plan.routes}
     assert planned["letter.txt"].schema == "cover_letter" and planned["letter.txt"].method == "keywords"
-    assert planned["recipe.txt"].method == "model" and plan.questions == 1
+    assert planned["recipe.txt"].method == "abstained" and planned["recipe.txt"].schema is None
+    assert planned["residents.txt"].method == "model" and plan.questions == 1
     assert plan.question_tokens > 0 and plan.question_cost_usd and plan.question_cost_usd > 0
     assert plan.plans["cover_letter"].to_send[0].doc_id == "letter.txt"
     assert plan.cost_usd == pytest.approx(plan.question_cost_usd + (plan.plans["cover_letter"].cost_usd or 0))
@@ -238,15 +251,17 @@ def test_the_dry_run_shows_the_planned_routes_and_their_cost_and_sends_and_write
 def test_the_routing_question_offers_only_the_schema_names_and_none(tmp_path: Path) -> None:
     import hashlib
 
-    from extractor.extraction.routing import question
+    from extractor.extraction.routing import Hints, question
     from extractor.schemas import load_candidates
 
-    write_docs(tmp_path / "in", {"recipe.txt": RECIPE})
-    with serving(answers={"Lemon drizzle": {"kind": "none"}}) as server:
+    write_docs(tmp_path / "in", {"residents.txt": RESIDENTS})
+    with serving(answers={"Dear residents": {"kind": "none"}}) as server:
         run_routed(make_config(tmp_path, server, schema="auto"))
         log = server_log(server)
     assert len(log) == 1, "one question, and nothing extracted for a document of no known kind"
-    messages, answer = question(load_candidates(ROOT / "schemas"), RECIPE.strip())
+    candidates = load_candidates(ROOT / "schemas")
+    hits = Hints(candidates).hits(RESIDENTS.strip())
+    messages, answer = question(candidates, RESIDENTS.strip(), hits)
     assert answer["properties"]["kind"]["enum"] == ["cover_letter", "invoice", "resume", "none"]
     assert log[0]["schema_sha256"] == hashlib.sha256(json.dumps(answer, sort_keys=True).encode()).hexdigest()
     assert log[0]["messages"] == messages and "<document>" in messages[1]["content"]  # the document fenced as data
@@ -264,9 +279,6 @@ def test_schemas_setting_restricts_the_candidates_and_refuses_routing_words(tmp_
         load_candidates(ROOT / "schemas", ("none",))
     with pytest.raises(ConfigError, match="no schema named"):
         load_candidates(ROOT / "schemas", ("invoices",))
-
-
-SHORT = "Hello Orbital team, I would love to join you as a product designer this spring. Ines\n"
 
 
 def test_a_reviewer_re_routes_a_document_from_a_sheet_and_eval_reports_routing_accuracy(tmp_path: Path) -> None:
@@ -331,14 +343,17 @@ def test_the_cli_routes_a_folder_lists_the_unknown_kinds_and_takes_a_re_route(tm
         return subprocess.run([sys.executable, "-m", "extractor", *args], capture_output=True, text=True, env=env,
                               cwd=ROOT, timeout=120)
 
-    write_docs(tmp_path / "in", {"letter.txt": LETTER, "recipe.txt": RECIPE})
-    with serving(answers={"Lemon drizzle": {"kind": "none"}}) as server:
+    write_docs(tmp_path / "in", {"letter.txt": LETTER, "recipe.txt": RECIPE, "residents.txt": RESIDENTS})
+    with serving(answers={"Dear residents": {"kind": "none"}}) as server:
         common = ["--base-url", server.base_url, "--output", str(tmp_path / "out"), "--model", "gpt-4o-mini"]
         planned = cli("run", str(tmp_path / "in"), "--schema", "auto", "--dry-run", *common)
         assert planned.returncode == 0, planned.stderr
         assert "routing questions to ask: 1" in planned.stdout and "keywords" in planned.stdout
-        done = cli("run", str(tmp_path / "in"), "--schema", "auto", *common)
+        done = cli("run", str(tmp_path / "in"), "--schema", "auto", "--xlsx", *common)
         assert done.returncode == 0, done.stderr
+        # --xlsx: each schema's sheet and the routes sheet
+        assert (tmp_path / "out" / "cover_letter" / "results.xlsx").is_file()
+        assert f"wrote {tmp_path / 'out' / '_routing' / 'routes.xlsx'}" in done.stdout
         assert "recipe.txt: of no known kind: none of cover_letter, invoice, resume" in " ".join(done.stdout.split())
         rerouted = cli("route", "recipe.txt", "cover_letter", "--output", str(tmp_path / "out"))
         assert rerouted.returncode == 0 and "recipe.txt -> cover_letter" in rerouted.stdout
@@ -360,3 +375,113 @@ def test_an_email_is_split_only_when_it_has_attachments_and_a_hash_in_a_file_nam
     assert SourceFile.of(tmp_path / "a#b.txt", "a#b.txt").part is None
     assert SourceFile.of(tmp_path / "with.eml", "with.eml#cv.pdf").part == "cv.pdf"
     assert email_parts(bytes(plain)) == {}
+
+
+def test_a_document_with_no_hint_of_any_candidate_is_of_no_known_kind_without_a_question(tmp_path: Path) -> None:
+    write_docs(tmp_path / "in", {"recipe.txt": RECIPE, "notice.txt": NOTICE, "letter.txt": LETTER})
+    with serving(answers={"Lisbon Freight": {"applicant_name": "Ines Duarte"}}) as server:
+        summary = run_routed(make_config(tmp_path, server, schema="auto"))
+        assert routing_requests(server) == [], "no keyword and no shape of any candidate: nothing to ask"
+    route = routes(tmp_path / "out")
+    for doc_id in ("recipe.txt", "notice.txt"):
+        assert (route[doc_id]["status"], route[doc_id]["schema_name"], route[doc_id]["method"]) == (
+            "skipped", None, "abstained")
+        assert "no hint of any candidate" in route[doc_id]["error_message"]
+    assert summary.skipped == 2 and summary.methods == {"keywords": 1, "abstained": 2}
+
+
+def test_finding_no_hint_means_none_only_when_every_candidate_declares_its_hints(tmp_path: Path) -> None:
+    schemas = tmp_path / "schemas"
+    schemas.mkdir()
+    text = (ROOT / "schemas" / "resume.py").read_text()
+    (schemas / "resume.py").write_text(text)
+    # A user's schema that says nothing of what its documents look like: a recipe may be one of them.
+    (schemas / "note.py").write_text(
+        "from pydantic import BaseModel\n\n\nclass Note(BaseModel):\n    title: str | None = None\n\n\n"
+        "MODEL = Note\nINSTRUCTIONS = 'Extract the title.'\n")
+    write_docs(tmp_path / "in", {"recipe.txt": RECIPE})
+    with serving(answers={"Lemon drizzle": {"kind": "note", "title": "Lemon drizzle cake"}}) as server:
+        run_routed(make_config(tmp_path, server, schema="auto", schemas_dir=schemas))
+        assert len(routing_requests(server)) == 1
+    route = routes(tmp_path / "out")["recipe.txt"]
+    assert (route["schema_name"], route["method"]) == ("note", "model")
+
+
+def test_the_shapes_of_a_letter_and_a_cv_are_found_in_any_language() -> None:
+    from extractor.extraction.shapes import closing, date_ranges, headings, salutation
+
+    # Written for this test (a Czech and a German letter), not taken from the benchmark's letters.
+    czech = ("Jana Horáková\nBrno, 4. května 2027\n\nVážená paní Dvořáková,\n\nráda bych se ucházela o místo "
+             "účetní ve vaší společnosti, kde bych uplatnila své zkušenosti.\n\nS pozdravem,\nJana Horáková\n")
+    german = ("Sehr geehrte Frau Weber,\n\nhiermit bewerbe ich mich um die Stelle als Elektriker in Ihrem "
+              "Betrieb in Leipzig.\n\nMit freundlichen Grüßen\nTobias Lange\n")
+    for letter in (czech, german, LETTER):
+        assert salutation(letter), letter
+        assert not date_ranges(letter) and not headings(letter)
+    assert closing(czech) and closing(LETTER)
+    assert closing(german) is None  # a sign-off is known by its comma: German's comma-less one is not (a limit)
+    cv = CV + "Intern, Lisbon Freight, 2019 to 2020\n"
+    assert date_ranges(cv) and headings(cv) and not salutation(cv) and not closing(cv)
+    for other in (RECIPE, MINUTES, NOTICE):
+        assert not any(shape(other) for shape in (salutation, closing, date_ranges, headings)), other
+    # A CV's headings with a colon are no greeting; a line of digits is no sign-off.
+    assert salutation("TECHNICAL QUALIFICATION:\nJava, Spring Boot, Kafka and Kubernetes on AWS and Azure.") is None
+    assert closing("Totals,\n12 400 EUR\n") is None
+
+
+def test_the_question_offers_the_likeliest_kind_first_and_an_unknown_shape_is_refused(tmp_path: Path) -> None:
+    from extractor.extraction.routing import Hints, question
+    from extractor.schemas import load_candidates
+
+    candidates = load_candidates(ROOT / "schemas")
+    cvish = "Ines Duarte\nWORK EXPERIENCE\nAnalyst, 2019 - 2021\nEDUCATION\nBSc, 2015 - 2018\nSKILLS\nSQL\n"
+    _, answer = question(candidates, cvish, Hints(candidates).hits(cvish))
+    assert answer["properties"]["kind"]["enum"][0] == "resume"
+    _, answer = question(candidates, cvish)  # no evidence given: the candidates' own order
+    assert answer["properties"]["kind"]["enum"] == ["cover_letter", "invoice", "resume", "none"]
+    schemas = tmp_path / "schemas"
+    schemas.mkdir()
+    (schemas / "resume.py").write_text((ROOT / "schemas" / "resume.py").read_text().replace(
+        'SHAPES = ["date-ranges", "headings"]', 'SHAPES = ["date-range"]'))
+    with pytest.raises(ConfigError, match=r"resume\.py: SHAPES \['date-range'\] are not shapes"):
+        Hints(load_candidates(schemas))
+
+
+def test_the_routes_sheet_shows_each_documents_kind_how_decided_and_how_sure_and_comes_back_as_re_routes(
+        tmp_path: Path) -> None:
+    import openpyxl
+
+    from extractor.errors import ExportRefused
+    from extractor.extraction.routing import import_routes
+    from extractor.views.spreadsheets import ExportConfig, export_routes
+
+    write_docs(tmp_path / "in", {"letter.txt": LETTER, "short.txt": SHORT, "recipe.txt": RECIPE})
+    answers = {"Orbital": {"kind": "resume", "name": "Ines"}, "Lisbon Freight": {"applicant_name": "Ines Duarte"}}
+    with serving(answers=answers) as server:
+        cfg = make_config(tmp_path, server, schema="auto")
+        run_routed(cfg)
+        sheet = export_routes(ExportConfig(settings=cfg))
+        assert sheet == tmp_path / "out" / "_routing" / "routes.xlsx"
+        book = openpyxl.load_workbook(sheet)
+        rows = list(book["routes"].iter_rows(values_only=True))
+        header = list(rows[0])
+        assert header[:4] == ["doc_id", "schema_name", "method", "confidence"]
+        got = {r[0]: dict(zip(header, r, strict=True)) for r in rows[1:]}
+        assert (got["letter.txt"]["schema_name"], got["letter.txt"]["method"]) == ("cover_letter", "keywords")
+        assert (got["recipe.txt"]["schema_name"], got["recipe.txt"]["method"]) == (None, "abstained")
+        assert (got["short.txt"]["schema_name"], got["short.txt"]["method"]) == ("resume", "model")
+        assert 0 < got["short.txt"]["confidence"] <= 1 and got["short.txt"]["cost_usd"] > 0
+        # A reviewer corrects short.txt in the sheet: not exported over until imported, then followed.
+        column = header.index("schema_name") + 1
+        number = [r[0] for r in rows].index("short.txt") + 1
+        book["routes"].cell(row=number, column=column, value="cover_letter")
+        book.save(sheet)
+        with pytest.raises(ExportRefused, match=r"short\.txt"):
+            export_routes(ExportConfig(settings=cfg))
+        assert import_routes(cfg, sheet).stored == [("short.txt", "cover_letter")]
+        assert import_routes(cfg, sheet).stored == [], "imported once: the same sheet again stores nothing"
+        export_routes(ExportConfig(settings=cfg, fmt="csv"))
+        again = run_routed(cfg)
+    assert again.moved == [["short.txt", "resume", "cover_letter"]]
+    csv_rows = (tmp_path / "out" / "_routing" / "routes.csv").read_text(encoding="utf-8-sig").splitlines()
+    assert csv_rows[0].startswith("doc_id,schema_name,method,confidence")

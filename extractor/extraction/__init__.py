@@ -7,7 +7,9 @@
 - `plan`: the dry run; `budget`: `--max-cost` and token estimates; `lock`: one run per output folder;
 - `prompts`: the messages sent (document text is data, never template source);
 - `retrieval`: examples chosen for a document (static, BM25, embeddings);
-- `fields`: the field-by-field strategy of small local models.
+- `fields`: the field-by-field strategy of small local models;
+- `routing`: `--schema auto`, each document to the schema of its kind or to none; `shapes`: the kinds' shapes
+  (a letter's greeting and sign-off, a CV's spans of years and headings) it counts as hints.
 
 May import: `llm`, `store`, `values`, `documents` and the shared top modules; never `quality`, `ladder`,
 `views` or the CLI.

@@ -19,17 +19,19 @@ as a person's labels. An export refuses to replace a file whose cells hold edits
 - `cells`: flattening rows into cells, a cell's canonical text, reading an edited file back;
 - `snapshot`: what an export wrote, and the guard against replacing unimported edits;
 - `notes`: evidence as cell notes; `xlsx`: formats, widths and the XLSX writer;
-- `export` and `imports`: the two library entry points.
+- `export` and `imports`: the two library entry points (`export_routes`: `--schema auto`'s routes sheet, read
+  back by `extractor route --import`).
 """
 
 from extractor.views.spreadsheets.cells import FORMULA_TRIGGERS, flatten, neutralize_csv
-from extractor.views.spreadsheets.export import DEFAULT_CSV_ENCODING, ExportConfig, export
+from extractor.views.spreadsheets.export import DEFAULT_CSV_ENCODING, ExportConfig, export, export_routes
 from extractor.views.spreadsheets.imports import ImportConfig, ImportReport, import_corrections
 from extractor.views.spreadsheets.notes import NOT_FOUND, CellNote, NotFoundTally, _column_of, cell_notes
 from extractor.views.spreadsheets.snapshot import snapshot_path, unimported_edits
 
 __all__ = [
     "DEFAULT_CSV_ENCODING", "FORMULA_TRIGGERS", "NOT_FOUND", "CellNote", "ExportConfig", "ImportConfig",
-    "ImportReport", "NotFoundTally", "_column_of", "cell_notes", "export", "flatten", "import_corrections",
+    "ImportReport", "NotFoundTally", "_column_of", "cell_notes", "export", "export_routes", "flatten",
+    "import_corrections",
     "neutralize_csv", "snapshot_path", "unimported_edits",
 ]

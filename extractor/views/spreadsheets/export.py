@@ -12,7 +12,7 @@ from pathlib import Path
 import polars as pl
 
 from extractor.config import RunConfig
-from extractor.errors import ConfigError
+from extractor.errors import ConfigError, ExportRefused
 from extractor.layout import Layout
 from extractor.schemas import load_schema
 from extractor.store import (
@@ -24,7 +24,7 @@ from extractor.table import child_fields
 from extractor.views.spreadsheets.cells import _field_columns, flatten, flatten_child, neutralize_csv, sheet_name
 from extractor.views.spreadsheets.notes import cell_notes, child_notes
 from extractor.views.spreadsheets.snapshot import _canon_cells, _canon_items, _refuse_to_replace, snapshot_path
-from extractor.views.spreadsheets.xlsx import ChildSheet, _summary, _xlsx_bytes
+from extractor.views.spreadsheets.xlsx import ChildSheet, _summary, _table_xlsx_bytes, _xlsx_bytes
 
 DEFAULT_CSV_ENCODING = "utf-8-sig"  # the BOM tells Excel the file is UTF-8 ("Dvořák", not "DvoÅ™Ã¡k")
 
@@ -86,6 +86,36 @@ def export(config: ExportConfig) -> Path:
                        "cells": _canon_cells(flat, columns), "imported": {},
                        "children": {name: _canon_items(items) for name, items in children.items()},
                        "imported_children": {}}, snapshot_path(out))
+    return out
+
+
+# The routes sheet: document, kind, how decided, how sure, why, and what it cost (routes.parquet's columns).
+ROUTE_COLUMNS = ("doc_id", "schema_name", "method", "confidence", "status", "error_message", "previous_schema",
+                 "cached", "cost_usd")
+
+
+def export_routes(config: ExportConfig) -> Path:
+    """`--schema auto`'s routes as a sheet (`_routing/routes.xlsx` or `.csv`): one row per document, its kind
+    (`schema_name`, empty: none), how it was decided and how sure; edit `schema_name` and `extractor route --import`
+    stores the changed rows as re-routes. Refuses (ExportRefused) to replace a sheet whose changes were not
+    imported yet, unless `config.overwrite`."""
+    from extractor.extraction.routing import pending_reroutes
+
+    settings = config.settings
+    layout = settings.routing_layout
+    if not layout.routes.is_file():
+        raise ConfigError(f"no routes to export: {layout.routes} does not exist (run --schema auto first)")
+    out = config.out or layout.export(config.fmt)
+    if out.exists() and not config.overwrite and (pending := pending_reroutes(settings, out)):
+        shown = ", ".join(pending[:5]) + (f", ... ({len(pending) - 5} more)" if len(pending) > 5 else "")
+        raise ExportRefused(f"{out} re-routes {len(pending)} document(s) that were not imported ({shown}): run "
+                            f"`extractor route --import {out}` first, or pass --overwrite to lose them")
+    frame = pl.read_parquet(layout.routes).select(ROUTE_COLUMNS).sort("doc_id")
+    frame = frame.with_columns(pl.col("status").cast(pl.String))
+    if config.fmt == "csv":
+        write_atomic_bytes(out, _csv_bytes(frame, out, config.encoding))
+    else:
+        write_atomic_bytes(out, _table_xlsx_bytes("routes", frame))
     return out
 
 

@@ -159,6 +159,20 @@ def _xlsx_bytes(flat: pl.DataFrame, summary: list[tuple[str, Any, _Format | None
     return buffer.getvalue()
 
 
+def _table_xlsx_bytes(name: str, flat: pl.DataFrame) -> bytes:
+    """A workbook of one sheet of rows, no comments (the routes sheet)."""
+    import xlsxwriter
+
+    buffer = io.BytesIO()
+    workbook = xlsxwriter.Workbook(buffer, {"in_memory": True, "strings_to_formulas": False,
+                                            "strings_to_urls": False, "strings_to_numbers": False,
+                                            "nan_inf_to_errors": True})
+    _write_table(workbook, workbook.add_format({"bold": True, "bottom": 1}), name, flat, set(),
+                 lambda row, column: None)
+    workbook.close()
+    return buffer.getvalue()
+
+
 def _write_table(workbook: Any, header_format: Any, name: str, flat: pl.DataFrame, fields: set[str],
                  note_of: Callable[[tuple[Any, ...], str], CellNote | None]) -> None:
     """One sheet of rows: number formats and widths by column, each cell's comment (`note_of(row, column)`)
