@@ -76,6 +76,9 @@ def run(
     examples: Annotated[str | None, typer.Option(
         help="few-shot examples: static (the schema's) | none | similar:K (K most similar labeled documents too)",
     )] = None,
+    pages: Annotated[str | None, typer.Option(
+        help="pages read by OCR go to the model as: text | images | both (images need a model that reads them)"
+             " \\[text]")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="list what would be sent, and its cost")] = False,
     force: Annotated[bool, typer.Option("--force", help="re-extract documents that have a stored result")] = False,
     xlsx: Annotated[bool, typer.Option(
@@ -111,7 +114,7 @@ def run(
                         strategy=strategy, concurrency=concurrency, max_chars=max_chars, samples=samples,
                         sample_fraction=sample_fraction, force=force or None, archive_dir=archive,
                         max_cost_usd=max_cost, batch=batch or None, examples=examples,
-                        context_tokens=context_tokens)
+                        context_tokens=context_tokens, pages=pages)
         if dry_run and cfg.routed:
             from extractor.extraction.routing import plan_routed
             from extractor.views.terminal import print_routed_plan

@@ -30,6 +30,7 @@ EMBEDDED_MODEL = "smollm2-135m-instruct-q4_1"
 MODES = ("tools", "json_schema", "json", "md_json")
 BACKENDS = ("auto", "openai", "embedded")
 STRATEGIES = ("auto", "whole", "fields")
+PAGES = ("text", "images", "both")
 MIN_CONTEXT_TOKENS = 1_024
 
 
@@ -88,6 +89,10 @@ class RunConfig:
     parse_timeout_s: float = 60.0
     ocr_max_pages: int = 50  # a document with more pages to read by OCR is a failed row (0: OCR off)
     ocr_page_timeout_s: float = 30.0  # each page read by OCR adds this to the document's parse time limit
+    # What the model is sent of a page read by OCR: its OCR text (text), its image instead (images) or both; only
+    # a model that reads images (`vision`) can be sent them. Text-layer pages are always sent as text.
+    pages: str = "text"
+    vision: bool | None = None  # whether the model reads images; None: known per model (llm.tokens.accepts_images)
     force: bool = False  # re-extract documents that already have a stored result
     archive_dir: Path | None = None  # move ok inputs here once their result is durable
     grace_s: float = 30.0  # after SIGINT/SIGTERM: time for in-flight documents to finish
@@ -114,6 +119,14 @@ class RunConfig:
             raise ConfigError(f"--backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}")
         if self.strategy not in STRATEGIES:
             raise ConfigError(f"--strategy must be one of {', '.join(STRATEGIES)}, not {self.strategy!r}")
+        if self.pages not in PAGES:
+            raise ConfigError(f"pages must be one of {', '.join(PAGES)}, not {self.pages!r}")
+        if self.pages != "text" and self.resolved_backend == "embedded":
+            raise ConfigError(f"pages = {self.pages} sends page images, and the embedded model reads text only: "
+                              "use pages = text, or a model that reads images (--base-url / OPENAI_API_KEY)")
+        if self.pages != "text" and self.resolved_strategy == "fields":
+            raise ConfigError(f"pages = {self.pages} sends page images in one whole-schema request; --strategy "
+                              "fields asks text questions: use --strategy whole, or pages = text")
         if self.batch and self.strategy == "fields":
             raise ConfigError("--batch sends one request per document: it cannot ask field by field "
                               "(--strategy fields)")
@@ -272,6 +285,8 @@ class RunConfig:
             identity.update(examples=examples or "none")
         if ocr is not None:  # only then: documents with a text layer keep the keys they always had
             identity.update(ocr=ocr)
+            if self.pages != "text":  # only then: OCR'd documents sent as text keep the keys they had
+                identity.update(pages=self.pages)
         if examples is not None and self.resolved_strategy == "fields":
             # The field strategy shows retrieved examples since "fields-demos-v1"; its results from before,
             # under the same digest but never shown them, are not carried.

@@ -139,6 +139,12 @@ SETTINGS = {
     "ocr_max_pages": "scans and photos: a document with more pages to read by OCR is a failed row, before any "
                      "is read; 0 turns OCR off (images and image-only PDFs are skipped)",
     "ocr_page_timeout_s": "each page read by OCR adds this many seconds to the document's `parse_timeout_s`",
+    "pages": "what the model is sent of a page read by OCR: `text` (its OCR text), `images` (its image instead, "
+             "at most 1600 px, as an image content part) or `both`; a whole-schema request to a model that reads "
+             "images (`vision`); text-layer pages are always sent as text; not the default: part of the cache key "
+             "([Scans and photos](../guides/scans.md))",
+    "vision": "whether the model reads images (`pages = images | both`): unset, known per model (OpenAI's models "
+              "by name; a model the table does not know is sent them and its server's refusal names `pages`)",
     "force": "re-extract documents that already have a stored result",
     "archive_dir": "move ok inputs here once their result is durable (`run --archive`)",
     "grace_s": "after SIGINT/SIGTERM: time in-flight documents get to finish",

@@ -30,7 +30,15 @@ from extractor.documents.model import (
     SourceFile,
     text_json,
 )
-from extractor.documents.ocr import IMAGE_SUFFIXES, may_need_ocr, page_image
+from extractor.documents.ocr import (
+    IMAGE_SUFFIXES,
+    MODEL_DPI,
+    MODEL_QUALITY,
+    MODEL_SIDE,
+    may_need_ocr,
+    page_image,
+    page_picture,
+)
 from extractor.documents.ocr import engine_id as ocr_engine
 from extractor.documents.parsers import SUPPORTED_SUFFIXES, decode_text, email_parts, html_to_text, parse_bytes
 from extractor.documents.reader import (
@@ -46,9 +54,40 @@ from extractor.documents.reader import (
 from extractor.documents.sources import MAX_FILE_BYTES, NOT_DOCUMENTS, discover, sha256_file
 
 __all__ = [
-    "BODY_PART", "IMAGE_SUFFIXES", "MAX_FILE_BYTES", "NOT_DOCUMENTS", "PAGE_MARK", "PART_MARK", "SMALL_TEXT_BYTES",
-    "SUPPORTED_SUFFIXES", "Box", "Chunk", "Document", "DocumentReader", "PageInfo", "ParseOptions", "SourceFile",
-    "chunk_text", "content_sha256", "decode_text", "discover", "document_from_bytes", "email_parts", "html_to_text",
-    "load_document", "may_need_ocr", "ocr_engine", "page_image", "parse_bytes", "part_bytes", "read_text",
-    "sha256_file", "split_emails", "text_json",
+    "BODY_PART",
+    "IMAGE_SUFFIXES",
+    "MAX_FILE_BYTES",
+    "MODEL_DPI",
+    "MODEL_QUALITY",
+    "MODEL_SIDE",
+    "NOT_DOCUMENTS",
+    "PAGE_MARK",
+    "PART_MARK",
+    "SMALL_TEXT_BYTES",
+    "SUPPORTED_SUFFIXES",
+    "Box",
+    "Chunk",
+    "Document",
+    "DocumentReader",
+    "PageInfo",
+    "ParseOptions",
+    "SourceFile",
+    "chunk_text",
+    "content_sha256",
+    "decode_text",
+    "discover",
+    "document_from_bytes",
+    "email_parts",
+    "html_to_text",
+    "load_document",
+    "may_need_ocr",
+    "ocr_engine",
+    "page_image",
+    "page_picture",
+    "parse_bytes",
+    "part_bytes",
+    "read_text",
+    "sha256_file",
+    "split_emails",
+    "text_json",
 ]

@@ -444,8 +444,25 @@ def may_need_ocr(path: Any) -> bool:
 def page_image(raw: bytes, suffix: str, page: int, rotation: int = 0, max_side: int = 900) -> bytes:
     """One page as the OCR read it (upright), scaled down to `max_side` pixels, as JPEG bytes: for the review
     page, which embeds it (no network). The boxes' fractions apply to it as they do to the page read."""
+    return page_picture(raw, suffix, page, rotation, max_side)[0]
+
+
+# A page image sent to a model that reads images (`pages = "images" | "both"`): 1600 px on its long side is a
+# letter page at 145 dpi, where 11 pt text is ~22 px high (OpenAI scales a page to 768 px on its short side anyway:
+# 4 tiles, 765 tokens on gpt-4o; a self-hosted model that reads at full size sees it sharp). JPEG at quality 85:
+# ~250 KB a page, under every provider's per-image limit (OpenAI: 20 MB).
+MODEL_SIDE = 1600
+MODEL_DPI = 150
+MODEL_QUALITY = 85
+
+
+def page_picture(raw: bytes, suffix: str, page: int, rotation: int = 0, max_side: int = 900,
+                 dpi: float = 110, quality: int = 70) -> tuple[bytes, int, int]:
+    """(JPEG bytes, width, height) of one page as the OCR read it (upright), at most `max_side` pixels on its long
+    side; a PDF page rendered at `dpi` (at most RENDER_DPI). Bounded like the OCR: an image is checked against
+    MAX_IMAGE_PIXELS from its header before it is decoded, a PDF page rendered within it."""
     if suffix.lower() == ".pdf":
-        image = render_pdf_page(raw, page - 1, dpi=min(RENDER_DPI, 110))
+        image = render_pdf_page(raw, page - 1, dpi=min(RENDER_DPI, dpi))
     else:
         frames = image_frames(raw, suffix, ParseOptions(ocr_max_pages=10_000))
         image = next((frame for frame, index in frames if index == page - 1), None)
@@ -456,5 +473,5 @@ def page_image(raw: bytes, suffix: str, page: int, rotation: int = 0, max_side: 
         image = image.rotate(-rotation, expand=True)
     image.thumbnail((max_side, max_side))
     out = io.BytesIO()
-    image.save(out, format="JPEG", quality=70)
-    return out.getvalue()
+    image.save(out, format="JPEG", quality=quality)
+    return out.getvalue(), image.width, image.height

@@ -22,14 +22,29 @@ from dataclasses import dataclass
 from typing import Any
 
 from extractor.config import RunConfig
-from extractor.documents import Box, Chunk, DocumentReader, SourceFile, may_need_ocr, ocr_engine, sha256_file
-from extractor.errors import DocumentError
+from extractor.documents import (
+    MODEL_DPI,
+    MODEL_QUALITY,
+    MODEL_SIDE,
+    Box,
+    Chunk,
+    DocumentReader,
+    PageInfo,
+    SourceFile,
+    may_need_ocr,
+    ocr_engine,
+    page_picture,
+    part_bytes,
+    sha256_file,
+)
+from extractor.errors import ConfigError, DocumentError
 from extractor.extraction import chunked
 from extractor.extraction.budget import Budget
-from extractor.extraction.prompts import build_messages, system_prompt
+from extractor.extraction.prompts import build_messages, pictured_text, system_prompt
 from extractor.extraction.retrieval import Embed, Retriever, Shot, digest
 from extractor.extraction.sampling import draw_for_run
 from extractor.llm.pricing import context_window
+from extractor.llm.tokens import accepts_images, image_tokens
 from extractor.schemas import Schema
 from extractor.store import Journal
 
@@ -86,13 +101,18 @@ class NotSendable:
 @dataclass(frozen=True)
 class Ready:
     identity: Identity
-    messages: list[dict[str, str]]
+    messages: list[dict[str, Any]]
+    # The characters of every request's messages; a page image counts as the characters its estimated tokens are
+    # worth at the run's rate (`llm.tokens.image_tokens`), so the budget, the dry run and the journal's
+    # calibration price it with the text.
     prompt_chars: int
     text: str  # the document's text as the model sees it: what evidence offsets index into
     pages: tuple[int, ...] | None = None  # where each page starts in `text` (PDF)
     # The parts it is asked in (`extraction.chunked`): one, the whole text, where it fits the model's context.
     chunks: tuple[Chunk, ...] = ()
     boxes: tuple[Box, ...] = ()  # the OCR'd lines, where pages were read by OCR
+    images: int = 0  # pages sent as images (`pages = "images" | "both"`)
+    image_tokens: int = 0  # their estimated prompt tokens, inside `prompt_chars`
 
     @property
     def parts(self) -> tuple[Chunk, ...]:
@@ -143,6 +163,13 @@ class Intake:
                      system=system_prompt(schema, examples=config.examples != "none"), reader=reader, budget=budget,
                      retriever=Retriever.open(config, schema.model, journal, reader, labels, embed), sampled=sampled)
         intake.schema = schema
+        if config.pages != "text":
+            sees = config.vision if config.vision is not None else accepts_images(config.resolved_model)
+            if sees is False:
+                raise ConfigError(
+                    f"pages = {config.pages} sends page images, and model {config.resolved_model!r} reads text "
+                    f"only{' (vision = false)' if config.vision is False else ''}: use pages = text, a model that "
+                    "reads images, or vision = true in the config file if this one does")
         return intake
 
     async def identify(self, src: SourceFile) -> Identity | Unreadable:
@@ -189,21 +216,40 @@ class Intake:
         except DocumentError as exc:
             return NotSendable(identity, exc.status, str(exc))
         # The raw bytes are not needed past this point: memory holds only what is in flight.
-        messages = build_messages(self.system, doc.text, [(s.text, s.output) for s in identity.examples])
+        pictures: list[tuple[int, bytes, int, int]] = []
+        model_text = doc.text  # what the model is sent of the text (pages = images: not the OCR'd pages')
+        if self.config.pages != "text" and doc.ocr is not None:
+            try:
+                pictures = await asyncio.to_thread(_pictures, identity.src, doc.page_info)
+            except DocumentError as exc:
+                return NotSendable(identity, "failed", f"pages = {self.config.pages}: no page image: {exc}")
+            if self.config.pages == "images":
+                model_text = pictured_text(doc.text, doc.pages, [page for page, *_ in pictures])
+        messages = build_messages(self.system, model_text, [(s.text, s.output) for s in identity.examples],
+                                  [(page, jpeg) for page, jpeg, _, _ in pictures])
         system_chars = sum(len(m["content"]) for m in messages if m["role"] == "system")
         try:
-            chunks = self.chunks(doc.text, doc.pages, system_chars, identity.examples)
+            chunks = self.chunks(model_text, doc.pages, system_chars, identity.examples)
         except chunked.ContextTooSmall:
             return NotSendable(identity, "failed", (
                 f"context_tokens = {self.context_tokens:,} leaves no room for the document beside the prompt's "
                 f"fixed part (instructions, examples, schema, answer: about {system_chars:,} characters): raise "
                 "context_tokens to the model's real context window, or use --examples none"))
+        images = sum(image_tokens(self.config.resolved_model, width, height) for _, _, width, height in pictures)
+        if pictures:
+            if len(chunks) > 1:
+                return NotSendable(identity, "failed", (
+                    f"pages = {self.config.pages} sends a document whole, with its page images, and this one needs "
+                    f"{len(chunks)} requests' worth of text under the model's context: use pages = text, which "
+                    "asks a long document in chunks"))
+            chunks = (Chunk(0, 0, len(doc.text), doc.text),)  # one request: the messages above
         # The document's characters and every system message's (the retrieved examples' too), as before them,
-        # once per chunk for a long document.
-        chars = system_chars * len(chunks) + sum(len(c) for c in chunks)
+        # once per chunk for a long document; the page images at what their tokens are worth in characters.
+        chars = system_chars * len(chunks) + (sum(len(c) for c in chunks) if not pictures else len(model_text))
+        chars += self.budget.rate.chars(images) if images else 0
         key = identity.ocr_key if doc.ocr is not None and identity.ocr_key is not None else identity.key
         return Ready(dataclasses.replace(identity, raw=None, key=key), messages, chars, doc.text, doc.pages,
-                     chunks=chunks, boxes=doc.boxes)
+                     chunks=chunks, boxes=doc.boxes, images=len(pictures), image_tokens=images)
 
     def chunks(self, text: str, pages: tuple[int, ...] | None, system_chars: int,
                shots: tuple[Shot, ...]) -> tuple[Chunk, ...]:
@@ -214,7 +260,7 @@ class Intake:
         limit = chunked.chunk_limit(self.context_tokens, fixed, chunked.answer_room(self.config), self.budget.rate)
         return chunked.plan_chunks(text, pages, limit)
 
-    def chunk_messages(self, ready: Ready, chunk: Chunk) -> list[dict[str, str]]:
+    def chunk_messages(self, ready: Ready, chunk: Chunk) -> list[dict[str, Any]]:
         """The whole-schema request of one chunk: the document's messages with the chunk in its place."""
         if len(chunk) == len(ready.text):
             return ready.messages
@@ -224,3 +270,13 @@ class Intake:
         """Reserve a ready document's expected cost under the cost limit, every chunk of it (a long document is
         sent whole or not at all); None: defer it to the next run."""
         return self.budget.admit(ready.prompt_chars, requests=len(ready.parts))
+
+
+def _pictures(src: SourceFile, infos: Sequence[PageInfo]) -> list[tuple[int, bytes, int, int]]:
+    """(page, JPEG, width, height) of each page of `src` read by OCR, upright, as a model is sent it."""
+    try:
+        raw = part_bytes(src) if src.part is not None else src.path.read_bytes()
+    except OSError as exc:
+        raise DocumentError(f"cannot read file: {exc.strerror or exc}", status="failed") from None
+    return [(info.page, *page_picture(raw, src.suffix, info.page, info.rotation, MODEL_SIDE, MODEL_DPI,
+                                      MODEL_QUALITY)) for info in infos if info.ocr]

@@ -36,6 +36,8 @@ class PlannedDocument:
     completion_tokens: int
     chunks: int = 1  # requests its text is asked in: more than one when it would not fit the model's context
     request_tokens: int | None = None  # the longest single request's prompt (field strategy: one question's)
+    images: int = 0  # pages sent as images (pages = images | both)
+    image_tokens: int = 0  # their estimated prompt tokens (inside prompt_tokens; llm.tokens.image_tokens)
 
 
 @dataclass
@@ -69,6 +71,11 @@ class Plan:
     @property
     def prompt_tokens(self) -> int:
         return sum(d.prompt_tokens for d in self.to_send)
+
+    @property
+    def images(self) -> tuple[int, int]:
+        """(pages sent as images, their estimated prompt tokens) over the documents to send."""
+        return sum(d.images for d in self.to_send), sum(d.image_tokens for d in self.to_send)
 
     @property
     def completion_tokens(self) -> int:
@@ -146,7 +153,7 @@ async def plan_async(config: RunConfig, files: list[SourceFile] | None = None,
                 doc_id=src.doc_id, reason=_reason(config, journal, ready.identity.sha256, src.doc_id),
                 prompt_chars=chars, prompt_tokens=prompt,
                 completion_tokens=round(rate.completion) * len(ready.parts), chunks=len(ready.parts),
-                request_tokens=longest))
+                request_tokens=longest, images=ready.images, image_tokens=ready.image_tokens))
     finally:
         reader.close()
         if journal is not None:

@@ -271,6 +271,11 @@ class OpenAICompatibleBackend:
                 return ContextExceeded(redact(
                     f"HTTP {err.status_code}: {_short(err)}; the request is longer than the model's context: "
                     "set context_tokens to the server's real context window", self._secret))
+            if isinstance(err, openai.APIStatusError) and err.status_code in (400, 415, 422) and _no_images(err):
+                return _extraction_error("ImagesRefused", redact(
+                    f"HTTP {err.status_code}: {_short(err)}; the model reads no images, and the setting pages "
+                    "(images or both) sent page images: set pages = text (or vision = false, so that a run refuses "
+                    "it before sending)", self._secret))
             if isinstance(err, openai.APIStatusError):
                 return _extraction_error(type(err).__name__, redact(
                     f"HTTP {err.status_code}: {_short(err)}; {_status_advice(err.status_code)}", self._secret))
@@ -396,6 +401,19 @@ def _names_a_model(err: BaseException) -> bool:
 _OVER_CONTEXT = re.compile(
     r"context_length_exceeded|maximum context length|exceeds? (?:the )?(?:available )?context (?:size|window|length)"
     r"|exceed context window|prompt is too long|too many (?:input )?tokens|context length exceeded", re.IGNORECASE)
+
+
+# How servers refuse image content parts sent to a text-only model: OpenAI ("image_url is only supported by certain
+# models"), vLLM ("... is not a multimodal model"), llama.cpp's server ("image input is not supported"), others
+# ("does not support image input", "vision is not supported").
+_NO_IMAGES = re.compile(
+    r"image(?:_url| input| content)?s? (?:is |are )?(?:only supported|not supported|unsupported)"
+    r"|not a multimodal model|does not support (?:image|vision)|vision is not supported", re.IGNORECASE)
+
+
+def _no_images(err: BaseException) -> bool:
+    """A refusal because the model reads no images (see `_NO_IMAGES`)."""
+    return bool(_NO_IMAGES.search(str(err)))
 
 
 def _over_context(err: BaseException) -> bool:

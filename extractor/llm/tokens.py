@@ -187,3 +187,68 @@ def request_rate(observed: TokenRate, single: list[tuple[int, int]], documents: 
         return RequestRate(TokenRate(per_char, observed.completion, len(single)), overhead, len(single))
     return RequestRate(TokenRate(observed.per_char * documents / requests, observed.completion, observed.documents),
                        None, 0)
+
+
+# -- page images (`pages = "images" | "both"`) ------------------------------------------------------------------
+# How OpenAI counts an image's prompt tokens (its vision guide, "Calculating costs"; genai-prices bills them as
+# input tokens at the text rate, which is what the provider's usage reports them as):
+# - tiles (gpt-4o, gpt-4.1, gpt-4.5, gpt-5, o1, o3): with detail "high" the image is scaled to fit 2048 x 2048,
+#   then so that its short side is at most 768; it costs BASE + TILE a 512 px tile (gpt-4o: 85 + 170; a letter
+#   page of 1236 x 1600 px is 768 x 994 after scaling, 4 tiles, 765 tokens). gpt-4o-mini counts 33x the tokens at
+#   a 33x lower price (2833 + 5667), so a page costs it what it costs gpt-4o.
+# - patches (gpt-4.1-mini, gpt-4.1-nano, o4-mini, gpt-5-mini, gpt-5-nano): 32 px patches, at most 1536 of them (a
+#   larger image is scaled down to fit), times a per-model multiplier.
+# A model the table does not know (a self-hosted vision model) is estimated by gpt-4o's tile rule.
+_TILE_RULES: tuple[tuple[str, int, int], ...] = (  # (model prefix, base tokens, tokens a tile); longest prefix first
+    ("gpt-4o-mini", 2833, 5667), ("gpt-5-chat", 70, 140), ("gpt-5", 70, 140), ("gpt-4o", 85, 170),
+    ("gpt-4.1", 85, 170), ("gpt-4.5", 85, 170), ("chatgpt-4o", 85, 170), ("gpt-4-turbo", 85, 170),
+    ("o1", 75, 150), ("o3", 75, 150),
+)
+_PATCH_RULES: tuple[tuple[str, float], ...] = (  # (model prefix, multiplier)
+    ("gpt-4.1-mini", 1.62), ("gpt-4.1-nano", 2.46), ("o4-mini", 1.72), ("gpt-5-mini", 1.62), ("gpt-5-nano", 2.46),
+)
+PATCH = 32
+MAX_PATCHES = 1536
+# Models known to read no image (a `pages = images` run with them is refused before anything is sent).
+_TEXT_ONLY = ("gpt-3.5", "gpt-4-0", "gpt-4-32k", "o1-mini", "o3-mini", "text-", "davinci", "babbage")
+_SEES = tuple(prefix for prefix, _, _ in _TILE_RULES) + tuple(prefix for prefix, _ in _PATCH_RULES)
+
+
+def _bare(model: str) -> str:
+    """`ft:gpt-4o-mini-2024-07-18:org::id` and `openai/gpt-4o` name the model they are: `gpt-4o-mini-...`."""
+    name = model.lower().removeprefix("ft:")
+    return name.rsplit("/", 1)[-1]
+
+
+def accepts_images(model: str) -> bool | None:
+    """Whether `model` reads image content parts: True or False where known (OpenAI's models by name), None for a
+    model this table does not know (a self-hosted one: the setting `vision` says)."""
+    name = _bare(model)
+    if name.startswith(_TEXT_ONLY):
+        return False
+    if name.startswith(_SEES):
+        return True
+    return None
+
+
+def image_tokens(model: str, width: int, height: int, detail: str = "high") -> int:
+    """Prompt tokens one image of `width` x `height` pixels costs `model` (see the rules above)."""
+    name = _bare(model)
+    for prefix, multiplier in _PATCH_RULES:
+        if name.startswith(prefix):
+            patches = math.ceil(width / PATCH) * math.ceil(height / PATCH)
+            if patches > MAX_PATCHES:  # scaled down so that whole patches fit the cap
+                shrink = math.sqrt(PATCH * PATCH * MAX_PATCHES / (width * height))
+                w, h = width * shrink, height * shrink
+                shrink *= min(math.floor(w / PATCH) / (w / PATCH), math.floor(h / PATCH) / (h / PATCH))
+                patches = min(MAX_PATCHES, math.ceil(width * shrink / PATCH) * math.ceil(height * shrink / PATCH))
+            return math.ceil(patches * multiplier)
+    base, tile = next(((b, t) for prefix, b, t in _TILE_RULES if name.startswith(prefix)), (85, 170))
+    if detail == "low":
+        return base
+    w, h = float(width), float(height)
+    if max(w, h) > 2048:
+        w, h = w * 2048 / max(w, h), h * 2048 / max(w, h)
+    if min(w, h) > 768:
+        w, h = w * 768 / min(w, h), h * 768 / min(w, h)
+    return base + tile * math.ceil(w / 512) * math.ceil(h / 512)

@@ -22,6 +22,14 @@ Several fault directives are consumed in order. `fail_rate` adds random transien
 with what its document contains: the values of every anchor text found in it (as whole words, whitespace- and
 case-blind),
 merged (lists joined, first scalar wins); a field no anchor in it answers is left at its generated default.
+Image content parts (`{"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,..."}}`) are checked as
+OpenAI checks them (an inline data URL of a PNG, JPEG, WebP or GIF whose bytes are that format; nothing is
+fetched) and billed by OpenAI's gpt-4o tile rule (85 tokens, plus 170 a 512 px tile with detail high, after
+scaling to fit 2048 px and 768 px on the short side). `vision=False` refuses them with OpenAI's 400 for a
+text-only model. `pictures={text: image bytes}`: what the server "sees" in an image: a received image that looks
+like one of these (a 32 x 32 grey thumbnail within a few levels: the same page scaled down and recompressed, not
+another page nor the page turned) reads as its text, which the oracles (`answers`, `anchored`) then match as if it
+were in the document's text.
 Every request is logged with the usage it reported (GET /_log), so tests can reconcile tokens.
 POST /v1/embeddings answers hashed word-count vectors (logged with `embeddings: true`).
 """
@@ -112,10 +120,57 @@ def sample_value(schema: dict, root: dict, name: str = "") -> Any:
     return f"sample {name}".strip()
 
 
-def _first_user(body: dict[str, Any]) -> str:
+def _first_user(body: dict[str, Any], seen: list[str] | None = None) -> str:
+    """The first user message's text: its text parts (and what `seen` says its images show, one line each)."""
     messages = body.get("messages", [])
     first_user = next((m.get("content", "") for m in messages if m.get("role") == "user"), "")
-    return first_user if isinstance(first_user, str) else json.dumps(first_user)
+    if isinstance(first_user, str):
+        return first_user
+    if not isinstance(first_user, list):
+        return json.dumps(first_user)
+    texts = [str(part.get("text", "")) for part in first_user if isinstance(part, dict) and part.get("type") == "text"]
+    return "\n".join(texts + list(seen or ()))
+
+
+_DATA_URL = re.compile(r"data:image/(png|jpeg|jpg|webp|gif);base64,(.*)", re.DOTALL)
+_MAGIC = {"png": (b"\x89PNG",), "jpeg": (b"\xff\xd8",), "jpg": (b"\xff\xd8",), "webp": (b"RIFF",),
+          "gif": (b"GIF8",)}
+THUMB = 32  # side of the grey thumbnail an image is recognized by (`pictures`)
+SAME_PICTURE = 6.0  # mean absolute difference of two thumbnails (grey levels) under which they are one picture
+
+
+def _thumbnail(raw: bytes) -> Any:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(io.BytesIO(raw)) as image:
+        return np.asarray(image.convert("L").resize((THUMB, THUMB)), dtype=np.float32)
+
+
+def _image_parts(messages: list[Any]) -> list[dict[str, Any]]:
+    return [part for m in messages if isinstance(m, dict) and isinstance(m.get("content"), list)
+            for part in m["content"] if isinstance(part, dict) and part.get("type") == "image_url"]
+
+
+def _image_tokens(width: int, height: int, detail: str) -> int:
+    """OpenAI's gpt-4o tile rule: what this provider bills an image."""
+    if detail == "low":
+        return 85
+    w, h = float(width), float(height)
+    if max(w, h) > 2048:
+        w, h = w * 2048 / max(w, h), h * 2048 / max(w, h)
+    if min(w, h) > 768:
+        w, h = w * 768 / min(w, h), h * 768 / min(w, h)
+    return 85 + 170 * math.ceil(w / 512) * math.ceil(h / 512)
+
+
+def _text_tokens(messages: list[Any], tools: Any) -> int:
+    """Tokens of the request without its images (their data URLs are not text the model reads)."""
+    plain = [{**m, "content": [p for p in m["content"] if not (isinstance(p, dict) and p.get("type") == "image_url")]}
+             if isinstance(m, dict) and isinstance(m.get("content"), list) else m for m in messages]
+    return _tokens(json.dumps(plain, ensure_ascii=False) + json.dumps(tools or ""))
 
 
 COPIED_FIELDS = ("email", "phone", "desired_role", "company", "location")
@@ -149,7 +204,8 @@ class FakeOpenAI:
                  answers: dict[str, dict[str, Any]] | None = None,
                  model_answers: dict[str, dict[str, dict[str, Any]]] | None = None,
                  embeddings: bool = True, models: set[str] | None = None, context_tokens: int | None = None,
-                 anchored: dict[str, dict[str, Any]] | None = None, wrong_spans: float = 0.0) -> None:
+                 anchored: dict[str, dict[str, Any]] | None = None, wrong_spans: float = 0.0,
+                 vision: bool = True, pictures: dict[str, bytes] | None = None) -> None:
         self.supports_n = supports_n  # False: behave like servers that ignore `n` (llama.cpp)
         # A provider's rate limit, simplified: a request arriving while this many are being answered
         # gets 429 with Retry-After at once. Peak concurrency seen is kept in `peak_in_flight`.
@@ -190,6 +246,8 @@ class FakeOpenAI:
         # value is a string is answered with another span of the same document instead (another field's value
         # where one is in the text, the applicant's name as the company; else a few of its words).
         self.wrong_spans = wrong_spans
+        self.vision = vision  # False: a text-only model, which refuses image content parts (HTTP 400)
+        self.pictures = [(text, _thumbnail(raw)) for text, raw in (pictures or {}).items()]
         self.seed = seed
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict[str, Any]] = {}
@@ -428,8 +486,14 @@ class FakeOpenAI:
         """(status, headers, json body, seconds to wait before answering) for one request."""
         messages = body.get("messages", [])
         system = next((m.get("content", "") for m in messages if m.get("role") == "system"), "")
-        first_user = _first_user(body)
-        key = hashlib.sha256(first_user.encode()).hexdigest()
+        images, seen, refusal = self._look(messages)
+        if refusal is not None:
+            self._append({"status": 400, "fault": "image", "first_user": _first_user(body), "prompt_tokens": 0,
+                          "completion_tokens": 0, "cached_tokens": 0, "images": len(_image_parts(messages))})
+            return 400, {}, {"error": {"message": refusal, "type": "invalid_request_error", "param": "messages",
+                                       "code": None}}, self.latency_s
+        first_user = _first_user(body, seen)
+        key = hashlib.sha256((first_user + "".join(d for d, _ in images)).encode()).hexdigest()
         faults: list[str] = []
         for kind, count in _FAULT.findall(first_user):
             faults.extend([kind] * int(count or 1))
@@ -447,7 +511,8 @@ class FakeOpenAI:
                                   "system_sha256": hashlib.sha256(system.encode()).hexdigest(),
                                   "schema_sha256": hashlib.sha256(
                                       json.dumps(self._schema(body), sort_keys=True).encode()).hexdigest(),
-                                  "prompt_tokens": 0, "completion_tokens": 0, "cached_tokens": 0}
+                                  "prompt_tokens": 0, "completion_tokens": 0, "cached_tokens": 0,
+                                  "images": len(images), "image_tokens": sum(t for _, t in images), "seen": seen}
         delay = self.latency_s
         if fault in _STATUS_FAULTS:
             status = int(fault)
@@ -459,7 +524,7 @@ class FakeOpenAI:
         if fault == "slow":
             delay += self.slow_s
         if self.context_tokens is not None:
-            asked = _tokens(json.dumps(messages, ensure_ascii=False) + json.dumps(body.get("tools", ""))) + int(
+            asked = _text_tokens(messages, body.get("tools")) + sum(t for _, t in images) + int(
                 body.get("max_tokens") or body.get("max_completion_tokens") or 0)
             if asked > self.context_tokens:
                 record.update(status=400, fault="context")
@@ -473,7 +538,7 @@ class FakeOpenAI:
             first_choice = self._choices.get(key, 0)
             self._choices[key] = first_choice + n
         answers = [self._arguments(body, first_user, fault, first_choice + i) for i in range(n)]
-        prompt_tokens = _tokens(json.dumps(messages, ensure_ascii=False) + json.dumps(body.get("tools", "")))
+        prompt_tokens = _text_tokens(messages, body.get("tools")) + sum(t for _, t in images)
         cached = min(prompt_tokens, _tokens(system)) if cached_hit else 0
         completion_tokens = sum(_tokens(a) for a in answers)  # the prompt is billed once for n choices
         record.update(status=200, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
@@ -500,6 +565,54 @@ class FakeOpenAI:
                       "prompt_tokens_details": {"cached_tokens": cached}},
         }
         return 200, {}, response, delay
+
+    def _look(self, messages: list[Any]) -> tuple[list[tuple[str, int]], list[str], str | None]:
+        """The request's images as (sha256, tokens billed), what they show (`pictures`), and the 400 message that
+        refuses the request (a text-only model, an image that is not one), if any."""
+        import base64
+        import binascii
+        import io
+
+        parts = _image_parts(messages)
+        if not parts:
+            return [], [], None
+        if not self.vision:
+            return [], [], "Invalid content type. image_url is only supported by certain models."
+        images: list[tuple[str, int]] = []
+        seen: list[str] = []
+        for n, part in enumerate(parts):
+            spec = part.get("image_url") or {}
+            url = str(spec.get("url", "")) if isinstance(spec, dict) else ""
+            detail = spec.get("detail", "auto") if isinstance(spec, dict) else "auto"
+            found = _DATA_URL.fullmatch(url)
+            if found is None:
+                return [], [], (f"image {n}: only inline data URLs of png, jpeg, webp or gif images are accepted "
+                                "here (this server fetches nothing)")
+            if detail not in ("auto", "low", "high"):
+                return [], [], f"image {n}: detail must be auto, low or high, not {detail!r}"
+            try:
+                raw = base64.b64decode(found.group(2), validate=True)
+            except (binascii.Error, ValueError):
+                return [], [], f"image {n}: the data URL is not valid base64"
+            if not raw.startswith(_MAGIC[found.group(1)]):
+                return [], [], f"image {n}: the bytes are not a {found.group(1)} image"
+            try:
+                from PIL import Image
+
+                with Image.open(io.BytesIO(raw)) as image:
+                    width, height = image.size
+                thumb = _thumbnail(raw)
+            except Exception as exc:
+                return [], [], f"image {n}: cannot be decoded ({type(exc).__name__})"
+            images.append((hashlib.sha256(raw).hexdigest(), _image_tokens(width, height, str(detail))))
+            if self.pictures:
+                import numpy as np
+
+                text, distance = min(((t, float(np.abs(thumb - p).mean())) for t, p in self.pictures),
+                                     key=lambda item: item[1])
+                if distance < SAME_PICTURE:
+                    seen.append(text)
+        return images, seen, None
 
     def _append(self, record: dict[str, Any]) -> None:
         with self._lock:

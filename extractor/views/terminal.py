@@ -129,6 +129,9 @@ def print_plan(plan: Plan, console: Console) -> None:
     cost = usd(plan.cost_usd, unknown="unknown (no price for this model)")
     console.print(f"already extracted (reused): {plan.cached}; estimated tokens: {plan.prompt_tokens:,} prompt + "
                   f"{plan.completion_tokens:,} completion; estimated cost for {plan.model}: {cost}")
+    if (pictured := plan.images)[0]:
+        console.print(f"page images: {pictured[0]:,} page(s) sent as images, ~{pictured[1]:,} of the prompt tokens "
+                      "(the provider's image-token rule for this model)")
     if plan.pending:
         console.print(f"waiting in a batch an earlier `run --batch` submitted (not sent again): {plan.pending}")
     console.print(f"estimate {plan.calibration}")

@@ -301,6 +301,28 @@
     return node;
   }
 
+  // Each page read by OCR as its image (served by the app: img-src 'self'), with a box where each value was read;
+  // boxes are placed through the CSSOM (the policy allows no inline style attribute), as fractions of the page.
+  function scansPane(d) {
+    if (!d.scans || !d.scans.length || d.html === null) return null;
+    const clamp = (v) => Math.min(1, Math.max(0, v)) * 100;
+    const figures = d.scans.map((scan) => {
+      const boxes = scan.boxes.map((b) => {
+        const [x0, y0, x1, y1] = b.bbox.map(clamp);
+        const node = h("div", {class: "box", "data-field": b.field, "data-status": b.status,
+                               title: `${b.field} (${b.status}): ${b.quote || ""}`});
+        Object.assign(node.style, {left: `${x0}%`, top: `${y0}%`, width: `${x1 - x0}%`, height: `${y1 - y0}%`});
+        return node;
+      });
+      const src = `/api/documents/${encodeURIComponent(d.doc_id)}/pages/${scan.page}.jpg`;
+      const turned = scan.rotation ? `, turned ${scan.rotation}° to read` : "";
+      return h("figure", {class: "scan", "data-page": scan.page},
+        h("div", {class: "scanpage"}, h("img", {src, alt: `page ${scan.page} as read by OCR`}), boxes),
+        h("figcaption", {}, `page ${scan.page}, read by OCR${turned}; ${boxes.length} value(s) boxed`));
+    });
+    return h("div", {class: "scans", id: "scans"}, figures);
+  }
+
   function renderDoc() {
     const d = state.doc;
     const q = state.queue;
@@ -308,6 +330,7 @@
     const text = d.html !== null ? h("div", {class: "doctext", id: "doctext"}) :
       h("p", {class: "why"}, `Text not shown: ${d.no_text}.`);
     if (d.html !== null) text.innerHTML = d.html;  // escaped and marked by the server (review.highlight)
+    const scans = scansPane(d);
     root.replaceChildren(...[
       h("nav", {class: "topbar"},
         h("a", {href: "#/"}, "← queue ", h("kbd", {}, "u")),
@@ -319,7 +342,8 @@
       d.read_from && d.read_from !== d.source_path ? h("p", {class: "meta"}, `read from ${d.read_from} (archived)`) : null,
       d.unplaced.length ? h("p", {class: "why"}, `Quotes no longer at their offsets: ${d.unplaced.join(", ")}`) : null,
       progressLine(q.progress),
-      h("div", {class: "doc-grid"}, h("section", {class: "textpane"}, text),
+      h("div", {class: "doc-grid"}, h("section", {class: "textpane"},
+        scans ? h("div", {class: "ocr"}, scans, text) : text),
         h("aside", {class: "fields", id: "fields", "aria-label": "fields"}, d.fields.map(card))),
       keysBox([[["j", "↓"], "next field"], [["k", "↑"], "previous field"], [["a"], "accept"],
                [["e", "Enter"], "edit (Enter saves, Esc cancels)"], [["x"], "not in the document"],
@@ -372,6 +396,13 @@
       if (field === name && !first) first = mark;
     }
     if (first) scrollInto(document.getElementById("doctext"), first, true);
+    let firstBox = null;
+    for (const box of document.querySelectorAll("#scans .box")) {
+      const field = box.getAttribute("data-field").split(/[.[]/)[0];
+      box.classList.toggle("focus", field === name);
+      if (field === name && !firstBox) firstBox = box;
+    }
+    if (firstBox) scrollInto(document.getElementById("scans"), firstBox.closest("figure"));
   }
 
   function scrollInto(pane, node, middle) {

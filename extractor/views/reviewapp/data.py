@@ -270,8 +270,32 @@ class ReviewDesk:
             "html": highlight(doc.text, values, doc.pages) if doc.text is not None else None,
             "no_text": no_text if doc.text is None else None,
             "unplaced": [v.field for v in doc.unplaced],
+            "scans": self._scans(doc),
             "fields": [self.field_state(name, row, labels.get(name), values) for name in self.inputs],
             "checked": self._checked(labels), "reviewed": self._checked(labels) == len(self.inputs)}
+
+    @staticmethod
+    def _scans(doc: DocReview) -> list[dict[str, Any]]:
+        """The pages read by OCR that the page shows as images (`GET .../pages/N.jpg`), each with the box of every
+        value read on it (bbox: fractions of the upright page, as `extractor text --json` gives them)."""
+        return [{"page": page, "rotation": info.rotation, "width": info.width, "height": info.height,
+                 "boxes": [{"field": v.field, "status": v.status, "bbox": list(v.bbox), "quote": v.quote,
+                            "confidence": v.confidence} for v in doc.values if v.bbox is not None and v.page == page]}
+                for page, (_, info) in sorted(doc.scans.items())]
+
+    def page_image(self, doc_id: str, page: int) -> bytes | None:
+        """`GET /api/documents/{doc_id}/pages/{page}.jpg`: one OCR'd page as the document view shows it (a JPEG of
+        at most `review.SCAN_SIDE` pixels, made when the document was read again); None when there is none."""
+        outputs = self.outputs()
+        row = outputs.rows.get(doc_id)
+        if row is None:
+            return None
+        scan = self._text(row, outputs.evidence.get(doc_id, [])).scans.get(page)
+        if scan is None:
+            return None
+        import base64
+
+        return base64.b64decode(scan[0].partition(",")[2])
 
     # -- writing ----------------------------------------------------------------------------------------
 

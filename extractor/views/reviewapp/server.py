@@ -15,6 +15,7 @@ import http.server
 import ipaddress
 import json
 import logging
+import re
 import secrets
 import signal
 import socket
@@ -282,6 +283,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             elif segments == ["api", "documents"]:
                 first = {k: v[0] or None for k, v in query.items() if k in ("field", "status", "evidence")}
                 self._json(200, self.app.desk.queue(**first))
+            elif (len(segments) == 5 and segments[:2] == ["api", "documents"] and segments[3] == "pages"
+                  and re.fullmatch(r"[1-9][0-9]{0,4}\.jpg", segments[4])):
+                jpeg = self.app.desk.page_image(segments[2], int(segments[4].removesuffix(".jpg")))
+                if jpeg is None:
+                    self._json(404, {"error": f"no page image {segments[4]!r} of {segments[2]!r}"})
+                else:
+                    self._send(200, jpeg, "image/jpeg")
             elif len(segments) == 3 and segments[:2] == ["api", "documents"]:
                 doc = self.app.desk.document(segments[2])
                 if doc is None:
