@@ -66,9 +66,7 @@ def measure(latency: float, docs: int) -> tuple[float, float]:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp) / "in"
-            folder.mkdir()
-            for i in range(docs):
-                (folder / f"letter_{i:05}.txt").write_text(LETTER.format(i=i))
+            write_letters(folder, docs)
             config = build_config(dict(
                 input_dir=folder, schema="cover_letter", schemas_dir=ROOT / "schemas",
                 output_dir=Path(tmp) / "out", base_url=url, model="gpt-4o-mini", concurrency=CONCURRENCY), env={})
@@ -77,6 +75,58 @@ def measure(latency: float, docs: int) -> tuple[float, float]:
             wall, cpu = time.perf_counter() - started, time.thread_time() - cpu
             assert summary.ok == docs, summary
             return docs / wall, cpu / docs * 1000
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def write_letters(folder: Path, docs: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(docs):
+        (folder / f"letter_{i:05}.txt").write_text(LETTER.format(i=i))
+
+
+def measure_plain(latency: float, docs: int, aiohttp: bool = False) -> tuple[float, float]:
+    """A plain instructor loop over the same files (issue 26's yardstick): read each file, ask
+    instructor over a default `openai.AsyncOpenAI` for the schema's model, 32 at a time; no journal,
+    no evidence, no Parquet, no retries of its own. `aiohttp`: over openai's `DefaultAioHttpClient`
+    (what extractor's transport is built on) instead of its default httpx client.
+    (documents per second, client CPU ms per document)."""
+    import asyncio
+
+    import instructor
+    import openai
+
+    from extractor.extraction.prompts import build_messages, system_prompt
+    from extractor.schemas import load_schema
+
+    schema = load_schema(ROOT / "schemas", "cover_letter")
+    system = system_prompt(schema)
+    proc, url = start_server(latency)
+
+    async def run(folder: Path) -> tuple[float, float]:
+        http = openai.DefaultAioHttpClient() if aiohttp else None
+        raw = openai.AsyncOpenAI(base_url=url, api_key="no-key", max_retries=0, http_client=http)
+        client = instructor.from_openai(raw)
+        gate = asyncio.Semaphore(CONCURRENCY)
+
+        async def one(path: Path) -> None:
+            async with gate:
+                await client.chat.completions.create(
+                    model="gpt-4o-mini", response_model=schema.model, max_retries=2,
+                    messages=build_messages(system, path.read_text()))  # type: ignore[arg-type]
+
+        started, cpu = time.perf_counter(), time.thread_time()
+        await asyncio.gather(*(one(path) for path in sorted(folder.iterdir())))
+        measured = docs / (time.perf_counter() - started), (time.thread_time() - cpu) / docs * 1000
+        await raw.close()
+        return measured
+
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp) / "in"
+            write_letters(folder, docs)
+            return asyncio.run(run(folder))
     finally:
         proc.terminate()
         proc.wait()
@@ -134,7 +184,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs-0ms", type=int, default=600)
     parser.add_argument("--docs-200ms", type=int, default=960)
+    parser.add_argument("--against-plain", type=int, metavar="ROUNDS", default=0,
+                        help="only compare extractor with a plain instructor loop at 0 ms, ROUNDS times "
+                             "(alternating, over --docs-0ms letters), and print each ratio")
     args = parser.parse_args()
+    if args.against_plain:
+        ratios = []
+        for i in range(args.against_plain):
+            ours, cpu = measure(0.0, args.docs_0ms)
+            plain, plain_cpu = measure_plain(0.0, args.docs_0ms)
+            fast, fast_cpu = measure_plain(0.0, args.docs_0ms, aiohttp=True)
+            ratios.append(ours / max(plain, fast))  # against the faster of the two plain loops
+            print(f"round {i + 1}: extractor {ours:6.1f} documents/s ({cpu:.2f} ms CPU/document); plain instructor "
+                  f"loop {plain:6.1f} ({plain_cpu:.2f} ms), over aiohttp {fast:6.1f} ({fast_cpu:.2f} ms); "
+                  f"ratio to the faster {ratios[-1]:.2f}", flush=True)
+        print(f"ratio extractor / faster plain loop at 0 ms over {args.docs_0ms} letters, concurrency {CONCURRENCY}: "
+              f"{min(ratios):.2f}-{max(ratios):.2f} (median {sorted(ratios)[len(ratios) // 2]:.2f})")
+        return
     ideal = CONCURRENCY / 0.2
     fast, cpu = measure(0.0, args.docs_0ms)
     print(f"latency 0 ms:   {fast:7.1f} documents/s at concurrency {CONCURRENCY}, client CPU {cpu:.2f} ms/document "

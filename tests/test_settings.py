@@ -372,3 +372,18 @@ def _written(folder: Path, text: str) -> Path:
     path = folder / "other.toml"
     path.write_text(text)
     return path
+
+
+def test_a_flat_price_is_looked_up_once_and_costs_what_the_table_says() -> None:
+    from genai_prices import Usage, calc_price
+
+    from extractor.llm.pricing import Pricer, flat_rates
+
+    assert flat_rates("gpt-4o-mini") is not None
+    pricer = Pricer("gpt-4o-mini", base_url=None, overrides={})
+    for prompt, completion, cached in ((512, 64, 0), (1200, 300, 1024), (7, 0, 0)):
+        expected = float(calc_price(Usage(input_tokens=prompt, output_tokens=completion,
+                                          cache_read_tokens=cached or None), "gpt-4o-mini").total_price)
+        assert pricer.cost(prompt, completion, cached) == pytest.approx(expected, rel=1e-12)
+    assert flat_rates("acme-local-7b") is None
+    assert Pricer("acme-local-7b", base_url=None, overrides={}).cost(1, 1, 0) is None

@@ -114,9 +114,10 @@ class OpenAICompatibleBackend:
         import openai
 
         logging.getLogger("instructor").setLevel(logging.CRITICAL)  # it logs every failure to stderr
-        from extractor.llm.instructor_patch import remember_async_validator_checks
+        from extractor.llm.instructor_patch import remember_async_validator_checks, skip_identity_transforms
 
         remember_async_validator_checks()
+        skip_identity_transforms()
         self._settings = settings
         self._secret = api_key
         # How a constrained answer is asked for: OpenAI's json_schema, or llama.cpp's json_object + schema.

@@ -100,8 +100,40 @@ def has_batch_api(model: str, backend: str | None = "openai", endpoint: str | No
     return True
 
 
+def flat_rates(model: str, base_url: str | None = None,
+               overrides: Mapping[str, ModelPrice] | None = None) -> ModelPrice | None:
+    """`unit_prices` where a usage's cost is linear in its tokens whatever its size and time: an override, or a
+    genai-prices entry (matched as `list_cost` matches it) with one unconditional price (not a list of dated or
+    off-peak ones) and no tiers; its variants (service tiers) apply only under a price context, which `list_cost`
+    never gives. None where each usage must be priced in full (or no price is known)."""
+    if not (overrides and model in overrides):
+        from genai_prices import data_snapshot
+        from genai_prices.types import ModelPrice as TablePrice
+        from genai_prices.types import TieredPrices
+
+        snapshot = data_snapshot.get_snapshot()
+        attempts: list[tuple[str | None, str | None]] = [(None, base_url)] if base_url else []
+        attempts += [(None, None), ("openai", None)]
+        for provider_id, url in attempts:
+            try:
+                _, info = snapshot.find_provider_model(model, None, provider_id, url)
+            except LookupError:
+                continue
+            prices = info.prices
+            if (not isinstance(prices, TablePrice)
+                    or any(isinstance(v, TieredPrices) for v in vars(prices).values())):
+                return None
+            break
+        else:
+            return None
+    return unit_prices(model, base_url, overrides)
+
+
 class Pricer:
-    """Prices one model's usage. Unknown model: cost is None and one warning is logged, once."""
+    """Prices one model's usage. Unknown model: cost is None and one warning is logged, once.
+
+    A flat price (`flat_rates`) is looked up once per pricer: genai-prices' `calc_price` took ~0.5 ms a usage
+    (its unit registry is walked on every call), paid on every document of a run."""
 
     def __init__(self, model: str, *, base_url: str | None, overrides: Mapping[str, ModelPrice],
                  free: bool = False, discount: float = 1.0) -> None:
@@ -111,6 +143,7 @@ class Pricer:
         self._overrides = overrides
         self._free = free
         self.warning: str | None = None
+        self._flat: tuple[ModelPrice | None] | None = None  # looked up on the first usage priced
 
     @classmethod
     def for_config(cls, config: RunConfig) -> Pricer:
@@ -135,6 +168,13 @@ class Pricer:
             return 0.0
         if self.warning is not None:  # looked up before and not found: the table will not change
             return None
+        if self._flat is None:
+            self._flat = (flat_rates(self.model, self._base_url, self._overrides),)
+        if (rates := self._flat[0]) is not None:
+            cached_rate = rates.cached_input_per_mtok
+            assert cached_rate is not None  # unit_prices always sets it
+            return ((prompt_tokens - cached_tokens) * rates.input_per_mtok + cached_tokens * cached_rate
+                    + completion_tokens * rates.output_per_mtok) / MTOK
         cost = list_cost(self.model, prompt_tokens, completion_tokens, cached_tokens,
                          base_url=self._base_url, overrides=self._overrides)
         if cost is None:

@@ -948,8 +948,10 @@ def _judge(model: type[BaseModel], text: str, leaves_: Sequence[Leaf], out: list
     return out
 
 
+@functools.cache
 def _model_cues(model: type[BaseModel], prefix: str = "") -> dict[str, tuple[str, ...]]:
-    """Dotted field path -> its cue words (`cue_words`), nested models included."""
+    """Dotted field path -> its cue words (`cue_words`), nested models included; once per model (shared: not to be
+    changed), as it was ~4% of a run's client CPU per document at 0 ms (cProfile, bench/throughput.py)."""
     out: dict[str, tuple[str, ...]] = {}
     for name, kind in field_kinds(model).items():
         out[prefix + name] = cue_words(name, model.model_fields[name].description or "")
