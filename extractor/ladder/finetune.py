@@ -490,7 +490,7 @@ def _example(row: dict[str, Any], values: dict[str, Any], source: str, schema: S
                     values=answer.model_dump(mode="json"), sha256=row.get("content_sha256") or ""), None
 
 
-def _split_sizes(n: int, val_fraction: float) -> int:
+def split_sizes(n: int, val_fraction: float) -> int:
     """Validation examples: the fraction rounded half up, at least 1 (of >= 2, when the fraction is
     above 0) and never all of them."""
     if n < 2 or val_fraction <= 0:
@@ -597,7 +597,7 @@ def export_finetune(config: FinetuneConfig) -> FinetuneReport:
     assert config.out_dir is not None
     tool = request.tool(selection.schema.model)
     examples = selection.examples  # labelled first; each file keeps this order
-    n_val = _split_sizes(len(examples), config.val_fraction)
+    n_val = split_sizes(len(examples), config.val_fraction)
     picked = set(random.Random(config.seed).sample(range(len(examples)), n_val))
     train = [e for i, e in enumerate(examples) if i not in picked]
     validation = [e for i, e in enumerate(examples) if i in picked]
@@ -703,6 +703,7 @@ __all__ = [
     "production_examples",
     "run_strategy",
     "select_examples",
+    "split_sizes",
     "validate_file",
     "validate_line",
 ]
