@@ -842,6 +842,8 @@ class Answered:
 
     messages: list[dict[str, str]]  # exactly what `ask` is sent
     answer: str  # the JSON the model should write
+    schema: dict[str, Any]  # the answer's JSON schema (the server's grammar)
+    max_tokens: int
 
 
 def _labeled_answer(schema: dict[str, Any], name: str, value: Any) -> tuple[bool, Any]:
@@ -882,7 +884,7 @@ async def answered_questions(schema: Schema, text: str, values: Mapping[str, Any
             known, value = _labeled_answer(answer, name, value)
         reply = json.dumps({name: value}, ensure_ascii=False)
         if known:
-            out.append(Answered(messages=messages, answer=reply))
+            out.append(Answered(messages=messages, answer=reply, schema=answer, max_tokens=max_tokens))
         return reply
 
     extractor = FieldExtractor(ask, schema, text, CallMeter())

@@ -13,11 +13,11 @@ from pathlib import Path
 from extractor.config import RunConfig
 from extractor.errors import ConfigError
 from extractor.extraction.fields import answered_questions
-from extractor.finetune.data import TrainingSequence, data_digest, held_back_split, pack
+from extractor.finetune.data import Split, TrainingSequence, data_digest, held_back_split, pack
 from extractor.finetune.export import write_merged
 from extractor.finetune.train import TrainSettings, load_model, load_tokenizer, require, train
 from extractor.ladder import assumed
-from extractor.ladder.finetune import FinetuneConfig, Skipped, select_examples
+from extractor.ladder.finetune import Example, FinetuneConfig, Selection, Skipped, select_examples
 from extractor.llm.embedded import default_model_path
 from extractor.llm.finetuned import Manifest
 
@@ -106,15 +106,24 @@ def _template(model_path: Path) -> str:
     return str(template.contents())
 
 
-def finetune_local(config: LocalFinetuneConfig,
-                   progress: Callable[[int, int, float], None] | None = None) -> LocalFinetuneReport:
-    """Train a LoRA adapter of the embedded model (or `--model-path`) on the labels store and write the merged
-    GGUF and its manifest under the layout's `finetuned/` folder (see the package docstring)."""
-    require()
+@dataclass
+class Prepared:
+    """What training will learn from, before anything heavy is loaded: the selection, the split and the
+    training examples (the held-back ones and any copy of their bytes left out)."""
+
+    base: Path
+    selection: Selection
+    split: Split
+    training: list[Example]
+    warnings: list[str]
+
+
+def prepare(config: LocalFinetuneConfig) -> Prepared:
+    """Select as `export finetune` does, hold back a seeded share of the labeled documents (refusing when fewer
+    than two can be used) and say what is thin."""
     settings = config.settings
     base = settings.model_path or default_model_path()
     selection = select_examples(FinetuneConfig(settings, min_agreement=config.min_agreement))
-    schema, report = selection.schema, selection.report
     split = held_back_split([(e.doc_id, e.sha256) for e in selection.labeled], config.held_back, config.seed)
     held = set(split.held_back)
     held_shas = {e.sha256 for e in selection.labeled if e.doc_id in held and e.sha256}
@@ -126,7 +135,18 @@ def finetune_local(config: LocalFinetuneConfig,
     if len(training) < assumed.TRAINING_EXAMPLES:
         warnings.append(f"{len(training)} training document(s), far below the {assumed.TRAINING_EXAMPLES} "
                         "`extractor breakeven` assumes a fine-tune needs: measure it before relying on it")
+    return Prepared(base, selection, split, training, warnings)
 
+
+def finetune_local(config: LocalFinetuneConfig,
+                   progress: Callable[[int, int, float], None] | None = None) -> LocalFinetuneReport:
+    """Train a LoRA adapter of the embedded model (or `--model-path`) on the labels store and write the merged
+    GGUF and its manifest under the layout's `finetuned/` folder (see the package docstring)."""
+    prepared = prepare(config)
+    require()
+    settings = config.settings
+    base, selection, split, training = prepared.base, prepared.selection, prepared.split, prepared.training
+    schema, report = selection.schema, selection.report
     tokenizer = load_tokenizer(base)
     template = _template(base)
     end_of_turn = str(tokenizer.eos_token or "")
@@ -171,4 +191,4 @@ def finetune_local(config: LocalFinetuneConfig,
         created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), notes=notes)
     manifest.write(out)
     return LocalFinetuneReport(schema=schema.name, model_path=out, manifest=manifest, skipped=report.skipped,
-                               warnings=warnings)
+                               warnings=prepared.warnings)

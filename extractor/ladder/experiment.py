@@ -365,6 +365,7 @@ def measure(settings: RunConfig, schema: Schema, spec: str, summary: RunSummary,
         "spent_usd": summary.cost_usd, "labeled_pool": len(labels),
         "embedding_tokens_per_doc": summary.embedding_tokens / n,
         "embedding_usd_per_doc": None if summary.embedding_cost_usd is None else summary.embedding_cost_usd / n,
+        **_finetuned_columns(settings, rows),
     }
     not_found = _not_found_shares(rows)
     agreement = _agreements(metrics)
@@ -383,6 +384,20 @@ def measure(settings: RunConfig, schema: Schema, spec: str, summary: RunSummary,
                     for name, sub in s.sub_fields.items()]
         else:
             out.append(_field_row(common, s, agreement.get(s.field), not_found.get(s.field)))
+    return out
+
+
+def _finetuned_columns(settings: RunConfig, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """What a locally fine-tuned variant's manifest says of its training, and the model server's CPU seconds a
+    document (what serving a local model costs)."""
+    computed = [r["compute_s"] for r in rows if r.get("compute_s") is not None]
+    manifest = read_manifest(settings.model_path)
+    out: dict[str, Any] = {"compute_s_per_doc": sum(computed) / len(computed) if computed else None,
+                           "finetuned": None, "trained_documents": None, "training_s": None,
+                           "training_compute_s": None}
+    if manifest is not None and settings.model_path is not None:
+        out.update(finetuned=settings.model_path.name, trained_documents=len(manifest.train_doc_ids),
+                   training_s=manifest.training_s, training_compute_s=manifest.compute_s)
     return out
 
 

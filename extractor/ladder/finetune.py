@@ -339,6 +339,9 @@ class _Example:
     sha256: str = ""  # the document's bytes (the result row's content_sha256)
 
 
+Example = _Example  # its public name: `extractor finetune-local` trains on the same examples
+
+
 @dataclass(frozen=True)
 class ExampleTokens:
     """What one fine-tuning example holds in tokens, as `export finetune` writes it: the prompt a fine-tuned model is
@@ -690,6 +693,7 @@ def _estimate(report: FinetuneReport, train: list[_Example], validation: list[_E
 
 
 __all__ = [
+    "Example",
     "ExampleTokens",
     "FinetuneConfig",
     "FinetuneFormatError",
