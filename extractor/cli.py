@@ -239,6 +239,43 @@ def export_results(
     typer.echo(f"wrote {path}")
 
 
+@app.command("finetune-local")
+def finetune_local(
+    held_back: Annotated[float, typer.Option(
+        help="share of the labeled documents never trained on (the experiment scores these)")] = 0.25,
+    seed: Annotated[int, typer.Option(help="seed of the held-back draw and of training")] = 0,
+    epochs: Annotated[int, typer.Option(help="passes over the training documents")] = 2,
+    learning_rate: Annotated[float, typer.Option(help="AdamW learning rate of the LoRA adapter")] = 5e-4,
+    rank: Annotated[int, typer.Option(help="LoRA rank (alpha is twice it)")] = 8,
+    max_steps: Annotated[int | None, typer.Option(
+        help="stop after this many steps \\[epochs x sequences]; 0 exports the base weights untrained")] = None,
+    max_tokens: Annotated[int, typer.Option(help="tokens of one packed sequence (a document and its questions)")
+                          ] = 2048,
+    min_agreement: Annotated[float, typer.Option(help="least consistency of unlabeled rows (as export finetune)")
+                             ] = 0.9,
+    model_path: Annotated[Path | None, typer.Option(help="base GGUF \\[the embedded model]")] = None,
+    schema: Annotated[str | None, typer.Option(help="schema name \\[cover_letter]")] = None,
+    schemas: SchemasOpt = None,
+    output: OutputOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Fine-tune the embedded model (a LoRA adapter, merged into a GGUF) on the labels store, holding some back.
+
+    Needs the `finetune` extra (torch, transformers, peft, gguf); CPU works, slowly."""
+    from extractor.finetune.local import LocalFinetuneConfig
+    from extractor.finetune.local import finetune_local as train_local
+
+    def progress(step: int, steps: int, loss: float) -> None:
+        typer.echo(f"step {step}/{steps}: loss {loss:.4f}", err=True)
+
+    with _errors():
+        cfg = _settings(config, schema=schema, schemas_dir=schemas, output_dir=output, model_path=model_path)
+        report = train_local(LocalFinetuneConfig(
+            settings=cfg, held_back=held_back, seed=seed, epochs=epochs, learning_rate=learning_rate, rank=rank,
+            max_steps=max_steps, max_tokens=max_tokens, min_agreement=min_agreement), progress)
+    typer.echo(report.as_text())
+
+
 @app.command("import-corrections")
 def import_corrections(
     file: Annotated[Path, typer.Argument(help="an exported .xlsx or .csv, edited by a person")],

@@ -73,6 +73,17 @@ class Layout:
         return self.root / "finetune"
 
     @property
+    def finetuned(self) -> Path:
+        """`extractor finetune-local`'s models: one folder per training (`finetuned_model`)."""
+        return self.root / "finetuned"
+
+    def finetuned_model(self, name: str) -> Path:
+        """One locally fine-tuned model: `finetuned/<name>/<name>.gguf`, its manifest beside it
+        (`llm.finetuned.manifest_path`). The file's own name is unique to its training: results are cached under
+        a model file's name."""
+        return self.finetuned / name / f"{name}.gguf"
+
+    @property
     def experiments(self) -> Path:
         """`extractor experiment`'s comparisons: one row per experiment, variant and field
         (table.experiments_schema)."""

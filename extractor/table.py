@@ -142,6 +142,11 @@ def experiments_schema() -> dict[str, pl.DataType]:
         # retrieval = "embeddings": what this run's choosing of examples used a document (0 once every vector
         # is kept in the journal; a new document needs its own); not in cost_usd_per_doc
         "embedding_tokens_per_doc": pl.Float64(), "embedding_usd_per_doc": pl.Float64(),
+        # a locally fine-tuned model (`extractor finetune-local`, its manifest): its file name, the documents it
+        # was trained on (never scored), its training's wall and CPU seconds; null for any other variant
+        "finetuned": pl.String(), "trained_documents": pl.Int64(), "training_s": pl.Float64(),
+        "training_compute_s": pl.Float64(),
+        "compute_s_per_doc": pl.Float64(),  # the local model server's CPU seconds a document; null for a remote one
     }
 
 

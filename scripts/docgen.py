@@ -353,6 +353,12 @@ EXPERIMENTS = {
     "embedding_tokens_per_doc": '`retrieval = "embeddings"`: embedding tokens this run used a document to choose '
                                 "examples (0 once every vector is kept in the journal); not in `cost_usd_per_doc`",
     "embedding_usd_per_doc": "what those embedding tokens cost a document; not in `cost_usd_per_doc`",
+    "finetuned": "a locally fine-tuned model's file name (`extractor finetune-local`, read from its manifest); null "
+                 "for any other variant",
+    "trained_documents": "of a locally fine-tuned model: the documents it was trained on (none of them scored)",
+    "training_s": "of a locally fine-tuned model: wall seconds of its training loop",
+    "training_compute_s": "of a locally fine-tuned model: CPU seconds of its training loop",
+    "compute_s_per_doc": "the local model server's CPU seconds a document (embedded backend); null for a remote model",
 }
 
 

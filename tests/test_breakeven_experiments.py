@@ -303,3 +303,35 @@ def test_breakeven_target_from_the_cli(tmp_path: Path, fake_server: FakeOpenAI) 
     assert similar["interval_95"] == [pytest.approx(0.849, abs=5e-4), pytest.approx(0.990, abs=5e-4)]
     bad = cli("breakeven", "--target", "95", *common)
     assert bad.returncode != 0 and "between 0 and 1" in bad.stderr
+
+
+def test_a_locally_fine_tuned_variant_is_the_measured_fine_tuned_rung(tmp_path: Path) -> None:
+    """`extractor finetune-local`'s model measured by an experiment: the fine-tuned rung with its accuracy, its count
+    of documents, its training time and its serving cost (CPU seconds, no API price), not UNKNOWN."""
+    import polars as pl
+
+    config = _config(tmp_path)
+    spec = "model_path=outputs/cover_letter/finetuned/m-ft-1/m-ft-1.gguf"
+    _write(config, [*VARIANTS, {"variant": spec, "accuracy": 0.98, "cost": 0.0, "documents": 6,
+                                "model": "smollm2-135m-instruct-q4_1"}])
+    path = config.settings.layout.experiments
+    frame = pl.read_parquet(path)
+    local = pl.col("variant") == spec
+    frame = frame.with_columns(
+        finetuned=pl.when(local).then(pl.lit("m-ft-1.gguf")), trained_documents=pl.when(local).then(pl.lit(18)),
+        training_s=pl.when(local).then(pl.lit(412.0)), training_compute_s=pl.when(local).then(pl.lit(790.0)),
+        compute_s_per_doc=pl.when(local).then(pl.lit(21.5)))
+    frame.write_parquet(path)
+    [measure] = [v for v in read_experiments(path) if v.variant == spec]
+    assert (measure.finetuned, measure.trained_documents, measure.training_s) == ("m-ft-1.gguf", 18, 412.0)
+    c = compare_experiments(config)
+    assert c is not None
+    ft = c.finetuned_measured()
+    assert ft is not None and ft.kind == FINETUNED and ft.accuracy == 0.98 and ft.per_doc == 0.0
+    assumptions = comparison_assumptions(c)
+    assert not any("UNKNOWN" in line for line in assumptions)
+    assert ("The fine-tuned model m-ft-1.gguf was trained locally (extractor finetune-local) on 18 labeled "
+            "document(s) in 412 s of training (790 CPU s), and measured on 6 held-back document(s) it was never "
+            "trained on; serving it costs 22 CPU s a document on the local model server, no API price.") in \
+        " ".join(assumptions)
+    assert target_recommendation(c).startswith(f"Use the fine-tuned model, {spec}: 98.0% of 20 fields over 6 documents")

@@ -349,7 +349,7 @@ def test_a_line_that_fails_validation_writes_nothing(project: Path, monkeypatch:
     (0, 0.2, 0), (1, 0.2, 0), (2, 0.2, 1), (4, 0.2, 1), (10, 0.2, 2), (13, 0.2, 3), (10, 0.25, 3),
     (3, 0.9, 2), (5, 0.0, 0)])
 def test_split_sizes(n: int, fraction: float, expected: int) -> None:
-    assert finetune._split_sizes(n, fraction) == expected
+    assert finetune.split_sizes(n, fraction) == expected
 
 
 def test_split_is_seeded_and_keeps_labelled_first(project: Path) -> None:

@@ -854,3 +854,61 @@ async def sample_fields(ask: Ask, schema: Schema, text: str, meter: CallMeter, s
         except ExtractionError:
             answers.append(None)
     return answers
+
+
+@dataclass(frozen=True)
+class Answered:
+    """One question the strategy asks about a document, with the answer its labels give: a fine-tuning pair."""
+
+    messages: list[dict[str, str]]  # exactly what `ask` is sent
+    answer: str  # the JSON the model should write
+    schema: dict[str, Any]  # the answer's JSON schema (the server's grammar)
+    max_tokens: int
+
+
+def _labeled_answer(schema: dict[str, Any], name: str, value: Any) -> tuple[bool, Any]:
+    """(known, answer) for one question's JSON schema from the labeled value: an enum answer must be one of its
+    choices (unknown where the label is none of them: a date's choices are written as the document writes them)."""
+    prop = schema.get("properties", {}).get(name, {})
+    if "enum" in prop:
+        if value is None:
+            return True, None
+        picked = next((c for c in prop["enum"] if c is not None and fold(str(c)) == fold(str(value))), None)
+        return picked is not None, picked
+    if prop.get("type") == "array":
+        items = [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+        return True, items[: prop.get("maxItems") or MAX_LIST_ITEMS]
+    if isinstance(value, list | Mapping):
+        return False, None
+    return True, value
+
+
+async def answered_questions(schema: Schema, text: str, values: Mapping[str, Any]) -> list[Answered]:
+    """Every question the strategy asks about `text` (no retrieved examples), answered from `values` (a
+    labeled document's values, JSON types), in the order the strategy asks them: the walk goes on as it would
+    with a model that answers as the labels do. A question whose answer the labels cannot say (a field inside
+    a list of records, a choice the label is none of) is answered null for the walk and left out."""
+    out: list[Answered] = []
+    current: list[FieldInfo] = []
+
+    async def ask(messages: list[dict[str, str]], answer: dict[str, Any], max_tokens: int, meter: CallMeter) -> str:
+        name = next(iter(answer.get("properties", {})), "")
+        top = current[0]
+        value: Any = None
+        known = False
+        if name == top.name:
+            value, known = values.get(top.name), True
+        elif top.nested is not None and not top.is_list and isinstance(values.get(top.name), Mapping | type(None)):
+            value, known = (values.get(top.name) or {}).get(name), True
+        if known:
+            known, value = _labeled_answer(answer, name, value)
+        reply = json.dumps({name: value}, ensure_ascii=False)
+        if known:
+            out.append(Answered(messages=messages, answer=reply, schema=answer, max_tokens=max_tokens))
+        return reply
+
+    extractor = FieldExtractor(ask, schema, text, CallMeter())
+    for info in describe(schema.model):
+        current[:] = [info]
+        await extractor.field(info)
+    return out

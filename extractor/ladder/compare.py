@@ -35,7 +35,8 @@ EXPERIMENT_COLUMNS = ("experiment_id", "finished_at", "variant", "model", "examp
                       "accuracy", "prompt_tokens_per_doc", "completion_tokens_per_doc", "cached_tokens_per_doc",
                       "requests_per_doc", "cost_usd_per_doc", "latency_s_per_doc", "agreement", "not_found_share")
 """The columns of experiments.parquet (`extractor.table.experiments_schema()`) the comparison needs."""
-OPTIONAL_COLUMNS = ("labeled_values", "strategy", "backend", "run_id")
+OPTIONAL_COLUMNS = ("labeled_values", "strategy", "backend", "run_id", "finetuned", "trained_documents", "training_s",
+                    "training_compute_s", "compute_s_per_doc")
 """Columns it reads where the file has them (an older file may not): counts for the intervals, how it asked."""
 
 
@@ -64,10 +65,15 @@ class VariantMeasure:
     strategy: str = "whole"
     backend: str = "openai"
     run_id: str = ""
+    finetuned: str | None = None  # a locally fine-tuned model's file (`extractor finetune-local`)
+    trained_documents: int | None = None  # of it: the documents it was trained on (none of them scored)
+    training_s: float | None = None  # of it: wall seconds of its training loop
+    training_compute_s: float | None = None  # of it: CPU seconds of its training loop
+    compute_s_per_doc: float | None = None  # a local model server's CPU seconds a document
 
     @property
     def kind(self) -> str:
-        if self.model.startswith("ft:"):
+        if self.model.startswith("ft:") or self.finetuned:
             return FINETUNED
         if self.examples.startswith("similar"):
             return RETRIEVED
@@ -144,7 +150,9 @@ def read_experiments(path: Path) -> list[VariantMeasure]:
             labeled_values=int((overall or {}).get("labeled_values") or 0),
             field_values={r["field"]: int(r.get("labeled_values") or r["documents"] or 0) for r in fields},
             strategy=head.get("strategy") or "whole", backend=head.get("backend") or "openai",
-            run_id=head.get("run_id") or ""))
+            run_id=head.get("run_id") or "", finetuned=head.get("finetuned"),
+            trained_documents=head.get("trained_documents"), training_s=head.get("training_s"),
+            training_compute_s=head.get("training_compute_s"), compute_s_per_doc=head.get("compute_s_per_doc")))
     return out
 
 

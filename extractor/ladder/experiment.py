@@ -29,11 +29,12 @@ from typing import Any
 import polars as pl
 
 from extractor.config import RunConfig
-from extractor.documents import SourceFile, discover
+from extractor.documents import SourceFile, discover, sha256_file
 from extractor.errors import ConfigError, DocumentError, ExperimentStopped
 from extractor.extraction import runner
 from extractor.extraction.plan import Plan, plan
 from extractor.extraction.recorder import Observer, RunSummary
+from extractor.llm.finetuned import read_manifest
 from extractor.quality.evaluation import read_labels_file, store_labels_file
 from extractor.schemas import Schema, load_schema
 from extractor.store import Journal, Labels, frame_from_json_rows, write_parquet_atomic
@@ -186,13 +187,43 @@ def _prepare(config: ExperimentConfig) -> _Prepared:
     return _Prepared(schema, variants, files)
 
 
+def trained_on(variants: list[tuple[str, RunConfig]]) -> dict[str, frozenset[str]]:
+    """spec -> the doc_ids and content shas its model was fine-tuned on (`llm.finetuned`'s manifest beside a
+    `model_path`), for the variants whose model has one."""
+    out: dict[str, frozenset[str]] = {}
+    for spec, vs in variants:
+        manifest = read_manifest(vs.model_path)
+        if manifest is not None:
+            out[spec] = manifest.trained_on
+    return out
+
+
+def held_back(files: list[SourceFile], seen: frozenset[str]) -> list[SourceFile]:
+    """The files no fine-tuned variant was trained on, by doc_id and by bytes (a renamed copy of a training
+    document is a training document)."""
+    if not seen:
+        return files
+    return [f for f in files if f.doc_id not in seen and (f.part is not None or sha256_file(f.path) not in seen)]
+
+
 def _sample(config: ExperimentConfig, schema: Schema, files: list[SourceFile],
-            labels: Mapping[str, Any]) -> tuple[list[SourceFile], list[str]]:
-    """(the labeled documents of the folder, drawn to --limit; labeled doc_ids not in the folder)."""
+            labels: Mapping[str, Any], variants: list[tuple[str, RunConfig]] | None = None,
+            ) -> tuple[list[SourceFile], list[str]]:
+    """(the labeled documents of the folder, drawn to --limit; labeled doc_ids not in the folder). Where a variant
+    is a locally fine-tuned model, every variant is scored on the same documents: those none of them was trained
+    on (nothing trained is ever scored on its own training documents)."""
     settings = config.settings
     if not labels:
         raise ConfigError(f"no labels for schema {schema.name}: give --labels FILE (JSONL, CSV or Parquet keyed by "
                           "doc_id) or import people's corrections first (extractor import-corrections)")
+    seen = trained_on(variants or [])
+    if seen:
+        pool = [f for f in files if f.doc_id in labels]
+        files = held_back(pool, frozenset().union(*seen.values()))
+        if not files:
+            raise ConfigError(f"every labeled document of {settings.input_dir} was trained on by "
+                              f"{', '.join(seen)}: there is nothing held back to score it on; train again with "
+                              "--held-back (extractor finetune-local) or label more documents")
     sample = sample_of(files, labels, config.limit)
     unmatched = sorted(set(labels) - {f.doc_id for f in files})
     if not sample:
@@ -230,7 +261,7 @@ def run_experiment(config: ExperimentConfig, observer: Callable[[str, RunConfig]
                 mirror.close()
     finally:
         main.close()
-    sample, unmatched = _sample(config, schema, prepared.files, labels)
+    sample, unmatched = _sample(config, schema, prepared.files, labels, variants)
 
     now = dt.datetime.now(dt.UTC)
     report = ExperimentReport(experiment_id=runner.new_run_id(now), sample=len(sample), labeled=len(labels),
@@ -285,7 +316,7 @@ def plan_experiment(config: ExperimentConfig) -> ExperimentPlan:
     if settings.layout.journal.exists():
         with Labels.open_readonly(settings.layout.journal) as store:
             labels = store.latest_with_file(from_file)
-    sample, _ = _sample(config, prepared.schema, prepared.files, labels)
+    sample, _ = _sample(config, prepared.schema, prepared.files, labels, prepared.variants)
     return ExperimentPlan(sample=len(sample), labeled=len(labels), rejected=rejected,
                           variants=[(spec, plan(vs, files=sample, labels=labels)) for spec, vs in prepared.variants])
 
@@ -338,6 +369,7 @@ def measure(settings: RunConfig, schema: Schema, spec: str, summary: RunSummary,
         "spent_usd": summary.cost_usd, "labeled_pool": len(labels),
         "embedding_tokens_per_doc": summary.embedding_tokens / n,
         "embedding_usd_per_doc": None if summary.embedding_cost_usd is None else summary.embedding_cost_usd / n,
+        **_finetuned_columns(settings, rows),
     }
     not_found = _not_found_shares(rows)
     agreement = _agreements(metrics)
@@ -356,6 +388,20 @@ def measure(settings: RunConfig, schema: Schema, spec: str, summary: RunSummary,
                     for name, sub in s.sub_fields.items()]
         else:
             out.append(_field_row(common, s, agreement.get(s.field), not_found.get(s.field)))
+    return out
+
+
+def _finetuned_columns(settings: RunConfig, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """What a locally fine-tuned variant's manifest says of its training, and the model server's CPU seconds a
+    document (what serving a local model costs)."""
+    computed = [r["compute_s"] for r in rows if r.get("compute_s") is not None]
+    manifest = read_manifest(settings.model_path)
+    out: dict[str, Any] = {"compute_s_per_doc": sum(computed) / len(computed) if computed else None,
+                           "finetuned": None, "trained_documents": None, "training_s": None,
+                           "training_compute_s": None}
+    if manifest is not None and settings.model_path is not None:
+        out.update(finetuned=settings.model_path.name, trained_documents=len(manifest.train_doc_ids),
+                   training_s=manifest.training_s, training_compute_s=manifest.compute_s)
     return out
 
 

@@ -334,6 +334,12 @@ class _Example:
     prompt_chars: int = 0  # system prompt + document text: what the journal counts as a document's prompt characters
     sent_chars: int = 0  # what else the request sends: the document's fence, the messages' framing, the tool (JSON)
     answer_chars: int = 0  # the answer's arguments (JSON)
+    text: str = ""  # the document's text, read again from its source file
+    values: dict[str, Any] = field(default_factory=dict)  # the answer, validated (JSON types)
+    sha256: str = ""  # the document's bytes (the result row's content_sha256)
+
+
+Example = _Example  # its public name: `extractor finetune-local` trains on the same examples
 
 
 @dataclass(frozen=True)
@@ -483,10 +489,11 @@ def _example(row: dict[str, Any], values: dict[str, Any], source: str, schema: S
     prompt_chars = len(system) + len(text)
     sent = len(json.dumps(prompt, ensure_ascii=False)) + len(json.dumps(tool, ensure_ascii=False)) - prompt_chars
     return _Example(doc_id, source, line, prompt_chars + len(arguments), row.get("model"), prompt_chars=prompt_chars,
-                    sent_chars=sent, answer_chars=len(arguments)), None
+                    sent_chars=sent, answer_chars=len(arguments), text=text,
+                    values=answer.model_dump(mode="json"), sha256=row.get("content_sha256") or ""), None
 
 
-def _split_sizes(n: int, val_fraction: float) -> int:
+def split_sizes(n: int, val_fraction: float) -> int:
     """Validation examples: the fraction rounded half up, at least 1 (of >= 2, when the fraction is
     above 0) and never all of them."""
     if n < 2 or val_fraction <= 0:
@@ -506,8 +513,24 @@ def _jsonl(examples: list[_Example]) -> bytes:
     return "".join(lines).encode("utf-8")
 
 
-def export_finetune(config: FinetuneConfig) -> FinetuneReport:
-    """Write train.jsonl and validation.jsonl under `config.out_dir`; see the module docstring."""
+@dataclass
+class Selection:
+    """What `export finetune` selects: the examples from labelled documents, then those from agreed unlabelled
+    ones, and the report so far (counts, skips, notes)."""
+
+    schema: Schema
+    report: FinetuneReport
+    labeled: list[_Example]
+    agreed: list[_Example]
+
+    @property
+    def examples(self) -> list[_Example]:
+        return self.labeled + self.agreed  # labelled first
+
+
+def select_examples(config: FinetuneConfig) -> Selection:
+    """The documents and values fine-tuning learns from (see the module docstring): one selection for the
+    export's files and for `extractor finetune-local`."""
     settings = config.settings
     schema = load_schema(settings.schemas_dir, settings.schema)
     layout = settings.layout
@@ -567,9 +590,17 @@ def export_finetune(config: FinetuneConfig) -> FinetuneReport:
             assert example is not None
             bucket.append(example)
     report.labeled, report.agreed = len(from_labels), len(agreed)
+    return Selection(schema, report, from_labels, agreed)
 
-    examples = from_labels + agreed  # labelled first; each file keeps this order
-    n_val = _split_sizes(len(examples), config.val_fraction)
+
+def export_finetune(config: FinetuneConfig) -> FinetuneReport:
+    """Write train.jsonl and validation.jsonl under `config.out_dir`; see the module docstring."""
+    selection = select_examples(config)
+    report, layout = selection.report, config.settings.layout
+    assert config.out_dir is not None
+    tool = request.tool(selection.schema.model)
+    examples = selection.examples  # labelled first; each file keeps this order
+    n_val = split_sizes(len(examples), config.val_fraction)
     picked = set(random.Random(config.seed).sample(range(len(examples)), n_val))
     train = [e for i, e in enumerate(examples) if i not in picked]
     validation = [e for i, e in enumerate(examples) if i in picked]
@@ -662,10 +693,12 @@ def _estimate(report: FinetuneReport, train: list[_Example], validation: list[_E
 
 
 __all__ = [
+    "Example",
     "ExampleTokens",
     "FinetuneConfig",
     "FinetuneFormatError",
     "FinetuneReport",
+    "Selection",
     "Skipped",
     "approximate_example",
     "count_examples",
@@ -673,6 +706,8 @@ __all__ = [
     "export_finetune",
     "production_examples",
     "run_strategy",
+    "select_examples",
+    "split_sizes",
     "validate_file",
     "validate_line",
 ]

@@ -241,6 +241,8 @@ def comparison_assumptions(c: Comparison) -> list[str]:
                      f"(model=ft:...), so fine-tuned {a.target_model} is priced but never taken to reach a "
                      "target.")
         lines.append(finetuned_pricing_sentence(c))
+    elif finetuned.variant is not None and finetuned.variant.finetuned:
+        lines.append(local_finetune_sentence(finetuned.variant))
     else:
         lines.append(f"The fine-tuned model {finetuned.label} exists and was measured: its training is spent "
                      "and is not counted again.")
@@ -256,6 +258,18 @@ def comparison_assumptions(c: Comparison) -> list[str]:
         lines.append(f"The target ({pct(c.target, 1)}) is the overall share of labeled field values right, "
                      "not a minimum for each field.")
     return lines
+
+
+def local_finetune_sentence(v: VariantMeasure) -> str:
+    """A locally fine-tuned variant: what it was trained on, what training took, what serving it costs."""
+    trained = f"{v.trained_documents:,} labeled document(s)" if v.trained_documents is not None else "its labels"
+    took = (f"{number(v.training_s)} s of training ({number(v.training_compute_s or 0.0)} CPU s)"
+            if v.training_s is not None else "an unrecorded training time")
+    serving = (f"{number(v.compute_s_per_doc)} CPU s a document on the local model server, no API price"
+               if v.compute_s_per_doc is not None else "no API price")
+    return (f"The fine-tuned model {v.finetuned} was trained locally (extractor finetune-local) on {trained} in "
+            f"{took}, and measured on {v.documents:,} held-back document(s) it was never trained on; serving it "
+            f"costs {serving}. Its training is spent and is not counted again.")
 
 
 def render_comparison(comparison: Comparison) -> str:
