@@ -370,5 +370,5 @@ def supplier(text: str) -> str | None:
         if not re.match(r"[^\W\d_]", line) or len(line.split()) > 8:
             continue
         names.append(line)
-    legal = [n for n in names if letters.legal_form(n) is not None]
-    return (legal or names or [None])[0]
+    registered = [n for n in names if letters.legal_form(n) is not None]
+    return (registered or names)[0] if names else None
