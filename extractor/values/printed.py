@@ -364,11 +364,11 @@ def supplier(text: str) -> str | None:
         if not line or len(line) > 80 or a in labeled or _in_block(text, a, "customer"):
             continue
         folded = fold(line).strip(" :")
-        legal = letters.legal_form(line) is not None  # "Harbor Office Supply Inc." ends with a dot, "3M AG" a digit
-        if folded in _TITLES or "@" in line or (not legal and (_SENTENCE.search(line) or _ADDRESS.search(line))):
+        company = letters.legal_form(line) is not None  # "Harbor Office Supply Inc." ends with a dot, "3M AG" a digit
+        if folded in _TITLES or "@" in line or (not company and (_SENTENCE.search(line) or _ADDRESS.search(line))):
             continue
         if not re.match(r"[^\W\d_]", line) or len(line.split()) > 8:
             continue
         names.append(line)
     legal = [n for n in names if letters.legal_form(n) is not None]
-    return (legal or names or [None])[0]
+    return (legal or names)[0] if names else None
