@@ -121,7 +121,7 @@ def test_export_and_eval_read_the_results_and_the_evidence_of_one_checkpoint(tmp
     runner.run(config)
     stale = pl.read_parquet(config.layout.evidence)
     stale.write_parquet(config.layout.evidence, metadata={GENERATION: "an-older-checkpoint"})
-    with pytest.raises(OutputError, match="evidence.parquet"):
+    with pytest.raises(OutputError, match=r"evidence\.parquet"):
         export(ExportConfig(settings=config, fmt="xlsx"))
-    with pytest.raises(OutputError, match="evidence.parquet"):
+    with pytest.raises(OutputError, match=r"evidence\.parquet"):
         evaluate(EvalConfig(settings=config))
