@@ -26,7 +26,7 @@ from extractor.formatting import usd, usd_as_given
 from extractor.llm.pricing import Pricer
 from extractor.llm.transport import CallMeter
 from extractor.schemas import Schema
-from extractor.store import EventLog, Journal, frame_from_json_rows, write_json_atomic, write_parquet_atomic
+from extractor.store import EventLog, Journal, frame_from_json_rows, write_json_atomic, write_parquet_atomic, write_set
 from extractor.table import child_fields, child_frame, row_schema, runs_schema
 from extractor.values.evidence import EVIDENCE_KEY, OcrBox, evidence_frame, ground_with_flags, verdict
 from extractor.values.metrics import Consensus, compared_kinds, leaves, similarity
@@ -386,13 +386,11 @@ class Recorder:
                  if source is None or not (source / doc_id).exists()}
         frame = frame.with_columns(archived_to=pl.col("doc_id").replace_strict(moved, default=None,
                                                                               return_dtype=pl.String))
-        # Child tables first, from the very frame results.parquet is written from: a kill between the files
-        # leaves a child table a checkpoint ahead of the results, never behind them, and the next
-        # checkpoint rewrites all of them from the journal.
-        for name, item in child_fields(self.schema.model).items():
-            write_parquet_atomic(child_frame(frame, name, item), layout.child(name))
-        write_parquet_atomic(frame, layout.results)
-        write_parquet_atomic(evidence_frame(rows), layout.evidence)
+        # One set: the child tables from the very frame results.parquet is written from, and the evidence of the
+        # same rows, of one generation (`store.outputs`: readers never see them mixed; a child table of a field the
+        # schema no longer has is deleted).
+        children = {name: child_frame(frame, name, item) for name, item in child_fields(self.schema.model).items()}
+        write_set(layout, frame, evidence_frame(rows), children)
         self.summary.results_path = str(layout.results)
         metrics = self.journal.latest_metrics(f.doc_id for f in self.files)
         if metrics:

@@ -26,7 +26,7 @@ from extractor.config import RunConfig
 from extractor.errors import ConfigError
 from extractor.quality.calibration import Calibration, calibrate, write_verdict
 from extractor.schemas import Schema, load_schema, validate_field
-from extractor.store import LABELS_FILE, PERSON, Journal, Label, Labels, require_results
+from extractor.store import LABELS_FILE, PERSON, Journal, Label, Labels, read_set, require_results
 from extractor.values.metrics import FieldScore, RecordScore, compared_kinds, leaves, score, similarity
 
 
@@ -225,7 +225,7 @@ def evaluate(config: EvalConfig) -> EvalReport:
     settings = config.settings
     schema = load_schema(settings.schemas_dir, settings.schema)
     layout = settings.layout
-    results_path = require_results(layout)
+    require_results(layout)  # before the labels store: no journal is created where there are no results
     path = layout.journal
     store = Labels(path)  # writes: labels from --labels FILE, then the scores (eval history)
     imported = 0
@@ -237,12 +237,13 @@ def evaluate(config: EvalConfig) -> EvalReport:
         shared, conflicts = label_conflicts(store.newest(PERSON), store.newest(LABELS_FILE), schema)
     finally:
         store.close()
-    rows = pl.read_parquet(results_path).to_dicts()
+    outputs = read_set(layout, children=False)  # results and their evidence of one checkpoint
+    rows = outputs.results.to_dicts()
     scores = score(rows, labels, schema.model)
     scored = {r["doc_id"] for r in rows} & set(labels)
     calibration = None
-    if layout.evidence.exists():  # results from before evidence have no confidence to judge
-        calibration = calibrate(pl.read_parquet(layout.evidence).to_dicts(), labels, schema.model, rows)
+    if outputs.evidence is not None:  # results from before evidence have no confidence to judge
+        calibration = calibrate(outputs.evidence.to_dicts(), labels, schema.model, rows)
     report = EvalReport(scores=scores, labeled_documents=len(labels), scored_documents=len(scored),
                         schema_version=schema.version, models=sorted({r["model"] for r in rows if r["model"]}),
                         imported=imported, rejected=rejected, shared_labels=shared, conflicts=conflicts,

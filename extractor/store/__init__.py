@@ -10,6 +10,8 @@ without reading Parquet. WAL lets a reader (`extractor runs`, a dry run) look wh
 - `routes`: `Routes`, the decisions of `--schema auto` (its own file beside the schemas' outputs) and
   reviewers' re-routes;
 - `migrations`: the journal's schema as an ordered list of migrations, and how a journal is opened;
+- `outputs`: one checkpoint's results, evidence and child tables as one set, written together (`write_set`) and
+  read together (`read_set`: export, eval and review never see new results with old evidence or child tables);
 - `files`: atomic writes of bytes, Parquet and JSON, and the per-run event log.
 
 May import: the shared top modules (`errors`, `layout`, `schemas`, `table`); no other room.
@@ -32,10 +34,11 @@ from extractor.store.journal import (
 )
 from extractor.store.labels import Label, Labels
 from extractor.store.migrations import LABELS_FILE, PERSON, SCHEMA_VERSION, migrate
+from extractor.store.outputs import OutputSet, read_set, write_set
 from extractor.store.routes import Routes
 
 __all__ = [
     "JOURNAL_FILE", "LABELS_FILE", "PERSON", "SCHEMA_VERSION", "BilledDocument", "EventLog", "Journal", "Label",
-    "Labels", "PaidExtraction", "Routes", "frame_from_json_rows", "journal_path", "migrate", "require_results",
-    "write_atomic_bytes", "write_json_atomic", "write_parquet_atomic",
+    "Labels", "OutputSet", "PaidExtraction", "Routes", "frame_from_json_rows", "journal_path", "migrate", "read_set",
+    "require_results", "write_atomic_bytes", "write_json_atomic", "write_parquet_atomic", "write_set",
 ]

@@ -15,7 +15,6 @@ import polars as pl
 from extractor.layout import Layout
 from extractor.schemas import Schema
 from extractor.store.files import _writes, _writing, frame_from_json_rows
-from extractor.store.journal import require_results
 from extractor.store.migrations import (
     _KIND_FROM_SOURCE,
     LABELS_FILE,
@@ -25,6 +24,7 @@ from extractor.store.migrations import (
     _open_for_writing,
     _open_readonly,
 )
+from extractor.store.outputs import OutputSet, read_set
 from extractor.table import LIST_SEPARATOR, row_schema
 
 
@@ -164,14 +164,16 @@ def _json_default(value: Any) -> Any:
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
-def corrected_results(schema: Schema, layout: Layout, *, labels_files: bool = False) -> pl.DataFrame:
+def corrected_results(schema: Schema, layout: Layout, *, labels_files: bool = False,
+                      outputs: OutputSet | None = None) -> pl.DataFrame:
     """Latest results with people's corrections applied; `corrected` names the fields a person corrected.
 
     A labels file is a measuring stick, not a correction: the sheet keeps showing what the model said, and
     `eval` measures it against the file. Only with `labels_files` (the gold values a fine-tune trains on) are
     labels-file values applied too, a person's correction still winning whichever is newer; `from_labels`
-    then names the fields whose value came from a labels file."""
-    frame = pl.read_parquet(require_results(layout))
+    then names the fields whose value came from a labels file. `outputs`: the set the results are read from when
+    the caller also reads its evidence (`outputs.read_set`), else read here."""
+    frame = (outputs or read_set(layout, children=False)).results
     journal = layout.journal
     labels: dict[str, dict[str, Label]] = {}
     if journal.is_file():  # looking must not create a journal

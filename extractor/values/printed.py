@@ -139,9 +139,9 @@ class Printed:
 
 @functools.cache
 def _term_pattern() -> re.Pattern[str]:
-    terms = sorted({(t, c) for c, ts in TERMS.items() for t in ts}, key=lambda tc: -len(tc[0]))
+    """Every term, longest first (an alternation takes the first that matches), as group t<n> of `_term_concepts`."""
     parts = []
-    for n, (term, _) in enumerate(terms):
+    for n, (term, _) in enumerate(_term_concepts()):
         words = [re.escape(w) for w in re.split(r"[\s.\-/]+", term) if w]
         parts.append(f"(?P<t{n}>" + r"[\s.\-/]*".join(words) + r"\.?)")
     return re.compile("(?:" + "|".join(parts) + r")(?![a-z0-9])")
@@ -149,7 +149,8 @@ def _term_pattern() -> re.Pattern[str]:
 
 @functools.cache
 def _term_concepts() -> tuple[tuple[str, str], ...]:
-    return tuple(sorted({(t, c) for c, ts in TERMS.items() for t in ts}, key=lambda tc: -len(tc[0])))
+    """(term, concept) pairs, longest term first, ties in alphabetical order."""
+    return tuple(sorted({(t, c) for c, ts in TERMS.items() for t in ts}, key=lambda tc: (-len(tc[0]), tc)))
 
 
 def _lines(text: str) -> list[tuple[int, int]]:
@@ -234,11 +235,8 @@ def concept(name: str, kind: str) -> str | None:
     kind fits (a date for a date concept, a number for an amount); None for any other field."""
     words = set(name.lower().split("_"))
     for found, alternatives, wanted in _BY_NAME:
-        if any(a <= words for a in alternatives):
-            fits = kind == wanted or (wanted == "text" and kind == "text") or (
-                wanted == "currency" and kind in ("currency", "text"))
-            if fits:
-                return found
+        if any(a <= words for a in alternatives) and (kind == wanted or (wanted == "currency" and kind == "text")):
+            return found
     return None
 
 
@@ -364,11 +362,11 @@ def supplier(text: str) -> str | None:
         if not line or len(line) > 80 or a in labeled or _in_block(text, a, "customer"):
             continue
         folded = fold(line).strip(" :")
-        legal = letters.legal_form(line) is not None  # "Harbor Office Supply Inc." ends with a dot, "3M AG" a digit
-        if folded in _TITLES or "@" in line or (not legal and (_SENTENCE.search(line) or _ADDRESS.search(line))):
+        company = letters.legal_form(line) is not None  # "Harbor Office Supply Inc." ends with a dot, "3M AG" a digit
+        if folded in _TITLES or "@" in line or (not company and (_SENTENCE.search(line) or _ADDRESS.search(line))):
             continue
         if not re.match(r"[^\W\d_]", line) or len(line.split()) > 8:
             continue
         names.append(line)
-    registered = [n for n in names if letters.legal_form(n) is not None]
-    return (registered or names)[0] if names else None
+    legal = [n for n in names if letters.legal_form(n) is not None]
+    return (legal or names)[0] if names else None

@@ -29,15 +29,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import polars as pl
-
 from extractor.config import RunConfig
 from extractor.documents import DocumentReader, PageInfo, SourceFile, content_sha256, page_image
 from extractor.errors import DocumentError
 from extractor.formatting import pct
 from extractor.quality.calibration import ConfidenceVerdict, read_verdict
 from extractor.schemas import META_COLUMNS
-from extractor.store import require_results, write_atomic_bytes
+from extractor.store import read_set, write_atomic_bytes
 from extractor.values.evidence import STATUSES, Evidence
 
 READERS = 4  # documents read at once (PDF, docx and HTML are parsed in worker processes)
@@ -127,16 +125,15 @@ class ReviewData:
 def build_review(config: ReviewConfig) -> ReviewData:
     """Latest results and their evidence, with each ok document's text read again (see the module docstring)."""
     layout = config.settings.layout
-    require_results(layout)
-    results = pl.read_parquet(layout.results)
+    outputs = read_set(layout, children=False)  # results and their evidence of one checkpoint
+    results = outputs.results
     evidence: dict[str, list[Evidence]] = {}
-    if layout.evidence.exists():
-        for item in pl.read_parquet(layout.evidence).to_dicts():
-            evidence.setdefault(item["doc_id"], []).append(Evidence.from_row(item))
+    for item in outputs.evidence.to_dicts() if outputs.evidence is not None else []:
+        evidence.setdefault(item["doc_id"], []).append(Evidence.from_row(item))
     data = ReviewData(schema_name=config.settings.schema, results_path=layout.results,
                       threshold=config.settings.review_threshold,
                       generated_at=_when(dt.datetime.now(dt.UTC)) or "",
-                      evidence_missing=not layout.evidence.exists(), columns=results.columns)
+                      evidence_missing=outputs.evidence is None, columns=results.columns)
     for row in results.to_dicts():
         status = str(row.get("status"))
         error = ": ".join(str(p) for p in (row.get("error_type"), row.get("error_message")) if p) or None

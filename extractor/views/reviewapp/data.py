@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import getpass
-import io
 import json
 import re
 import sys
@@ -20,14 +19,13 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-import polars as pl
 from pydantic import ValidationError
 
 from extractor.config import RunConfig
 from extractor.documents import DocumentReader
 from extractor.ladder.breakeven import Assumptions, labeled_documents
 from extractor.schemas import load_schema, validate_field
-from extractor.store import PERSON, Label, Labels, require_results
+from extractor.store import PERSON, Label, Labels, read_set, require_results
 from extractor.values.evidence import STATUSES, Evidence
 from extractor.views.review import DocReview, highlight, read_text_again
 from extractor.views.reviewapp.forms import FieldInput, from_input, inputs_of, version
@@ -75,13 +73,6 @@ def _signature(path: Path) -> tuple[int, int, int] | None:
     except FileNotFoundError:
         return None
     return st.st_ino, st.st_mtime_ns, st.st_size
-
-
-def _read_parquet(path: Path) -> pl.DataFrame:
-    """One Parquet file read from one open: a run replaces it by renaming a new file over it, and polars
-    given a path may open it twice (metadata, then pages), so it could mix the old file and the new one."""
-    with path.open("rb") as fh:
-        return pl.read_parquet(io.BytesIO(fh.read()))
 
 
 def _json_default(value: Any) -> Any:
@@ -147,13 +138,12 @@ class ReviewDesk:
         with self._lock:
             if self._outputs is not None and self._outputs.signature == signature:
                 return self._outputs
-        results = _read_parquet(require_results(self.layout))
+        read = read_set(self.layout, children=False)  # results and their evidence of one checkpoint
         rows = {row["doc_id"]: json.loads(json.dumps(row, default=_json_default, ensure_ascii=False))
-                for row in results.to_dicts()}
+                for row in read.results.to_dicts()}
         evidence: dict[str, list[Evidence]] = {}
-        if self.layout.evidence.exists():
-            for item in _read_parquet(self.layout.evidence).to_dicts():
-                evidence.setdefault(item["doc_id"], []).append(Evidence.from_row(item))
+        for item in read.evidence.to_dicts() if read.evidence is not None else []:
+            evidence.setdefault(item["doc_id"], []).append(Evidence.from_row(item))
         outputs = Outputs(signature=signature, rows=rows, evidence=evidence)
         with self._lock:
             self._outputs = outputs

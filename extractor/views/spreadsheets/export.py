@@ -16,6 +16,7 @@ from extractor.errors import ConfigError, ExportRefused
 from extractor.layout import Layout
 from extractor.schemas import load_schema
 from extractor.store import (
+    read_set,
     write_atomic_bytes,
     write_json_atomic,
 )
@@ -56,7 +57,8 @@ def export(config: ExportConfig) -> Path:
     settings = config.settings
     schema = load_schema(settings.schemas_dir, settings.schema)
     layout = settings.layout
-    corrected = corrected_results(schema, layout)
+    outputs = read_set(layout, children=False)  # results and evidence of one checkpoint; items from the results
+    corrected = corrected_results(schema, layout, outputs=outputs)
     flat = flatten(corrected, schema)
     children = {name: flatten_child(corrected, schema, name) for name in child_fields(schema.model)}
     out = config.out or layout.export(config.fmt)
@@ -71,11 +73,11 @@ def export(config: ExportConfig) -> Path:
                                                                          config.encoding))
         write_atomic_bytes(out, _csv_bytes(flat, out, config.encoding))
     else:
-        notes, tally = cell_notes(corrected, [c for c in flat.columns if c not in children], layout)
+        notes, tally = cell_notes(corrected, [c for c in flat.columns if c not in children], outputs.evidence)
         sheets = []
         for name, items in children.items():
             item = child_fields(schema.model)[name]
-            item_notes, item_tally = child_notes(corrected, name, items.columns, layout)
+            item_notes, item_tally = child_notes(corrected, name, items.columns, outputs.evidence)
             if tally is not None and item_tally is not None:
                 tally = tally + item_tally
             sheets.append(ChildSheet(sheet_name(name), items, set(item.model_fields), item_notes))

@@ -16,6 +16,7 @@ from extractor.schemas import Schema, load_schema, validate_field
 from extractor.store import (
     PERSON,
     Labels,
+    read_set,
 )
 from extractor.store.labels import corrected_results
 from extractor.table import child_fields, dtype_for
@@ -69,9 +70,10 @@ def import_corrections(config: ImportConfig) -> ImportReport:
             main = config.file.with_name(config.file.name.replace(f".{name}.", ".", 1))
             raise ConfigError(f"{config.file.name} is the {name} table of a CSV export: pass {main.name}, the "
                               f"export's results file (its {name} file next to it is read with it)")
-    corrected = corrected_results(schema, layout)
+    outputs = read_set(layout, children=False)  # the corrected and the raw rows of one checkpoint
+    corrected = corrected_results(schema, layout, outputs=outputs)
     current = flatten(corrected, schema)
-    raw = {r["doc_id"]: r for r in pl.read_parquet(layout.results).to_dicts()}
+    raw = {r["doc_id"]: r for r in outputs.results.to_dicts()}
     sheet = _read_cells(config.file)
     if "doc_id" not in sheet.header:
         raise ConfigError(f"{config.file.name} has no doc_id column: is it an extractor export?")

@@ -10,7 +10,6 @@ from typing import Any
 
 import polars as pl
 
-from extractor.layout import Layout
 from extractor.table import LIST_SEPARATOR
 from extractor.values.evidence import EVIDENCE_COLUMNS
 from extractor.views.spreadsheets.cells import _HEAD, _TAIL
@@ -99,17 +98,15 @@ def _same_time(evidence_at: str | None, result_at: dt.datetime | None) -> bool:
         return True
 
 
-def _shown_evidence(frame: pl.DataFrame, layout: Layout) -> list[tuple[str, str, dict[str, Any]]] | None:
+def _shown_evidence(frame: pl.DataFrame, evidence: pl.DataFrame | None) -> list[tuple[str, str, dict[str, Any]]] | None:
     """(doc_id, the evidence's field path, its row) of the evidence of the exported rows (`corrected_results`)
     that the sheets show: a field a label replaced shows the label's value, so the model's evidence says
-    nothing about it, and evidence of another result than the one shown says nothing either. None: no
-    evidence.parquet (results from before evidence have none)."""
-    path = layout.evidence
-    if not path.is_file():
+    nothing about it, and evidence of another result than the one shown says nothing either. `evidence`: the
+    evidence.parquet of the results' own set (`store.read_set`); None: none (results from before evidence)."""
+    if evidence is None:
         return None
     # An evidence.parquet written before a column existed (bbox, ocr_confidence) is read without it.
-    present = set(pl.read_parquet_schema(path))
-    evidence = pl.read_parquet(path, columns=[c for c in EVIDENCE_COLUMNS if c != "schema_version" and c in present])
+    evidence = evidence.select([c for c in EVIDENCE_COLUMNS if c != "schema_version" and c in evidence.columns])
     results: dict[str, tuple[dt.datetime | None, set[str]]] = {}
     for row in frame.select("doc_id", "extracted_at", "corrected", "from_labels").iter_rows(named=True):
         replaced = {name for key in ("corrected", "from_labels") for name in (row[key] or "").split(LIST_SEPARATOR)}
@@ -125,11 +122,11 @@ def _shown_evidence(frame: pl.DataFrame, layout: Layout) -> list[tuple[str, str,
     return shown
 
 
-def cell_notes(frame: pl.DataFrame, columns: list[str], layout: Layout,
+def cell_notes(frame: pl.DataFrame, columns: list[str], evidence: pl.DataFrame | None,
                ) -> tuple[dict[tuple[str, str], CellNote], NotFoundTally | None]:
     """(doc_id, column) -> the comment of each field cell with evidence, and the values not found, for the
     exported rows (`corrected_results`) of the results sheet (see `_shown_evidence`)."""
-    shown = _shown_evidence(frame, layout)
+    shown = _shown_evidence(frame, evidence)
     if shown is None:
         return {}, None
     fields = {c for c in columns if c not in _HEAD and c not in _TAIL}
@@ -143,11 +140,11 @@ def cell_notes(frame: pl.DataFrame, columns: list[str], layout: Layout,
     return _notes_of(cells)
 
 
-def child_notes(frame: pl.DataFrame, field: str, columns: list[str], layout: Layout,
+def child_notes(frame: pl.DataFrame, field: str, columns: list[str], evidence: pl.DataFrame | None,
                 ) -> tuple[dict[tuple[str, int, str], CellNote], NotFoundTally | None]:
     """(doc_id, index, column) -> the comment of each cell of the `field` sheet (one row per item), from the
     evidence of `field[index].<column>`, and that sheet's values not found."""
-    shown = _shown_evidence(frame, layout)
+    shown = _shown_evidence(frame, evidence)
     if shown is None:
         return {}, None
     prefix = re.compile(rf"{re.escape(field)}\[(\d+)\]\.(.+)")
