@@ -147,6 +147,8 @@ def run(
             exit_code = routed.exit_code
             if xlsx:
                 exit_code = _export_routed(cfg, [part.schema_name for part in routed.runs], overwrite) or exit_code
+            if routed.cost_limited:
+                typer.echo(f"error: {routed.cost_limited}", err=True)
             for part in routed.runs:
                 for message in (part.aborted, part.batch_failed, part.cost_limited):
                     if message:

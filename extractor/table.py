@@ -16,6 +16,7 @@ from pydantic import BaseModel
 PolarsDataType = DataTypeClass | pl.DataType  # a dtype as polars hands it out: a class or an instance
 
 STATUSES = ("ok", "failed", "skipped")
+ROUTE_STATUSES = (*STATUSES, "deferred")  # a route's: deferred, its question did not fit under --max-cost
 LIST_SEPARATOR = "; "  # a list in one cell (the sheets, and the `corrected` and `from_labels` columns)
 
 META_DTYPES: dict[str, pl.DataType] = {
@@ -153,14 +154,15 @@ def experiments_schema() -> dict[str, pl.DataType]:
 def routes_schema() -> dict[str, pl.DataType]:
     """`_routing/routes.parquet`: one row per document of a `--schema auto` run, the route it took.
 
-    `status`: ok (routed to `schema_name`), skipped (of no known kind: `error_message` names the candidates) or
-    failed (the question could not be asked; asked again next run). `method`: label (a reviewer's re-route),
+    `status`: ok (routed to `schema_name`), skipped (of no known kind: `error_message` names the candidates),
+    failed (the question could not be asked; asked again next run) or deferred (its question and its extraction
+    did not fit under `--max-cost`; asked next run). `method`: label (a reviewer's re-route),
     keywords (the schemas' routing hints: keywords and shapes), abstained (no hint of any candidate: none),
     neighbours (labeled documents like it), model (the constrained question), with `cached` when an earlier
     run's decision for the same bytes and candidates was reused."""
     return {
         "doc_id": pl.String(), "source_path": pl.String(), "content_sha256": pl.String(),
-        "status": pl.Enum(list(STATUSES)), "schema_name": pl.String(), "method": pl.String(),
+        "status": pl.Enum(list(ROUTE_STATUSES)), "schema_name": pl.String(), "method": pl.String(),
         "confidence": pl.Float64(), "error_message": pl.String(), "candidates": pl.List(pl.String()),
         "candidates_version": pl.String(), "previous_schema": pl.String(), "cached": pl.Boolean(),
         "prompt_tokens": pl.Int64(), "completion_tokens": pl.Int64(), "cost_usd": pl.Float64(),

@@ -511,7 +511,8 @@ ROUTES = {
     "doc_id": "the document (`mail.eml#cv.pdf`: an attachment routed on its own)",
     "source_path": "where its bytes were read",
     "content_sha256": "sha256 of its bytes (of the part's own bytes for an e-mail's part)",
-    "status": "ok (routed to `schema_name`), skipped (of no known kind, or no text) or failed (asked again next run)",
+    "status": "ok (routed to `schema_name`), skipped (of no known kind, or no text), failed (asked again next run) "
+              "or deferred (its question and extraction did not fit under `--max-cost`: asked next run)",
     "schema_name": "the schema it was sent to; null: none",
     "method": "label (a reviewer's re-route), keywords (the schemas' `KEYWORDS` and `SHAPES`), abstained (no hint "
               "of any candidate: none), neighbours (labeled documents like it), model (the constrained question); "

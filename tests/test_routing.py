@@ -485,3 +485,29 @@ def test_the_routes_sheet_shows_each_documents_kind_how_decided_and_how_sure_and
     assert again.moved == [["short.txt", "resume", "cover_letter"]]
     csv_rows = (tmp_path / "out" / "_routing" / "routes.csv").read_text(encoding="utf-8-sig").splitlines()
     assert csv_rows[0].startswith("doc_id,schema_name,method,confidence")
+
+
+def test_max_cost_counts_the_routing_question_with_its_documents_extraction_up_front(tmp_path: Path) -> None:
+    from extractor.errors import ExitCode
+
+    write_docs(tmp_path / "in", {"letter.txt": LETTER, "residents.txt": RESIDENTS, "short.txt": SHORT})
+    answers = {"Dear residents": {"kind": "none"}, "Orbital": {"kind": "resume", "name": "Ines"},
+               "Lisbon Freight": {"applicant_name": "Ines Duarte"}}
+    with serving(answers=answers) as server:
+        # A limit below one question and its document's extraction: nothing is asked, nothing is paid for routing.
+        tight = make_config(tmp_path, server, schema="auto", max_cost_usd=1e-5)
+        plan = plan_routed(tight)
+        assert plan.deferred == 2 and plan.questions == 0
+        assert {r.doc_id for r in plan.routes if r.method == "deferred"} == {"residents.txt", "short.txt"}
+        summary = run_routed(tight)
+        assert routing_requests(server) == [], "a question that does not fit is not asked"
+        assert summary.deferred == 2 and summary.exit_code == ExitCode.COST_LIMIT
+        assert summary.cost_limited and "2 document(s) not routed" in summary.cost_limited
+        route = routes(tmp_path / "out")
+        assert route["residents.txt"]["status"] == "deferred" and "max_cost_usd" in route["residents.txt"][
+            "error_message"]
+        assert route["letter.txt"]["schema_name"] == "cover_letter"  # decided free: routed all the same
+        # The next run with room asks them.
+        roomy = run_routed(make_config(tmp_path, server, schema="auto", max_cost_usd=1.0))
+        assert len(routing_requests(server)) == 2 and roomy.deferred == 0
+        assert roomy.cost_usd is not None and roomy.cost_usd <= 1.0

@@ -34,12 +34,15 @@ class Budget:
         """This run's actual cost over its estimates so far (1 until a paid document settled)."""
         return self.spent / self._estimated if self._estimated > 0 and self.spent > 0 else 1.0
 
-    def admit(self, prompt_chars: int, requests: int = 1) -> tuple[float, float] | None:
+    def admit(self, prompt_chars: int, requests: int = 1, completion_tokens: int | None = None
+              ) -> tuple[float, float] | None:
         """(estimate, expected cost) if the document may be sent now, reserving it; else None. `requests`: the
-        chunks a long document is asked in, each with its answer (`prompt_chars` counts all of them)."""
+        chunks a long document is asked in, each with its answer (`prompt_chars` counts all of them);
+        `completion_tokens`: an answer's tokens when they are known to differ from a document's (a routing
+        question's)."""
         if self.limit is None:
             return 0.0, 0.0
-        completion = round(self.rate.completion) * requests
+        completion = (round(self.rate.completion) if completion_tokens is None else completion_tokens) * requests
         estimate = self._pricer.cost(self.rate.prompt_tokens(prompt_chars), completion, 0) or 0.0
         expected = estimate * self.scale
         # What is in flight at today's scale, not the one it was admitted at: the first documents go out before

@@ -277,7 +277,8 @@ def print_routed_summary(summary: RoutedSummary, console: Console) -> None:
     rows = [
         ("candidates", ", ".join(summary.candidates) + f" (version {summary.candidates_version})"),
         ("documents", f"{summary.documents}: routed {routed}; {summary.skipped} of no known kind or unreadable, "
-                      f"{summary.failed} failed"),
+                      f"{summary.failed} failed" + (f", {summary.deferred} deferred (--max-cost)"
+                                                     if summary.deferred else "")),
         ("decided by", (methods or "-")
          + (f" ({summary.cached} reused from an earlier run)" if summary.cached else "")),
         ("routing", f"{summary.routing_prompt_tokens:,} prompt + {summary.routing_completion_tokens:,} completion "
@@ -315,6 +316,9 @@ def print_routed_plan(plan: RoutedPlan, console: Console) -> None:
     console.print(f"routing questions to ask: {plan.questions} (~{plan.question_tokens:,} prompt tokens, "
                   f"{usd(plan.question_cost_usd, unknown='price unknown')}); their documents' extraction is "
                   "planned once they are routed")
+    if plan.deferred:
+        console.print(f"[yellow]deferred by --max-cost:[/] {plan.deferred} document(s) whose routing question and "
+                      "extraction would not fit (the next run routes them)")
     for name, schema_plan in plan.plans.items():
         console.print(f"[bold]{escape(name)}[/]")
         print_plan(schema_plan, console)
