@@ -128,6 +128,13 @@ def test_the_dry_run_estimates_the_image_tokens_the_server_then_bills(tmp_path: 
     assert abs(doc.prompt_tokens - (doc.image_tokens + text_chars / 4)) <= 2, doc
     assert doc.image_tokens < doc.prompt_tokens <= billed["prompt_tokens"]
     assert planned.images == (1, doc.image_tokens) and planned.cost_usd and planned.cost_usd > 0
+    from rich.console import Console
+
+    from extractor.views.terminal import print_plan
+
+    console = Console(record=True, width=200)
+    print_plan(planned, console)
+    assert f"page images: 1 page(s) sent as images, ~{doc.image_tokens:,} of the prompt tokens" in console.export_text()
 
 
 def test_a_text_only_model_given_images_fails_with_a_message_naming_the_setting(tmp_path: Path) -> None:

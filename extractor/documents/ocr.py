@@ -42,7 +42,13 @@ MAX_IMAGE_PIXELS = 80_000_000
 MAX_SIDE = 2000  # rapidocr's Global.max_side_len: a larger page is scaled down by the engine anyway
 RENDER_DPI = 200  # PDF pages are rendered at this resolution (a letter page: 1700 x 2200 px)
 PROBE_SIDE = 1024  # the small copy the orientation probe detects lines on
-PIPELINE = "1"  # bump when the page pipeline changes what text comes out (it is in the cache key)
+PIPELINE = "2"  # bump when the page pipeline changes what text comes out (it is in the cache key)
+# Text detection on the page scaled to 1280 px on its long side, not rapidocr's default (the short side kept at
+# 736 px or more: a 200 dpi letter page was detected at its full 1545 x 2000). Measured on three sample letters at
+# 200 dpi (CPU seconds a page, a machine at load ~16, 2026-12-02): detection 4.6 -> 1.6 s, recognition unchanged
+# (it reads each line's crop from the full-size page, scaled to 48 px high), character error rate 0.06% -> 0.03%.
+# 960 px saved another 0.6 s but leaves 11 pt text 13 px high and small print (7 pt) under 9 px.
+DETECT_SIDE = 1280
 INSTALL_HINT = "reading scans and photos needs the OCR packages: pip install 'extractor[ocr]' (or scripts/setup.sh)"
 
 
@@ -63,7 +69,8 @@ def _engine() -> Any:
         from rapidocr import RapidOCR
     except ImportError:
         raise DocumentError(INSTALL_HINT, status="skipped") from None
-    return RapidOCR(params={"Global.log_level": "error", "Global.max_side_len": MAX_SIDE})
+    return RapidOCR(params={"Global.log_level": "error", "Global.max_side_len": MAX_SIDE, "Det.limit_type": "max",
+                            "Det.limit_side_len": DETECT_SIDE})
 
 
 @dataclass
