@@ -30,6 +30,7 @@ EMBEDDED_MODEL = "smollm2-135m-instruct-q4_1"
 MODES = ("tools", "json_schema", "json", "md_json")
 BACKENDS = ("auto", "openai", "embedded")
 STRATEGIES = ("auto", "whole", "fields")
+ENGINES = ("local", "ray")
 MIN_CONTEXT_TOKENS = 1_024
 
 
@@ -69,6 +70,9 @@ class RunConfig:
     mode: str = "tools"
     strategy: str = "auto"  # whole: one call per document; fields: one grounded question per field (extraction.fields)
     concurrency: int | None = None  # None: 8 for a server, 1 for the embedded model
+    # local: one process; ray: documents read, parsed and extracted in Ray actors (extraction.engine)
+    engine: str = "local"
+    ray_address: str | None = None  # engine = "ray": the cluster to join (None: RAY_ADDRESS, else a local Ray)
     temperature: float = 0.0
     max_tokens: int | None = None
     max_reasks: int = 2
@@ -114,6 +118,8 @@ class RunConfig:
             raise ConfigError(f"--backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}")
         if self.strategy not in STRATEGIES:
             raise ConfigError(f"--strategy must be one of {', '.join(STRATEGIES)}, not {self.strategy!r}")
+        if self.engine not in ENGINES:
+            raise ConfigError(f"--engine must be one of {', '.join(ENGINES)}, not {self.engine!r}")
         if self.batch and self.strategy == "fields":
             raise ConfigError("--batch sends one request per document: it cannot ask field by field "
                               "(--strategy fields)")
