@@ -31,6 +31,7 @@ MODES = ("tools", "json_schema", "json", "md_json")
 BACKENDS = ("auto", "openai", "embedded")
 STRATEGIES = ("auto", "whole", "fields")
 PAGES = ("text", "images", "both")
+ENGINES = ("local", "ray")
 MIN_CONTEXT_TOKENS = 1_024
 
 
@@ -70,6 +71,9 @@ class RunConfig:
     mode: str = "tools"
     strategy: str = "auto"  # whole: one call per document; fields: one grounded question per field (extraction.fields)
     concurrency: int | None = None  # None: 8 for a server, 1 for the embedded model
+    # local: one process; ray: documents read, parsed and extracted in Ray actors (extraction.engine)
+    engine: str = "local"
+    ray_address: str | None = None  # engine = "ray": the cluster to join (None: RAY_ADDRESS, else a local Ray)
     temperature: float = 0.0
     max_tokens: int | None = None
     max_reasks: int = 2
@@ -127,6 +131,8 @@ class RunConfig:
         if self.pages != "text" and self.resolved_strategy == "fields":
             raise ConfigError(f"pages = {self.pages} sends page images in one whole-schema request; --strategy "
                               "fields asks text questions: use --strategy whole, or pages = text")
+        if self.engine not in ENGINES:
+            raise ConfigError(f"--engine must be one of {', '.join(ENGINES)}, not {self.engine!r}")
         if self.batch and self.strategy == "fields":
             raise ConfigError("--batch sends one request per document: it cannot ask field by field "
                               "(--strategy fields)")

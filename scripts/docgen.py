@@ -117,6 +117,10 @@ SETTINGS = {
     "strategy": "`whole` (one call for the whole schema), `fields` (one grounded question per field) or "
                 "`auto` (`fields` for the embedded model, `whole` otherwise)",
     "concurrency": "documents in flight; unset: 8 for a server, 1 for the embedded model",
+    "engine": "local (one process) or ray (documents read, parsed and extracted in Ray actors; "
+              "the journal and outputs stay with this process; needs the ray extra)",
+    "ray_address": "with engine = \"ray\": the Ray cluster to join (as `ray.init(address=...)`); unset: "
+                   "RAY_ADDRESS, else a local Ray on this machine's cores",
     "temperature": "sampling temperature of the extraction",
     "max_tokens": "the answer's token limit; unset: the server's",
     "max_reasks": "re-asks after an answer that breaks the schema (instructor)",

@@ -2,6 +2,8 @@
 
 - `intake`: the decision per file (`Unreadable | Carry | Pending | Fresh`) every path walks;
 - `runner`: the async run (concurrency, stop rules, checkpoints) over a backend;
+- `work`: a ready document extracted and grounded into its row, the part an engine may move elsewhere;
+- `rayengine`: `engine = "ray"`, that work in Ray actors while the intake and the journal stay in the driver;
 - `recorder`: a document's row, its evidence and accounting, committed to the journal;
 - `batch`: the Batch API's books (submit, adopt, collect) over the same intake and recorder;
 - `plan`: the dry run; `budget`: `--max-cost` and token estimates; `lock`: one run per output folder;

@@ -16,22 +16,25 @@ import secrets
 import signal
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from extractor.config import RunConfig
 from extractor.documents import DocumentReader, SourceFile, discover
-from extractor.errors import ConfigError, DocumentError, ExtractionError, Interrupted, OutputError, RunStop
+from extractor.errors import ConfigError, DocumentError, Interrupted, OutputError
 from extractor.extraction.budget import Budget
-from extractor.extraction.chunked import extract_document
-from extractor.extraction.intake import Carry, Fresh, Intake, NotSendable, Pending, Unreadable
+from extractor.extraction.intake import Carry, Fresh, Intake, NotSendable, Pending, Ready, Unreadable
 from extractor.extraction.lock import RunLock
 from extractor.extraction.recorder import Observer, Recorder, RunSummary, iso, runs_frame
+from extractor.extraction.work import Outcome, add_counts, deadline_s, extract_row
 from extractor.llm.backends import Backend, open_backend
 from extractor.llm.pricing import Pricer
 from extractor.llm.tokens import TokenRate, answer_tokens
 from extractor.llm.transport import CallMeter
 from extractor.schemas import Schema, load_schema
 from extractor.store import EventLog, Journal
+
+if TYPE_CHECKING:
+    from extractor.extraction.rayengine import RayEngine
 
 __all__ = ["Interrupted", "Observer", "RunSummary", "run", "run_async", "runs_frame"]
 
@@ -98,6 +101,7 @@ class _Run:
         self.stop_reason: str | None = None
         self.unwritable: OutputError | None = None  # the output folder refused a write: the run stops
         self.in_flight_keys: dict[str, asyncio.Future[None]] = {}  # cache keys being extracted now
+        self.engine: RayEngine | None = None  # engine = "ray": where documents are read and extracted
 
     async def process(self, src: SourceFile, backend: _LazyBackend) -> None:
         decision = await self.intake.triage(src)
@@ -131,59 +135,50 @@ class _Run:
     async def send(self, fresh: Fresh, backend: _LazyBackend) -> None:
         """Parse the document, extract it through the backend and commit its row (ok or failed)."""
         rec = self.recorder
-        ready = await self.intake.prepare(fresh)
+        ready = await (self.intake.prepare(fresh) if self.engine is None else self.engine.prepare(fresh))
         if isinstance(ready, NotSendable):
             return rec.reject(ready)
         if (reservation := self.intake.admit(ready)) is None:
             return rec.defer()
         identity = ready.identity
         row = rec.base_row(identity.src, identity.sha256, identity.example_ids)
-        # The deadline is per request's worth of text: a long document asked in N chunks gets N times it.
-        deadline_s = self.config.document_deadline_s * len(ready.parts)
-        meter = CallMeter(deadline=time.monotonic() + deadline_s)
+        if self.engine is not None:  # in a Ray actor: it returns the row, what it cost and its counters
+            return await self.send_remote(ready, row, reservation)
+        meter = CallMeter(deadline=time.monotonic() + deadline_s(self.config, ready))
         started = time.perf_counter()
         try:
-            model = await backend.get()
-            # The meter's deadline stops retries from starting; this also bounds an in-flight call.
-            unfilled: list[str] = []  # the field strategy's gaps (a table row's cell it could not read)
-            async with asyncio.timeout(deadline_s):
-                # Sampled or not, whole or field by field, in one part or in chunks (extraction.chunked).
-                got = await extract_document(model, self.config, self.schema, ready.parts, ready.text,
-                                             lambda chunk: self.intake.chunk_messages(ready, chunk), meter,
-                                             identity.examples, identity.sampled, unfilled)
-            row["chunks"], row["conflicts"] = got.chunks, len(got.conflicts)
-            agreement: dict[str, float] | None = None
-            if got.consensus is not None:
-                rec.record_consistency(identity.src.doc_id, got.consensus)
-                agreement = got.consensus.agreement
-            if got.value is None:
-                samples = got.consensus.samples if got.consensus is not None else 1
-                raise ExtractionError(f"none of the {samples} samples passed schema validation",
-                                      error_type="ValidationError")
-            row.update(got.value)
-            rec.note_unfilled(row, unfilled)
-            row["status"] = "ok"
-            rec.attach_evidence(row, ready.text, ready.pages, agreement, got.conflicts, got.judged, ready.boxes)
-        except TimeoutError:
-            row.update(error_type="DeadlineExceeded",
-                       error_message=f"the document took longer than document_deadline_s = "
-                                     f"{self.config.document_deadline_s:g}s"
-                                     + (f" per chunk ({len(ready.parts)} chunks)" if len(ready.parts) > 1 else "")
-                                     + ": raise it in the config file for a slow server; the next run tries this "
-                                     "document again")
-        except ExtractionError as exc:
-            row.update(error_type=exc.error_type, error_message=str(exc))
-        except RunStop as exc:  # bad credentials, an unreachable server: the other documents would fail too
-            self.stop_reason = f"run stopped: {exc}"
-            row.update(error_type=exc.error_type, error_message=str(exc))
+            outcome = await extract_row(self.config, self.schema, self.intake, ready, backend.get, meter, row, rec)
         except asyncio.CancelledError:
             # Past the grace period: record what this document already cost, then let the cancel through.
             row.update(error_type="Cancelled", error_message="cancelled by a signal before it finished")
             rec.commit(rec.charge(row, meter, started, reservation), cache_key=identity.key,
                        prompt_chars=ready.prompt_chars)
             raise
-        rec.commit(rec.charge(row, meter, started, reservation), cache_key=identity.key,
+        self.settle(ready, row, meter, started, reservation, outcome)
+
+    def settle(self, ready: Ready, row: dict[str, Any], meter: CallMeter, started: float,
+               reservation: tuple[float, float], outcome: Outcome) -> None:
+        """Charge and commit an extracted row (either engine's), record its samples' agreement."""
+        rec = self.recorder
+        if outcome.consensus is not None:
+            rec.record_consistency(ready.identity.src.doc_id, outcome.consensus)
+        if outcome.stop is not None:
+            self.stop_reason = outcome.stop
+        rec.commit(rec.charge(row, meter, started, reservation), cache_key=ready.identity.key,
                    prompt_chars=ready.prompt_chars)
+
+    async def send_remote(self, ready: Ready, row: dict[str, Any], reservation: tuple[float, float]) -> None:
+        assert self.engine is not None
+        started = time.perf_counter()
+        try:
+            worked = await self.engine.extract(ready, row)
+        except asyncio.CancelledError:  # what the actor spent is in its own meter, which did not come back
+            row.update(error_type="Cancelled", error_message="cancelled by a signal before it finished")
+            self.recorder.commit(self.recorder.charge(row, CallMeter(), started, reservation),
+                                 cache_key=ready.identity.key, prompt_chars=ready.prompt_chars)
+            raise
+        add_counts(self.recorder.summary, worked.counts, worked.warnings)
+        self.settle(ready, worked.row, worked.meter, started, reservation, worked.outcome)
 
     async def worker(self, queue: asyncio.Queue[SourceFile | None], backend: _LazyBackend,
                      stop: asyncio.Event) -> None:
@@ -255,6 +250,10 @@ async def run_async(config: RunConfig, observer: Observer | None = None,
         try:
             async with contextlib.AsyncExitStack() as stack:
                 lazy.stack = stack
+                if config.engine == "ray":
+                    from extractor.extraction.rayengine import RayEngine
+
+                    state.engine = stack.enter_context(RayEngine.start(config, schema, intake))
                 to_extract = files
                 if config.batch:  # submitted and collected through the Batch API, not one by one
                     from extractor.extraction.batch import run_batch

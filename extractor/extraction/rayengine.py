@@ -1,0 +1,226 @@
+"""`engine = "ray"`: a run's per-document work in Ray actors, its books in the driver.
+
+The driver (the `extractor run` process) keeps what must be one: the intake's decision per file (cache keys,
+carried results, the in-flight deduplication), `--max-cost` admission, the journal, the recorder and the outputs.
+Each actor owns an event loop with its own backend and in-flight limit (`max_concurrency`, the run's
+`concurrency` shared among the actors) and does the work that costs CPU: reading and parsing a document
+(`Intake.prepare`: PDF text, OCR) and extracting and grounding it (`work.extract_row`, the code the local engine
+runs too, so rows cannot differ). What an actor returns (the row, its meter, its counters) is committed by the
+driver before it counts, exactly as a local run commits.
+
+Failures: an actor that dies (killed, out of memory, its node lost) is restarted by Ray (`max_restarts=-1`);
+the documents it had in flight get no row from it and are sent again, on a live actor, up to `ATTEMPTS` times
+(their first answers never reached the driver, so they were not counted or stored). A killed driver loses
+nothing committed: the next run carries every committed row and sends only the rest.
+
+`ray` is an optional extra (`pip install 'extractor[ray]'`), imported when an engine starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import math
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, cast
+
+from extractor.config import RunConfig
+from extractor.documents import DocumentReader
+from extractor.errors import ConfigError
+from extractor.extraction.budget import Budget
+from extractor.extraction.intake import Fresh, Intake, NotSendable, Ready
+from extractor.extraction.recorder import Recorder, RunSummary
+from extractor.extraction.work import Outcome, counts, deadline_s, extract_row
+from extractor.llm.backends import Backend, open_backend
+from extractor.llm.pricing import Pricer
+from extractor.llm.tokens import TokenRate
+from extractor.llm.transport import CallMeter
+from extractor.schemas import Schema, load_schema
+from extractor.store import EventLog, Journal
+
+log = logging.getLogger("extractor.extraction.rayengine")
+
+ATTEMPTS = 3  # a document whose actor died with it in flight is sent again until this many died: a failed row
+DOWN_S = 2.0  # an actor found dead or restarting is passed over this long (a restart took ~1-3 s on 2 busy cores)
+RESTART_WAIT_S = 120.0  # when every actor is restarting, a document waits this long before it is a failed row
+# A local Ray's shared-memory object store: rows and texts are small, and Ray's default (30% of the memory)
+# would claim gigabytes of /dev/shm on a shared machine.
+LOCAL_OBJECT_STORE_BYTES = 256 * 1024 * 1024
+
+
+@dataclass
+class Worked:
+    """An actor's answer for one document: the filled row, what it cost, what it counted."""
+
+    row: dict[str, Any]
+    meter: CallMeter
+    outcome: Outcome
+    counts: dict[str, int]
+    warnings: list[str]
+
+
+class WorkerDied(Exception):
+    """The actor running a document died ATTEMPTS times: the document is a failed row, sent again next run."""
+
+
+class DocumentWorker:
+    """One Ray actor: an event loop, a backend and a reader of its own (see the module docstring)."""
+
+    def __init__(self, config: RunConfig, schema_version: str, system: str, rate: TokenRate,
+                 context_tokens: int | None) -> None:
+        self.config = config
+        self.schema = load_schema(config.schemas_dir, config.schema)
+        if self.schema.version != schema_version:  # another node's schemas folder: rows would not match keys
+            raise ConfigError(f"schema {config.schema!r} on this Ray worker is version {self.schema.version}, the "
+                              f"driver's is {schema_version}: give every node the same schemas folder")
+        self.reader = DocumentReader(max_chars=config.max_chars, timeout_s=config.parse_timeout_s,
+                                     ocr_max_pages=config.ocr_max_pages, ocr_page_timeout_s=config.ocr_page_timeout_s)
+        self.intake = Intake(config, None, schema_version=schema_version, system=system, reader=self.reader,
+                             budget=Budget(None, Pricer.for_config(config), rate))
+        self.intake.schema = self.schema
+        self.intake._context = (context_tokens,)  # the driver's lookup: chunks of the same size
+        self._backend: Backend | None = None
+        self._stack = contextlib.AsyncExitStack()
+        self._lock: asyncio.Lock | None = None
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    async def _open(self) -> Backend:
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if self._backend is None:
+                self._backend = await self._stack.enter_async_context(open_backend(self.config))
+            return self._backend
+
+    async def prepare(self, fresh: Fresh) -> Ready | NotSendable:
+        return await self.intake.prepare(fresh)
+
+    async def extract(self, ready: Ready, row: dict[str, Any]) -> Worked:
+        meter = CallMeter(deadline=time.monotonic() + deadline_s(self.config, ready))
+        scratch = _scratch_recorder(self.config, self.schema)
+        outcome = await extract_row(self.config, self.schema, self.intake, ready, self._open, meter, row, scratch)
+        return Worked(row, meter, outcome, counts(scratch.summary), scratch.summary.warnings)
+
+
+def _scratch_recorder(config: RunConfig, schema: Schema) -> Recorder:
+    """A recorder for what `extract_row` counts in an actor (evidence, unfilled cells); it stores nothing: its
+    counters go back to the driver with the row (`work.add_counts`)."""
+    summary = RunSummary(run_id="", schema_name=schema.name, schema_version=schema.version, backend="", model="",
+                         endpoint="")
+    return Recorder(config, schema, cast(Journal, None), cast(EventLog, None), summary, None, [],
+                    cast(Pricer, None), cast(Budget, None))
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("--engine ray needs Ray: pip install 'extractor[ray]' (or pip install ray), "
+                          "or run with --engine local") from None
+    return ray
+
+
+class RayEngine:
+    """The driver's side: the actors of one run, and the calls that send a document to the least busy one."""
+
+    def __init__(self, ray: Any, actors: list[Any]) -> None:
+        self._ray = ray
+        self._actors = actors
+        self._busy = [0] * len(actors)
+        self._down = [0.0] * len(actors)  # time.monotonic() until which an actor is passed over (restarting)
+
+    @classmethod
+    @contextlib.contextmanager
+    def start(cls, config: RunConfig, schema: Schema, intake: Intake) -> Iterator[RayEngine]:
+        """Join `ray_address` (or RAY_ADDRESS), else start a local Ray on this machine's cores; start one actor per
+        CPU (at most `concurrency`), and shut down what this call started."""
+        if config.resolved_backend == "embedded":
+            raise ConfigError("--engine ray sends documents to a model server from every actor: the embedded model "
+                              "runs in one process; give --base-url (or a key), or run with --engine local")
+        if config.batch:
+            raise ConfigError("--batch submits every document from this process: --engine ray has nothing to "
+                              "spread; run --batch with --engine local")
+        ray = _import_ray()
+        started = not ray.is_initialized()
+        if started:
+            address = config.ray_address or os.environ.get("RAY_ADDRESS") or None
+            options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
+                                       "configure_logging": False}
+            if address is None:  # a local Ray, small: one CPU a core, a small object store
+                options.update(num_cpus=os.cpu_count() or 1, object_store_memory=LOCAL_OBJECT_STORE_BYTES)
+            ray.init(address=address, **options)
+        try:
+            cpus = int(ray.cluster_resources().get("CPU", 1))
+            concurrency = config.resolved_concurrency
+            n = max(1, min(cpus, concurrency))
+            per_actor = math.ceil(concurrency / n)
+            # Each actor's own backend and in-flight limit: its share of the run's concurrency.
+            actor_config = dataclasses.replace(config, concurrency=per_actor)
+            remote = ray.remote(DocumentWorker).options(
+                num_cpus=1 if cpus >= n else 0, max_concurrency=per_actor, max_restarts=-1, max_task_retries=0)
+            rate = intake.budget.rate
+            actors = [remote.remote(actor_config, schema.version, intake.system, rate, intake.context_tokens)
+                      for _ in range(n)]
+            ray.get([a.pid.remote() for a in actors])  # started (or their error, now)
+            yield cls(ray, actors)
+            for actor in actors:
+                ray.kill(actor, no_restart=True)
+        finally:
+            if started:
+                ray.shutdown()
+
+    @property
+    def actors(self) -> list[Any]:
+        return list(self._actors)
+
+    def _pick(self) -> int:
+        """The least busy actor, among those not seen down in the last `DOWN_S` if there are any."""
+        now = time.monotonic()
+        up = [i for i in range(len(self._actors)) if self._down[i] <= now] or list(range(len(self._actors)))
+        return min(up, key=self._busy.__getitem__)
+
+    async def _call(self, method: str, *args: Any) -> Any:
+        ray = self._ray
+        died = 0
+        give_up = time.monotonic() + RESTART_WAIT_S
+        while True:
+            i = self._pick()
+            self._busy[i] += 1
+            try:
+                return await getattr(self._actors[i], method).remote(*args)
+            except ray.exceptions.ActorUnavailableError:  # restarting: the call never reached it
+                self._down[i] = time.monotonic() + DOWN_S
+                if time.monotonic() > give_up:
+                    raise WorkerDied(f"no Ray worker came back within {RESTART_WAIT_S:g}s; the next run sends "
+                                     "this document again") from None
+                await asyncio.sleep(0.1)
+            except ray.exceptions.RayActorError as exc:  # it died with the document in flight: Ray restarts it
+                died += 1
+                self._down[i] = time.monotonic() + DOWN_S
+                log.warning("Ray actor %d died during %s (%d of %d): %s", i, method, died, ATTEMPTS,
+                            type(exc).__name__)
+                if died >= ATTEMPTS:
+                    raise WorkerDied(f"the Ray worker died {ATTEMPTS} times with this document in flight "
+                                     f"({type(exc).__name__}); the next run sends it again") from exc
+            finally:
+                self._busy[i] -= 1
+
+    async def prepare(self, fresh: Fresh) -> Ready | NotSendable:
+        try:
+            return cast(Ready | NotSendable, await self._call("prepare", fresh))
+        except WorkerDied as exc:
+            return NotSendable(fresh.identity, "failed", str(exc))
+
+    async def extract(self, ready: Ready, row: dict[str, Any]) -> Worked:
+        try:
+            return cast(Worked, await self._call("extract", ready, row))
+        except WorkerDied as exc:
+            row.update(error_type="WorkerDied", error_message=str(exc))
+            return Worked(row, CallMeter(), Outcome(), {}, [])

@@ -1,0 +1,184 @@
+"""`--engine ray`: the same rows as one process, a dead worker's documents retried, a killed driver losing
+nothing committed. Each test starts a small local Ray (2 CPUs) and shuts it down; the fake server answers over
+HTTP from the test's process, the actors reach it as any client would."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from extractor.extraction import rayengine, runner
+from extractor.layout import Layout
+from extractor.llm.pricing import Pricer
+
+from .conftest import ROOT, make_config, server_log, serving, write_docs
+
+pytest.importorskip("ray", reason="the ray extra is not installed: pip install 'extractor[ray]'")
+pytestmark = pytest.mark.integration  # subprocesses: Ray's own, and the driver of the kill test
+
+LETTER = ("Dear Hiring Team at Example GmbH,\n\nI am applying for the role of Data Engineer {i}. I have {y} years of "
+          "experience with Python and SQL.\n\nBest regards,\nPat Doe {i}\npat{i}@example.com\n")
+# Columns that say when and where a row was made, not what it is.
+CIRCUMSTANCES = ("run_id", "extracted_at", "latency_s")
+
+
+def letters(folder: Path, n: int) -> dict[str, str]:
+    docs = {f"letter_{i:03}.txt": LETTER.format(i=i, y=2 + i % 9) for i in range(n)}
+    docs["copy_of_letter_000.txt"] = docs["letter_000.txt"]  # the same bytes twice: paid once
+    docs["empty.txt"] = ""  # skipped, on either engine
+    write_docs(folder, docs)
+    return docs
+
+
+def results(config: Any) -> pl.DataFrame:
+    return pl.read_parquet(config.layout.results).drop(CIRCUMSTANCES).sort("doc_id")
+
+
+def test_the_ray_engine_gives_the_rows_tokens_and_costs_of_one_process(tmp_path: Path) -> None:
+    letters(tmp_path / "in", 24)
+    with serving(latency_s=0.02) as server:
+        local_config = make_config(tmp_path, server, output_dir=tmp_path / "local")
+        local = runner.run(local_config)
+        sent_locally = len(server_log(server))
+        server.reset()  # the fake server bills a prompt prefix it has seen as cached tokens: start both alike
+        remote_config = make_config(tmp_path, server, output_dir=tmp_path / "ray", engine="ray", concurrency=6)
+        remote = runner.run(remote_config)
+        sent = len(server_log(server))
+    assert (remote.ok, remote.skipped, remote.deduplicated) == (local.ok, local.skipped, local.deduplicated) == (
+        25, 1, 1)
+    assert sent == sent_locally == 24, "each distinct letter asked once, on either engine"
+    for name in ("prompt_tokens", "completion_tokens", "cached_tokens", "cost_usd", "requests", "not_found_values",
+                 "flagged_documents"):
+        assert getattr(remote, name) == pytest.approx(getattr(local, name)), name
+    # Which request of the run first sends the shared prompt prefix (and so is billed it uncached) depends on the
+    # order answers come in, on either engine: per row, cached tokens and cost are compared as their sums above
+    # and as the price of the row's own tokens here.
+    by_order = ["cached_tokens", "cost_usd"]
+    local_rows, ray_rows = results(local_config), results(remote_config)
+    pricer = Pricer.for_config(remote_config)
+    for row in ray_rows.iter_rows(named=True):
+        assert row["cost_usd"] == pytest.approx(
+            pricer.cost(row["prompt_tokens"], row["completion_tokens"], row["cached_tokens"]) or 0.0)
+    local_rows, ray_rows = local_rows.drop(by_order), ray_rows.drop(by_order)
+    assert ray_rows.columns == local_rows.columns
+    differ = [c for c in ray_rows.columns if not ray_rows[c].equals(local_rows[c])]
+    assert not differ, {c: (ray_rows[c].to_list()[:3], local_rows[c].to_list()[:3]) for c in differ}
+    local_evidence, ray_evidence = (
+        pl.read_parquet(Layout.of(tmp_path / out, "cover_letter").evidence).drop(CIRCUMSTANCES, strict=False)
+        .sort("doc_id", "field") for out in ("local", "ray"))
+    differ = [c for c in ray_evidence.columns if not ray_evidence[c].equals(local_evidence[c])]
+    assert not differ, {c: (ray_evidence[c].to_list()[:3], local_evidence[c].to_list()[:3]) for c in differ}
+
+
+def test_a_worker_killed_mid_run_pays_no_committed_document_twice(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    letters(tmp_path / "in", 40)
+    engines: list[rayengine.RayEngine] = []
+    start = rayengine.RayEngine.start
+
+    def remembered(*args: Any, **kwargs: Any) -> Any:  # the test's handle on the run's actors
+        manager = start(*args, **kwargs)
+
+        class Keep:
+            def __enter__(self) -> rayengine.RayEngine:
+                engines.append(manager.__enter__())
+                return engines[-1]
+
+            def __exit__(self, *exc: Any) -> Any:
+                return manager.__exit__(*exc)
+
+        return Keep()
+
+    monkeypatch.setattr(rayengine.RayEngine, "start", remembered)
+    killed: list[int] = []
+
+    class KillAfterTen:
+        def started(self, total: int, backend: str, model: str) -> None: ...
+
+        def finished(self, row: dict[str, Any], totals: Any) -> None:
+            if totals.documents == 10 and not killed:  # kill -9 one actor while others are in flight
+                import ray
+
+                pid = ray.get(engines[0].actors[0].pid.remote())
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+
+    with serving(latency_s=0.1) as server:
+        config = make_config(tmp_path, server, engine="ray", concurrency=8)
+        summary = runner.run(config, observer=KillAfterTen())
+        log = server_log(server)
+    assert killed, "an actor was killed mid-run"
+    assert summary.ok == 41 and summary.failed == 0, summary.failures
+    with sqlite3.connect(config.layout.journal) as db:
+        committed = Counter(doc for (doc,) in db.execute("SELECT doc_id FROM results WHERE status = 'ok'"))
+    assert set(committed.values()) == {1}, "no document has two committed rows"
+    asked = Counter(entry["first_user"] for entry in log if entry.get("status") == 200)
+    again = sum(n - 1 for n in asked.values())
+    # Only what the dead actor had in flight (at most its share of the concurrency, 4) was asked again: its
+    # answers never reached the driver. No committed document was.
+    assert 0 < again <= 4, asked
+
+
+def test_kill_9_of_the_driver_then_a_rerun_sends_only_what_had_no_committed_row(tmp_path: Path) -> None:
+    letters(tmp_path / "in", 60)
+    with serving(latency_s=0.2) as server:
+        args = [sys.executable, "-m", "extractor", "run", str(tmp_path / "in"), "--schema", "cover_letter",
+                "--schemas", str(ROOT / "schemas"), "--output", str(tmp_path / "out"), "--base-url",
+                server.base_url, "--model", "gpt-4o-mini", "--concurrency", "4", "--engine", "ray",
+                "--no-progress"]
+        env = {**os.environ, "OPENAI_API_KEY": "sk-test-0000000000", "PYTHONPATH": str(ROOT)}
+        journal = Layout.of(tmp_path / "out", "cover_letter").journal
+        proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+        try:
+            deadline = time.monotonic() + 180
+            while time.monotonic() < deadline and _committed(journal) < 8:
+                time.sleep(0.2)
+            os.kill(proc.pid, signal.SIGKILL)  # the driver alone: its Ray must not keep sending either
+            proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        time.sleep(1.0)  # anything still in flight from the dead driver's actors has landed by now
+        committed = _committed(journal)
+        assert 8 <= committed < 60, "killed mid-run"
+        before = len(server_log(server))
+        done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        rerun = [entry for entry in server_log(server)[before:] if entry.get("status") == 200]
+        with contextlib.suppress(ProcessLookupError):  # what the dead driver's Ray left in its session, if any
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert len(rerun) == 60 - committed, "the rerun asked exactly the letters that had no committed row"
+    frame = pl.read_parquet(Layout.of(tmp_path / "out", "cover_letter").results)
+    assert (frame["status"] == "ok").sum() == 61
+
+
+def _committed(journal: Path) -> int:
+    """Distinct letters (not the copy) with a committed ok row."""
+    if not journal.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{journal}?mode=ro", uri=True, timeout=5) as db:
+            return len({sha for (sha,) in db.execute(
+                "SELECT content_sha256 FROM results WHERE status = 'ok'")})
+    except sqlite3.OperationalError:  # created, not yet migrated
+        return 0
+
+
+def test_without_ray_the_engine_says_how_to_install_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from extractor.errors import ConfigError
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if the extra were not installed
+    with pytest.raises(ConfigError, match=r"pip install 'extractor\[ray\]'"):
+        rayengine._import_ray()
