@@ -82,7 +82,7 @@ def test_a_few_steps_serve_and_score_on_the_held_back_letter_only(labeled: Path)
     from extractor.finetune.local import LocalFinetuneConfig, finetune_local
     from extractor.llm.embedded import local_server
 
-    report = finetune_local(LocalFinetuneConfig(settings=settings(labeled / "out"), held_back=0.34, epochs=1,
+    report = finetune_local(LocalFinetuneConfig(settings=settings(labeled / "out"), held_back=0.34, epochs=2,
                                                 max_steps=3))
     manifest = read_manifest(report.model_path)
     assert manifest is not None and manifest == report.manifest

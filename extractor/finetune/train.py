@@ -66,7 +66,9 @@ def load_model(model_path: Path) -> Any:
     require()
     import torch
     from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # its per-tensor bars would fill a terminal or a CI log: steps are reported
     try:
         return AutoModelForCausalLM.from_pretrained(str(model_path.parent), gguf_file=model_path.name,
                                                     dtype=torch.float32)
