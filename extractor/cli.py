@@ -89,6 +89,9 @@ def run(
     max_cost: Annotated[float | None, typer.Option(
         help="USD: send no new document once the run would spend more (the rest waits for the next run; exit 4)",
     )] = None,
+    logprobs: Annotated[bool, typer.Option(
+        "--logprobs", help="field strategy: the model's token probabilities of each answer enter its confidence",
+    )] = False,
     config: ConfigOpt = None,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="debug logging on stderr")] = False,
@@ -109,7 +112,7 @@ def run(
                         strategy=strategy, concurrency=concurrency, max_chars=max_chars, samples=samples,
                         sample_fraction=sample_fraction, force=force or None, archive_dir=archive,
                         max_cost_usd=max_cost, batch=batch or None, examples=examples,
-                        context_tokens=context_tokens)
+                        context_tokens=context_tokens, logprobs=logprobs or None)
         if dry_run and cfg.routed:
             from extractor.extraction.routing import plan_routed
             from extractor.views.terminal import print_routed_plan
