@@ -58,9 +58,11 @@ def test_a_wrong_span_for_30_percent_of_field_questions_is_told_apart_and_flags_
     mine = calibrate(rows, {r["doc_id"]: r for r in LABELS}, SCHEMA.model)
     assert mine.auroc is not None and mine.values - mine.right >= 10, mine.as_dict()
     assert mine.auroc >= 0.7, mine.as_dict()
-    # Over every value (the finders' and the conventions' own errors at 0.95 included: skills items such as
-    # "CTO", a letter's date as available_from), eval no longer finds the confidence uninformative.
-    assert report.calibration is not None and not report.calibration.uninformative, report.calibration.as_dict()
+    # Over every value (the finders' and the conventions' own errors included: skills items such as "MSc" that are
+    # words of prose, years computed from a duration no cue word stands near), eval's AUROC reaches 0.7 (0.77
+    # measured, 0.63 before the conventions' own signal).
+    assert report.calibration is not None and report.calibration.auroc is not None
+    assert report.calibration.auroc >= 0.7, report.calibration.as_dict()
     # The documents holding a wrong answer: flagged for review, and clean ones far less often.
     gold = {row["doc_id"]: row for row in LABELS}
     wrong_docs = {r["doc_id"] for r in rows if r["value"].casefold() != str(gold[r["doc_id"]][r["field"]]).casefold()}
@@ -138,3 +140,32 @@ def test_answer_probabilities_are_the_geometric_mean_of_the_tokens_that_wrote_ea
     assert answer_probabilities(reply, tokens) == [("Go", 0.5), ("Rust", 0.9), (12.0, 0.8)]
     assert answer_probabilities(reply, tokens[:-1]) == []  # tokens that do not spell the reply cannot be placed
     assert answer_probabilities('{"company": null}', [('{"company": null}', -2.0)]) == []
+
+
+def test_a_duration_no_cue_word_stands_near_is_doubted_and_judged_as_uncued() -> None:
+    """A finder's duration is taken even where none of its field's cue words stands near it ("six months" of a
+    notice period as years of experience): such a value is doubted, and its confidence is that of a span without
+    its cue words; one the letter gives beside its cue words is not."""
+    import asyncio
+
+    from extractor.extraction.fields import answer_fields
+    from extractor.llm.transport import CallMeter
+    from extractor.values.evidence import Signals
+
+    async def ask(messages: list[dict[str, str]], answer: dict[str, Any], max_tokens: int, meter: Any) -> str:
+        return "null"
+
+    def doubted(text: str) -> tuple[Any, bool, float]:
+        signals = Signals()
+        value, judged = asyncio.run(answer_fields(ask, SCHEMA, text, CallMeter(), signals=signals))
+        row = value.model_dump(mode="json")
+        found = {e.field: e for e in ground(SCHEMA.model, row, text, judged=judged, signals=signals)}
+        return row["years_experience"], signals.doubted("years_experience", row["years_experience"]), \
+            found["years_experience"].confidence
+
+    far = "Dear team,\nI can start after six months.\n" + "I like building reliable systems. " * 6 + "\nBest, Jo Bloggs"
+    near = "Dear team,\nI bring eight years of professional experience in backend work.\nBest, Jo Bloggs"
+    years, doubt, trust = doubted(far)
+    assert years == 0.5 and doubt and trust == confidence("derived", cue=False) < confidence("derived")
+    years, doubt, trust = doubted(near)
+    assert years == 8 and not doubt and trust == confidence("derived")

@@ -51,6 +51,7 @@ from extractor.values import detect, letters, places, tables
 from extractor.values.evidence import (
     Grounder,
     Leaf,
+    Signals,
     answer_probabilities,
     cue_words,
     fold,
@@ -221,9 +222,10 @@ class FieldExtractor:
         self.judged: set[str] = set()
         self.shots = [(shot, Grounder(shot.text)) for shot in shots]
         self.notes: list[str] = []  # what this strategy could not fill, as review flags ("line_items[3].amount: ...")
-        # The model's probability of each value it gave (field path -> `evidence.probability_key` -> p), where the
-        # server answered token log probabilities (`--logprobs`); `said`: the last answer's values with theirs.
-        self.probabilities: dict[str, dict[str, float]] = {}
+        # The model's probability of each value it gave, where the server answered token log probabilities
+        # (`--logprobs`), and the values found with no sign they play their field's part (`evidence.Signals`);
+        # `said`: the last answer's values with their probabilities.
+        self.signals = Signals()
         self.said: list[tuple[Any, float]] = []
 
     # -- the questions ------------------------------------------------------------------------------------
@@ -320,7 +322,7 @@ class FieldExtractor:
         said = value if said is None else said
         p = next((p for answered, p in self.said if probability_key(answered) == probability_key(said)), None)
         if value is not None and p is not None:
-            self.probabilities.setdefault(info.path, {})[probability_key(value)] = p
+            self.signals.probabilities.setdefault(info.path, {})[probability_key(value)] = p
 
     async def choose(self, info: FieldInfo, choices: list[str], demos: Sequence[str] = ()) -> str | None:
         """One of `choices` (or null), picked by the model under an enum grammar."""
@@ -338,8 +340,10 @@ class FieldExtractor:
             return None
         if info.kind in ("date", "number"):
             self.judged.add(info.path)
+        close = detect.near(self.text, candidates, keywords(info))
+        if not close and info.kind == "derived":  # a duration no cue word of its field stands near: doubted
+            self.signals.uncued.setdefault(info.path, set()).update(probability_key(c.value) for c in candidates)
         if len(candidates) > 1:
-            close = detect.near(self.text, candidates, keywords(info))
             candidates = close or candidates
         distinct = {json.dumps(c.value, default=str, sort_keys=True): c for c in candidates}
         if len(distinct) == 1:
@@ -450,10 +454,15 @@ class FieldExtractor:
         return letters.addressees(self.text)
 
     def enumerated(self, info: FieldInfo) -> list[str]:
-        """The things the document's lists name (`letters.enumerated`), up to the field's bound; not the
-        addressee's name nor a place."""
-        named = [item for item, _ in letters.enumerated(self.text, tuple(n.text for n in self.addressees))]
-        return named[: info.max_items or MAX_LIST_ITEMS * 5]
+        """The things the document's lists name (`letters.listed`), up to the field's bound; not the addressee's
+        name nor a place. An item that is under `letters.PROSE_SHARE` of its list piece (a capitalized word of
+        prose the list ran through) is doubted (`evidence.Signals`)."""
+        named = letters.listed(self.text, tuple(n.text for n in self.addressees))
+        named = named[: info.max_items or MAX_LIST_ITEMS * 5]
+        for item in named:
+            if item.share < letters.PROSE_SHARE:
+                self.signals.uncued.setdefault(info.path, set()).add(probability_key(item.text))
+        return [item.text for item in named]
 
     async def _choice(self, info: FieldInfo) -> Any:
         """An enum: the options the document mentions (case-, accent-, hyphen-blind); one is used, several
@@ -818,19 +827,16 @@ async def extract_fields(ask: Ask, schema: Schema, text: str, meter: CallMeter,
 
 async def answer_fields(ask: Ask, schema: Schema, text: str, meter: CallMeter, shots: Sequence[Shot] = (),
                         notes: list[str] | None = None, settled: Mapping[str, Any] | None = None,
-                        probabilities: dict[str, dict[str, float]] | None = None) -> tuple[BaseModel, frozenset[str]]:
+                        signals: Signals | None = None) -> tuple[BaseModel, frozenset[str]]:
     """`extract_fields`, and the fields whose spans only their cue words can judge (`FieldExtractor.judged`, see
-    `evidence.ground`); `probabilities` receives the model's probability of each value it gave, where the server
-    answered token log probabilities (`FieldExtractor.probabilities`; the higher where two chunks gave one)."""
+    `evidence.ground`); `signals` receives what the strategy knows of its values beyond the text (the model's
+    probability of each, doubted values: `FieldExtractor.signals`)."""
     extractor = FieldExtractor(ask, schema, text, meter, shots)
     value = await extractor.extract(settled)
     if notes is not None:
         notes.extend(extractor.notes)
-    if probabilities is not None:
-        for path, values in extractor.probabilities.items():
-            mine = probabilities.setdefault(path, {})
-            for key, p in values.items():
-                mine[key] = max(p, mine.get(key, 0.0))
+    if signals is not None:
+        signals.merge(extractor.signals)
     return value, frozenset(extractor.judged)
 
 

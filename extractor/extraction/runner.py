@@ -164,7 +164,7 @@ class _Run:
             rec.note_unfilled(row, unfilled)
             row["status"] = "ok"
             rec.attach_evidence(row, ready.text, ready.pages, agreement, got.conflicts, got.judged, ready.boxes,
-                                got.probabilities)
+                                got.signals)
         except TimeoutError:
             row.update(error_type="DeadlineExceeded",
                        error_message=f"the document took longer than document_deadline_s = "

@@ -804,8 +804,10 @@ def confidence(status: str, score: float | None = None, agreement: float | None 
         base += 0.25 * (score - FUZZY_THRESHOLD) / (100.0 - FUZZY_THRESHOLD)
     if ocr is not None:
         base *= max(0.0, min(1.0, ocr))
+    if status != "not_found":  # a derived value is judged by cue words only where its extraction doubted it
+        base *= UNCUED if cue is False else 1.0
     if status not in ("not_found", "derived"):
-        base *= (UNCUED if cue is False else 1.0) * (SHARED if shared else 1.0)
+        base *= SHARED if shared else 1.0
     model = [max(0.0, min(1.0, x)) for x in (agreement, probability if status != "not_found" else None)
              if x is not None]
     if model:
@@ -855,15 +857,41 @@ def probability_key(value: Any) -> str:
     return " ".join(fold(str(value)).split())
 
 
-# field (dotted, no list indexes) -> `probability_key` of a value the model gave it -> the model's probability of it
-Probabilities = Mapping[str, Mapping[str, float]]
+@dataclass
+class Signals:
+    """What an extraction knows of its values beyond the text, for their confidence: per field (dotted, no list
+    indexes) and value (`probability_key`), the model's probability of a value it gave (`--logprobs`), and the
+    values a finder or a letter's convention gave with no sign that they play the field's part (a skill that is a
+    capitalized word of prose, `letters.Listed.share`; a duration no cue word of its field stands near): those are
+    judged as a snapped span without its cue words (x UNCUED)."""
+
+    probabilities: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
+    uncued: dict[str, set[str]] = dataclasses.field(default_factory=dict)
+
+    def probability(self, field: str, value: Any) -> float | None:
+        return self.probabilities.get(field, {}).get(probability_key(value))
+
+    def doubted(self, field: str, value: Any) -> bool:
+        return probability_key(value) in self.uncued.get(field, ())
+
+    def merge(self, other: Signals) -> None:
+        """Another chunk's signals: the higher probability where two gave one value, every doubt."""
+        for path, values in other.probabilities.items():
+            mine = self.probabilities.setdefault(path, {})
+            for key, p in values.items():
+                mine[key] = max(p, mine.get(key, 0.0))
+        for path, keys in other.uncued.items():
+            self.uncued.setdefault(path, set()).update(keys)
+
+    def __bool__(self) -> bool:
+        return bool(self.probabilities or self.uncued)
 
 
 def ground(model: type[BaseModel], value: Mapping[str, Any], text: str, pages: Sequence[int] | None = None,
            agreement: Mapping[str, float] | None = None, judged: Collection[str] | None = None,
-           boxes: Sequence[OcrBox] = (), probabilities: Probabilities | None = None) -> list[Evidence]:
+           boxes: Sequence[OcrBox] = (), signals: Signals | None = None) -> list[Evidence]:
     """Evidence for every leaf of a validated result (`ground_with_flags` without its review flags)."""
-    return ground_with_flags(model, value, text, pages, agreement, judged, boxes, probabilities)[0]
+    return ground_with_flags(model, value, text, pages, agreement, judged, boxes, signals)[0]
 
 
 # An item of a list of objects (a line item, a job) stands in one place: the line where its anchor (its first
@@ -884,7 +912,7 @@ def ground_with_flags(model: type[BaseModel], value: Mapping[str, Any], text: st
                       agreement: Mapping[str, float] | None = None,
                       judged: Collection[str] | None = None,
                       boxes: Sequence[OcrBox] = (),
-                      probabilities: Probabilities | None = None) -> tuple[list[Evidence], list[str]]:
+                      signals: Signals | None = None) -> tuple[list[Evidence], list[str]]:
     """Evidence for every leaf of a validated result, and a review flag ("line_items[3]: ...") for each item of a
     list of objects whose values are found only apart from each other.
 
@@ -898,8 +926,9 @@ def ground_with_flags(model: type[BaseModel], value: Mapping[str, Any], text: st
     the model's own answers snapped to a span, and dates or numbers a finder took from several in the text (the
     field strategy, `fields.FieldExtractor.judged`); None where that is not known (the whole-schema strategy:
     there a value the model made up is not found); `boxes`: the OCR'd lines, for the page boxes and OCR
-    confidence of what was read by OCR; `probabilities`: the model's probability of each value it gave, where
-    the server answered token log probabilities (`answer_probabilities`), recorded and folded into confidence."""
+    confidence of what was read by OCR; `signals`: the model's probability of each value it gave, where the
+    server answered token log probabilities (`answer_probabilities`, recorded and folded into confidence), and the
+    values the extraction itself doubts (`Signals`)."""
     grounder = Grounder(text, pages, boxes)
     found: dict[int, Evidence] = {}
     items: dict[str, list[tuple[int, Leaf]]] = {}
@@ -912,7 +941,7 @@ def ground_with_flags(model: type[BaseModel], value: Mapping[str, Any], text: st
             found[n] = grounder.ground(leaf, (agreement or {}).get(re.sub(r"\[\d+\]", "", leaf.field)))
     flags = _ground_items(grounder, items, found, agreement or {})
     return _judge(model, text, all_leaves, [found[n] for n in range(len(all_leaves))], agreement, judged,
-                  probabilities or {}), flags
+                  signals or Signals()), flags
 
 
 def _ground_items(grounder: Grounder, items: dict[str, list[tuple[int, Leaf]]], found: dict[int, Evidence],
@@ -994,7 +1023,7 @@ def _in_place(grounder: Grounder, leaf: Leaf, start: int, end: int, anchors: Seq
 
 def _judge(model: type[BaseModel], text: str, leaves_: Sequence[Leaf], out: list[Evidence],
            agreement: Mapping[str, float] | None, judged: Collection[str] | None,
-           probabilities: Probabilities) -> list[Evidence]:
+           signals: Signals) -> list[Evidence]:
     """Each value's confidence lowered where its span lacks the field's cue words (a snapped answer, `judged`),
     the value is given to two fields too (`_shared`), or the model gave it with a probability below 1 (recorded
     with it); never raised above what its place allowed."""
@@ -1004,7 +1033,9 @@ def _judge(model: type[BaseModel], text: str, leaves_: Sequence[Leaf], out: list
         group = found.group
         snapped = judged is not None and group in judged and found.start is not None and found.end is not None
         cue = cued(text, found.start, found.end, cues.get(group, ())) if snapped else None  # type: ignore[arg-type]
-        p = probabilities.get(group, {}).get(probability_key(leaves_[i].value))
+        if signals.doubted(group, leaves_[i].value):
+            cue = False
+        p = signals.probability(group, leaves_[i].value)
         if cue is False or i in shared or p is not None:
             out[i] = dataclasses.replace(found, probability=p, confidence=min(found.confidence, confidence(
                 found.status, found.score, (agreement or {}).get(group), found.ocr_confidence, cue=cue,
