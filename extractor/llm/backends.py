@@ -196,7 +196,10 @@ class OpenAICompatibleBackend:
         if s.extra_body:
             kwargs["extra_body"] = dict(s.extra_body)
         if s.logprobs:  # the answer's token probabilities: a confidence signal (evidence.answer_probabilities)
-            kwargs["logprobs"] = True
+            # llama-cpp-python's server answers them only with top_logprobs too (logprobs alone: none, measured on
+            # the embedded SmolLM2: '{ "company": "Acme Robotics" }' came back with its 10 tokens, "Acme Robotics"
+            # at 0.81, the grammar's "{" at exp(-7): the model's raw distribution, so only a value's tokens count).
+            kwargs.update(logprobs=True, top_logprobs=1)
         token = CURRENT_METER.set(meter)
         try:
             completion = await self._openai.chat.completions.create(
