@@ -97,6 +97,9 @@ def run(
     engine: Annotated[str | None, typer.Option(
         help="local (one process) | ray (documents read and extracted in Ray actors; RAY_ADDRESS or ray_address "
              "for a cluster) [local]")] = None,
+    logprobs: Annotated[bool, typer.Option(
+        "--logprobs", help="field strategy: the model's token probabilities of each answer enter its confidence",
+    )] = False,
     config: ConfigOpt = None,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="debug logging on stderr")] = False,
@@ -117,7 +120,8 @@ def run(
                         strategy=strategy, concurrency=concurrency, max_chars=max_chars, samples=samples,
                         sample_fraction=sample_fraction, force=force or None, archive_dir=archive,
                         max_cost_usd=max_cost, batch=batch or None, examples=examples,
-                        context_tokens=context_tokens, pages=pages, engine=engine)
+                        context_tokens=context_tokens, pages=pages, engine=engine,
+                        logprobs=logprobs or None)
         if dry_run and cfg.routed:
             from extractor.extraction.routing import plan_routed
             from extractor.views.terminal import print_routed_plan

@@ -104,6 +104,9 @@ class RunConfig:
     max_cost_usd: float | None = None  # start no new paid document once the run would spend more
     batch: bool = False  # submit through the OpenAI Batch API (half price, answers within 24 h)
     review_threshold: float = 0.5  # a row needs review when a value's confidence is below this
+    # The field strategy asks for its answers' token log probabilities; the model's probability of each value then
+    # enters its confidence (values.evidence.confidence). Opt-in: the embedded server keeps every token's logits.
+    logprobs: bool = False
     reviewer: str | None = None  # who `review --serve` stores labels as (None: the OS user)
     examples: str = "static"  # static (the schema's) | none | similar:K (K labeled documents like this one)
     # How similar:K ranks labeled documents: bm25 (words, offline, no model) | embeddings[:MODEL] (the server's
@@ -293,6 +296,8 @@ class RunConfig:
             identity.update(ocr=ocr)
             if self.pages != "text":  # only then: OCR'd documents sent as text keep the keys they had
                 identity.update(pages=self.pages)
+        if self.logprobs:  # only then: a result asked with them carries their confidence; others keep their keys
+            identity.update(logprobs=True)
         if examples is not None and self.resolved_strategy == "fields":
             # The field strategy shows retrieved examples since "fields-demos-v1"; its results from before,
             # under the same digest but never shown them, are not carried.

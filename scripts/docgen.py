@@ -156,6 +156,10 @@ SETTINGS = {
     "max_cost_usd": "USD: send no new document once the run would spend more (exit code 4)",
     "batch": "submit through the OpenAI Batch API (half price, answers within 24 h)",
     "review_threshold": "a row `needs_review` when a value's confidence is below this",
+    "logprobs": "the field strategy asks the server for its answers' token log probabilities, and the model's "
+                "probability of each value enters its confidence (opt-in: a result asked with them is not the "
+                "result asked without; the embedded server then keeps every token's logits, 1.6 GB more for "
+                "SmolLM2)",
     "reviewer": "whose labels `review --serve` stores (the label's source names them); unset: the OS user",
     "examples": "few-shot examples: `static` (the schema's), `none`, or `similar:K` (the K labeled documents "
                 "most like each document)",
@@ -319,6 +323,8 @@ EVIDENCE = {
     "bbox": "read by OCR: the quote's box on its page, `[x0, y0, x1, y1]` as fractions of the page's width and "
             "height (origin top-left, the page turned upright); null for text",
     "ocr_confidence": "read by OCR: the lowest OCR confidence of the quote's lines (0..1), folded into `confidence`",
+    "probability": "with `--logprobs`: the model's own probability of the value (the geometric mean of the "
+                   "probabilities of the tokens that wrote it), multiplied into `confidence`; empty without",
 }
 RUNS = {
     "run_id": "the run", "started_at": "when it started (UTC, ISO 8601)", "finished_at": "when it finished",

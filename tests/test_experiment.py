@@ -74,8 +74,10 @@ def test_a_variant_is_comma_separated_settings_with_their_types() -> None:
     assert parse_variant("schemas=schemas_v2,strategy=whole") == {"schemas_dir": Path("schemas_v2"),
                                                                  "strategy": "whole"}
     assert parse_variant("max_tokens=none") == {"max_tokens": None}
+    assert parse_variant("logprobs=true") == {"logprobs": True} and parse_variant("logprobs=off") == {"logprobs": False}
     for bad, said in (("examples", "not setting=value"), ("api_key=sk-x", "cannot vary"),
                       ("samples=three", "must be a number"), ("model=a,model=b", "twice"),
+                      ("logprobs=maybe", "true or false"),
                       ("output_dir=/tmp", "cannot vary")):
         with pytest.raises(ConfigError, match=said):
             parse_variant(bad)

@@ -139,6 +139,17 @@ def test_the_things_a_letter_lists() -> None:
     assert letters.enumerated("I use Python daily. Thanks, Jo") == []
 
 
+def test_a_listed_thing_knows_how_much_of_its_list_piece_it_is() -> None:
+    """A thing that is its list piece, or most of it, is listed; a capitalized word of a long prose piece that the
+    list runs through ("MSc" of "I am a second-year MSc student in Data Science at ...") is less surely one."""
+    text = ("Dear team,\n\nI am a second-year MSc student in Data Science at the local polytechnic, and my core "
+            "tools are Python, PyTorch and ONNX Runtime.\n\nBest regards,\nJo Bloggs")
+    shares = {item.text: item.share for item in letters.listed(text)}
+    assert shares["PyTorch"] == 1.0 and shares["ONNX Runtime"] == 1.0 and shares["Python"] >= letters.PROSE_SHARE
+    assert shares["MSc"] < letters.PROSE_SHARE and shares["Data Science"] < letters.PROSE_SHARE
+    assert [i for i, _ in letters.enumerated(text)] == [item.text for item in letters.listed(text)]
+
+
 # -- the field strategy ------------------------------------------------------------------------------------------
 
 

@@ -37,6 +37,7 @@ from extractor.extraction.retrieval import Shot
 from extractor.llm.tokens import DEFAULT_TOKENS_PER_CHAR, TokenRate
 from extractor.llm.transport import CallMeter
 from extractor.schemas import Schema
+from extractor.values.evidence import Signals
 from extractor.values.metrics import Consensus, consensus
 
 if TYPE_CHECKING:
@@ -112,6 +113,9 @@ class Extracted:
     conflicts: list[str] = field(default_factory=list)
     # the fields whose spans only their cue words can judge (the unsampled field strategy's; evidence.ground)
     judged: frozenset[str] | None = None
+    # the model's probability of each value it gave (with --logprobs) and the values the strategy doubts (the
+    # unsampled field strategy's; evidence.Signals)
+    signals: Signals | None = None
 
 
 Answer = Callable[[Chunk], Awaitable[list[BaseModel | None]]]
@@ -153,6 +157,7 @@ async def extract_document(model: Backend, config: RunConfig, schema: Schema, ch
     by_fields = config.resolved_strategy == "fields"
     skip: dict[str, Any] = {}
     judged: set[str] = set()  # the field strategy's snapped fields, over every chunk (evidence.ground)
+    signals = Signals()  # and what it knows of its values beyond the text
     if by_fields and (len(chunks) > 1):
         skip = await fields.settled(schema, text, shots)
 
@@ -162,7 +167,7 @@ async def extract_document(model: Backend, config: RunConfig, schema: Schema, ch
                                               config.sample_temperature, skip)
         if by_fields:
             value, spans_judged = await fields.answer_fields(model.complete_json, schema, chunk.text, meter, shots,
-                                                             notes=notes, settled=skip)
+                                                             notes=notes, settled=skip, signals=signals)
             judged.update(spans_judged)
             return [value]
         if sampled:
@@ -171,7 +176,8 @@ async def extract_document(model: Backend, config: RunConfig, schema: Schema, ch
 
     if len(chunks) == 1:  # as before chunks existed, unless the server refuses it as too long
         try:
-            return _judged(_single(schema, await answer(chunks[0]), sampled), judged, by_fields and not sampled)
+            return _judged(_single(schema, await answer(chunks[0]), sampled), judged, signals,
+                           by_fields and not sampled)
         except ContextExceeded:
             pass
         chunks = split(chunks[0])
@@ -185,11 +191,12 @@ async def extract_document(model: Backend, config: RunConfig, schema: Schema, ch
         results = [pair for chunk in chunks for pair in await _answered(chunk, tolerant)]
     else:
         results = [pair for group in await asyncio.gather(*(_answered(c, tolerant) for c in chunks)) for pair in group]
-    return _judged(_merged(schema, results, k, sampled, skip), judged, by_fields and not sampled)
+    return _judged(_merged(schema, results, k, sampled, skip), judged, signals, by_fields and not sampled)
 
 
-def _judged(got: Extracted, judged: set[str], known: bool) -> Extracted:
+def _judged(got: Extracted, judged: set[str], signals: Signals, known: bool) -> Extracted:
     got.judged = frozenset(judged) if known else None
+    got.signals = (signals or None) if known else None
     return got
 
 

@@ -52,7 +52,16 @@ from extractor.extraction.retrieval import Shot
 from extractor.llm.transport import CallMeter
 from extractor.schemas import Schema, field_kinds, unwrap
 from extractor.values import detect, letters, places, printed, tables
-from extractor.values.evidence import Grounder, Leaf, cue_words, fold, grounded_as
+from extractor.values.evidence import (
+    Grounder,
+    Leaf,
+    Signals,
+    answer_probabilities,
+    cue_words,
+    fold,
+    grounded_as,
+    probability_key,
+)
 
 log = logging.getLogger("extractor.extraction.fields")
 
@@ -218,6 +227,11 @@ class FieldExtractor:
         self.shots = [(shot, Grounder(shot.text)) for shot in shots]
         self.read: set[str] = set()  # fields read under their printed labels (`printed`), no question asked
         self.notes: list[str] = []  # what this strategy could not fill, as review flags ("line_items[3].amount: ...")
+        # The model's probability of each value it gave, where the server answered token log probabilities
+        # (`--logprobs`), and the values found with no sign they play their field's part (`evidence.Signals`);
+        # `said`: the last answer's values with their probabilities.
+        self.signals = Signals()
+        self.said: list[tuple[Any, float]] = []
 
     # -- the questions ------------------------------------------------------------------------------------
 
@@ -295,6 +309,7 @@ class FieldExtractor:
         schema = {"type": "object", "properties": {info.name: answer_schema}, "required": [info.name]}
         self.questions += 1
         content = await self.ask(self._messages(question, demos), schema, max_tokens, self.meter)
+        self.said = answer_probabilities(content, getattr(content, "tokens", ()))  # llm.request.Reply
         try:
             answer = json.loads(content)
         except (json.JSONDecodeError, TypeError):
@@ -306,12 +321,22 @@ class FieldExtractor:
         described = f" ({info.description})" if info.description else ""
         return f"{info.name.replace('_', ' ')}{described}? {tail}"
 
+    def remember(self, info: FieldInfo, value: Any, said: Any = None) -> None:
+        """The model's probability of `value`, the field's value from its last answer `said` (the answer itself
+        where not given), where the server gave one (`self.said`)."""
+        said = value if said is None else said
+        p = next((p for answered, p in self.said if probability_key(answered) == probability_key(said)), None)
+        if value is not None and p is not None:
+            self.signals.probabilities.setdefault(info.path, {})[probability_key(value)] = p
+
     async def choose(self, info: FieldInfo, choices: list[str], demos: Sequence[str] = ()) -> str | None:
         """One of `choices` (or null), picked by the model under an enum grammar."""
         question = self._question_text(info, "Choose one of: " + " | ".join(choices) + ", or null.")
         answer = await self._question(info, question, {"enum": [*choices, None]},
                                       max_tokens=_choice_tokens(info, choices), demos=demos)
-        return answer if answer in choices else None
+        picked = answer if answer in choices else None
+        self.remember(info, picked)
+        return picked
 
     async def _from_candidates(self, info: FieldInfo, find: Finder) -> Any:
         """One candidate: its value. Several: those near the field's keywords; the model picks."""
@@ -320,8 +345,10 @@ class FieldExtractor:
             return None
         if info.kind in ("date", "number"):
             self.judged.add(info.path)
+        close = detect.near(self.text, candidates, keywords(info))
+        if not close and info.kind == "derived":  # a duration no cue word of its field stands near: doubted
+            self.signals.uncued.setdefault(info.path, set()).update(probability_key(c.value) for c in candidates)
         if len(candidates) > 1:
-            close = detect.near(self.text, candidates, keywords(info))
             candidates = close or candidates
         distinct = {json.dumps(c.value, default=str, sort_keys=True): c for c in candidates}
         if len(distinct) == 1:
@@ -331,7 +358,10 @@ class FieldExtractor:
             by_text.setdefault(cand.text[:MAX_STRING], cand)
         # Several candidates: the model picks one, shown what the retrieved examples picked (as written).
         picked = await self.choose(info, list(by_text)[:12], self.candidate_demonstrations(info, find))
-        return by_text[picked].value if picked is not None else None
+        if picked is None:
+            return None
+        self.remember(info, by_text[picked].value, picked)  # a date picked as written, stored as ISO
+        return by_text[picked].value
 
     # -- one field -------------------------------------------------------------------------------------------
 
@@ -446,10 +476,15 @@ class FieldExtractor:
         return letters.addressees(self.text)
 
     def enumerated(self, info: FieldInfo) -> list[str]:
-        """The things the document's lists name (`letters.enumerated`), up to the field's bound; not the
-        addressee's name nor a place."""
-        named = [item for item, _ in letters.enumerated(self.text, tuple(n.text for n in self.addressees))]
-        return named[: info.max_items or MAX_LIST_ITEMS * 5]
+        """The things the document's lists name (`letters.listed`), up to the field's bound; not the addressee's
+        name nor a place. An item that is under `letters.PROSE_SHARE` of its list piece (a capitalized word of
+        prose the list ran through) is doubted (`evidence.Signals`)."""
+        named = letters.listed(self.text, tuple(n.text for n in self.addressees))
+        named = named[: info.max_items or MAX_LIST_ITEMS * 5]
+        for item in named:
+            if item.share < letters.PROSE_SHARE:
+                self.signals.uncued.setdefault(info.path, set()).add(probability_key(item.text))
+        return [item.text for item in named]
 
     async def _choice(self, info: FieldInfo) -> Any:
         """An enum: the options the document mentions (case-, accent-, hyphen-blind); one is used, several
@@ -482,7 +517,14 @@ class FieldExtractor:
         answer = await self._question(info, question, answer_schema, max_tokens, demos)
         result = ground(answer)
         if demos and result in (None, []) and answer not in (None, []) and self.copied(info, answer):
-            result = ground(await self._question(info, question, answer_schema, max_tokens))
+            answer = await self._question(info, question, answer_schema, max_tokens)
+            result = ground(answer)
+        if isinstance(answer, list):  # each item the model listed, as it was snapped to the document
+            for item in answer:
+                if isinstance(item, str) and (snapped := self.snap(info, item)) is not None:
+                    self.remember(info, snapped, item)
+        elif result is not None:
+            self.remember(info, result, answer)
         return result
 
     async def _number(self, info: FieldInfo, base: Any) -> Any:
@@ -809,14 +851,17 @@ async def extract_fields(ask: Ask, schema: Schema, text: str, meter: CallMeter,
 
 
 async def answer_fields(ask: Ask, schema: Schema, text: str, meter: CallMeter, shots: Sequence[Shot] = (),
-                        notes: list[str] | None = None,
-                        settled: Mapping[str, Any] | None = None) -> tuple[BaseModel, frozenset[str]]:
+                        notes: list[str] | None = None, settled: Mapping[str, Any] | None = None,
+                        signals: Signals | None = None) -> tuple[BaseModel, frozenset[str]]:
     """`extract_fields`, and the fields whose spans only their cue words can judge (`FieldExtractor.judged`, see
-    `evidence.ground`)."""
+    `evidence.ground`); `signals` receives what the strategy knows of its values beyond the text (the model's
+    probability of each, doubted values: `FieldExtractor.signals`)."""
     extractor = FieldExtractor(ask, schema, text, meter, shots)
     value = await extractor.extract(settled)
     if notes is not None:
         notes.extend(extractor.notes)
+    if signals is not None:
+        signals.merge(extractor.signals)
     return value, frozenset(extractor.judged)
 
 

@@ -28,7 +28,14 @@ from extractor.llm.transport import CallMeter
 from extractor.schemas import Schema
 from extractor.store import EventLog, Journal, frame_from_json_rows, write_json_atomic, write_parquet_atomic, write_set
 from extractor.table import child_fields, child_frame, row_schema, runs_schema
-from extractor.values.evidence import EVIDENCE_KEY, OcrBox, evidence_frame, ground_with_flags, verdict
+from extractor.values.evidence import (
+    EVIDENCE_KEY,
+    OcrBox,
+    Signals,
+    evidence_frame,
+    ground_with_flags,
+    verdict,
+)
 from extractor.values.metrics import Consensus, compared_kinds, leaves, similarity
 
 log = logging.getLogger("extractor.extraction.recorder")
@@ -236,17 +243,20 @@ class Recorder:
 
     def attach_evidence(self, row: dict[str, Any], text: str, pages: tuple[int, ...] | None,
                         agreement: dict[str, float] | None = None, conflicts: Sequence[str] = (),
-                        judged: frozenset[str] | None = None, boxes: Sequence[OcrBox] = ()) -> None:
+                        judged: frozenset[str] | None = None, boxes: Sequence[OcrBox] = (),
+                        signals: Signals | None = None) -> None:
         """Where each value of an ok row stands in the document's text (extractor.values.evidence), kept in the row
         itself so that it is committed, carried and replaced exactly as the result is. `conflicts`: fields whose
         chunks disagreed (extraction.merge): the row needs review, and the run counts them. `judged`: the fields
         whose spans only their cue words can judge (the field strategy's, `fields.FieldExtractor.judged`);
-        `boxes`: the OCR'd lines."""
+        `boxes`: the OCR'd lines; `signals`: what the extraction knows of its values beyond the text
+        (evidence.Signals)."""
         if conflicts:
             self.summary.conflicts += len(conflicts)
             self.summary.conflicted_documents += 1
         try:
-            found, flags = ground_with_flags(self.schema.model, row, text, pages, agreement, judged, boxes)
+            found, flags = ground_with_flags(self.schema.model, row, text, pages, agreement, judged, boxes,
+                                             signals)
         except Exception as exc:  # a paid result is never lost to its evidence: keep it, say so
             log.warning("could not ground %s: %s: %s", row["doc_id"], type(exc).__name__, exc)
             self.summary.warnings.append(f"evidence for {row['doc_id']} could not be computed ({exc}); "

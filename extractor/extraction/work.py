@@ -84,7 +84,8 @@ async def extract_row(config: RunConfig, schema: Schema, intake: Intake, ready: 
         row.update(got.value)
         rec.note_unfilled(row, unfilled)
         row["status"] = "ok"
-        rec.attach_evidence(row, ready.text, ready.pages, agreement, got.conflicts, got.judged, ready.boxes)
+        rec.attach_evidence(row, ready.text, ready.pages, agreement, got.conflicts, got.judged, ready.boxes,
+                            got.signals)
     except TimeoutError:
         row.update(error_type="DeadlineExceeded",
                    error_message=f"the document took longer than document_deadline_s = "

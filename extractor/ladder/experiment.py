@@ -45,7 +45,8 @@ from extractor.values.metrics import FieldScore, RecordScore, score
 # `schemas` is the --schemas folder (another version of the schema's module: a prompt/schema version).
 VARIANT_SETTINGS = ("schema", "schemas_dir", "model", "base_url", "backend", "model_path", "mode", "strategy",
                     "examples", "retrieval", "samples", "sample_fraction", "sample_temperature", "temperature",
-                    "max_tokens", "max_reasks", "max_chars", "context_tokens", "pages", "vision")
+                    "max_tokens", "max_reasks", "max_chars", "context_tokens", "pages", "vision",
+                    "logprobs")
 _ALIASES = {"schemas": "schemas_dir", "prompt": "schemas_dir"}
 
 
@@ -75,10 +76,10 @@ def _typed(spec: str, name: str, raw: str, hint: Any) -> Any:
     args = set(typing.get_args(hint)) or {hint}
     if raw.lower() in ("none", "null") and type(None) in args:
         return None
-    if bool in args:
-        if raw.lower() not in ("true", "false"):
+    if bool in args:  # logprobs=true
+        if raw.lower() not in ("true", "false", "yes", "no", "on", "off", "1", "0"):
             raise ConfigError(f"variant {spec!r}: {name} must be true or false, not {raw!r}")
-        return raw.lower() == "true"
+        return raw.lower() in ("true", "yes", "on", "1")
     try:
         if int in args:
             return int(raw)

@@ -30,7 +30,7 @@ from extractor.errors import (
     ServerUnreachable,
 )
 from extractor.llm.batchapi import ENDPOINT, FINISHED, METADATA_KEY, BatchAPI, BatchState
-from extractor.llm.request import CallSettings, parse_choice, request_params, wrapped
+from extractor.llm.request import CallSettings, Reply, parse_choice, request_params, token_logprobs, wrapped
 from extractor.llm.throttle import AdaptiveLimit
 from extractor.llm.transport import CURRENT_METER, CallMeter, RetryingTransport, RetryPolicy, Unreachable
 
@@ -196,6 +196,11 @@ class OpenAICompatibleBackend:
                                   "max_tokens": max_tokens, "response_format": response_format}
         if s.extra_body:
             kwargs["extra_body"] = dict(s.extra_body)
+        if s.logprobs:  # the answer's token probabilities: a confidence signal (evidence.answer_probabilities)
+            # llama-cpp-python's server answers them only with top_logprobs too (logprobs alone: none, measured on
+            # the embedded SmolLM2: '{ "company": "Acme Robotics" }' came back with its 10 tokens, "Acme Robotics"
+            # at 0.81, the grammar's "{" at exp(-7): the model's raw distribution, so only a value's tokens count).
+            kwargs.update(logprobs=True, top_logprobs=1)
         token = CURRENT_METER.set(meter)
         try:
             completion = await self._openai.chat.completions.create(
@@ -205,8 +210,9 @@ class OpenAICompatibleBackend:
         finally:
             CURRENT_METER.reset(token)
         if not completion.choices:
-            return ""
-        return completion.choices[0].message.content or ""
+            return Reply("")
+        choice = completion.choices[0]
+        return Reply(choice.message.content or "", token_logprobs(choice) if s.logprobs else ())
 
     async def embed(self, texts: list[str], model: str, meter: CallMeter) -> list[list[float]]:
         """One vector per text, in order, from `embeddings.create` through the same client and retry policy."""
@@ -460,7 +466,7 @@ def call_settings(config: RunConfig, **overrides: Any) -> CallSettings:
     values: dict[str, Any] = dict(
         model=config.resolved_model, mode=config.mode, temperature=config.temperature,
         max_tokens=config.max_tokens, max_reasks=config.max_reasks,
-        request_timeout_s=config.request_timeout_s)
+        request_timeout_s=config.request_timeout_s, logprobs=config.logprobs)
     values.update(overrides)
     return CallSettings(**values)
 

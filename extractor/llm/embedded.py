@@ -139,8 +139,9 @@ class LocalServer:
 
 @contextlib.contextmanager
 def local_server(model_path: Path, *, n_ctx: int = CONTEXT_TOKENS, threads: int | None = None,
-                 ready_timeout_s: float = 120.0) -> Iterator[LocalServer]:
-    """Start `python -m llama_cpp.server` on a free loopback port; always stop it on exit."""
+                 ready_timeout_s: float = 120.0, logprobs: bool = False) -> Iterator[LocalServer]:
+    """Start `python -m llama_cpp.server` on a free loopback port; always stop it on exit. `logprobs`: the server
+    keeps every token's logits, which llama-cpp-python needs to answer `logprobs` (`--logprobs`)."""
     if importlib.util.find_spec("llama_cpp") is None:
         raise ConfigError("llama-cpp-python is not installed: pip install -e '.[local]'")
     if not model_path.is_file():
@@ -154,9 +155,10 @@ def local_server(model_path: Path, *, n_ctx: int = CONTEXT_TOKENS, threads: int 
     cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(model_path), "--host", "127.0.0.1",
            "--port", str(port), "--n_ctx", str(n_ctx), "--n_threads", str(threads),
            "--n_threads_batch", str(threads), "--model_alias", "embedded",
-           # The server defaults to logits for every prompt token (for logprobs we never ask for):
-           # measured ~10% slower per document than the engine called directly.
-           "--logits_all", "false", "--verbose", "true" if keep_log else "false"]
+           # The server defaults to logits for every prompt token (for logprobs, asked only with --logprobs):
+           # measured ~10% slower per document than the engine called directly. With them it holds n_ctx x
+           # vocabulary floats besides (8,192 x 49,152 x 4 bytes = 1.6 GB for SmolLM2).
+           "--logits_all", "true" if logprobs else "false", "--verbose", "true" if keep_log else "false"]
     process = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                preexec_fn=_die_with_parent)
     server = LocalServer(process=process, base_url=f"http://127.0.0.1:{port}/v1", log_path=Path(log_file.name))
@@ -252,7 +254,7 @@ async def open_embedded_backend(config: RunConfig) -> AsyncIterator[EmbeddedBack
     model_path = config.model_path or default_model_path()
     log.info("using the embedded model %s (no API key or base URL configured)", model_path.name)
     # context_tokens, where set, is the server's n_ctx too: the chunk budget and the server then agree.
-    with local_server(model_path, n_ctx=config.context_tokens or CONTEXT_TOKENS) as server:
+    with local_server(model_path, n_ctx=config.context_tokens or CONTEXT_TOKENS, logprobs=config.logprobs) as server:
         settings = call_settings(
             config, model="embedded", mode="tools",
             max_tokens=config.max_tokens or EMBEDDED_MAX_TOKENS, extra_body=EMBEDDED_EXTRA_BODY,

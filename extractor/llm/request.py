@@ -33,6 +33,32 @@ class CallSettings:
     max_reasks: int = 2
     request_timeout_s: float = 60.0
     extra_body: tuple[tuple[str, Any], ...] = ()
+    logprobs: bool = False  # the field strategy's questions ask for the answer's token log probabilities
+
+
+class Reply(str):
+    """A constrained answer's text, and the log probability of each of its tokens where the server gave them
+    (`logprobs`; OpenAI and llama.cpp's server answer them when asked): `tokens` is ((token, logprob), ...) in
+    order, empty where none came back. A str, so a caller that wants only the text reads it as before."""
+
+    tokens: tuple[tuple[str, float], ...]
+
+    def __new__(cls, text: str, tokens: tuple[tuple[str, float], ...] = ()) -> Reply:
+        reply = super().__new__(cls, text)
+        reply.tokens = tokens
+        return reply
+
+
+def token_logprobs(choice: Any) -> tuple[tuple[str, float], ...]:
+    """((token, logprob), ...) of an openai chat completion choice; () where it has none."""
+    content = getattr(getattr(choice, "logprobs", None), "content", None) or ()
+    out: list[tuple[str, float]] = []
+    for item in content:
+        token, logprob = getattr(item, "token", None), getattr(item, "logprob", None)
+        if not isinstance(token, str) or not isinstance(logprob, int | float):
+            return ()  # a partial list cannot be aligned with the text
+        out.append((token, float(logprob)))
+    return tuple(out)
 
 
 @functools.cache

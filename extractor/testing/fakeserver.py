@@ -30,7 +30,8 @@ text-only model. `pictures={text: image bytes}`: what the server "sees" in an im
 like one of these (a 32 x 32 grey thumbnail within a few levels: the same page scaled down and recompressed, not
 another page nor the page turned) reads as its text, which the oracles (`answers`, `anchored`) then match as if it
 were in the document's text.
-Every request is logged with the usage it reported (GET /_log), so tests can reconcile tokens.
+`logprobs: true` in a request: each choice with content carries token log probabilities (`_logprobs`: low for an
+injected wrong span). Every request is logged with the usage it reported (GET /_log), so tests can reconcile tokens.
 POST /v1/embeddings answers hashed word-count vectors (logged with `embeddings: true`).
 """
 
@@ -507,7 +508,7 @@ class FakeOpenAI:
                 fault = self._random.choice(["429", "500", "503"])
         record: dict[str, Any] = {"key": key, "first_user": first_user, "attempt": index + 1, "fault": fault,
                                   "messages": messages, "tools": bool(body.get("tools")),
-                                  "temperature": body.get("temperature"),
+                                  "temperature": body.get("temperature"), "logprobs": bool(body.get("logprobs")),
                                   "system_sha256": hashlib.sha256(system.encode()).hexdigest(),
                                   "schema_sha256": hashlib.sha256(
                                       json.dumps(self._schema(body), sort_keys=True).encode()).hexdigest(),
@@ -537,7 +538,8 @@ class FakeOpenAI:
         with self._lock:
             first_choice = self._choices.get(key, 0)
             self._choices[key] = first_choice + n
-        answers = [self._arguments(body, first_user, fault, first_choice + i) for i in range(n)]
+        answered = [self._arguments(body, first_user, fault, first_choice + i) for i in range(n)]
+        answers = [arguments for arguments, _ in answered]
         prompt_tokens = _text_tokens(messages, body.get("tools")) + sum(t for _, t in images)
         cached = min(prompt_tokens, _tokens(system)) if cached_hit else 0
         completion_tokens = sum(_tokens(a) for a in answers)  # the prompt is billed once for n choices
@@ -545,8 +547,9 @@ class FakeOpenAI:
                       cached_tokens=cached, choices=n)
         self._append(record)
         choices = []
-        for i, arguments in enumerate(answers):
+        for i, (arguments, wrong) in enumerate(answered):
             message: dict[str, Any] = {"role": "assistant", "content": None}
+            logprobs = None
             if body.get("tools"):
                 name = body["tools"][0]["function"]["name"]
                 message["tool_calls"] = [{"id": f"call_{key[:12]}_{i}", "type": "function",
@@ -555,7 +558,9 @@ class FakeOpenAI:
             else:
                 message["content"] = arguments
                 finish = "stop"
-            choices.append({"index": i, "message": message, "finish_reason": finish, "logprobs": None})
+                if body.get("logprobs"):
+                    logprobs = {"content": self._logprobs(arguments, wrong, f"{key}:{first_choice + i}")}
+            choices.append({"index": i, "message": message, "finish_reason": finish, "logprobs": logprobs})
         response = {
             "id": "chatcmpl-" + key[:16], "object": "chat.completion", "created": int(time.time()),
             "model": body.get("model", "fake"),
@@ -629,11 +634,32 @@ class FakeOpenAI:
             return fmt["schema"]
         return {"type": "object", "properties": {}}
 
-    def _arguments(self, body: dict[str, Any], first_user: str, fault: str | None, choice: int = 0) -> str:
+    def _logprobs(self, arguments: str, wrong: bool, salt: str) -> list[dict[str, Any]]:
+        """Token log probabilities of an answer, as OpenAI and llama.cpp's server give them with `logprobs`: the text
+        in tokens of about 4 characters (the billing's `_tokens`); the grammar's own characters (braces, quotes,
+        the key) nearly certain; each token of the value drawn from p 0.35-0.99 for a right answer and 0.05-0.5 for an
+        injected wrong span: the ranges overlap, as a real model is sometimes unsure of a right answer and sure of a
+        wrong one. Seeded per answer."""
+        draw = random.Random(f"{self.seed}:logprobs:{salt}")
+        key_chars: set[int] = set()
+        for m in re.finditer(r'"(?:[^"\\]|\\.)*"\s*:', arguments):
+            key_chars |= set(range(m.start(), m.end()))
+        low, high = (0.05, 0.5) if wrong else (0.35, 0.99)
+        out = []
+        for at in range(0, len(arguments), 4):
+            token = arguments[at:at + 4]
+            structural = all(not c.isalnum() or at + j in key_chars for j, c in enumerate(token))
+            p = 0.999 if structural else draw.uniform(low, high)
+            out.append({"token": token, "logprob": math.log(p), "bytes": list(token.encode()), "top_logprobs": []})
+        return out
+
+    def _arguments(self, body: dict[str, Any], first_user: str, fault: str | None,
+                   choice: int = 0) -> tuple[str, bool]:
+        """The answer's text, and whether it is an injected wrong span (`wrong_spans`)."""
         if fault == "badjson":
-            return '{"applicant_name": "unterminated'
+            return '{"applicant_name": "unterminated', False
         if fault == "invalid":
-            return json.dumps({"unexpected": True, "skills": "not a list"})
+            return json.dumps({"unexpected": True, "skills": "not a list"}), False
         schema = self._schema(body)
         value = sample_value(schema, schema)
         match = _ANSWER.search(first_user)
@@ -655,11 +681,13 @@ class FakeOpenAI:
             # the k-th answer ever given for this document takes the k-th option (cycling)
             picked = options.split("|")[choice % len(options.split("|"))]
             value[name] = json.loads(picked) if picked[:1] in "[{0123456789-" or picked == "null" else picked
+        wrong: dict[str, Any] = {}
         if self.wrong_spans and isinstance(value, dict) and len(schema.get("properties", {})) == 1:
-            value.update(self._wrong_span(first_user, next(iter(schema["properties"])), oracle))
+            wrong = self._wrong_span(first_user, next(iter(schema["properties"])), oracle)
+            value.update(wrong)
         if _INVALID_SAMPLE.search(first_user) and choice % 4 == 3:
-            return json.dumps({"unexpected": True})
-        return json.dumps(value, ensure_ascii=False)
+            return json.dumps({"unexpected": True}), False
+        return json.dumps(value, ensure_ascii=False), bool(wrong)
 
     def _contained(self, first_user: str) -> dict[str, Any]:
         """The values of every anchor this document contains, merged: nested tables field by field, lists

@@ -26,6 +26,8 @@ import bisect
 import dataclasses
 import datetime as dt
 import functools
+import itertools
+import json
 import math
 import re
 import unicodedata
@@ -49,7 +51,8 @@ EVIDENCE_KEY = "_evidence"  # where a journal row keeps its evidence (not a colu
 EVIDENCE_COLUMNS = {"doc_id": "String", "field": "String", "value": "String", "quote": "String",
                     "start": "Int64", "end": "Int64", "page": "Int64", "status": "String",
                     "confidence": "Float64", "score": "Float64", "schema_version": "String", "model": "String",
-                    "extracted_at": "String", "bbox": "List(Float64)", "ocr_confidence": "Float64"}
+                    "extracted_at": "String", "bbox": "List(Float64)", "ocr_confidence": "Float64",
+                    "probability": "Float64"}
 
 
 class OcrBox(Protocol):
@@ -92,6 +95,9 @@ class Evidence:
     # lowest OCR confidence of the lines it spans (folded into `confidence`); None for text-layer documents.
     bbox: tuple[float, float, float, float] | None = None
     ocr_confidence: float | None = None
+    # The model's own probability of the value (its tokens' geometric mean, `answer_probabilities`), where the
+    # server gave token log probabilities (`--logprobs`); folded into `confidence`.
+    probability: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         out = dict(self.__dict__)  # flat fields only: dataclasses.asdict's deep copy costs ~10x more
@@ -106,7 +112,7 @@ class Evidence:
                    quote=row.get("quote"), start=row.get("start"), end=row.get("end"), page=row.get("page"),
                    status=row.get("status") or "not_found", confidence=float(row.get("confidence") or 0.0),
                    score=row.get("score"), bbox=_bbox(row.get("bbox")),
-                   ocr_confidence=row.get("ocr_confidence"))
+                   ocr_confidence=row.get("ocr_confidence"), probability=row.get("probability"))
 
     @property
     def group(self) -> str:
@@ -778,7 +784,8 @@ def cued(text: str, start: int, end: int, cues: Sequence[str]) -> bool:
 
 
 def confidence(status: str, score: float | None = None, agreement: float | None = None,
-               ocr: float | None = None, *, cue: bool | None = None, shared: bool = False) -> float:
+               ocr: float | None = None, *, cue: bool | None = None, shared: bool = False,
+               probability: float | None = None) -> float:
     """How far a value can be trusted without labels, 0..1.
 
     From the evidence: exact 0.95, normalized 0.9, derived 0.7, not_found 0.05; fuzzy from 0.6 at the
@@ -786,26 +793,105 @@ def confidence(status: str, score: float | None = None, agreement: float | None 
     `cue` says whether its field's cue words lead up to the span (False: x UNCUED); `shared`: the same value was
     given to another field too (x SHARED). Where the quote was read by OCR, times the OCR confidence o of its
     lines (an exact match in a line read at 0.6 is 0.57, not 0.95: the text itself may be misread). Where the
-    document was sampled (self-consistency), the field's
-    agreement a over the K answers is blended in: 0.6 x evidence + 0.4 x a.
+    document was sampled (self-consistency), the field's agreement a over the K answers is blended in: 0.6 x
+    evidence + 0.4 x a. The model's own probability p of the value (its answer's token log probabilities,
+    `--logprobs`) is blended in the same way, for it is what the agreement of K samples estimates: 0.6 x evidence
+    + 0.4 x p (both known: their mean). Multiplying by p instead flagged 11 of 12 clean letters in
+    bench/snapped_confidence.py, a right answer's p being often near 0.6 on a small model.
     """
     base = STATUS_CONFIDENCE[status]
     if status == "fuzzy" and score is not None:
         base += 0.25 * (score - FUZZY_THRESHOLD) / (100.0 - FUZZY_THRESHOLD)
     if ocr is not None:
         base *= max(0.0, min(1.0, ocr))
+    if status != "not_found":  # a derived value is judged by cue words only where its extraction doubted it
+        base *= UNCUED if cue is False else 1.0
     if status not in ("not_found", "derived"):
-        base *= (UNCUED if cue is False else 1.0) * (SHARED if shared else 1.0)
-    if agreement is not None:
-        base = 0.6 * base + 0.4 * agreement
+        base *= SHARED if shared else 1.0
+    model = [max(0.0, min(1.0, x)) for x in (agreement, probability if status != "not_found" else None)
+             if x is not None]
+    if model:
+        base = 0.6 * base + 0.4 * sum(model) / len(model)
     return round(min(1.0, max(0.0, base)), 4)
+
+
+# A JSON answer's literals: a string (keys among them) or a number. Matched left to right, so digits inside a
+# string are part of that string, never a number of their own.
+_JSON_LITERAL = re.compile(r'"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?')
+
+
+def answer_probabilities(reply: str, tokens: Sequence[tuple[str, float]]) -> list[tuple[Any, float]]:
+    """Each value a JSON answer gives (a string or number, each item of a list; not the keys), in order, with the
+    model's probability of it: the geometric mean of the probabilities of the tokens that wrote its characters
+    (exp of their mean log probability, so that a long name is not less likely for its length alone). [] where the
+    tokens do not spell the reply (then they cannot be placed)."""
+    if not tokens or "".join(token for token, _ in tokens) != reply:
+        return []
+    ends = list(itertools.accumulate(len(token) for token, _ in tokens))
+    out: list[tuple[Any, float]] = []
+    for match in _JSON_LITERAL.finditer(reply):
+        literal = match.group(0)
+        if literal.startswith('"'):
+            if reply[match.end():].lstrip().startswith(":"):
+                continue  # a key: the grammar wrote it, not the model's reading
+            try:
+                value: Any = json.loads(literal)
+            except ValueError:
+                continue
+            lo, hi = match.start() + 1, match.end() - 1
+        else:
+            value, lo, hi = float(literal), match.start(), match.end()
+        if hi <= lo:
+            continue
+        first, last = bisect.bisect_right(ends, lo), bisect.bisect_left(ends, hi)
+        logprobs = [tokens[k][1] for k in range(first, min(last, len(tokens) - 1) + 1)]
+        out.append((value, round(math.exp(sum(logprobs) / len(logprobs)), 4)))
+    return out
+
+
+def probability_key(value: Any) -> str:
+    """How a value is looked up among the probabilities of the answers that gave it: numbers by value (30 and
+    30.0 are one), text folded and whitespace-collapsed."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return repr(float(value))
+    return " ".join(fold(str(value)).split())
+
+
+@dataclass
+class Signals:
+    """What an extraction knows of its values beyond the text, for their confidence: per field (dotted, no list
+    indexes) and value (`probability_key`), the model's probability of a value it gave (`--logprobs`), and the
+    values a finder or a letter's convention gave with no sign that they play the field's part (a skill that is a
+    capitalized word of prose, `letters.Listed.share`; a duration no cue word of its field stands near): those are
+    judged as a snapped span without its cue words (x UNCUED)."""
+
+    probabilities: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
+    uncued: dict[str, set[str]] = dataclasses.field(default_factory=dict)
+
+    def probability(self, field: str, value: Any) -> float | None:
+        return self.probabilities.get(field, {}).get(probability_key(value))
+
+    def doubted(self, field: str, value: Any) -> bool:
+        return probability_key(value) in self.uncued.get(field, ())
+
+    def merge(self, other: Signals) -> None:
+        """Another chunk's signals: the higher probability where two gave one value, every doubt."""
+        for path, values in other.probabilities.items():
+            mine = self.probabilities.setdefault(path, {})
+            for key, p in values.items():
+                mine[key] = max(p, mine.get(key, 0.0))
+        for path, keys in other.uncued.items():
+            self.uncued.setdefault(path, set()).update(keys)
+
+    def __bool__(self) -> bool:
+        return bool(self.probabilities or self.uncued)
 
 
 def ground(model: type[BaseModel], value: Mapping[str, Any], text: str, pages: Sequence[int] | None = None,
            agreement: Mapping[str, float] | None = None, judged: Collection[str] | None = None,
-           boxes: Sequence[OcrBox] = ()) -> list[Evidence]:
+           boxes: Sequence[OcrBox] = (), signals: Signals | None = None) -> list[Evidence]:
     """Evidence for every leaf of a validated result (`ground_with_flags` without its review flags)."""
-    return ground_with_flags(model, value, text, pages, agreement, judged, boxes)[0]
+    return ground_with_flags(model, value, text, pages, agreement, judged, boxes, signals)[0]
 
 
 # An item of a list of objects (a line item, a job) stands in one place: the line where its anchor (its first
@@ -825,7 +911,8 @@ def ground_with_flags(model: type[BaseModel], value: Mapping[str, Any], text: st
                       pages: Sequence[int] | None = None,
                       agreement: Mapping[str, float] | None = None,
                       judged: Collection[str] | None = None,
-                      boxes: Sequence[OcrBox] = ()) -> tuple[list[Evidence], list[str]]:
+                      boxes: Sequence[OcrBox] = (),
+                      signals: Signals | None = None) -> tuple[list[Evidence], list[str]]:
     """Evidence for every leaf of a validated result, and a review flag ("line_items[3]: ...") for each item of a
     list of objects whose values are found only apart from each other.
 
@@ -839,7 +926,9 @@ def ground_with_flags(model: type[BaseModel], value: Mapping[str, Any], text: st
     the model's own answers snapped to a span, and dates or numbers a finder took from several in the text (the
     field strategy, `fields.FieldExtractor.judged`); None where that is not known (the whole-schema strategy:
     there a value the model made up is not found); `boxes`: the OCR'd lines, for the page boxes and OCR
-    confidence of what was read by OCR."""
+    confidence of what was read by OCR; `signals`: the model's probability of each value it gave, where the
+    server answered token log probabilities (`answer_probabilities`, recorded and folded into confidence), and the
+    values the extraction itself doubts (`Signals`)."""
     grounder = Grounder(text, pages, boxes)
     found: dict[int, Evidence] = {}
     items: dict[str, list[tuple[int, Leaf]]] = {}
@@ -851,7 +940,8 @@ def ground_with_flags(model: type[BaseModel], value: Mapping[str, Any], text: st
         else:
             found[n] = grounder.ground(leaf, (agreement or {}).get(re.sub(r"\[\d+\]", "", leaf.field)))
     flags = _ground_items(grounder, items, found, agreement or {})
-    return _judge(model, text, all_leaves, [found[n] for n in range(len(all_leaves))], agreement, judged), flags
+    return _judge(model, text, all_leaves, [found[n] for n in range(len(all_leaves))], agreement, judged,
+                  signals or Signals()), flags
 
 
 def _ground_items(grounder: Grounder, items: dict[str, list[tuple[int, Leaf]]], found: dict[int, Evidence],
@@ -932,19 +1022,24 @@ def _in_place(grounder: Grounder, leaf: Leaf, start: int, end: int, anchors: Seq
 
 
 def _judge(model: type[BaseModel], text: str, leaves_: Sequence[Leaf], out: list[Evidence],
-           agreement: Mapping[str, float] | None, judged: Collection[str] | None) -> list[Evidence]:
-    """Each value's confidence lowered where its span lacks the field's cue words (a snapped answer, `judged`) or
-    the value is given to two fields too (`_shared`); never raised above what its place allowed."""
+           agreement: Mapping[str, float] | None, judged: Collection[str] | None,
+           signals: Signals) -> list[Evidence]:
+    """Each value's confidence lowered where its span lacks the field's cue words (a snapped answer, `judged`),
+    the value is given to two fields too (`_shared`), or the model gave it with a probability below 1 (recorded
+    with it); never raised above what its place allowed."""
     cues = _model_cues(model)
     shared = _shared(leaves_, out, judged)
     for i, found in enumerate(out):
         group = found.group
         snapped = judged is not None and group in judged and found.start is not None and found.end is not None
         cue = cued(text, found.start, found.end, cues.get(group, ())) if snapped else None  # type: ignore[arg-type]
-        if cue is False or i in shared:
-            out[i] = dataclasses.replace(found, confidence=min(found.confidence, confidence(
+        if signals.doubted(group, leaves_[i].value):
+            cue = False
+        p = signals.probability(group, leaves_[i].value)
+        if cue is False or i in shared or p is not None:
+            out[i] = dataclasses.replace(found, probability=p, confidence=min(found.confidence, confidence(
                 found.status, found.score, (agreement or {}).get(group), found.ocr_confidence, cue=cue,
-                shared=i in shared)))
+                shared=i in shared, probability=p)))
     return out
 
 
@@ -1010,8 +1105,6 @@ def verdict(evidence: Sequence[Evidence], threshold: float = REVIEW_THRESHOLD) -
 
 def evidence_frame(rows: Sequence[str]) -> Any:
     """evidence.parquet: one row per value of the newest result of each document (journal rows as JSON)."""
-    import json
-
     import polars as pl
 
     records = []
