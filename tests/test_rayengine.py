@@ -182,7 +182,7 @@ def test_sigterm_stops_a_ray_run_cleanly_and_keeps_its_finished_rows(tmp_path: P
     assert proc.returncode == 130, stderr[-2000:]
     assert "interrupted" in stderr and "Traceback" not in stderr
     frame = pl.read_parquet(Layout.of(tmp_path / "out", "cover_letter").results)
-    assert 3 <= frame.height < 61 and set(frame["status"]) == {"ok"}
+    assert 3 <= frame.height < 62 and set(frame["status"]) <= {"ok", "skipped"}  # empty.txt: skipped
 
 
 def _committed(journal: Path) -> int:
