@@ -164,6 +164,27 @@ def test_kill_9_of_the_driver_then_a_rerun_sends_only_what_had_no_committed_row(
     assert (frame["status"] == "ok").sum() == 61
 
 
+def test_sigterm_stops_a_ray_run_cleanly_and_keeps_its_finished_rows(tmp_path: Path) -> None:
+    # ray.init sets a SIGTERM handler of its own (sys.exit): the run's graceful stop must still be the one.
+    letters(tmp_path / "in", 60)
+    with serving(latency_s=0.2) as server:
+        args = [sys.executable, "-m", "extractor", "run", str(tmp_path / "in"), "--schemas", str(ROOT / "schemas"),
+                "--output", str(tmp_path / "out"), "--base-url", server.base_url, "--model", "gpt-4o-mini",
+                "--concurrency", "2", "--engine", "ray", "--no-progress"]
+        env = {**os.environ, "OPENAI_API_KEY": "sk-test-0000000000", "PYTHONPATH": str(ROOT)}
+        journal = Layout.of(tmp_path / "out", "cover_letter").journal
+        proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and _committed(journal) < 3:
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr[-2000:]
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    frame = pl.read_parquet(Layout.of(tmp_path / "out", "cover_letter").results)
+    assert 3 <= frame.height < 62 and set(frame["status"]) <= {"ok", "skipped"}  # empty.txt: skipped
+
+
 def _committed(journal: Path) -> int:
     """Distinct letters (not the copy) with a committed ok row."""
     if not journal.exists():

@@ -24,6 +24,8 @@ import dataclasses
 import logging
 import math
 import os
+import signal
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -155,7 +157,13 @@ class RayEngine:
                                        "configure_logging": False}
             if address is None:  # a local Ray, small: one CPU a core, a small object store
                 options.update(num_cpus=os.cpu_count() or 1, object_store_memory=LOCAL_OBJECT_STORE_BYTES)
+            # ray.init sets its own SIGTERM handler (sys.exit): the run's graceful stop keeps its own.
+            handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
             ray.init(address=address, **options)
+            if threading.current_thread() is threading.main_thread():
+                for sig, handler in handlers.items():
+                    if handler is not None:  # None: not set from Python, nothing to restore
+                        signal.signal(sig, handler)
         try:
             cpus = int(ray.cluster_resources().get("CPU", 1))
             concurrency = config.resolved_concurrency
