@@ -114,7 +114,9 @@ def test_a_worker_killed_mid_run_pays_no_committed_document_twice(tmp_path: Path
                 os.kill(pid, signal.SIGKILL)
                 killed.append(pid)
 
-    with serving(latency_s=0.1) as server:
+    # 1 s answers: when the kill comes, the dead actor's requests are at the server, not yet sent (at 0.1 s a
+    # loaded machine killed it between requests: nothing was asked again and the test could not tell).
+    with serving(latency_s=1.0) as server:
         config = make_config(tmp_path, server, engine="ray", concurrency=8)
         summary = runner.run(config, observer=KillAfterTen())
         log = server_log(server)

@@ -157,6 +157,8 @@ class RayEngine:
                                        "configure_logging": False}
             if address is None:  # a local Ray, small: one CPU a core, a small object store
                 options.update(num_cpus=os.cpu_count() or 1, object_store_memory=LOCAL_OBJECT_STORE_BYTES)
+                # Its processes talk over loopback only: left to itself Ray binds the machine's first interface.
+                options.update(_node_ip_address="127.0.0.1")
             # ray.init sets its own SIGTERM handler (sys.exit): the run's graceful stop keeps its own.
             handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
             ray.init(address=address, **options)
