@@ -3,7 +3,7 @@ documents are.
 
 The truth of a document's kind: a reviewer's re-route (`extractor route`, the routing store; "none" for a document
 of no known kind), else the schema whose labels store holds labels for it (a labeled letter is a letter). What is
-scored is the newest route the signals decided (keywords, neighbours, the model), never the re-route itself,
+scored is the newest route the signals decided (keywords, abstained, neighbours, the model), never the re-route itself,
 which always agrees with its label.
 """
 
