@@ -198,3 +198,32 @@ def test_experiment_never_scores_a_model_on_its_training_documents(labeled: Path
     (labeled / "in" / "c.txt").unlink()
     with pytest.raises(ConfigError, match="nothing held back"):
         run_experiment(ExperimentConfig(settings=make_config(labeled, fake_server), variants=(f"model_path={model}",)))
+
+
+@pytest.mark.integration
+def test_the_command_refuses_one_labeled_document_with_its_reason(tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    from .test_cli import cli
+
+    write_docs(tmp_path / "in", {"a.txt": LETTERS["a.txt"]})
+    runner.run(make_config(tmp_path, fake_server))
+    with Labels(tmp_path / "out" / "cover_letter" / "journal.sqlite3") as labels:
+        labels.add("a.txt", "applicant_name", "Ada Lovelace", source="test", content_sha256=None, kind=PERSON)
+    result = cli("finetune-local", "--output", str(tmp_path / "out"), "--schemas", str(ROOT / "schemas"))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "1 labeled document(s) can be used" in result.stderr and "one held back" in result.stderr
+    assert not (tmp_path / "out" / "cover_letter" / "finetuned").exists()
+
+
+def test_the_export_puts_back_the_rows_transformers_reorders() -> None:
+    """llama.cpp's q/k row order (`export.permute`) is the inverse of what transformers' GGUF loader undoes."""
+    np = pytest.importorskip("numpy")
+    pytest.importorskip("transformers")
+    from transformers.modeling_gguf_pytorch_utils import LlamaTensorProcessor
+
+    from extractor.finetune.export import gguf_name, permute
+
+    processor = LlamaTensorProcessor(config={"num_attention_heads": 9, "num_key_value_heads": 3})
+    for name, rows, heads in (("blk.0.attn_q.weight", 576, 9), ("blk.0.attn_k.weight", 192, 3)):
+        hf = np.random.default_rng(0).standard_normal((rows, 576)).astype(np.float32)
+        assert np.array_equal(processor.process(permute(hf, heads), name).weights, hf)
+    assert gguf_name("model.layers.29.self_attn.k_proj.weight") == "blk.29.attn_k.weight"

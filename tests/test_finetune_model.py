@@ -1,6 +1,6 @@
 """finetune-local with the real embedded model on CPU: a few steps on two labeled letters, the merged GGUF served
 by the embedded llama.cpp server, scored by an experiment on the held-back letter only; and the export's identity:
-no training step gives the base model's weights and answers."""
+no training step gives the base model's weights and answers (unchanged tensors are copied as they are)."""
 
 from __future__ import annotations
 

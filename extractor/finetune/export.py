@@ -1,5 +1,5 @@
 """The merged model as a GGUF the embedded llama.cpp server loads: a copy of the base GGUF (its metadata, its
-tokenizer, its chat template, every tensor training did not change, byte for byte) with the adapted layers'
+tokenizer, its chat template, every tensor training did not change, byte for byte) with the changed layers'
 merged weights in float32 (exact: re-quantizing to Q4_1 would round away most of a small LoRA update)."""
 
 from __future__ import annotations
@@ -79,6 +79,11 @@ def write_merged(base: Path, out: Path, weights: Mapping[str, Any], *, name_suff
         expected = tuple(int(d) for d in reversed(tensor.shape.tolist()))
         if array.shape != expected:
             raise ConfigError(f"{tensor.name}: merged weights of shape {array.shape}, the base has {expected}")
+        if np.array_equal(array, gguf.quants.dequantize(tensor.data, tensor.tensor_type)):
+            # Unchanged (no step, or LoRA's B still 0): the base's bytes. Served in float32 instead, llama.cpp's
+            # other kernels flipped one of four answers (measured: seniority null -> "junior").
+            writer.add_tensor(tensor.name, tensor.data, raw_dtype=tensor.tensor_type)
+            continue
         writer.add_tensor(tensor.name, array)
     try:
         writer.write_header_to_file()
