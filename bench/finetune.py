@@ -57,7 +57,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--learning-rate", type=float, default=5e-4)
     parser.add_argument("--max-steps", type=int, default=None)
-    parser.add_argument("--variants", default="examples=static,examples=similar:3",
+    parser.add_argument("--variants", default="examples=static;examples=similar:3",
                         help="the prompting rungs to score beside the fine-tuned model (';'-separated SPECs)")
     parser.add_argument("--docs-per-month", type=float, default=1000.0, help="volume for breakeven")
     parser.add_argument("--json", type=Path, default=None)
