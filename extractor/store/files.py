@@ -74,6 +74,17 @@ def write_atomic_bytes(path: Path, data: bytes) -> None:
 
 
 def _write_atomic_bytes(path: Path, data: bytes) -> None:
+    tmp = stage_bytes(path, data)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def stage_bytes(path: Path, data: bytes) -> Path:
+    """`data` written and fsynced to a temporary file beside `path`, readable as the umask allows (mkstemp's 0600
+    would hide reports, exports and tables from colleagues); the caller renames it onto `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -83,11 +94,11 @@ def _write_atomic_bytes(path: Path, data: bytes) -> None:
             os.fsync(fh.fileno())
         umask = os.umask(0)
         os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide reports and exports from colleagues
-        os.replace(tmp, path)
+        os.chmod(tmp, 0o666 & ~umask)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return Path(tmp)
 
 
 def write_parquet_atomic(frame: pl.DataFrame, path: Path) -> None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 import time
 import uuid
 from collections.abc import Mapping
@@ -29,7 +28,7 @@ import polars as pl
 
 from extractor.errors import OutputError
 from extractor.layout import TAKEN_STEMS, Layout
-from extractor.store.files import _writing
+from extractor.store.files import _writing, stage_bytes
 from extractor.store.journal import require_results
 from extractor.table import ITEM_INDEX
 
@@ -53,24 +52,6 @@ def _parquet_bytes(frame: pl.DataFrame, metadata: dict[str, str]) -> bytes:
     buffer = io.BytesIO()
     frame.write_parquet(buffer, compression="zstd", statistics=True, metadata=metadata)
     return buffer.getvalue()
-
-
-def _staged(path: Path, data: bytes) -> Path:
-    """`data` written and fsynced to a temporary file beside `path` (renamed onto it by the caller)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide the tables from colleagues
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return Path(tmp)
 
 
 def child_tables(layout: Layout) -> dict[str, Path]:
@@ -105,7 +86,7 @@ def write_set(layout: Layout, results: pl.DataFrame, evidence: pl.DataFrame,
     with _writing(layout.results):
         try:
             for path, data in files:
-                staged.append((_staged(path, data), path))
+                staged.append((stage_bytes(path, data), path))
             for tmp, path in staged:  # the burst: results.parquet last
                 os.replace(tmp, path)
         except BaseException:

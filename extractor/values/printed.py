@@ -164,15 +164,6 @@ def _term_concepts() -> tuple[tuple[str, str], ...]:
     return tuple(sorted({(t, c) for c, ts in TERMS.items() for t in ts}, key=lambda tc: (-len(tc[0]), tc)))
 
 
-def _lines(text: str) -> list[tuple[int, int]]:
-    out, start = [], 0
-    for match in re.finditer(r"\n", text):
-        out.append((start, match.start()))
-        start = match.end()
-    out.append((start, len(text)))
-    return out
-
-
 def _strip(text: str, start: int, end: int) -> tuple[int, int]:
     while start < end and (text[start].isspace() or text[start] in "*_|"):
         start += 1
@@ -187,7 +178,7 @@ def labels(text: str) -> tuple[Printed, ...]:
     folded = fold(text)
     if len(folded) != len(text):  # a character whose lower case is longer: offsets would not match
         folded = "".join(fold(c)[:1] or c for c in text)
-    lines = _lines(text)
+    lines = tables.line_spans(text)
     pattern, concepts, first = _term_pattern(), _term_concepts(), _first_words()
     found: list[tuple[int, int, str, int, int]] = []  # (label start, label end, concept, line index, rank)
     for n, (a, b) in enumerate(lines):
@@ -376,7 +367,7 @@ def supplier(text: str) -> str | None:
     labeled = {text.rfind("\n", 0, item.at) + 1 for item in found}  # the starts of label lines
     blocks = _blocks(text, "customer")
     names: list[str] = []
-    for a, b in _lines(text[:first])[:LETTERHEAD_LINES]:
+    for a, b in tables.line_spans(text[:first])[:LETTERHEAD_LINES]:
         line = " ".join(text[a:b].strip(" #*_>\t").split())
         if not line or len(line) > 80 or a in labeled or any(lo <= a < hi for lo, hi in blocks):
             continue

@@ -158,7 +158,8 @@ def _peeled(text: str, start: int, end: int, numbers: int | None = None) -> list
     return [*head, middle, *(Cell(text[a:b], a, b, _number(text[a:b])) for a, b in tail)]
 
 
-def _lines(text: str) -> list[tuple[int, int]]:
+def line_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each line of `text`, without its newline."""
     out, start = [], 0
     for match in re.finditer(r"\n", text):
         out.append((start, match.start()))
@@ -192,7 +193,7 @@ def _trailing_numbers(cells: list[Cell]) -> int:
 
 def table(text: str) -> Table | None:
     """The document's table of rows (see the module docstring), or None when it has none."""
-    lines = _lines(text)
+    lines = line_spans(text)
     split_lines = [split(text, a, b) if not _RULE.match(text[a:b]) else [] for a, b in lines]
     rows = [n for n, cells in enumerate(split_lines) if _is_row(cells)]
     if not rows:
