@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from extractor.config import RunConfig
+from extractor.documents.sources import sha256_file
 from extractor.errors import ConfigError
 from extractor.extraction.fields import answered_questions
 from extractor.finetune.data import Split, TrainingSequence, data_digest, held_back_split, pack
@@ -85,14 +86,6 @@ class LocalFinetuneReport:
                   f"model_path={self.model_path}",
                   "  2. read the verdict: extractor breakeven --target 0.95"]
         return "\n".join(lines)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _template(model_path: Path) -> str:
@@ -171,8 +164,9 @@ def finetune_local(config: LocalFinetuneConfig,
     train_settings = config.training()
     recorded = {**asdict(train_settings), "held_back": config.held_back, "max_tokens": config.max_tokens,
                 "min_agreement": config.min_agreement, "targets": "q_proj,k_proj,v_proj,o_proj"}
+    base_sha = sha256_file(base)  # ~100 MB: read once, for the name and the manifest
     name = f"{base.stem}-ft-" + hashlib.sha256(
-        json.dumps([digest, recorded, _sha256(base)], sort_keys=True).encode()).hexdigest()[:10]
+        json.dumps([digest, recorded, base_sha], sort_keys=True).encode()).hexdigest()[:10]
 
     model = load_model(base)
     result = train(model, sequences, train_settings, progress)
@@ -181,7 +175,7 @@ def finetune_local(config: LocalFinetuneConfig,
     write_merged(base, out, result.weights)
     by_id = {e.doc_id: e for e in selection.examples}
     manifest = Manifest(
-        schema=schema.name, base_model=base.name, base_sha256=_sha256(base), data_digest=digest, settings=recorded,
+        schema=schema.name, base_model=base.name, base_sha256=base_sha, data_digest=digest, settings=recorded,
         train_doc_ids=trained_on, train_shas=[by_id[d].sha256 for d in trained_on],
         held_back_doc_ids=split.held_back, held_back_shas=[by_id[d].sha256 for d in split.held_back],
         training_s=result.training_s, compute_s=result.compute_s, device=result.device, steps=result.steps,
