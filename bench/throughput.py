@@ -12,6 +12,8 @@ twice as much. Client CPU per document is the event loop thread's CPU time divid
 at 32 requests in flight every millisecond of it delays the responses queued behind it.
 
     python bench/throughput.py [--docs-0ms 600] [--docs-200ms 960]
+    python bench/throughput.py --against-plain ROUNDS [--docs-0ms 3000]    # extractor / a plain instructor loop, 0 ms
+    python bench/throughput.py --stack-200ms ROUNDS [--docs-200ms 3000]    # each layer's ceiling at 200 ms
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -132,6 +135,47 @@ def measure_plain(latency: float, docs: int, aiohttp: bool = False) -> tuple[flo
         proc.wait()
 
 
+def measure_openai(latency: float, docs: int) -> tuple[float, float]:
+    """The same requests through openai's client alone (its `DefaultAioHttpClient`, no instructor, no extractor):
+    what the client library extractor is built on allows at best. (documents per second, client CPU ms/document)"""
+    import asyncio
+
+    import instructor
+    import openai
+
+    from extractor.extraction.prompts import build_messages, system_prompt
+    from extractor.schemas import load_schema
+
+    schema = load_schema(ROOT / "schemas", "cover_letter")
+    tool = instructor.openai_schema(schema.model).openai_schema
+    system = system_prompt(schema)
+    proc, url = start_server(latency)
+
+    async def run() -> tuple[float, float]:
+        raw = openai.AsyncOpenAI(base_url=url, api_key="no-key", max_retries=0,
+                                 http_client=openai.DefaultAioHttpClient())
+        gate = asyncio.Semaphore(CONCURRENCY)
+
+        async def one(i: int) -> None:
+            async with gate:
+                await raw.chat.completions.create(
+                    model="gpt-4o-mini", messages=build_messages(system, LETTER.format(i=i)),  # type: ignore[arg-type]
+                    tools=[{"type": "function", "function": tool}],  # type: ignore[list-item]
+                    tool_choice={"type": "function", "function": {"name": tool["name"]}})
+
+        started, cpu = time.perf_counter(), time.thread_time()
+        await asyncio.gather(*(one(i) for i in range(docs)))
+        measured = docs / (time.perf_counter() - started), (time.thread_time() - cpu) / docs * 1000
+        await raw.close()
+        return measured
+
+    try:
+        return asyncio.run(run())
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
 def measure_raw(latency: float, docs: int, burn_ms: float = 0.0) -> tuple[float, float]:
     """The same requests from a bare aiohttp client: what the server and loopback allow at best.
 
@@ -187,7 +231,24 @@ def main() -> None:
     parser.add_argument("--against-plain", type=int, metavar="ROUNDS", default=0,
                         help="only compare extractor with a plain instructor loop at 0 ms, ROUNDS times "
                              "(alternating, over --docs-0ms letters), and print each ratio")
+    parser.add_argument("--stack-200ms", type=int, metavar="ROUNDS", default=0,
+                        help="only compare, at 200 ms over --docs-200ms letters, ROUNDS times: a bare aiohttp client, "
+                             "openai's client alone, a plain instructor loop and extractor (each layer's ceiling)")
     args = parser.parse_args()
+    if args.stack_200ms:
+        ideal = CONCURRENCY / 0.2
+        measure(0.0, 100)  # imports and first-call costs paid before anything is timed
+        layers: list[tuple[str, Callable[[], tuple[float, float]]]] = [
+            ("bare aiohttp client", lambda: measure_raw(0.2, args.docs_200ms)),
+            ("openai client alone (aiohttp)", lambda: measure_openai(0.2, args.docs_200ms)),
+            ("plain instructor loop (aiohttp)", lambda: measure_plain(0.2, args.docs_200ms, aiohttp=True)),
+            ("extractor", lambda: measure(0.2, args.docs_200ms))]
+        for i in range(args.stack_200ms):
+            for name, layer in layers:
+                rate, cpu = layer()
+                print(f"round {i + 1}: {name:32s} {rate:6.1f} documents/s, ratio {rate / ideal:.3f} of "
+                      f"{CONCURRENCY}/0.2 s, client CPU {cpu:.2f} ms/document", flush=True)
+        return
     if args.against_plain:
         ratios = []
         for i in range(args.against_plain):

@@ -332,6 +332,18 @@ class Recorder:
             row["extracted_at"] = iso(dt.datetime.now(dt.UTC))
         if store:
             self.journal.record(self.summary.run_id, row, cache_key=cache_key, prompt_chars=prompt_chars)
+        self._committed(row, cache_key, cached)
+
+    async def commit_async(self, row: dict[str, Any], *, cache_key: str | None = None,
+                           prompt_chars: int | None = None) -> None:
+        """`commit` of an extracted row, its SQLite work done by the journal's thread while the event loop serves
+        the other documents in flight; the row counts once it is committed."""
+        row["extracted_at"] = iso(dt.datetime.now(dt.UTC))
+        await self.journal.record_async(self.summary.run_id, row, cache_key=cache_key, prompt_chars=prompt_chars)
+        self._committed(row, cache_key, False)
+
+    def _committed(self, row: dict[str, Any], cache_key: str | None, cached: bool) -> None:
+        """Count, log and (maybe) archive a row that is durable now."""
         if not cached and row["status"] == "ok" and cache_key is not None:
             self.record_drift(row, cache_key)
         s = self.summary

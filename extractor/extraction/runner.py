@@ -154,18 +154,18 @@ class _Run:
             rec.commit(rec.charge(row, meter, started, reservation), cache_key=identity.key,
                        prompt_chars=ready.prompt_chars)
             raise
-        self.settle(ready, row, meter, started, reservation, outcome)
+        await self.settle(ready, row, meter, started, reservation, outcome)
 
-    def settle(self, ready: Ready, row: dict[str, Any], meter: CallMeter, started: float,
-               reservation: tuple[float, float], outcome: Outcome) -> None:
+    async def settle(self, ready: Ready, row: dict[str, Any], meter: CallMeter, started: float,
+                     reservation: tuple[float, float], outcome: Outcome) -> None:
         """Charge and commit an extracted row (either engine's), record its samples' agreement."""
         rec = self.recorder
         if outcome.consensus is not None:
             rec.record_consistency(ready.identity.src.doc_id, outcome.consensus)
         if outcome.stop is not None:
             self.stop_reason = outcome.stop
-        rec.commit(rec.charge(row, meter, started, reservation), cache_key=ready.identity.key,
-                   prompt_chars=ready.prompt_chars)
+        await rec.commit_async(rec.charge(row, meter, started, reservation), cache_key=ready.identity.key,
+                               prompt_chars=ready.prompt_chars)
 
     async def send_remote(self, ready: Ready, row: dict[str, Any], reservation: tuple[float, float]) -> None:
         assert self.engine is not None
@@ -178,7 +178,7 @@ class _Run:
                                  cache_key=ready.identity.key, prompt_chars=ready.prompt_chars)
             raise
         add_counts(self.recorder.summary, worked.counts, worked.warnings)
-        self.settle(ready, worked.row, worked.meter, started, reservation, worked.outcome)
+        await self.settle(ready, worked.row, worked.meter, started, reservation, worked.outcome)
 
     async def worker(self, queue: asyncio.Queue[SourceFile | None], backend: _LazyBackend,
                      stop: asyncio.Event) -> None:

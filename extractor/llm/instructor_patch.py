@@ -54,21 +54,36 @@ def remember_async_validator_checks() -> bool:
     return True
 
 
-_PLAIN_SCALARS = (str, int, float, bool, type(None))
+# Past this many values the data is not what extractor builds (a request is a few hundred): let openai transform it.
+_PLAIN_NODES = 100_000
 
 
-def _plain(value: object, depth: int = 0) -> bool:
-    """Whether `value` is JSON as Python builds it (dicts with str keys, lists, scalars): what the transform
-    passes through unchanged where no field of the type carries an alias or a format."""
-    if isinstance(value, _PLAIN_SCALARS):
-        return True
-    if depth > 64:
-        return False
-    if type(value) is dict:
-        return all(type(k) is str and _plain(v, depth + 1) for k, v in value.items())
-    if type(value) is list:
-        return all(_plain(v, depth + 1) for v in value)
-    return False
+def _plain(value: object) -> bool:
+    """Whether `value` is JSON as Python builds it (dicts with str keys, lists, exact str/int/float/bool/None):
+    what the transform passes through unchanged where no field of the type carries an alias or a format.
+
+    A loop over a stack rather than recursion: it runs on every request (a tool's JSON schema is ~200 values),
+    and a self-containing dict ends at the node budget instead of recursing forever."""
+    stack = [value]
+    budget = _PLAIN_NODES
+    while stack:
+        budget -= 1
+        if budget < 0:
+            return False
+        v = stack.pop()
+        t = type(v)
+        if t is str or t is int or t is float or t is bool or v is None:
+            continue
+        if t is dict:
+            for k, item in v.items():  # type: ignore[attr-defined]
+                if type(k) is not str:
+                    return False
+                stack.append(item)
+        elif t is list:
+            stack.extend(v)  # type: ignore[arg-type]
+        else:
+            return False
+    return True
 
 
 def _renames_or_formats(root: object) -> bool:
