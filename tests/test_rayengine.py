@@ -10,6 +10,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 import polars as pl
 import pytest
 
+from extractor.errors import Interrupted
 from extractor.extraction import rayengine, runner
 from extractor.layout import Layout
 from extractor.llm.pricing import Pricer
@@ -184,8 +186,46 @@ def test_sigterm_stops_a_ray_run_cleanly_and_keeps_its_finished_rows(tmp_path: P
         _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr[-2000:]
     assert "interrupted" in stderr and "Traceback" not in stderr
+    assert "Token authentication" not in stderr, "a local Ray's authentication notice is not printed"
     frame = pl.read_parquet(Layout.of(tmp_path / "out", "cover_letter").results)
     assert 3 <= frame.height < 62 and set(frame["status"]) <= {"ok", "skipped"}  # empty.txt: skipped
+
+
+@pytest.mark.parametrize("engine", ["local", "ray"])
+def test_a_document_cancelled_past_the_grace_period_keeps_the_tokens_and_cost_it_was_answered(
+        tmp_path: Path, engine: str) -> None:
+    # Its first answer breaks the schema (answered and billed), the re-ask hangs: SIGTERM then, and the grace
+    # period ends with the re-ask in flight. The cancelled row still has the first answer's tokens and cost (on
+    # Ray the actor's meter comes back with its cancellation).
+    write_docs(tmp_path / "in", {"hangs.txt": "Dear team, I am Pat Doe. [[fault:invalid]][[fault:slow]]"})
+    with serving(slow_s=8) as server:  # the re-ask answers after 8 s, long past the grace period
+        config = make_config(tmp_path, server, engine=engine, concurrency=2, grace_s=0.5)
+        hanging = threading.Event()
+
+        def terminate_mid_request() -> None:
+            deadline = time.monotonic() + 180
+            while time.monotonic() < deadline and not any(e.get("fault") == "slow" for e in list(server.log)):
+                time.sleep(0.05)
+            time.sleep(0.3)  # the re-ask is at the server, waiting its 8 s
+            hanging.set()
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        thread = threading.Thread(target=terminate_mid_request, daemon=True)
+        thread.start()
+        with pytest.raises(Interrupted):
+            runner.run(config)
+        thread.join()
+        answered = [e for e in server.log if e.get("status") == 200 and e.get("fault") != "slow"]
+    assert hanging.is_set() and len(answered) == 1, "one answer came back, the re-ask was cancelled in flight"
+    [row] = pl.read_parquet(config.layout.results).to_dicts()
+    assert (row["status"], row["error_type"]) == ("failed", "Cancelled")
+    counted = {name: sum(e[name] for e in answered) for name in ("prompt_tokens", "completion_tokens",
+                                                                  "cached_tokens")}
+    assert counted["prompt_tokens"] > 0
+    assert {name: row[name] for name in counted} == counted
+    price = Pricer.for_config(config).cost(counted["prompt_tokens"], counted["completion_tokens"],
+                                           counted["cached_tokens"])
+    assert price and row["cost_usd"] == pytest.approx(price)
 
 
 def _committed(journal: Path) -> int:
