@@ -21,6 +21,7 @@ import pytest
 
 from extractor.errors import Interrupted
 from extractor.extraction import rayengine, runner
+from extractor.extraction.intake import Intake
 from extractor.layout import Layout
 from extractor.llm.pricing import Pricer
 
@@ -189,6 +190,54 @@ def test_sigterm_stops_a_ray_run_cleanly_and_keeps_its_finished_rows(tmp_path: P
     assert "Token authentication" not in stderr, "a local Ray's authentication notice is not printed"
     frame = pl.read_parquet(Layout.of(tmp_path / "out", "cover_letter").results)
     assert 3 <= frame.height < 62 and set(frame["status"]) <= {"ok", "skipped"}  # empty.txt: skipped
+
+
+SCANNED = {"Schmidt": ["Dear Hiring Team at Orbital Freight,", "I am applying for the role of Data Engineer.",
+                       "Best regards,", "Anna Schmidt", "anna.schmidt@web.de"],
+           "Okafor": ["Dear Hiring Team at Lumen Labs,", "I would like to join you as a Product Designer.",
+                      "Kind regards,", "Chidi Okafor", "chidi.okafor@example.org"]}
+
+
+@pytest.mark.slow  # OCR: seconds a page on 2 quiet cores, more when they are shared
+def test_a_scans_folder_is_read_in_the_actors_with_the_rows_and_evidence_of_one_process(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("rapidocr", reason="the OCR extra is not installed (pip install -e '.[ocr]')")
+    from .test_ocr import png_bytes, small_page
+
+    write_docs(tmp_path / "in", {f"scan_{name.lower()}.png": png_bytes(small_page(lines))
+                                 for name, lines in SCANNED.items()})
+    answers = {name: {"applicant_name": lines[3], "email": lines[4], "company": lines[0].split(" at ")[1][:-1]}
+               for name, lines in SCANNED.items()}
+    with serving(answers=answers) as server:
+        options: dict[str, Any] = dict(parse_timeout_s=300, ocr_page_timeout_s=300)
+        local_config = make_config(tmp_path, server, output_dir=tmp_path / "local", **options)
+        local = runner.run(local_config)
+        server.reset()
+        remote_config = make_config(tmp_path, server, output_dir=tmp_path / "ray", engine="ray", **options)
+
+        async def not_here(self: Any, fresh: Any) -> Any:
+            raise AssertionError(f"{fresh.identity.src.doc_id} was read (OCR) in the driver, not in an actor")
+
+        # The actors import extractor afresh in their own processes: only the driver's reading is refused.
+        monkeypatch.setattr(Intake, "prepare", not_here)
+        remote = runner.run(remote_config)
+    assert local.ok == remote.ok == len(SCANNED), (local.failures, remote.failures)
+    assert (remote.prompt_tokens, remote.cached_tokens, remote.cost_usd) == pytest.approx(
+        (local.prompt_tokens, local.cached_tokens, local.cost_usd))
+    # Which document's request is billed the shared prompt prefix uncached is the order answers come in: per row,
+    # cached tokens and cost are compared as their sums above (see the first test).
+    local_rows, ray_rows = (results(c).drop("cached_tokens", "cost_usd") for c in (local_config, remote_config))
+    assert ray_rows.columns == local_rows.columns
+    differ = [c for c in ray_rows.columns if not ray_rows[c].equals(local_rows[c])]
+    assert not differ, {c: (ray_rows[c].to_list(), local_rows[c].to_list()) for c in differ}
+    assert set(ray_rows["company"]) == {"Orbital Freight", "Lumen Labs"}
+    local_evidence, ray_evidence = (
+        pl.read_parquet(Layout.of(tmp_path / out, "cover_letter").evidence).drop(CIRCUMSTANCES, strict=False)
+        .sort("doc_id", "field") for out in ("local", "ray"))
+    boxed = ray_evidence.filter(pl.col("bbox").is_not_null())
+    assert boxed.height >= 2 * len(SCANNED) and set(boxed["page"]) == {1}, "OCR-read values with a page and box"
+    differ = [c for c in ray_evidence.columns if not ray_evidence[c].equals(local_evidence[c])]
+    assert not differ, {c: (ray_evidence[c].to_list(), local_evidence[c].to_list()) for c in differ}
 
 
 @pytest.mark.parametrize("engine", ["local", "ray"])
