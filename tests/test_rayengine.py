@@ -14,7 +14,7 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 import pytest
@@ -295,3 +295,15 @@ def test_without_ray_the_engine_says_how_to_install_it(tmp_path: Path, monkeypat
     monkeypatch.setitem(sys.modules, "ray", None)  # as if the extra were not installed
     with pytest.raises(ConfigError, match=r"pip install 'extractor\[ray\]'"):
         rayengine._import_ray()
+
+
+def test_the_embedded_model_is_refused_with_why_and_what_to_run_instead(tmp_path: Path) -> None:
+    from extractor.config import build_config
+    from extractor.errors import ConfigError
+
+    config = build_config(dict(input_dir=tmp_path, schema="cover_letter", schemas_dir=ROOT / "schemas",
+                               output_dir=tmp_path / "out", engine="ray"), env={})
+    assert config.resolved_backend == "embedded"
+    with (pytest.raises(ConfigError, match=r"one request at a time.*--engine local.*--base-url"),
+          rayengine.RayEngine.start(config, cast(Any, None), cast(Any, None))):
+        pass

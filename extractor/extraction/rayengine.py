@@ -193,8 +193,12 @@ class RayEngine:
         """Join `ray_address` (or RAY_ADDRESS), else start a local Ray on this machine's cores; start one actor per
         CPU (at most `concurrency`), and shut down what this call started."""
         if config.resolved_backend == "embedded":
-            raise ConfigError("--engine ray sends documents to a model server from every actor: the embedded model "
-                              "runs in one process; give --base-url (or a key), or run with --engine local")
+            # Not started for the actors to share (docs/guides/scale.md, "The embedded model"): it answers one
+            # request at a time on every core, so actors would only queue at it, and a cluster's cannot reach it.
+            raise ConfigError("--engine ray spreads documents over actors that each ask a model server; the embedded "
+                              "model answers one request at a time on all of this machine's cores, so actors would "
+                              "only queue at it (and a cluster's could not reach it): run it with --engine local, or "
+                              "give --base-url (or a key) to use Ray")
         if config.batch:
             raise ConfigError("--batch submits every document from this process: --engine ray has nothing to "
                               "spread; run --batch with --engine local")
