@@ -232,9 +232,11 @@ class RayEngine:
             actors = [remote.remote(actor_config, schema.version, intake.system, rate, intake.context_tokens)
                       for _ in range(n)]
             ray.get([a.pid.remote() for a in actors])  # started (or their error, now)
-            yield cls(ray, actors)
-            for actor in actors:
-                ray.kill(actor, no_restart=True)
+            try:
+                yield cls(ray, actors)
+            finally:  # also when the run was cancelled: on a cluster nothing else would stop them now
+                for actor in actors:
+                    ray.kill(actor, no_restart=True)
         finally:
             if started:
                 ray.shutdown()
