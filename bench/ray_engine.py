@@ -14,6 +14,11 @@ each engine, the seconds from the run's start to its first committed row and to 
 the engines is Ray's start-up (a local Ray, its actors importing extractor) and shut-down.
 
     python bench/ray_engine.py --startup --docs 4 --rounds 3
+
+`--scans`: the folder is `--docs` sample letters as clean one-page scans (bench/make_scans.py), read by OCR: the
+CPU-heavy folder, where the reading itself is the work an actor takes over.
+
+    python bench/ray_engine.py --scans --docs 8 --latencies 0 --rounds 1 --concurrency 4
 """
 
 from __future__ import annotations
@@ -47,16 +52,31 @@ class Stamps:
         self.times.append(time.perf_counter())
 
 
-def measure(engine: str, latency: float, docs: int, concurrency: int) -> tuple[float, float, float]:
+def write_scans(folder: Path, letters: int) -> int:
+    """`letters` sample letters as clean one-page 200 dpi scans (bench/make_scans.py); how many files."""
+    from make_scans import make
+
+    written = make(folder, letters=letters, variants=("clean",))
+    (folder / "labels.jsonl").unlink()  # not a document of the folder
+    return len(written)
+
+
+def measure(engine: str, latency: float, docs: int, concurrency: int,
+            scans: bool = False) -> tuple[float, float, float]:
     """(documents/s over the whole run, documents/s first to last commit, driver CPU ms per document)."""
     proc, url = start_server(latency)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp) / "in"
-            write_letters(folder, docs)
+            options: dict[str, Any] = {}
+            if scans:
+                docs = write_scans(folder, docs)
+                options = dict(parse_timeout_s=900, ocr_page_timeout_s=900)  # a page took minutes on busy cores
+            else:
+                write_letters(folder, docs)
             config = build_config(dict(
                 input_dir=folder, schema="cover_letter", schemas_dir=ROOT / "schemas", output_dir=Path(tmp) / "out",
-                base_url=url, model="gpt-4o-mini", concurrency=concurrency, engine=engine), env={})
+                base_url=url, model="gpt-4o-mini", concurrency=concurrency, engine=engine, **options), env={})
             stamps = Stamps()
             started, cpu = time.perf_counter(), time.thread_time()
             summary = runner.run(config, observer=stamps)
@@ -97,6 +117,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--startup", action="store_true", help="Ray's start-up and shut-down, not its rate")
+    parser.add_argument("--scans", action="store_true",
+                        help="--docs sample letters (at most 24) as clean scans, read by OCR, instead of text letters")
     args = parser.parse_args()
     if args.startup:
         for i in range(args.rounds):
@@ -107,12 +129,14 @@ def main() -> None:
         return
     for latency in args.latencies:
         for i in range(args.rounds):
-            figures = {engine: measure(engine, latency, args.docs, args.concurrency) for engine in ("local", "ray")}
+            figures = {engine: measure(engine, latency, args.docs, args.concurrency, args.scans)
+                       for engine in ("local", "ray")}
             (lw, ls, lc), (rw, rs, rc) = figures["local"], figures["ray"]
-            print(f"latency {latency * 1000:3.0f} ms, {args.docs} letters, concurrency {args.concurrency}, "
+            what = "scanned letters" if args.scans else "letters"
+            print(f"latency {latency * 1000:3.0f} ms, {args.docs} {what}, concurrency {args.concurrency}, "
                   f"round {i + 1}: "
-                  f"local {lw:6.1f} documents/s (steady {ls:6.1f}, driver CPU {lc:5.2f} ms/document); "
-                  f"ray {rw:6.1f} (steady {rs:6.1f}, driver CPU {rc:5.2f} ms/document); "
+                  f"local {lw:6.2f} documents/s (steady {ls:6.2f}, driver CPU {lc:5.2f} ms/document); "
+                  f"ray {rw:6.2f} (steady {rs:6.2f}, driver CPU {rc:5.2f} ms/document); "
                   f"ray/local {rw / lw:.2f} (steady {rs / ls:.2f})", flush=True)
 
 
