@@ -193,7 +193,7 @@ class RayEngine:
         """Join `ray_address` (or RAY_ADDRESS), else start a local Ray on this machine's cores; start one actor per
         CPU (at most `concurrency`), and shut down what this call started."""
         if config.resolved_backend == "embedded":
-            # Not started for the actors to share (docs/guides/scale.md, "The embedded model"): it answers one
+            # Not started for the actors to share (docs/guides/scale.md, Limits): it answers one
             # request at a time on every core, so actors would only queue at it, and a cluster's cannot reach it.
             raise ConfigError("--engine ray spreads documents over actors that each ask a model server; the embedded "
                               "model answers one request at a time on all of this machine's cores, so actors would "
