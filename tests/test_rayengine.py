@@ -10,15 +10,18 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 import pytest
 
+from extractor.errors import Interrupted
 from extractor.extraction import rayengine, runner
+from extractor.extraction.intake import Intake
 from extractor.layout import Layout
 from extractor.llm.pricing import Pricer
 
@@ -184,8 +187,94 @@ def test_sigterm_stops_a_ray_run_cleanly_and_keeps_its_finished_rows(tmp_path: P
         _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr[-2000:]
     assert "interrupted" in stderr and "Traceback" not in stderr
+    assert "Token authentication" not in stderr, "a local Ray's authentication notice is not printed"
     frame = pl.read_parquet(Layout.of(tmp_path / "out", "cover_letter").results)
     assert 3 <= frame.height < 62 and set(frame["status"]) <= {"ok", "skipped"}  # empty.txt: skipped
+
+
+SCANNED = {"Schmidt": ["Dear Hiring Team at Orbital Freight,", "I am applying for the role of Data Engineer.",
+                       "Best regards,", "Anna Schmidt", "anna.schmidt@web.de"],
+           "Okafor": ["Dear Hiring Team at Lumen Labs,", "I would like to join you as a Product Designer.",
+                      "Kind regards,", "Chidi Okafor", "chidi.okafor@example.org"]}
+
+
+@pytest.mark.slow  # OCR: seconds a page on 2 quiet cores, more when they are shared
+def test_a_scans_folder_is_read_in_the_actors_with_the_rows_and_evidence_of_one_process(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("rapidocr", reason="the OCR extra is not installed (pip install -e '.[ocr]')")
+    from .test_ocr import png_bytes, small_page
+
+    write_docs(tmp_path / "in", {f"scan_{name.lower()}.png": png_bytes(small_page(lines))
+                                 for name, lines in SCANNED.items()})
+    answers = {name: {"applicant_name": lines[3], "email": lines[4], "company": lines[0].split(" at ")[1][:-1]}
+               for name, lines in SCANNED.items()}
+    with serving(answers=answers) as server:
+        options: dict[str, Any] = dict(parse_timeout_s=300, ocr_page_timeout_s=300)
+        local_config = make_config(tmp_path, server, output_dir=tmp_path / "local", **options)
+        local = runner.run(local_config)
+        server.reset()
+        remote_config = make_config(tmp_path, server, output_dir=tmp_path / "ray", engine="ray", **options)
+
+        async def not_here(self: Any, fresh: Any) -> Any:
+            raise AssertionError(f"{fresh.identity.src.doc_id} was read (OCR) in the driver, not in an actor")
+
+        # The actors import extractor afresh in their own processes: only the driver's reading is refused.
+        monkeypatch.setattr(Intake, "prepare", not_here)
+        remote = runner.run(remote_config)
+    assert local.ok == remote.ok == len(SCANNED), (local.failures, remote.failures)
+    assert (remote.prompt_tokens, remote.cached_tokens, remote.cost_usd) == pytest.approx(
+        (local.prompt_tokens, local.cached_tokens, local.cost_usd))
+    # Which document's request is billed the shared prompt prefix uncached is the order answers come in: per row,
+    # cached tokens and cost are compared as their sums above (see the first test).
+    local_rows, ray_rows = (results(c).drop("cached_tokens", "cost_usd") for c in (local_config, remote_config))
+    assert ray_rows.columns == local_rows.columns
+    differ = [c for c in ray_rows.columns if not ray_rows[c].equals(local_rows[c])]
+    assert not differ, {c: (ray_rows[c].to_list(), local_rows[c].to_list()) for c in differ}
+    assert set(ray_rows["company"]) == {"Orbital Freight", "Lumen Labs"}
+    local_evidence, ray_evidence = (
+        pl.read_parquet(Layout.of(tmp_path / out, "cover_letter").evidence).drop(CIRCUMSTANCES, strict=False)
+        .sort("doc_id", "field") for out in ("local", "ray"))
+    boxed = ray_evidence.filter(pl.col("bbox").is_not_null())
+    assert boxed.height >= 2 * len(SCANNED) and set(boxed["page"]) == {1}, "OCR-read values with a page and box"
+    differ = [c for c in ray_evidence.columns if not ray_evidence[c].equals(local_evidence[c])]
+    assert not differ, {c: (ray_evidence[c].to_list(), local_evidence[c].to_list()) for c in differ}
+
+
+@pytest.mark.parametrize("engine", ["local", "ray"])
+def test_a_document_cancelled_past_the_grace_period_keeps_the_tokens_and_cost_it_was_answered(
+        tmp_path: Path, engine: str) -> None:
+    # Its first answer breaks the schema (answered and billed), the re-ask hangs: SIGTERM then, and the grace
+    # period ends with the re-ask in flight. The cancelled row still has the first answer's tokens and cost (on
+    # Ray the actor's meter comes back with its cancellation).
+    write_docs(tmp_path / "in", {"hangs.txt": "Dear team, I am Pat Doe. [[fault:invalid]][[fault:slow]]"})
+    with serving(slow_s=8) as server:  # the re-ask answers after 8 s, long past the grace period
+        config = make_config(tmp_path, server, engine=engine, concurrency=2, grace_s=0.5)
+        hanging = threading.Event()
+
+        def terminate_mid_request() -> None:
+            deadline = time.monotonic() + 180
+            while time.monotonic() < deadline and not any(e.get("fault") == "slow" for e in list(server.log)):
+                time.sleep(0.05)
+            time.sleep(0.3)  # the re-ask is at the server, waiting its 8 s
+            hanging.set()
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        thread = threading.Thread(target=terminate_mid_request, daemon=True)
+        thread.start()
+        with pytest.raises(Interrupted):
+            runner.run(config)
+        thread.join()
+        answered = [e for e in server.log if e.get("status") == 200 and e.get("fault") != "slow"]
+    assert hanging.is_set() and len(answered) == 1, "one answer came back, the re-ask was cancelled in flight"
+    [row] = pl.read_parquet(config.layout.results).to_dicts()
+    assert (row["status"], row["error_type"]) == ("failed", "Cancelled")
+    counted = {name: sum(e[name] for e in answered) for name in ("prompt_tokens", "completion_tokens",
+                                                                  "cached_tokens")}
+    assert counted["prompt_tokens"] > 0
+    assert {name: row[name] for name in counted} == counted
+    price = Pricer.for_config(config).cost(counted["prompt_tokens"], counted["completion_tokens"],
+                                           counted["cached_tokens"])
+    assert price and row["cost_usd"] == pytest.approx(price)
 
 
 def _committed(journal: Path) -> int:
@@ -206,3 +295,15 @@ def test_without_ray_the_engine_says_how_to_install_it(tmp_path: Path, monkeypat
     monkeypatch.setitem(sys.modules, "ray", None)  # as if the extra were not installed
     with pytest.raises(ConfigError, match=r"pip install 'extractor\[ray\]'"):
         rayengine._import_ray()
+
+
+def test_the_embedded_model_is_refused_with_why_and_what_to_run_instead(tmp_path: Path) -> None:
+    from extractor.config import build_config
+    from extractor.errors import ConfigError
+
+    config = build_config(dict(input_dir=tmp_path, schema="cover_letter", schemas_dir=ROOT / "schemas",
+                               output_dir=tmp_path / "out", engine="ray"), env={})
+    assert config.resolved_backend == "embedded"
+    with (pytest.raises(ConfigError, match=r"one request at a time.*--engine local.*--base-url"),
+          rayengine.RayEngine.start(config, cast(Any, None), cast(Any, None))):
+        pass

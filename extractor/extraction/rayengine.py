@@ -8,6 +8,10 @@ Each actor owns an event loop with its own backend and in-flight limit (`max_con
 runs too, so rows cannot differ). What an actor returns (the row, its meter, its counters) is committed by the
 driver before it counts, exactly as a local run commits.
 
+A document cancelled in the driver (past `grace_s` after a signal) is cancelled in its actor too: the actor's
+`extract` returns on that cancellation with the row and what its meter counted so far, and the driver records
+that, as the local engine records its own meter: nothing paid for is lost.
+
 Failures: an actor that dies (killed, out of memory, its node lost) is restarted by Ray (`max_restarts=-1`);
 the documents it had in flight get no row from it and are sent again, on a live actor, up to `ATTEMPTS` times
 (their first answers never reached the driver, so they were not counted or stored). A killed driver loses
@@ -24,10 +28,12 @@ import dataclasses
 import logging
 import math
 import os
+import secrets
 import signal
+import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -50,6 +56,10 @@ log = logging.getLogger("extractor.extraction.rayengine")
 ATTEMPTS = 3  # a document whose actor died with it in flight is sent again until this many died: a failed row
 DOWN_S = 2.0  # an actor found dead or restarting is passed over this long (a restart took ~1-3 s on 2 busy cores)
 RESTART_WAIT_S = 120.0  # when every actor is restarting, a document waits this long before it is a failed row
+STOP_WAIT_S = 10.0  # a cancelled document's actor has this long to answer with what it spent
+CANCELLED = "cancelled by a signal before it finished"
+# Calls that must not wait behind the documents an actor has in flight (its `max_concurrency`): `stop`.
+CONTROL = "control"
 # A local Ray's shared-memory object store: rows and texts are small, and Ray's default (30% of the memory)
 # would claim gigabytes of /dev/shm on a shared machine.
 LOCAL_OBJECT_STORE_BYTES = 256 * 1024 * 1024
@@ -89,6 +99,11 @@ class DocumentWorker:
         self._backend: Backend | None = None
         self._stack = contextlib.AsyncExitStack()
         self._lock: asyncio.Lock | None = None
+        # The documents being extracted, by the driver's ticket, and those the driver cancelled. `stop` runs in
+        # the CONTROL group's own thread and event loop, hence the lock and `call_soon_threadsafe`.
+        self._running: dict[str, asyncio.Task[Any]] = {}
+        self._stopped: set[str] = set()
+        self._guard = threading.Lock()
 
     def pid(self) -> int:
         return os.getpid()
@@ -104,11 +119,40 @@ class DocumentWorker:
     async def prepare(self, fresh: Fresh) -> Ready | NotSendable:
         return await self.intake.prepare(fresh)
 
-    async def extract(self, ready: Ready, row: dict[str, Any]) -> Worked:
+    async def extract(self, ready: Ready, row: dict[str, Any], ticket: str) -> Worked:
+        """`ready` extracted into `row`; stopped by `stop(ticket)`, it returns what it had spent until then."""
         meter = CallMeter(deadline=time.monotonic() + deadline_s(self.config, ready))
         scratch = _scratch_recorder(self.config, self.schema)
-        outcome = await extract_row(self.config, self.schema, self.intake, ready, self._open, meter, row, scratch)
+        outcome = Outcome()
+        task = asyncio.current_task()
+        with self._guard:
+            stopped = ticket in self._stopped
+            if not stopped and task is not None:
+                self._running[ticket] = task
+        try:
+            if not stopped:
+                outcome = await extract_row(self.config, self.schema, self.intake, ready, self._open, meter, row,
+                                            scratch)
+        except asyncio.CancelledError:
+            with self._guard:
+                stopped = ticket in self._stopped
+            if not stopped:  # not the driver's stop (Ray's own cancel): let it through
+                raise
+        finally:
+            with self._guard:
+                self._running.pop(ticket, None)
+                self._stopped.discard(ticket)
+        if stopped:
+            row.update(error_type="Cancelled", error_message=CANCELLED)
         return Worked(row, meter, outcome, counts(scratch.summary), scratch.summary.warnings)
+
+    async def stop(self, ticket: str) -> None:
+        """The driver cancelled document `ticket`: cancel its extraction here (or, not started yet, skip it)."""
+        with self._guard:
+            task = self._running.get(ticket)
+            self._stopped.add(ticket)
+        if task is not None:
+            task.get_loop().call_soon_threadsafe(task.cancel)
 
 
 def _scratch_recorder(config: RunConfig, schema: Schema) -> Recorder:
@@ -120,7 +164,12 @@ def _scratch_recorder(config: RunConfig, schema: Schema) -> Recorder:
                     cast(Pricer, None), cast(Budget, None))
 
 
-def _import_ray() -> Any:
+def _import_ray(local: bool = False) -> Any:
+    """Ray, imported. `local`: for a Ray this run starts on this machine, whose token authentication Ray turns on
+    when RAY_AUTH_MODE is unset, and then says so on stderr every run; set to that same mode before Ray is imported
+    (it reads the variable then), Ray says nothing. Not for a cluster: its own mode is the one to follow."""
+    if local and "ray" not in sys.modules:
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
     try:
         import ray
     except ImportError:
@@ -144,15 +193,19 @@ class RayEngine:
         """Join `ray_address` (or RAY_ADDRESS), else start a local Ray on this machine's cores; start one actor per
         CPU (at most `concurrency`), and shut down what this call started."""
         if config.resolved_backend == "embedded":
-            raise ConfigError("--engine ray sends documents to a model server from every actor: the embedded model "
-                              "runs in one process; give --base-url (or a key), or run with --engine local")
+            # Not started for the actors to share (docs/guides/scale.md, Limits): it answers one
+            # request at a time on every core, so actors would only queue at it, and a cluster's cannot reach it.
+            raise ConfigError("--engine ray spreads documents over actors that each ask a model server; the embedded "
+                              "model answers one request at a time on all of this machine's cores, so actors would "
+                              "only queue at it (and a cluster's could not reach it): run it with --engine local, or "
+                              "give --base-url (or a key) to use Ray")
         if config.batch:
             raise ConfigError("--batch submits every document from this process: --engine ray has nothing to "
                               "spread; run --batch with --engine local")
-        ray = _import_ray()
+        address = config.ray_address or os.environ.get("RAY_ADDRESS") or None
+        ray = _import_ray(local=address is None)
         started = not ray.is_initialized()
         if started:
-            address = config.ray_address or os.environ.get("RAY_ADDRESS") or None
             options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                                        "configure_logging": False}
             if address is None:  # a local Ray, small: one CPU a core, a small object store
@@ -173,15 +226,17 @@ class RayEngine:
             per_actor = math.ceil(concurrency / n)
             # Each actor's own backend and in-flight limit: its share of the run's concurrency.
             actor_config = dataclasses.replace(config, concurrency=per_actor)
-            remote = ray.remote(DocumentWorker).options(
+            remote = ray.remote(concurrency_groups={CONTROL: 1})(DocumentWorker).options(
                 num_cpus=1 if cpus >= n else 0, max_concurrency=per_actor, max_restarts=-1, max_task_retries=0)
             rate = intake.budget.rate
             actors = [remote.remote(actor_config, schema.version, intake.system, rate, intake.context_tokens)
                       for _ in range(n)]
             ray.get([a.pid.remote() for a in actors])  # started (or their error, now)
-            yield cls(ray, actors)
-            for actor in actors:
-                ray.kill(actor, no_restart=True)
+            try:
+                yield cls(ray, actors)
+            finally:  # also when the run was cancelled: on a cluster nothing else would stop them now
+                for actor in actors:
+                    ray.kill(actor, no_restart=True)
         finally:
             if started:
                 ray.shutdown()
@@ -196,7 +251,10 @@ class RayEngine:
         up = [i for i in range(len(self._actors)) if self._down[i] <= now] or list(range(len(self._actors)))
         return min(up, key=self._busy.__getitem__)
 
-    async def _call(self, method: str, *args: Any) -> Any:
+    async def _call(self, method: str, *args: Any,
+                    cancelled: Callable[[Any, Any], Awaitable[None]] | None = None) -> Any:
+        """`method(*args)` on the least busy live actor, again on another if its actor died with it. Cancelled
+        here, `cancelled(actor, ref)` runs before the cancel goes on."""
         ray = self._ray
         died = 0
         give_up = time.monotonic() + RESTART_WAIT_S
@@ -204,7 +262,13 @@ class RayEngine:
             i = self._pick()
             self._busy[i] += 1
             try:
-                return await getattr(self._actors[i], method).remote(*args)
+                ref = getattr(self._actors[i], method).remote(*args)
+                try:
+                    return await ref
+                except asyncio.CancelledError:
+                    if cancelled is not None:
+                        await cancelled(self._actors[i], ref)
+                    raise
             except ray.exceptions.ActorUnavailableError:  # restarting: the call never reached it
                 self._down[i] = time.monotonic() + DOWN_S
                 if time.monotonic() > give_up:
@@ -228,9 +292,26 @@ class RayEngine:
         except WorkerDied as exc:
             return NotSendable(fresh.identity, "failed", str(exc))
 
-    async def extract(self, ready: Ready, row: dict[str, Any]) -> Worked:
+    async def extract(self, ready: Ready, row: dict[str, Any], spent: CallMeter) -> Worked:
+        """`ready` extracted in an actor. Cancelled, the actor's extraction is stopped and what it metered until
+        then is copied into `spent` before the cancel goes on (the caller records it)."""
+        ticket = secrets.token_hex(8)
+
+        async def cancelled(actor: Any, ref: Any) -> None:
+            actor.stop.options(concurrency_group=CONTROL).remote(ticket)
+            try:
+                async with asyncio.timeout(STOP_WAIT_S):
+                    worked = cast(Worked, await ref)  # the actor returns on its stop, with its meter
+            except (TimeoutError, self._ray.exceptions.RayError) as exc:
+                log.warning("a cancelled document's Ray actor did not say what it spent (%s): its row shows no "
+                            "tokens", type(exc).__name__)
+                return
+            for field in dataclasses.fields(CallMeter):
+                setattr(spent, field.name, getattr(worked.meter, field.name))
+
         try:
-            return cast(Worked, await self._call("extract", ready, row))
+            worked = cast(Worked, await self._call("extract", ready, row, ticket, cancelled=cancelled))
         except WorkerDied as exc:
             row.update(error_type="WorkerDied", error_message=str(exc))
             return Worked(row, CallMeter(), Outcome(), {}, [])
+        return worked

@@ -170,11 +170,12 @@ class _Run:
     async def send_remote(self, ready: Ready, row: dict[str, Any], reservation: tuple[float, float]) -> None:
         assert self.engine is not None
         started = time.perf_counter()
+        spent = CallMeter()  # cancelled, the engine copies into it what the actor spent until then
         try:
-            worked = await self.engine.extract(ready, row)
-        except asyncio.CancelledError:  # what the actor spent is in its own meter, which did not come back
+            worked = await self.engine.extract(ready, row, spent)
+        except asyncio.CancelledError:
             row.update(error_type="Cancelled", error_message="cancelled by a signal before it finished")
-            self.recorder.commit(self.recorder.charge(row, CallMeter(), started, reservation),
+            self.recorder.commit(self.recorder.charge(row, spent, started, reservation),
                                  cache_key=ready.identity.key, prompt_chars=ready.prompt_chars)
             raise
         add_counts(self.recorder.summary, worked.counts, worked.warnings)
