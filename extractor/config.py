@@ -222,8 +222,9 @@ class RunConfig:
 
     @property
     def resolved_concurrency(self) -> int:
-        """Documents in flight. The embedded engine runs one request at a time on every core, so
-        documents parsed ahead only steal its CPU (measured: 8 in flight was 20% slower than 1)."""
+        """Documents asking the model at once (a remote run prepares half as many again ahead of a free place,
+        `runner.ahead_of_slots`). The embedded engine runs one request at a time on every core, so documents parsed
+        ahead only steal its CPU (measured: 8 in flight was 20% slower than 1)."""
         if self.concurrency is not None:
             return self.concurrency
         return 1 if self.resolved_backend == "embedded" else 8

@@ -116,7 +116,7 @@ SETTINGS = {
     "mode": "instructor mode: `tools`, `json_schema`, `json` or `md_json`",
     "strategy": "`whole` (one call for the whole schema), `fields` (one grounded question per field) or "
                 "`auto` (`fields` for the embedded model, `whole` otherwise)",
-    "concurrency": "documents in flight; unset: 8 for a server, 1 for the embedded model",
+    "concurrency": "documents asking the model at once; unset: 8 for a server, 1 for the embedded model",
     "engine": "local (one process) or ray (documents read, parsed and extracted in Ray actors; "
               "the journal and outputs stay with this process; needs the ray extra)",
     "ray_address": "with engine = \"ray\": the Ray cluster to join (as `ray.init(address=...)`); unset: "
