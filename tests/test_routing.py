@@ -511,3 +511,30 @@ def test_max_cost_counts_the_routing_question_with_its_documents_extraction_up_f
         roomy = run_routed(make_config(tmp_path, server, schema="auto", max_cost_usd=1.0))
         assert len(routing_requests(server)) == 2 and roomy.deferred == 0
         assert roomy.cost_usd is not None and roomy.cost_usd <= 1.0
+
+
+@pytest.mark.parametrize("interrupted", ["deferred", "failed"])
+def test_a_document_that_changes_kind_moves_even_when_its_route_waited_a_run(tmp_path: Path, interrupted: str) -> None:
+    """A route decided a run later (deferred by --max-cost, or its question failed) still knows where the document
+    was: the move is recorded and the old schema's row retired."""
+    write_docs(tmp_path / "in", {"doc.txt": LETTER})
+    out = tmp_path / "out"
+    with serving(answers={"Lisbon Freight": {"applicant_name": "Ines Duarte"}}) as server:
+        run_routed(make_config(tmp_path, server, schema="auto"))
+        assert results(out, "cover_letter")["doc.txt"]["status"] == "ok"
+    write_docs(tmp_path / "in", {"doc.txt": SHORT})  # now a document the question decides
+    if interrupted == "deferred":
+        with serving(answers={"Orbital": {"kind": "resume", "name": "Ines"}}) as server:
+            waiting = run_routed(make_config(tmp_path, server, schema="auto", max_cost_usd=1e-5))
+        assert waiting.deferred == 1
+    else:  # the routing question's answer is not one of the kinds
+        with serving(answers={"Orbital": {"kind": "poem", "name": "Ines"}}) as server:
+            waiting = run_routed(make_config(tmp_path, server, schema="auto"))
+        assert waiting.failed == 1
+    assert routes(out)["doc.txt"]["status"] == interrupted and waiting.moved == []
+    with serving(answers={"Orbital": {"kind": "resume", "name": "Ines"}}) as server:
+        moved = run_routed(make_config(tmp_path, server, schema="auto"))
+    assert moved.moved == [["doc.txt", "cover_letter", "resume"]]
+    assert routes(out)["doc.txt"]["previous_schema"] == "cover_letter"
+    assert "doc.txt" not in results(out, "cover_letter"), "the letter's row is retired from the letters' results"
+    assert results(out, "resume")["doc.txt"]["status"] == "ok"

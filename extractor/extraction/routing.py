@@ -246,6 +246,12 @@ class Router:
         sha = hashlib.sha256(raw).hexdigest() if raw is not None else await asyncio.to_thread(sha256_file, src.path)
         return sha, raw
 
+    def previous(self, doc_id: str) -> str | None:
+        """The schema the document was last routed to (None: never, or to none), from its newest decided route: a
+        route that waited (deferred, failed, unreadable) in between does not lose where it was, so a move is seen."""
+        route = self.store.decided_route(doc_id) if self.store is not None else None
+        return route.get("schema_name") if route else None
+
     def labeled(self, src: SourceFile, sha256: str) -> Decision | None:
         """A reviewer's re-route of this document (these bytes, or whatever its bytes when none were named)."""
         found = self.reroutes.get(src.doc_id)
@@ -478,8 +484,7 @@ async def decide_all(router: Router, files: Sequence[SourceFile], ask: Ask | Non
             return await decide(src)
 
     async def decide(src: SourceFile) -> Routed:
-        previous_route = router.store.latest_route(src.doc_id) if router.store is not None else None
-        previous = previous_route.get("schema_name") if previous_route else None
+        previous = router.previous(src.doc_id)
         try:
             sha, raw = await router.identify(src)
         except OSError as exc:
@@ -552,8 +557,7 @@ async def _whole_email(router: Router, parts: list[Routed], run_id: str) -> Rout
         return None
     src0 = parts[0][0]
     whole = SourceFile(path=src0.path, doc_id=src0.doc_id.rpartition(PART_MARK)[0])
-    previous_route = router.store.latest_route(whole.doc_id) if router.store is not None else None
-    previous = previous_route.get("schema_name") if previous_route else None
+    previous = router.previous(whole.doc_id)
     try:
         sha = await asyncio.to_thread(sha256_file, whole.path)
     except OSError as exc:
