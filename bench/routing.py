@@ -16,10 +16,14 @@ the 30 sample invoices (`samples/invoices`) where an invoice schema exists.
 1. **The question alone**: every document asked the constrained question (schema names and "none"), no hints,
    no neighbours: the embedded model's own accuracy at it, and its seconds per document.
 2. **The cascade** (what `--schema auto` decides: hints, then the question for the rest), every document, no
-   extraction: its accuracy against the truth above, how each document was decided, and routing's seconds.
+   extraction: its accuracy against the truth above, how each document was decided, and routing's seconds:
+   the model server's start apart (any run pays it), then where routing's own time went (reading the texts,
+   the hints, the neighbours, the model question).
 3. **The routed run** (`run --schema auto`, embedded default, fresh outputs) on `--run-docs` documents (a stable
-   spread over the kinds): routing's share of the run's wall time (`routing_s / wall_s`: deciding every
-   document, against routing plus every schema's extraction), and its accuracy there too.
+   spread over the kinds): the model server's start (`startup_s`, timed apart: a run with a fixed schema pays
+   it too), routing's own time (`routing_s`: deciding every document, the start excluded) as a share of the
+   whole run's wall time and of the run without the start, where routing's time went, routing's share of the
+   model server's CPU seconds, and its accuracy there too.
 """
 
 from __future__ import annotations
@@ -129,23 +133,33 @@ async def cascade(work: Path, truth: dict[str, str]) -> None:
     candidates = load_candidates(cfg.schemas_dir)
     reader = DocumentReader(max_chars=cfg.max_chars, timeout_s=cfg.parse_timeout_s)
     router = routing.Router(cfg, candidates, None, reader, Pricer.for_config(cfg))
+    opening = time.perf_counter()
     try:
         async with open_backend(cfg) as backend:
             started = time.perf_counter()
             decided = await routing.decide_all(router, split_emails(discover(cfg.input_dir)), backend.complete_json,
                                                "bench")
             seconds = time.perf_counter() - started
+            startup = started - opening
     finally:
         reader.close()
     right = sum((d.schema or NONE_OF_THEM) == truth[src.doc_id] for src, _, d, _ in decided if d is not None)
     methods = Counter(d.method if d is not None else "failed" for _, _, d, _ in decided)
     n = len(truth)
     print(f"(2) the cascade: {right}/{n} = {right / n:.1%} routed right; decided by {dict(methods)}; "
-          f"{seconds:.1f} s for {len(decided)} documents ({seconds / len(decided):.2f} s/document)", flush=True)
+          f"{seconds:.1f} s for {len(decided)} documents ({seconds / len(decided):.2f} s/document; the model "
+          f"server's start apart: {startup:.1f} s); {parts(router.spent, seconds)}", flush=True)
     for src, _, d, row in decided:
         if d is None or (d.schema or NONE_OF_THEM) != truth.get(src.doc_id):
             print(f"      wrong: {src.doc_id} truth {truth.get(src.doc_id)} routed {d and d.schema} "
                   f"({d and d.method}: {row['error_message']})")
+
+
+def parts(spent: dict[str, float], total: float) -> str:
+    """Where routing's own seconds went."""
+    named = ("read", "signals", "neighbours", "question")
+    rest = total - sum(spent.get(k, 0.0) for k in named)
+    return "routing's time: " + ", ".join(f"{k} {spent.get(k, 0.0):.2f} s" for k in named) + f", other {rest:.2f} s"
 
 
 def routed_run(work: Path, truth: dict[str, str], docs: int, kinds: set[str] | None = None) -> None:
@@ -170,12 +184,17 @@ def routed_run(work: Path, truth: dict[str, str], docs: int, kinds: set[str] | N
     wrong = [(d, kind, routes[d]["schema_name"], routes[d]["method"]) for d, kind in truth.items()
              if d in routes and (routes[d]["schema_name"] or NONE_OF_THEM) != kind]
     n = len(truth)
+    questions = summary.methods.get("model", 0)
     print(f"(3) the routed run on {n} documents ({dict(Counter(truth.values()))}): {right}/{n} = {right / n:.1%} "
-          f"routed right; decided by {dict(summary.methods)}; "
-          f"routing {summary.routing_s:.1f} s of {summary.wall_s:.1f} s = {summary.routing_s / summary.wall_s:.1%} "
-          f"of the run's wall time; model CPU {summary.routing_compute_s:.1f} of {cpu:.1f} s = "
-          f"{summary.routing_compute_s / max(cpu, 1e-9):.1%}; extracted ok: "
-          + ", ".join(f"{r.schema_name} {r.ok}/{r.documents}" for r in summary.runs),
+          f"routed right; decided by {dict(summary.methods)}; the model server's start {summary.startup_s:.1f} s "
+          f"(any run pays it); routing {summary.routing_s:.1f} s of {summary.wall_s:.1f} s = "
+          f"{summary.routing_share:.1%} of the run's wall time, {summary.routing_share_after_start:.1%} of it "
+          f"without the start ({summary.wall_s - summary.startup_s:.1f} s); "
+          f"{parts(summary.routing_parts, summary.routing_s)}"
+          f" ({questions} question(s), {summary.routing_prompt_tokens} prompt tokens); model CPU "
+          f"{summary.routing_compute_s:.1f} of {cpu:.1f} s = {summary.routing_compute_s / max(cpu, 1e-9):.1%}; "
+          "extraction: " + ", ".join(f"{r.schema_name} {r.ok}/{r.documents} ok in {r.wall_s:.1f} s"
+                                     for r in summary.runs),
           flush=True)
     for item in wrong:
         print(f"      wrong: {item}")

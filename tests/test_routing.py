@@ -538,3 +538,38 @@ def test_a_document_that_changes_kind_moves_even_when_its_route_waited_a_run(tmp
     assert routes(out)["doc.txt"]["previous_schema"] == "cover_letter"
     assert "doc.txt" not in results(out, "cover_letter"), "the letter's row is retired from the letters' results"
     assert results(out, "resume")["doc.txt"]["status"] == "ok"
+
+
+def test_the_model_servers_start_is_timed_apart_from_routing_and_routings_time_is_split_by_part(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run with a fixed schema pays the backend's opening (the embedded server's start) too: it is startup_s, not
+    routing's time, even when the first routing question is what opens it."""
+    import asyncio
+    import contextlib
+
+    from extractor.extraction import routing
+
+    real = routing.open_backend
+    START = 1.5
+
+    @contextlib.asynccontextmanager
+    async def slow_start(config: Any) -> Any:
+        await asyncio.sleep(START)  # a model server loading its weights
+        async with real(config) as backend:
+            yield backend
+
+    monkeypatch.setattr(routing, "open_backend", slow_start)
+    write_docs(tmp_path / "in", {"letter.txt": LETTER, "short.txt": SHORT, "recipe.txt": RECIPE})
+    with serving(answers={"Orbital": {"kind": "resume", "name": "Ines"},
+                          "Lisbon Freight": {"applicant_name": "Ines Duarte"}}) as server:
+        summary = run_routed(make_config(tmp_path, server, schema="auto"))
+    assert summary.methods == {"keywords": 1, "model": 1, "abstained": 1}
+    assert summary.startup_s >= START
+    assert summary.routing_parts["question"] < START, "the question's time is not the server's start"
+    assert routes(tmp_path / "out")["short.txt"]["latency_s"] < START
+    assert set(summary.routing_parts) == {"read", "signals", "neighbours", "question"}
+    assert sum(summary.routing_parts.values()) <= summary.routing_s + 1e-3
+    assert summary.routing_s + summary.startup_s <= summary.wall_s
+    assert summary.routing_share_after_start > summary.routing_share > 0
+    saved = json.loads((tmp_path / "out" / "_routing" / "run_summary.json").read_text())
+    assert saved["startup_s"] == summary.startup_s and saved["routing_share_after_start"] > 0

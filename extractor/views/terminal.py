@@ -273,7 +273,9 @@ def print_routed_summary(summary: RoutedSummary, console: Console) -> None:
     table = Table(title=f"routed run {summary.run_id}", show_header=False, title_justify="left")
     routed = ", ".join(f"{name} {n}" for name, n in summary.routed.items()) or "none"
     methods = ", ".join(f"{name} {n}" for name, n in sorted(summary.methods.items()))
-    share = (f", {pct(summary.routing_s / summary.wall_s)} of the run" if summary.wall_s else "")
+    share = (f", {pct(summary.routing_share, 1)} of the run, {pct(summary.routing_share_after_start, 1)} without the "
+             f"model server's start ({summary.startup_s:.2f} s, paid by any run)" if summary.startup_s else
+             f", {pct(summary.routing_share, 1)} of the run") if summary.wall_s else ""
     rows = [
         ("candidates", ", ".join(summary.candidates) + f" (version {summary.candidates_version})"),
         ("documents", f"{summary.documents}: routed {routed}; {summary.skipped} of no known kind or unreadable, "
