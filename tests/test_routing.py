@@ -573,3 +573,22 @@ def test_the_model_servers_start_is_timed_apart_from_routing_and_routings_time_i
     assert summary.routing_share_after_start > summary.routing_share > 0
     saved = json.loads((tmp_path / "out" / "_routing" / "run_summary.json").read_text())
     assert saved["startup_s"] == summary.startup_s and saved["routing_share_after_start"] > 0
+
+
+def test_every_routing_question_shares_its_instructions_and_kinds_as_one_prefix() -> None:
+    """The embedded server reuses the KV cache of the longest prefix shared with the last prompt: what every
+    question has in common comes first, byte-identical, whatever the document and the order its answers are offered."""
+    from extractor.extraction.routing import BEGINNING, Hints, question
+    from extractor.schemas import load_candidates
+
+    candidates = load_candidates(ROOT / "schemas")
+    hints = Hints(candidates)
+    asked = [question(candidates, text, hints.hits(text)) for text in (LETTER, CV, RECIPE * 40)]
+    assert [a["properties"]["kind"]["enum"][0] for _, a in asked] == ["cover_letter", "resume", "cover_letter"]
+    assert asked[0][1] != asked[1][1], "the answers' order follows each document's evidence"
+    systems = {messages[0]["content"] for messages, _ in asked}
+    assert len(systems) == 1 and all(s.name in next(iter(systems)) for s in candidates), "one prefix, every kind"
+    for (messages, _), text in zip(asked, (LETTER, CV, RECIPE * 40), strict=True):
+        assert messages[1]["content"].startswith("<document>\n" + text[:BEGINNING].rstrip()[:200])
+        assert "Job application cover letters" not in messages[1]["content"], "the kinds are in the shared prefix"
+    assert len(asked[2][0][1]["content"]) < BEGINNING + 200, "only the document's beginning is sent"

@@ -63,8 +63,12 @@ from extractor.llm.transport import CallMeter
 from extractor.schemas import NONE_OF_THEM, Schema, candidates_version, load_candidates
 from extractor.store import Journal, Labels, Routes, write_json_atomic
 
-METHOD = "routing-v2"  # these rules; a change to them asks every document again (part of the decision's key)
-BEGINNING = 2000  # characters the routing question sends: a letter's salutation and first paragraph, a CV's top
+METHOD = "routing-v3"  # these rules; a change to them asks every document again (part of the decision's key)
+# Characters of the document the routing question sends: its top, where a kind shows (a letter's letterhead,
+# salutation and opening sentence; a CV's name, contacts and first heading; an invoice's header block), ~250
+# tokens. The question's cost is the model evaluating them: at 2,000, 21% more tokens evaluated over the
+# benchmark's 16 questions, for the same answers (docs/benchmarks.md, Routing). The free hints read further.
+BEGINNING = 1000
 HINT_CHARS = 4000  # characters hints are counted in (free, so further: a CV's EDUCATION and SKILLS come later)
 MIN_HITS = 3  # distinct keywords of one schema that decide without the model
 MARGIN = 3.0  # ... and at least this many times the runner-up schema's hits (a CV's "application" or "interview"
@@ -165,16 +169,23 @@ def question(schemas: Sequence[Schema], text: str, hits: dict[str, list[str]] | 
     """The constrained question (messages, answer schema): the schema names and "none" are the only answers,
     offered in the order of the free signals' evidence (`hits`, most first; ties as given): SmolLM2-135M answers
     the first kind offered far more often than not (every unknown document went to the first of them), so
-    what it is shown first should be the likeliest, not the first file name."""
+    what it is shown first should be the likeliest, not the first file name.
+
+    What every question shares comes first, byte-identical: the instructions and every kind's description, in the
+    candidates' own order, as the system message. A server that keeps its KV cache between requests (llama.cpp
+    does: the longest common prefix with the last prompt is not evaluated again) evaluates it once for all the
+    questions of a run, which are asked one after another; only the document's beginning and the answers offered
+    in their order are new tokens."""
+    listed = "; ".join(f"{s.name}: {s.description or s.name.replace('_', ' ')}" for s in schemas)
+    system = f"{SYSTEM} The kinds: {listed}; {NONE_OF_THEM}: none of these."
     if hits:
         order = {s.name: -len(hits.get(s.name, ())) for s in schemas}
         schemas = sorted(schemas, key=lambda s: order[s.name])
     names = [s.name for s in schemas]
-    listed = "; ".join(f"{s.name}: {s.description or s.name.replace('_', ' ')}" for s in schemas)
-    content = (f"{wrap_document(text[:BEGINNING])}\n\nQuestion: which kind of document is this? The kinds: {listed}; "
-               f"{NONE_OF_THEM}: none of these. Answer with one of: {', '.join([*names, NONE_OF_THEM])}.")
+    content = (f"{wrap_document(text[:BEGINNING])}\n\nQuestion: which kind of document is this? "
+               f"Answer with one of: {', '.join([*names, NONE_OF_THEM])}.")
     answer = {"type": "object", "properties": {"kind": {"enum": [*names, NONE_OF_THEM]}}, "required": ["kind"]}
-    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": content}], answer
+    return [{"role": "system", "content": system}, {"role": "user", "content": content}], answer
 
 
 class Neighbours:
