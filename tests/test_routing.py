@@ -573,6 +573,14 @@ def test_the_model_servers_start_is_timed_apart_from_routing_and_routings_time_i
     assert summary.routing_share_after_start > summary.routing_share > 0
     saved = json.loads((tmp_path / "out" / "_routing" / "run_summary.json").read_text())
     assert saved["startup_s"] == summary.startup_s and saved["routing_share_after_start"] > 0
+    from rich.console import Console
+
+    from extractor.views.terminal import print_routed_summary
+
+    console = Console(record=True, width=300)
+    print_routed_summary(summary, console)
+    shown = console.export_text()
+    assert f"without the model server's start ({summary.startup_s:.2f} s" in shown
 
 
 def test_every_routing_question_shares_its_instructions_and_kinds_as_one_prefix() -> None:
