@@ -600,3 +600,25 @@ def test_every_routing_question_shares_its_instructions_and_kinds_as_one_prefix(
         assert messages[1]["content"].startswith("<document>\n" + text[:BEGINNING].rstrip()[:200])
         assert "Job application cover letters" not in messages[1]["content"], "the kinds are in the shared prefix"
     assert len(asked[2][0][1]["content"]) < BEGINNING + 200, "only the document's beginning is sent"
+
+
+def test_a_move_away_from_a_schema_left_out_of_the_candidates_says_its_row_stays(tmp_path: Path) -> None:
+    """Only a candidate schema's run retires rows: the summary must not claim a non-candidate's row was retired."""
+    from rich.console import Console
+
+    from extractor.views.terminal import print_routed_summary
+
+    write_docs(tmp_path / "in", {"doc.txt": LETTER})
+    answers = {"Lisbon Freight": {"kind": "cover_letter", "applicant_name": "Ines Duarte"},
+               "Porto Logistics": {"kind": "resume", "name": "Ines Duarte"}}
+    with serving(answers=answers) as server:
+        run_routed(make_config(tmp_path, server, schema="auto"))
+        write_docs(tmp_path / "in", {"doc.txt": CV})
+        summary = run_routed(make_config(tmp_path, server, schema="auto", schemas=("resume",)))
+    assert summary.moved == [["doc.txt", "cover_letter", "resume"]]
+    assert "doc.txt" in results(tmp_path / "out", "cover_letter"), "no cover_letter run: its results as they were"
+    console = Console(record=True, width=300)
+    print_routed_summary(summary, console)
+    shown = console.export_text()
+    assert "cover_letter is not a candidate of this run: its row there stays" in shown
+    assert "row is retired" not in shown

@@ -29,7 +29,9 @@ Then each schema's documents go through `runner.run_async` with that schema (its
 evidence, archive and cost limit: every guarantee of a one-schema run), over one shared backend. A document
 of no known kind gets a `skipped` route naming the candidates (`_routing/routes.parquet`, the summary), is
 sent to no schema and never archived. A document whose kind changed leaves its old schema's results (that
-schema's run holds only the documents routed to it now) and its route says where it came from.
+schema's run holds only the documents routed to it now) and its route says where it came from (its newest
+decided route: one that waited a run, deferred or failed, in between does not lose it). A schema left out of the
+candidates runs no run, so its results keep their rows.
 """
 
 from __future__ import annotations

@@ -294,7 +294,10 @@ def print_routed_summary(summary: RoutedSummary, console: Console) -> None:
         table.add_row(key, escape(value))
     console.print(table)
     for doc_id, old, new in summary.moved[:FAILURES_SHOWN]:
-        console.print(f"moved: {escape(doc_id)} from {escape(old)} to {escape(new)} (its {escape(old)} row is retired)")
+        # Only a candidate's run retires rows: a schema left out of `schemas` keeps its results as they were.
+        kept = (f"{escape(old)} is not a candidate of this run: its row there stays" if old not in summary.candidates
+                else f"its {escape(old)} row is retired")
+        console.print(f"moved: {escape(doc_id)} from {escape(old)} to {escape(new)} ({kept})")
     if summary.skips:
         console.print(f"[yellow]not extracted:[/] {summary.skipped} document(s) of no known kind or unreadable")
         for doc_id, why in summary.skips[:FAILURES_SHOWN]:
