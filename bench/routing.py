@@ -16,10 +16,14 @@ the 30 sample invoices (`samples/invoices`) where an invoice schema exists.
 1. **The question alone**: every document asked the constrained question (schema names and "none"), no hints,
    no neighbours: the embedded model's own accuracy at it, and its seconds per document.
 2. **The cascade** (what `--schema auto` decides: hints, then the question for the rest), every document, no
-   extraction: its accuracy against the truth above, how each document was decided, and routing's seconds.
+   extraction: its accuracy against the truth above, how each document was decided, and routing's seconds:
+   the model server's start apart (any run pays it), then where routing's own time went (reading the texts,
+   the hints, the neighbours, the model question).
 3. **The routed run** (`run --schema auto`, embedded default, fresh outputs) on `--run-docs` documents (a stable
-   spread over the kinds): routing's share of the run's wall time (`routing_s / wall_s`: deciding every
-   document, against routing plus every schema's extraction), and its accuracy there too.
+   spread over the kinds): the model server's start (`startup_s`, timed apart: a run with a fixed schema pays
+   it too), routing's own time (`routing_s`: deciding every document, the start excluded) as a share of the
+   whole run's wall time and of the run without the start, where routing's time went, routing's share of the
+   model server's CPU seconds, and its accuracy there too.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
+import re
 import shutil
 import sys
 import tempfile
@@ -43,6 +49,19 @@ from extractor.extraction import routing  # noqa: E402
 from extractor.llm.backends import open_backend  # noqa: E402
 from extractor.llm.pricing import Pricer  # noqa: E402
 from extractor.schemas import NONE_OF_THEM, load_candidates  # noqa: E402
+
+# The embedded server's verbose log (EXTRACTOR_LLAMA_LOG) prints, per request, the prompt tokens it evaluated (the
+# longest prefix shared with the last prompt is not evaluated again) and the tokens it generated: the model's work,
+# which the load on shared cores does not change.
+PROMPT_EVAL = re.compile(r"prompt eval time =\s*[\d.]+ ms /\s*(\d+) tokens")
+GENERATED = re.compile(r"^llama_perf_context_print:\s+eval time =\s*[\d.]+ ms /\s*(\d+) runs", re.MULTILINE)
+
+
+def evaluated(log: str) -> tuple[int, int, int]:
+    """(requests, prompt tokens evaluated, tokens generated) in a stretch of the server's log."""
+    prompts = [int(n) for n in PROMPT_EVAL.findall(log)]
+    return len(prompts), sum(prompts), sum(int(n) for n in GENERATED.findall(log))
+
 
 DATASET = ROOT.parent / "shared" / "datasets" / "resumes-dotin" / "545_cvs_train_v2.zip"
 
@@ -125,27 +144,60 @@ async def model_only(work: Path, truth: dict[str, str]) -> None:
 
 
 async def cascade(work: Path, truth: dict[str, str]) -> None:
+    log = work / "llama-cascade.log"
+    os.environ["EXTRACTOR_LLAMA_LOG"] = str(log)
     cfg = config(work, "out-cascade")
     candidates = load_candidates(cfg.schemas_dir)
     reader = DocumentReader(max_chars=cfg.max_chars, timeout_s=cfg.parse_timeout_s)
     router = routing.Router(cfg, candidates, None, reader, Pricer.for_config(cfg))
+    opening = time.perf_counter()
     try:
         async with open_backend(cfg) as backend:
             started = time.perf_counter()
             decided = await routing.decide_all(router, split_emails(discover(cfg.input_dir)), backend.complete_json,
                                                "bench")
             seconds = time.perf_counter() - started
+            startup = started - opening
     finally:
         reader.close()
+        os.environ.pop("EXTRACTOR_LLAMA_LOG", None)
+    requests, prompt, generated = evaluated(log.read_text(errors="replace"))
+    sent = sum(d.prompt_tokens for _, _, d, _ in decided if d is not None)
     right = sum((d.schema or NONE_OF_THEM) == truth[src.doc_id] for src, _, d, _ in decided if d is not None)
     methods = Counter(d.method if d is not None else "failed" for _, _, d, _ in decided)
     n = len(truth)
     print(f"(2) the cascade: {right}/{n} = {right / n:.1%} routed right; decided by {dict(methods)}; "
-          f"{seconds:.1f} s for {len(decided)} documents ({seconds / len(decided):.2f} s/document)", flush=True)
+          f"{seconds:.1f} s for {len(decided)} documents ({seconds / len(decided):.2f} s/document; the model "
+          f"server's start apart: {startup:.1f} s); {parts(router.spent, seconds)}; the model evaluated "
+          f"{prompt} of the {sent} prompt tokens sent and generated {generated} over {requests} question(s)",
+          flush=True)
     for src, _, d, row in decided:
         if d is None or (d.schema or NONE_OF_THEM) != truth.get(src.doc_id):
             print(f"      wrong: {src.doc_id} truth {truth.get(src.doc_id)} routed {d and d.schema} "
                   f"({d and d.method}: {row['error_message']})")
+
+
+def parts(spent: dict[str, float], total: float) -> str:
+    """Where routing's own seconds went."""
+    named = ("read", "signals", "neighbours", "question")
+    rest = total - sum(spent.get(k, 0.0) for k in named)
+    return "routing's time: " + ", ".join(f"{k} {spent.get(k, 0.0):.2f} s" for k in named) + f", other {rest:.2f} s"
+
+
+class Split:
+    """An observer that notes where the server's log stood when the first schema's run started: before it, routing's
+    requests; after it, extraction's (every document is routed before any is extracted)."""
+
+    def __init__(self, log: Path) -> None:
+        self.log = log
+        self.at: int | None = None
+
+    def started(self, total: int, backend: str, model: str) -> None:
+        if self.at is None:
+            self.at = len(self.log.read_text(errors="replace")) if self.log.exists() else 0
+
+    def finished(self, row: dict, totals: object) -> None:
+        pass
 
 
 def routed_run(work: Path, truth: dict[str, str], docs: int, kinds: set[str] | None = None) -> None:
@@ -161,8 +213,17 @@ def routed_run(work: Path, truth: dict[str, str], docs: int, kinds: set[str] | N
             if doc_id not in keep:
                 (work / "in" / doc_id).unlink()
         truth = {d: k for d, k in truth.items() if d in keep}
+    log = work / "llama-routed.log"
+    os.environ["EXTRACTOR_LLAMA_LOG"] = str(log)
     cfg = config(work, "out-routed")
-    summary = routing.run_routed(cfg)
+    split = Split(log)
+    try:
+        summary = routing.run_routed(cfg, split)
+    finally:
+        os.environ.pop("EXTRACTOR_LLAMA_LOG", None)
+    text = log.read_text(errors="replace") if log.exists() else ""
+    at = split.at if split.at is not None else len(text)
+    (rq, rp, rg), (eq, ep, eg) = evaluated(text[:at]), evaluated(text[at:])
     routes = {r["doc_id"]: r for r in pl.read_parquet(cfg.routing_layout.routes).to_dicts()}
     cpu = summary.routing_compute_s + sum(r.compute_s for r in summary.runs)
     right = sum((routes[d]["schema_name"] or NONE_OF_THEM) == kind for d, kind in truth.items() if d in routes)
@@ -170,12 +231,20 @@ def routed_run(work: Path, truth: dict[str, str], docs: int, kinds: set[str] | N
     wrong = [(d, kind, routes[d]["schema_name"], routes[d]["method"]) for d, kind in truth.items()
              if d in routes and (routes[d]["schema_name"] or NONE_OF_THEM) != kind]
     n = len(truth)
+    questions = summary.methods.get("model", 0)
     print(f"(3) the routed run on {n} documents ({dict(Counter(truth.values()))}): {right}/{n} = {right / n:.1%} "
-          f"routed right; decided by {dict(summary.methods)}; "
-          f"routing {summary.routing_s:.1f} s of {summary.wall_s:.1f} s = {summary.routing_s / summary.wall_s:.1%} "
-          f"of the run's wall time; model CPU {summary.routing_compute_s:.1f} of {cpu:.1f} s = "
-          f"{summary.routing_compute_s / max(cpu, 1e-9):.1%}; extracted ok: "
-          + ", ".join(f"{r.schema_name} {r.ok}/{r.documents}" for r in summary.runs),
+          f"routed right; decided by {dict(summary.methods)}; the model server's start {summary.startup_s:.1f} s "
+          f"(any run pays it); routing {summary.routing_s:.1f} s of {summary.wall_s:.1f} s = "
+          f"{summary.routing_share:.1%} of the run's wall time, {summary.routing_share_after_start:.1%} of it "
+          f"without the start ({summary.wall_s - summary.startup_s:.1f} s); "
+          f"{parts(summary.routing_parts, summary.routing_s)}"
+          f" ({questions} question(s), {summary.routing_prompt_tokens} prompt tokens); model CPU "
+          f"{summary.routing_compute_s:.1f} of {cpu:.1f} s = {summary.routing_compute_s / max(cpu, 1e-9):.1%}; "
+          "extraction: " + ", ".join(f"{r.schema_name} {r.ok}/{r.documents} ok in {r.wall_s:.1f} s"
+                                     for r in summary.runs)
+          + f"; the model's work (its log): routing {rq} request(s), {rp} prompt tokens evaluated, {rg} generated; "
+          f"extraction {eq} requests, {ep} evaluated, {eg} generated: routing {rp + rg} of {rp + rg + ep + eg} "
+          f"tokens = {(rp + rg) / max(rp + rg + ep + eg, 1):.1%}",
           flush=True)
     for item in wrong:
         print(f"      wrong: {item}")

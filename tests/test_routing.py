@@ -511,3 +511,114 @@ def test_max_cost_counts_the_routing_question_with_its_documents_extraction_up_f
         roomy = run_routed(make_config(tmp_path, server, schema="auto", max_cost_usd=1.0))
         assert len(routing_requests(server)) == 2 and roomy.deferred == 0
         assert roomy.cost_usd is not None and roomy.cost_usd <= 1.0
+
+
+@pytest.mark.parametrize("interrupted", ["deferred", "failed"])
+def test_a_document_that_changes_kind_moves_even_when_its_route_waited_a_run(tmp_path: Path, interrupted: str) -> None:
+    """A route decided a run later (deferred by --max-cost, or its question failed) still knows where the document
+    was: the move is recorded and the old schema's row retired."""
+    write_docs(tmp_path / "in", {"doc.txt": LETTER})
+    out = tmp_path / "out"
+    with serving(answers={"Lisbon Freight": {"applicant_name": "Ines Duarte"}}) as server:
+        run_routed(make_config(tmp_path, server, schema="auto"))
+        assert results(out, "cover_letter")["doc.txt"]["status"] == "ok"
+    write_docs(tmp_path / "in", {"doc.txt": SHORT})  # now a document the question decides
+    if interrupted == "deferred":
+        with serving(answers={"Orbital": {"kind": "resume", "name": "Ines"}}) as server:
+            waiting = run_routed(make_config(tmp_path, server, schema="auto", max_cost_usd=1e-5))
+        assert waiting.deferred == 1
+    else:  # the routing question's answer is not one of the kinds
+        with serving(answers={"Orbital": {"kind": "poem", "name": "Ines"}}) as server:
+            waiting = run_routed(make_config(tmp_path, server, schema="auto"))
+        assert waiting.failed == 1
+    assert routes(out)["doc.txt"]["status"] == interrupted and waiting.moved == []
+    with serving(answers={"Orbital": {"kind": "resume", "name": "Ines"}}) as server:
+        moved = run_routed(make_config(tmp_path, server, schema="auto"))
+    assert moved.moved == [["doc.txt", "cover_letter", "resume"]]
+    assert routes(out)["doc.txt"]["previous_schema"] == "cover_letter"
+    assert "doc.txt" not in results(out, "cover_letter"), "the letter's row is retired from the letters' results"
+    assert results(out, "resume")["doc.txt"]["status"] == "ok"
+
+
+def test_the_model_servers_start_is_timed_apart_from_routing_and_routings_time_is_split_by_part(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run with a fixed schema pays the backend's opening (the embedded server's start) too: it is startup_s, not
+    routing's time, even when the first routing question is what opens it."""
+    import asyncio
+    import contextlib
+
+    from extractor.extraction import routing
+
+    real = routing.open_backend
+    START = 1.5
+
+    @contextlib.asynccontextmanager
+    async def slow_start(config: Any) -> Any:
+        await asyncio.sleep(START)  # a model server loading its weights
+        async with real(config) as backend:
+            yield backend
+
+    monkeypatch.setattr(routing, "open_backend", slow_start)
+    write_docs(tmp_path / "in", {"letter.txt": LETTER, "short.txt": SHORT, "recipe.txt": RECIPE})
+    with serving(answers={"Orbital": {"kind": "resume", "name": "Ines"},
+                          "Lisbon Freight": {"applicant_name": "Ines Duarte"}}) as server:
+        summary = run_routed(make_config(tmp_path, server, schema="auto"))
+    assert summary.methods == {"keywords": 1, "model": 1, "abstained": 1}
+    assert summary.startup_s >= START
+    assert summary.routing_parts["question"] < START, "the question's time is not the server's start"
+    assert routes(tmp_path / "out")["short.txt"]["latency_s"] < START
+    assert set(summary.routing_parts) == {"read", "signals", "neighbours", "question"}
+    assert sum(summary.routing_parts.values()) <= summary.routing_s + 1e-3
+    assert summary.routing_s + summary.startup_s <= summary.wall_s
+    assert summary.routing_share_after_start > summary.routing_share > 0
+    saved = json.loads((tmp_path / "out" / "_routing" / "run_summary.json").read_text())
+    assert saved["startup_s"] == summary.startup_s and saved["routing_share_after_start"] > 0
+    from rich.console import Console
+
+    from extractor.views.terminal import print_routed_summary
+
+    console = Console(record=True, width=300)
+    print_routed_summary(summary, console)
+    shown = console.export_text()
+    assert f"without the model server's start ({summary.startup_s:.2f} s" in shown
+
+
+def test_every_routing_question_shares_its_instructions_and_kinds_as_one_prefix() -> None:
+    """The embedded server reuses the KV cache of the longest prefix shared with the last prompt: what every
+    question has in common comes first, byte-identical, whatever the document and the order its answers are offered."""
+    from extractor.extraction.routing import BEGINNING, Hints, question
+    from extractor.schemas import load_candidates
+
+    candidates = load_candidates(ROOT / "schemas")
+    hints = Hints(candidates)
+    asked = [question(candidates, text, hints.hits(text)) for text in (LETTER, CV, RECIPE * 40)]
+    assert [a["properties"]["kind"]["enum"][0] for _, a in asked] == ["cover_letter", "resume", "cover_letter"]
+    assert asked[0][1] != asked[1][1], "the answers' order follows each document's evidence"
+    systems = {messages[0]["content"] for messages, _ in asked}
+    assert len(systems) == 1 and all(s.name in next(iter(systems)) for s in candidates), "one prefix, every kind"
+    for (messages, _), text in zip(asked, (LETTER, CV, RECIPE * 40), strict=True):
+        assert messages[1]["content"].startswith("<document>\n" + text[:BEGINNING].rstrip()[:200])
+        assert "Job application cover letters" not in messages[1]["content"], "the kinds are in the shared prefix"
+    assert len(asked[2][0][1]["content"]) < BEGINNING + 200, "only the document's beginning is sent"
+
+
+def test_a_move_away_from_a_schema_left_out_of_the_candidates_says_its_row_stays(tmp_path: Path) -> None:
+    """Only a candidate schema's run retires rows: the summary must not claim a non-candidate's row was retired."""
+    from rich.console import Console
+
+    from extractor.views.terminal import print_routed_summary
+
+    write_docs(tmp_path / "in", {"doc.txt": LETTER})
+    answers = {"Lisbon Freight": {"kind": "cover_letter", "applicant_name": "Ines Duarte"},
+               "Porto Logistics": {"kind": "resume", "name": "Ines Duarte"}}
+    with serving(answers=answers) as server:
+        run_routed(make_config(tmp_path, server, schema="auto"))
+        write_docs(tmp_path / "in", {"doc.txt": CV})
+        summary = run_routed(make_config(tmp_path, server, schema="auto", schemas=("resume",)))
+    assert summary.moved == [["doc.txt", "cover_letter", "resume"]]
+    assert "doc.txt" in results(tmp_path / "out", "cover_letter"), "no cover_letter run: its results as they were"
+    console = Console(record=True, width=300)
+    print_routed_summary(summary, console)
+    shown = console.export_text()
+    assert "cover_letter is not a candidate of this run: its row there stays" in shown
+    assert "row is retired" not in shown

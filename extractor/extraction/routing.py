@@ -29,7 +29,9 @@ Then each schema's documents go through `runner.run_async` with that schema (its
 evidence, archive and cost limit: every guarantee of a one-schema run), over one shared backend. A document
 of no known kind gets a `skipped` route naming the candidates (`_routing/routes.parquet`, the summary), is
 sent to no schema and never archived. A document whose kind changed leaves its old schema's results (that
-schema's run holds only the documents routed to it now) and its route says where it came from.
+schema's run holds only the documents routed to it now) and its route says where it came from (its newest
+decided route: one that waited a run, deferred or failed, in between does not lose it). A schema left out of the
+candidates runs no run, so its results keep their rows.
 """
 
 from __future__ import annotations
@@ -63,8 +65,12 @@ from extractor.llm.transport import CallMeter
 from extractor.schemas import NONE_OF_THEM, Schema, candidates_version, load_candidates
 from extractor.store import Journal, Labels, Routes, write_json_atomic
 
-METHOD = "routing-v2"  # these rules; a change to them asks every document again (part of the decision's key)
-BEGINNING = 2000  # characters the routing question sends: a letter's salutation and first paragraph, a CV's top
+METHOD = "routing-v3"  # these rules; a change to them asks every document again (part of the decision's key)
+# Characters of the document the routing question sends: its top, where a kind shows (a letter's letterhead,
+# salutation and opening sentence; a CV's name, contacts and first heading; an invoice's header block), ~250
+# tokens. The question's cost is the model evaluating them: at 2,000, 21% more tokens evaluated over the
+# benchmark's 16 questions, for the same answers (docs/benchmarks.md, Routing). The free hints read further.
+BEGINNING = 1000
 HINT_CHARS = 4000  # characters hints are counted in (free, so further: a CV's EDUCATION and SKILLS come later)
 MIN_HITS = 3  # distinct keywords of one schema that decide without the model
 MARGIN = 3.0  # ... and at least this many times the runner-up schema's hits (a CV's "application" or "interview"
@@ -157,6 +163,7 @@ def _top(hits: dict[str, list[str]]) -> str | None:
 
 
 Ask = Callable[[list[dict[str, str]], dict[str, Any], int, CallMeter], Awaitable[str]]
+Ready = Callable[[], Awaitable[object]]
 
 
 def question(schemas: Sequence[Schema], text: str, hits: dict[str, list[str]] | None = None
@@ -164,16 +171,23 @@ def question(schemas: Sequence[Schema], text: str, hits: dict[str, list[str]] | 
     """The constrained question (messages, answer schema): the schema names and "none" are the only answers,
     offered in the order of the free signals' evidence (`hits`, most first; ties as given): SmolLM2-135M answers
     the first kind offered far more often than not (every unknown document went to the first of them), so
-    what it is shown first should be the likeliest, not the first file name."""
+    what it is shown first should be the likeliest, not the first file name.
+
+    What every question shares comes first, byte-identical: the instructions and every kind's description, in the
+    candidates' own order, as the system message. A server that keeps its KV cache between requests (llama.cpp
+    does: the longest common prefix with the last prompt is not evaluated again) evaluates it once for all the
+    questions of a run, which are asked one after another; only the document's beginning and the answers offered
+    in their order are new tokens."""
+    listed = "; ".join(f"{s.name}: {s.description or s.name.replace('_', ' ')}" for s in schemas)
+    system = f"{SYSTEM} The kinds: {listed}; {NONE_OF_THEM}: none of these."
     if hits:
         order = {s.name: -len(hits.get(s.name, ())) for s in schemas}
         schemas = sorted(schemas, key=lambda s: order[s.name])
     names = [s.name for s in schemas]
-    listed = "; ".join(f"{s.name}: {s.description or s.name.replace('_', ' ')}" for s in schemas)
-    content = (f"{wrap_document(text[:BEGINNING])}\n\nQuestion: which kind of document is this? The kinds: {listed}; "
-               f"{NONE_OF_THEM}: none of these. Answer with one of: {', '.join([*names, NONE_OF_THEM])}.")
+    content = (f"{wrap_document(text[:BEGINNING])}\n\nQuestion: which kind of document is this? "
+               f"Answer with one of: {', '.join([*names, NONE_OF_THEM])}.")
     answer = {"type": "object", "properties": {"kind": {"enum": [*names, NONE_OF_THEM]}}, "required": ["kind"]}
-    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": content}], answer
+    return [{"role": "system", "content": system}, {"role": "user", "content": content}], answer
 
 
 class Neighbours:
@@ -234,6 +248,9 @@ class Router:
         self.version = candidates_version(schemas, METHOD)
         self.reroutes = store.reroutes() if store is not None else {}
         self.warnings: list[str] = []
+        # Where routing's own time goes (seconds summed over documents; at the embedded default of one document in
+        # flight, wall seconds): reading the text, the hints, the neighbours, the model question.
+        self.spent: Counter[str] = Counter()
 
     def key(self, sha256: str) -> str:
         """A decision's identity: the bytes, the question (candidates, hints, rules) and who answers it."""
@@ -245,6 +262,12 @@ class Router:
         raw = DocumentReader.small_text(src)
         sha = hashlib.sha256(raw).hexdigest() if raw is not None else await asyncio.to_thread(sha256_file, src.path)
         return sha, raw
+
+    def previous(self, doc_id: str) -> str | None:
+        """The schema the document was last routed to (None: never, or to none), from its newest decided route: a
+        route that waited (deferred, failed, unreadable) in between does not lose where it was, so a move is seen."""
+        route = self.store.decided_route(doc_id) if self.store is not None else None
+        return route.get("schema_name") if route else None
 
     def labeled(self, src: SourceFile, sha256: str) -> Decision | None:
         """A reviewer's re-route of this document (these bytes, or whatever its bytes when none were named)."""
@@ -269,12 +292,17 @@ class Router:
                       ) -> tuple[Decision | None, dict[str, Any], dict[str, list[str]]]:
         """The free signals: a decision when they are conclusive, what they saw (for the model's confidence) and
         the hints found (the question offers its answers in their order)."""
+        clock = time.perf_counter()
         hits = self.hints.hits(text)
         seen: dict[str, Any] = {"keywords": _top(hits)}  # None: no hint of any candidate, a sign of none
         decided = self.hints.decide(hits) or self.hints.abstain(hits)
+        self.spent["signals"] += time.perf_counter() - clock
         if decided is not None:
             return decided, seen, hits
-        if self.neighbours is not None and (vote := self.neighbours.vote(text, sha256, doc_id)) is not None:
+        clock = time.perf_counter()
+        vote = self.neighbours.vote(text, sha256, doc_id) if self.neighbours is not None else None
+        self.spent["neighbours"] += time.perf_counter() - clock
+        if vote is not None:
             name, share, near = vote
             seen["neighbours"] = name
             if share == 1.0 and hits.get(name):
@@ -284,12 +312,19 @@ class Router:
         return None, seen, hits
 
     async def ask(self, ask: Ask, text: str, seen: dict[str, Any],
-                  hits: dict[str, list[str]] | None = None) -> Decision:
+                  hits: dict[str, list[str]] | None = None, ready: Ready | None = None) -> Decision:
+        """The model question; `ready` (the backend's opening: the embedded model server's start, which a run pays
+        once whether it routes or not) is awaited before the question's clock and deadline start."""
+        if ready is not None:
+            await ready()
         messages, answer_schema = question(self.schemas, text, hits)
         meter = CallMeter(deadline=time.monotonic() + self.config.document_deadline_s)
         started = time.perf_counter()
-        async with asyncio.timeout(self.config.document_deadline_s):
-            content = await ask(messages, answer_schema, MAX_ANSWER_TOKENS, meter)
+        try:
+            async with asyncio.timeout(self.config.document_deadline_s):
+                content = await ask(messages, answer_schema, MAX_ANSWER_TOKENS, meter)
+        finally:
+            self.spent["question"] += time.perf_counter() - started
         try:
             kind = json.loads(content).get("kind")
         except (json.JSONDecodeError, AttributeError, TypeError):
@@ -334,14 +369,29 @@ class RoutedSummary:
     routing_prompt_tokens: int = 0
     routing_completion_tokens: int = 0
     routing_cost_usd: float | None = 0.0
-    routing_s: float = 0.0  # wall time of the routing (deciding every document)
+    routing_s: float = 0.0  # routing's own wall time: deciding every document, the model server's start excluded
+    # ... where it went (seconds summed over documents): read (the text, which extraction reads again), signals
+    # (keywords, shapes), neighbours (the labeled documents' pool and votes), question (the model's answers)
+    routing_parts: dict[str, float] = field(default_factory=dict)
     routing_compute_s: float = 0.0  # CPU seconds the embedded model spent on routing questions
-    wall_s: float = 0.0  # the whole run's, routing and every schema's extraction
+    startup_s: float = 0.0  # opening the model backend (the embedded server's start): paid once by any run using it
+    wall_s: float = 0.0  # the whole run's, routing and every schema's extraction (and the start)
     cost_usd: float | None = 0.0  # routing and every schema's run
     routes_path: str = ""
     archived_emails: int = 0
     warnings: list[str] = field(default_factory=list)
     runs: list[RunSummary] = field(default_factory=list)
+
+    @property
+    def routing_share(self) -> float:
+        """Routing's own time as a share of the whole run's wall time."""
+        return self.routing_s / self.wall_s if self.wall_s > 0 else 0.0
+
+    @property
+    def routing_share_after_start(self) -> float:
+        """... of the run's wall time without the model server's start (which a fixed-schema run pays too)."""
+        rest = self.wall_s - self.startup_s
+        return self.routing_s / rest if rest > 0 else 0.0
 
     @property
     def exit_code(self) -> int:
@@ -352,7 +402,10 @@ class RoutedSummary:
         return ExitCode.SOME_FAILED if self.failed or any(codes) else ExitCode.OK
 
     def as_dict(self) -> dict[str, Any]:
-        return {**{k: v for k, v in asdict(self).items() if k != "runs"}, "runs": [r.as_dict() for r in self.runs]}
+        return {**{k: v for k, v in asdict(self).items() if k != "runs"},
+                "routing_share": round(self.routing_share, 4),
+                "routing_share_after_start": round(self.routing_share_after_start, 4),
+                "runs": [r.as_dict() for r in self.runs]}
 
 
 class _Shared:
@@ -362,12 +415,15 @@ class _Shared:
         self.config = config
         self.stack = stack
         self.backend: Backend | None = None
+        self.startup_s = 0.0  # how long opening it took (the embedded model server's start)
         self._lock = asyncio.Lock()
 
     async def get(self) -> Backend:
         async with self._lock:
             if self.backend is None:
+                clock = time.perf_counter()
                 self.backend = await self.stack.enter_async_context(open_backend(self.config))
+                self.startup_s = round(time.perf_counter() - clock, 3)
             return self.backend
 
     async def ask(self, messages: list[dict[str, str]], schema: dict[str, Any], max_tokens: int,
@@ -465,11 +521,12 @@ class RoutingBudget:
 
 
 async def decide_all(router: Router, files: Sequence[SourceFile], ask: Ask | None, run_id: str,
-                     budget: RoutingBudget | None = None) -> list[Routed]:
+                     budget: RoutingBudget | None = None, ready: Ready | None = None) -> list[Routed]:
     """Every document's route: (src, sha256, decision or None, its route row). `ask` None: a dry run, which asks
     nothing (a document the free signals do not decide gets no decision and a row saying so). An e-mail split
     into parts (`split_emails`) comes back whole when its parts are of one kind. `budget`: `--max-cost`, a
-    question that does not fit with its document's extraction is not asked (a `deferred` row)."""
+    question that does not fit with its document's extraction is not asked (a `deferred` row). `ready`: opens the
+    backend before the first question (its time is not the question's: `Router.ask`)."""
     out: list[Routed] = []
     limit = asyncio.Semaphore(router.config.resolved_concurrency)
 
@@ -478,8 +535,7 @@ async def decide_all(router: Router, files: Sequence[SourceFile], ask: Ask | Non
             return await decide(src)
 
     async def decide(src: SourceFile) -> Routed:
-        previous_route = router.store.latest_route(src.doc_id) if router.store is not None else None
-        previous = previous_route.get("schema_name") if previous_route else None
+        previous = router.previous(src.doc_id)
         try:
             sha, raw = await router.identify(src)
         except OSError as exc:
@@ -487,12 +543,15 @@ async def decide_all(router: Router, files: Sequence[SourceFile], ask: Ask | Non
                                                error=f"cannot read file: {exc.strerror or exc}")
         decision = router.labeled(src, sha) or router.cached(sha)
         if decision is None:
+            clock = time.perf_counter()
             try:
                 text = (await router.reader.read(src, raw)).text
             except DocumentError as exc:
                 status = "skipped" if exc.status == "skipped" else "failed"
                 return src, sha, None, _route_row(src, sha, None, router, run_id, previous, status=status,
                                                   error=str(exc))
+            finally:
+                router.spent["read"] += time.perf_counter() - clock
             decision, seen, hits = router.without_model(text, sha, src.doc_id)
             if decision is not None and decision.schema is not None and budget is not None:
                 budget.hold(len(text))
@@ -509,7 +568,7 @@ async def decide_all(router: Router, files: Sequence[SourceFile], ask: Ask | Non
                     return src, sha, None, _route_row(src, sha, None, router, run_id, previous, status="ok",
                                                       error="needs the routing question (model)")
                 try:
-                    decision = await router.ask(ask, text, seen, hits)
+                    decision = await router.ask(ask, text, seen, hits, ready)
                 except (ExtractionError, TimeoutError) as exc:
                     if budget is not None and reservation is not None:
                         budget.spent(reservation, None)
@@ -552,8 +611,7 @@ async def _whole_email(router: Router, parts: list[Routed], run_id: str) -> Rout
         return None
     src0 = parts[0][0]
     whole = SourceFile(path=src0.path, doc_id=src0.doc_id.rpartition(PART_MARK)[0])
-    previous_route = router.store.latest_route(whole.doc_id) if router.store is not None else None
-    previous = previous_route.get("schema_name") if previous_route else None
+    previous = router.previous(whole.doc_id)
     try:
         sha = await asyncio.to_thread(sha256_file, whole.path)
     except OSError as exc:
@@ -673,16 +731,21 @@ async def run_routed_async(config: RunConfig, observer: Observer | None = None,
         summary = RoutedSummary(run_id=new_run_id(dt.datetime.now(dt.UTC)), candidates=[s.name for s in candidates],
                                 candidates_version="")
         decided: list[Routed] = []
+        shared: _Shared | None = None
         try:
             async with contextlib.AsyncExitStack() as stack:
                 shared = _Shared(config, stack)
-                neighbours = await Neighbours.open(config, candidates, reader)
-                router = Router(config, candidates, store, reader, pricer, neighbours)
-                summary.candidates_version = router.version
                 started = time.perf_counter()
+                neighbours = await Neighbours.open(config, candidates, reader)
+                pooled = time.perf_counter() - started
+                router = Router(config, candidates, store, reader, pricer, neighbours)
+                router.spent["neighbours"] += pooled
+                summary.candidates_version = router.version
                 budget = RoutingBudget(config.max_cost_usd, pricer) if config.max_cost_usd is not None else None
-                decided = await decide_all(router, files, shared.ask, summary.run_id, budget)
-                summary.routing_s = round(time.perf_counter() - started, 3)
+                decided = await decide_all(router, files, shared.ask, summary.run_id, budget, ready=shared.get)
+                # The server's start, when the first question paid it, is not routing's: a fixed-schema run pays it.
+                summary.routing_s = round(time.perf_counter() - started - shared.startup_s, 3)
+                summary.routing_parts = {k: round(v, 3) for k, v in router.spent.items()}
                 summary.warnings.extend(router.warnings)
                 groups: dict[str, list[SourceFile]] = {s.name: [] for s in candidates}
                 for src, _, decision, row in decided:
@@ -714,6 +777,7 @@ async def run_routed_async(config: RunConfig, observer: Observer | None = None,
         finally:
             reader.close()
             summary.wall_s = round(time.perf_counter() - clock, 3)
+            summary.startup_s = shared.startup_s if shared is not None else 0.0
             costs = [summary.routing_cost_usd, *(r.cost_usd for r in summary.runs)]
             summary.cost_usd = None if any(c is None for c in costs) else round(sum(c or 0.0 for c in costs), 10)
             if pricer.warning and pricer.warning not in summary.warnings:

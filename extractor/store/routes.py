@@ -84,6 +84,16 @@ class Routes:
         row = self._db.execute("SELECT row FROM routes WHERE doc_id = ? ORDER BY id DESC LIMIT 1", (doc_id,)).fetchone()
         return json.loads(row[0]) if row else None
 
+    def decided_route(self, doc_id: str) -> dict[str, Any] | None:
+        """The document's newest route that was decided (a kind or none), not one that waited: deferred by
+        --max-cost, its question failed, its text unreadable. Where it was before a move, however many runs its
+        route waited in between."""
+        for (row,) in self._db.execute("SELECT row FROM routes WHERE doc_id = ? ORDER BY id DESC", (doc_id,)):
+            route = json.loads(row)
+            if route.get("method") is not None:
+                return route
+        return None
+
     def automatic_route(self, doc_id: str) -> dict[str, Any] | None:
         """The document's newest route that the signals decided (not a reviewer's re-route): what `eval --routing`
         scores."""

@@ -273,7 +273,9 @@ def print_routed_summary(summary: RoutedSummary, console: Console) -> None:
     table = Table(title=f"routed run {summary.run_id}", show_header=False, title_justify="left")
     routed = ", ".join(f"{name} {n}" for name, n in summary.routed.items()) or "none"
     methods = ", ".join(f"{name} {n}" for name, n in sorted(summary.methods.items()))
-    share = (f", {pct(summary.routing_s / summary.wall_s)} of the run" if summary.wall_s else "")
+    share = (f", {pct(summary.routing_share, 1)} of the run, {pct(summary.routing_share_after_start, 1)} without the "
+             f"model server's start ({summary.startup_s:.2f} s, paid by any run)" if summary.startup_s else
+             f", {pct(summary.routing_share, 1)} of the run") if summary.wall_s else ""
     rows = [
         ("candidates", ", ".join(summary.candidates) + f" (version {summary.candidates_version})"),
         ("documents", f"{summary.documents}: routed {routed}; {summary.skipped} of no known kind or unreadable, "
@@ -292,7 +294,10 @@ def print_routed_summary(summary: RoutedSummary, console: Console) -> None:
         table.add_row(key, escape(value))
     console.print(table)
     for doc_id, old, new in summary.moved[:FAILURES_SHOWN]:
-        console.print(f"moved: {escape(doc_id)} from {escape(old)} to {escape(new)} (its {escape(old)} row is retired)")
+        # Only a candidate's run retires rows: a schema left out of `schemas` keeps its results as they were.
+        kept = (f"{escape(old)} is not a candidate of this run: its row there stays" if old not in summary.candidates
+                else f"its {escape(old)} row is retired")
+        console.print(f"moved: {escape(doc_id)} from {escape(old)} to {escape(new)} ({kept})")
     if summary.skips:
         console.print(f"[yellow]not extracted:[/] {summary.skipped} document(s) of no known kind or unreadable")
         for doc_id, why in summary.skips[:FAILURES_SHOWN]:
