@@ -67,7 +67,8 @@ def run(
     strategy: Annotated[str | None, typer.Option(
         help="auto | whole | fields: one call for the whole schema, or one grounded question per field "
              "(small local models) [auto: fields for the embedded model, whole otherwise]")] = None,
-    concurrency: Annotated[int | None, typer.Option(help="documents asking the model at once [8; 1 for the embedded model]")] = None,
+    concurrency: Annotated[int | None, typer.Option(
+        help="documents asking the model at once [8; 1 for the embedded model]")] = None,
     max_chars: Annotated[int | None, typer.Option(help="longest document text read [2000000]")] = None,
     context_tokens: Annotated[int | None, typer.Option(
         help="the model's context window: longer documents are chunked [known window]")] = None,
