@@ -244,6 +244,16 @@ def test_a_sentence_ending_at_the_margin_then_a_capital_stays_a_break_even_when_
     assert layout_text(lines, 1000, 1000, 1)[0] == f"{name} KG in Munich, where the interviews take place."
 
 
+def test_a_phone_number_wrapped_at_its_area_code_joins_and_a_numbered_item_does_not() -> None:
+    contact = "Frontend Developer, Toronto, ON, Canada, emily.chen.dev@gmail.com, phone +1 (416) 555-0142"
+    lines = _typeset([contact])
+    assert len(lines) == 2 and lines[1].text.startswith("(416)")
+    assert layout_text(lines, 1000, 1000, 1)[0] == contact
+    item = "(2) a second point, which begins with its number in brackets on a line of its own"
+    lines = _typeset(["(1) the first point of the offer that we would like to talk over with you", item])
+    assert layout_text(lines, 1000, 1000, 1)[0].endswith("\n" + item)
+
+
 def test_short_lines_table_rows_and_headings_stay_rows_while_prose_joins() -> None:
     prose = ("The practical details of the offer, the salary and the notice period, are set out in the table "
              "below, together with the date on which the contract would begin.")

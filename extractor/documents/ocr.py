@@ -416,10 +416,10 @@ def _u(line: _Line, slope: float, right: bool = False) -> float:
 # and a space. Up to 4 characters more: text wrapped by character count (a plain-text e-mail or a typewritten page,
 # 72-78 characters a line) and set in a proportional font ends up to a few characters short of the widest line.
 WRAP_SLACK_CHARS = 4
-# A new list item or heading, not a continuation: a bullet, "1." / "2)" / "a)" / "(iv)", or a plain-text heading's
-# "#", before a space.
+# A new list item or heading, not a continuation: a bullet, "1." / "12)" / "a)" / "(iv)", or a plain-text heading's
+# "#", before a space. At most two digits: "(416) 555-0142" is a phone number wrapped after its "+1".
 _ITEM = re.compile(r"^(?:#{1,6}|[\u2022\u00b7\u25aa\u25cf\u25e6\u2023\u2219*\u2013\u2014-]"
-                   r"|\(?(?:\d{1,3}|[A-Za-z]|[ivxIVX]{1,4})[.)])\s")
+                   r"|\(?(?:\d{1,2}|[A-Za-z]|[ivxIVX]{1,4})[.)])\s")
 
 
 # The last word of a sentence: a full stop, question or exclamation mark (a closing quote or bracket after it) ending a
