@@ -166,9 +166,9 @@ def _width(text: str, size: float = 20) -> float:
 def _typeset(paragraphs: list[str], wrap: int = 78, left: float = 100, top: float = 100, size: float = 20,
              pitch: float = 28, skew_deg: float = 0.0) -> list[_Line]:
     """Detected lines of `paragraphs` wrapped at `wrap` characters (each paragraph's first line where the last
-    ended: no gap between paragraphs, the hard case), turned `skew_deg` about the page's top-left corner as a photo
-    taken at an angle is: each line's box is the bounding box of its turned rectangle, its left and right edges'
-    middles as the engine's quads give them."""
+    ended: no gap between paragraphs, the hard case; an empty paragraph leaves a blank line), turned `skew_deg`
+    about the page's top-left corner as a photo taken at an angle is: each line's box is the bounding box of its
+    turned rectangle, its left and right edges' middles as the engine's quads give them."""
     import math
     import textwrap
 
@@ -176,6 +176,7 @@ def _typeset(paragraphs: list[str], wrap: int = 78, left: float = 100, top: floa
     lines = []
     row = 0
     for paragraph in paragraphs:
+        row += not paragraph  # an empty paragraph: a blank line
         for text in textwrap.wrap(paragraph, wrap):
             x0, y0 = left, top + row * pitch
             x1, y1 = x0 + _width(text, size), y0 + size
@@ -275,10 +276,13 @@ def test_short_lines_table_rows_and_headings_stay_rows_while_prose_joins() -> No
 
 
 @pytest.mark.parametrize("skew", [-5.0, 3.0])
-def test_a_skewed_photo_joins_the_same_lines_as_the_upright_page(skew: float) -> None:
-    upright = layout_text(_typeset(LETTER), 1000, 1400, 1)[0]
-    turned = _typeset(LETTER, left=160, top=160, skew_deg=skew)
+def test_a_skewed_photo_reads_the_same_lines_and_paragraphs_as_the_upright_page(skew: float) -> None:
+    spaced = [*LETTER[:5], "", LETTER[5], "", *LETTER[6:]]  # blank lines around the first long paragraph
+    upright = layout_text(_typeset(spaced), 1000, 1400, 1)[0]
+    assert upright.count("\n\n") == 2
+    turned = _typeset(spaced, left=160, top=160, skew_deg=skew)
     assert min(line.x0 for line in turned) > 0 and min(line.y0 for line in turned) > 0
+    # the boxes of the turned long lines overlap in height across the blank lines; the lines themselves do not
     assert layout_text(turned, 1200, 1600, 1)[0] == upright
 
 

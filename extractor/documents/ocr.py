@@ -373,7 +373,7 @@ def layout_text(lines: list[_Line], width: int, height: int, page: int) -> tuple
     parts: list[str] = []
     boxes: list[Box] = []
     position = 0
-    for block, column in _cut(lines, unit):
+    for block, column in _cut(lines, unit, slope):
         if parts:
             parts.append("\n\n")
             position += 2
@@ -501,12 +501,13 @@ def _gaps(spans: list[tuple[float, float]], least: float) -> list[float]:
     return cuts
 
 
-def _cut(lines: list[_Line], unit: float, depth: int = 0,
+def _cut(lines: list[_Line], unit: float, slope: float = 0.0, depth: int = 0,
          column: list[_Line] | None = None) -> list[tuple[list[_Line], list[_Line]]]:
     """Blocks in reading order, each with the lines of the column it stands in (whose right edge is the margin a
     wrapped line reaches): columns (a vertical gutter at least 1.5 lines wide, whose two sides are not rows of
-    one table) left to right, then paragraphs (a vertical gap of more than 0.8 of a line) top to bottom,
-    recursively."""
+    one table) left to right, then paragraphs (a vertical gap of more than 0.8 of a line, measured across the
+    page's skew: on a photo taken at an angle the boxes of long lines overlap in height, the lines do not)
+    top to bottom, recursively."""
     column = lines if column is None else column
     if len(lines) < 2 or depth > 12:
         return [(lines, column)]
@@ -514,14 +515,21 @@ def _cut(lines: list[_Line], unit: float, depth: int = 0,
         left = [line for line in lines if line.x1 <= x]
         right = [line for line in lines if line.x0 >= x]
         if _columns(left, right, unit):
-            return _cut(left, unit, depth + 1, left) + _cut(right, unit, depth + 1, right)
-    cuts = _gaps([(line.y0, line.y1) for line in lines], 0.8 * unit)
+            return _cut(left, unit, slope, depth + 1, left) + _cut(right, unit, slope, depth + 1, right)
+    cuts = _gaps([_band(line, slope) for line in lines], 0.8 * unit)
     if not cuts:
         return [(lines, column)]
     bands: list[list[_Line]] = [[] for _ in range(len(cuts) + 1)]
     for line in lines:
-        bands[sum(line.cy > y for y in cuts)].append(line)
-    return [block for band in bands if band for block in _cut(band, unit, depth + 1, column)]
+        bands[sum(sum(_band(line, slope)) / 2 > y for y in cuts)].append(line)
+    return [block for band in bands if band for block in _cut(band, unit, slope, depth + 1, column)]
+
+
+def _band(line: _Line, slope: float) -> tuple[float, float]:
+    """A line's top and bottom measured across the page's skew: its height about the middle of its left edge,
+    moved back by the rise of the page's lines at that distance from the page's left edge."""
+    middle = line.row_y - slope * line.x0
+    return middle - line.row_h / 2, middle + line.row_h / 2
 
 
 def _columns(left: list[_Line], right: list[_Line], unit: float) -> bool:
