@@ -364,7 +364,7 @@ def layout_text(lines: list[_Line], width: int, height: int, page: int) -> tuple
 
     Within a block, a line that continues the paragraph of the line above it (`_continues`: a wrapped line of
     prose) follows it after a space instead of a line break, so that a name or a phrase cut by the page's margin
-    reads whole ("Lion City Commerce Pte.\nLtd." read as one line in the text version). Each line keeps its own
+    reads whole ("role at Lion\nCity Commerce Pte. Ltd." is one line in the text version). Each line keeps its own
     box: a value quoted across the join has the union of its lines' boxes (values.evidence.Grounder.located)."""
     if not lines:
         return "", ()
@@ -449,10 +449,11 @@ def _continues(above: list[_Line], row: list[_Line], margin: tuple[float, float]
     (or left of it, when `above` is an indented first line); and `above` filling its column (at least 60% of the
     column's width and 10 line heights) to within the next word of the column's right margin, so that the word
     went down because it did not fit. Short lines (an address, a greeting, a sign-off, a heading, a paragraph's
-    last line) therefore stay lines. Two signs in the text itself: a line ending in a colon (a lead-in) or a row
-    starting with a list marker (a new item) is not joined. A full stop is not a sign: abbreviations end lines
-    ("Pte.", "Dr.", "z. B.") as often as sentences do, and within a paragraph a sentence continues on the next
-    line anyway; a paragraph's last line rarely fills its column."""
+    last line) therefore stay lines. Three signs in the text itself keep a line break: a line ending in a colon
+    (a lead-in), a row starting with a list marker (a new item), and a line ending a sentence (`_ends_sentence`:
+    not an abbreviation such as "Pte." or "s.r.o.") above a row that does not start in lower case, since a
+    paragraph may end on a full line with the next one right below it (on the sample letters' scans every false
+    join was one; a wrapped line that ends a sentence costs only a line break between two sentences)."""
     for line in (above, row):
         if any(_u(b, slope) - _u(a, slope, right=True) > 1.5 * unit for a, b in itertools.pairwise(line)):
             return False
