@@ -5,6 +5,8 @@ Each labeled letter of `inputs/` (its text exactly as `extractor text` gives it)
 US-letter pages at 200 dpi (DejaVu Serif 11 pt, wrapped at the margins) and written as:
 
 - `clean`: a PNG of each page (one page; a longer letter continues as a 2-page TIFF instead);
+- `clean300`: the same at 300 dpi (2550 x 3300 px a page; the OCR reads a page at most 2000 px on its long side,
+  `extractor.documents.ocr.MAX_SIDE`, so it is scaled to about 180 dpi first);
 - `pdf`: an image-only PDF, the letter split over two pages;
 - `mixed`: a PDF whose first page has a text layer and whose second page is a scan of the rest;
 - `turned`: the PNG turned 90, 180 or 270 degrees (by letter);
@@ -31,11 +33,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 LABELS = ROOT / "bench" / "labels" / "cover_letters.jsonl"
-VARIANTS = ("clean", "pdf", "mixed", "turned", "photo")
-DPI = 200
-FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf")
+VARIANTS = ("clean", "clean300", "pdf", "mixed", "turned", "photo")
+DPI = 200  # every variant but clean300
 PAGE_W, PAGE_H = int(8.5 * DPI), int(11 * DPI)
 MARGIN = DPI  # one inch
+FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf")
 WRAP = 78  # characters a line at 11 pt between one-inch margins
 
 
@@ -56,21 +58,34 @@ def lines_of(text: str) -> list[str]:
     return out
 
 
-def typeset(lines: list[str], size_pt: float = 11.0) -> list[Any]:
-    """Pages (greyscale Pillow images) holding `lines` at `size_pt`, as many as they need."""
+def typeset(lines: list[str], size_pt: float = 11.0, dpi: int = DPI) -> list[Any]:
+    """Pages (greyscale Pillow images, US letter at `dpi`, one-inch margins) holding `lines` at `size_pt`, as
+    many as they need."""
     from PIL import Image, ImageDraw, ImageFont
 
-    font = ImageFont.truetype(str(FONT), round(size_pt / 72 * DPI))
+    width, height, margin = (PAGE_W, PAGE_H, MARGIN) if dpi == DPI else (int(8.5 * dpi), int(11 * dpi), dpi)
+    font = ImageFont.truetype(str(FONT), round(size_pt / 72 * dpi))
     step = round(font.size * 1.4)
-    per_page = (PAGE_H - 2 * MARGIN) // step
+    per_page = (height - 2 * margin) // step
     pages = []
     for first in range(0, max(1, len(lines)), per_page):
-        page = Image.new("L", (PAGE_W, PAGE_H), 255)
+        page = Image.new("L", (width, height), 255)
         draw = ImageDraw.Draw(page)
         for i, line in enumerate(lines[first:first + per_page]):
-            draw.text((MARGIN, MARGIN + i * step), line, font=font, fill=0)
+            draw.text((margin, margin + i * step), line, font=font, fill=0)
         pages.append(page)
     return pages
+
+
+def scan_file(pages: list[Any], dpi: int) -> tuple[str, bytes]:
+    """(extension, bytes): a PNG of a one-page letter, a multi-page TIFF of a longer one, marked `dpi`."""
+    buffer = io.BytesIO()
+    if len(pages) == 1:
+        pages[0].save(buffer, format="PNG", dpi=(dpi, dpi))
+        return "png", buffer.getvalue()
+    pages[0].save(buffer, format="TIFF", save_all=True, append_images=pages[1:], dpi=(dpi, dpi),
+                  compression="tiff_deflate")
+    return "tif", buffer.getvalue()
 
 
 def halves(lines: list[str]) -> tuple[list[str], list[str]]:
@@ -142,16 +157,10 @@ def make(out: Path, letters: int | None = None, variants: tuple[str, ...] = VARI
         stem = Path(label["doc_id"]).stem
         pages = typeset(lines)
         files: dict[str, bytes] = {}
-        if "clean" in variants:
-            if len(pages) == 1:
-                buffer = io.BytesIO()
-                pages[0].save(buffer, format="PNG", dpi=(DPI, DPI))
-                files[f"clean/{stem}.png"] = buffer.getvalue()
-            else:
-                buffer = io.BytesIO()
-                pages[0].save(buffer, format="TIFF", save_all=True, append_images=pages[1:], dpi=(DPI, DPI),
-                              compression="tiff_deflate")
-                files[f"clean/{stem}.tif"] = buffer.getvalue()
+        for variant, dpi in (("clean", DPI), ("clean300", 300)):
+            if variant in variants:
+                name, data = scan_file(pages if dpi == DPI else typeset(lines, dpi=dpi), dpi)
+                files[f"{variant}/{stem}.{name}"] = data
         first, second = halves(lines)
         if "pdf" in variants:
             files[f"pdf/{stem}.pdf"] = pdf_of(typeset(first) + typeset(second))

@@ -154,13 +154,44 @@ def test_a_pdf_with_a_scanned_page_reads_the_text_layer_and_ocrs_the_scan(tmp_pa
 # -- reading order (no engine) --------------------------------------------------------------------------------
 
 
-def _line(x0: float, y0: float, text: str, width: float = 300, height: float = 20) -> _Line:
-    return _Line(x0, y0, x0 + width, y0 + height, text, 0.99)
+def _line(x0: float, y0: float, text: str, width: float | None = None, height: float = 20) -> _Line:
+    return _Line(x0, y0, x0 + (width if width is not None else _width(text)), y0 + height, text, 0.99)
+
+
+def _width(text: str, size: float = 20) -> float:
+    """The width of `text` set in a proportional font `size` px high: narrow, wide and other letters differ."""
+    return sum(size * (0.25 if c in "iljtf.,;:'!| " else 0.7 if c in "mwMW" else 0.5) for c in text)
+
+
+def _typeset(paragraphs: list[str], wrap: int = 78, left: float = 100, top: float = 100, size: float = 20,
+             pitch: float = 28, skew_deg: float = 0.0) -> list[_Line]:
+    """Detected lines of `paragraphs` wrapped at `wrap` characters (each paragraph's first line where the last
+    ended: no gap between paragraphs, the hard case; an empty paragraph leaves a blank line), turned `skew_deg`
+    about the page's top-left corner as a photo taken at an angle is: each line's box is the bounding box of its
+    turned rectangle, its left and right edges' middles as the engine's quads give them."""
+    import math
+    import textwrap
+
+    cos, sin = math.cos(math.radians(skew_deg)), math.sin(math.radians(skew_deg))
+    lines = []
+    row = 0
+    for paragraph in paragraphs:
+        row += not paragraph  # an empty paragraph: a blank line
+        for text in textwrap.wrap(paragraph, wrap):
+            x0, y0 = left, top + row * pitch
+            x1, y1 = x0 + _width(text, size), y0 + size
+            corners = [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]  # as rapidocr's quads run
+            turned = [(x * cos - y * sin, x * sin + y * cos) for x, y in corners]
+            xs, ys = [p[0] for p in turned], [p[1] for p in turned]
+            lines.append(_Line(min(xs), min(ys), max(xs), max(ys), text, 0.99, (ys[0] + ys[3]) / 2,
+                               abs(ys[3] - ys[0]), (ys[1] + ys[2]) / 2))
+            row += 1
+    return lines
 
 
 def test_reading_order_is_columns_left_to_right_then_lines_and_table_rows_stay_rows() -> None:
     columns = [_line(50, 100 + 30 * i, f"left {i}") for i in range(4)]
-    columns += [_line(400, 100 + 30 * i, f"right {i}") for i in range(4)]  # a gutter 2.5 lines wide
+    columns += [_line(140, 100 + 30 * i, f"right {i}") for i in range(4)]  # a gutter 2.5 lines wide
     text, boxes = layout_text(sorted(columns, key=lambda line: line.y0), 1000, 1000, 1)
     assert text.split("\n\n") == ["left 0\nleft 1\nleft 2\nleft 3", "right 0\nright 1\nright 2\nright 3"]
     table = [_line(50, 100 + 30 * i, f"label {i}", width=150) for i in range(3)]
@@ -170,6 +201,110 @@ def test_reading_order_is_columns_left_to_right_then_lines_and_table_rows_stay_r
     assert [text[b.start:b.end] for b in boxes][:2] == ["label 0", "value 0"]
     paragraphs = [_line(50, 100, "first paragraph"), _line(50, 125, "goes on"), _line(50, 200, "second one")]
     assert layout_text(paragraphs, 1000, 1000, 1)[0] == "first paragraph\ngoes on\n\nsecond one"
+
+
+LETTER = [
+    "Arjun Mehta", "Tiong Bahru, Singapore", "+65 9123 4567 | arjun.mehta@singnet.com.sg", "3 November 2026",
+    "Dear Ms. Tan,",
+    "I am writing to apply for the Senior Growth Marketing Manager role at Lion City Commerce Pte. Ltd. in "
+    "Singapore, where my nine years of performance marketing would be put to good use.",
+    "I have led growth for a regional food-delivery app across Singapore, Malaysia and the Philippines. My "
+    "well-known retention journeys lifted repeat orders by eleven points within a single quarter of the year.",
+    "What I would bring in my first months at the company, in the order I would take them up:",
+    "- a review of the paid channels and their attribution across all the markets",
+    "- a plan for the lifecycle journeys",
+    # a line three quarters full that ends no sentence, then a name: the name would have fitted on it
+    "With my best wishes to you and the whole team at the Singapore office",
+    "Arjun Mehta",
+]
+
+
+def _paragraphs(text: str) -> list[str]:
+    return text.split("\n")
+
+
+def test_a_wrapped_paragraph_reads_as_one_line_and_the_letter_keeps_its_lines() -> None:
+    lines = _typeset(LETTER)
+    assert len(lines) > len(LETTER) + 3, "the long paragraphs wrap"
+    text, boxes = layout_text(lines, 1000, 1400, 1)
+    # every paragraph one line again; the address, greeting, lead-in (a colon), list items, sign-off stay lines
+    assert _paragraphs(text) == LETTER, text
+    assert "Lion City Commerce Pte. Ltd. in Singapore" in text, "the name cut by the margin reads whole"
+    assert "well-known" in text and "well- known" not in text, "a word broken at its hyphen joins without a space"
+    assert len(boxes) == len(lines), "each detected line keeps its own box"
+    assert all(text[b.start:b.end] == line.text for b, line in zip(boxes, lines, strict=True))
+
+
+def test_a_sentence_ending_at_the_margin_then_a_capital_stays_a_break_even_when_the_line_is_full() -> None:
+    full = "We would be glad to hear from you about the next steps and a date that suits you."
+    lines = _typeset([full, "Kind regards,", "Jane Doe"], wrap=len(full))
+    assert layout_text(lines, 1000, 1000, 1)[0] == f"{full}\nKind regards,\nJane Doe"
+    # the same full line ending in an abbreviation continues
+    name = "We would be glad to hear from you about the next steps at Alpenblick Software Co."
+    lines = _typeset([name + " KG in Munich, where the interviews take place."], wrap=len(name))
+    assert layout_text(lines, 1000, 1000, 1)[0] == f"{name} KG in Munich, where the interviews take place."
+
+
+def test_a_phone_number_wrapped_at_its_area_code_joins_and_a_numbered_item_does_not() -> None:
+    contact = "Frontend Developer, Toronto, ON, Canada, emily.chen.dev@gmail.com, phone +1 (416) 555-0142"
+    lines = _typeset([contact])
+    assert len(lines) == 2 and lines[1].text.startswith("(416)")
+    assert layout_text(lines, 1000, 1000, 1)[0] == contact
+    item = "(2) a second point, which begins with its number in brackets on a line of its own"
+    lines = _typeset(["(1) the first point of the offer that we would like to talk over with you", item])
+    assert layout_text(lines, 1000, 1000, 1)[0].endswith("\n" + item)
+
+
+def test_short_lines_table_rows_and_headings_stay_rows_while_prose_joins() -> None:
+    prose = ("The practical details of the offer, the salary and the notice period, are set out in the table "
+             "below, together with the date on which the contract would begin.")
+    lines = _typeset([prose])
+    bottom = max(line.y1 for line in lines)
+    # a table row as wide as the prose: two segments with a gap of many line heights between them
+    margin = max(line.x1 for line in lines)
+    lines += [_line(100, bottom + 8, "Salary"), _line(margin - _width("72,000 EUR"), bottom + 8, "72,000 EUR"),
+              _line(100, bottom + 36, "Notice"), _line(margin - _width("3 months"), bottom + 36, "3 months")]
+    text = layout_text(lines, 1000, 1000, 1)[0]
+    assert text.startswith(" ".join(prose.split()) + "\n"), text
+    assert text.endswith("Salary 72,000 EUR\nNotice 3 months"), text
+    # a heading set larger stays its own line even when it is as wide as the prose under it
+    heading = _line(100, 50, "PRACTICAL DETAILS OF THE OFFER AND THE CONTRACT", height=34)
+    heading = _Line(heading.x0, heading.y0, 100 + max(line.x1 for line in lines) - 100, heading.y1, heading.text,
+                    0.99)
+    body = _typeset([prose], top=50 + 34 + 6)
+    assert layout_text([heading, *body], 1000, 1000, 1)[0].startswith(heading.text + "\n")
+
+
+@pytest.mark.parametrize("skew", [-5.0, 3.0])
+def test_a_skewed_photo_reads_the_same_lines_and_paragraphs_as_the_upright_page(skew: float) -> None:
+    spaced = [*LETTER[:5], "", LETTER[5], "", *LETTER[6:]]  # blank lines around the first long paragraph
+    upright = layout_text(_typeset(spaced), 1000, 1400, 1)[0]
+    assert upright.count("\n\n") == 2
+    turned = _typeset(spaced, left=160, top=160, skew_deg=skew)
+    assert min(line.x0 for line in turned) > 0 and min(line.y0 for line in turned) > 0
+    # the boxes of the turned long lines overlap in height across the blank lines; the lines themselves do not
+    assert layout_text(turned, 1200, 1600, 1)[0] == upright
+
+
+def test_each_column_wraps_at_its_own_margin() -> None:
+    left_text = "A narrow column of prose that wraps at its own margin, well before the middle of the page."
+    right_text = "The second column goes on with more prose, wrapped at the right margin of the page itself."
+    left = _typeset([left_text], wrap=32, left=50)
+    right = _typeset([right_text], wrap=32, left=max(line.x1 for line in left) + 50)  # a gutter 2.5 lines wide
+    text = layout_text(sorted(left + right, key=lambda line: line.y0), 1000, 1000, 1)[0]
+    assert text == f"{left_text}\n\n{right_text}"
+
+
+def test_a_value_quoted_across_a_join_has_its_page_and_the_union_of_its_lines_boxes() -> None:
+    lines = _typeset(LETTER)
+    text, boxes = layout_text(lines, 1000, 1400, 1)
+    evidence = Grounder(text, [0], boxes).ground(Leaf("company", "Lion City Commerce Pte. Ltd.", "text"))
+    assert evidence.status == "exact" and evidence.page == 1, evidence
+    assert evidence.start is not None and evidence.end is not None
+    cut = [b for b in boxes if b.start < evidence.end and b.end > evidence.start]
+    assert len(cut) == 2, "the name stands on two detected lines"
+    assert evidence.bbox == (min(b.bbox[0] for b in cut), min(b.bbox[1] for b in cut),
+                             max(b.bbox[2] for b in cut), max(b.bbox[3] for b in cut))
 
 
 # -- evidence -------------------------------------------------------------------------------------------------

@@ -15,7 +15,9 @@ A page goes through:
    up the page (turned 90 or 270 degrees), and the line-direction model on its widest lines says whether it
    stands on its head; the page is turned upright and read again (`PageInfo.rotation`);
 3. reading order: the lines are cut into columns and paragraphs (a recursive XY cut), each block read top to
-   bottom, each line left to right; a blank line between paragraphs.
+   bottom, each line left to right; a blank line between paragraphs. A line that continues the line above it (a
+   paragraph wrapped at the margin: decided by the boxes' geometry, `_continues`) is joined to it with a space;
+   address lines, greetings, sign-offs, list items and headings stay lines.
 
 Imports of Pillow, numpy, pypdfium2 and rapidocr are lazy: `extractor --help` must stay fast.
 """
@@ -24,6 +26,8 @@ from __future__ import annotations
 
 import functools
 import io
+import itertools
+import re
 import statistics
 import time
 import warnings
@@ -42,7 +46,7 @@ MAX_IMAGE_PIXELS = 80_000_000
 MAX_SIDE = 2000  # rapidocr's Global.max_side_len: a larger page is scaled down by the engine anyway
 RENDER_DPI = 200  # PDF pages are rendered at this resolution (a letter page: 1700 x 2200 px)
 PROBE_SIDE = 1024  # the small copy the orientation probe detects lines on
-PIPELINE = "2"  # bump when the page pipeline changes what text comes out (it is in the cache key)
+PIPELINE = "3"  # bump when the page pipeline changes what text comes out (it is in the cache key)
 # Text detection on the page scaled to 1280 px on its long side, not rapidocr's default (the short side kept at
 # 736 px or more: a 200 dpi letter page was detected at its full 1545 x 2000). Measured on three sample letters at
 # 200 dpi (CPU seconds a page, a machine at load ~16, 2026-12-02): detection 4.6 -> 1.6 s, recognition unchanged
@@ -245,6 +249,7 @@ class _Line:
     # falls by more than a line across the page, so its centre would order it among its neighbours wrongly.
     left_y: float | None = None
     left_h: float | None = None
+    right_y: float | None = None  # the middle of the right edge: with left_y, the slope of a skewed line
 
     @property
     def height(self) -> float:
@@ -313,9 +318,9 @@ def _read(image: Any) -> list[_Line]:
             continue
         xs, ys = [float(p[0]) for p in quad], [float(p[1]) for p in quad]
         # rapidocr's quads run top-left, top-right, bottom-right, bottom-left
-        left_y, left_h = (ys[0] + ys[3]) / 2, abs(ys[3] - ys[0])
+        left_y, left_h, right_y = (ys[0] + ys[3]) / 2, abs(ys[3] - ys[0]), (ys[1] + ys[2]) / 2
         lines.append(_Line(max(0.0, min(xs)), max(0.0, min(ys)), min(float(width), max(xs)),
-                           min(float(height), max(ys)), text, float(score), left_y, left_h or None))
+                           min(float(height), max(ys)), text, float(score), left_y, left_h or None, right_y))
     return lines
 
 
@@ -355,21 +360,30 @@ def orientation(image: Any) -> int:
 
 def layout_text(lines: list[_Line], width: int, height: int, page: int) -> tuple[str, tuple[Box, ...]]:
     """The page's text in reading order (blocks by an XY cut, a blank line between them) and a box per line
-    segment, its offsets into that text and its bbox as fractions of the page."""
+    segment, its offsets into that text and its bbox as fractions of the page.
+
+    Within a block, a line that continues the paragraph of the line above it (`_continues`: a wrapped line of
+    prose) follows it after a space instead of a line break, so that a name or a phrase cut by the page's margin
+    reads whole ("role at Lion\nCity Commerce Pte. Ltd." is one line in the text version). Each line keeps its own
+    box: a value quoted across the join has the union of its lines' boxes (values.evidence.Grounder.located)."""
     if not lines:
         return "", ()
     unit = statistics.median(line.row_h for line in lines) or 1.0
+    slope = _slope(lines)
     parts: list[str] = []
     boxes: list[Box] = []
     position = 0
-    for block in _cut(lines, unit):
+    for block, column in _cut(lines, unit, slope):
         if parts:
             parts.append("\n\n")
             position += 2
-        for r, row in enumerate(_rows(block)):
+        margin = (min(_u(line, slope) for line in column), max(_u(line, slope, right=True) for line in column))
+        rows = _rows(block)
+        for r, row in enumerate(rows):
             if r:
-                parts.append("\n")
-                position += 1
+                joint = _joint(rows[r - 1], row, margin, slope, unit)
+                parts.append(joint)
+                position += len(joint)
             for s, segment in enumerate(row):
                 if s:
                     parts.append(" ")
@@ -380,6 +394,89 @@ def layout_text(lines: list[_Line], width: int, height: int, page: int) -> tuple
                 boxes.append(Box(position, position + len(segment.text), page, bbox, round(segment.score, 4)))
                 position += len(segment.text)
     return "".join(parts), tuple(boxes)
+
+
+def _slope(lines: list[_Line]) -> float:
+    """The page's skew as the rise of its lines across (dy/dx; 0 on an upright scan, ~0.05 on a photo taken at
+    3 degrees): the median over the lines at least 4 line heights long, from their boxes' left and right edges."""
+    slopes = [(line.right_y - line.left_y) / (line.x1 - line.x0) for line in lines
+              if line.left_y is not None and line.right_y is not None and line.x1 - line.x0 > 4 * line.row_h]
+    return statistics.median(slopes) if slopes else 0.0
+
+
+def _u(line: _Line, slope: float, right: bool = False) -> float:
+    """Where a line starts (or ends) across the page, measured along the page's skewed lines: on a photo taken at
+    an angle the left margin drifts sideways down the page; the lines of one paragraph still start at one u."""
+    if right:
+        return line.x1 + slope * (line.right_y if line.right_y is not None else line.cy)
+    return line.x0 + slope * line.row_y
+
+
+# A wrapped line ends where the next word did not fit: its gap to the column's right margin is less than that word
+# and a space. Up to 4 characters more: text wrapped by character count (a plain-text e-mail or a typewritten page,
+# 72-78 characters a line) and set in a proportional font ends up to a few characters short of the widest line.
+WRAP_SLACK_CHARS = 4
+# A new list item or heading, not a continuation: a bullet, "1." / "12)" / "a)" / "(iv)", or a plain-text heading's
+# "#", before a space. At most two digits: "(416) 555-0142" is a phone number wrapped after its "+1".
+_ITEM = re.compile(r"^(?:#{1,6}|[\u2022\u00b7\u25aa\u25cf\u25e6\u2023\u2219*\u2013\u2014-]"
+                   r"|\(?(?:\d{1,2}|[A-Za-z]|[ivxIVX]{1,4})[.)])\s")
+
+
+# The last word of a sentence: a full stop, question or exclamation mark (a closing quote or bracket after it) ending a
+# word that is not an abbreviation: a capital and at most two more letters ("Dr.", "Ltd.", "Pte.", "Inc.") or a word
+# with a full stop inside it ("s.r.o.", "e.g.", "z.B.").
+_SENTENCE_END = re.compile(r"[.!?][\"'\u201d\u2019)\]]*$")
+_ABBREVIATION = re.compile(r"(?:^|\s)(?:[A-Z][a-z]{0,2}|\w+\.\w[\w.]*)\.$")
+
+
+def _ends_sentence(text: str) -> bool:
+    return bool(_SENTENCE_END.search(text)) and not (text.endswith(".") and _ABBREVIATION.search(text))
+
+
+def _joint(above: list[_Line], row: list[_Line], margin: tuple[float, float], slope: float, unit: float) -> str:
+    """What separates two consecutive rows of one block: " " where `row` continues the paragraph of `above`
+    (`_continues`), nothing after a word broken at a hyphen ("well-" + "known"), else a line break."""
+    if not _continues(above, row, margin, slope, unit):
+        return "\n"
+    last, first = above[-1].text, row[0].text
+    return "" if len(last) > 1 and last[-1] == "-" and last[-2].isalpha() and first[:1].islower() else " "
+
+
+def _continues(above: list[_Line], row: list[_Line], margin: tuple[float, float], slope: float, unit: float) -> bool:
+    """Whether `row` is the wrapped continuation of `above`, by geometry: both rows plain lines of text (no gap
+    wider than 1.5 line heights inside them: a table or form row stays a row); the same type size (heights within
+    a third); the next line down (its pitch at most two line heights); `row` starting at the left edge of `above`
+    (or left of it, when `above` is an indented first line); and `above` filling its column (at least 60% of the
+    column's width and 10 line heights) to within the next word of the column's right margin, so that the word
+    went down because it did not fit. Short lines (an address, a greeting, a sign-off, a heading, a paragraph's
+    last line) therefore stay lines. Three signs in the text itself keep a line break: a line ending in a colon
+    (a lead-in), a row starting with a list marker (a new item), and a line ending a sentence (`_ends_sentence`:
+    not an abbreviation such as "Pte." or "s.r.o.") above a row that does not start in lower case, since a
+    paragraph may end on a full line with the next one right below it (on the sample letters' scans every false
+    join was one; a wrapped line that ends a sentence costs only a line break between two sentences)."""
+    for line in (above, row):
+        if any(_u(b, slope) - _u(a, slope, right=True) > 1.5 * unit for a, b in itertools.pairwise(line)):
+            return False
+    high, low = statistics.median(x.row_h for x in above), statistics.median(x.row_h for x in row)
+    if not 0.75 <= low / max(high, 1.0) <= 1.0 / 0.75:
+        return False
+    pitch = (row[0].row_y - slope * row[0].x0) - (above[0].row_y - slope * above[0].x0)
+    if not 0 < pitch <= 2 * max(high, low):
+        return False
+    start, end, begins = _u(above[0], slope), _u(above[-1], slope, right=True), _u(row[0], slope)
+    if not -6 * unit <= begins - start <= 0.75 * unit:
+        return False
+    left, right = margin
+    filled = end - start
+    if filled < 0.6 * (right - left) or filled < 10 * high:
+        return False
+    text_above, text_row = " ".join(x.text for x in above), " ".join(x.text for x in row)
+    if text_above.endswith(":") or _ITEM.match(text_row) or (_ends_sentence(text_above) and not text_row[:1].islower()):
+        return False
+    width = filled + (_u(row[-1], slope, right=True) - begins)
+    char = width / max(len(text_above) + len(text_row), 1)
+    word = len(text_row.split()[0]) if text_row.split() else 0
+    return right - end <= (word + 1 + WRAP_SLACK_CHARS) * char
 
 
 def _rows(block: list[_Line]) -> list[list[_Line]]:
@@ -405,24 +502,35 @@ def _gaps(spans: list[tuple[float, float]], least: float) -> list[float]:
     return cuts
 
 
-def _cut(lines: list[_Line], unit: float, depth: int = 0) -> list[list[_Line]]:
-    """Blocks in reading order: columns (a vertical gutter at least 1.5 lines wide, whose two sides are not
-    rows of one table) left to right, then paragraphs (a vertical gap of more than 0.8 of a line) top to
-    bottom, recursively."""
+def _cut(lines: list[_Line], unit: float, slope: float = 0.0, depth: int = 0,
+         column: list[_Line] | None = None) -> list[tuple[list[_Line], list[_Line]]]:
+    """Blocks in reading order, each with the lines of the column it stands in (whose right edge is the margin a
+    wrapped line reaches): columns (a vertical gutter at least 1.5 lines wide, whose two sides are not rows of
+    one table) left to right, then paragraphs (a vertical gap of more than 0.8 of a line, measured across the
+    page's skew: on a photo taken at an angle the boxes of long lines overlap in height, the lines do not)
+    top to bottom, recursively."""
+    column = lines if column is None else column
     if len(lines) < 2 or depth > 12:
-        return [lines]
+        return [(lines, column)]
     for x in _gaps([(line.x0, line.x1) for line in lines], 1.5 * unit):
         left = [line for line in lines if line.x1 <= x]
         right = [line for line in lines if line.x0 >= x]
         if _columns(left, right, unit):
-            return _cut(left, unit, depth + 1) + _cut(right, unit, depth + 1)
-    cuts = _gaps([(line.y0, line.y1) for line in lines], 0.8 * unit)
+            return _cut(left, unit, slope, depth + 1, left) + _cut(right, unit, slope, depth + 1, right)
+    cuts = _gaps([_band(line, slope) for line in lines], 0.8 * unit)
     if not cuts:
-        return [lines]
+        return [(lines, column)]
     bands: list[list[_Line]] = [[] for _ in range(len(cuts) + 1)]
     for line in lines:
-        bands[sum(line.cy > y for y in cuts)].append(line)
-    return [block for band in bands if band for block in _cut(band, unit, depth + 1)]
+        bands[sum(sum(_band(line, slope)) / 2 > y for y in cuts)].append(line)
+    return [block for band in bands if band for block in _cut(band, unit, slope, depth + 1, column)]
+
+
+def _band(line: _Line, slope: float) -> tuple[float, float]:
+    """A line's top and bottom measured across the page's skew: its height about the middle of its left edge,
+    moved back by the rise of the page's lines at that distance from the page's left edge."""
+    middle = line.row_y - slope * line.x0
+    return middle - line.row_h / 2, middle + line.row_h / 2
 
 
 def _columns(left: list[_Line], right: list[_Line], unit: float) -> bool:
