@@ -30,7 +30,7 @@ from extractor.extraction.work import Outcome, add_counts, deadline_s, extract_r
 from extractor.llm.backends import Backend, open_backend
 from extractor.llm.pricing import Pricer
 from extractor.llm.tokens import TokenRate, answer_tokens
-from extractor.llm.transport import CallMeter
+from extractor.llm.transport import ANSWERED, CallMeter
 from extractor.schemas import Schema, load_schema
 from extractor.store import EventLog, Journal
 
@@ -146,13 +146,31 @@ class _Run:
         if self.slots is None:
             await self.ask(ready, backend)
             return None
-        async with self.slots:  # prepared ahead, it waits here for one of `concurrency` places
+        slots = self.slots
+        await slots.acquire()  # prepared ahead, it waits here for one of `concurrency` places
+        held = True
+
+        def free() -> None:
+            nonlocal held
+            if held:
+                held = False
+                slots.release()
+
+        try:
             if self.stop.is_set():
                 return None  # stopped while it waited: never sent, no row; the next run sends it
             if self.stop_reason is not None:
                 return rec.stopped(ready.identity.src, ready.identity.sha256, self.stop_reason)
-            outcome = await self.ask(ready, backend, settle=False)
-        if outcome is not None:  # its place is free for the next document while this one is committed
+            # Its place is free once its (first) answer is read: the next document is sent while this answer is
+            # validated, grounded and committed. The transport's gate still keeps `concurrency` on the wire.
+            token = ANSWERED.set(free)
+            try:
+                outcome = await self.ask(ready, backend, settle=False)
+            finally:
+                ANSWERED.reset(token)
+        finally:
+            free()
+        if outcome is not None:
             await self.settle(*outcome)
         return None
 

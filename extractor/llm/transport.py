@@ -19,6 +19,7 @@ import logging
 import socket
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
@@ -63,6 +64,10 @@ class CallMeter:
 
 
 CURRENT_METER: contextvars.ContextVar[CallMeter | None] = contextvars.ContextVar("meter", default=None)
+# Called once a request's answer has been read off the wire (before the client parses it): a run that lets only
+# `concurrency` documents ask at once frees the document's place here, so the next one is sent while this one's
+# answer is validated and grounded (extraction.runner). The transport's own gate still caps the wire.
+ANSWERED: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar("answered", default=None)
 
 
 @dataclass(frozen=True)
@@ -297,6 +302,8 @@ class RetryingTransport(httpx.AsyncBaseTransport):
                 body = await response.aread()
             finally:
                 await response.aclose()
+            if (answered := ANSWERED.get()) is not None:
+                answered()
         finally:
             if limit is not None:
                 limit.release(sent_at, status)
