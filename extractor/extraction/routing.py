@@ -43,7 +43,7 @@ import hashlib
 import json
 import re
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -250,7 +250,7 @@ class Router:
         self.warnings: list[str] = []
         # Where routing's own time goes (seconds summed over documents; at the embedded default of one document in
         # flight, wall seconds): reading the text, the hints, the neighbours, the model question.
-        self.spent: Counter[str] = Counter()
+        self.spent: dict[str, float] = defaultdict(float)
 
     def key(self, sha256: str) -> str:
         """A decision's identity: the bytes, the question (candidates, hints, rules) and who answers it."""
