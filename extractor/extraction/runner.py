@@ -144,7 +144,8 @@ class _Run:
         if isinstance(ready, NotSendable):
             return rec.reject(ready)
         if self.slots is None:
-            await self.ask(ready, backend)
+            if (asked := await self.ask(ready, backend)) is not None:
+                await self.settle(*asked)
             return None
         slots = self.slots
         await slots.acquire()  # prepared ahead, it waits here for one of `concurrency` places
@@ -165,7 +166,7 @@ class _Run:
             # validated, grounded and committed. The transport's gate still keeps `concurrency` on the wire.
             token = ANSWERED.set(free)
             try:
-                outcome = await self.ask(ready, backend, settle=False)
+                outcome = await self.ask(ready, backend)
             finally:
                 ANSWERED.reset(token)
         finally:
@@ -174,10 +175,10 @@ class _Run:
             await self.settle(*outcome)
         return None
 
-    async def ask(self, ready: Ready, backend: _LazyBackend, settle: bool = True
+    async def ask(self, ready: Ready, backend: _LazyBackend
                   ) -> tuple[Ready, dict[str, Any], CallMeter, float, tuple[float, float], Outcome] | None:
-        """Admit `ready` under the cost limit and extract it; commit its row (`settle`), or return what
-        `settle` needs. None: deferred (the cost limit) or sent through the Ray engine, which commits itself."""
+        """Admit `ready` under the cost limit and extract it; returns what `settle` commits. None: deferred (the
+        cost limit) or sent through the Ray engine, which commits itself."""
         rec = self.recorder
         # Reserved only now, as it is sent: documents waiting for a place reserve nothing before the first
         # costs are known, so they cannot carry the run past its limit on a first estimate.
@@ -199,9 +200,6 @@ class _Run:
             rec.commit(rec.charge(row, meter, started, reservation), cache_key=identity.key,
                        prompt_chars=ready.prompt_chars)
             raise
-        if settle:
-            await self.settle(ready, row, meter, started, reservation, outcome)
-            return None
         return ready, row, meter, started, reservation, outcome
 
     async def settle(self, ready: Ready, row: dict[str, Any], meter: CallMeter, started: float,
@@ -245,9 +243,10 @@ def ahead_of_slots(config: RunConfig) -> int:
 
     A worker that reads, parses and commits its own document between two requests leaves its place at the server
     empty meanwhile: against a server answering in 200 ms at concurrency 32, half as many workers again, each
-    waiting for one of the 32 places with its request ready, raised the rate by 5-13 points of the ideal in
-    three alternating rounds (bench/throughput.py). Not for the embedded model (documents parsed ahead take the
-    CPU it runs on) nor for Ray (each actor has its own limit)."""
+    waiting for one of the 32 places with its request ready, raised the rate by 1.6-3.7 points of the ideal at
+    load 1-2 and 3.4-10 at load 4-9, three alternating rounds each (bench/throughput.py, docs/benchmarks.md).
+    Not for the embedded model (documents parsed ahead take the CPU it runs on) nor for Ray (each actor has its
+    own limit)."""
     if config.engine != "local" or config.resolved_backend == "embedded" or config.batch:
         return 0
     return (config.resolved_concurrency + 1) // 2
