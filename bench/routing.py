@@ -6,7 +6,7 @@ of the shared dataset that no test uses (`scripts/make_resumes.py --limit 60`, t
 the 5 documents of no known kind in `bench/routing_unknown/` (a recipe, minutes, two notices, a returns page), and
 the 30 sample invoices (`samples/invoices`) where an invoice schema exists.
 
-    python bench/routing.py                  # all four measurements below
+    python bench/routing.py                  # all five measurements below
     python bench/routing.py --only 1,2       # some of them
     python bench/routing.py --run-docs 12    # (3) on a spread of 12 documents only (the whole folder by default)
     python bench/routing.py --only 3 --run-docs 12 --run-kinds cover_letter,resume,none   # ... without invoices
@@ -23,7 +23,11 @@ the 30 sample invoices (`samples/invoices`) where an invoice schema exists.
    spread over the kinds): the model server's start (`startup_s`, timed apart: a run with a fixed schema pays
    it too), routing's own time (`routing_s`: deciding every document, the start excluded) as a share of the
    whole run's wall time and of the run without the start, where routing's time went, routing's share of the
-   model server's CPU seconds, and its accuracy there too.
+   model server's CPU seconds, and its accuracy there too; then (3') the same documents extracted with their own
+   schemas over one backend, no routing: what routing adds is the routed run's time and model tokens beyond them
+   (the embedded default asks an open document's question in its run, just before its extraction: `routing.InRun`).
+4. **The cascade as the routed run asks it** (the embedded default): the hints, then the open documents' question
+   with their extraction's prompt start (the whole document); its accuracy, and its seconds a question.
 """
 
 from __future__ import annotations
@@ -55,6 +59,12 @@ from extractor.schemas import NONE_OF_THEM, load_candidates  # noqa: E402
 # which the load on shared cores does not change.
 PROMPT_EVAL = re.compile(r"prompt eval time =\s*[\d.]+ ms /\s*(\d+) tokens")
 GENERATED = re.compile(r"^llama_perf_context_print:\s+eval time =\s*[\d.]+ ms /\s*(\d+) runs", re.MULTILINE)
+TOTAL_MS = re.compile(r"^llama_perf_context_print:\s+total time =\s*([\d.]+) ms", re.MULTILINE)
+
+
+def model_seconds(log: str) -> float:
+    """The seconds the model spent on the requests of a stretch of the server's log (its own timings)."""
+    return sum(float(ms) for ms in TOTAL_MS.findall(log)) / 1000
 
 
 def evaluated(log: str) -> tuple[int, int, int]:
@@ -177,6 +187,50 @@ async def cascade(work: Path, truth: dict[str, str]) -> None:
                   f"({d and d.method}: {row['error_message']})")
 
 
+async def cascade_in_run(work: Path, truth: dict[str, str]) -> None:
+    """(4): the cascade as the routed run asks it with the embedded default (`routing.InRun`): the hints first, then
+    each open document's question with its extraction's prompt start (the whole document, `fields.prompt_start`)."""
+    from extractor.extraction.fields import prompt_start
+
+    cfg = config(work, "out-cascade-in-run")
+    candidates = load_candidates(cfg.schemas_dir)
+    reader = DocumentReader(max_chars=cfg.max_chars, timeout_s=cfg.parse_timeout_s)
+    router = routing.Router(cfg, candidates, None, reader, Pricer.for_config(cfg))
+    right, asked, asked_right, seconds, wrong = 0, 0, 0, 0.0, []
+    files = [s for s in split_emails(discover(cfg.input_dir)) if s.part is None]  # whole documents only
+    try:
+        async with open_backend(cfg) as backend:
+            for src in files:
+                text = (await reader.read(src, DocumentReader.small_text(src))).text
+                sha, _ = await router.identify(src)
+                decision, seen, hits = router.without_model(text, sha, src.doc_id)
+                if decision is None:
+                    started = time.perf_counter()
+                    try:
+                        decision = await router.ask(backend.complete_json, text, seen, hits, within=prompt_start(text))
+                    except Exception as exc:
+                        wrong.append(f"{src.doc_id}: failed ({type(exc).__name__}: {exc})")
+                        continue
+                    finally:
+                        seconds += time.perf_counter() - started
+                    asked += 1
+                    asked_right += (decision.schema or NONE_OF_THEM) == truth[src.doc_id]
+                ok = (decision.schema or NONE_OF_THEM) == truth[src.doc_id]
+                right += ok
+                if not ok:
+                    wrong.append(f"{src.doc_id}: truth {truth[src.doc_id]} routed {decision.schema} "
+                                 f"({decision.method})")
+    finally:
+        reader.close()
+    n = len(files)
+    print(f"(4) the cascade, asked as the routed run asks (the extraction's prompt start): {right}/{n} = "
+          f"{right / n:.1%} routed right; {asked} asked the question, {asked_right} of them right, "
+          f"{seconds / max(asked, 1):.2f} s a question (the whole document evaluated: its extraction would reuse it)",
+          flush=True)
+    for line in wrong:
+        print(f"      wrong: {line}")
+
+
 def parts(spent: dict[str, float], total: float) -> str:
     """Where routing's own seconds went."""
     named = ("read", "signals", "neighbours", "question")
@@ -200,7 +254,7 @@ class Split:
         pass
 
 
-def routed_run(work: Path, truth: dict[str, str], docs: int, kinds: set[str] | None = None) -> None:
+def routed_run(work: Path, truth: dict[str, str], docs: int, kinds: set[str] | None = None, fixed: bool = True) -> None:
     import polars as pl
 
     if kinds:  # only these kinds in the run (the others' files removed)
@@ -250,14 +304,63 @@ def routed_run(work: Path, truth: dict[str, str], docs: int, kinds: set[str] | N
         print(f"      wrong: {item}")
     if missing:
         print(f"      no route: {missing}")
+    if fixed:
+        asyncio.run(fixed_runs(work, truth, summary, (rp + rg + ep + eg), model_seconds(text)))
+
+
+async def fixed_runs(work: Path, truth: dict[str, str], routed: routing.RoutedSummary, routed_tokens: int,
+                     routed_model_s: float) -> None:
+    """The same documents extracted with their true schemas (no routing; those of no known kind not at all) over one
+    backend: what routing adds is the routed run's time and model tokens beyond these."""
+    from extractor.extraction.runner import run_async
+
+    log = work / "llama-fixed.log"
+    os.environ["EXTRACTOR_LLAMA_LOG"] = str(log)
+    cfg = config(work, "out-fixed")
+    by_kind: dict[str, list] = {}
+    for src in discover(cfg.input_dir):
+        if truth.get(src.doc_id, NONE_OF_THEM) != NONE_OF_THEM:
+            by_kind.setdefault(truth[src.doc_id], []).append(src)
+    walls: list[str] = []
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            opening = time.perf_counter()
+            backend = await stack.enter_async_context(open_backend(cfg))
+            startup = time.perf_counter() - opening
+
+            async def opened():
+                return backend
+
+            started = time.perf_counter()
+            for kind in sorted(by_kind):  # the routed run's order: the candidates' file names
+                sub = cfg.for_schema(kind)
+                result = await run_async(sub, None, None, files=by_kind[kind], backend=opened)
+                walls.append(f"{kind} {result.ok}/{result.documents} ok in {result.wall_s:.1f} s")
+            wall = time.perf_counter() - started
+    finally:
+        os.environ.pop("EXTRACTOR_LLAMA_LOG", None)
+    fixed_log = log.read_text(errors="replace") if log.exists() else ""
+    requests, prompt, generated = evaluated(fixed_log)
+    fixed_tokens = prompt + generated
+    fixed_model_s = model_seconds(fixed_log)
+    routed_wall = routed.wall_s - routed.startup_s
+    added = routed_wall - wall
+    print(f"(3') the same documents with their own schemas, no routing: {', '.join(walls)}; {wall:.1f} s (the model "
+          f"server's start apart: {startup:.1f} s), the model evaluated {prompt} prompt tokens and generated "
+          f"{generated} over {requests} requests. Routing added {added:.1f} s = {added / routed_wall:.1%} of the "
+          f"routed run ({routed_wall:.1f} s without the start) and {routed_tokens - fixed_tokens} model tokens = "
+          f"{(routed_tokens - fixed_tokens) / max(routed_tokens, 1):.1%} of its {routed_tokens}; the model's own "
+          f"seconds (its log): {routed_model_s:.1f} routed, {fixed_model_s:.1f} fixed, added "
+          f"{(routed_model_s - fixed_model_s) / max(routed_model_s, 1e-9):.1%}", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default="0,1,2,3", help="which measurements, e.g. 0,2")
+    parser.add_argument("--only", default="0,1,2,3,4", help="which measurements, e.g. 0,2")
     parser.add_argument("--run-docs", type=int, default=0, help="(3) on this many documents (0: all)")
     parser.add_argument("--run-kinds", default="", help="(3) only documents of these kinds, e.g. cover_letter,resume,"
                                                         "none (an invoice takes the embedded model minutes)")
+    parser.add_argument("--no-fixed", action="store_true", help="(3) without the fixed-schema runs it is compared with")
     args = parser.parse_args()
     if not DATASET.is_file():
         raise SystemExit(f"the shared resume dataset is not here: {DATASET}")
@@ -275,7 +378,10 @@ def main() -> None:
             asyncio.run(cascade(work, truth))
         if "3" in only:
             with contextlib.suppress(KeyboardInterrupt):
-                routed_run(work, truth, args.run_docs, set(filter(None, args.run_kinds.split(","))) or None)
+                routed_run(work, truth, args.run_docs, set(filter(None, args.run_kinds.split(","))) or None,
+                           fixed=not args.no_fixed)
+        if "4" in only:
+            asyncio.run(cascade_in_run(work, truth))
 
 
 if __name__ == "__main__":

@@ -154,7 +154,8 @@ def run(
             print_routed_summary(routed, Console())
             exit_code = routed.exit_code
             if xlsx:
-                exit_code = _export_routed(cfg, [part.schema_name for part in routed.runs], overwrite) or exit_code
+                ran = list(dict.fromkeys(part.schema_name for part in routed.runs))  # a schema may run twice
+                exit_code = _export_routed(cfg, ran, overwrite) or exit_code
             if routed.cost_limited:
                 typer.echo(f"error: {routed.cost_limited}", err=True)
             for part in routed.runs:

@@ -16,7 +16,8 @@ from pydantic import BaseModel
 PolarsDataType = DataTypeClass | pl.DataType  # a dtype as polars hands it out: a class or an instance
 
 STATUSES = ("ok", "failed", "skipped")
-ROUTE_STATUSES = (*STATUSES, "deferred")  # a route's: deferred, its question did not fit under --max-cost
+# A route's: deferred, its question did not fit under --max-cost; stopped, the run stopped before its question
+ROUTE_STATUSES = (*STATUSES, "deferred", "stopped")
 LIST_SEPARATOR = "; "  # a list in one cell (the sheets, and the `corrected` and `from_labels` columns)
 
 META_DTYPES: dict[str, pl.DataType] = {

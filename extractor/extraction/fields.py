@@ -80,6 +80,13 @@ MAX_DEMOS = 3  # demonstrations per question: a 135M model's attention, and ever
 SNIPPET = 160  # characters of a retrieved example's text shown around its labeled value
 DEMO = "Example from a similar document: "
 
+
+def prompt_start(text: str) -> tuple[str, str]:
+    """What every question about `text` starts with, byte-identical: the system message and the user message's
+    beginning (the document). Another question asked with the same start just before (`--schema auto` asks its
+    routing question so) leaves the document evaluated in a llama.cpp server's KV cache for these."""
+    return SYSTEM, wrap_document(text)
+
 @dataclass(frozen=True)
 class FieldInfo:
     name: str
@@ -217,7 +224,7 @@ class FieldExtractor:
         self.text = text
         self.meter = meter
         self.grounder = Grounder(text)
-        self.prefix = wrap_document(text)
+        self.system, self.prefix = prompt_start(text)
         self.language = detect.language(text)
         self.questions = 0
         # Fields whose span is found whatever the answer, so only cue words can judge it (`evidence.ground`): the
@@ -239,7 +246,7 @@ class FieldExtractor:
         # Document first and byte-identical for every question: only the demonstrations' and the question's
         # tokens are new. Without demonstrations, exactly the prompt of before they existed.
         shown = "".join(f"{DEMO}{demo}\n" for demo in demos) + "\n" if demos else ""
-        return [{"role": "system", "content": SYSTEM},
+        return [{"role": "system", "content": self.system},
                 {"role": "user", "content": f"{self.prefix}\n\n{shown}Question: {question}"}]
 
     def demonstrations(self, info: FieldInfo) -> list[str]:

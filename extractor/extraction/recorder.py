@@ -67,6 +67,7 @@ class RunSummary:
     failures: list[list[str]] = field(default_factory=list)  # first failed documents: [doc_id, type, message]
     skips: list[list[str]] = field(default_factory=list)  # first skipped files: [doc_id, why]
     deferred: int = 0  # documents not sent because of the cost limit: left for the next run
+    routed_away: int = 0  # --schema auto: its routing question, asked in this run, sent them to another kind
     submitted: int = 0  # --batch: documents submitted to the Batch API by this run (their rows come later)
     pending: int = 0  # documents waiting in a batch an earlier run submitted
     batches: list[str] = field(default_factory=list)  # --batch: ids of the batches this run submitted
@@ -200,6 +201,12 @@ class Recorder:
     def pending(self) -> None:
         """A document waiting in a batch: paid for already, `run --batch` collects it."""
         self.summary.pending += 1
+
+    def routed_away(self, src: SourceFile) -> None:
+        """A document that is not this run's after all (`--schema auto` asked its kind just before sending it): no
+        row, and this schema's results leave it out (a row it had here before is retired, as for a move)."""
+        self.files[:] = [f for f in self.files if f.doc_id != src.doc_id]
+        self.summary.routed_away += 1
 
     def defer(self) -> None:
         """A document not sent because of the cost limit: no row; the next run picks it up."""

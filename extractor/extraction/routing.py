@@ -19,7 +19,10 @@ its parts first, `documents.split_emails`: `mail.eml#cv.pdf`, and `mail.eml#body
 5. **model**: one constrained question on the document's beginning whose only answers are the schema names
    and "none" (a JSON-schema enum, which the embedded model's server turns into a grammar), metered and priced;
    the answers are offered in the order of the hints' evidence (a small model's first option is its likeliest
-   answer, whatever it is).
+   answer, whatever it is). With the embedded default (`asks_in_run`) it is asked in the run of the schema the
+   hints rank first, just before the document's extraction and with that extraction's prompt start (`InRun`): the
+   model's server then evaluates the document once for both, and an answer naming another kind sends the document
+   there (no row in the first schema).
 
 `confidence` is the share of the signals present that agree with the decision (keywords: the winner's share
 of all hits; neighbours: the vote's share; model: the share of the model, the keywords' leader (no hint at all
@@ -53,6 +56,7 @@ from extractor.config import RunConfig
 from extractor.documents import PART_MARK, DocumentReader, SourceFile, discover, sha256_file, split_emails
 from extractor.errors import ConfigError, DocumentError, ExitCode, ExtractionError
 from extractor.extraction.budget import Budget
+from extractor.extraction.fields import prompt_start
 from extractor.extraction.lock import RunLock
 from extractor.extraction.prompts import wrap_document
 from extractor.extraction.recorder import Observer, RunSummary, iso
@@ -166,28 +170,41 @@ Ask = Callable[[list[dict[str, str]], dict[str, Any], int, CallMeter], Awaitable
 Ready = Callable[[], Awaitable[object]]
 
 
-def question(schemas: Sequence[Schema], text: str, hits: dict[str, list[str]] | None = None
-             ) -> tuple[list[dict[str, str]], dict[str, Any]]:
-    """The constrained question (messages, answer schema): the schema names and "none" are the only answers,
-    offered in the order of the free signals' evidence (`hits`, most first; ties as given): SmolLM2-135M answers
-    the first kind offered far more often than not (every unknown document went to the first of them), so
-    what it is shown first should be the likeliest, not the first file name.
+def ranked(schemas: Sequence[Schema], hits: dict[str, list[str]] | None) -> list[Schema]:
+    """The candidates in the order of the free signals' evidence (`hits`, most first; ties as given)."""
+    if not hits:
+        return list(schemas)
+    order = {s.name: -len(hits.get(s.name, ())) for s in schemas}
+    return sorted(schemas, key=lambda s: order[s.name])
 
-    What every question shares comes first, byte-identical: the instructions and every kind's description, in the
-    candidates' own order, as the system message. A server that keeps its KV cache between requests (llama.cpp
-    does: the longest common prefix with the last prompt is not evaluated again) evaluates it once for all the
-    questions of a run, which are asked one after another; only the document's beginning and the answers offered
-    in their order are new tokens."""
+
+def question(schemas: Sequence[Schema], text: str, hits: dict[str, list[str]] | None = None,
+             within: tuple[str, str] | None = None) -> tuple[list[dict[str, str]], dict[str, Any]]:
+    """The constrained question (messages, answer schema): the schema names and "none" are the only answers,
+    offered in the order of the free signals' evidence (`ranked`): SmolLM2-135M answers the first kind offered far
+    more often than not (every unknown document went to the first of them), so what it is shown first should be
+    the likeliest, not the first file name.
+
+    Asked before any extraction, what every question shares comes first, byte-identical: the instructions and every
+    kind's description, in the candidates' own order, as the system message. A server that keeps its KV cache
+    between requests (llama.cpp does: the longest common prefix with the last prompt is not evaluated again)
+    evaluates it once for all the questions of a run, which are asked one after another; only the document's
+    beginning and the answers offered in their order are new tokens.
+
+    `within`: asked just before the document's extraction (`InRun`), with that extraction's own prompt start
+    (`fields.prompt_start`: its system message and the whole document), the kinds and the question after it: the
+    extraction that follows finds the document evaluated already, so the question's own tokens are its tail."""
     listed = "; ".join(f"{s.name}: {s.description or s.name.replace('_', ' ')}" for s in schemas)
-    system = f"{SYSTEM} The kinds: {listed}; {NONE_OF_THEM}: none of these."
-    if hits:
-        order = {s.name: -len(hits.get(s.name, ())) for s in schemas}
-        schemas = sorted(schemas, key=lambda s: order[s.name])
-    names = [s.name for s in schemas]
-    content = (f"{wrap_document(text[:BEGINNING])}\n\nQuestion: which kind of document is this? "
-               f"Answer with one of: {', '.join([*names, NONE_OF_THEM])}.")
+    kinds = f"The kinds: {listed}; {NONE_OF_THEM}: none of these."
+    names = [s.name for s in ranked(schemas, hits)]
+    asked = f"Question: which kind of document is this? Answer with one of: {', '.join([*names, NONE_OF_THEM])}."
     answer = {"type": "object", "properties": {"kind": {"enum": [*names, NONE_OF_THEM]}}, "required": ["kind"]}
-    return [{"role": "system", "content": system}, {"role": "user", "content": content}], answer
+    if within is not None:
+        system, start = within
+        return [{"role": "system", "content": system}, {"role": "user", "content": f"{start}\n\n{kinds}\n{asked}"}], \
+            answer
+    content = f"{wrap_document(text[:BEGINNING])}\n\n{asked}"
+    return [{"role": "system", "content": f"{SYSTEM} {kinds}"}, {"role": "user", "content": content}], answer
 
 
 class Neighbours:
@@ -312,12 +329,14 @@ class Router:
         return None, seen, hits
 
     async def ask(self, ask: Ask, text: str, seen: dict[str, Any],
-                  hits: dict[str, list[str]] | None = None, ready: Ready | None = None) -> Decision:
+                  hits: dict[str, list[str]] | None = None, ready: Ready | None = None,
+                  within: tuple[str, str] | None = None) -> Decision:
         """The model question; `ready` (the backend's opening: the embedded model server's start, which a run pays
-        once whether it routes or not) is awaited before the question's clock and deadline start."""
+        once whether it routes or not) is awaited before the question's clock and deadline start. `within`: asked
+        with the extraction's prompt start (`question`)."""
         if ready is not None:
             await ready()
-        messages, answer_schema = question(self.schemas, text, hits)
+        messages, answer_schema = question(self.schemas, text, hits, within)
         meter = CallMeter(deadline=time.monotonic() + self.config.document_deadline_s)
         started = time.perf_counter()
         try:
@@ -362,6 +381,7 @@ class RoutedSummary:
     skipped: int = 0  # of no known kind
     failed: int = 0  # the question could not be asked (asked again next run)
     deferred: int = 0  # its question and extraction did not fit under --max-cost (asked next run)
+    stopped: int = 0  # its question waited for its schema's run, and the run was stopped first (asked next run)
     cost_limited: str | None = None  # what --max-cost left for the next run, when it did
     skips: list[list[str]] = field(default_factory=list)  # [doc_id, why]: of no known kind, or unreadable
     failures: list[list[str]] = field(default_factory=list)
@@ -374,6 +394,9 @@ class RoutedSummary:
     # (keywords, shapes), neighbours (the labeled documents' pool and votes), question (the model's answers)
     routing_parts: dict[str, float] = field(default_factory=dict)
     routing_compute_s: float = 0.0  # CPU seconds the embedded model spent on routing questions
+    # ... of them, questions asked just before their document's extraction, with its prompt start (`InRun`): their
+    # seconds, CPU and tokens count the document's text, which the extraction that follows does not evaluate again
+    asked_in_run: int = 0
     startup_s: float = 0.0  # opening the model backend (the embedded server's start): paid once by any run using it
     wall_s: float = 0.0  # the whole run's, routing and every schema's extraction (and the start)
     cost_usd: float | None = 0.0  # routing and every schema's run
@@ -395,7 +418,8 @@ class RoutedSummary:
 
     @property
     def exit_code(self) -> int:
-        codes = [r.exit_code for r in self.runs] + ([ExitCode.COST_LIMIT] if self.deferred else [])
+        codes = [r.exit_code for r in self.runs] + ([ExitCode.COST_LIMIT] if self.deferred else []) + (
+            [ExitCode.INTERRUPTED] if self.stopped else [])
         for code in (ExitCode.USAGE, ExitCode.INTERRUPTED, ExitCode.COST_LIMIT):
             if code in codes:
                 return code
@@ -481,6 +505,135 @@ class _Tracker:
 
 
 Routed = tuple[SourceFile, str | None, Decision | None, dict[str, Any]]  # src, sha256, decision, its route row
+OPEN = "open"  # a route row's status while its question waits for the document's run (`InRun`); never stored
+
+
+@dataclass
+class Open:
+    """A document the free signals left open: what they saw, and the schema they rank first (`tentative`)."""
+
+    sha256: str
+    seen: dict[str, Any]
+    hits: dict[str, list[str]]
+    previous: str | None
+    tentative: str
+
+
+def asks_in_run(config: RunConfig) -> bool:
+    """Whether `--schema auto` asks its open documents' question inside a schema's run (`InRun`): only where the
+    question's document tokens are then free, the embedded model's server asked one request at a time, field by
+    field. A remote API bills every prompt token whatever its cache; `--max-cost` holds each document's extraction
+    against the limit before its question (`RoutingBudget`), which needs every question asked first."""
+    return (config.resolved_backend == "embedded" and config.resolved_strategy == "fields"
+            and config.max_cost_usd is None and config.engine == "local" and not config.batch)
+
+
+class InRun:
+    """The open documents' routing question, asked in the run of the schema the free signals rank first, just
+    before the document's extraction and with that extraction's prompt start (`question(within=...)`).
+
+    The embedded model's server keeps the last prompt's KV cache and evaluates only what follows the longest prefix
+    it shares with it: the extraction's first field question then finds the whole document evaluated, so the
+    routing question costs its own tail (the kinds, the question, the answer), not the document's tokens again.
+    A document it sends elsewhere leaves this run with no row (`runner.Gate`) and joins its schema's documents; one
+    whose schema's run is over already has that run again (`again`: its other documents carried free). The
+    documents no gate saw (carried from an earlier row, or a stop came first) are asked after the runs
+    (`settle_rest`)."""
+
+    def __init__(self, router: Router, store: Routes, summary: RoutedSummary, groups: dict[str, list[SourceFile]],
+                 ask: Ask, opened: dict[str, Open]) -> None:
+        self.router = router
+        self.store = store
+        self.summary = summary
+        self.groups = groups
+        self.ask = ask
+        self.opened = opened
+        self.late: set[str] = set()  # schemas a document was sent to after their documents were listed
+        self.asked = 0  # questions asked in a run
+
+    def gate(self, schema: str) -> Callable[[Any], Awaitable[bool]]:
+        async def gate(ready: Any) -> bool:
+            src = ready.identity.src
+            doc = self.opened.pop(src.doc_id, None)
+            if doc is None:
+                return True  # decided before the runs (or by an earlier gate)
+            text = ready.parts[0].text  # what the extraction's first request shows
+            decision = await self._decide(src, ready.identity.sha256, doc, text, prompt_start(text))
+            if decision is None or decision.schema == schema:
+                return decision is not None
+            if decision.schema is not None:
+                self.groups[schema][:] = [f for f in self.groups[schema] if f.doc_id != src.doc_id]
+                self.groups[decision.schema].append(src)
+                self.late.add(decision.schema)
+            return False
+
+        return gate
+
+    async def _decide(self, src: SourceFile, sha: str, doc: Open, text: str,
+                      within: tuple[str, str] | None) -> Decision | None:
+        """The document's decision (None: its question failed, a `failed` route row: the next run asks again),
+        recorded as `decide_all` records one."""
+        router = self.router
+        decision = router.cached(sha)  # the same bytes under another name, asked a moment ago
+        clock = time.perf_counter()
+        try:
+            if decision is None:
+                try:
+                    decision = await router.ask(self.ask, text, doc.seen, doc.hits, within=within)
+                    self.asked += within is not None
+                except ExtractionError:
+                    if within is None:
+                        raise
+                    # E.g. the document and the question over the model's context: asked on its beginning instead.
+                    decision = await router.ask(self.ask, text, doc.seen, doc.hits)
+                router.remember(sha, decision)
+        except (ExtractionError, TimeoutError) as exc:
+            message = str(exc) or f"the routing question took longer than document_deadline_s = " \
+                                  f"{router.config.document_deadline_s:g}s"
+            self._record(_route_row(src, sha, None, router, self.summary.run_id, doc.previous, status="failed",
+                                    error=f"routing failed: {message}; the next run asks again"), None)
+            return None
+        finally:
+            self.summary.routing_s = round(self.summary.routing_s + time.perf_counter() - clock, 3)
+        self._record(_route_row(src, sha, decision, router, self.summary.run_id, doc.previous), decision)
+        return decision
+
+    def _record(self, row: dict[str, Any], decision: Decision | None) -> None:
+        self.store.record_route(self.summary.run_id, row)
+        _account(self.summary, row, decision)
+
+    def again(self, listed: set[str]) -> list[str]:
+        """The schemas whose documents were listed (their run is over, or was passed over) that got a document
+        since: each runs again."""
+        due = sorted(self.late & listed)
+        self.late -= set(due)
+        return due
+
+    async def settle_rest(self, stopped: bool) -> None:
+        """The open documents no gate saw: asked now (on their beginning), unless the run was stopped (a `deferred`
+        route row: the next run asks them). One sent elsewhere than its first-ranked schema moves (`again`)."""
+        for doc_id, doc in list(self.opened.items()):
+            del self.opened[doc_id]
+            src = next(f for f in self.groups[doc.tentative] if f.doc_id == doc_id)
+            if stopped:
+                self._record(_route_row(src, doc.sha256, None, self.router, self.summary.run_id, doc.previous,
+                                        status="stopped", error="not asked: the run was stopped before its turn; "
+                                                                "the next run asks it"), None)
+                continue
+            try:
+                text = (await self.router.reader.read(src, DocumentReader.small_text(src))).text
+            except (DocumentError, OSError) as exc:
+                self._record(_route_row(src, doc.sha256, None, self.router, self.summary.run_id, doc.previous,
+                                        status="failed", error=f"cannot read it to route it: {exc}"), None)
+                decision = None
+            else:
+                decision = await self._decide(src, doc.sha256, doc, text, None)
+            if decision is None or decision.schema != doc.tentative:
+                self.groups[doc.tentative][:] = [f for f in self.groups[doc.tentative] if f.doc_id != doc_id]
+                self.late.add(doc.tentative)  # its results drop the row it got there
+                if decision is not None and decision.schema is not None:
+                    self.groups[decision.schema].append(src)
+                    self.late.add(decision.schema)
 
 
 class RoutingBudget:
@@ -521,12 +674,14 @@ class RoutingBudget:
 
 
 async def decide_all(router: Router, files: Sequence[SourceFile], ask: Ask | None, run_id: str,
-                     budget: RoutingBudget | None = None, ready: Ready | None = None) -> list[Routed]:
+                     budget: RoutingBudget | None = None, ready: Ready | None = None,
+                     later: dict[str, Open] | None = None) -> list[Routed]:
     """Every document's route: (src, sha256, decision or None, its route row). `ask` None: a dry run, which asks
     nothing (a document the free signals do not decide gets no decision and a row saying so). An e-mail split
     into parts (`split_emails`) comes back whole when its parts are of one kind. `budget`: `--max-cost`, a
     question that does not fit with its document's extraction is not asked (a `deferred` row). `ready`: opens the
-    backend before the first question (its time is not the question's: `Router.ask`)."""
+    backend before the first question (its time is not the question's: `Router.ask`). `later`: a document (not an
+    e-mail's part) the free signals leave open is not asked now but put there, its row `open` (`InRun` asks it)."""
     out: list[Routed] = []
     limit = asyncio.Semaphore(router.config.resolved_concurrency)
 
@@ -555,6 +710,10 @@ async def decide_all(router: Router, files: Sequence[SourceFile], ask: Ask | Non
             decision, seen, hits = router.without_model(text, sha, src.doc_id)
             if decision is not None and decision.schema is not None and budget is not None:
                 budget.hold(len(text))
+            if decision is None and later is not None and src.part is None:
+                later[src.doc_id] = Open(sha, seen, hits, previous, ranked(router.schemas, hits)[0].name)
+                return src, sha, None, _route_row(src, sha, None, router, run_id, previous, status=OPEN,
+                                                  error="asked in its likeliest schema's run, before its extraction")
             if decision is None:
                 reservation = None
                 if budget is not None:  # the dry run walks this too: it defers what the run would
@@ -649,6 +808,9 @@ def _account(summary: RoutedSummary, row: dict[str, Any], decision: Decision | N
     if row["status"] == "deferred":
         summary.deferred += 1
         return
+    if row["status"] == "stopped":
+        summary.stopped += 1
+        return
     if row["status"] == "failed":
         summary.failed += 1
         if len(summary.failures) < MAX_LISTED:
@@ -742,13 +904,18 @@ async def run_routed_async(config: RunConfig, observer: Observer | None = None,
                 router.spent["neighbours"] += pooled
                 summary.candidates_version = router.version
                 budget = RoutingBudget(config.max_cost_usd, pricer) if config.max_cost_usd is not None else None
-                decided = await decide_all(router, files, shared.ask, summary.run_id, budget, ready=shared.get)
+                opened: dict[str, Open] = {}  # the open documents, when their question is asked in a run
+                decided = await decide_all(router, files, shared.ask, summary.run_id, budget, ready=shared.get,
+                                           later=opened if asks_in_run(config) else None)
                 # The server's start, when the first question paid it, is not routing's: a fixed-schema run pays it.
                 summary.routing_s = round(time.perf_counter() - started - shared.startup_s, 3)
                 summary.routing_parts = {k: round(v, 3) for k, v in router.spent.items()}
                 summary.warnings.extend(router.warnings)
                 groups: dict[str, list[SourceFile]] = {s.name: [] for s in candidates}
                 for src, _, decision, row in decided:
+                    if row["status"] == OPEN:  # asked in the run of the schema ranked first (`InRun`)
+                        groups[opened[src.doc_id].tentative].append(src)
+                        continue
                     store.record_route(summary.run_id, row)
                     _account(summary, row, decision)
                     if decision is not None and decision.schema is not None:
@@ -759,19 +926,32 @@ async def run_routed_async(config: RunConfig, observer: Observer | None = None,
                         "routing question and extraction did not fit); the next run routes them")
                 tracker = _Tracker(observer)
                 spent = summary.routing_cost_usd or 0.0
-                for schema in candidates:
+                in_run = InRun(router, store, summary, groups, shared.ask, opened) if opened else None
+                todo = list(candidates)
+                listed: set[str] = set()  # schemas whose turn came (run, or passed over with nothing to do)
+                while todo:
+                    schema = todo.pop(0)
+                    listed.add(schema.name)
                     sub = config.for_schema(schema.name)
                     group = groups[schema.name]
                     # A schema's run also when nothing is routed to it now: its results then drop documents
                     # that moved to another kind (they hold only the documents routed to it).
-                    if stop.is_set() or not (group or sub.layout.journal.exists()):
-                        continue
-                    if config.max_cost_usd is not None:  # one limit for the whole routed run
-                        sub = _with_limit(sub, config.max_cost_usd - spent)
-                    tracker.schema = schema.name
-                    result = await run_async(sub, tracker, stop, files=group, backend=shared.get)
-                    summary.runs.append(result)
-                    spent += result.cost_usd or 0.0
+                    if not stop.is_set() and (group or sub.layout.journal.exists()):
+                        if config.max_cost_usd is not None:  # one limit for the whole routed run
+                            sub = _with_limit(sub, config.max_cost_usd - spent)
+                        tracker.schema = schema.name
+                        result = await run_async(sub, tracker, stop, files=group, backend=shared.get,
+                                                 gate=in_run.gate(schema.name) if in_run is not None else None)
+                        summary.runs.append(result)
+                        spent += result.cost_usd or 0.0
+                    if in_run is not None:
+                        if not todo:
+                            await in_run.settle_rest(stop.is_set())
+                        due = in_run.again(listed)
+                        todo.extend(s for s in candidates if s.name in due and s not in todo)
+                if in_run is not None:
+                    summary.asked_in_run = in_run.asked
+                    summary.routing_parts = {k: round(v, 3) for k, v in router.spent.items()}
                 if config.archive_dir is not None:
                     _archive_emails(config, decided, tracker.status, summary)
         finally:

@@ -37,7 +37,11 @@ from extractor.store import EventLog, Journal
 if TYPE_CHECKING:
     from extractor.extraction.rayengine import RayEngine
 
-__all__ = ["Interrupted", "Observer", "RunSummary", "run", "run_async", "runs_frame"]
+__all__ = ["Gate", "Interrupted", "Observer", "RunSummary", "run", "run_async", "runs_frame"]
+
+# Asked of each ready document just before it is sent (`--schema auto`: its routing question, asked with the
+# extraction's own prompt start): False, it is not this run's (no row here; the caller sends it elsewhere).
+Gate = Callable[[Ready], Awaitable[bool]]
 
 log = logging.getLogger("extractor.extraction.runner")
 
@@ -94,11 +98,13 @@ def _freeze_import_heap() -> None:
 class _Run:
     """The workers of one run: the intake decides, the backend answers, the recorder keeps the books."""
 
-    def __init__(self, config: RunConfig, schema: Schema, intake: Intake, recorder: Recorder) -> None:
+    def __init__(self, config: RunConfig, schema: Schema, intake: Intake, recorder: Recorder,
+                 gate: Gate | None = None) -> None:
         self.config = config
         self.schema = schema
         self.intake = intake
         self.recorder = recorder
+        self.gate = gate
         self.stop_reason: str | None = None
         self.unwritable: OutputError | None = None  # the output folder refused a write: the run stops
         self.in_flight_keys: dict[str, asyncio.Future[None]] = {}  # cache keys being extracted now
@@ -177,9 +183,12 @@ class _Run:
 
     async def ask(self, ready: Ready, backend: _LazyBackend
                   ) -> tuple[Ready, dict[str, Any], CallMeter, float, tuple[float, float], Outcome] | None:
-        """Admit `ready` under the cost limit and extract it; returns what `settle` commits. None: deferred (the
-        cost limit) or sent through the Ray engine, which commits itself."""
+        """Admit `ready` under the cost limit and extract it; returns what `settle` commits. None: not this run's
+        (the gate), deferred (the cost limit) or sent through the Ray engine, which commits itself."""
         rec = self.recorder
+        if self.gate is not None and not await self.gate(ready):
+            rec.routed_away(ready.identity.src)
+            return None
         # Reserved only now, as it is sent: documents waiting for a place reserve nothing before the first
         # costs are known, so they cannot carry the run past its limit on a first estimate.
         if (reservation := self.intake.admit(ready)) is None:
@@ -254,13 +263,14 @@ def ahead_of_slots(config: RunConfig) -> int:
 
 async def run_async(config: RunConfig, observer: Observer | None = None,
                     stop: asyncio.Event | None = None, files: list[SourceFile] | None = None,
-                    backend: Callable[[], Awaitable[Backend]] | None = None) -> RunSummary:
+                    backend: Callable[[], Awaitable[Backend]] | None = None, gate: Gate | None = None
+                    ) -> RunSummary:
     """Extract every document under `config.input_dir`; returns the summary (see `exit_code`).
 
     Setting `stop` ends the run gracefully: no new document starts, in-flight ones finish. `files`: only these
     documents of the folder (an experiment's labeled sample, the documents routed to this schema); the results
     then hold only them too. `backend`: opens the caller's backend (which the caller closes) instead of this
-    run's own.
+    run's own. `gate`: asked of each document just before it is sent (`Gate`).
     """
     if config.routed:
         raise ConfigError("--schema auto routes documents first: call extraction.routing.run_routed")
@@ -300,7 +310,7 @@ async def run_async(config: RunConfig, observer: Observer | None = None,
         intake = Intake.open(config, journal, schema, reader=reader, budget=budget, embed=lazy.embed,
                              files=files, remember=True)
         recorder = Recorder(config, schema, journal, events, summary, observer, files, pricer, budget)
-        state = _Run(config, schema, intake, recorder)
+        state = _Run(config, schema, intake, recorder, gate)
         if not files and discovered:
             summary.warnings.append(f"no documents found in {config.input_dir}: nothing to extract; the results keep "
                                     "the documents extracted before that were archived")
@@ -315,7 +325,7 @@ async def run_async(config: RunConfig, observer: Observer | None = None,
                     from extractor.extraction.rayengine import RayEngine
 
                     state.engine = stack.enter_context(RayEngine.start(config, schema, intake))
-                to_extract = files
+                to_extract = list(files)  # a copy: a document the gate sends elsewhere leaves `files` meanwhile
                 if config.batch:  # submitted and collected through the Batch API, not one by one
                     from extractor.extraction.batch import run_batch
 

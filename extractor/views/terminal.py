@@ -280,12 +280,15 @@ def print_routed_summary(summary: RoutedSummary, console: Console) -> None:
         ("candidates", ", ".join(summary.candidates) + f" (version {summary.candidates_version})"),
         ("documents", f"{summary.documents}: routed {routed}; {summary.skipped} of no known kind or unreadable, "
                       f"{summary.failed} failed" + (f", {summary.deferred} deferred (--max-cost)"
-                                                     if summary.deferred else "")),
+                                                     if summary.deferred else "")
+                      + (f", {summary.stopped} not asked (stopped)" if summary.stopped else "")),
         ("decided by", (methods or "-")
          + (f" ({summary.cached} reused from an earlier run)" if summary.cached else "")),
         ("routing", f"{summary.routing_prompt_tokens:,} prompt + {summary.routing_completion_tokens:,} completion "
                     f"tokens, {usd(summary.routing_cost_usd, unknown='price unknown')}, {summary.routing_s:.2f} s"
-                    + share),
+                    + share + (f"; {summary.asked_in_run} asked just before their extraction: their tokens and "
+                               "seconds include reading the document, which the extraction then reuses"
+                               if summary.asked_in_run else "")),
         ("cost", usd(summary.cost_usd, unknown="unknown (no price for this model)") + " (routing and every schema)"),
         ("wall time", f"{summary.wall_s:.2f} s"),
         ("routes", summary.routes_path),
