@@ -674,6 +674,14 @@ def test_the_open_documents_are_asked_in_their_likeliest_schemas_run_with_its_pr
     following = log[asked + 1]["messages"]
     assert following[0]["content"] == system and following[1]["content"].startswith(start + "\n\n")
     assert "which kind" not in following[1]["content"]
+    from rich.console import Console
+
+    from extractor.views.terminal import print_routed_summary
+
+    console = Console(record=True, width=400)
+    print_routed_summary(summary, console)
+    shown = console.export_text()
+    assert "at most" in shown and "3 question(s) asked just before their document's extraction" in shown
 
 
 def test_an_open_document_no_gate_saw_is_asked_after_the_runs_and_moves_when_its_kind_changed(

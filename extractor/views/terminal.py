@@ -273,9 +273,12 @@ def print_routed_summary(summary: RoutedSummary, console: Console) -> None:
     table = Table(title=f"routed run {summary.run_id}", show_header=False, title_justify="left")
     routed = ", ".join(f"{name} {n}" for name, n in summary.routed.items()) or "none"
     methods = ", ".join(f"{name} {n}" for name, n in sorted(summary.methods.items()))
-    share = (f", {pct(summary.routing_share, 1)} of the run, {pct(summary.routing_share_after_start, 1)} without the "
-             f"model server's start ({summary.startup_s:.2f} s, paid by any run)" if summary.startup_s else
-             f", {pct(summary.routing_share, 1)} of the run") if summary.wall_s else ""
+    # A question asked just before its document's extraction counts the document's reading, which the extraction
+    # then skips: the share is a bound, not what routing added.
+    bound = "at most " if summary.asked_in_run else ""
+    share = (f", {bound}{pct(summary.routing_share, 1)} of the run, {pct(summary.routing_share_after_start, 1)} "
+             f"without the model server's start ({summary.startup_s:.2f} s, paid by any run)" if summary.startup_s else
+             f", {bound}{pct(summary.routing_share, 1)} of the run") if summary.wall_s else ""
     rows = [
         ("candidates", ", ".join(summary.candidates) + f" (version {summary.candidates_version})"),
         ("documents", f"{summary.documents}: routed {routed}; {summary.skipped} of no known kind or unreadable, "
@@ -286,9 +289,9 @@ def print_routed_summary(summary: RoutedSummary, console: Console) -> None:
          + (f" ({summary.cached} reused from an earlier run)" if summary.cached else "")),
         ("routing", f"{summary.routing_prompt_tokens:,} prompt + {summary.routing_completion_tokens:,} completion "
                     f"tokens, {usd(summary.routing_cost_usd, unknown='price unknown')}, {summary.routing_s:.2f} s"
-                    + share + (f"; {summary.asked_in_run} asked just before their extraction: their tokens and "
-                               "seconds include reading the document, which the extraction then reuses"
-                               if summary.asked_in_run else "")),
+                    + share + (f"; {summary.asked_in_run} question(s) asked just before their document's "
+                               "extraction: their tokens and seconds include reading the document, which the "
+                               "extraction then reuses" if summary.asked_in_run else "")),
         ("cost", usd(summary.cost_usd, unknown="unknown (no price for this model)") + " (routing and every schema)"),
         ("wall time", f"{summary.wall_s:.2f} s"),
         ("routes", summary.routes_path),
