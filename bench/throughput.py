@@ -14,6 +14,7 @@ at 32 requests in flight every millisecond of it delays the responses queued beh
     python bench/throughput.py [--docs-0ms 600] [--docs-200ms 960]
     python bench/throughput.py --against-plain ROUNDS [--docs-0ms 3000]    # extractor / a plain instructor loop, 0 ms
     python bench/throughput.py --stack-200ms ROUNDS [--docs-200ms 3000]    # each layer's ceiling at 200 ms
+    python bench/throughput.py --timeline [--docs-200ms 3000]              # a 200 ms run's start and end
 
 `--stack-200ms` runs each layer in a fresh process of its own, imports paid before its clock starts, and prints the
 whole run's rate and the steady one (between the 10th and 90th percentile of the finishing times: the rate a run
@@ -107,6 +108,49 @@ def measure(latency: float, docs: int, marks: list[float] | None = None) -> tupl
     finally:
         proc.terminate()
         proc.wait()
+
+
+def timeline(docs: int) -> str:
+    """Where one 200 ms run's time goes beyond the steady rate: from the call to the first document, to the first
+    committed row, the steady rate, the results written at the end (`Recorder.materialize`'s last call) and the
+    rest after the last row."""
+    from extractor.extraction import recorder
+
+    written: list[float] = []
+    materialize = recorder.Recorder.materialize
+
+    def timed(self: recorder.Recorder) -> None:
+        began = time.perf_counter()
+        materialize(self)
+        written.append(time.perf_counter() - began)
+
+    class Clock(Marks):
+        def started(self, total: int, backend: str, model: str) -> None:
+            self.began = time.perf_counter()
+
+    proc, url = start_server(0.2)
+    recorder.Recorder.materialize = timed  # type: ignore[method-assign]
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp) / "in"
+            write_letters(folder, docs)
+            config = build_config(dict(
+                input_dir=folder, schema="cover_letter", schemas_dir=ROOT / "schemas",
+                output_dir=Path(tmp) / "out", base_url=url, model="gpt-4o-mini", concurrency=CONCURRENCY), env={})
+            marks: list[float] = []
+            clock = Clock(marks)
+            called = time.perf_counter()
+            runner.run(config, clock)
+            ended = time.perf_counter()
+    finally:
+        recorder.Recorder.materialize = materialize  # type: ignore[method-assign]
+        proc.terminate()
+        proc.wait()
+    ideal = CONCURRENCY / 0.2
+    return (f"whole {docs / (ended - called) / ideal:.3f} of {CONCURRENCY}/0.2 s, steady {steady(marks) / ideal:.3f}; "
+            f"call to first document {clock.began - called:.3f} s, to the first committed row "
+            f"{marks[0] - clock.began:.3f} s (0.2 of it the first answer's latency), last row to the end "
+            f"{ended - marks[-1]:.3f} s (results written {written[-1]:.3f} s)")
 
 
 def write_letters(folder: Path, docs: int) -> None:
@@ -269,12 +313,20 @@ def main() -> None:
                         help="only compare, at 200 ms over --docs-200ms letters, ROUNDS times: a bare aiohttp client, "
                              "openai's client alone, a plain instructor loop and extractor (each layer's ceiling)")
     parser.add_argument("--layer", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--timeline", action="store_true",
+                        help="only where one 200 ms run over --docs-200ms letters spends its time beyond the steady "
+                             "rate (start, first row, the results written at the end), cold and warm")
     args = parser.parse_args()
     layers: dict[str, Callable[[list[float]], tuple[float, float]]] = {
         "bare aiohttp client": lambda m: measure_raw(0.2, args.docs_200ms, marks=m),
         "openai client alone (aiohttp)": lambda m: measure_openai(0.2, args.docs_200ms, marks=m),
         "plain instructor loop (aiohttp)": lambda m: measure_plain(0.2, args.docs_200ms, aiohttp=True, marks=m),
         "extractor": lambda m: measure(0.2, args.docs_200ms, marks=m)}
+    if args.timeline:
+        # First in this process: openai is not imported yet, as in a command-line run; then once more, warm.
+        print(f"cold (openai imported during the run): {timeline(args.docs_200ms)}", flush=True)
+        print(f"warm (imports already paid):           {timeline(args.docs_200ms)}", flush=True)
+        return
     if args.layer:  # one layer in this fresh process (what --stack-200ms runs): a JSON line
         measure(0.0, 100)  # imports and first-call costs paid before anything is timed
         marks: list[float] = []

@@ -67,7 +67,7 @@ class RunSummary:
     failures: list[list[str]] = field(default_factory=list)  # first failed documents: [doc_id, type, message]
     skips: list[list[str]] = field(default_factory=list)  # first skipped files: [doc_id, why]
     deferred: int = 0  # documents not sent because of the cost limit: left for the next run
-    routed_away: int = 0  # --schema auto: its routing question, asked in this run, sent them to another kind
+    routed_away: int = 0  # --schema auto: asked in this run, their kind was another (or the question failed)
     submitted: int = 0  # --batch: documents submitted to the Batch API by this run (their rows come later)
     pending: int = 0  # documents waiting in a batch an earlier run submitted
     batches: list[str] = field(default_factory=list)  # --batch: ids of the batches this run submitted

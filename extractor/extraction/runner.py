@@ -270,7 +270,8 @@ async def run_async(config: RunConfig, observer: Observer | None = None,
     Setting `stop` ends the run gracefully: no new document starts, in-flight ones finish. `files`: only these
     documents of the folder (an experiment's labeled sample, the documents routed to this schema); the results
     then hold only them too. `backend`: opens the caller's backend (which the caller closes) instead of this
-    run's own. `gate`: asked of each document just before it is sent (`Gate`).
+    run's own. `gate`: asked of each document just before it is sent (`Gate`); one it refuses is taken out of
+    `files` (the caller's list), so the results leave it out.
     """
     if config.routed:
         raise ConfigError("--schema auto routes documents first: call extraction.routing.run_routed")
