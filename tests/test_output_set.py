@@ -127,3 +127,66 @@ def test_export_and_eval_read_the_results_and_the_evidence_of_one_checkpoint(tmp
         export(ExportConfig(settings=config, fmt="xlsx"))
     with pytest.raises(OutputError, match=r"evidence\.parquet"):
         evaluate(EvalConfig(settings=config))
+
+
+def test_checkpoints_read_only_what_was_committed_since_and_equal_a_whole_read_of_the_journal(
+        tmp_path: Path, fake_server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`Recorder.read_ahead` keeps the rows it parsed across checkpoints and reads again only the documents committed
+    since: every checkpoint must still be what a whole read of the journal gives (the newest row of each document in
+    the folder or archived), over a prior run's rows, a changed file, a failed document and archived inputs."""
+    from polars.testing import assert_frame_equal
+
+    from extractor.extraction import recorder
+    from extractor.schemas import load_schema
+    from extractor.store import Journal, frame_from_json_rows
+    from extractor.table import row_schema
+
+    write_docs(tmp_path / "in", {f"l{i:02}.txt": f"Dear team,\nI apply as Data Engineer.\nRegards,\nPat Doe {i}\n"
+                                 for i in range(8)})
+    runner.run(make_config(tmp_path, fake_server))
+    write_docs(tmp_path / "in", {"l03.txt": "Dear team,\nI apply as Analyst.\nRegards,\nAlex Roe\n",
+                                 "l08.txt": "Dear team, [[fault:400]]\nRegards,\nSam Poe\n",
+                                 **{f"n{i}.txt": f"Dear team,\nI apply as Tester.\nRegards,\nKim Lee {i}\n"
+                                    for i in range(5)}})
+    checked: list[int] = []
+    counted: set[str] = set()  # documents whose row this run has counted (the observer hears of each)
+
+    class Counted:
+        def started(self, total: int, backend: str, model: str) -> None:
+            pass
+
+        def finished(self, row: dict, totals: object) -> None:
+            counted.add(row["doc_id"])
+
+    materialize = recorder.Recorder.materialize
+
+    def checked_materialize(self: recorder.Recorder) -> None:
+        materialize(self)
+        wanted = {f.doc_id for f in self.files} | self.journal.archived().keys()
+        whole = frame_from_json_rows(self.journal.latest_rows(wanted), row_schema(self.schema.model))
+        whole = whole.drop("archived_to")
+        written = read_set(self.config.layout)
+        results = written.results.drop("archived_to")
+        # Every counted row is there as the journal has it. A row the journal's thread committed together with the
+        # one being counted is durable but not counted yet: it joins the next checkpoint, the document's earlier row
+        # (or none) standing until then.
+        mine = pl.col("doc_id").is_in(sorted(counted))
+        assert_frame_equal(results.filter(mine), whole.filter(mine))
+        assert set(results.filter(~mine)["run_id"]) <= set(whole.filter(~mine)["run_id"]) - {self.summary.run_id}
+        assert written.evidence is not None
+        assert set(written.evidence["doc_id"]) == set(results.filter(pl.col("status") == "ok")["doc_id"])
+        checked.append(len(results))
+
+    monkeypatch.setattr(recorder.Recorder, "materialize", checked_materialize)
+    config = make_config(tmp_path, fake_server, checkpoint_s=0.0, archive_dir=tmp_path / "done")
+    summary = runner.run(config, Counted())
+    assert (summary.ok, summary.failed, summary.cached) == (13, 1, 7)
+    assert len(checked) == 15 and checked[-1] == 14  # a checkpoint at every commit (checkpoint_s = 0), one at the end
+    final = read_set(config.layout).results
+    layout = config.layout
+    model = load_schema(config.schemas_dir, "cover_letter").model
+    with Journal(layout.journal) as journal:
+        whole = frame_from_json_rows(journal.latest_rows(set(final["doc_id"])), row_schema(model))
+    assert_frame_equal(final.drop("archived_to"), whole.drop("archived_to"))
+    assert final.filter(pl.col("status") == "failed")["doc_id"].to_list() == ["l08.txt"]
+    assert final.filter(pl.col("archived_to").is_not_null()).height == 13

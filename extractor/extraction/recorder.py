@@ -5,6 +5,7 @@ carried result, a document that could not be read).
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as dt
 import logging
 import shutil
@@ -32,8 +33,9 @@ from extractor.values.evidence import (
     EVIDENCE_KEY,
     OcrBox,
     Signals,
-    evidence_frame,
     ground_with_flags,
+    read_with_evidence,
+    split_evidence,
     verdict,
 )
 from extractor.values.metrics import Consensus, compared_kinds, leaves, similarity
@@ -152,6 +154,12 @@ class Recorder:
         self.pricer = pricer
         self.budget = budget
         self.last_checkpoint = time.monotonic()
+        # The newest journal row of each document read so far (`read_with_evidence`), kept across checkpoints: the
+        # next one reads only the documents committed since (`_dirty`), not the whole journal again.
+        self._latest: pl.DataFrame | None = None
+        self._asked: set[str] = set()  # the documents whose newest row `_latest` holds, or that had none then
+        self._dirty: set[str] = set()  # documents committed since `_latest` was read
+        self._background: tuple[set[str], concurrent.futures.Future[pl.DataFrame]] | None = None
 
     def base_row(self, src: SourceFile, sha256: str | None = None, examples: Sequence[str] = ()) -> dict[str, Any]:
         """A document's row before its answer; `examples`: the doc_ids of the retrieved examples it is sent with
@@ -351,6 +359,7 @@ class Recorder:
 
     def _committed(self, row: dict[str, Any], cache_key: str | None, cached: bool) -> None:
         """Count, log and (maybe) archive a row that is durable now."""
+        self._dirty.add(row["doc_id"])
         if not cached and row["status"] == "ok" and cache_key is not None:
             self.record_drift(row, cache_key)
         s = self.summary
@@ -407,9 +416,10 @@ class Recorder:
         # Every document in the folder, and every one an archiving run moved away: a nightly feed that
         # archives its drop keeps the history in its results (and spreadsheet) instead of emptying them.
         archived = self.journal.archived()
-        in_folder = {f.doc_id for f in self.files}
-        rows = list(self.journal.latest_rows(in_folder | archived.keys()))
-        frame = frame_from_json_rows(rows, row_schema(self.schema.model))
+        schema = row_schema(self.schema.model)
+        wanted = {f.doc_id for f in self.files} | archived.keys()
+        frame, evidence = split_evidence(self.read_ahead(wanted).filter(pl.col("doc_id").is_in(wanted))
+                                         .sort("doc_id"), schema)
         source = self.config.input_dir
         moved = {doc_id: target for doc_id, target in archived.items()  # unless a new file came back under its name
                  if source is None or not (source / doc_id).exists()}
@@ -419,12 +429,75 @@ class Recorder:
         # same rows, of one generation (`store.outputs`: readers never see them mixed; a child table of a field the
         # schema no longer has is deleted).
         children = {name: child_frame(frame, name, item) for name, item in child_fields(self.schema.model).items()}
-        write_set(layout, frame, evidence_frame(rows), children)
+        write_set(layout, frame, evidence, children)
         self.summary.results_path = str(layout.results)
         metrics = self.journal.latest_metrics(f.doc_id for f in self.files)
         if metrics:
             write_parquet_atomic(pl.DataFrame(metrics, infer_schema_length=None), layout.metrics)
         self.last_checkpoint = time.monotonic()
+
+    def read_ahead(self, wanted: set[str] | None = None) -> pl.DataFrame:
+        """The newest journal row of every `wanted` document (default: the folder's and the archived ones), read
+        with its evidence (`read_with_evidence`), in no order. Rows read by an earlier call (or by
+        `read_ahead_in_background`) are not read again unless their document was committed since."""
+        self._settle_background()
+        unread = self._take_unread(wanted)
+        try:
+            fresh = frame_from_json_rows(self.journal.latest_rows(unread),
+                                         read_with_evidence(row_schema(self.schema.model)))
+        except BaseException:
+            self._give_back(unread)
+            raise
+        return self._merge(unread, fresh)
+
+    def read_ahead_in_background(self) -> None:
+        """`read_ahead` in a thread with a connection of its own, while the event loop serves the answers still
+        on their way: the runner starts it once every document has been sent, so that the results written at the
+        end parse only the rows of the last answers. A failure here only loses the head start."""
+        if self._background is not None:
+            return
+        unread = self._take_unread(None)
+        path, schema = self.journal.path, read_with_evidence(row_schema(self.schema.model))
+
+        def read() -> pl.DataFrame:
+            with Journal.open_readonly(path) as journal:
+                return frame_from_json_rows(journal.latest_rows(unread), schema)
+
+        pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="extractor-read-ahead")
+        self._background = (unread, pool.submit(read))
+        pool.shutdown(wait=False)
+
+    def _take_unread(self, wanted: set[str] | None) -> set[str]:
+        if wanted is None:
+            wanted = {f.doc_id for f in self.files} | self.journal.archived().keys()
+        # Only this run writes the journal while it holds the run lock, and every row it writes passes `_committed`
+        # once it is durable: a document not committed since its row was read still has that row.
+        unread = (wanted - self._asked) | self._dirty
+        self._asked, self._dirty = self._asked | unread, set()
+        return unread
+
+    def _give_back(self, unread: set[str]) -> None:
+        self._asked -= unread
+        self._dirty |= unread
+
+    def _merge(self, unread: set[str], fresh: pl.DataFrame) -> pl.DataFrame:
+        if self._latest is not None:
+            fresh = pl.concat([self._latest.filter(~pl.col("doc_id").is_in(list(unread))), fresh])
+        self._latest = fresh
+        return fresh
+
+    def _settle_background(self) -> None:
+        if self._background is None:
+            return
+        unread, reading = self._background
+        self._background = None
+        try:
+            fresh = reading.result()
+        except Exception:
+            log.debug("reading the committed rows ahead failed; they are read again", exc_info=True)
+            self._give_back(unread)
+        else:
+            self._merge(unread, fresh)
 
     def finish(self) -> None:
         """The run's last outputs: results, run_summary.json, runs.parquet, the end of the audit log."""

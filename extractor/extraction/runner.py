@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import datetime as dt
 import logging
 import secrets
@@ -113,6 +114,7 @@ class _Run:
         # documents ahead (`ahead_of_slots`); None: every worker asks as soon as its document is ready.
         self.slots: asyncio.Semaphore | None = None
         self.stop = asyncio.Event()  # the run's graceful stop (a signal): a document still waiting is not sent
+        self.unsent = 0  # with `slots`: documents of this run not yet sent nor settled without a request
 
     async def process(self, src: SourceFile, backend: _LazyBackend) -> None:
         decision = await self.intake.triage(src)
@@ -156,6 +158,8 @@ class _Run:
         slots = self.slots
         await slots.acquire()  # prepared ahead, it waits here for one of `concurrency` places
         held = True
+        if (sending := UNSENT.get(None)) is not None:
+            sending.set()
 
         def free() -> None:
             nonlocal held
@@ -241,10 +245,39 @@ class _Run:
         while (src := await queue.get()) is not None:
             if stop.is_set() or self.unwritable is not None:
                 continue  # drain the queue: the producer must never wait on a queue nobody reads
+            token = UNSENT.set(_Sending(self))
             try:
                 await self.process(src, backend)
             except OutputError as exc:  # a full or read-only disk: no result could be kept, so send no more
                 self.unwritable = self.unwritable or exc
+            finally:
+                UNSENT.get().set()
+                UNSENT.reset(token)
+
+    def all_sent(self) -> None:
+        """Every document of the run has been sent (or settled without a request): while the last answers are on
+        their way, the rows committed so far are parsed beside the event loop, so that the results written at the
+        end parse only the last ones (bench/throughput.py --timeline)."""
+        self.recorder.read_ahead_in_background()
+
+
+class _Sending:
+    """One document's place in `_Run.unsent`, given back once, when it is sent or settled without a request."""
+
+    __slots__ = ("done", "run")
+
+    def __init__(self, run: _Run) -> None:
+        self.run, self.done = run, False
+
+    def set(self) -> None:
+        if not self.done:
+            self.done = True
+            self.run.unsent -= 1
+            if self.run.unsent == 0:  # once the last document's request is written, not while it is being built
+                asyncio.get_running_loop().call_soon(self.run.all_sent)
+
+
+UNSENT: contextvars.ContextVar[_Sending] = contextvars.ContextVar("extractor_unsent")
 
 
 def ahead_of_slots(config: RunConfig) -> int:
@@ -340,6 +373,7 @@ async def run_async(config: RunConfig, observer: Observer | None = None,
                 state.stop = stop
                 if ahead:
                     state.slots = asyncio.Semaphore(concurrency)
+                    state.unsent = len(to_extract)
                 queue: asyncio.Queue[SourceFile | None] = asyncio.Queue(maxsize=concurrency * 2)
                 workers = [asyncio.create_task(state.worker(queue, lazy, stop)) for _ in range(concurrency + ahead)]
                 try:

@@ -1103,18 +1103,41 @@ def verdict(evidence: Sequence[Evidence], threshold: float = REVIEW_THRESHOLD) -
     return (round(grounded, 4) if grounded is not None else None), needs_review
 
 
-def evidence_frame(rows: Sequence[str]) -> Any:
-    """evidence.parquet: one row per value of the newest result of each document (journal rows as JSON)."""
+_ROW_COLUMNS = ("doc_id", "schema_version", "model", "extracted_at")  # evidence.parquet's columns from the row itself
+
+
+def _polars_dtype(name: str) -> Any:
     import polars as pl
 
-    records = []
-    for text in rows:
-        if EVIDENCE_KEY not in text:  # cheap test first: failed rows and results from before evidence
-            continue
-        row = json.loads(text)
-        for item in row.get(EVIDENCE_KEY) or []:
-            records.append({"doc_id": row["doc_id"], **item, "schema_version": row.get("schema_version"),
-                            "model": row.get("model"), "extracted_at": row.get("extracted_at")})
-    schema = {name: pl.List(pl.Float64) if dtype == "List(Float64)" else getattr(pl, dtype)()
-              for name, dtype in EVIDENCE_COLUMNS.items()}
-    return pl.DataFrame(records, schema=schema) if records else pl.DataFrame(schema=schema)
+    return pl.List(pl.Float64) if name == "List(Float64)" else getattr(pl, name)()
+
+
+def read_with_evidence(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """The schema to read journal rows (JSON) in one pass for results.parquet's `schema` and evidence.parquet
+    (`split_evidence`): the columns evidence copies from its row are read as the row's text, and EVIDENCE_KEY is
+    read too, a list of one struct per value."""
+    import polars as pl
+
+    item = pl.Struct({name: _polars_dtype(dtype) for name, dtype in EVIDENCE_COLUMNS.items()
+                      if name not in _ROW_COLUMNS})
+    return {**schema, **{c: pl.String() for c in _ROW_COLUMNS if c in schema}, EVIDENCE_KEY: pl.List(item)}
+
+
+def split_evidence(read: Any, schema: Mapping[str, Any]) -> tuple[Any, Any]:
+    """(results in `schema`, evidence.parquet's frame: one row per value of each row) from journal rows read with
+    `read_with_evidence(schema)`. Rows without evidence (failed ones, results from before evidence) give none."""
+    import polars as pl
+
+    # One read of the journal rows for both: a json.loads per row and a frame built from dicts took a third of the
+    # results written at the end of a run (bench/throughput.py --timeline).
+    columns = {name: _polars_dtype(dtype) for name, dtype in EVIDENCE_COLUMNS.items()}
+    evidence = (read.select(*(pl.col(c) if c in read.columns else pl.lit(None, pl.String).alias(c)
+                              for c in _ROW_COLUMNS), pl.col(EVIDENCE_KEY))
+                .explode(EVIDENCE_KEY).filter(pl.col(EVIDENCE_KEY).is_not_null())
+                .select(*(pl.col(c) for c in _ROW_COLUMNS),
+                        *(pl.col(EVIDENCE_KEY).struct.field(c) for c in columns if c not in _ROW_COLUMNS))
+                .select(list(columns)).cast(columns))
+    restored = [(pl.col(c).str.to_datetime(time_unit=schema[c].time_unit, time_zone=schema[c].time_zone)
+                 if isinstance(schema[c], pl.Datetime) else pl.col(c).cast(schema[c]))
+                for c in _ROW_COLUMNS if c in schema and schema[c] != pl.String()]
+    return read.drop(EVIDENCE_KEY).with_columns(restored), evidence
