@@ -155,7 +155,8 @@ class Recorder:
         self.budget = budget
         self.last_checkpoint = time.monotonic()
         # The newest journal row of each document read so far (`read_with_evidence`), kept across checkpoints: the
-        # next one reads only the documents committed since (`_dirty`), not the whole journal again.
+        # next one reads only the documents committed since (`_dirty`), not the whole journal again. It holds about
+        # what results.parquet and evidence.parquet hold, uncompressed, for the run's whole length.
         self._latest: pl.DataFrame | None = None
         self._asked: set[str] = set()  # the documents whose newest row `_latest` holds, or that had none then
         self._dirty: set[str] = set()  # documents committed since `_latest` was read
