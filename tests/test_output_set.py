@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
@@ -159,11 +160,17 @@ def test_checkpoints_read_only_what_was_committed_since_and_equal_a_whole_read_o
             counted.add(row["doc_id"])
 
     materialize = recorder.Recorder.materialize
+    latest_rows = Journal.latest_rows
+    asked: list[int] = []  # how many documents each read of the journal's rows asked for
+
+    def counted_latest_rows(self: Journal, doc_ids: set[str]) -> Iterator[str]:
+        asked.append(len(set(doc_ids)))
+        return latest_rows(self, doc_ids)
 
     def checked_materialize(self: recorder.Recorder) -> None:
         materialize(self)
         wanted = {f.doc_id for f in self.files} | self.journal.archived().keys()
-        whole = frame_from_json_rows(self.journal.latest_rows(wanted), row_schema(self.schema.model))
+        whole = frame_from_json_rows(latest_rows(self.journal, wanted), row_schema(self.schema.model))
         whole = whole.drop("archived_to")
         written = read_set(self.config.layout)
         results = written.results.drop("archived_to")
@@ -178,10 +185,13 @@ def test_checkpoints_read_only_what_was_committed_since_and_equal_a_whole_read_o
         checked.append(len(results))
 
     monkeypatch.setattr(recorder.Recorder, "materialize", checked_materialize)
+    monkeypatch.setattr(Journal, "latest_rows", counted_latest_rows)
     config = make_config(tmp_path, fake_server, checkpoint_s=0.0, archive_dir=tmp_path / "done")
     summary = runner.run(config, Counted())
     assert (summary.ok, summary.failed, summary.cached) == (13, 1, 7)
     assert len(checked) == 15 and checked[-1] == 14  # a checkpoint at every commit (checkpoint_s = 0), one at the end
+    # The first read asks for every document; the later ones only for those committed since (at most the 4 in flight).
+    assert asked[0] == 14 and len(asked) >= 15 and max(asked[1:]) <= 4, asked
     final = read_set(config.layout).results
     layout = config.layout
     model = load_schema(config.schemas_dir, "cover_letter").model
