@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from extractor.config import build_config  # noqa: E402
+from extractor.config import RunConfig, build_config  # noqa: E402
 from extractor.extraction import runner  # noqa: E402
 
 CONCURRENCY = 32
@@ -95,11 +95,7 @@ def measure(latency: float, docs: int, marks: list[float] | None = None) -> tupl
     proc, url = start_server(latency)
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            folder = Path(tmp) / "in"
-            write_letters(folder, docs)
-            config = build_config(dict(
-                input_dir=folder, schema="cover_letter", schemas_dir=ROOT / "schemas",
-                output_dir=Path(tmp) / "out", base_url=url, model="gpt-4o-mini", concurrency=CONCURRENCY), env={})
+            config = letters_config(Path(tmp), docs, url)
             started, cpu = time.perf_counter(), time.thread_time()
             summary = runner.run(config, Marks(marks) if marks is not None else None)
             wall, cpu = time.perf_counter() - started, time.thread_time() - cpu
@@ -132,11 +128,7 @@ def timeline(docs: int) -> str:
     recorder.Recorder.materialize = timed  # type: ignore[method-assign]
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            folder = Path(tmp) / "in"
-            write_letters(folder, docs)
-            config = build_config(dict(
-                input_dir=folder, schema="cover_letter", schemas_dir=ROOT / "schemas",
-                output_dir=Path(tmp) / "out", base_url=url, model="gpt-4o-mini", concurrency=CONCURRENCY), env={})
+            config = letters_config(Path(tmp), docs, url)
             marks: list[float] = []
             clock = Clock(marks)
             called = time.perf_counter()
@@ -151,6 +143,15 @@ def timeline(docs: int) -> str:
             f"call to first document {clock.began - called:.3f} s, to the first committed row "
             f"{marks[0] - clock.began:.3f} s (0.2 of it the first answer's latency), last row to the end "
             f"{ended - marks[-1]:.3f} s (results written {written[-1]:.3f} s)")
+
+
+def letters_config(tmp: Path, docs: int, url: str) -> RunConfig:
+    """A run over `docs` letters written under `tmp`/in, against the fake server at `url`, at CONCURRENCY."""
+    folder = tmp / "in"
+    write_letters(folder, docs)
+    return build_config(dict(
+        input_dir=folder, schema="cover_letter", schemas_dir=ROOT / "schemas", output_dir=tmp / "out",
+        base_url=url, model="gpt-4o-mini", concurrency=CONCURRENCY), env={})
 
 
 def write_letters(folder: Path, docs: int) -> None:

@@ -154,6 +154,7 @@ class Recorder:
         self.pricer = pricer
         self.budget = budget
         self.last_checkpoint = time.monotonic()
+        self.row_schema = row_schema(schema.model)  # results.parquet's columns
         # The newest journal row of each document read so far (`read_with_evidence`), kept across checkpoints: the
         # next one reads only the documents committed since (`_dirty`), not the whole journal again. It holds about
         # what results.parquet and evidence.parquet hold, uncompressed, for the run's whole length.
@@ -417,10 +418,9 @@ class Recorder:
         # Every document in the folder, and every one an archiving run moved away: a nightly feed that
         # archives its drop keeps the history in its results (and spreadsheet) instead of emptying them.
         archived = self.journal.archived()
-        schema = row_schema(self.schema.model)
         wanted = {f.doc_id for f in self.files} | archived.keys()
         frame, evidence = split_evidence(self.read_ahead(wanted).filter(pl.col("doc_id").is_in(wanted))
-                                         .sort("doc_id"), schema)
+                                         .sort("doc_id"), self.row_schema)
         source = self.config.input_dir
         moved = {doc_id: target for doc_id, target in archived.items()  # unless a new file came back under its name
                  if source is None or not (source / doc_id).exists()}
@@ -444,8 +444,7 @@ class Recorder:
         self._settle_background()
         unread = self._take_unread(wanted)
         try:
-            fresh = frame_from_json_rows(self.journal.latest_rows(unread),
-                                         read_with_evidence(row_schema(self.schema.model)))
+            fresh = frame_from_json_rows(self.journal.latest_rows(unread), read_with_evidence(self.row_schema))
         except BaseException:
             self._give_back(unread)
             raise
@@ -458,7 +457,7 @@ class Recorder:
         if self._background is not None:
             return
         unread = self._take_unread(None)
-        path, schema = self.journal.path, read_with_evidence(row_schema(self.schema.model))
+        path, schema = self.journal.path, read_with_evidence(self.row_schema)
 
         def read() -> pl.DataFrame:
             with Journal.open_readonly(path) as journal:

@@ -1113,14 +1113,15 @@ def _polars_dtype(name: str) -> Any:
 
 
 def read_with_evidence(schema: Mapping[str, Any]) -> dict[str, Any]:
-    """The schema to read journal rows (JSON) in one pass for results.parquet's `schema` and evidence.parquet
+    """The schema to read journal rows (JSON) in one pass for results.parquet's `schema` (`table.row_schema`, which
+    holds the row's doc_id, schema_version, model and extracted_at) and evidence.parquet
     (`split_evidence`): the columns evidence copies from its row are read as the row's text, and EVIDENCE_KEY is
     read too, a list of one struct per value."""
     import polars as pl
 
     item = pl.Struct({name: _polars_dtype(dtype) for name, dtype in EVIDENCE_COLUMNS.items()
                       if name not in _ROW_COLUMNS})
-    return {**schema, **{c: pl.String() for c in _ROW_COLUMNS if c in schema}, EVIDENCE_KEY: pl.List(item)}
+    return {**schema, **dict.fromkeys(_ROW_COLUMNS, pl.String()), EVIDENCE_KEY: pl.List(item)}
 
 
 def split_evidence(read: Any, schema: Mapping[str, Any]) -> tuple[Any, Any]:
@@ -1131,13 +1132,11 @@ def split_evidence(read: Any, schema: Mapping[str, Any]) -> tuple[Any, Any]:
     # One read of the journal rows for both: a json.loads per row and a frame built from dicts were a third of
     # Recorder.materialize's time on 3,000 letters (cProfile).
     columns = {name: _polars_dtype(dtype) for name, dtype in EVIDENCE_COLUMNS.items()}
-    evidence = (read.select(*(pl.col(c) if c in read.columns else pl.lit(None, pl.String).alias(c)
-                              for c in _ROW_COLUMNS), pl.col(EVIDENCE_KEY))
-                .explode(EVIDENCE_KEY).filter(pl.col(EVIDENCE_KEY).is_not_null())
-                .select(*(pl.col(c) for c in _ROW_COLUMNS),
-                        *(pl.col(EVIDENCE_KEY).struct.field(c) for c in columns if c not in _ROW_COLUMNS))
-                .select(list(columns)).cast(columns))
+    evidence = (read.select(*_ROW_COLUMNS, EVIDENCE_KEY).explode(EVIDENCE_KEY)
+                .filter(pl.col(EVIDENCE_KEY).is_not_null())
+                .select(pl.col(c) if c in _ROW_COLUMNS else pl.col(EVIDENCE_KEY).struct.field(c) for c in columns)
+                .cast(columns))
     restored = [(pl.col(c).str.to_datetime(time_unit=schema[c].time_unit, time_zone=schema[c].time_zone)
                  if isinstance(schema[c], pl.Datetime) else pl.col(c).cast(schema[c]))
-                for c in _ROW_COLUMNS if c in schema and schema[c] != pl.String()]
+                for c in _ROW_COLUMNS if schema[c] != pl.String()]
     return read.drop(EVIDENCE_KEY).with_columns(restored), evidence
