@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import BaseModel
@@ -128,3 +129,62 @@ def test_the_chat_request_transform_is_skipped_only_where_it_changes_nothing() -
     # Other requests are not touched.
     other = dict[str, int]
     assert asyncio.run(completions.async_maybe_transform({"a": 1}, other)) == asyncio.run(original({"a": 1}, other))
+
+
+def test_instructor_keeps_no_token_totals_and_the_transport_still_meters_every_attempt(
+        tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    # If instructor moves its usage accounting, the patch must not install: then this fails loudly, and the ~6% of
+    # client CPU per document it saves (bench/throughput.py) is gone.
+    from instructor.v2.core import retry
+
+    from extractor.llm.instructor_patch import skip_usage_totals
+
+    config = make_config(tmp_path, fake_server)
+    messages = [{"role": "user", "content": 'Say [[fault:invalid]] [[answer:{"name": "Ada"}]]'}]
+
+    async def main() -> tuple[BaseModel, CallMeter]:
+        async with open_backend(config) as backend:
+            meter = CallMeter()
+            return await backend.extract(messages, Plain, meter), meter
+
+    fake_server.log.clear()
+    value, meter = asyncio.run(main())
+    assert skip_usage_totals() is True and retry._initialize_usage.skips_usage_totals  # type: ignore[attr-defined]
+    assert retry._initialize_usage(None) is None
+    assert value.model_dump() == {"name": "Ada"}
+    # One re-ask: both answers' tokens are counted, from the transport, exactly as the server billed them.
+    assert [e["attempt"] for e in fake_server.log] == [1, 2]
+    assert meter.requests == 2
+    assert meter.prompt_tokens == sum(e["prompt_tokens"] for e in fake_server.log) > 0
+    assert meter.completion_tokens == sum(e["completion_tokens"] for e in fake_server.log) > 0
+    # What instructor attaches is the last answer as the server sent it, not a running total.
+    raw = value._raw_response  # type: ignore[attr-defined]
+    assert raw.usage.prompt_tokens == fake_server.log[-1]["prompt_tokens"]
+
+
+
+def test_the_client_knows_its_platform_before_the_first_request(tmp_path: Path, fake_server: FakeOpenAI,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    # openai looks its platform up in a thread on a client's first request, once for every request that starts
+    # before the first lookup returns: a run's whole first wave left the event loop there (bench/throughput.py
+    # --timeline). The backend looks it up once as it opens; if openai changes how it does, this fails loudly.
+    from openai._utils import _sync
+
+    trips: list[str] = []
+    original = _sync.to_thread
+
+    async def counted(func: Any, /, *args: Any, **kwargs: Any) -> Any:
+        trips.append(getattr(func, "__name__", repr(func)))
+        return await original(func, *args, **kwargs)
+
+    monkeypatch.setattr(_sync, "to_thread", counted)
+    config = make_config(tmp_path, fake_server)
+    messages = [{"role": "user", "content": 'Say [[answer:{"name": "Ada"}]]'}]
+
+    async def main() -> list[BaseModel]:
+        async with open_backend(config) as backend:
+            assert backend.client._platform is not None  # type: ignore[attr-defined]
+            return await asyncio.gather(*(backend.extract(messages, Plain, CallMeter()) for _ in range(8)))
+
+    assert [v.model_dump() for v in asyncio.run(main())] == [{"name": "Ada"}] * 8
+    assert trips == []  # no request of the first wave took a thread trip

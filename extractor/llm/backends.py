@@ -114,10 +114,15 @@ class OpenAICompatibleBackend:
         import openai
 
         logging.getLogger("instructor").setLevel(logging.CRITICAL)  # it logs every failure to stderr
-        from extractor.llm.instructor_patch import remember_async_validator_checks, skip_identity_transforms
+        from extractor.llm.instructor_patch import (
+            remember_async_validator_checks,
+            skip_identity_transforms,
+            skip_usage_totals,
+        )
 
         remember_async_validator_checks()
         skip_identity_transforms()
+        skip_usage_totals()
         self._settings = settings
         self._secret = api_key
         # How a constrained answer is asked for: OpenAI's json_schema, or llama.cpp's json_object + schema.
@@ -137,6 +142,12 @@ class OpenAICompatibleBackend:
             timeout=settings.request_timeout_s, http_client=self._http)  # type: ignore[arg-type]
         self._client = instructor.from_openai(self._openai, mode=getattr(instructor.Mode, settings.mode.upper()))
         self._honours_n = True  # until a server answers n=K with fewer choices
+
+    async def warm(self) -> None:
+        """What the client would otherwise look up on its first requests, looked up once before any is sent."""
+        from extractor.llm.instructor_patch import know_the_platform
+
+        await know_the_platform(self._openai)
 
     async def extract(self, messages: list[dict[str, str]], response_model: type[BaseModel],
                       meter: CallMeter) -> BaseModel:
@@ -483,6 +494,7 @@ async def open_openai_backend(config: RunConfig) -> AsyncIterator[OpenAICompatib
         policy=retry_policy(config), max_connections=config.resolved_concurrency,
         adapt=config.adapt_concurrency)
     try:
+        await backend.warm()
         yield backend
     finally:
         await backend.aclose()

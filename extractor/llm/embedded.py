@@ -264,6 +264,7 @@ async def open_embedded_backend(config: RunConfig) -> AsyncIterator[EmbeddedBack
                                           policy=retry_policy(config), max_connections=1,
                                           schema_format="json_object")
         try:
+            await backend.warm()
             yield EmbeddedBackend(backend, server)
         finally:
             await backend.aclose()

@@ -1,4 +1,4 @@
-"""The one place extractor reaches into its client libraries' internals: two speed patches, each checked when it
+"""The one place extractor reaches into its client libraries' internals: four speed patches, each checked when it
 is installed and doing nothing when the library's layout differs.
 
 - instructor's async-validator check, pinned to the instructor releases it was written for
@@ -7,10 +7,15 @@ is installed and doing nothing when the library's layout differs.
   supported hook for this (its hooks observe requests and responses; the check runs before them).
 - the openai client's request transform of chat completions (`skip_identity_transforms`), guarded by
   tests/test_backends.py::test_the_chat_request_transform_is_skipped_only_where_it_changes_nothing.
+- the openai client's platform, looked up once before its first request (`know_the_platform`), guarded by
+  tests/test_backends.py::test_the_client_knows_its_platform_before_the_first_request.
+- instructor's running token totals over re-asks (`skip_usage_totals`), guarded by
+  tests/test_backends.py::test_instructor_keeps_no_token_totals_and_the_transport_still_meters_every_attempt.
 """
 
 from __future__ import annotations
 
+import asyncio
 import typing
 from typing import Any
 
@@ -144,4 +149,64 @@ def skip_identity_transforms() -> bool:
     async_maybe_transform.skips_identity_transforms = True  # type: ignore[attr-defined]
     async_maybe_transform.__doc__ = original.__doc__
     completions.async_maybe_transform = async_maybe_transform
+    return True
+
+
+def skip_usage_totals() -> bool:
+    """Let instructor skip its running total of tokens over a call's re-asks: extractor never reads it.
+
+    instructor 1.17 accumulates every attempt's usage into a total (`_accumulate_models`: a deep `model_copy` of
+    the usage's detail models per field, then one more snapshot of the total for the result): 63 us a call
+    (timeit on a ChatCompletion with token details), ~2% of the ~3 ms of client CPU per document at 200 ms
+    (bench/throughput.py), some 100 `deepcopy` calls a document (cProfile). extractor meters every
+    attempt's tokens in its transport (`llm.transport.CallMeter`), reads neither `_total_usage` nor the usage
+    instructor writes back into the response, and passes no `token_budget` (which would need the totals). With
+    no total to keep, instructor's retry loop leaves each response's usage as the server sent it. Returns False,
+    changing nothing, if instructor's retry module is laid out differently.
+    """
+    try:
+        from instructor.v2.core import retry
+    except ImportError:
+        return False
+    initialize = getattr(retry, "_initialize_usage", None)
+    compatible = getattr(retry, "has_compatible_usage", None)
+    update = getattr(retry, "update_total_usage", None)
+    if initialize is None or compatible is None or update is None:
+        return False
+    if getattr(initialize, "skips_usage_totals", False):
+        return True
+
+    def _initialize_usage(provider: Any) -> None:
+        return None
+
+    def has_compatible_usage(response: object, total_usage: object) -> bool:
+        # Without a total there is nothing to be compatible with; the original would try an anthropic import.
+        return total_usage is not None and compatible(response, total_usage)
+
+    def update_total_usage(response: Any, total_usage: Any) -> Any:
+        return response if total_usage is None else update(response=response, total_usage=total_usage)
+
+    _initialize_usage.skips_usage_totals = True  # type: ignore[attr-defined]
+    # retry_sync_v2 and retry_async_v2 look these up in their module's globals at each call.
+    retry._initialize_usage = _initialize_usage
+    retry.has_compatible_usage = has_compatible_usage
+    retry.update_total_usage = update_total_usage
+    return True
+
+
+async def know_the_platform(client: Any) -> bool:
+    """Let an openai client know its platform (its X-Stainless-OS header) before its first request.
+
+    openai looks it up in a thread on a client's first request, and every request that starts before that lookup
+    returns makes a thread trip of its own: at the start of a run the whole first wave (32 requests) left the event
+    loop there, and the first request waited behind the other documents being read and prepared (~25 ms,
+    bench/throughput.py --timeline). Looked up here once, in the same thread-pool way, before anything is sent.
+    Returns False, changing nothing, if the client keeps no such attribute.
+    """
+    if not hasattr(client, "_platform"):
+        return False
+    if client._platform is None:
+        from openai._base_client import get_platform
+
+        client._platform = await asyncio.to_thread(get_platform)
     return True
