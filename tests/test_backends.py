@@ -188,3 +188,55 @@ def test_the_client_knows_its_platform_before_the_first_request(tmp_path: Path, 
 
     assert [v.model_dump() for v in asyncio.run(main())] == [{"name": "Ada"}] * 8
     assert trips == []  # no request of the first wave took a thread trip
+
+
+def test_a_cookie_an_answer_sets_is_still_sent_back() -> None:
+    import httpx
+
+    from extractor.llm.instructor_patch import cookies_only_when_set
+
+    sent: list[str | None] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request.headers.get("cookie"))
+        headers = {"set-cookie": "lb=node-2; Path=/"} if len(sent) == 2 else {}
+        return httpx.Response(200, json={"ok": True}, headers=headers)
+
+    asked: list[int] = []
+
+    async def main() -> None:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(answer), base_url="http://api.test") as client:
+            assert cookies_only_when_set(client) is True
+            jar = client.cookies.jar
+            extract = jar.extract_cookies
+
+            def counted(response: object, request: object) -> None:
+                asked.append(1)
+                extract(response, request)  # type: ignore[arg-type]
+
+            jar.extract_cookies = counted  # type: ignore[method-assign]
+            for _ in range(4):
+                (await client.post("/v1/chat/completions", json={})).raise_for_status()
+
+    asyncio.run(main())
+    assert sent == [None, None, "lb=node-2", "lb=node-2"]  # set by the 2nd answer, sent with every later request
+    assert len(asked) == 1  # only the answer that set it went through the jar
+    other = type("Client", (), {"cookies": None, "_cookies": None})()
+    assert cookies_only_when_set(other) is False  # a client laid out otherwise is left alone
+
+
+def test_a_remembered_url_is_the_one_the_client_would_prepare() -> None:
+    import openai
+
+    from extractor.llm.instructor_patch import remember_prepared_urls
+
+    client = openai.AsyncOpenAI(base_url="http://127.0.0.1:9/v1", api_key="k")
+    fresh = openai.AsyncOpenAI(base_url="http://127.0.0.1:9/v1", api_key="k")
+    assert remember_prepared_urls(client) is True
+    assert remember_prepared_urls(client) is False  # installed once
+    for path in ("/chat/completions", "chat/completions", "/embeddings", "https://other.test/v1/files?x=1"):
+        first = client._prepare_url(path)
+        assert str(first) == str(fresh._prepare_url(path))
+        assert client._prepare_url(path) is first  # parsed once
+    client.base_url = "http://127.0.0.1:9/v2/"  # a new base: prepared against it
+    assert str(client._prepare_url("/chat/completions")) == "http://127.0.0.1:9/v2/chat/completions"

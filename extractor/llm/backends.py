@@ -115,7 +115,9 @@ class OpenAICompatibleBackend:
 
         logging.getLogger("instructor").setLevel(logging.CRITICAL)  # it logs every failure to stderr
         from extractor.llm.instructor_patch import (
+            cookies_only_when_set,
             remember_async_validator_checks,
+            remember_prepared_urls,
             skip_identity_transforms,
             skip_usage_totals,
         )
@@ -135,11 +137,13 @@ class OpenAICompatibleBackend:
         transport = RetryingTransport(policy, AiohttpTransport(limits=limits, trust_env=True, verify=_tls_context()),
                                       limit=AdaptiveLimit(max_connections) if adapt else None)
         self._http = httpx.AsyncClient(transport=transport, timeout=settings.request_timeout_s)
+        cookies_only_when_set(self._http)
         self._openai = openai.AsyncOpenAI(
             base_url=base_url, api_key=api_key or "no-key", max_retries=0,
             # openai 3 annotates http_client with httpx2's class; it drives an httpx client the same way
             # (every fake-server test goes through this one, with its retrying, metering transport).
             timeout=settings.request_timeout_s, http_client=self._http)  # type: ignore[arg-type]
+        remember_prepared_urls(self._openai)
         self._client = instructor.from_openai(self._openai, mode=getattr(instructor.Mode, settings.mode.upper()))
         self._honours_n = True  # until a server answers n=K with fewer choices
 
