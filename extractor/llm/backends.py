@@ -120,10 +120,8 @@ class OpenAICompatibleBackend:
             remember_prepared_urls,
             skip_identity_transforms,
             skip_usage_totals,
-            start_platform_lookup,
         )
 
-        self._platform = start_platform_lookup()  # in a thread while the clients are built (`warm`)
         remember_async_validator_checks()
         skip_identity_transforms()
         skip_usage_totals()
@@ -153,8 +151,7 @@ class OpenAICompatibleBackend:
         """What the client would otherwise look up on its first requests, looked up once before any is sent."""
         from extractor.llm.instructor_patch import know_the_platform
 
-        lookup, self._platform = self._platform, None
-        await know_the_platform(self._openai, lookup)
+        await know_the_platform(self._openai)
 
     async def extract(self, messages: list[dict[str, str]], response_model: type[BaseModel],
                       meter: CallMeter) -> BaseModel:
