@@ -162,8 +162,8 @@ def skip_usage_totals() -> bool:
 
     instructor 1.17 accumulates every attempt's usage into a total (`_accumulate_models`: a deep `model_copy` of
     the usage's detail models per field, then one more snapshot of the total for the result): 63 us a call
-    (timeit on a ChatCompletion with token details), ~2% of the ~3 ms of client CPU per document at 200 ms
-    (bench/throughput.py), some 100 `deepcopy` calls a document (cProfile). extractor meters every
+    (timeit on a ChatCompletion with token details; some 100 `deepcopy` calls a document in cProfile), against
+    ~3 ms of client CPU a document at 200 ms (bench/throughput.py). extractor meters every
     attempt's tokens in its transport (`llm.transport.CallMeter`), reads neither `_total_usage` nor the usage
     instructor writes back into the response, and passes no `token_budget` (which would need the totals). With
     no total to keep, instructor's retry loop leaves each response's usage as the server sent it. Returns False,
@@ -204,8 +204,9 @@ async def know_the_platform(client: Any) -> bool:
 
     openai looks it up in a thread on a client's first request, and every request that starts before that lookup
     returns makes a thread trip of its own: at the start of a run the whole first wave (32 requests) left the event
-    loop there, and the first request waited behind the other documents being read and prepared (~25 ms,
-    bench/throughput.py --timeline). Looked up here once, in the same thread-pool way, before anything is sent: the
+    loop there, and the first request waited behind the other documents being read and prepared (~25 ms, timed by
+    walking the tasks' await chains; bench/throughput.py --timeline's first committed row went from 0.344 s to
+    0.259 s with the patches below). Looked up here once, in the same thread-pool way, before anything is sent: the
     documents that will fill the first wave are read and prepared meanwhile, so the wave goes out ~20 ms sooner than
     when the lookup was waited for in place (whole run 0.950-0.954 against 0.945-0.951 of concurrency/latency, four
     alternating rounds, 08b2cdd against d8bbf68). Returns False, changing nothing, if the client keeps no such
@@ -224,8 +225,8 @@ def cookies_only_when_set(client: Any) -> bool:
     """Let an httpx client consult its cookie jar only for an answer that sets a cookie.
 
     httpx hands every response to `Cookies.extract_cookies`, which wraps it and its request for `http.cookiejar`
-    even when no `Set-Cookie` header is there: 15 us a response in a timeit loop, ~3% of the client CPU per
-    document inside a 200 ms run (py-spy, bench/throughput.py). An answer that does set one (a load balancer's
+    even when no `Set-Cookie` header is there: 15 us a response in a timeit loop, against ~3 ms of client CPU a
+    document at 200 ms (bench/throughput.py). An answer that does set one (a load balancer's
     sticky session) is stored and sent back as before. Returns False, changing nothing, if the client keeps its
     cookies elsewhere.
     """
