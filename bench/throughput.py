@@ -15,6 +15,7 @@ at 32 requests in flight every millisecond of it delays the responses queued beh
     python bench/throughput.py --against-plain ROUNDS [--docs-0ms 3000]    # extractor / a plain instructor loop, 0 ms
     python bench/throughput.py --stack-200ms ROUNDS [--docs-200ms 3000]    # each layer's ceiling at 200 ms
     python bench/throughput.py --timeline [--docs-200ms 3000]              # a 200 ms run's start and end
+    python bench/throughput.py --first-wave [--docs-200ms 3000]            # how a 200 ms run gets going
 
 `--stack-200ms` runs each layer in a fresh process of its own, imports paid before its clock starts, and prints the
 whole run's rate and the steady one (between the 10th and 90th percentile of the finishing times: the rate a run
@@ -143,6 +144,54 @@ def timeline(docs: int) -> str:
             f"call to first document {clock.began - called:.3f} s, to the first committed row "
             f"{marks[0] - clock.began:.3f} s (0.2 of it the first answer's latency), last row to the end "
             f"{ended - marks[-1]:.3f} s (results written {written[-1]:.3f} s)")
+
+
+def first_wave(docs: int) -> str:
+    """How a warm 200 ms run over `docs` letters gets going: the documents done in each of its first six half
+    seconds, and, at the transport, the median round trip of a request and the median gap from an answer to the next
+    request sent (the k-th answer to the (k + CONCURRENCY)-th request), in the first half second and from the third
+    second on."""
+    import statistics
+
+    from extractor.llm import transport
+
+    sends: list[float] = []
+    answers: list[float] = []
+    send_once = transport.RetryingTransport._send_once
+
+    async def timed(self: transport.RetryingTransport, request: object) -> object:
+        sends.append(time.perf_counter())
+        try:
+            return await send_once(self, request)  # type: ignore[arg-type]
+        finally:
+            answers.append(time.perf_counter())
+
+    measure(0.0, 100)  # imports and first-call costs paid before anything is timed
+    marks: list[float] = []
+    proc, url = start_server(0.2)
+    transport.RetryingTransport._send_once = timed  # type: ignore[assignment,method-assign]
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            config = letters_config(Path(tmp), docs, url)
+            called = time.perf_counter()
+            runner.run(config, Marks(marks))
+            ended = time.perf_counter()
+    finally:
+        transport.RetryingTransport._send_once = send_once  # type: ignore[method-assign]
+        proc.terminate()
+        proc.wait()
+    sent, answered = sorted(sends), sorted(answers)
+    done = [sum(1 for m in marks if i <= (m - called) * 2 < i + 1) for i in range(6)]
+    trips = [(s - called, a - s) for s, a in zip(sent, answered, strict=True)]
+    gaps = [(a - called, s - a) for a, s in zip(answered, sent[CONCURRENCY:], strict=False)]
+
+    def ms(pairs: list[tuple[float, float]], early: bool) -> str:
+        got = [d for t, d in pairs if (t < 0.5 if early else t >= 3.0)]
+        return f"{statistics.median(got) * 1000:.1f} ms" if got else "-"
+
+    return (f"whole {docs / (ended - called) / (CONCURRENCY / 0.2):.3f}; documents done per half second "
+            f"{', '.join(map(str, done))}; round trip {ms(trips, True)} in the first half second, {ms(trips, False)} "
+            f"from the third second; answer to the next request {ms(gaps, True)}, then {ms(gaps, False)}")
 
 
 def letters_config(tmp: Path, docs: int, url: str) -> RunConfig:
@@ -314,6 +363,9 @@ def main() -> None:
                         help="only compare, at 200 ms over --docs-200ms letters, ROUNDS times: a bare aiohttp client, "
                              "openai's client alone, a plain instructor loop and extractor (each layer's ceiling)")
     parser.add_argument("--layer", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--first-wave", action="store_true",
+                        help="only how a warm 200 ms run over --docs-200ms letters gets going: documents done per half "
+                             "second, round trips and the gaps from an answer to the next request, early and later")
     parser.add_argument("--timeline", action="store_true",
                         help="only where one 200 ms run over --docs-200ms letters spends its time beyond the steady "
                              "rate (start, first row, the results written at the end), cold and warm")
@@ -323,6 +375,9 @@ def main() -> None:
         "openai client alone (aiohttp)": lambda m: measure_openai(0.2, args.docs_200ms, marks=m),
         "plain instructor loop (aiohttp)": lambda m: measure_plain(0.2, args.docs_200ms, aiohttp=True, marks=m),
         "extractor": lambda m: measure(0.2, args.docs_200ms, marks=m)}
+    if args.first_wave:
+        print(first_wave(args.docs_200ms), flush=True)
+        return
     if args.timeline:
         # First in this process: openai is not imported yet, as in a command-line run; then once more, warm.
         print(f"cold (openai imported during the run): {timeline(args.docs_200ms)}", flush=True)
