@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from extractor.errors import ExtractionError
 from extractor.llm.backends import open_backend
 from extractor.llm.instructor_patch import remember_async_validator_checks
-from extractor.llm.transport import CallMeter
+from extractor.llm.transport import CURRENT_METER, CallMeter
 from extractor.testing.fakeserver import FakeOpenAI
 
 from .conftest import make_config
@@ -149,8 +149,17 @@ def test_instructor_keeps_no_token_totals_and_the_transport_still_meters_every_a
 
     fake_server.log.clear()
     value, meter = asyncio.run(main())
-    assert skip_usage_totals() is True and retry._initialize_usage.skips_usage_totals  # type: ignore[attr-defined]
-    assert retry._initialize_usage(None) is None
+    assert skip_usage_totals(lambda: False) is True  # installed once, by the backend
+    assert retry._initialize_usage.skips_usage_totals  # type: ignore[attr-defined]
+    # Outside extractor's calls (no meter set) instructor keeps its totals, for anyone else using it in the process.
+    from instructor import Provider
+
+    assert retry._initialize_usage(Provider.OPENAI) is not None
+    token = CURRENT_METER.set(CallMeter())
+    try:
+        assert retry._initialize_usage(Provider.OPENAI) is None
+    finally:
+        CURRENT_METER.reset(token)
     assert value.model_dump() == {"name": "Ada"}
     # One re-ask: both answers' tokens are counted, from the transport, exactly as the server billed them.
     assert [e["attempt"] for e in fake_server.log] == [1, 2]

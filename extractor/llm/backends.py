@@ -124,7 +124,7 @@ class OpenAICompatibleBackend:
 
         remember_async_validator_checks()
         skip_identity_transforms()
-        skip_usage_totals()
+        skip_usage_totals(lambda: CURRENT_METER.get() is not None)  # inside this backend's calls only
         self._settings = settings
         self._secret = api_key
         # How a constrained answer is asked for: OpenAI's json_schema, or llama.cpp's json_object + schema.

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import typing
+from collections.abc import Callable
 from typing import Any
 
 
@@ -157,8 +158,9 @@ def skip_identity_transforms() -> bool:
     return True
 
 
-def skip_usage_totals() -> bool:
-    """Let instructor skip its running total of tokens over a call's re-asks: extractor never reads it.
+def skip_usage_totals(ours: Callable[[], bool]) -> bool:
+    """Let instructor skip its running total of tokens over a call's re-asks in extractor's own calls (`ours()`
+    true), which never read it; any other instructor call in the process keeps its totals.
 
     instructor 1.17 accumulates every attempt's usage into a total (`_accumulate_models`: a deep `model_copy` of
     the usage's detail models per field, then one more snapshot of the total for the result): 63 us a call
@@ -181,8 +183,8 @@ def skip_usage_totals() -> bool:
     if getattr(initialize, "skips_usage_totals", False):
         return True
 
-    def _initialize_usage(provider: Any) -> None:
-        return None
+    def _initialize_usage(provider: Any) -> Any:
+        return None if ours() else initialize(provider)
 
     def has_compatible_usage(response: object, total_usage: object) -> bool:
         # Without a total there is nothing to be compatible with; the original would try an anthropic import.
