@@ -125,20 +125,13 @@ def timeline(docs: int) -> str:
         def started(self, total: int, backend: str, model: str) -> None:
             self.began = time.perf_counter()
 
-    proc, url = start_server(0.2)
+    marks: list[float] = []
+    clock = Clock(marks)
     recorder.Recorder.materialize = timed  # type: ignore[method-assign]
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            config = letters_config(Path(tmp), docs, url)
-            marks: list[float] = []
-            clock = Clock(marks)
-            called = time.perf_counter()
-            runner.run(config, clock)
-            ended = time.perf_counter()
+        called, ended = letters_at_200ms(docs, clock)
     finally:
         recorder.Recorder.materialize = materialize  # type: ignore[method-assign]
-        proc.terminate()
-        proc.wait()
     ideal = CONCURRENCY / 0.2
     return (f"whole {docs / (ended - called) / ideal:.3f} of {CONCURRENCY}/0.2 s, steady {steady(marks) / ideal:.3f}; "
             f"call to first document {clock.began - called:.3f} s, to the first committed row "
@@ -168,18 +161,11 @@ def first_wave(docs: int) -> str:
 
     measure(0.0, 100)  # imports and first-call costs paid before anything is timed
     marks: list[float] = []
-    proc, url = start_server(0.2)
     transport.RetryingTransport._send_once = timed  # type: ignore[assignment,method-assign]
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            config = letters_config(Path(tmp), docs, url)
-            called = time.perf_counter()
-            runner.run(config, Marks(marks))
-            ended = time.perf_counter()
+        called, ended = letters_at_200ms(docs, Marks(marks))
     finally:
         transport.RetryingTransport._send_once = send_once  # type: ignore[method-assign]
-        proc.terminate()
-        proc.wait()
     sent, answered = sorted(sends), sorted(answers)
     done = [sum(1 for m in marks if i <= (m - called) * 2 < i + 1) for i in range(6)]
     trips = [(s - called, a - s) for s, a in zip(sent, answered, strict=True)]
@@ -192,6 +178,20 @@ def first_wave(docs: int) -> str:
     return (f"whole {docs / (ended - called) / (CONCURRENCY / 0.2):.3f}; documents done per half second "
             f"{', '.join(map(str, done))}; round trip {ms(trips, True)} in the first half second, {ms(trips, False)} "
             f"from the third second; answer to the next request {ms(gaps, True)}, then {ms(gaps, False)}")
+
+
+def letters_at_200ms(docs: int, observer: Marks) -> tuple[float, float]:
+    """(called, returned): the clock around one `runner.run` over `docs` letters against a fresh 200 ms fake server."""
+    proc, url = start_server(0.2)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            config = letters_config(Path(tmp), docs, url)
+            called = time.perf_counter()
+            runner.run(config, observer)
+            return called, time.perf_counter()
+    finally:
+        proc.terminate()
+        proc.wait()
 
 
 def letters_config(tmp: Path, docs: int, url: str) -> RunConfig:

@@ -164,8 +164,8 @@ def skip_usage_totals(ours: Callable[[], bool]) -> bool:
 
     instructor 1.17 accumulates every attempt's usage into a total (`_accumulate_models`: a deep `model_copy` of
     the usage's detail models per field, then one more snapshot of the total for the result): 63 us a call
-    (timeit on a ChatCompletion with token details; some 100 `deepcopy` calls a document in cProfile), against
-    ~3 ms of client CPU a document at 200 ms (bench/throughput.py). extractor meters every
+    (timeit on a ChatCompletion with token details), against ~3 ms of client CPU a document at 200 ms
+    (bench/throughput.py). extractor meters every
     attempt's tokens in its transport (`llm.transport.CallMeter`), reads neither `_total_usage` nor the usage
     instructor writes back into the response, and passes no `token_budget` (which would need the totals). With
     no total to keep, instructor's retry loop leaves each response's usage as the server sent it. Returns False,
@@ -209,10 +209,10 @@ async def know_the_platform(client: Any) -> bool:
     loop there, and the first request waited behind the other documents being read and prepared (~25 ms, timed by
     walking the tasks' await chains; bench/throughput.py --timeline's first committed row went from 0.344 s to
     0.259 s with the patches below). Looked up here once, in the same thread-pool way, before anything is sent: the
-    documents that will fill the first wave are read and prepared meanwhile, so the wave goes out ~20 ms sooner than
-    when the lookup was waited for in place (whole run 0.950-0.954 against 0.945-0.951 of concurrency/latency, four
-    alternating rounds, 08b2cdd against d8bbf68). Returns False, changing nothing, if the client keeps no such
-    attribute.
+    documents that will fill the first wave are read and prepared meanwhile. Waiting for the lookup in place instead
+    put the first request on the wire ~20 ms later (the same await-chain walk) and was slower: whole run 0.945-0.951
+    against 0.950-0.954 of concurrency/latency, four alternating rounds of `bench/throughput.py --layer extractor`,
+    d8bbf68 against 08b2cdd. Returns False, changing nothing, if the client keeps no such attribute.
     """
     if not hasattr(client, "_platform"):
         return False
@@ -259,10 +259,11 @@ def remember_prepared_urls(client: Any) -> bool:
     """Let an openai client parse the URL of each path it posts to once, not on every request.
 
     `_build_request` merges the path ("/chat/completions") into the base URL through two URL parses on every call:
-    27 us in a timeit loop, ~0.1 ms of the ~3 ms of client CPU per document inside a 200 ms run (timed around the
-    call, bench/throughput.py). Its URLs are immutable values that depend only on the path and `base_url`, so one
-    is kept per path while `base_url` stays the same object (setting it makes a new one). Returns False, changing
-    nothing, if the client has no such method or already remembers.
+    27 us in a timeit loop, ~0.1 ms of the ~3 ms of client CPU per document inside a 200 ms run over
+    bench/throughput.py's letters (timed around the call by a throwaway wrapper). Its URLs are immutable values
+    that depend only on the path and `base_url`, so one is kept per path while `base_url` stays the same object
+    (setting it makes a new one). Returns False, changing nothing, if the client has no such method or already
+    remembers.
     """
     prepare = getattr(type(client), "_prepare_url", None)
     if prepare is None or "_prepare_url" in vars(client) or not hasattr(client, "base_url"):
